@@ -1,0 +1,19 @@
+//! The NPU hardware, written in rust-hdl.
+//!
+//! - [`SignedMultiplier`]: INT8 x INT8 -> INT32, emitted as a signed Verilog multiply;
+//! - [`ProcessingElement`]: one multiply-accumulate cell of the array;
+//! - [`DelayLine`]: the shift registers that skew the operands at the array's edges;
+//! - [`SystolicArray`]: the output-stationary R x C grid, sized from an
+//!   [`NpuConfig`](npu_spec::NpuConfig) at elaboration time;
+//! - [`verilog`]: Verilog text of any of them under a chosen module name.
+
+pub mod delay_line;
+pub mod multiplier;
+pub mod pe;
+pub mod systolic_array;
+pub mod verilog;
+
+pub use delay_line::DelayLine;
+pub use multiplier::SignedMultiplier;
+pub use pe::ProcessingElement;
+pub use systolic_array::SystolicArray;

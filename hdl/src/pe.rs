@@ -1,0 +1,79 @@
+//! The processing element of the output-stationary array.
+//!
+//! A PE sits at row `i`, column `j`. Every cycle it multiplies the A byte
+//! arriving from the left by the B byte arriving from above and adds the
+//! product to its accumulator. Its inputs are already registered (by the
+//! row's and column's skew lines at the edges, by the array's forwarding
+//! registers inside), and the same registers carry the operands on to the
+//! neighbours, so a PE holds no copy of them. Control travels with A:
+//! `valid` says the pair is real (bubbles leave the sum alone) and `last`
+//! says it is the final pair of this output's dot product, at which point the
+//! finished sum moves to the result register and the accumulator restarts.
+//! The result registers of a column form a shift chain that the array drains
+//! downwards while the next dot product is already accumulating.
+//!
+//! Pipeline: product register, then accumulator. The product register keeps
+//! the multiplier and the 32-bit adder in separate cycles.
+
+use crate::multiplier::SignedMultiplier;
+use rust_hdl::prelude::*;
+
+/// Cycles from a PE's inputs to its result register: the product register,
+/// then the accumulate/capture edge.
+pub const PE_LATENCY: usize = 2;
+
+#[derive(LogicBlock, Default)]
+pub struct ProcessingElement {
+    pub clock: Signal<In, Clock>,
+    /// A byte from the left (registered by the array).
+    pub a_in: Signal<In, Bits<8>>,
+    /// B byte from above (registered by the array).
+    pub b_in: Signal<In, Bits<8>>,
+    /// The pair on `a_in`/`b_in` is real.
+    pub valid_in: Signal<In, Bit>,
+    /// The pair on `a_in`/`b_in` ends this output's dot product.
+    pub last_in: Signal<In, Bit>,
+    /// Shift the column's result registers down by one.
+    pub drain: Signal<In, Bit>,
+    /// The result register of the PE above (zero in row 0).
+    pub result_in: Signal<In, Bits<32>>,
+    /// This PE's finished sum.
+    pub result_out: Signal<Out, Bits<32>>,
+    multiplier: SignedMultiplier,
+    // Product stage, with the control that belongs to it.
+    product: DFF<Bits<32>>,
+    product_valid: DFF<Bit>,
+    product_last: DFF<Bit>,
+    /// The running sum of the current dot product.
+    acc: DFF<Bits<32>>,
+    /// The last finished sum, until drained.
+    result: DFF<Bits<32>>,
+}
+
+impl Logic for ProcessingElement {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, product, product_valid, product_last, acc, result);
+        // Stage 1: multiply.
+        self.multiplier.a.next = self.a_in.val();
+        self.multiplier.b.next = self.b_in.val();
+        self.product.d.next = self.multiplier.product.val();
+        self.product_valid.d.next = self.valid_in.val();
+        self.product_last.d.next = self.last_in.val();
+        // Drain: the column's results move down one PE.
+        if self.drain.val() {
+            self.result.d.next = self.result_in.val();
+        }
+        // Stage 2: accumulate; a finished sum takes precedence over the drain
+        // (the array's users never ask for both in one cycle).
+        if self.product_valid.q.val() {
+            if self.product_last.q.val() {
+                self.result.d.next = self.acc.q.val() + self.product.q.val();
+                self.acc.d.next = bits::<32>(0);
+            } else {
+                self.acc.d.next = self.acc.q.val() + self.product.q.val();
+            }
+        }
+        self.result_out.next = self.result.q.val();
+    }
+}

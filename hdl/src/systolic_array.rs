@@ -1,0 +1,200 @@
+//! The output-stationary systolic array.
+//!
+//! `rows x cols` PEs; PE `(i, j)` computes `C[i][j]`. The user of the array
+//! presents one K-step per cycle, unskewed: `a_in[i] = A[i][k]` and
+//! `b_in[j] = B[k][j]`, with `valid` high and `last` high on the final step.
+//! Delay lines at the edges skew the operands (row `i` by `i + 1` cycles,
+//! column `j` by `j + 1`), so `A[i][k]` and `B[k][j]` meet in PE `(i, j)`.
+//! A moves right, B moves down, control moves right with A, each hop through
+//! a forwarding register that exists only where a neighbour reads it.
+//!
+//! Read-out: [`SystolicArray::result_latency`] cycles after the cycle that
+//! carried `last`, every PE holds its sum. Then `drain` high for `rows`
+//! cycles shifts the result registers down their columns: in drain cycle `s`
+//! the `result` ports show row `rows - 1 - s` of C. The next GEMM may stream
+//! in while the previous one drains, provided its `last` step comes at least
+//! [`SystolicArray::min_tile_spacing`] cycles after the previous `last`.
+//!
+//! Size: R and C come from the config at elaboration time, so the PEs are a
+//! flat row-major `Vec` (PE `(i, j)` at `i * cols + j`) and the edge ports are
+//! `Vec`s of signals. rust-hdl also allows const generics, but those would fix
+//! the size at compile time and the toolkit builds any size a config asks for.
+
+use crate::delay_line::DelayLine;
+use crate::pe::{ProcessingElement, PE_LATENCY};
+use npu_spec::NpuConfig;
+use rust_hdl::prelude::*;
+
+#[derive(LogicBlock)]
+pub struct SystolicArray {
+    pub clock: Signal<In, Clock>,
+    /// `A[i][k]` for each row `i`, in the cycle of step `k`.
+    pub a_in: Vec<Signal<In, Bits<8>>>,
+    /// `B[k][j]` for each column `j`, in the cycle of step `k`.
+    pub b_in: Vec<Signal<In, Bits<8>>>,
+    /// This cycle carries a step.
+    pub valid: Signal<In, Bit>,
+    /// This cycle carries the final step of the dot products.
+    pub last: Signal<In, Bit>,
+    /// Shift the finished sums down one row.
+    pub drain: Signal<In, Bit>,
+    /// The bottom row's result registers, one per column.
+    pub result: Vec<Signal<Out, Bits<32>>>,
+    // Edge skew: row i of A (with its control) by i + 1, column j of B by j + 1.
+    a_skew: Vec<DelayLine<Bits<8>>>,
+    valid_skew: Vec<DelayLine<Bit>>,
+    last_skew: Vec<DelayLine<Bit>>,
+    b_skew: Vec<DelayLine<Bits<8>>>,
+    // Forwarding registers: A and control from PE (i, j) to (i, j + 1), at
+    // i * (cols - 1) + j; B from PE (i, j) to (i + 1, j), at i * cols + j.
+    a_fwd: Vec<DFF<Bits<8>>>,
+    valid_fwd: Vec<DFF<Bit>>,
+    last_fwd: Vec<DFF<Bit>>,
+    b_fwd: Vec<DFF<Bits<8>>>,
+    /// The PEs, row by row.
+    pes: Vec<ProcessingElement>,
+}
+
+fn signals<D: Direction, T: Synth>(n: usize) -> Vec<Signal<D, T>> {
+    (0..n).map(|_| Signal::default()).collect()
+}
+
+fn dffs<T: Synth>(n: usize) -> Vec<DFF<T>> {
+    (0..n).map(|_| DFF::default()).collect()
+}
+
+impl SystolicArray {
+    /// An array of `rows x cols` PEs.
+    pub fn new(rows: usize, cols: usize) -> Self {
+        assert!(rows >= 1 && cols >= 1, "an array has at least one PE");
+        Self {
+            clock: Default::default(),
+            a_in: signals(rows),
+            b_in: signals(cols),
+            valid: Default::default(),
+            last: Default::default(),
+            drain: Default::default(),
+            result: signals(cols),
+            a_skew: (0..rows).map(|i| DelayLine::new(i + 1)).collect(),
+            valid_skew: (0..rows).map(|i| DelayLine::new(i + 1)).collect(),
+            last_skew: (0..rows).map(|i| DelayLine::new(i + 1)).collect(),
+            b_skew: (0..cols).map(|j| DelayLine::new(j + 1)).collect(),
+            a_fwd: dffs(rows * (cols - 1)),
+            valid_fwd: dffs(rows * (cols - 1)),
+            last_fwd: dffs(rows * (cols - 1)),
+            b_fwd: dffs((rows - 1) * cols),
+            pes: (0..rows * cols).map(|_| ProcessingElement::default()).collect(),
+        }
+    }
+
+    /// The array a config describes.
+    pub fn from_config(config: &NpuConfig) -> Self {
+        Self::new(config.array.rows, config.array.cols)
+    }
+
+    pub fn rows(&self) -> usize {
+        self.a_in.len()
+    }
+
+    pub fn cols(&self) -> usize {
+        self.b_in.len()
+    }
+
+    /// Cycles from the cycle that carries `last` to the first cycle in which
+    /// `drain` may be raised: the edge skew and hops to the far corner PE,
+    /// plus that PE's pipeline.
+    pub fn result_latency(&self) -> usize {
+        timing::result_latency(self.rows(), self.cols())
+    }
+
+    /// The fewest cycles between the `last` steps of two GEMMs streamed back
+    /// to back, so that the second's sums land only after the first's drain.
+    pub fn min_tile_spacing(&self) -> usize {
+        timing::min_tile_spacing(self.rows(), self.cols())
+    }
+}
+
+/// The array's timing rules as functions of its size, for the controller and
+/// the drivers that schedule it.
+pub mod timing {
+    use super::PE_LATENCY;
+
+    /// See [`super::SystolicArray::result_latency`].
+    pub fn result_latency(rows: usize, cols: usize) -> usize {
+        rows + cols - 1 + PE_LATENCY
+    }
+
+    /// See [`super::SystolicArray::min_tile_spacing`]. The drain of the first
+    /// GEMM runs for `rows` cycles from `result_latency` after its `last`;
+    /// the second's first sum (PE (0, 0)) is written `PE_LATENCY` cycles
+    /// after its own `last`, and must come after the drain's final shift.
+    pub fn min_tile_spacing(rows: usize, cols: usize) -> usize {
+        result_latency(rows, cols) + rows - PE_LATENCY
+    }
+}
+
+impl Logic for SystolicArray {
+    #[hdl_gen]
+    fn update(&mut self) {
+        // Clocks and the edge skew.
+        for i in 0..self.rows() {
+            self.a_skew[i].clock.next = self.clock.val();
+            self.valid_skew[i].clock.next = self.clock.val();
+            self.last_skew[i].clock.next = self.clock.val();
+            self.a_skew[i].data_in.next = self.a_in[i].val();
+            self.valid_skew[i].data_in.next = self.valid.val();
+            self.last_skew[i].data_in.next = self.last.val();
+        }
+        for j in 0..self.cols() {
+            self.b_skew[j].clock.next = self.clock.val();
+            self.b_skew[j].data_in.next = self.b_in[j].val();
+        }
+        // `w` takes the single value cols() and `h` the single value rows():
+        // rust-hdl evaluates index expressions from loop variables only, so
+        // this is how the grid's pitch reaches `pes[i * w + j]`.
+        for w in self.cols()..(self.cols() + 1) {
+            for i in 0..self.rows() {
+                // Left edge: A and its control from the row's skew lines.
+                self.pes[i * w].a_in.next = self.a_skew[i].data_out.val();
+                self.pes[i * w].valid_in.next = self.valid_skew[i].data_out.val();
+                self.pes[i * w].last_in.next = self.last_skew[i].data_out.val();
+                // Inside: through the forwarding register left of each PE.
+                for j in 1..self.cols() {
+                    self.a_fwd[i * (w - 1) + j - 1].clock.next = self.clock.val();
+                    self.valid_fwd[i * (w - 1) + j - 1].clock.next = self.clock.val();
+                    self.last_fwd[i * (w - 1) + j - 1].clock.next = self.clock.val();
+                    self.a_fwd[i * (w - 1) + j - 1].d.next = self.pes[i * w + j - 1].a_in.val();
+                    self.valid_fwd[i * (w - 1) + j - 1].d.next =
+                        self.pes[i * w + j - 1].valid_in.val();
+                    self.last_fwd[i * (w - 1) + j - 1].d.next =
+                        self.pes[i * w + j - 1].last_in.val();
+                    self.pes[i * w + j].a_in.next = self.a_fwd[i * (w - 1) + j - 1].q.val();
+                    self.pes[i * w + j].valid_in.next = self.valid_fwd[i * (w - 1) + j - 1].q.val();
+                    self.pes[i * w + j].last_in.next = self.last_fwd[i * (w - 1) + j - 1].q.val();
+                }
+            }
+            for j in 0..self.cols() {
+                // Top edge: B from the column's skew line; zeros drain in.
+                self.pes[j].b_in.next = self.b_skew[j].data_out.val();
+                self.pes[j].result_in.next = bits::<32>(0);
+                for i in 1..self.rows() {
+                    self.b_fwd[(i - 1) * w + j].clock.next = self.clock.val();
+                    self.b_fwd[(i - 1) * w + j].d.next = self.pes[(i - 1) * w + j].b_in.val();
+                    self.pes[i * w + j].b_in.next = self.b_fwd[(i - 1) * w + j].q.val();
+                    self.pes[i * w + j].result_in.next = self.pes[(i - 1) * w + j].result_out.val();
+                }
+            }
+            for i in 0..self.rows() {
+                for j in 0..self.cols() {
+                    self.pes[i * w + j].clock.next = self.clock.val();
+                    self.pes[i * w + j].drain.next = self.drain.val();
+                }
+            }
+            for h in self.rows()..(self.rows() + 1) {
+                for j in 0..self.cols() {
+                    self.result[j].next = self.pes[(h - 1) * w + j].result_out.val();
+                }
+            }
+        }
+    }
+}

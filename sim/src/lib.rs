@@ -1,0 +1,12 @@
+//! Simulation of the NPU hardware.
+//!
+//! - [`clocked`]: steps any rust-hdl block one clock cycle at a time, in this
+//!   thread, with rust-hdl's own simulator semantics;
+//! - [`array`]: runs GEMM tiles through the systolic array in that simulator
+//!   and reads the results back, cycle by cycle as the hardware would.
+
+pub mod array;
+pub mod clocked;
+
+pub use array::{ArrayRun, ArraySim, TileError};
+pub use clocked::Clocked;
