@@ -124,12 +124,14 @@ pub mod timing {
         rows + cols - 1 + PE_LATENCY
     }
 
-    /// See [`super::SystolicArray::min_tile_spacing`]. The drain of the first
-    /// GEMM runs for `rows` cycles from `result_latency` after its `last`;
-    /// the second's first sum (PE (0, 0)) is written `PE_LATENCY` cycles
-    /// after its own `last`, and must come after the drain's final shift.
+    /// See [`super::SystolicArray::min_tile_spacing`]. The first GEMM drains
+    /// in the `rows` cycles from `result_latency` after its `last`. The
+    /// second's first sum (PE (0, 0)) is written at the clock edge that ends
+    /// the cycle `PE_LATENCY` after its own `last`; that edge may be the
+    /// drain's final one (a capture wins over a shift) but no earlier, or the
+    /// drain would shift the new sum down the column.
     pub fn min_tile_spacing(rows: usize, cols: usize) -> usize {
-        result_latency(rows, cols) + rows - PE_LATENCY
+        result_latency(rows, cols) + rows - 1 - PE_LATENCY
     }
 }
 

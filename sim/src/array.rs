@@ -75,6 +75,37 @@ impl ArraySim {
         self.cols
     }
 
+    /// `A x B` for any shapes: the output is cut into tiles of at most
+    /// `rows x cols`, each computed with the whole K, streamed back to back.
+    /// The run's `results` hold the single assembled product.
+    pub fn gemm(&mut self, a: &Matrix<i8>, b: &Matrix<i8>) -> Result<ArrayRun, TileError> {
+        if a.cols() != b.rows() {
+            return Err(TileError::Inner { tile: 0, a_rows: a.rows(), a_cols: a.cols(), b_rows: b.rows(), b_cols: b.cols() });
+        }
+        let mut tiles = vec![];
+        let mut origins = vec![];
+        for i0 in (0..a.rows()).step_by(self.rows) {
+            let m = self.rows.min(a.rows() - i0);
+            let a_tile = Matrix::from_fn(m, a.cols(), |i, k| a.get(i0 + i, k));
+            for j0 in (0..b.cols()).step_by(self.cols) {
+                let n = self.cols.min(b.cols() - j0);
+                let b_tile = Matrix::from_fn(b.rows(), n, |k, j| b.get(k, j0 + j));
+                tiles.push((a_tile.clone(), b_tile));
+                origins.push((i0, j0));
+            }
+        }
+        let run = self.run(&tiles)?;
+        let mut c = Matrix::zeros(a.rows(), b.cols());
+        for (tile, &(i0, j0)) in run.results.iter().zip(&origins) {
+            for i in 0..tile.rows() {
+                for j in 0..tile.cols() {
+                    c.set(i0 + i, j0 + j, tile.get(i, j));
+                }
+            }
+        }
+        Ok(ArrayRun { results: vec![c], ..run })
+    }
+
     /// Runs the tiles back to back, with no bubbles.
     pub fn run(&mut self, tiles: &[(Matrix<i8>, Matrix<i8>)]) -> Result<ArrayRun, TileError> {
         self.run_with_bubbles(tiles, || false)
@@ -208,6 +239,15 @@ mod tests {
         let b = Matrix::from_vec(3, 2, vec![-128, 5, -128, 6, 7, -8]).unwrap();
         let mut sim = ArraySim::new(2, 2);
         let run = sim.run(&[(a.clone(), b.clone())]).unwrap();
+        assert_eq!(run.results[0], gemm_reference(&a, &b).unwrap());
+    }
+
+    #[test]
+    fn any_shape_is_tiled_onto_the_array() {
+        let a = Matrix::from_fn(5, 7, |i, k| ((i * 37 + k * 91) % 256) as u8 as i8);
+        let b = Matrix::from_fn(7, 3, |k, j| ((k * 53 + j * 29 + 128) % 256) as u8 as i8);
+        let mut sim = ArraySim::new(2, 2);
+        let run = sim.gemm(&a, &b).unwrap();
         assert_eq!(run.results[0], gemm_reference(&a, &b).unwrap());
     }
 

@@ -3,10 +3,12 @@
 //! - [`clocked`]: steps any rust-hdl block one clock cycle at a time, in this
 //!   thread, with rust-hdl's own simulator semantics;
 //! - [`array`]: runs GEMM tiles through the systolic array in that simulator
-//!   and reads the results back, cycle by cycle as the hardware would.
+//!   and reads the results back, cycle by cycle as the hardware would;
+//! - [`verilator`]: Verilator lint of the generated Verilog.
 
 pub mod array;
 pub mod clocked;
+pub mod verilator;
 
 pub use array::{ArrayRun, ArraySim, TileError};
 pub use clocked::Clocked;

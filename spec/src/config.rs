@@ -69,6 +69,14 @@ pub enum Dataflow {
     OutputStationary,
 }
 
+impl fmt::Display for Dataflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dataflow::OutputStationary => "output-stationary",
+        })
+    }
+}
+
 /// The on-chip memories, in entries. Each must be a power of two (16..=65536)
 /// so that addresses decode without comparators and map onto block RAM.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,11 +112,8 @@ pub struct LinkConfig {
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot read config {path}: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
     #[error("config {origin} is not valid TOML for an NPU config: {message}")]
     Parse { origin: String, message: String },
     #[error("config {origin}: {violation}")]
@@ -142,10 +147,8 @@ impl Default for NpuConfig {
 impl NpuConfig {
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| ConfigError::Read { path: path.to_owned(), error })?;
         Self::from_toml_str(&text, &path.display().to_string())
     }
 

@@ -1,0 +1,90 @@
+//! yosys synthesis and its statistics.
+
+use crate::run::{run_logged, ToolError};
+use npu_spec::tools::YOSYS;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The cell counts of a synthesised design, as yosys's `stat -json` reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SynthStats {
+    /// Every cell of the flattened top module.
+    pub cells: u64,
+    /// Cells by type (`$_XOR_`, `SB_LUT4`, `SB_MAC16`, ...).
+    pub cells_by_type: BTreeMap<String, u64>,
+    /// Memories yosys kept as memories (not broken into registers).
+    pub memories: u64,
+}
+
+impl SynthStats {
+    /// Cells whose type name contains `pattern` (`"DFF"` counts flip-flops).
+    pub fn count_matching(&self, pattern: &str) -> u64 {
+        self.cells_by_type.iter().filter(|(t, _)| t.contains(pattern)).map(|(_, n)| n).sum()
+    }
+
+    /// Parses the output of `stat -json`, taking the whole design's totals.
+    pub fn from_stat_json(text: &str) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct Stat {
+            design: Totals,
+        }
+        #[derive(Deserialize)]
+        struct Totals {
+            num_cells: u64,
+            #[serde(default)]
+            num_memories: u64,
+            #[serde(default)]
+            num_cells_by_type: BTreeMap<String, u64>,
+        }
+        let stat: Stat = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        Ok(Self {
+            cells: stat.design.num_cells,
+            cells_by_type: stat.design.num_cells_by_type,
+            memories: stat.design.num_memories,
+        })
+    }
+}
+
+/// Technology-independent synthesis of `verilog` with top module `top`:
+/// yosys's `synth`, flattened, then `check -assert` (fails on undriven or
+/// multiply driven nets and combinational loops). The log is `log`.
+pub fn synth_generic(verilog: &Path, top: &str, log: &Path) -> Result<SynthStats, ToolError> {
+    let work = tempfile::tempdir().map_err(|error| ToolError::Log { path: log.to_owned(), error })?;
+    // yosys scripts cannot quote file names, so the design is copied into a
+    // scratch folder and named relative to it.
+    let design = work.path().join("design.v");
+    std::fs::copy(verilog, &design).map_err(|source| ToolError::Input { path: verilog.to_owned(), error: source })?;
+    let stat_path = work.path().join("stat.json");
+    let script = format!(
+        "read_verilog design.v; synth -flatten -top {top}; check -assert; tee -q -o stat.json stat -json"
+    );
+    run_logged(&YOSYS, &["-q", "-p", &script], work.path(), log)?;
+    let text = std::fs::read_to_string(&stat_path).map_err(|e| ToolError::Output {
+        program: YOSYS.program,
+        path: stat_path.clone(),
+        detail: e.to_string(),
+    })?;
+    SynthStats::from_stat_json(&text).map_err(|detail| ToolError::Output { program: YOSYS.program, path: stat_path, detail })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_stat_json() {
+        let text = r#"{ "creator": "Yosys", "modules": {}, "design": {
+            "num_wires": 3, "num_cells": 5, "num_memories": 1,
+            "num_cells_by_type": { "$_DFF_P_": 2, "$_SDFFCE_PP0P_": 1, "$_XOR_": 2 } } }"#;
+        let s = SynthStats::from_stat_json(text).unwrap();
+        assert_eq!(s.cells, 5);
+        assert_eq!(s.memories, 1);
+        assert_eq!(s.count_matching("DFF"), 3);
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(SynthStats::from_stat_json("not json").is_err());
+    }
+}

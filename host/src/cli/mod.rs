@@ -1,0 +1,70 @@
+//! The `npu` command line: one module per subcommand, each a thin layer over
+//! the libraries. Exit codes: 0 success, 1 the work failed (message on
+//! stderr), 2 the command line was wrong (clap's usage message).
+
+use clap::{Args, Parser, Subcommand};
+use npu_spec::NpuConfig;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+mod config;
+mod sim;
+mod verilog;
+
+#[derive(Parser)]
+#[command(
+    name = "npu",
+    version,
+    about = "A parameterised INT8 systolic-array NPU: Verilog, simulation, FPGA flow and host, from one config",
+    after_help = "Examples:\n  npu config                          show the default hardware and its peak figures\n  npu verilog -o build/npu_array.v    write the array's Verilog\n  npu sim gemm --m 8 --k 32 --n 8     run a random GEMM in simulation and check it\n\nEvery command takes --config FILE (default: the built-in configs/default.toml)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show a hardware config, checked, with its derived figures
+    Config(config::ConfigArgs),
+    /// Write the Verilog of the systolic array
+    Verilog(verilog::VerilogArgs),
+    /// Run the NPU in simulation
+    #[command(subcommand)]
+    Sim(sim::SimCommand),
+}
+
+/// `--config FILE`, shared by every subcommand.
+#[derive(Args, Clone, Debug)]
+pub struct ConfigArg {
+    /// Hardware config (TOML); default: the built-in configs/default.toml
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    pub fn load(&self) -> anyhow::Result<NpuConfig> {
+        Ok(NpuConfig::load_or_default(self.config.as_deref())?)
+    }
+}
+
+/// Parses the command line and runs it; the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version print to stdout and exit 0; usage errors exit 2.
+        Err(e) => e.exit(),
+    };
+    let result = match cli.command {
+        Command::Config(args) => config::run(&args),
+        Command::Verilog(args) => verilog::run(&args),
+        Command::Sim(cmd) => sim::run(&cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
