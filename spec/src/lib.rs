@@ -9,7 +9,9 @@
 
 pub mod config;
 pub mod matrix;
+pub mod protocol;
 pub mod reference;
+pub mod requant;
 pub mod tools;
 
 pub use config::{ConfigError, Dataflow, NpuConfig};

@@ -1,0 +1,794 @@
+//! The host link: frame format, command set, field layouts and error codes.
+//!
+//! This module is the one definition of the wire format. The hardware
+//! (`npu-hdl`) takes its opcodes, offsets, lengths and codes from here, the
+//! host encodes and decodes with the functions here, and `docs/protocol.md`
+//! is generated from [`markdown`] (a test fails when the file is stale).
+//!
+//! All multi-byte fields are little-endian.
+
+use crate::config::NpuConfig;
+use crate::requant::RequantParams;
+use std::fmt::Write as _;
+
+/// First byte of every frame.
+pub const SYNC: u8 = 0xA5;
+/// Version of this format, reported by INFO.
+pub const FORMAT_VERSION: u8 = 1;
+/// Bytes before the payload: SYNC and the 16-bit payload length.
+pub const FRAME_HEAD: usize = 3;
+/// Bytes after the payload: the CRC.
+pub const FRAME_TAIL: usize = 2;
+/// The longest request payload the device buffers (it checks a request's
+/// CRC before acting on it, so it must hold the whole request).
+pub const MAX_REQUEST_PAYLOAD: usize = 1024;
+/// The longest response payload (the length field's range).
+pub const MAX_RESPONSE_PAYLOAD: usize = u16::MAX as usize;
+/// The device drops a partly received frame after this many bit times of
+/// silence, so a frame cut short never swallows the next one.
+pub const IDLE_TIMEOUT_BITS: u64 = 40;
+
+/// CRC-16/CCITT-FALSE (polynomial 0x1021, initial 0xFFFF, no reflection, no
+/// final xor) over the two length bytes and the payload.
+pub fn crc16(bytes: &[u8]) -> u16 {
+    bytes.iter().fold(0xFFFF, |crc, &b| crc16_update(crc, b))
+}
+
+/// One byte into the CRC, in the byte-wise form the hardware also uses.
+pub fn crc16_update(crc: u16, byte: u8) -> u16 {
+    let mut x = (crc >> 8) as u8 ^ byte;
+    x ^= x >> 4;
+    let x = u16::from(x);
+    (crc << 8) ^ (x << 12) ^ (x << 5) ^ x
+}
+
+/// A whole frame around `payload` (at most [`MAX_RESPONSE_PAYLOAD`] bytes).
+pub fn encode_frame(payload: &[u8]) -> Vec<u8> {
+    assert!(
+        !payload.is_empty() && payload.len() <= MAX_RESPONSE_PAYLOAD,
+        "a payload has 1..={MAX_RESPONSE_PAYLOAD} bytes"
+    );
+    let len = (payload.len() as u16).to_le_bytes();
+    let mut frame = Vec::with_capacity(FRAME_HEAD + payload.len() + FRAME_TAIL);
+    frame.push(SYNC);
+    frame.extend_from_slice(&len);
+    frame.extend_from_slice(payload);
+    let crc = crc16(&frame[1..]);
+    frame.extend_from_slice(&crc.to_le_bytes());
+    frame
+}
+
+/// Commands. The request payload starts with the opcode; the response
+/// payload starts with a [`Status`] and the opcode echoed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Opcode {
+    Info = 0x01,
+    Write = 0x02,
+    Read = 0x03,
+    Gemm = 0x04,
+    Requant = 0x05,
+    Status = 0x06,
+    Counters = 0x07,
+    ClearCounters = 0x08,
+}
+
+impl Opcode {
+    pub const ALL: [Opcode; 8] = [
+        Opcode::Info,
+        Opcode::Write,
+        Opcode::Read,
+        Opcode::Gemm,
+        Opcode::Requant,
+        Opcode::Status,
+        Opcode::Counters,
+        Opcode::ClearCounters,
+    ];
+
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| *o as u8 == v)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Opcode::Info => "INFO",
+            Opcode::Write => "WRITE",
+            Opcode::Read => "READ",
+            Opcode::Gemm => "GEMM",
+            Opcode::Requant => "REQUANT",
+            Opcode::Status => "STATUS",
+            Opcode::Counters => "COUNTERS",
+            Opcode::ClearCounters => "CLEAR_COUNTERS",
+        }
+    }
+
+    /// The request's fields after the opcode.
+    pub fn request_fields(self) -> &'static [Field] {
+        match self {
+            Opcode::Write => WRITE_FIELDS,
+            Opcode::Read => READ_FIELDS,
+            Opcode::Gemm => GEMM_FIELDS,
+            Opcode::Requant => REQUANT_FIELDS,
+            _ => &[],
+        }
+    }
+
+    /// The request payload's length (for WRITE: without the data).
+    pub fn request_len(self) -> usize {
+        1 + self.request_fields().iter().map(|f| f.bytes).sum::<usize>()
+    }
+
+    fn summary(self) -> &'static str {
+        match self {
+            Opcode::Info => "Describe the hardware. Answer: the INFO record below.",
+            Opcode::Write => "Write whole entries of a bank from the data that follows the fields. Answer: no data.",
+            Opcode::Read => "Read `count` entries of a bank. Answer: their bytes.",
+            Opcode::Gemm => "Run `tiles` GEMM tiles through the array, the accumulators updated when the answer comes. Answer: no data.",
+            Opcode::Requant => "Requantize `count` accumulator entries into OUT entries. Answer: no data.",
+            Opcode::Status => "Link health. Answer: the STATUS record below.",
+            Opcode::Counters => "The performance counters. Answer: the COUNTERS record below.",
+            Opcode::ClearCounters => "Zero the performance counters. Answer: no data.",
+        }
+    }
+}
+
+/// The first byte of every response payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Status {
+    Ok = 0,
+    /// The CRC did not match; nothing was done.
+    BadCrc = 1,
+    /// The payload length does not fit the command (or exceeds the limit).
+    BadLength = 2,
+    /// The opcode is not a command.
+    UnknownCommand = 3,
+    /// The bank number is not a bank.
+    BadBank = 4,
+    /// An entry range reaches past the end of its bank, or is empty.
+    OutOfRange = 5,
+    /// A GEMM tile is larger than the array (m, n) or empty (k, tiles).
+    BadTile = 6,
+    /// A REQUANT parameter is outside its range (shift > 31, min > max).
+    BadParam = 7,
+}
+
+impl Status {
+    pub const ALL: [Status; 8] = [
+        Status::Ok,
+        Status::BadCrc,
+        Status::BadLength,
+        Status::UnknownCommand,
+        Status::BadBank,
+        Status::OutOfRange,
+        Status::BadTile,
+        Status::BadParam,
+    ];
+
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| *s as u8 == v)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::BadCrc => "BAD_CRC",
+            Status::BadLength => "BAD_LENGTH",
+            Status::UnknownCommand => "UNKNOWN_COMMAND",
+            Status::BadBank => "BAD_BANK",
+            Status::OutOfRange => "OUT_OF_RANGE",
+            Status::BadTile => "BAD_TILE",
+            Status::BadParam => "BAD_PARAM",
+        }
+    }
+
+    fn meaning(self) -> &'static str {
+        match self {
+            Status::Ok => "done",
+            Status::BadCrc => "the CRC did not match; nothing was done",
+            Status::BadLength => "the payload length does not fit the command, or is above the limit",
+            Status::UnknownCommand => "the opcode is not a command",
+            Status::BadBank => "the bank number is not a bank",
+            Status::OutOfRange => "an entry range is empty or reaches past the end of its bank",
+            Status::BadTile => "a GEMM tile is larger than the array (m, n) or empty (k, tiles)",
+            Status::BadParam => "a REQUANT parameter is out of range (shift > 31, min > max)",
+        }
+    }
+}
+
+/// On-chip memories, addressed in entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Bank {
+    /// A operand: an entry is `rows` INT8, lane i = A[i][k] of step k.
+    A = 0,
+    /// B operand: an entry is `cols` INT8, lane j = B[k][j] of step k.
+    B = 1,
+    /// Accumulators: an entry is `cols` INT32, one row of an output tile.
+    Acc = 2,
+    /// Requantization bias: one entry of `cols` INT32, lane j for column j.
+    Bias = 3,
+    /// Requantized outputs: an entry is `cols` INT8, one row of an output tile.
+    Out = 4,
+}
+
+impl Bank {
+    pub const ALL: [Bank; 5] = [Bank::A, Bank::B, Bank::Acc, Bank::Bias, Bank::Out];
+
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| *b as u8 == v)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Bank::A => "A",
+            Bank::B => "B",
+            Bank::Acc => "ACC",
+            Bank::Bias => "BIAS",
+            Bank::Out => "OUT",
+        }
+    }
+
+    /// Bytes in one entry of this bank.
+    pub fn entry_bytes(self, c: &NpuConfig) -> usize {
+        match self {
+            Bank::A => c.array.rows,
+            Bank::B | Bank::Out => c.array.cols,
+            Bank::Acc | Bank::Bias => 4 * c.array.cols,
+        }
+    }
+
+    /// Entries in this bank.
+    pub fn depth(self, c: &NpuConfig) -> usize {
+        match self {
+            Bank::A => c.memory.a_depth,
+            Bank::B => c.memory.b_depth,
+            Bank::Acc | Bank::Out => c.memory.acc_depth,
+            Bank::Bias => 1,
+        }
+    }
+}
+
+/// A field of a request or record: its name, width in bytes and meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    pub name: &'static str,
+    pub bytes: usize,
+    pub doc: &'static str,
+}
+
+const fn f(name: &'static str, bytes: usize, doc: &'static str) -> Field {
+    Field { name, bytes, doc }
+}
+
+pub const WRITE_FIELDS: &[Field] = &[
+    f("bank", 1, "bank number"),
+    f("entry", 2, "first entry written"),
+];
+pub const READ_FIELDS: &[Field] = &[
+    f("bank", 1, "bank number"),
+    f("entry", 2, "first entry read"),
+    f("count", 2, "entries to read, at least 1"),
+];
+pub const GEMM_FIELDS: &[Field] = &[
+    f("a_entry", 2, "A entry of step 0 of tile 0"),
+    f("b_entry", 2, "B entry of step 0 of tile 0"),
+    f("acc_entry", 2, "accumulator entry of output row 0 of tile 0"),
+    f("m", 1, "output rows per tile, 1..=rows"),
+    f("n", 1, "output columns per tile, 1..=cols (lanes n.. are left alone)"),
+    f("k", 2, "steps per tile, at least 1"),
+    f("flags", 1, "bit 0: add onto the accumulators instead of overwriting them"),
+    f("tiles", 2, "tiles to run back to back, at least 1"),
+    f("a_step", 2, "A entries from one tile to the next"),
+    f("b_step", 2, "B entries from one tile to the next"),
+    f("acc_step", 2, "accumulator entries from one tile to the next"),
+];
+pub const REQUANT_FIELDS: &[Field] = &[
+    f("src", 2, "first accumulator entry"),
+    f("dst", 2, "first OUT entry"),
+    f("count", 2, "entries, at least 1"),
+    f("multiplier", 4, "Q31 multiplier (signed)"),
+    f("shift", 1, "rounding right shift, 0..=31"),
+    f("zero_point", 1, "output zero point (signed)"),
+    f("min", 1, "lower clamp (signed)"),
+    f("max", 1, "upper clamp (signed), at least min"),
+    f("flags", 1, "bit 0: add the BIAS entry's lane j to column j first"),
+];
+pub const INFO_FIELDS: &[Field] = &[
+    f("version", 1, "format version of this protocol"),
+    f("rows", 1, "array rows"),
+    f("cols", 1, "array columns"),
+    f("dataflow", 1, "0 = output-stationary"),
+    f("acc_bits", 1, "accumulator width"),
+    f("a_depth", 4, "A scratchpad entries"),
+    f("b_depth", 4, "B scratchpad entries"),
+    f("acc_depth", 4, "accumulator (and OUT) entries"),
+    f("core_hz", 4, "core clock in Hz"),
+    f("baud", 4, "link baud"),
+    f("max_request", 2, "longest request payload in bytes"),
+];
+pub const STATUS_FIELDS: &[Field] = &[
+    f("frames_ok", 4, "requests answered OK since power-up"),
+    f("frames_bad", 4, "requests answered with an error since power-up"),
+    f("last_error", 1, "status code of the last error (0 if none)"),
+];
+pub const COUNTER_FIELDS: &[Field] = &[
+    f("cycles", 8, "clock cycles"),
+    f("busy", 8, "cycles spent executing commands"),
+    f("mac_cycles", 8, "cycles in which the array took a GEMM step"),
+    f("macs", 8, "useful multiply-accumulates (m * n per step)"),
+    f("stall", 8, "cycles of GEMM commands in which the array took no step (fill, drain, spacing)"),
+    f("bytes_in", 8, "bytes received"),
+    f("bytes_out", 8, "bytes sent"),
+    f("tiles", 8, "GEMM tiles completed"),
+];
+
+/// Offset of `name` in a request payload of `op` (the opcode is byte 0).
+pub fn request_offset(op: Opcode, name: &str) -> usize {
+    offset(op.request_fields(), name) + 1
+}
+
+/// Offset of `name` in a record (a response's data).
+pub fn offset(fields: &[Field], name: &str) -> usize {
+    let mut at = 0;
+    for fl in fields {
+        if fl.name == name {
+            return at;
+        }
+        at += fl.bytes;
+    }
+    panic!("no field {name}")
+}
+
+/// Total bytes of a record.
+pub fn record_len(fields: &[Field]) -> usize {
+    fields.iter().map(|f| f.bytes).sum()
+}
+
+/// Response payload bytes before the data: status and echoed opcode.
+pub const RESPONSE_HEAD: usize = 2;
+
+/// One GEMM command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GemmTile {
+    pub a_entry: u16,
+    pub b_entry: u16,
+    pub acc_entry: u16,
+    pub m: u8,
+    pub n: u8,
+    pub k: u16,
+    pub accumulate: bool,
+    pub tiles: u16,
+    pub a_step: u16,
+    pub b_step: u16,
+    pub acc_step: u16,
+}
+
+/// A request, as the host sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Info,
+    Write { bank: Bank, entry: u16, data: Vec<u8> },
+    Read { bank: Bank, entry: u16, count: u16 },
+    Gemm(GemmTile),
+    Requant { src: u16, dst: u16, count: u16, params: RequantParams, bias: bool },
+    Status,
+    Counters,
+    ClearCounters,
+}
+
+impl Request {
+    pub fn opcode(&self) -> Opcode {
+        match self {
+            Request::Info => Opcode::Info,
+            Request::Write { .. } => Opcode::Write,
+            Request::Read { .. } => Opcode::Read,
+            Request::Gemm(_) => Opcode::Gemm,
+            Request::Requant { .. } => Opcode::Requant,
+            Request::Status => Opcode::Status,
+            Request::Counters => Opcode::Counters,
+            Request::ClearCounters => Opcode::ClearCounters,
+        }
+    }
+
+    /// The request payload (fields in the order of the field tables).
+    pub fn payload(&self) -> Vec<u8> {
+        let mut p = vec![self.opcode() as u8];
+        match self {
+            Request::Info | Request::Status | Request::Counters | Request::ClearCounters => {}
+            Request::Write { bank, entry, data } => {
+                p.push(*bank as u8);
+                p.extend_from_slice(&entry.to_le_bytes());
+                p.extend_from_slice(data);
+            }
+            Request::Read { bank, entry, count } => {
+                p.push(*bank as u8);
+                p.extend_from_slice(&entry.to_le_bytes());
+                p.extend_from_slice(&count.to_le_bytes());
+            }
+            Request::Gemm(t) => {
+                for v in [t.a_entry, t.b_entry, t.acc_entry] {
+                    p.extend_from_slice(&v.to_le_bytes());
+                }
+                p.push(t.m);
+                p.push(t.n);
+                p.extend_from_slice(&t.k.to_le_bytes());
+                p.push(u8::from(t.accumulate));
+                for v in [t.tiles, t.a_step, t.b_step, t.acc_step] {
+                    p.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            Request::Requant { src, dst, count, params, bias } => {
+                for v in [src, dst, count] {
+                    p.extend_from_slice(&v.to_le_bytes());
+                }
+                p.extend_from_slice(&params.multiplier.to_le_bytes());
+                p.push(params.shift);
+                p.push(params.zero_point as u8);
+                p.push(params.min as u8);
+                p.push(params.max as u8);
+                p.push(u8::from(*bias));
+            }
+        }
+        p
+    }
+
+    /// The whole frame.
+    pub fn frame(&self) -> Vec<u8> {
+        encode_frame(&self.payload())
+    }
+}
+
+/// The hardware description INFO answers with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Info {
+    pub version: u8,
+    pub rows: usize,
+    pub cols: usize,
+    pub dataflow: u8,
+    pub acc_bits: u8,
+    pub a_depth: usize,
+    pub b_depth: usize,
+    pub acc_depth: usize,
+    pub core_hz: u64,
+    pub baud: u32,
+    pub max_request: usize,
+}
+
+impl Info {
+    /// What a device built from `c` reports.
+    pub fn of(c: &NpuConfig) -> Self {
+        Self {
+            version: FORMAT_VERSION,
+            rows: c.array.rows,
+            cols: c.array.cols,
+            dataflow: 0,
+            acc_bits: c.array.acc_bits as u8,
+            a_depth: c.memory.a_depth,
+            b_depth: c.memory.b_depth,
+            acc_depth: c.memory.acc_depth,
+            core_hz: c.clock.core_hz,
+            baud: c.link.baud,
+            max_request: MAX_REQUEST_PAYLOAD,
+        }
+    }
+
+    /// The record's bytes, laid out as [`INFO_FIELDS`].
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = vec![self.version, self.rows as u8, self.cols as u8, self.dataflow, self.acc_bits];
+        for x in [self.a_depth as u32, self.b_depth as u32, self.acc_depth as u32, self.core_hz as u32, self.baud] {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        v.extend_from_slice(&(self.max_request as u16).to_le_bytes());
+        debug_assert_eq!(v.len(), record_len(INFO_FIELDS));
+        v
+    }
+
+    pub fn decode(b: &[u8]) -> Option<Self> {
+        if b.len() != record_len(INFO_FIELDS) {
+            return None;
+        }
+        let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        Some(Self {
+            version: b[0],
+            rows: b[1].into(),
+            cols: b[2].into(),
+            dataflow: b[3],
+            acc_bits: b[4],
+            a_depth: u32_at(5) as usize,
+            b_depth: u32_at(9) as usize,
+            acc_depth: u32_at(13) as usize,
+            core_hz: u32_at(17).into(),
+            baud: u32_at(21),
+            max_request: u16::from_le_bytes([b[25], b[26]]).into(),
+        })
+    }
+}
+
+/// The performance counters, in [`COUNTER_FIELDS`] order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub cycles: u64,
+    pub busy: u64,
+    pub mac_cycles: u64,
+    pub macs: u64,
+    pub stall: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub tiles: u64,
+}
+
+impl Counters {
+    pub fn decode(b: &[u8]) -> Option<Self> {
+        if b.len() != record_len(COUNTER_FIELDS) {
+            return None;
+        }
+        let v: Vec<u64> = b.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
+        Some(Self {
+            cycles: v[0],
+            busy: v[1],
+            mac_cycles: v[2],
+            macs: v[3],
+            stall: v[4],
+            bytes_in: v[5],
+            bytes_out: v[6],
+            tiles: v[7],
+        })
+    }
+}
+
+/// What went wrong with bytes that should have been a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame length {0} is outside the lengths expected")]
+    BadLength(usize),
+    #[error("frame CRC {got:#06x} does not match the computed {want:#06x}")]
+    BadCrc { got: u16, want: u16 },
+}
+
+/// A stream decoder for frames: bytes in, payloads out. Anything before a
+/// SYNC byte is skipped; a frame with a bad length or CRC is reported and the
+/// search for the next SYNC resumes with the byte after the bad frame's SYNC,
+/// so a frame hidden inside garbage is still found.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    buf: Vec<u8>,
+    /// The longest payload accepted; a longer length field is garbage.
+    max_payload: usize,
+    /// Garbage bytes skipped so far.
+    pub skipped: u64,
+}
+
+impl Default for FrameDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FrameDecoder {
+    /// A decoder for payloads of any length.
+    pub fn new() -> Self {
+        Self::with_max_payload(MAX_RESPONSE_PAYLOAD)
+    }
+
+    /// A decoder that treats a length above `max_payload` as garbage, so a
+    /// SYNC in noise cannot make it wait for a long frame that never comes.
+    pub fn with_max_payload(max_payload: usize) -> Self {
+        Self { buf: vec![], max_payload: max_payload.clamp(1, MAX_RESPONSE_PAYLOAD), skipped: 0 }
+    }
+
+    /// Adds bytes; returns every frame (or framing error) they complete.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<Result<Vec<u8>, FrameError>> {
+        self.buf.extend_from_slice(bytes);
+        let mut out = vec![];
+        loop {
+            let Some(start) = self.buf.iter().position(|&b| b == SYNC) else {
+                self.skipped += self.buf.len() as u64;
+                self.buf.clear();
+                break;
+            };
+            self.skipped += start as u64;
+            self.buf.drain(..start);
+            if self.buf.len() < FRAME_HEAD {
+                break;
+            }
+            let len = usize::from(u16::from_le_bytes([self.buf[1], self.buf[2]]));
+            if len == 0 || len > self.max_payload {
+                out.push(Err(FrameError::BadLength(len)));
+                self.buf.drain(..1);
+                self.skipped += 1;
+                continue;
+            }
+            let total = FRAME_HEAD + len + FRAME_TAIL;
+            if self.buf.len() < total {
+                break;
+            }
+            let want = crc16(&self.buf[1..FRAME_HEAD + len]);
+            let got = u16::from_le_bytes([self.buf[total - 2], self.buf[total - 1]]);
+            if got == want {
+                out.push(Ok(self.buf[FRAME_HEAD..FRAME_HEAD + len].to_vec()));
+                self.buf.drain(..total);
+            } else {
+                out.push(Err(FrameError::BadCrc { got, want }));
+                self.buf.drain(..1);
+                self.skipped += 1;
+            }
+        }
+        out
+    }
+
+    /// Bytes held while waiting for the rest of a frame.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Drops a partly received frame (after a time-out).
+    pub fn reset(&mut self) {
+        self.skipped += self.buf.len() as u64;
+        self.buf.clear();
+    }
+}
+
+fn field_table(out: &mut String, fields: &[Field], first_offset: usize) {
+    out.push_str("| offset | field | bytes | meaning |\n|---|---|---|---|\n");
+    let mut at = first_offset;
+    for fl in fields {
+        let _ = writeln!(out, "| {at} | `{}` | {} | {} |", fl.name, fl.bytes, fl.doc);
+        at += fl.bytes;
+    }
+}
+
+/// `docs/protocol.md`, generated from the definitions above.
+pub fn markdown() -> String {
+    let mut s = String::new();
+    s.push_str("# The npu link protocol\n\n");
+    s.push_str("Generated from `spec/src/protocol.rs` (`UPDATE_DOCS=1 cargo test -p npu-spec protocol` rewrites it); the hardware and the host both use that file.\n\n");
+    let _ = writeln!(s, "Format version {FORMAT_VERSION}. UART 8N1 at the configured baud. All multi-byte fields are little-endian.\n");
+    s.push_str("## Frames\n\nRequests and responses are framed alike:\n\n");
+    s.push_str("| bytes | field | meaning |\n|---|---|---|\n");
+    let _ = writeln!(s, "| 1 | `sync` | {SYNC:#04X} |");
+    s.push_str("| 2 | `len` | payload bytes, at least 1 |\n| len | `payload` | request or response |\n");
+    s.push_str("| 2 | `crc` | CRC-16/CCITT-FALSE (polynomial 0x1021, initial 0xFFFF, no reflection, no final xor) over `len` and `payload` |\n\n");
+    let _ = writeln!(
+        s,
+        "A request payload is at most {MAX_REQUEST_PAYLOAD} bytes: the device holds a whole request and checks its CRC before acting, so a damaged request changes nothing. \
+         Bytes outside a frame are skipped until the next `sync`. A frame that stops arriving is dropped after {IDLE_TIMEOUT_BITS} bit times of silence, so it never swallows the next one. \
+         A request whose `len` is 0 or above the limit is answered BAD_LENGTH at once and its bytes are skipped as garbage.\n"
+    );
+    let _ = writeln!(
+        s,
+        "Every request is answered by exactly one response frame whose payload starts with a status byte and the request's opcode (for BAD_CRC, the first payload byte as received), {RESPONSE_HEAD} bytes, then the command's data when the status is OK.\n"
+    );
+    s.push_str("## Status codes\n\n| code | name | meaning |\n|---|---|---|\n");
+    for st in Status::ALL {
+        let _ = writeln!(s, "| {} | {} | {} |", st as u8, st.name(), st.meaning());
+    }
+    s.push_str("\nAn answer other than OK means the command changed nothing.\n\n## Banks\n\nMemories are addressed in entries; WRITE and READ move whole entries, lane 0 first, INT32 lanes little-endian.\n\n");
+    s.push_str("| number | bank | entry | entries |\n|---|---|---|---|\n");
+    let entry_doc = |b: Bank| match b {
+        Bank::A => ("`rows` INT8: lane i is A[i][k] of step k", "`memory.a_depth`"),
+        Bank::B => ("`cols` INT8: lane j is B[k][j] of step k", "`memory.b_depth`"),
+        Bank::Acc => ("`cols` INT32: one row of an output tile", "`memory.acc_depth`"),
+        Bank::Bias => ("`cols` INT32: lane j is the bias of column j", "1"),
+        Bank::Out => ("`cols` INT8: one requantized output row", "`memory.acc_depth`"),
+    };
+    for b in Bank::ALL {
+        let (e, d) = entry_doc(b);
+        let _ = writeln!(s, "| {} | {} | {e} | {d} |", b as u8, b.name());
+    }
+    s.push_str("\n## Commands\n\n");
+    for op in Opcode::ALL {
+        let _ = writeln!(s, "### {} ({:#04x})\n\n{}\n", op.name(), op as u8, op.summary());
+        if op.request_fields().is_empty() {
+            s.push_str("Request: the opcode alone.\n\n");
+        } else {
+            s.push_str("Request (offset 0 is the opcode):\n\n");
+            field_table(&mut s, op.request_fields(), 1);
+            if op == Opcode::Write {
+                let _ = writeln!(s, "| {} | `data` | len - {} | whole entries of the bank |", op.request_len(), op.request_len());
+            }
+            s.push('\n');
+        }
+        let record = match op {
+            Opcode::Info => Some(INFO_FIELDS),
+            Opcode::Status => Some(STATUS_FIELDS),
+            Opcode::Counters => Some(COUNTER_FIELDS),
+            _ => None,
+        };
+        if let Some(fields) = record {
+            let _ = writeln!(s, "Answer data (after the {RESPONSE_HEAD} head bytes):\n");
+            field_table(&mut s, fields, RESPONSE_HEAD);
+            s.push('\n');
+        }
+    }
+    s.push_str("### GEMM semantics\n\nTile t (0-based) uses A entries `a_entry + t*a_step + kk` and B entries `b_entry + t*b_step + kk` for kk in 0..k, and writes output row i (i < m) of the tile to lanes 0..n of accumulator entry `acc_entry + t*acc_step + i`: C[i][j] = sum over kk of A-lane i times B-lane j, INT8 x INT8 summed in INT32 with wrap, added to the entry's old value when `flags` bit 0 is set. Every range of every tile is checked before the first step; a bad one is answered OUT_OF_RANGE and nothing runs.\n\n");
+    s.push_str("### REQUANT semantics\n\nFor each entry e < count and lane j: OUT[dst+e][j] = requantize(ACC[src+e][j] + (bias ? BIAS[0][j] : 0)) with the gemmlowp rules: saturating rounding doubling high multiply by `multiplier`, rounding divide by 2^`shift`, add `zero_point`, clamp to [`min`, `max`].\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc_is_ccitt_false() {
+        // The standard check value of CRC-16/CCITT-FALSE.
+        assert_eq!(crc16(b"123456789"), 0x29B1);
+    }
+
+    #[test]
+    fn frames_round_trip_through_garbage() {
+        let a = Request::Info.frame();
+        let b = Request::Read { bank: Bank::Acc, entry: 3, count: 2 }.frame();
+        let mut stream = vec![0x00, SYNC, 0xFF, 0x13];
+        stream.extend_from_slice(&a);
+        stream.extend_from_slice(&[SYNC, SYNC]);
+        stream.extend_from_slice(&b);
+        let mut d = FrameDecoder::with_max_payload(64);
+        let mut good = vec![];
+        for byte in stream {
+            for r in d.push(&[byte]) {
+                if let Ok(p) = r {
+                    good.push(p);
+                }
+            }
+        }
+        assert_eq!(good, vec![Request::Info.payload(), Request::Read { bank: Bank::Acc, entry: 3, count: 2 }.payload()]);
+    }
+
+    #[test]
+    fn a_short_bogus_frame_does_not_hide_the_next() {
+        // A SYNC in garbage with a small length swallows the next frame's
+        // first bytes as its CRC; the decoder resumes after the bogus SYNC.
+        let mut stream = vec![0x00, SYNC, 0x01, 0x00, 0x13];
+        stream.extend_from_slice(&Request::Status.frame());
+        let got: Vec<_> = FrameDecoder::new().push(&stream).into_iter().filter_map(Result::ok).collect();
+        assert_eq!(got, vec![Request::Status.payload()]);
+    }
+
+    #[test]
+    fn a_flipped_bit_is_a_crc_error() {
+        let mut f = Request::Status.frame();
+        f[3] ^= 0x10;
+        let r = FrameDecoder::new().push(&f);
+        assert!(matches!(r[0], Err(FrameError::BadCrc { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn layouts_match_the_encoders() {
+        let g = GemmTile { a_entry: 1, b_entry: 2, acc_entry: 3, m: 4, n: 5, k: 6, accumulate: true, tiles: 7, a_step: 8, b_step: 9, acc_step: 10 };
+        let p = Request::Gemm(g).payload();
+        assert_eq!(p.len(), Opcode::Gemm.request_len());
+        assert_eq!(p[request_offset(Opcode::Gemm, "m")], 4);
+        assert_eq!(p[request_offset(Opcode::Gemm, "n")], 5);
+        assert_eq!(p[request_offset(Opcode::Gemm, "tiles")], 7);
+        assert_eq!(p[request_offset(Opcode::Gemm, "acc_step")], 10);
+        let params = RequantParams { multiplier: -2, shift: 31, zero_point: -3, min: -4, max: 5 };
+        let p = Request::Requant { src: 1, dst: 2, count: 3, params, bias: true }.payload();
+        assert_eq!(p.len(), Opcode::Requant.request_len());
+        assert_eq!(p[request_offset(Opcode::Requant, "multiplier")], 0xFE);
+        assert_eq!(p[request_offset(Opcode::Requant, "shift")], 31);
+        assert_eq!(p[request_offset(Opcode::Requant, "max")], 5);
+        assert_eq!(p[request_offset(Opcode::Requant, "flags")], 1);
+        let p = Request::Read { bank: Bank::B, entry: 0x1234, count: 9 }.payload();
+        assert_eq!(p.len(), Opcode::Read.request_len());
+        assert_eq!(p[request_offset(Opcode::Read, "entry")], 0x34);
+    }
+
+    #[test]
+    fn info_round_trips() {
+        let i = Info::of(&NpuConfig::default());
+        assert_eq!(Info::decode(&i.encode()), Some(i));
+    }
+
+    #[test]
+    fn docs_are_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
+        let want = markdown();
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(have == want, "docs/protocol.md is stale: run `UPDATE_DOCS=1 cargo test -p npu-spec protocol`");
+    }
+}
