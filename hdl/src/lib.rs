@@ -8,12 +8,16 @@
 //! - [`verilog`]: Verilog text of any of them under a chosen module name.
 
 pub mod delay_line;
+pub mod gemm_engine;
 pub mod multiplier;
 pub mod pe;
+pub mod ram;
 pub mod systolic_array;
 pub mod verilog;
 
 pub use delay_line::DelayLine;
+pub use gemm_engine::{GemmBench, GemmEngine};
 pub use multiplier::SignedMultiplier;
 pub use pe::ProcessingElement;
+pub use ram::Ram;
 pub use systolic_array::SystolicArray;

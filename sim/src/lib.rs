@@ -8,6 +8,7 @@
 
 pub mod array;
 pub mod clocked;
+pub mod gemm_bench;
 pub mod verilator;
 
 pub use array::{ArrayRun, ArraySim, TileError};

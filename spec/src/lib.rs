@@ -8,6 +8,7 @@
 //! Nothing here depends on rust-hdl, so the host can use it without the HDL.
 
 pub mod config;
+pub mod device_model;
 pub mod matrix;
 pub mod protocol;
 pub mod reference;

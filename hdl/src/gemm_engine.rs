@@ -1,0 +1,484 @@
+//! The GEMM engine: runs a tile descriptor through the systolic array.
+//!
+//! Given a descriptor (see `GEMM` in `docs/protocol.md`) and `start`, it
+//!
+//! 1. checks the tile against the array (`BAD_TILE`) and every tile's entry
+//!    ranges against the memories (`OUT_OF_RANGE`), adding the steps up one
+//!    tile per cycle (no multiplier), and meanwhile computes m * n, the useful
+//!    MACs per step, by repeated addition;
+//! 2. streams the tiles back to back: one A entry and one B entry per cycle
+//!    from the scratchpads into the array, holding a tile's final step only as
+//!    long as the array's spacing rule requires, so the drain of one tile
+//!    overlaps the steps of the next;
+//! 3. drains every tile's sums into the accumulator memory, one output row per
+//!    cycle, adding them to the entry's old value when `accumulate` is set
+//!    (the old value is read one cycle ahead, through the memory's read port);
+//! 4. pulses `done` with `error` (a protocol status code, 0 when all ran).
+//!
+//! A tile's drain is scheduled when its final step enters the array; at most
+//! two drains are ever outstanding (the one running and the next), so two
+//! slots hold them.
+
+use crate::systolic_array::{timing, SystolicArray};
+use npu_spec::protocol::Status;
+use npu_spec::NpuConfig;
+use rust_hdl::prelude::*;
+
+#[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
+pub enum GemmState {
+    Idle,
+    Check,
+    Stream,
+    Finish,
+}
+
+#[derive(LogicBlock)]
+pub struct GemmEngine {
+    pub clock: Signal<In, Clock>,
+    /// Take the descriptor on the inputs below and run it.
+    pub start: Signal<In, Bit>,
+    pub a_entry: Signal<In, Bits<16>>,
+    pub b_entry: Signal<In, Bits<16>>,
+    pub acc_entry: Signal<In, Bits<16>>,
+    pub m: Signal<In, Bits<8>>,
+    pub n: Signal<In, Bits<8>>,
+    pub k: Signal<In, Bits<16>>,
+    pub accumulate: Signal<In, Bit>,
+    pub tiles: Signal<In, Bits<16>>,
+    pub a_step: Signal<In, Bits<16>>,
+    pub b_step: Signal<In, Bits<16>>,
+    pub acc_step: Signal<In, Bits<16>>,
+    /// Running a descriptor.
+    pub busy: Signal<Out, Bit>,
+    /// One cycle: the descriptor has finished; `error` says how.
+    pub done: Signal<Out, Bit>,
+    /// Protocol status code of the last descriptor (0 = OK).
+    pub error: Signal<Out, Bits<8>>,
+    /// Scratchpad read ports: the entry to read, and every lane's byte a cycle later.
+    pub a_address: Signal<Out, Bits<16>>,
+    pub a_data: Vec<Signal<In, Bits<8>>>,
+    pub b_address: Signal<Out, Bits<16>>,
+    pub b_data: Vec<Signal<In, Bits<8>>>,
+    /// Accumulator memory: read port (for accumulate) and write port, per lane.
+    pub acc_read_address: Signal<Out, Bits<16>>,
+    pub acc_read_data: Vec<Signal<In, Bits<32>>>,
+    pub acc_write_address: Signal<Out, Bits<16>>,
+    pub acc_write_data: Vec<Signal<Out, Bits<32>>>,
+    pub acc_write_enable: Vec<Signal<Out, Bit>>,
+    /// Counter strobes: the array took a step; a GEMM cycle without a step;
+    /// a tile's last row reached the accumulators; MACs per step (m * n).
+    pub step: Signal<Out, Bit>,
+    pub stall: Signal<Out, Bit>,
+    pub tile_done: Signal<Out, Bit>,
+    pub macs_per_step: Signal<Out, Bits<16>>,
+    // Hardware limits, from the config.
+    rows: Constant<Bits<8>>,
+    cols: Constant<Bits<8>>,
+    last_row: Constant<Bits<8>>,
+    a_depth: Constant<Bits<32>>,
+    b_depth: Constant<Bits<32>>,
+    acc_depth: Constant<Bits<32>>,
+    spacing: Constant<Bits<16>>,
+    drain_wait: Constant<Bits<16>>,
+    bad_tile: Constant<Bits<8>>,
+    out_of_range: Constant<Bits<8>>,
+    array: SystolicArray,
+    state: DFF<GemmState>,
+    // The descriptor, latched at start; the bases advance tile by tile.
+    m_reg: DFF<Bits<8>>,
+    n_reg: DFF<Bits<8>>,
+    k_reg: DFF<Bits<16>>,
+    tiles_reg: DFF<Bits<16>>,
+    a_step_reg: DFF<Bits<16>>,
+    b_step_reg: DFF<Bits<16>>,
+    acc_step_reg: DFF<Bits<16>>,
+    accumulate_reg: DFF<Bit>,
+    a_base: DFF<Bits<16>>,
+    b_base: DFF<Bits<16>>,
+    acc_base: DFF<Bits<16>>,
+    // Check: the last tile's first entries, and m * n.
+    a_last: DFF<Bits<32>>,
+    b_last: DFF<Bits<32>>,
+    acc_last: DFF<Bits<32>>,
+    count: DFF<Bits<16>>,
+    mn: DFF<Bits<16>>,
+    error_reg: DFF<Bits<8>>,
+    // Stream: the step within the tile, the tile, cycles since the last final step.
+    kk: DFF<Bits<16>>,
+    tile: DFF<Bits<16>>,
+    since_last: DFF<Bits<16>>,
+    have_last: DFF<Bit>,
+    // The step entering the array (one cycle after its address, like the data).
+    step_valid: DFF<Bit>,
+    step_last: DFF<Bit>,
+    step_acc_base: DFF<Bits<16>>,
+    // Drain slots: 0 runs first. `wait` counts down to the first drain cycle,
+    // `row` is the output row the drain shows.
+    s0_pending: DFF<Bit>,
+    s0_wait: DFF<Bits<16>>,
+    s0_row: DFF<Bits<8>>,
+    s0_base: DFF<Bits<16>>,
+    s1_pending: DFF<Bit>,
+    s1_wait: DFF<Bits<16>>,
+    s1_row: DFF<Bits<8>>,
+    s1_base: DFF<Bits<16>>,
+    /// Slot 0 drains this cycle.
+    draining: Signal<Local, Bit>,
+    /// Slot 0 drains its last row this cycle.
+    finishing: Signal<Local, Bit>,
+}
+
+fn signals<D: Direction, T: Synth>(n: usize) -> Vec<Signal<D, T>> {
+    (0..n).map(|_| Signal::default()).collect()
+}
+
+impl GemmEngine {
+    pub fn new(config: &NpuConfig) -> Self {
+        let (rows, cols) = (config.array.rows, config.array.cols);
+        let latency = timing::result_latency(rows, cols);
+        // At least 2: a tile that accumulates onto the previous tile's rows
+        // must read them after they were written, not in the same cycle.
+        let spacing = timing::min_tile_spacing(rows, cols).max(2);
+        let c8 = |v: usize| Constant::new(bits::<8>(v as u64));
+        let c16 = |v: usize| Constant::new(bits::<16>(v as u64));
+        let c32 = |v: usize| Constant::new(bits::<32>(v as u64));
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            a_entry: Default::default(),
+            b_entry: Default::default(),
+            acc_entry: Default::default(),
+            m: Default::default(),
+            n: Default::default(),
+            k: Default::default(),
+            accumulate: Default::default(),
+            tiles: Default::default(),
+            a_step: Default::default(),
+            b_step: Default::default(),
+            acc_step: Default::default(),
+            busy: Default::default(),
+            done: Default::default(),
+            error: Default::default(),
+            a_address: Default::default(),
+            a_data: signals(rows),
+            b_address: Default::default(),
+            b_data: signals(cols),
+            acc_read_address: Default::default(),
+            acc_read_data: signals(cols),
+            acc_write_address: Default::default(),
+            acc_write_data: signals(cols),
+            acc_write_enable: signals(cols),
+            step: Default::default(),
+            stall: Default::default(),
+            tile_done: Default::default(),
+            macs_per_step: Default::default(),
+            rows: c8(rows),
+            cols: c8(cols),
+            last_row: c8(rows - 1),
+            a_depth: c32(config.memory.a_depth),
+            b_depth: c32(config.memory.b_depth),
+            acc_depth: c32(config.memory.acc_depth),
+            spacing: c16(spacing),
+            drain_wait: c16(latency - 1),
+            bad_tile: c8(Status::BadTile as usize),
+            out_of_range: c8(Status::OutOfRange as usize),
+            array: SystolicArray::new(rows, cols),
+            state: Default::default(),
+            m_reg: Default::default(),
+            n_reg: Default::default(),
+            k_reg: Default::default(),
+            tiles_reg: Default::default(),
+            a_step_reg: Default::default(),
+            b_step_reg: Default::default(),
+            acc_step_reg: Default::default(),
+            accumulate_reg: Default::default(),
+            a_base: Default::default(),
+            b_base: Default::default(),
+            acc_base: Default::default(),
+            a_last: Default::default(),
+            b_last: Default::default(),
+            acc_last: Default::default(),
+            count: Default::default(),
+            mn: Default::default(),
+            error_reg: Default::default(),
+            kk: Default::default(),
+            tile: Default::default(),
+            since_last: Default::default(),
+            have_last: Default::default(),
+            step_valid: Default::default(),
+            step_last: Default::default(),
+            step_acc_base: Default::default(),
+            s0_pending: Default::default(),
+            s0_wait: Default::default(),
+            s0_row: Default::default(),
+            s0_base: Default::default(),
+            s1_pending: Default::default(),
+            s1_wait: Default::default(),
+            s1_row: Default::default(),
+            s1_base: Default::default(),
+            draining: Default::default(),
+            finishing: Default::default(),
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.a_data.len()
+    }
+
+    pub fn cols(&self) -> usize {
+        self.b_data.len()
+    }
+}
+
+impl Logic for GemmEngine {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, state, m_reg, n_reg, k_reg, tiles_reg, a_step_reg, b_step_reg, acc_step_reg,
+            accumulate_reg, a_base, b_base, acc_base, a_last, b_last, acc_last, count, mn, error_reg, kk,
+            tile, since_last, have_last, step_valid, step_last, step_acc_base, s0_pending, s0_wait, s0_row,
+            s0_base, s1_pending, s1_wait, s1_row, s1_base
+        );
+        self.array.clock.next = self.clock.val();
+        // Outputs that hold between events.
+        self.busy.next = self.state.q.val() != GemmState::Idle;
+        self.error.next = self.error_reg.q.val();
+        self.macs_per_step.next = self.mn.q.val();
+        self.done.next = false;
+        self.step.next = false;
+        self.stall.next = false;
+        self.tile_done.next = false;
+        // Scratchpad addresses of the current step; the data enters the array
+        // one cycle later, together with the step's control.
+        self.a_address.next = self.a_base.q.val() + self.kk.q.val();
+        self.b_address.next = self.b_base.q.val() + self.kk.q.val();
+        self.step_valid.d.next = false;
+        self.step_last.d.next = false;
+        self.array.valid.next = self.step_valid.q.val();
+        self.array.last.next = self.step_last.q.val();
+        for i in 0..self.rows() {
+            self.array.a_in[i].next = self.a_data[i].val();
+        }
+        for j in 0..self.cols() {
+            self.array.b_in[j].next = self.b_data[j].val();
+        }
+        if self.since_last.q.val() != 0xFFFF {
+            self.since_last.d.next = self.since_last.q.val() + 1;
+        }
+
+        match self.state.q.val() {
+            GemmState::Idle => {
+                if self.start.val() {
+                    self.m_reg.d.next = self.m.val();
+                    self.n_reg.d.next = self.n.val();
+                    self.k_reg.d.next = self.k.val();
+                    self.tiles_reg.d.next = self.tiles.val();
+                    self.a_step_reg.d.next = self.a_step.val();
+                    self.b_step_reg.d.next = self.b_step.val();
+                    self.acc_step_reg.d.next = self.acc_step.val();
+                    self.accumulate_reg.d.next = self.accumulate.val();
+                    self.a_base.d.next = self.a_entry.val();
+                    self.b_base.d.next = self.b_entry.val();
+                    self.acc_base.d.next = self.acc_entry.val();
+                    self.a_last.d.next = bit_cast::<32, 16>(self.a_entry.val());
+                    self.b_last.d.next = bit_cast::<32, 16>(self.b_entry.val());
+                    self.acc_last.d.next = bit_cast::<32, 16>(self.acc_entry.val());
+                    self.count.d.next = 0.into();
+                    self.mn.d.next = 0.into();
+                    self.error_reg.d.next = 0.into();
+                    self.state.d.next = GemmState::Check;
+                    if (self.m.val() == 0)
+                        | (self.m.val() > self.rows.val())
+                        | (self.n.val() == 0)
+                        | (self.n.val() > self.cols.val())
+                        | (self.k.val() == 0)
+                        | (self.tiles.val() == 0)
+                    {
+                        self.error_reg.d.next = self.bad_tile.val();
+                        self.state.d.next = GemmState::Finish;
+                    }
+                }
+            }
+            GemmState::Check => {
+                // Cycle `count` adds tile count+1's steps and one n to m * n.
+                if (self.count.q.val() + 1) < self.tiles_reg.q.val() {
+                    self.a_last.d.next = self.a_last.q.val() + bit_cast::<32, 16>(self.a_step_reg.q.val());
+                    self.b_last.d.next = self.b_last.q.val() + bit_cast::<32, 16>(self.b_step_reg.q.val());
+                    self.acc_last.d.next = self.acc_last.q.val() + bit_cast::<32, 16>(self.acc_step_reg.q.val());
+                }
+                if self.count.q.val() < bit_cast::<16, 8>(self.m_reg.q.val()) {
+                    self.mn.d.next = self.mn.q.val() + bit_cast::<16, 8>(self.n_reg.q.val());
+                }
+                self.count.d.next = self.count.q.val() + 1;
+                if ((self.count.q.val() + 1) >= self.tiles_reg.q.val())
+                    & (self.count.q.val() >= bit_cast::<16, 8>(self.m_reg.q.val()))
+                {
+                    self.kk.d.next = 0.into();
+                    self.tile.d.next = 0.into();
+                    self.have_last.d.next = false;
+                    self.state.d.next = GemmState::Stream;
+                    if ((self.a_last.q.val() + bit_cast::<32, 16>(self.k_reg.q.val())) > self.a_depth.val())
+                        | ((self.b_last.q.val() + bit_cast::<32, 16>(self.k_reg.q.val())) > self.b_depth.val())
+                        | ((self.acc_last.q.val() + bit_cast::<32, 8>(self.m_reg.q.val())) > self.acc_depth.val())
+                    {
+                        self.error_reg.d.next = self.out_of_range.val();
+                        self.state.d.next = GemmState::Finish;
+                    }
+                }
+            }
+            GemmState::Stream => {
+                if ((self.kk.q.val() + 1) == self.k_reg.q.val())
+                    & self.have_last.q.val()
+                    & ((self.since_last.q.val() + 1) < self.spacing.val())
+                {
+                    // The previous tile is still draining too close: hold the final step.
+                    self.stall.next = true;
+                } else {
+                    self.step.next = true;
+                    self.step_valid.d.next = true;
+                    self.kk.d.next = self.kk.q.val() + 1;
+                    if (self.kk.q.val() + 1) == self.k_reg.q.val() {
+                        self.step_last.d.next = true;
+                        self.step_acc_base.d.next = self.acc_base.q.val();
+                        self.since_last.d.next = 0.into();
+                        self.have_last.d.next = true;
+                        self.kk.d.next = 0.into();
+                        self.a_base.d.next = self.a_base.q.val() + self.a_step_reg.q.val();
+                        self.b_base.d.next = self.b_base.q.val() + self.b_step_reg.q.val();
+                        self.acc_base.d.next = self.acc_base.q.val() + self.acc_step_reg.q.val();
+                        self.tile.d.next = self.tile.q.val() + 1;
+                        if (self.tile.q.val() + 1) == self.tiles_reg.q.val() {
+                            self.state.d.next = GemmState::Finish;
+                        }
+                    }
+                }
+            }
+            GemmState::Finish => {
+                if self.error_reg.q.val() == 0 {
+                    self.stall.next = true;
+                }
+                if !self.s0_pending.q.val() & !self.s1_pending.q.val() & !self.step_valid.q.val() {
+                    self.done.next = true;
+                    self.stall.next = false;
+                    self.state.d.next = GemmState::Idle;
+                }
+            }
+            _ => {
+                self.state.d.next = GemmState::Idle;
+            }
+        }
+
+        // Drains. Slot 0 drains once its wait is over, one row per cycle from
+        // the bottom row up.
+        self.draining.next = self.s0_pending.q.val() & (self.s0_wait.q.val() == 0);
+        self.finishing.next = self.draining.val() & (self.s0_row.q.val() == 0);
+        self.array.drain.next = self.draining.val();
+        if self.s0_pending.q.val() & (self.s0_wait.q.val() != 0) {
+            self.s0_wait.d.next = self.s0_wait.q.val() - 1;
+        }
+        if self.s1_pending.q.val() & (self.s1_wait.q.val() != 0) {
+            self.s1_wait.d.next = self.s1_wait.q.val() - 1;
+        }
+        if self.draining.val() {
+            self.s0_row.d.next = self.s0_row.q.val() - 1;
+        }
+        // The accumulator read port fetches the old value of the row that
+        // drains in the next cycle.
+        self.acc_read_address.next = self.s0_base.q.val() + bit_cast::<16, 8>(self.s0_row.q.val() - 1);
+        if self.s0_wait.q.val() == 1 {
+            self.acc_read_address.next = self.s0_base.q.val() + bit_cast::<16, 8>(self.last_row.val());
+        }
+        if self.s1_pending.q.val() & (self.s1_wait.q.val() == 1) {
+            self.acc_read_address.next = self.s1_base.q.val() + bit_cast::<16, 8>(self.last_row.val());
+        }
+        self.acc_write_address.next = self.s0_base.q.val() + bit_cast::<16, 8>(self.s0_row.q.val());
+        for j in 0..self.cols() {
+            self.acc_write_enable[j].next = self.draining.val()
+                & (self.n_reg.q.val().index() > j)
+                & (self.s0_row.q.val() < self.m_reg.q.val());
+            self.acc_write_data[j].next = self.array.result[j].val();
+            if self.accumulate_reg.q.val() {
+                self.acc_write_data[j].next = self.array.result[j].val() + self.acc_read_data[j].val();
+            }
+        }
+        // Slot 0 done: slot 1 (if any) moves up.
+        if self.finishing.val() {
+            self.tile_done.next = true;
+            self.s0_pending.d.next = false;
+            if self.s1_pending.q.val() {
+                self.s0_pending.d.next = true;
+                self.s0_wait.d.next = self.s1_wait.q.val() - 1;
+                self.s0_row.d.next = self.s1_row.q.val();
+                self.s0_base.d.next = self.s1_base.q.val();
+                self.s1_pending.d.next = false;
+            }
+        }
+        // A final step enters the array: schedule its drain.
+        if self.step_last.q.val() {
+            if (self.s0_pending.q.val() & !self.finishing.val()) | (self.finishing.val() & self.s1_pending.q.val()) {
+                self.s1_pending.d.next = true;
+                self.s1_wait.d.next = self.drain_wait.val();
+                self.s1_row.d.next = self.last_row.val();
+                self.s1_base.d.next = self.step_acc_base.q.val();
+            } else {
+                self.s0_pending.d.next = true;
+                self.s0_wait.d.next = self.drain_wait.val();
+                self.s0_row.d.next = self.last_row.val();
+                self.s0_base.d.next = self.step_acc_base.q.val();
+            }
+        }
+    }
+}
+
+/// The engine wired to its memories, for tests: the scratchpads are preloaded
+/// and the accumulators read back through the simulator.
+#[derive(LogicBlock)]
+pub struct GemmBench {
+    pub clock: Signal<In, Clock>,
+    pub engine: GemmEngine,
+    pub a_mem: Vec<crate::Ram<Bits<8>>>,
+    pub b_mem: Vec<crate::Ram<Bits<8>>>,
+    pub acc_mem: Vec<crate::Ram<Bits<32>>>,
+}
+
+impl GemmBench {
+    pub fn new(config: &NpuConfig) -> Self {
+        let m = &config.memory;
+        Self {
+            clock: Default::default(),
+            engine: GemmEngine::new(config),
+            a_mem: (0..config.array.rows).map(|_| crate::Ram::new(m.a_depth)).collect(),
+            b_mem: (0..config.array.cols).map(|_| crate::Ram::new(m.b_depth)).collect(),
+            acc_mem: (0..config.array.cols).map(|_| crate::Ram::new(m.acc_depth)).collect(),
+        }
+    }
+}
+
+impl Logic for GemmBench {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.engine.clock.next = self.clock.val();
+        for i in 0..self.a_mem.len() {
+            self.a_mem[i].clock.next = self.clock.val();
+            self.a_mem[i].read_address.next = self.engine.a_address.val();
+            self.a_mem[i].write_address.next = 0.into();
+            self.a_mem[i].write_data.next = 0.into();
+            self.a_mem[i].write_enable.next = false;
+            self.engine.a_data[i].next = self.a_mem[i].read_data.val();
+        }
+        for j in 0..self.b_mem.len() {
+            self.b_mem[j].clock.next = self.clock.val();
+            self.b_mem[j].read_address.next = self.engine.b_address.val();
+            self.b_mem[j].write_address.next = 0.into();
+            self.b_mem[j].write_data.next = 0.into();
+            self.b_mem[j].write_enable.next = false;
+            self.engine.b_data[j].next = self.b_mem[j].read_data.val();
+            self.acc_mem[j].clock.next = self.clock.val();
+            self.acc_mem[j].read_address.next = self.engine.acc_read_address.val();
+            self.acc_mem[j].write_address.next = self.engine.acc_write_address.val();
+            self.acc_mem[j].write_data.next = self.engine.acc_write_data[j].val();
+            self.acc_mem[j].write_enable.next = self.engine.acc_write_enable[j].val();
+            self.engine.acc_read_data[j].next = self.acc_mem[j].read_data.val();
+        }
+    }
+}

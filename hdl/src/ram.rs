@@ -1,0 +1,130 @@
+//! A simple dual-port RAM: one synchronous read port, one write port.
+//!
+//! The depth comes from the config at elaboration time, so this is a leaf
+//! with hand-written Verilog in the one shape yosys maps onto block RAM (iCE40
+//! EBR, ECP5 DP16KD): a registered read and a write enable on one clock. The
+//! address ports are 16 bits wide whatever the depth; the bits above the
+//! depth are ignored (the controller checks every address before use), and
+//! are gathered into a signal named `unused_*`, Verilator's convention for
+//! bits that are deliberately not read.
+
+use rust_hdl::prelude::*;
+
+/// Widest address any config allows (65536 entries).
+pub const ADDRESS_BITS: usize = 16;
+
+#[derive(LogicBlock)]
+pub struct Ram<T: Synth> {
+    pub clock: Signal<In, Clock>,
+    /// Entry to read; its value appears on `read_data` after the next edge.
+    pub read_address: Signal<In, Bits<ADDRESS_BITS>>,
+    pub read_data: Signal<Out, T>,
+    /// Entry written at the edge when `write_enable` is high.
+    pub write_address: Signal<In, Bits<ADDRESS_BITS>>,
+    pub write_data: Signal<In, T>,
+    pub write_enable: Signal<In, Bit>,
+    /// The contents, for rust-hdl's simulator (not part of the hardware).
+    _contents: Vec<T>,
+}
+
+impl<T: Synth> Ram<T> {
+    /// A RAM of `depth` entries (a power of two, at most 65536), all zero.
+    pub fn new(depth: usize) -> Self {
+        assert!(depth.is_power_of_two() && depth >= 2 && depth <= 1 << ADDRESS_BITS, "RAM depth {depth}");
+        Self {
+            clock: Default::default(),
+            read_address: Default::default(),
+            read_data: Default::default(),
+            write_address: Default::default(),
+            write_data: Default::default(),
+            write_enable: Default::default(),
+            _contents: vec![T::default(); depth],
+        }
+    }
+
+    pub fn depth(&self) -> usize {
+        self._contents.len()
+    }
+
+    /// The entry at `index`, as the simulated hardware holds it now.
+    pub fn peek(&self, index: usize) -> T {
+        self._contents[index]
+    }
+
+    /// Sets the entry at `index` directly, for tests that preload memory.
+    pub fn poke(&mut self, index: usize, value: T) {
+        self._contents[index] = value;
+    }
+
+    fn index(&self, address: Bits<ADDRESS_BITS>) -> usize {
+        address.index() & (self.depth() - 1)
+    }
+}
+
+impl<T: Synth> Logic for Ram<T> {
+    fn update(&mut self) {
+        if self.clock.pos_edge() {
+            // Read before write: a read of the entry being written sees the old value.
+            self.read_data.next = self._contents[self.index(self.read_address.val())];
+            if self.write_enable.val() {
+                let i = self.index(self.write_address.val());
+                self._contents[i] = self.write_data.val();
+            }
+        }
+    }
+
+    fn connect(&mut self) {
+        self.read_data.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        let address_bits = self.depth().trailing_zeros() as usize;
+        let unused = if address_bits < ADDRESS_BITS {
+            format!(
+                "wire unused_address_bits = &{{1'b0, read_address[{top}:{address_bits}], write_address[{top}:{address_bits}]}};\n",
+                top = ADDRESS_BITS - 1
+            )
+        } else {
+            String::new()
+        };
+        Verilog::Custom(format!(
+            "\
+reg [{msb}:0] mem [0:{last}];
+{unused}always @(posedge clock) begin
+    if (write_enable) mem[write_address[{amsb}:0]] <= write_data;
+    read_data <= mem[read_address[{amsb}:0]];
+end
+",
+            msb = T::BITS - 1,
+            last = self.depth() - 1,
+            amsb = address_bits - 1,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_was_written_one_cycle_later() {
+        let mut ram = Ram::<Bits<8>>::new(16);
+        ram.connect_all();
+        let mut tick = |ram: &mut Ram<Bits<8>>| {
+            ram.clock.next = Clock::from(true);
+            simulate(ram, 100);
+            ram.clock.next = Clock::from(false);
+            simulate(ram, 100);
+        };
+        ram.write_enable.next = true;
+        ram.write_address.next = 3.into();
+        ram.write_data.next = 0x5A.into();
+        tick(&mut ram);
+        ram.write_enable.next = false;
+        // Bits above the depth are ignored: 19 is entry 3 of 16.
+        ram.read_address.next = 19.into();
+        tick(&mut ram);
+        assert_eq!(ram.read_data.val().to_u64(), 0x5A);
+        assert_eq!(ram.peek(3).to_u64(), 0x5A);
+    }
+}

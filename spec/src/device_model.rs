@@ -1,0 +1,126 @@
+//! The device's memories and commands as plain Rust: the reference the
+//! hardware's GEMM and REQUANT commands are tested against, and the host's
+//! shadow copy when it checks that a command changed nothing else.
+
+use crate::config::NpuConfig;
+use crate::protocol::{GemmTile, Status};
+use crate::requant::{requantize, RequantParams, MAX_SHIFT};
+
+/// Every bank, entry by entry, lane by lane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceModel {
+    pub rows: usize,
+    pub cols: usize,
+    pub a: Vec<Vec<i8>>,
+    pub b: Vec<Vec<i8>>,
+    pub acc: Vec<Vec<i32>>,
+    pub bias: Vec<i32>,
+    pub out: Vec<Vec<i8>>,
+}
+
+impl DeviceModel {
+    /// All memories zero, as after power-up.
+    pub fn new(c: &NpuConfig) -> Self {
+        let (rows, cols) = (c.array.rows, c.array.cols);
+        Self {
+            rows,
+            cols,
+            a: vec![vec![0; rows]; c.memory.a_depth],
+            b: vec![vec![0; cols]; c.memory.b_depth],
+            acc: vec![vec![0; cols]; c.memory.acc_depth],
+            bias: vec![0; cols],
+            out: vec![vec![0; cols]; c.memory.acc_depth],
+        }
+    }
+
+    /// The GEMM command: the status the device answers, memory updated only on OK.
+    pub fn gemm(&mut self, t: &GemmTile) -> Status {
+        let (m, n, k, tiles) = (usize::from(t.m), usize::from(t.n), usize::from(t.k), usize::from(t.tiles));
+        if m == 0 || m > self.rows || n == 0 || n > self.cols || k == 0 || tiles == 0 {
+            return Status::BadTile;
+        }
+        let last = |base: u16, step: u16| usize::from(base) + (tiles - 1) * usize::from(step);
+        if last(t.a_entry, t.a_step) + k > self.a.len()
+            || last(t.b_entry, t.b_step) + k > self.b.len()
+            || last(t.acc_entry, t.acc_step) + m > self.acc.len()
+        {
+            return Status::OutOfRange;
+        }
+        for tile in 0..tiles {
+            let a0 = usize::from(t.a_entry) + tile * usize::from(t.a_step);
+            let b0 = usize::from(t.b_entry) + tile * usize::from(t.b_step);
+            let c0 = usize::from(t.acc_entry) + tile * usize::from(t.acc_step);
+            for i in 0..m {
+                for j in 0..n {
+                    let mut sum = 0i32;
+                    for kk in 0..k {
+                        sum = sum.wrapping_add(i32::from(self.a[a0 + kk][i]) * i32::from(self.b[b0 + kk][j]));
+                    }
+                    let cell = &mut self.acc[c0 + i][j];
+                    *cell = if t.accumulate { cell.wrapping_add(sum) } else { sum };
+                }
+            }
+        }
+        Status::Ok
+    }
+
+    /// The REQUANT command.
+    pub fn requant(&mut self, src: u16, dst: u16, count: u16, p: &RequantParams, use_bias: bool) -> Status {
+        let (src, dst, count) = (usize::from(src), usize::from(dst), usize::from(count));
+        if p.shift > MAX_SHIFT || p.min > p.max {
+            return Status::BadParam;
+        }
+        if count == 0 || src + count > self.acc.len() || dst + count > self.out.len() {
+            return Status::OutOfRange;
+        }
+        for e in 0..count {
+            for j in 0..self.cols {
+                let bias = if use_bias { self.bias[j] } else { 0 };
+                self.out[dst + e][j] = requantize(self.acc[src + e][j], bias, p);
+            }
+        }
+        Status::Ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::Matrix;
+    use crate::reference::gemm_reference;
+
+    #[test]
+    fn one_tile_is_the_reference_gemm() {
+        let c = NpuConfig::default();
+        let mut d = DeviceModel::new(&c);
+        let a = Matrix::from_fn(3, 5, |i, k| (i as i8 - 1) * (k as i8 + 3));
+        let b = Matrix::from_fn(5, 2, |k, j| (k as i8 * 7) - j as i8 * 40);
+        for k in 0..5 {
+            for i in 0..3 {
+                d.a[10 + k][i] = a.get(i, k);
+            }
+            for j in 0..2 {
+                d.b[20 + k][j] = b.get(k, j);
+            }
+        }
+        let t = GemmTile { a_entry: 10, b_entry: 20, acc_entry: 30, m: 3, n: 2, k: 5, accumulate: false, tiles: 1, a_step: 0, b_step: 0, acc_step: 0 };
+        assert_eq!(d.gemm(&t), Status::Ok);
+        let want = gemm_reference(&a, &b).unwrap();
+        for i in 0..3 {
+            assert_eq!(&d.acc[30 + i][..2], want.row(i));
+            assert_eq!(&d.acc[30 + i][2..], &[0, 0]);
+        }
+    }
+
+    #[test]
+    fn bad_descriptors_change_nothing() {
+        let c = NpuConfig::default();
+        let mut d = DeviceModel::new(&c);
+        let before = d.clone();
+        let t = GemmTile { a_entry: 0, b_entry: 0, acc_entry: 0, m: 5, n: 1, k: 1, accumulate: false, tiles: 1, a_step: 0, b_step: 0, acc_step: 0 };
+        assert_eq!(d.gemm(&t), Status::BadTile);
+        let t = GemmTile { m: 1, tiles: 3, a_entry: 505, a_step: 5, ..t };
+        assert_eq!(d.gemm(&t), Status::OutOfRange);
+        assert_eq!(d, before);
+    }
+}
