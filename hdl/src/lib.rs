@@ -13,6 +13,8 @@ pub mod multiplier;
 pub mod pe;
 pub mod ram;
 pub mod systolic_array;
+pub mod uart_rx;
+pub mod uart_tx;
 pub mod verilog;
 
 pub use delay_line::DelayLine;
@@ -21,3 +23,5 @@ pub use multiplier::SignedMultiplier;
 pub use pe::ProcessingElement;
 pub use ram::Ram;
 pub use systolic_array::SystolicArray;
+pub use uart_rx::UartRx;
+pub use uart_tx::UartTx;

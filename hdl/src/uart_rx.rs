@@ -1,0 +1,198 @@
+//! UART receiver, 8N1.
+//!
+//! The line is synchronised by two registers, a start bit is confirmed in its
+//! middle, and every later bit is sampled one bit period after the previous
+//! sample, so each sample lands mid-bit. The receiver restarts on every start
+//! edge, which makes it tolerate a few percent of clock mismatch between the
+//! two ends (the last sample, the stop bit, is 9.5 bits after the edge). A
+//! stop bit that reads 0 (a break, or a badly mismatched baud) is reported as
+//! a framing error and the receiver waits for the line to return high.
+
+use rust_hdl::prelude::*;
+
+#[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
+pub enum RxState {
+    Idle,
+    Start,
+    Data,
+    Stop,
+    Break,
+}
+
+#[derive(LogicBlock)]
+pub struct UartRx {
+    pub clock: Signal<In, Clock>,
+    /// The serial line (idle high).
+    pub rx: Signal<In, Bit>,
+    /// The byte received, valid in the cycle `valid` is high.
+    pub data: Signal<Out, Bits<8>>,
+    /// One cycle per byte received with a good stop bit.
+    pub valid: Signal<Out, Bit>,
+    /// One cycle per character whose stop bit was low.
+    pub framing_error: Signal<Out, Bit>,
+    /// Core clocks per bit, and half of it.
+    clocks_per_bit: Constant<Bits<16>>,
+    half_bit: Constant<Bits<16>>,
+    // The line, inverted so that the registers' power-up zero means idle.
+    low_sync: DFF<Bit>,
+    low: DFF<Bit>,
+    state: DFF<RxState>,
+    /// Cycles since the last sample.
+    count: DFF<Bits<16>>,
+    /// Data bits taken so far.
+    bit: DFF<Bits<4>>,
+    /// The byte being assembled, LSB first.
+    shift: DFF<Bits<8>>,
+}
+
+impl UartRx {
+    /// A receiver for `clocks_per_bit` core clocks per bit (at least 8).
+    pub fn new(clocks_per_bit: u64) -> Self {
+        assert!(clocks_per_bit >= 8 && clocks_per_bit < 1 << 16, "clocks per bit {clocks_per_bit}");
+        Self {
+            clock: Default::default(),
+            rx: Default::default(),
+            data: Default::default(),
+            valid: Default::default(),
+            framing_error: Default::default(),
+            clocks_per_bit: Constant::new(clocks_per_bit.into()),
+            half_bit: Constant::new((clocks_per_bit / 2).into()),
+            low_sync: Default::default(),
+            low: Default::default(),
+            state: Default::default(),
+            count: Default::default(),
+            bit: Default::default(),
+            shift: Default::default(),
+        }
+    }
+}
+
+impl Logic for UartRx {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, low_sync, low, state, count, bit, shift);
+        self.low_sync.d.next = !self.rx.val();
+        self.low.d.next = self.low_sync.q.val();
+        self.valid.next = false;
+        self.framing_error.next = false;
+        self.data.next = self.shift.q.val();
+        self.count.d.next = self.count.q.val() + 1;
+        match self.state.q.val() {
+            RxState::Idle => {
+                self.count.d.next = 0.into();
+                if self.low.q.val() {
+                    self.state.d.next = RxState::Start;
+                }
+            }
+            RxState::Start => {
+                if self.count.q.val() == self.half_bit.val() {
+                    self.count.d.next = 0.into();
+                    self.bit.d.next = 0.into();
+                    if self.low.q.val() {
+                        self.state.d.next = RxState::Data;
+                    } else {
+                        // A glitch, not a start bit.
+                        self.state.d.next = RxState::Idle;
+                    }
+                }
+            }
+            RxState::Data => {
+                if (self.count.q.val() + 1) == self.clocks_per_bit.val() {
+                    self.count.d.next = 0.into();
+                    self.shift.d.next = (self.shift.q.val() >> 1) | (bit_cast::<8, 1>((!self.low.q.val()).into()) << 7);
+                    self.bit.d.next = self.bit.q.val() + 1;
+                    if self.bit.q.val() == 7 {
+                        self.state.d.next = RxState::Stop;
+                    }
+                }
+            }
+            RxState::Stop => {
+                if (self.count.q.val() + 1) == self.clocks_per_bit.val() {
+                    if self.low.q.val() {
+                        self.framing_error.next = true;
+                        self.state.d.next = RxState::Break;
+                    } else {
+                        self.valid.next = true;
+                        self.state.d.next = RxState::Idle;
+                    }
+                }
+            }
+            RxState::Break => {
+                if !self.low.q.val() {
+                    self.state.d.next = RxState::Idle;
+                }
+            }
+            _ => {
+                self.state.d.next = RxState::Idle;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::uart_tx::UartTx;
+
+    /// A transmitter wired to a receiver, possibly at different rates.
+    #[derive(LogicBlock)]
+    struct Loopback {
+        clock: Signal<In, Clock>,
+        tx: UartTx,
+        rx: UartRx,
+    }
+
+    impl Logic for Loopback {
+        #[hdl_gen]
+        fn update(&mut self) {
+            self.tx.clock.next = self.clock.val();
+            self.rx.clock.next = self.clock.val();
+            self.rx.rx.next = self.tx.tx.val();
+        }
+    }
+
+    fn send(tx_cpb: u64, rx_cpb: u64, bytes: &[u8]) -> (Vec<u8>, usize) {
+        let mut l = Loopback { clock: Default::default(), tx: UartTx::new(tx_cpb), rx: UartRx::new(rx_cpb) };
+        l.connect_all();
+        let mut tick = |l: &mut Loopback| {
+            l.clock.next = Clock::from(true);
+            simulate(l, 100);
+            l.clock.next = Clock::from(false);
+            simulate(l, 100);
+        };
+        let (mut got, mut errors) = (vec![], 0);
+        let mut pending = bytes.iter();
+        let mut next = pending.next();
+        for _ in 0..(bytes.len() as u64 + 2) * 12 * tx_cpb.max(rx_cpb) {
+            l.tx.start.next = false;
+            if let Some(&b) = next {
+                if l.tx.ready.val() {
+                    l.tx.data.next = u64::from(b).into();
+                    l.tx.start.next = true;
+                    next = pending.next();
+                }
+            }
+            tick(&mut l);
+            if l.rx.valid.val() {
+                got.push(l.rx.data.val().to_u8());
+            }
+            errors += usize::from(l.rx.framing_error.val());
+        }
+        (got, errors)
+    }
+
+    #[test]
+    fn bytes_cross_back_to_back() {
+        let bytes: Vec<u8> = vec![0x00, 0xFF, 0x55, 0xAA, 0xA5, 0x01, 0x80, 0x7E];
+        assert_eq!(send(8, 8, &bytes), (bytes.clone(), 0));
+        assert_eq!(send(16, 16, &bytes), (bytes, 0));
+    }
+
+    #[test]
+    fn tolerates_three_percent_either_way() {
+        let bytes: Vec<u8> = (0..=255u8).step_by(7).collect();
+        // Receiver at 32 clocks per bit; sender 3% fast and 3% slow.
+        assert_eq!(send(31, 32, &bytes), (bytes.clone(), 0));
+        assert_eq!(send(33, 32, &bytes), (bytes, 0));
+    }
+}
