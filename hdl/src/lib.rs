@@ -7,11 +7,13 @@
 //!   [`NpuConfig`](npu_spec::NpuConfig) at elaboration time;
 //! - [`verilog`]: Verilog text of any of them under a chosen module name.
 
+pub mod crc16;
 pub mod delay_line;
 pub mod gemm_engine;
 pub mod multiplier;
 pub mod pe;
 pub mod ram;
+pub mod requantizer;
 pub mod systolic_array;
 pub mod uart_rx;
 pub mod uart_tx;
@@ -22,6 +24,7 @@ pub use gemm_engine::{GemmBench, GemmEngine};
 pub use multiplier::SignedMultiplier;
 pub use pe::ProcessingElement;
 pub use ram::Ram;
+pub use requantizer::{RequantBench, Requantizer};
 pub use systolic_array::SystolicArray;
 pub use uart_rx::UartRx;
 pub use uart_tx::UartTx;

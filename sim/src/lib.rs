@@ -9,6 +9,7 @@
 pub mod array;
 pub mod clocked;
 pub mod gemm_bench;
+pub mod requant_bench;
 pub mod verilator;
 
 pub use array::{ArrayRun, ArraySim, TileError};

@@ -1,0 +1,85 @@
+//! The requantization unit (rust-hdl's simulator) against the gemmlowp
+//! reference, bit for bit: edge values (INT32 min and max, shift 0 and 31,
+//! multiplier 2^31 - 1 and INT32 min), random parameters and bias, and
+//! parameters the command must refuse.
+
+use npu_sim::requant_bench::RequantBenchSim;
+use npu_spec::device_model::DeviceModel;
+use npu_spec::requant::RequantParams;
+use npu_spec::NpuConfig;
+use proptest::prelude::*;
+
+fn config() -> NpuConfig {
+    let mut c = NpuConfig::default();
+    c.array.rows = 2;
+    c.array.cols = 3;
+    c.memory.acc_depth = 16;
+    c.validate().unwrap();
+    c
+}
+
+fn check(acc: &[i32], bias: [i32; 3], p: RequantParams, use_bias: bool, src: u16, dst: u16, count: u16) -> Result<(), TestCaseError> {
+    let c = config();
+    let mut model = DeviceModel::new(&c);
+    for (i, v) in acc.iter().enumerate() {
+        model.acc[i / 3][i % 3] = *v;
+    }
+    model.bias = bias.to_vec();
+    for (e, row) in model.out.iter_mut().enumerate() {
+        row.iter_mut().enumerate().for_each(|(j, v)| *v = (e * 3 + j) as i8);
+    }
+    let mut sim = RequantBenchSim::new(&c);
+    sim.load(&model);
+    let want = model.requant(src, dst, count, &p, use_bias);
+    let (got, _) = sim.run(src, dst, count, &p, use_bias);
+    prop_assert_eq!(got, want, "{:?}", p);
+    prop_assert_eq!(sim.out(), model.out.clone(), "OUT after {:?} bias {}", p, use_bias);
+    Ok(())
+}
+
+const EDGES: [i32; 9] = [i32::MIN, i32::MIN + 1, -65536, -1, 0, 1, 65535, i32::MAX - 1, i32::MAX];
+
+#[test]
+fn edge_values_equal_the_reference() {
+    let acc: Vec<i32> = EDGES.iter().copied().cycle().take(48).collect();
+    for multiplier in [i32::MAX, i32::MIN, 1 << 30, 1, -1, 0, 1_518_500_250] {
+        for shift in [0u8, 1, 7, 31] {
+            let p = RequantParams { multiplier, shift, zero_point: -3, min: -128, max: 127 };
+            check(&acc, [0; 3], p, false, 0, 0, 16).unwrap();
+        }
+    }
+    // A ReLU and a narrow clamp, with a bias that wraps.
+    let relu = RequantParams { multiplier: 1 << 30, shift: 2, zero_point: 5, min: 5, max: 127 };
+    check(&acc, [i32::MAX, -7, 100], relu, true, 0, 0, 16).unwrap();
+}
+
+#[test]
+fn bad_parameters_and_ranges_change_nothing() {
+    let acc = vec![1000; 48];
+    let ok = RequantParams { multiplier: 1 << 30, shift: 3, zero_point: 0, min: -128, max: 127 };
+    check(&acc, [0; 3], RequantParams { shift: 32, ..ok }, false, 0, 0, 1).unwrap();
+    check(&acc, [0; 3], RequantParams { min: 10, max: -10, ..ok }, false, 0, 0, 1).unwrap();
+    check(&acc, [0; 3], ok, false, 0, 0, 0).unwrap();
+    check(&acc, [0; 3], ok, false, 10, 0, 7).unwrap();
+    check(&acc, [0; 3], ok, false, 0, 15, 2).unwrap();
+    check(&acc, [0; 3], ok, false, 15, 15, 1).unwrap();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn random_parameters_equal_the_reference(
+        acc in proptest::collection::vec(any::<i32>(), 12),
+        bias in any::<[i32; 3]>(),
+        multiplier in any::<i32>(),
+        shift in 0u8..=31,
+        zero_point in any::<i8>(),
+        (min, max) in (any::<i8>(), any::<i8>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
+        use_bias in any::<bool>(),
+        dst in 0u16..8,
+    ) {
+        let p = RequantParams { multiplier, shift, zero_point, min, max };
+        check(&acc, bias, p, use_bias, 0, dst, 4)?;
+    }
+}
