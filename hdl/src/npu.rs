@@ -1,0 +1,1039 @@
+//! The whole NPU: the command link over a UART, the on-chip memories, the
+//! GEMM engine, the requantizer and the performance counters.
+//!
+//! Three processes share the block, each a state machine:
+//!
+//! - the **frame receiver** hunts for SYNC, takes the length, stores the
+//!   payload in the frame buffer (its first bytes also in header registers),
+//!   and checks the CRC; a frame that stops arriving is dropped after an idle
+//!   time-out. A complete frame waits in `Ready` until the executor is done,
+//!   and bytes arriving meanwhile are dropped.
+//! - the **executor** decodes the request, checks it (length, bank, ranges:
+//!   a bad request changes nothing), runs it (copying WRITE data from the
+//!   frame buffer, starting the engine or the requantizer), and
+//! - the **sender** answers: SYNC, length, status, opcode, data, CRC, the data
+//!   fetched byte by byte from the INFO record, the counters or the memories.
+//!
+//! The wire format is `npu_spec::protocol`'s: field offsets, lengths, limits
+//! and codes come from there (opcode and bank numbers appear as literal match
+//! patterns, which rust-hdl requires; compile-time assertions tie them to the
+//! protocol's definitions).
+
+use crate::crc16::Crc16Step;
+use crate::gemm_engine::GemmEngine;
+use crate::ram::Ram;
+use crate::requantizer::Requantizer;
+use crate::uart_rx::UartRx;
+use crate::uart_tx::UartTx;
+use npu_spec::protocol::{
+    offset, record_len, request_offset, Bank, Info, Opcode, Status, COUNTER_FIELDS, IDLE_TIMEOUT_BITS,
+    INFO_FIELDS, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD, STATUS_FIELDS, SYNC, WRITE_FIELDS,
+};
+use npu_spec::NpuConfig;
+use rust_hdl::prelude::*;
+
+// The literal patterns below are these protocol numbers.
+const _: () = assert!(Opcode::Info as u8 == 1 && Opcode::Write as u8 == 2 && Opcode::Read as u8 == 3);
+const _: () = assert!(Opcode::Gemm as u8 == 4 && Opcode::Requant as u8 == 5 && Opcode::Status as u8 == 6);
+const _: () = assert!(Opcode::Counters as u8 == 7 && Opcode::ClearCounters as u8 == 8);
+const _: () = assert!(Bank::A as u8 == 0 && Bank::B as u8 == 1 && Bank::Acc as u8 == 2);
+const _: () = assert!(Bank::Bias as u8 == 3 && Bank::Out as u8 == 4);
+const _: () = assert!(RESPONSE_HEAD == 2);
+
+/// Request bytes kept in registers: the longest fixed request (GEMM).
+pub const HEADER_BYTES: usize = 20;
+
+#[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
+pub enum FrameState {
+    Hunt,
+    Len0,
+    Len1,
+    Payload,
+    Crc0,
+    Crc1,
+    Ready,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
+pub enum ExecState {
+    Idle,
+    Decode,
+    Size,
+    Copy,
+    CopyData,
+    Gemm,
+    Requant,
+    TxSync,
+    TxLen0,
+    TxLen1,
+    TxStatus,
+    TxOpcode,
+    TxFetch,
+    TxWait,
+    TxData,
+    TxCrc0,
+    TxCrc1,
+    Done,
+}
+
+#[derive(LogicBlock)]
+pub struct Npu {
+    pub clock: Signal<In, Clock>,
+    /// Serial line from the host.
+    pub uart_rx: Signal<In, Bit>,
+    /// Serial line to the host.
+    pub uart_tx: Signal<Out, Bit>,
+    /// High while a command executes.
+    pub busy: Signal<Out, Bit>,
+    rx: UartRx,
+    tx: UartTx,
+    rx_crc: Crc16Step,
+    tx_crc: Crc16Step,
+    /// The request payload.
+    frame: Ram<Bits<8>>,
+    /// The request's first HEADER_BYTES bytes, byte i at bits 8i.., for decoding.
+    head: DFF<Bits<160>>,
+    // The banks.
+    a_mem: Vec<Ram<Bits<8>>>,
+    b_mem: Vec<Ram<Bits<8>>>,
+    acc_mem: Vec<Ram<Bits<32>>>,
+    out_mem: Vec<Ram<Bits<8>>>,
+    bias: Vec<DFF<Bits<32>>>,
+    engine: GemmEngine,
+    requant: Requantizer,
+    // Limits and records from the config and the protocol.
+    info: Constant<Bits<224>>,
+    idle_limit: Constant<Bits<32>>,
+    max_request: Constant<Bits<16>>,
+    rows: Constant<Bits<8>>,
+    cols: Constant<Bits<8>>,
+    cols_x4: Constant<Bits<8>>,
+    a_depth: Constant<Bits<32>>,
+    b_depth: Constant<Bits<32>>,
+    acc_depth: Constant<Bits<32>>,
+    sync: Constant<Bits<8>>,
+    st_ok: Constant<Bits<8>>,
+    st_bad_crc: Constant<Bits<8>>,
+    st_bad_length: Constant<Bits<8>>,
+    st_unknown_command: Constant<Bits<8>>,
+    st_bad_bank: Constant<Bits<8>>,
+    st_out_of_range: Constant<Bits<8>>,
+    op_write: Constant<Bits<8>>,
+    last_bank: Constant<Bits<8>>,
+    info_len: Constant<Bits<16>>,
+    status_len: Constant<Bits<16>>,
+    counters_len: Constant<Bits<16>>,
+    /// WRITE's bytes before its data; READ's, GEMM's and REQUANT's lengths.
+    write_head: Constant<Bits<16>>,
+    read_len: Constant<Bits<16>>,
+    gemm_len: Constant<Bits<16>>,
+    requant_len: Constant<Bits<16>>,
+    max_read_bytes: Constant<Bits<32>>,
+    /// Bit offsets of the request fields in `head`.
+    at_entry: Constant<Bits<16>>,
+    at_count: Constant<Bits<16>>,
+    at_g_a_entry: Constant<Bits<16>>,
+    at_g_b_entry: Constant<Bits<16>>,
+    at_g_acc_entry: Constant<Bits<16>>,
+    at_g_m: Constant<Bits<16>>,
+    at_g_n: Constant<Bits<16>>,
+    at_g_k: Constant<Bits<16>>,
+    at_g_flags: Constant<Bits<16>>,
+    at_g_tiles: Constant<Bits<16>>,
+    at_g_a_step: Constant<Bits<16>>,
+    at_g_b_step: Constant<Bits<16>>,
+    at_g_acc_step: Constant<Bits<16>>,
+    at_r_src: Constant<Bits<16>>,
+    at_r_dst: Constant<Bits<16>>,
+    at_r_count: Constant<Bits<16>>,
+    at_r_multiplier: Constant<Bits<16>>,
+    at_r_shift: Constant<Bits<16>>,
+    at_r_zero_point: Constant<Bits<16>>,
+    at_r_min: Constant<Bits<16>>,
+    at_r_max: Constant<Bits<16>>,
+    at_r_flags: Constant<Bits<16>>,
+    // Frame receiver.
+    frame_state: DFF<FrameState>,
+    rx_len: DFF<Bits<16>>,
+    rx_index: DFF<Bits<16>>,
+    rx_crc_reg: DFF<Bits<16>>,
+    rx_crc_low: DFF<Bits<8>>,
+    idle: DFF<Bits<32>>,
+    frame_status: DFF<Bits<8>>,
+    // Executor.
+    exec: DFF<ExecState>,
+    status: DFF<Bits<8>>,
+    opcode: DFF<Bits<8>>,
+    data_len: DFF<Bits<16>>,
+    bank: DFF<Bits<8>>,
+    /// The bank's geometry: lanes per entry, bytes per lane and per entry, entries.
+    lanes: DFF<Bits<8>>,
+    lane_bytes: DFF<Bits<8>>,
+    entry_bytes: DFF<Bits<8>>,
+    depth: DFF<Bits<32>>,
+    // The byte cursor over a bank, for WRITE and READ.
+    cursor_entry: DFF<Bits<16>>,
+    cursor_lane: DFF<Bits<8>>,
+    cursor_byte: DFF<Bits<8>>,
+    /// Size loop: bytes and entries counted so far.
+    size_bytes: DFF<Bits<32>>,
+    size_entries: DFF<Bits<16>>,
+    /// WRITE: the lane word being assembled, and the frame byte being copied.
+    word: DFF<Bits<32>>,
+    copy_index: DFF<Bits<16>>,
+    // Sender.
+    tx_index: DFF<Bits<16>>,
+    tx_crc_reg: DFF<Bits<16>>,
+    // Counters.
+    cycles: DFF<Bits<48>>,
+    busy_cycles: DFF<Bits<48>>,
+    mac_cycles: DFF<Bits<48>>,
+    macs: DFF<Bits<48>>,
+    stall_cycles: DFF<Bits<48>>,
+    bytes_in: DFF<Bits<48>>,
+    bytes_out: DFF<Bits<48>>,
+    tiles_done: DFF<Bits<48>>,
+    frames_ok: DFF<Bits<32>>,
+    frames_bad: DFF<Bits<32>>,
+    last_error: DFF<Bits<8>>,
+    // Combinational helpers.
+    field_entry: Signal<Local, Bits<16>>,
+    field_count: Signal<Local, Bits<16>>,
+    /// The cursor's lane of the bank: byte lanes in lane_u8, word lanes in lane_u32.
+    lane_u8: Signal<Local, Bits<8>>,
+    lane_u32: Signal<Local, Bits<32>>,
+    lane_word: Signal<Local, Bits<32>>,
+    counter_word: Signal<Local, Bits<48>>,
+    status_record: Signal<Local, Bits<72>>,
+    data_byte: Signal<Local, Bits<8>>,
+    tx_byte: Signal<Local, Bits<8>>,
+    tx_len: Signal<Local, Bits<16>>,
+    copy_word: Signal<Local, Bits<32>>,
+    cursor_last: Signal<Local, Bit>,
+}
+
+/// A constant of any width.
+fn k<const N: usize>(v: u64) -> Constant<Bits<N>> {
+    Constant::new(v.into())
+}
+
+fn dffs<T: Synth>(n: usize) -> Vec<DFF<T>> {
+    (0..n).map(|_| DFF::default()).collect()
+}
+
+fn rams<T: Synth>(n: usize, depth: usize) -> Vec<Ram<T>> {
+    (0..n).map(|_| Ram::new(depth)).collect()
+}
+
+impl Npu {
+    pub fn new(config: &NpuConfig) -> Self {
+        config.validate().expect("a checked config");
+        let (rows, cols) = (config.array.rows, config.array.cols);
+        let m = &config.memory;
+        let cpb = config.clocks_per_bit();
+        let info_bytes = Info::of(config).encode();
+        assert!(info_bytes.len() * 8 <= 224);
+        let mut info = Bits::<224>::default();
+        for (i, b) in info_bytes.iter().enumerate() {
+            info = info | (bit_cast::<224, 8>(u64::from(*b).into()) << (8 * i as u64));
+        }
+        assert_eq!(record_len(COUNTER_FIELDS), 64);
+        assert_eq!(record_len(STATUS_FIELDS), 9);
+        assert_eq!(offset(STATUS_FIELDS, "frames_bad"), 4);
+        assert_eq!(request_offset(Opcode::Write, "bank"), request_offset(Opcode::Read, "bank"));
+        assert_eq!(request_offset(Opcode::Write, "entry"), request_offset(Opcode::Read, "entry"));
+        assert!(Opcode::Gemm.request_len() <= HEADER_BYTES && Opcode::Requant.request_len() <= HEADER_BYTES);
+        Self {
+            clock: Default::default(),
+            uart_rx: Default::default(),
+            uart_tx: Default::default(),
+            busy: Default::default(),
+            rx: UartRx::new(cpb),
+            tx: UartTx::new(cpb),
+            rx_crc: Default::default(),
+            tx_crc: Default::default(),
+            frame: Ram::new(MAX_REQUEST_PAYLOAD),
+            head: Default::default(),
+            a_mem: rams(rows, m.a_depth),
+            b_mem: rams(cols, m.b_depth),
+            acc_mem: rams(cols, m.acc_depth),
+            out_mem: rams(cols, m.acc_depth),
+            bias: dffs(cols),
+            engine: GemmEngine::new(config),
+            requant: Requantizer::new(config),
+            info: Constant::new(info),
+            idle_limit: k(IDLE_TIMEOUT_BITS * cpb),
+            max_request: k(MAX_REQUEST_PAYLOAD as u64),
+            rows: k(rows as u64),
+            cols: k(cols as u64),
+            cols_x4: k(4 * cols as u64),
+            a_depth: k(m.a_depth as u64),
+            b_depth: k(m.b_depth as u64),
+            acc_depth: k(m.acc_depth as u64),
+            sync: k(u64::from(SYNC)),
+            st_ok: k(Status::Ok as u64),
+            st_bad_crc: k(Status::BadCrc as u64),
+            st_bad_length: k(Status::BadLength as u64),
+            st_unknown_command: k(Status::UnknownCommand as u64),
+            st_bad_bank: k(Status::BadBank as u64),
+            st_out_of_range: k(Status::OutOfRange as u64),
+            op_write: k(Opcode::Write as u64),
+            last_bank: k(Bank::Out as u64),
+            info_len: k(record_len(INFO_FIELDS) as u64),
+            status_len: k(record_len(STATUS_FIELDS) as u64),
+            counters_len: k(record_len(COUNTER_FIELDS) as u64),
+            write_head: k((1 + record_len(WRITE_FIELDS)) as u64),
+            read_len: k(Opcode::Read.request_len() as u64),
+            gemm_len: k(Opcode::Gemm.request_len() as u64),
+            requant_len: k(Opcode::Requant.request_len() as u64),
+            max_read_bytes: k(0xFFFF - RESPONSE_HEAD as u64),
+            at_entry: k(8 * request_offset(Opcode::Read, "entry") as u64),
+            at_count: k(8 * request_offset(Opcode::Read, "count") as u64),
+            at_g_a_entry: k(8 * request_offset(Opcode::Gemm, "a_entry") as u64),
+            at_g_b_entry: k(8 * request_offset(Opcode::Gemm, "b_entry") as u64),
+            at_g_acc_entry: k(8 * request_offset(Opcode::Gemm, "acc_entry") as u64),
+            at_g_m: k(8 * request_offset(Opcode::Gemm, "m") as u64),
+            at_g_n: k(8 * request_offset(Opcode::Gemm, "n") as u64),
+            at_g_k: k(8 * request_offset(Opcode::Gemm, "k") as u64),
+            at_g_flags: k(8 * request_offset(Opcode::Gemm, "flags") as u64),
+            at_g_tiles: k(8 * request_offset(Opcode::Gemm, "tiles") as u64),
+            at_g_a_step: k(8 * request_offset(Opcode::Gemm, "a_step") as u64),
+            at_g_b_step: k(8 * request_offset(Opcode::Gemm, "b_step") as u64),
+            at_g_acc_step: k(8 * request_offset(Opcode::Gemm, "acc_step") as u64),
+            at_r_src: k(8 * request_offset(Opcode::Requant, "src") as u64),
+            at_r_dst: k(8 * request_offset(Opcode::Requant, "dst") as u64),
+            at_r_count: k(8 * request_offset(Opcode::Requant, "count") as u64),
+            at_r_multiplier: k(8 * request_offset(Opcode::Requant, "multiplier") as u64),
+            at_r_shift: k(8 * request_offset(Opcode::Requant, "shift") as u64),
+            at_r_zero_point: k(8 * request_offset(Opcode::Requant, "zero_point") as u64),
+            at_r_min: k(8 * request_offset(Opcode::Requant, "min") as u64),
+            at_r_max: k(8 * request_offset(Opcode::Requant, "max") as u64),
+            at_r_flags: k(8 * request_offset(Opcode::Requant, "flags") as u64),
+            frame_state: Default::default(),
+            rx_len: Default::default(),
+            rx_index: Default::default(),
+            rx_crc_reg: Default::default(),
+            rx_crc_low: Default::default(),
+            idle: Default::default(),
+            frame_status: Default::default(),
+            exec: Default::default(),
+            status: Default::default(),
+            opcode: Default::default(),
+            data_len: Default::default(),
+            bank: Default::default(),
+            lanes: Default::default(),
+            lane_bytes: Default::default(),
+            entry_bytes: Default::default(),
+            depth: Default::default(),
+            cursor_entry: Default::default(),
+            cursor_lane: Default::default(),
+            cursor_byte: Default::default(),
+            size_bytes: Default::default(),
+            size_entries: Default::default(),
+            word: Default::default(),
+            copy_index: Default::default(),
+            tx_index: Default::default(),
+            tx_crc_reg: Default::default(),
+            cycles: Default::default(),
+            busy_cycles: Default::default(),
+            mac_cycles: Default::default(),
+            macs: Default::default(),
+            stall_cycles: Default::default(),
+            bytes_in: Default::default(),
+            bytes_out: Default::default(),
+            tiles_done: Default::default(),
+            frames_ok: Default::default(),
+            frames_bad: Default::default(),
+            last_error: Default::default(),
+            field_entry: Default::default(),
+            field_count: Default::default(),
+            lane_u8: Default::default(),
+            lane_u32: Default::default(),
+            lane_word: Default::default(),
+            counter_word: Default::default(),
+            status_record: Default::default(),
+            data_byte: Default::default(),
+            tx_byte: Default::default(),
+            tx_len: Default::default(),
+            copy_word: Default::default(),
+            cursor_last: Default::default(),
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.a_mem.len()
+    }
+
+    pub fn cols(&self) -> usize {
+        self.b_mem.len()
+    }
+
+    /// The receiver's and the executor's states, for tests.
+    pub fn states(&self) -> (FrameState, ExecState) {
+        (self.frame_state.q.val(), self.exec.q.val())
+    }
+
+    /// The simulated contents of a bank's lane, for tests.
+    pub fn peek(&self, bank: Bank, entry: usize, lane: usize) -> u32 {
+        match bank {
+            Bank::A => self.a_mem[lane].peek(entry).to_u32(),
+            Bank::B => self.b_mem[lane].peek(entry).to_u32(),
+            Bank::Acc => self.acc_mem[lane].peek(entry).to_u32(),
+            Bank::Bias => self.bias[lane].q.val().to_u32(),
+            Bank::Out => self.out_mem[lane].peek(entry).to_u32(),
+        }
+    }
+}
+
+impl Logic for Npu {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, head, frame_state, rx_len, rx_index, rx_crc_reg, rx_crc_low, idle, frame_status, exec, status,
+            opcode, data_len, bank, lanes, lane_bytes, entry_bytes, depth, cursor_entry, cursor_lane, cursor_byte,
+            size_bytes, size_entries, word, copy_index, tx_index, tx_crc_reg, cycles, busy_cycles, mac_cycles,
+            macs, stall_cycles, bytes_in, bytes_out, tiles_done, frames_ok, frames_bad, last_error
+        );
+        // Clocks and fixed wiring.
+        self.rx.clock.next = self.clock.val();
+        self.tx.clock.next = self.clock.val();
+        self.frame.clock.next = self.clock.val();
+        self.engine.clock.next = self.clock.val();
+        self.requant.clock.next = self.clock.val();
+        self.rx.rx.next = self.uart_rx.val();
+        self.uart_tx.next = self.tx.tx.val();
+        self.busy.next = self.exec.q.val() != ExecState::Idle;
+        self.rx_crc.crc_in.next = self.rx_crc_reg.q.val();
+        self.rx_crc.data.next = self.rx.data.val();
+        self.tx_crc.crc_in.next = self.tx_crc_reg.q.val();
+        self.tx.start.next = false;
+
+        // ---- Request fields, from the header register.
+        self.field_entry.next = self.head.q.val().get_bits::<16>(self.at_entry.val().index());
+        self.field_count.next = self.head.q.val().get_bits::<16>(self.at_count.val().index());
+        self.engine.a_entry.next = self.head.q.val().get_bits::<16>(self.at_g_a_entry.val().index());
+        self.engine.b_entry.next = self.head.q.val().get_bits::<16>(self.at_g_b_entry.val().index());
+        self.engine.acc_entry.next = self.head.q.val().get_bits::<16>(self.at_g_acc_entry.val().index());
+        self.engine.m.next = self.head.q.val().get_bits::<8>(self.at_g_m.val().index());
+        self.engine.n.next = self.head.q.val().get_bits::<8>(self.at_g_n.val().index());
+        self.engine.k.next = self.head.q.val().get_bits::<16>(self.at_g_k.val().index());
+        self.engine.accumulate.next = self.head.q.val().get_bit(self.at_g_flags.val().index());
+        self.engine.tiles.next = self.head.q.val().get_bits::<16>(self.at_g_tiles.val().index());
+        self.engine.a_step.next = self.head.q.val().get_bits::<16>(self.at_g_a_step.val().index());
+        self.engine.b_step.next = self.head.q.val().get_bits::<16>(self.at_g_b_step.val().index());
+        self.engine.acc_step.next = self.head.q.val().get_bits::<16>(self.at_g_acc_step.val().index());
+        self.requant.src.next = self.head.q.val().get_bits::<16>(self.at_r_src.val().index());
+        self.requant.dst.next = self.head.q.val().get_bits::<16>(self.at_r_dst.val().index());
+        self.requant.count.next = self.head.q.val().get_bits::<16>(self.at_r_count.val().index());
+        self.requant.multiplier.next = self.head.q.val().get_bits::<32>(self.at_r_multiplier.val().index());
+        self.requant.shift.next = self.head.q.val().get_bits::<8>(self.at_r_shift.val().index());
+        self.requant.zero_point.next = self.head.q.val().get_bits::<8>(self.at_r_zero_point.val().index());
+        self.requant.min.next = self.head.q.val().get_bits::<8>(self.at_r_min.val().index());
+        self.requant.max.next = self.head.q.val().get_bits::<8>(self.at_r_max.val().index());
+        self.requant.use_bias.next = self.head.q.val().get_bit(self.at_r_flags.val().index());
+        self.engine.start.next = false;
+        self.requant.start.next = false;
+
+        // ---- Memories: the engine and the requantizer own their ports while
+        // busy; otherwise the executor's cursor addresses every lane.
+        for i in 0..self.rows() {
+            self.a_mem[i].clock.next = self.clock.val();
+            self.a_mem[i].read_address.next = self.cursor_entry.q.val();
+            if self.engine.busy.val() {
+                self.a_mem[i].read_address.next = self.engine.a_address.val();
+            }
+            self.a_mem[i].write_address.next = self.cursor_entry.q.val();
+            self.a_mem[i].write_data.next = self.frame.read_data.val();
+            self.a_mem[i].write_enable.next = false;
+            self.engine.a_data[i].next = self.a_mem[i].read_data.val();
+        }
+        for j in 0..self.cols() {
+            self.b_mem[j].clock.next = self.clock.val();
+            self.b_mem[j].read_address.next = self.cursor_entry.q.val();
+            if self.engine.busy.val() {
+                self.b_mem[j].read_address.next = self.engine.b_address.val();
+            }
+            self.b_mem[j].write_address.next = self.cursor_entry.q.val();
+            self.b_mem[j].write_data.next = self.frame.read_data.val();
+            self.b_mem[j].write_enable.next = false;
+            self.engine.b_data[j].next = self.b_mem[j].read_data.val();
+
+            self.acc_mem[j].clock.next = self.clock.val();
+            self.acc_mem[j].read_address.next = self.cursor_entry.q.val();
+            if self.requant.busy.val() {
+                self.acc_mem[j].read_address.next = self.requant.acc_address.val();
+            }
+            if self.engine.busy.val() {
+                self.acc_mem[j].read_address.next = self.engine.acc_read_address.val();
+            }
+            self.acc_mem[j].write_address.next = self.cursor_entry.q.val();
+            self.acc_mem[j].write_data.next = self.copy_word.val();
+            self.acc_mem[j].write_enable.next = false;
+            if self.engine.busy.val() {
+                self.acc_mem[j].write_address.next = self.engine.acc_write_address.val();
+                self.acc_mem[j].write_data.next = self.engine.acc_write_data[j].val();
+                self.acc_mem[j].write_enable.next = self.engine.acc_write_enable[j].val();
+            }
+            self.engine.acc_read_data[j].next = self.acc_mem[j].read_data.val();
+            self.requant.acc_data[j].next = self.acc_mem[j].read_data.val();
+
+            self.out_mem[j].clock.next = self.clock.val();
+            self.out_mem[j].read_address.next = self.cursor_entry.q.val();
+            self.out_mem[j].write_address.next = self.cursor_entry.q.val();
+            self.out_mem[j].write_data.next = self.frame.read_data.val();
+            self.out_mem[j].write_enable.next = false;
+            if self.requant.busy.val() {
+                self.out_mem[j].write_address.next = self.requant.out_address.val();
+                self.out_mem[j].write_data.next = self.requant.out_data.val();
+                self.out_mem[j].write_enable.next = self.requant.out_write_enable[j].val();
+            }
+
+            self.bias[j].clock.next = self.clock.val();
+            self.bias[j].d.next = self.bias[j].q.val();
+            self.requant.bias[j].next = self.bias[j].q.val();
+        }
+
+        // ---- Counters.
+        self.cycles.d.next = self.cycles.q.val() + 1;
+        if self.exec.q.val() != ExecState::Idle {
+            self.busy_cycles.d.next = self.busy_cycles.q.val() + 1;
+        }
+        if self.engine.step.val() {
+            self.mac_cycles.d.next = self.mac_cycles.q.val() + 1;
+            self.macs.d.next = self.macs.q.val() + bit_cast::<48, 16>(self.engine.macs_per_step.val());
+        }
+        if self.engine.stall.val() {
+            self.stall_cycles.d.next = self.stall_cycles.q.val() + 1;
+        }
+        if self.rx.valid.val() {
+            self.bytes_in.d.next = self.bytes_in.q.val() + 1;
+        }
+        if self.tx.start.val() & self.tx.ready.val() {
+            self.bytes_out.d.next = self.bytes_out.q.val() + 1;
+        }
+        if self.engine.tile_done.val() {
+            self.tiles_done.d.next = self.tiles_done.q.val() + 1;
+        }
+
+        // ---- Frame receiver.
+        if self.rx.valid.val() {
+            self.idle.d.next = 0.into();
+        } else if self.idle.q.val() != self.idle_limit.val() {
+            self.idle.d.next = self.idle.q.val() + 1;
+        }
+        self.frame.write_address.next = self.rx_index.q.val();
+        self.frame.write_data.next = self.rx.data.val();
+        self.frame.write_enable.next = false;
+        match self.frame_state.q.val() {
+            FrameState::Hunt => {
+                if self.rx.valid.val() & (self.rx.data.val() == self.sync.val()) {
+                    self.rx_crc_reg.d.next = 0xFFFF.into();
+                    self.frame_state.d.next = FrameState::Len0;
+                }
+            }
+            FrameState::Len0 => {
+                if self.rx.valid.val() {
+                    self.rx_len.d.next = bit_cast::<16, 8>(self.rx.data.val());
+                    self.rx_crc_reg.d.next = self.rx_crc.crc_out.val();
+                    self.frame_state.d.next = FrameState::Len1;
+                }
+            }
+            FrameState::Len1 => {
+                if self.rx.valid.val() {
+                    self.rx_len.d.next = (bit_cast::<16, 8>(self.rx.data.val()) << 8) | self.rx_len.q.val();
+                    self.rx_crc_reg.d.next = self.rx_crc.crc_out.val();
+                    self.rx_index.d.next = 0.into();
+                    self.head.d.next = 0.into();
+                    self.frame_state.d.next = FrameState::Payload;
+                    if (((bit_cast::<16, 8>(self.rx.data.val()) << 8) | self.rx_len.q.val()) == 0)
+                        | (((bit_cast::<16, 8>(self.rx.data.val()) << 8) | self.rx_len.q.val()) > self.max_request.val())
+                    {
+                        // Answered at once; the rest of the frame is skipped as garbage.
+                        self.frame_status.d.next = self.st_bad_length.val();
+                        self.head.d.next = 0.into();
+                        self.frame_state.d.next = FrameState::Ready;
+                    }
+                }
+            }
+            FrameState::Payload => {
+                if self.rx.valid.val() {
+                    self.frame.write_enable.next = true;
+                    if self.rx_index.q.val().index() < HEADER_BYTES {
+                        self.head.d.next = self.head.q.val() | (bit_cast::<160, 8>(self.rx.data.val()) << (self.rx_index.q.val() << 3));
+                    }
+                    self.rx_crc_reg.d.next = self.rx_crc.crc_out.val();
+                    self.rx_index.d.next = self.rx_index.q.val() + 1;
+                    if (self.rx_index.q.val() + 1) == self.rx_len.q.val() {
+                        self.frame_state.d.next = FrameState::Crc0;
+                    }
+                }
+            }
+            FrameState::Crc0 => {
+                if self.rx.valid.val() {
+                    self.rx_crc_low.d.next = self.rx.data.val();
+                    self.frame_state.d.next = FrameState::Crc1;
+                }
+            }
+            FrameState::Crc1 => {
+                if self.rx.valid.val() {
+                    self.frame_status.d.next = self.st_ok.val();
+                    if ((bit_cast::<16, 8>(self.rx.data.val()) << 8) | bit_cast::<16, 8>(self.rx_crc_low.q.val()))
+                        != self.rx_crc_reg.q.val()
+                    {
+                        self.frame_status.d.next = self.st_bad_crc.val();
+                    }
+                    self.frame_state.d.next = FrameState::Ready;
+                }
+            }
+            FrameState::Ready => {}
+            _ => {
+                self.frame_state.d.next = FrameState::Hunt;
+            }
+        }
+        // A frame that stops arriving is dropped.
+        if (self.frame_state.q.val() != FrameState::Hunt)
+            & (self.frame_state.q.val() != FrameState::Ready)
+            & (self.idle.q.val() == self.idle_limit.val())
+        {
+            self.frame_state.d.next = FrameState::Hunt;
+        }
+
+        // ---- Data sources for answers and copies.
+        self.lane_u8.next = 0.into();
+        self.lane_u32.next = 0.into();
+        match self.bank.q.val().index() {
+            0 => {
+                for i in 0..self.rows() {
+                    if self.cursor_lane.q.val().index() == i {
+                        self.lane_u8.next = self.a_mem[i].read_data.val();
+                    }
+                }
+            }
+            1 => {
+                for j in 0..self.cols() {
+                    if self.cursor_lane.q.val().index() == j {
+                        self.lane_u8.next = self.b_mem[j].read_data.val();
+                    }
+                }
+            }
+            2 => {
+                for j in 0..self.cols() {
+                    if self.cursor_lane.q.val().index() == j {
+                        self.lane_u32.next = self.acc_mem[j].read_data.val();
+                    }
+                }
+            }
+            3 => {
+                for j in 0..self.cols() {
+                    if self.cursor_lane.q.val().index() == j {
+                        self.lane_u32.next = self.bias[j].q.val();
+                    }
+                }
+            }
+            _ => {
+                for j in 0..self.cols() {
+                    if self.cursor_lane.q.val().index() == j {
+                        self.lane_u8.next = self.out_mem[j].read_data.val();
+                    }
+                }
+            }
+        }
+        self.lane_word.next = self.lane_u32.val() | bit_cast::<32, 8>(self.lane_u8.val());
+        self.counter_word.next = self.cycles.q.val();
+        match self.tx_index.q.val().get_bits::<3>(3).index() {
+            0 => {
+                self.lane_word.next = self.lane_u32.val() | bit_cast::<32, 8>(self.lane_u8.val());
+        self.counter_word.next = self.cycles.q.val();
+            }
+            1 => {
+                self.counter_word.next = self.busy_cycles.q.val();
+            }
+            2 => {
+                self.counter_word.next = self.mac_cycles.q.val();
+            }
+            3 => {
+                self.counter_word.next = self.macs.q.val();
+            }
+            4 => {
+                self.counter_word.next = self.stall_cycles.q.val();
+            }
+            5 => {
+                self.counter_word.next = self.bytes_in.q.val();
+            }
+            6 => {
+                self.counter_word.next = self.bytes_out.q.val();
+            }
+            _ => {
+                self.counter_word.next = self.tiles_done.q.val();
+            }
+        }
+        self.status_record.next = bit_cast::<72, 32>(self.frames_ok.q.val())
+            | (bit_cast::<72, 32>(self.frames_bad.q.val()) << 32)
+            | (bit_cast::<72, 8>(self.last_error.q.val()) << 64);
+        self.data_byte.next = self.lane_word.val().get_bits::<8>(self.cursor_byte.q.val().index() * 8);
+        match self.opcode.q.val().index() {
+            1 => {
+                self.data_byte.next = self.info.val().get_bits::<8>(self.tx_index.q.val().index() * 8);
+            }
+            6 => {
+                self.data_byte.next = self.status_record.val().get_bits::<8>(self.tx_index.q.val().index() * 8);
+            }
+            7 => {
+                if self.tx_index.q.val().get_bits::<3>(0).index() < 6 {
+                    self.data_byte.next = self.counter_word.val().get_bits::<8>(self.tx_index.q.val().get_bits::<3>(0).index() * 8);
+                } else {
+                    self.data_byte.next = 0.into();
+                }
+            }
+            _ => {}
+        }
+        // WRITE: the lane word with the frame byte in place.
+        self.copy_word.next = self.word.q.val() | (bit_cast::<32, 8>(self.frame.read_data.val()) << (self.cursor_byte.q.val() << 3));
+        self.cursor_last.next = ((self.cursor_byte.q.val() + 1) == self.lane_bytes.q.val())
+            & ((self.cursor_lane.q.val() + 1) == self.lanes.q.val());
+        self.frame.read_address.next = self.copy_index.q.val();
+
+        // ---- Executor and sender.
+        self.tx_len.next = self.data_len.q.val() + 2;
+        self.tx_byte.next = self.sync.val();
+        match self.exec.q.val() {
+            ExecState::Idle => {
+                if self.frame_state.q.val() == FrameState::Ready {
+                    self.status.d.next = self.frame_status.q.val();
+                    self.opcode.d.next = self.head.q.val().get_bits::<8>(0);
+                    self.data_len.d.next = 0.into();
+                    self.exec.d.next = ExecState::Decode;
+                }
+            }
+            ExecState::Decode => {
+                self.exec.d.next = ExecState::TxSync;
+                self.bank.d.next = self.head.q.val().get_bits::<8>(8);
+                self.cursor_entry.d.next = self.field_entry.val();
+                self.cursor_lane.d.next = 0.into();
+                self.cursor_byte.d.next = 0.into();
+                self.size_bytes.d.next = 0.into();
+                self.size_entries.d.next = 0.into();
+                self.word.d.next = 0.into();
+                self.copy_index.d.next = self.write_head.val();
+                // Every bank's geometry; the bank number is checked below.
+                match self.head.q.val().get_bits::<8>(8).index() {
+                    0 => {
+                        self.lanes.d.next = self.rows.val();
+                        self.lane_bytes.d.next = 1.into();
+                        self.entry_bytes.d.next = self.rows.val();
+                        self.depth.d.next = self.a_depth.val();
+                    }
+                    1 => {
+                        self.lanes.d.next = self.cols.val();
+                        self.lane_bytes.d.next = 1.into();
+                        self.entry_bytes.d.next = self.cols.val();
+                        self.depth.d.next = self.b_depth.val();
+                    }
+                    2 => {
+                        self.lanes.d.next = self.cols.val();
+                        self.lane_bytes.d.next = 4.into();
+                        self.entry_bytes.d.next = self.cols_x4.val();
+                        self.depth.d.next = self.acc_depth.val();
+                    }
+                    3 => {
+                        self.lanes.d.next = self.cols.val();
+                        self.lane_bytes.d.next = 4.into();
+                        self.entry_bytes.d.next = self.cols_x4.val();
+                        self.depth.d.next = 1.into();
+                    }
+                    _ => {
+                        self.lanes.d.next = self.cols.val();
+                        self.lane_bytes.d.next = 1.into();
+                        self.entry_bytes.d.next = self.cols.val();
+                        self.depth.d.next = self.acc_depth.val();
+                    }
+                }
+                if self.status.q.val() == self.st_ok.val() {
+                    match self.opcode.q.val().index() {
+                        1 => {
+                            if self.rx_len.q.val() != 1 {
+                                self.status.d.next = self.st_bad_length.val();
+                            }
+                            self.data_len.d.next = self.info_len.val();
+                        }
+                        2 => {
+                            self.exec.d.next = ExecState::Size;
+                            if self.rx_len.q.val() <= self.write_head.val() {
+                                self.status.d.next = self.st_bad_length.val();
+                                self.exec.d.next = ExecState::TxSync;
+                            } else if self.head.q.val().get_bits::<8>(8) > self.last_bank.val() {
+                                self.status.d.next = self.st_bad_bank.val();
+                                self.exec.d.next = ExecState::TxSync;
+                            }
+                        }
+                        3 => {
+                            self.exec.d.next = ExecState::Size;
+                            if self.rx_len.q.val() != self.read_len.val() {
+                                self.status.d.next = self.st_bad_length.val();
+                                self.exec.d.next = ExecState::TxSync;
+                            } else if self.head.q.val().get_bits::<8>(8) > self.last_bank.val() {
+                                self.status.d.next = self.st_bad_bank.val();
+                                self.exec.d.next = ExecState::TxSync;
+                            } else if self.field_count.val() == 0 {
+                                self.status.d.next = self.st_out_of_range.val();
+                                self.exec.d.next = ExecState::TxSync;
+                            }
+                        }
+                        4 => {
+                            if self.rx_len.q.val() != self.gemm_len.val() {
+                                self.status.d.next = self.st_bad_length.val();
+                            } else {
+                                self.engine.start.next = true;
+                                self.exec.d.next = ExecState::Gemm;
+                            }
+                        }
+                        5 => {
+                            if self.rx_len.q.val() != self.requant_len.val() {
+                                self.status.d.next = self.st_bad_length.val();
+                            } else {
+                                self.requant.start.next = true;
+                                self.exec.d.next = ExecState::Requant;
+                            }
+                        }
+                        6 => {
+                            if self.rx_len.q.val() != 1 {
+                                self.status.d.next = self.st_bad_length.val();
+                            }
+                            self.data_len.d.next = self.status_len.val();
+                        }
+                        7 => {
+                            if self.rx_len.q.val() != 1 {
+                                self.status.d.next = self.st_bad_length.val();
+                            }
+                            self.data_len.d.next = self.counters_len.val();
+                        }
+                        8 => {
+                            if self.rx_len.q.val() != 1 {
+                                self.status.d.next = self.st_bad_length.val();
+                            } else {
+                                self.cycles.d.next = 0.into();
+                                self.busy_cycles.d.next = 0.into();
+                                self.mac_cycles.d.next = 0.into();
+                                self.macs.d.next = 0.into();
+                                self.stall_cycles.d.next = 0.into();
+                                self.bytes_in.d.next = 0.into();
+                                self.bytes_out.d.next = 0.into();
+                                self.tiles_done.d.next = 0.into();
+                            }
+                        }
+                        _ => {
+                            self.status.d.next = self.st_unknown_command.val();
+                        }
+                    }
+                }
+            }
+            ExecState::Size => {
+                // Entries x entry bytes, by repeated addition (no divider).
+                self.size_bytes.d.next = self.size_bytes.q.val() + bit_cast::<32, 8>(self.entry_bytes.q.val());
+                self.size_entries.d.next = self.size_entries.q.val() + 1;
+                if self.opcode.q.val() == self.op_write.val() {
+                    if self.size_bytes.q.val() == bit_cast::<32, 16>(self.rx_len.q.val() - self.write_head.val()) {
+                        self.exec.d.next = ExecState::Copy;
+                        if (bit_cast::<32, 16>(self.cursor_entry.q.val()) + bit_cast::<32, 16>(self.size_entries.q.val()))
+                            > self.depth.q.val()
+                        {
+                            self.status.d.next = self.st_out_of_range.val();
+                            self.exec.d.next = ExecState::TxSync;
+                        }
+                    } else if self.size_bytes.q.val() > bit_cast::<32, 16>(self.rx_len.q.val()) {
+                        self.status.d.next = self.st_bad_length.val();
+                        self.exec.d.next = ExecState::TxSync;
+                    }
+                } else if (bit_cast::<32, 16>(self.cursor_entry.q.val()) + bit_cast::<32, 16>(self.field_count.val()))
+                    > self.depth.q.val()
+                {
+                    self.status.d.next = self.st_out_of_range.val();
+                    self.exec.d.next = ExecState::TxSync;
+                } else if self.size_bytes.q.val() > self.max_read_bytes.val() {
+                    self.status.d.next = self.st_bad_length.val();
+                    self.exec.d.next = ExecState::TxSync;
+                } else if self.size_entries.q.val() == self.field_count.val() {
+                    self.data_len.d.next = self.size_bytes.q.val().get_bits::<16>(0);
+                    self.exec.d.next = ExecState::TxSync;
+                }
+            }
+            ExecState::Copy => {
+                // frame.read_address shows copy_index; its byte arrives next cycle.
+                self.exec.d.next = ExecState::CopyData;
+            }
+            ExecState::CopyData => {
+                self.word.d.next = self.copy_word.val();
+                if (self.cursor_byte.q.val() + 1) == self.lane_bytes.q.val() {
+                    self.word.d.next = 0.into();
+                    match self.bank.q.val().index() {
+                        0 => {
+                            for i in 0..self.rows() {
+                                if self.cursor_lane.q.val().index() == i {
+                                    self.a_mem[i].write_enable.next = true;
+                                }
+                            }
+                        }
+                        1 => {
+                            for j in 0..self.cols() {
+                                if self.cursor_lane.q.val().index() == j {
+                                    self.b_mem[j].write_enable.next = true;
+                                }
+                            }
+                        }
+                        2 => {
+                            for j in 0..self.cols() {
+                                if self.cursor_lane.q.val().index() == j {
+                                    self.acc_mem[j].write_enable.next = true;
+                                }
+                            }
+                        }
+                        3 => {
+                            for j in 0..self.cols() {
+                                if self.cursor_lane.q.val().index() == j {
+                                    self.bias[j].d.next = self.copy_word.val();
+                                }
+                            }
+                        }
+                        _ => {
+                            for j in 0..self.cols() {
+                                if self.cursor_lane.q.val().index() == j {
+                                    self.out_mem[j].write_enable.next = true;
+                                }
+                            }
+                        }
+                    }
+                }
+                self.exec.d.next = ExecState::Copy;
+                if (self.copy_index.q.val() + 1) == self.rx_len.q.val() {
+                    self.exec.d.next = ExecState::TxSync;
+                }
+                self.copy_index.d.next = self.copy_index.q.val() + 1;
+                self.cursor_byte.d.next = self.cursor_byte.q.val() + 1;
+                if (self.cursor_byte.q.val() + 1) == self.lane_bytes.q.val() {
+                    self.cursor_byte.d.next = 0.into();
+                    self.cursor_lane.d.next = self.cursor_lane.q.val() + 1;
+                    if self.cursor_last.val() {
+                        self.cursor_lane.d.next = 0.into();
+                        self.cursor_entry.d.next = self.cursor_entry.q.val() + 1;
+                    }
+                }
+            }
+            ExecState::Gemm => {
+                if self.engine.done.val() {
+                    self.status.d.next = self.engine.error.val();
+                    self.exec.d.next = ExecState::TxSync;
+                }
+            }
+            ExecState::Requant => {
+                if self.requant.done.val() {
+                    self.status.d.next = self.requant.error.val();
+                    self.exec.d.next = ExecState::TxSync;
+                }
+            }
+            ExecState::TxSync => {
+                if self.status.q.val() != self.st_ok.val() {
+                    self.data_len.d.next = 0.into();
+                }
+                if self.tx.ready.val() {
+                    self.tx.start.next = true;
+                    self.tx_crc_reg.d.next = 0xFFFF.into();
+                    self.exec.d.next = ExecState::TxLen0;
+                }
+            }
+            ExecState::TxLen0 => {
+                self.tx_byte.next = self.tx_len.val().get_bits::<8>(0);
+                if self.tx.ready.val() {
+                    self.tx.start.next = true;
+                    self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
+                    self.exec.d.next = ExecState::TxLen1;
+                }
+            }
+            ExecState::TxLen1 => {
+                self.tx_byte.next = self.tx_len.val().get_bits::<8>(8);
+                if self.tx.ready.val() {
+                    self.tx.start.next = true;
+                    self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
+                    self.exec.d.next = ExecState::TxStatus;
+                }
+            }
+            ExecState::TxStatus => {
+                self.tx_byte.next = self.status.q.val();
+                if self.tx.ready.val() {
+                    self.tx.start.next = true;
+                    self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
+                    self.exec.d.next = ExecState::TxOpcode;
+                }
+            }
+            ExecState::TxOpcode => {
+                self.tx_byte.next = self.opcode.q.val();
+                if self.tx.ready.val() {
+                    self.tx.start.next = true;
+                    self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
+                    self.tx_index.d.next = 0.into();
+                    self.exec.d.next = ExecState::TxFetch;
+                    if self.data_len.q.val() == 0 {
+                        self.exec.d.next = ExecState::TxCrc0;
+                    }
+                }
+            }
+            ExecState::TxFetch => {
+                // The cursor addresses the memories; their data arrives next cycle.
+                self.exec.d.next = ExecState::TxWait;
+            }
+            ExecState::TxWait => {
+                self.exec.d.next = ExecState::TxData;
+            }
+            ExecState::TxData => {
+                self.tx_byte.next = self.data_byte.val();
+                if self.tx.ready.val() {
+                    self.tx.start.next = true;
+                    self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
+                    self.tx_index.d.next = self.tx_index.q.val() + 1;
+                    self.cursor_byte.d.next = self.cursor_byte.q.val() + 1;
+                    if (self.cursor_byte.q.val() + 1) == self.lane_bytes.q.val() {
+                        self.cursor_byte.d.next = 0.into();
+                        self.cursor_lane.d.next = self.cursor_lane.q.val() + 1;
+                        if self.cursor_last.val() {
+                            self.cursor_lane.d.next = 0.into();
+                            self.cursor_entry.d.next = self.cursor_entry.q.val() + 1;
+                        }
+                    }
+                    self.exec.d.next = ExecState::TxFetch;
+                    if (self.tx_index.q.val() + 1) == self.data_len.q.val() {
+                        self.exec.d.next = ExecState::TxCrc0;
+                    }
+                }
+            }
+            ExecState::TxCrc0 => {
+                self.tx_byte.next = self.tx_crc_reg.q.val().get_bits::<8>(0);
+                if self.tx.ready.val() {
+                    self.tx.start.next = true;
+                    self.exec.d.next = ExecState::TxCrc1;
+                }
+            }
+            ExecState::TxCrc1 => {
+                self.tx_byte.next = self.tx_crc_reg.q.val().get_bits::<8>(8);
+                if self.tx.ready.val() {
+                    self.tx.start.next = true;
+                    self.exec.d.next = ExecState::Done;
+                }
+            }
+            ExecState::Done => {
+                if self.status.q.val() == self.st_ok.val() {
+                    self.frames_ok.d.next = self.frames_ok.q.val() + 1;
+                } else {
+                    self.frames_bad.d.next = self.frames_bad.q.val() + 1;
+                    self.last_error.d.next = self.status.q.val();
+                }
+                self.frame_state.d.next = FrameState::Hunt;
+                self.exec.d.next = ExecState::Idle;
+            }
+            _ => {
+                self.exec.d.next = ExecState::Idle;
+            }
+        }
+        // The byte the sender chose above goes to the UART and into the CRC.
+        self.tx.data.next = self.tx_byte.val();
+        self.tx_crc.data.next = self.tx_byte.val();
+    }
+}

@@ -1,0 +1,161 @@
+//! The whole NPU in rust-hdl's simulator, driven through its UART pins bit by
+//! bit, as a host on a serial line would.
+//!
+//! The host side is a model of a UART: bytes to send become line levels held
+//! for a bit time each (optionally a few percent off the device's rate, or a
+//! break), and the device's line is sampled mid-bit back into bytes, which a
+//! [`FrameDecoder`] turns into response payloads.
+
+use crate::clocked::Clocked;
+use npu_hdl::Npu;
+use npu_spec::protocol::{Bank, FrameDecoder, FrameError, Request};
+use npu_spec::NpuConfig;
+use std::collections::VecDeque;
+
+/// The host's receiver state.
+#[derive(Debug, Clone, Copy)]
+enum HostRx {
+    Idle,
+    /// Cycles into the character, and the bits so far.
+    Receiving { count: u64, bits: u16 },
+}
+
+pub struct NpuSim {
+    sim: Clocked<Npu>,
+    cpb: u64,
+    /// Line levels still to drive, one per cycle.
+    line: VecDeque<bool>,
+    rx: HostRx,
+    decoder: FrameDecoder,
+    frames: VecDeque<Result<Vec<u8>, FrameError>>,
+}
+
+impl NpuSim {
+    pub fn new(config: &NpuConfig) -> Self {
+        let mut sim = Clocked::new(Npu::new(config), |n| &mut n.clock);
+        sim.uut.uart_rx.next = true;
+        sim.tick();
+        Self {
+            sim,
+            cpb: config.clocks_per_bit(),
+            line: VecDeque::new(),
+            rx: HostRx::Idle,
+            decoder: FrameDecoder::new(),
+            frames: VecDeque::new(),
+        }
+    }
+
+    /// The simulated circuit, for looking at its memories.
+    pub fn npu(&self) -> &Npu {
+        &self.sim.uut
+    }
+
+    /// The receiver's and the executor's states.
+    pub fn states(&self) -> (npu_hdl::npu::FrameState, npu_hdl::npu::ExecState) {
+        self.sim.uut.states()
+    }
+
+    /// Clock cycles run so far.
+    pub fn cycles(&self) -> u64 {
+        self.sim.cycles()
+    }
+
+    /// Queues `bytes` at the device's baud.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.send_skewed(bytes, 0);
+    }
+
+    /// Queues `bytes` with every bit `per_mille` thousandths longer (or
+    /// shorter, when negative) than the device expects.
+    pub fn send_skewed(&mut self, bytes: &[u8], per_mille: i64) {
+        let bit = |n: u64| ((self.cpb * (1000 + per_mille) as u64 * (n + 1)) / 1000) - ((self.cpb * (1000 + per_mille) as u64 * n) / 1000);
+        for &b in bytes {
+            let levels = std::iter::once(false).chain((0..8).map(|i| b >> i & 1 == 1)).chain(std::iter::once(true));
+            for (n, level) in levels.enumerate() {
+                for _ in 0..bit(n as u64) {
+                    self.line.push_back(level);
+                }
+            }
+        }
+    }
+
+    /// Queues a break: the line held low for `bits` bit times.
+    pub fn send_break(&mut self, bits: u64) {
+        for _ in 0..bits * self.cpb {
+            self.line.push_back(false);
+        }
+        for _ in 0..2 * self.cpb {
+            self.line.push_back(true);
+        }
+    }
+
+    /// Queues silence for `bits` bit times.
+    pub fn idle(&mut self, bits: u64) {
+        for _ in 0..bits * self.cpb {
+            self.line.push_back(true);
+        }
+    }
+
+    /// One clock cycle of the device and both ends of the line.
+    pub fn tick(&mut self) {
+        let level = self.line.pop_front().unwrap_or(true);
+        self.sim.uut.uart_rx.next = level;
+        self.sim.tick();
+        let tx = self.sim.uut.uart_tx.val();
+        self.rx = match self.rx {
+            HostRx::Idle if !tx => HostRx::Receiving { count: 0, bits: 0 },
+            HostRx::Idle => HostRx::Idle,
+            HostRx::Receiving { count, bits } => {
+                let count = count + 1;
+                // Sample mid-bit: bit n (0 = start) at n * cpb + cpb / 2.
+                if count >= self.cpb / 2 && (count - self.cpb / 2) % self.cpb == 0 {
+                    let n = (count - self.cpb / 2) / self.cpb;
+                    let bits = bits | (u16::from(tx) << n);
+                    if n == 9 {
+                        if bits & 1 == 0 && bits >> 9 == 1 {
+                            let byte = (bits >> 1) as u8;
+                            self.frames.extend(self.decoder.push(&[byte]));
+                        }
+                        HostRx::Idle
+                    } else {
+                        HostRx::Receiving { count, bits }
+                    }
+                } else {
+                    HostRx::Receiving { count, bits }
+                }
+            }
+        };
+    }
+
+    /// Runs until a response frame arrives (or `max_cycles` pass: `None`).
+    pub fn next_frame(&mut self, max_cycles: u64) -> Option<Result<Vec<u8>, FrameError>> {
+        for _ in 0..max_cycles {
+            if let Some(f) = self.frames.pop_front() {
+                return Some(f);
+            }
+            self.tick();
+        }
+        self.frames.pop_front()
+    }
+
+    /// Sends a request and waits for its response payload.
+    pub fn request(&mut self, r: &Request, max_cycles: u64) -> Option<Result<Vec<u8>, FrameError>> {
+        self.send(&r.frame());
+        self.next_frame(max_cycles)
+    }
+
+    /// Runs until the line to the device has been sent and `bits` more bit times passed.
+    pub fn drain_line(&mut self, bits: u64) {
+        while !self.line.is_empty() {
+            self.tick();
+        }
+        for _ in 0..bits * self.cpb {
+            self.tick();
+        }
+    }
+
+    /// A lane of a bank entry as the simulated hardware holds it.
+    pub fn peek(&self, bank: Bank, entry: usize, lane: usize) -> u32 {
+        self.sim.uut.peek(bank, entry, lane)
+    }
+}
