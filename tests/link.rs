@@ -47,3 +47,255 @@ fn write_then_read_round_trips() {
     let p = npu.request(&Request::Read { bank: Bank::A, entry: 15, count: 1 }, WAIT).unwrap().unwrap();
     assert_eq!(&p[2..], &[7, 9]);
 }
+
+use npu_spec::device_model::DeviceModel;
+use npu_spec::protocol::{Counters, GemmTile, FRAME_HEAD, SYNC};
+use npu_spec::requant::RequantParams;
+use proptest::prelude::*;
+
+/// The answer's data after checking its status and opcode.
+fn expect(npu: &mut NpuSim, r: &Request, status: Status) -> Vec<u8> {
+    let p = npu.request(r, WAIT).unwrap_or_else(|| panic!("no answer to {r:?}")).unwrap_or_else(|e| panic!("{e} for {r:?}"));
+    assert_eq!((p[0], p[1]), (status as u8, r.opcode() as u8), "answer to {r:?}: {p:?}");
+    p[2..].to_vec()
+}
+
+/// Every bank of the simulated NPU equals the model.
+fn assert_memory_equals(npu: &NpuSim, m: &DeviceModel) {
+    for (e, lanes) in m.a.iter().enumerate() {
+        for (i, v) in lanes.iter().enumerate() {
+            assert_eq!(npu.peek(Bank::A, e, i) as u8 as i8, *v, "A[{e}][{i}]");
+        }
+    }
+    for (e, lanes) in m.b.iter().enumerate() {
+        for (j, v) in lanes.iter().enumerate() {
+            assert_eq!(npu.peek(Bank::B, e, j) as u8 as i8, *v, "B[{e}][{j}]");
+        }
+    }
+    for (e, lanes) in m.acc.iter().enumerate() {
+        for (j, v) in lanes.iter().enumerate() {
+            assert_eq!(npu.peek(Bank::Acc, e, j) as i32, *v, "ACC[{e}][{j}]");
+        }
+    }
+    for (e, lanes) in m.out.iter().enumerate() {
+        for (j, v) in lanes.iter().enumerate() {
+            assert_eq!(npu.peek(Bank::Out, e, j) as u8 as i8, *v, "OUT[{e}][{j}]");
+        }
+    }
+    for (j, v) in m.bias.iter().enumerate() {
+        assert_eq!(npu.peek(Bank::Bias, 0, j) as i32, *v, "BIAS[{j}]");
+    }
+}
+
+fn write_a(npu: &mut NpuSim, m: &mut DeviceModel, entry: usize, rows: &[Vec<i8>]) {
+    let data: Vec<u8> = rows.iter().flatten().map(|&v| v as u8).collect();
+    expect(npu, &Request::Write { bank: Bank::A, entry: entry as u16, data }, Status::Ok);
+    m.a[entry..entry + rows.len()].clone_from_slice(rows);
+}
+
+fn write_b(npu: &mut NpuSim, m: &mut DeviceModel, entry: usize, rows: &[Vec<i8>]) {
+    let data: Vec<u8> = rows.iter().flatten().map(|&v| v as u8).collect();
+    expect(npu, &Request::Write { bank: Bank::B, entry: entry as u16, data }, Status::Ok);
+    m.b[entry..entry + rows.len()].clone_from_slice(rows);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10))]
+
+    /// Random operands written over the link, a random GEMM descriptor, the
+    /// accumulators read back: equal to the device model, and nothing else changed.
+    #[test]
+    fn gemm_over_the_link_equals_the_model(
+        a in proptest::collection::vec(proptest::collection::vec(npu_tests::operand(), 2), 16),
+        b in proptest::collection::vec(proptest::collection::vec(npu_tests::operand(), 2), 16),
+        acc0 in proptest::collection::vec(any::<i32>(), 8),
+        m in 1u8..=2, n in 1u8..=2, k in 1u16..=6, tiles in 1u16..=2, accumulate in any::<bool>(),
+        a0 in 0u16..4, b0 in 0u16..4, c0 in 0u16..4,
+    ) {
+        let c = small_config();
+        let mut npu = NpuSim::new(&c);
+        let mut model = DeviceModel::new(&c);
+        write_a(&mut npu, &mut model, 0, &a);
+        write_b(&mut npu, &mut model, 0, &b);
+        let acc_bytes: Vec<u8> = acc0.iter().flat_map(|v| v.to_le_bytes()).collect();
+        expect(&mut npu, &Request::Write { bank: Bank::Acc, entry: 4, data: acc_bytes }, Status::Ok);
+        for (i, v) in acc0.iter().enumerate() {
+            model.acc[4 + i / 2][i % 2] = *v;
+        }
+        let t = GemmTile { a_entry: a0, b_entry: b0, acc_entry: c0, m, n, k, accumulate, tiles, a_step: k, b_step: k, acc_step: u16::from(m) };
+        let want = model.gemm(&t);
+        expect(&mut npu, &Request::Gemm(t), want);
+        let got = expect(&mut npu, &Request::Read { bank: Bank::Acc, entry: 0, count: 16 }, Status::Ok);
+        let want_bytes: Vec<u8> = model.acc.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
+        prop_assert_eq!(got, want_bytes);
+        assert_memory_equals(&npu, &model);
+    }
+}
+
+#[test]
+fn requant_over_the_link_equals_the_model() {
+    let c = small_config();
+    let mut npu = NpuSim::new(&c);
+    let mut model = DeviceModel::new(&c);
+    let acc: Vec<i32> = vec![i32::MIN, i32::MAX, -1, 0, 1000, -1000, 123_456, -7];
+    let acc_bytes: Vec<u8> = acc.iter().flat_map(|v| v.to_le_bytes()).collect();
+    expect(&mut npu, &Request::Write { bank: Bank::Acc, entry: 2, data: acc_bytes }, Status::Ok);
+    for (i, v) in acc.iter().enumerate() {
+        model.acc[2 + i / 2][i % 2] = *v;
+    }
+    let bias = [-5i32, i32::MAX];
+    let bias_bytes: Vec<u8> = bias.iter().flat_map(|v| v.to_le_bytes()).collect();
+    expect(&mut npu, &Request::Write { bank: Bank::Bias, entry: 0, data: bias_bytes }, Status::Ok);
+    model.bias = bias.to_vec();
+    for (params, use_bias) in [
+        (RequantParams { multiplier: 1 << 30, shift: 4, zero_point: -2, min: -128, max: 127 }, true),
+        (RequantParams { multiplier: i32::MAX, shift: 31, zero_point: 0, min: 0, max: 127 }, false),
+        (RequantParams { multiplier: i32::MIN, shift: 0, zero_point: 3, min: -10, max: 10 }, false),
+    ] {
+        let r = Request::Requant { src: 2, dst: 5, count: 4, params, bias: use_bias };
+        let want = model.requant(2, 5, 4, &params, use_bias);
+        expect(&mut npu, &r, want);
+        let got = expect(&mut npu, &Request::Read { bank: Bank::Out, entry: 5, count: 4 }, Status::Ok);
+        let want_bytes: Vec<u8> = model.out[5..9].iter().flatten().map(|&v| v as u8).collect();
+        assert_eq!(got, want_bytes, "{params:?}");
+    }
+    let bad = RequantParams { multiplier: 1, shift: 32, zero_point: 0, min: 0, max: 1 };
+    expect(&mut npu, &Request::Requant { src: 0, dst: 0, count: 1, params: bad, bias: false }, Status::BadParam);
+    assert_memory_equals(&npu, &model);
+}
+
+#[test]
+fn counters_add_up() {
+    let c = small_config();
+    let mut npu = NpuSim::new(&c);
+    let mut model = DeviceModel::new(&c);
+    write_a(&mut npu, &mut model, 0, &vec![vec![3, -4]; 5]);
+    write_b(&mut npu, &mut model, 0, &vec![vec![-128, 127]; 5]);
+    expect(&mut npu, &Request::ClearCounters, Status::Ok);
+    let t = GemmTile { a_entry: 0, b_entry: 0, acc_entry: 0, m: 2, n: 1, k: 5, accumulate: false, tiles: 1, a_step: 0, b_step: 0, acc_step: 0 };
+    expect(&mut npu, &Request::Gemm(t), Status::Ok);
+    let counters = Counters::decode(&expect(&mut npu, &Request::Counters, Status::Ok)).unwrap();
+    assert_eq!(counters.macs, 2 * 1 * 5, "MACs = M*N*K: {counters:?}");
+    assert_eq!(counters.mac_cycles, 5);
+    assert_eq!(counters.tiles, 1);
+    // Since the clear: its answer, the GEMM request and answer, the COUNTERS request.
+    let frame = |payload: usize| (FRAME_HEAD + payload + 2) as u64;
+    assert_eq!(counters.bytes_in, frame(Opcode::Gemm.request_len()) + frame(1), "{counters:?}");
+    assert!(counters.bytes_out >= frame(2) * 2, "{counters:?}");
+    assert!(counters.busy > counters.mac_cycles + counters.stall && counters.cycles > counters.busy, "{counters:?}");
+    model.gemm(&t);
+    assert_memory_equals(&npu, &model);
+    let status = expect(&mut npu, &Request::Status, Status::Ok);
+    // Two WRITEs, CLEAR, GEMM, COUNTERS; STATUS itself counts once answered.
+    assert_eq!(u32::from_le_bytes(status[0..4].try_into().unwrap()), 5, "five requests answered OK: {status:?}");
+}
+
+/// After each bad input: the right answer (or none), memory unchanged, and
+/// the next good request answered.
+#[test]
+fn bad_frames_change_nothing_and_the_link_recovers() {
+    let c = small_config();
+    let mut npu = NpuSim::new(&c);
+    let mut model = DeviceModel::new(&c);
+    write_a(&mut npu, &mut model, 0, &vec![vec![1, 2]; 16]);
+    let healthy = |npu: &mut NpuSim| {
+        expect(npu, &Request::Info, Status::Ok);
+    };
+    let answer_to = |npu: &mut NpuSim, bytes: &[u8]| -> Option<Vec<u8>> {
+        npu.send(bytes);
+        npu.drain_line(0);
+        npu.next_frame(npu_spec::protocol::IDLE_TIMEOUT_BITS * 8 * 3 + 2000).map(|f| f.expect("device frames are well formed"))
+    };
+    // Garbage with SYNC bytes in it, then silence: nothing or errors, never a hang.
+    let garbage = [0x00, SYNC, 0x03, 0x00, 0x55, SYNC, 0xFF, 0x12, 0x99];
+    let mut answer = answer_to(&mut npu, &garbage);
+    while let Some(p) = answer {
+        assert_ne!(p[0], Status::Ok as u8, "garbage is never OK: {p:?}");
+        answer = npu.next_frame(npu_spec::protocol::IDLE_TIMEOUT_BITS * 8 * 3 + 2000).map(|f| f.unwrap());
+    }
+    healthy(&mut npu);
+    // A truncated WRITE: dropped after the idle time-out.
+    let w = Request::Write { bank: Bank::A, entry: 0, data: vec![9; 8] }.frame();
+    assert_eq!(answer_to(&mut npu, &w[..w.len() - 3]), None);
+    healthy(&mut npu);
+    // A flipped bit in a WRITE: BAD_CRC.
+    let mut flipped = w.clone();
+    flipped[6] ^= 0x04;
+    let p = answer_to(&mut npu, &flipped).expect("an answer");
+    assert_eq!(p[0], Status::BadCrc as u8);
+    healthy(&mut npu);
+    // Lengths 0 and above the limit: BAD_LENGTH at once.
+    let p = answer_to(&mut npu, &[SYNC, 0, 0]).expect("an answer");
+    assert_eq!(p[0], Status::BadLength as u8);
+    healthy(&mut npu);
+    let p = answer_to(&mut npu, &[SYNC, 0x01, 0x04]).expect("an answer");
+    assert_eq!(p[0], Status::BadLength as u8);
+    healthy(&mut npu);
+    // Good frames with bad contents.
+    let unknown = npu_spec::protocol::encode_frame(&[0x42]);
+    assert_eq!(answer_to(&mut npu, &unknown).unwrap()[..2], [Status::UnknownCommand as u8, 0x42]);
+    let long_info = npu_spec::protocol::encode_frame(&[Opcode::Info as u8, 0]);
+    assert_eq!(answer_to(&mut npu, &long_info).unwrap()[0], Status::BadLength as u8);
+    for (r, status) in [
+        (Request::Write { bank: Bank::A, entry: 15, data: vec![1, 2, 3, 4] }, Status::OutOfRange),
+        (Request::Write { bank: Bank::A, entry: 0, data: vec![1, 2, 3] }, Status::BadLength),
+        (Request::Write { bank: Bank::Acc, entry: 0, data: vec![1, 2, 3, 4] }, Status::BadLength),
+        (Request::Read { bank: Bank::B, entry: 10, count: 7 }, Status::OutOfRange),
+        (Request::Read { bank: Bank::B, entry: 0, count: 0 }, Status::OutOfRange),
+        (Request::Read { bank: Bank::Bias, entry: 1, count: 1 }, Status::OutOfRange),
+        (Request::Gemm(GemmTile { a_entry: 0, b_entry: 0, acc_entry: 0, m: 3, n: 1, k: 1, accumulate: false, tiles: 1, a_step: 0, b_step: 0, acc_step: 0 }), Status::BadTile),
+        (Request::Gemm(GemmTile { a_entry: 14, b_entry: 0, acc_entry: 0, m: 1, n: 1, k: 3, accumulate: false, tiles: 1, a_step: 0, b_step: 0, acc_step: 0 }), Status::OutOfRange),
+    ] {
+        expect(&mut npu, &r, status);
+        assert_memory_equals(&npu, &model);
+    }
+    let mut bad_bank = Request::Read { bank: Bank::A, entry: 0, count: 1 }.payload();
+    bad_bank[1] = 9;
+    let p = answer_to(&mut npu, &npu_spec::protocol::encode_frame(&bad_bank)).unwrap();
+    assert_eq!(p[0], Status::BadBank as u8);
+    // A break on the line, then a good frame.
+    npu.send_break(20);
+    healthy(&mut npu);
+    assert_memory_equals(&npu, &model);
+}
+
+#[test]
+fn three_percent_baud_error_either_way_works() {
+    let c = small_config();
+    for skew in [-30i64, 30] {
+        let mut npu = NpuSim::new(&c);
+        npu.send_skewed(&Request::Info.frame(), skew);
+        let p = npu.next_frame(WAIT).unwrap_or_else(|| panic!("no answer at skew {skew}")).expect("a good frame");
+        assert_eq!(p[0], Status::Ok as u8, "skew {skew}");
+        eprintln!("skew {skew}: ok");
+    }
+}
+
+#[test]
+fn a_k64_gemm_command_on_the_default_array() {
+    // The default config (4x4 at 48 clocks per bit): the whole command from
+    // the request's first bit to the answer's last, and the array's utilization.
+    let c = NpuConfig::default();
+    let mut npu = NpuSim::new(&c);
+    let mut model = DeviceModel::new(&c);
+    let a: Vec<Vec<i8>> = (0..64).map(|k| (0..4).map(|i| (k * 7 + i * 13) as i8).collect()).collect();
+    let b: Vec<Vec<i8>> = (0..64).map(|k| (0..4).map(|j| (k * 5 - j * 29) as i8).collect()).collect();
+    write_a(&mut npu, &mut model, 0, &a);
+    write_b(&mut npu, &mut model, 0, &b);
+    expect(&mut npu, &Request::ClearCounters, Status::Ok);
+    let t = GemmTile { a_entry: 0, b_entry: 0, acc_entry: 0, m: 4, n: 4, k: 64, accumulate: false, tiles: 1, a_step: 0, b_step: 0, acc_step: 0 };
+    let start = npu.cycles();
+    expect(&mut npu, &Request::Gemm(t), Status::Ok);
+    let command_cycles = npu.cycles() - start;
+    let counters = Counters::decode(&expect(&mut npu, &Request::Counters, Status::Ok)).unwrap();
+    model.gemm(&t);
+    assert_memory_equals(&npu, &model);
+    let compute = counters.mac_cycles + counters.stall;
+    eprintln!(
+        "GEMM K=64 on 4x4: command {command_cycles} cycles frame in to frame out; array {} steps in {} engine cycles: utilization {:.1}%",
+        counters.mac_cycles,
+        compute,
+        100.0 * counters.mac_cycles as f64 / compute as f64
+    );
+    assert_eq!(counters.macs, 4 * 4 * 64);
+}

@@ -670,22 +670,27 @@ impl Logic for Npu {
         self.status_record.next = bit_cast::<72, 32>(self.frames_ok.q.val())
             | (bit_cast::<72, 32>(self.frames_bad.q.val()) << 32)
             | (bit_cast::<72, 8>(self.last_error.q.val()) << 64);
-        self.data_byte.next = self.lane_word.val().get_bits::<8>(self.cursor_byte.q.val().index() * 8);
-        match self.opcode.q.val().index() {
-            1 => {
-                self.data_byte.next = self.info.val().get_bits::<8>(self.tx_index.q.val().index() * 8);
-            }
-            6 => {
-                self.data_byte.next = self.status_record.val().get_bits::<8>(self.tx_index.q.val().index() * 8);
-            }
-            7 => {
-                if self.tx_index.q.val().get_bits::<3>(0).index() < 6 {
-                    self.data_byte.next = self.counter_word.val().get_bits::<8>(self.tx_index.q.val().get_bits::<3>(0).index() * 8);
-                } else {
-                    self.data_byte.next = 0.into();
+        // The answer's next data byte (selected only while sending data, when
+        // the indices are within their records).
+        self.data_byte.next = 0.into();
+        if self.exec.q.val() == ExecState::TxData {
+            self.data_byte.next = self.lane_word.val().get_bits::<8>(self.cursor_byte.q.val().index() * 8);
+            match self.opcode.q.val().index() {
+                1 => {
+                    self.data_byte.next = self.info.val().get_bits::<8>(self.tx_index.q.val().index() * 8);
                 }
+                6 => {
+                    self.data_byte.next = self.status_record.val().get_bits::<8>(self.tx_index.q.val().index() * 8);
+                }
+                7 => {
+                    if self.tx_index.q.val().get_bits::<3>(0).index() < 6 {
+                        self.data_byte.next = self.counter_word.val().get_bits::<8>(self.tx_index.q.val().get_bits::<3>(0).index() * 8);
+                    } else {
+                        self.data_byte.next = 0.into();
+                    }
+                }
+                _ => {}
             }
-            _ => {}
         }
         // WRITE: the lane word with the frame byte in place.
         self.copy_word.next = self.word.q.val() | (bit_cast::<32, 8>(self.frame.read_data.val()) << (self.cursor_byte.q.val() << 3));

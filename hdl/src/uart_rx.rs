@@ -56,7 +56,9 @@ impl UartRx {
             valid: Default::default(),
             framing_error: Default::default(),
             clocks_per_bit: Constant::new(clocks_per_bit.into()),
-            half_bit: Constant::new((clocks_per_bit / 2).into()),
+            // The Idle state sees the edge one cycle after the synchroniser
+            // does; counting one less puts the start sample mid-bit.
+            half_bit: Constant::new((clocks_per_bit / 2 - 1).into()),
             low_sync: Default::default(),
             low: Default::default(),
             state: Default::default(),
