@@ -3,7 +3,7 @@
 //! Each test says SKIPPED with the install command where a tool is absent;
 //! in CI an absent tool is a failure.
 
-use npu_hdl::verilog::{array_verilog, block_verilog, ARRAY_TOP};
+use npu_hdl::verilog::{array_verilog, block_verilog, npu_verilog, ARRAY_TOP, NPU_TOP};
 use npu_hdl::SignedMultiplier;
 use npu_spec::tools::{VERILATOR, YOSYS};
 use npu_spec::NpuConfig;
@@ -94,4 +94,54 @@ fn the_verilog_multiplier_is_signed() {
     for ((a, b), p) in pairs.iter().zip(got) {
         assert_eq!(p, i32::from(*a) * i32::from(*b), "{a} * {b}");
     }
+}
+
+fn npu_file(dir: &tempfile::TempDir, c: &NpuConfig) -> PathBuf {
+    let path = dir.path().join(format!("{NPU_TOP}.v"));
+    std::fs::write(&path, npu_verilog(c)).unwrap();
+    path
+}
+
+#[test]
+fn verilator_lints_the_whole_npu_clean() {
+    if require(&VERILATOR).is_none() {
+        return;
+    }
+    for (rows, cols) in [(1, 1), (2, 2), (3, 4), (4, 4), (8, 8), (16, 16)] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = npu_file(&dir, &config(rows, cols));
+        if let Err(e) = npu_sim::verilator::lint(&path, NPU_TOP) {
+            panic!("{rows}x{cols}: {e}");
+        }
+    }
+}
+
+/// iCE40 block RAMs (SB_RAM40_4K: 4 kbit, at most 16 bits wide) that a
+/// `depth x width` memory needs.
+fn ebr(depth: usize, width: usize) -> u64 {
+    (depth * width).div_ceil(4096).max(width.div_ceil(16)) as u64
+}
+
+#[test]
+fn every_memory_maps_to_block_ram() {
+    if require(&YOSYS).is_none() {
+        return;
+    }
+    let c = NpuConfig::default();
+    let dir = tempfile::tempdir().unwrap();
+    let path = npu_file(&dir, &c);
+    let stats = npu_fpga::synth_ice40(&path, NPU_TOP, &dir.path().join("yosys.log")).unwrap();
+    let (rows, cols, m) = (c.array.rows as u64, c.array.cols as u64, &c.memory);
+    let want = rows * ebr(m.a_depth, 8)
+        + cols * ebr(m.b_depth, 8)
+        + cols * ebr(m.acc_depth, 32)
+        + cols * ebr(m.acc_depth, 8)
+        + ebr(npu_spec::protocol::MAX_REQUEST_PAYLOAD, 8);
+    let brams = stats.count_matching("SB_RAM40_4K");
+    assert_eq!(brams, want, "every scratchpad, accumulator, OUT and frame memory in block RAM: {stats:?}");
+    // Had one become registers, its bits would show up as flip-flops.
+    let memory_bits = (rows * m.a_depth as u64 + cols * m.b_depth as u64) * 8 + cols * m.acc_depth as u64 * 40;
+    let flops = stats.count_matching("DFF");
+    assert!(flops < memory_bits / 4, "{flops} flip-flops for {memory_bits} memory bits: {stats:?}");
+    eprintln!("default NPU on iCE40: {brams} SB_RAM40_4K, {flops} flip-flops, {} LUTs", stats.count_matching("SB_LUT4"));
 }

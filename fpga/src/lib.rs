@@ -7,4 +7,4 @@ pub mod run;
 pub mod yosys;
 
 pub use run::ToolError;
-pub use yosys::{synth_generic, SynthStats};
+pub use yosys::{synth_generic, synth_ice40, SynthStats};

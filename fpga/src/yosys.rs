@@ -46,19 +46,29 @@ impl SynthStats {
     }
 }
 
+/// iCE40 synthesis (`synth_ice40`, no DSP inference) of `verilog` with top
+/// module `top`: the cell counts in iCE40 primitives (SB_LUT4, SB_DFF*,
+/// SB_RAM40_4K block RAM, ...). The log is `log`.
+pub fn synth_ice40(verilog: &Path, top: &str, log: &Path) -> Result<SynthStats, ToolError> {
+    run_script(verilog, &format!("synth_ice40 -top {top}"), log)
+}
+
 /// Technology-independent synthesis of `verilog` with top module `top`:
 /// yosys's `synth`, flattened, then `check -assert` (fails on undriven or
 /// multiply driven nets and combinational loops). The log is `log`.
 pub fn synth_generic(verilog: &Path, top: &str, log: &Path) -> Result<SynthStats, ToolError> {
+    run_script(verilog, &format!("synth -flatten -top {top}; check -assert"), log)
+}
+
+/// Runs `synthesis` on a copy of `verilog` and reads the statistics.
+fn run_script(verilog: &Path, synthesis: &str, log: &Path) -> Result<SynthStats, ToolError> {
     let work = tempfile::tempdir().map_err(|error| ToolError::Log { path: log.to_owned(), error })?;
     // yosys scripts cannot quote file names, so the design is copied into a
     // scratch folder and named relative to it.
     let design = work.path().join("design.v");
     std::fs::copy(verilog, &design).map_err(|source| ToolError::Input { path: verilog.to_owned(), error: source })?;
     let stat_path = work.path().join("stat.json");
-    let script = format!(
-        "read_verilog design.v; synth -flatten -top {top}; check -assert; tee -q -o stat.json stat -json"
-    );
+    let script = format!("read_verilog design.v; {synthesis}; tee -q -o stat.json stat -json");
     run_logged(&YOSYS, &["-q", "-p", &script], work.path(), log)?;
     let text = std::fs::read_to_string(&stat_path).map_err(|e| ToolError::Output {
         program: YOSYS.program,

@@ -4,9 +4,9 @@
 //! Three processes share the block, each a state machine:
 //!
 //! - the **frame receiver** hunts for SYNC, takes the length, stores the
-//!   payload in the frame buffer (its first bytes also in header registers),
+//!   payload in the frame buffer (its first bytes also in a header register),
 //!   and checks the CRC; a frame that stops arriving is dropped after an idle
-//!   time-out. A complete frame waits in `Ready` until the executor is done,
+//!   time-out, and one cut by a break (a framing error) at once. A complete frame waits in `Ready` until the executor is done,
 //!   and bytes arriving meanwhile are dropped.
 //! - the **executor** decodes the request, checks it (length, bank, ranges:
 //!   a bad request changes nothing), runs it (copying WRITE data from the
@@ -85,8 +85,8 @@ pub struct Npu {
     pub uart_tx: Signal<Out, Bit>,
     /// High while a command executes.
     pub busy: Signal<Out, Bit>,
-    rx: UartRx,
-    tx: UartTx,
+    receiver: UartRx,
+    transmitter: UartTx,
     rx_crc: Crc16Step,
     tx_crc: Crc16Step,
     /// The request payload.
@@ -129,6 +129,7 @@ pub struct Npu {
     gemm_len: Constant<Bits<16>>,
     requant_len: Constant<Bits<16>>,
     max_read_bytes: Constant<Bits<32>>,
+    header_bytes: Constant<Bits<16>>,
     /// Bit offsets of the request fields in `head`.
     at_entry: Constant<Bits<16>>,
     at_count: Constant<Bits<16>>,
@@ -248,8 +249,8 @@ impl Npu {
             uart_rx: Default::default(),
             uart_tx: Default::default(),
             busy: Default::default(),
-            rx: UartRx::new(cpb),
-            tx: UartTx::new(cpb),
+            receiver: UartRx::new(cpb),
+            transmitter: UartTx::new(cpb),
             rx_crc: Default::default(),
             tx_crc: Default::default(),
             frame: Ram::new(MAX_REQUEST_PAYLOAD),
@@ -287,6 +288,7 @@ impl Npu {
             gemm_len: k(Opcode::Gemm.request_len() as u64),
             requant_len: k(Opcode::Requant.request_len() as u64),
             max_read_bytes: k(0xFFFF - RESPONSE_HEAD as u64),
+            header_bytes: k(HEADER_BYTES as u64),
             at_entry: k(8 * request_offset(Opcode::Read, "entry") as u64),
             at_count: k(8 * request_offset(Opcode::Read, "count") as u64),
             at_g_a_entry: k(8 * request_offset(Opcode::Gemm, "a_entry") as u64),
@@ -395,18 +397,18 @@ impl Logic for Npu {
             macs, stall_cycles, bytes_in, bytes_out, tiles_done, frames_ok, frames_bad, last_error
         );
         // Clocks and fixed wiring.
-        self.rx.clock.next = self.clock.val();
-        self.tx.clock.next = self.clock.val();
+        self.receiver.clock.next = self.clock.val();
+        self.transmitter.clock.next = self.clock.val();
         self.frame.clock.next = self.clock.val();
         self.engine.clock.next = self.clock.val();
         self.requant.clock.next = self.clock.val();
-        self.rx.rx.next = self.uart_rx.val();
-        self.uart_tx.next = self.tx.tx.val();
+        self.receiver.rx.next = self.uart_rx.val();
+        self.uart_tx.next = self.transmitter.tx.val();
         self.busy.next = self.exec.q.val() != ExecState::Idle;
         self.rx_crc.crc_in.next = self.rx_crc_reg.q.val();
-        self.rx_crc.data.next = self.rx.data.val();
+        self.rx_crc.data.next = self.receiver.data.val();
         self.tx_crc.crc_in.next = self.tx_crc_reg.q.val();
-        self.tx.start.next = false;
+        self.transmitter.start.next = false;
 
         // ---- Request fields, from the header register.
         self.field_entry.next = self.head.q.val().get_bits::<16>(self.at_entry.val().index());
@@ -434,6 +436,8 @@ impl Logic for Npu {
         self.engine.start.next = false;
         self.requant.start.next = false;
 
+        // WRITE: the lane word with the frame byte in place.
+        self.copy_word.next = self.word.q.val() | (bit_cast::<32, 8>(self.frame.read_data.val()) << (self.cursor_byte.q.val() << 3));
         // ---- Memories: the engine and the requantizer own their ports while
         // busy; otherwise the executor's cursor addresses every lane.
         for i in 0..self.rows() {
@@ -505,10 +509,10 @@ impl Logic for Npu {
         if self.engine.stall.val() {
             self.stall_cycles.d.next = self.stall_cycles.q.val() + 1;
         }
-        if self.rx.valid.val() {
+        if self.receiver.valid.val() {
             self.bytes_in.d.next = self.bytes_in.q.val() + 1;
         }
-        if self.tx.start.val() & self.tx.ready.val() {
+        if self.transmitter.start.val() & self.transmitter.ready.val() {
             self.bytes_out.d.next = self.bytes_out.q.val() + 1;
         }
         if self.engine.tile_done.val() {
@@ -516,37 +520,37 @@ impl Logic for Npu {
         }
 
         // ---- Frame receiver.
-        if self.rx.valid.val() {
+        if self.receiver.valid.val() {
             self.idle.d.next = 0.into();
         } else if self.idle.q.val() != self.idle_limit.val() {
             self.idle.d.next = self.idle.q.val() + 1;
         }
         self.frame.write_address.next = self.rx_index.q.val();
-        self.frame.write_data.next = self.rx.data.val();
+        self.frame.write_data.next = self.receiver.data.val();
         self.frame.write_enable.next = false;
         match self.frame_state.q.val() {
             FrameState::Hunt => {
-                if self.rx.valid.val() & (self.rx.data.val() == self.sync.val()) {
+                if self.receiver.valid.val() & (self.receiver.data.val() == self.sync.val()) {
                     self.rx_crc_reg.d.next = 0xFFFF.into();
                     self.frame_state.d.next = FrameState::Len0;
                 }
             }
             FrameState::Len0 => {
-                if self.rx.valid.val() {
-                    self.rx_len.d.next = bit_cast::<16, 8>(self.rx.data.val());
+                if self.receiver.valid.val() {
+                    self.rx_len.d.next = bit_cast::<16, 8>(self.receiver.data.val());
                     self.rx_crc_reg.d.next = self.rx_crc.crc_out.val();
                     self.frame_state.d.next = FrameState::Len1;
                 }
             }
             FrameState::Len1 => {
-                if self.rx.valid.val() {
-                    self.rx_len.d.next = (bit_cast::<16, 8>(self.rx.data.val()) << 8) | self.rx_len.q.val();
+                if self.receiver.valid.val() {
+                    self.rx_len.d.next = (bit_cast::<16, 8>(self.receiver.data.val()) << 8) | self.rx_len.q.val();
                     self.rx_crc_reg.d.next = self.rx_crc.crc_out.val();
                     self.rx_index.d.next = 0.into();
                     self.head.d.next = 0.into();
                     self.frame_state.d.next = FrameState::Payload;
-                    if (((bit_cast::<16, 8>(self.rx.data.val()) << 8) | self.rx_len.q.val()) == 0)
-                        | (((bit_cast::<16, 8>(self.rx.data.val()) << 8) | self.rx_len.q.val()) > self.max_request.val())
+                    if (((bit_cast::<16, 8>(self.receiver.data.val()) << 8) | self.rx_len.q.val()) == 0)
+                        | (((bit_cast::<16, 8>(self.receiver.data.val()) << 8) | self.rx_len.q.val()) > self.max_request.val())
                     {
                         // Answered at once; the rest of the frame is skipped as garbage.
                         self.frame_status.d.next = self.st_bad_length.val();
@@ -556,10 +560,10 @@ impl Logic for Npu {
                 }
             }
             FrameState::Payload => {
-                if self.rx.valid.val() {
+                if self.receiver.valid.val() {
                     self.frame.write_enable.next = true;
-                    if self.rx_index.q.val().index() < HEADER_BYTES {
-                        self.head.d.next = self.head.q.val() | (bit_cast::<160, 8>(self.rx.data.val()) << (self.rx_index.q.val() << 3));
+                    if self.rx_index.q.val() < self.header_bytes.val() {
+                        self.head.d.next = self.head.q.val() | (bit_cast::<160, 8>(self.receiver.data.val()) << (self.rx_index.q.val() << 3));
                     }
                     self.rx_crc_reg.d.next = self.rx_crc.crc_out.val();
                     self.rx_index.d.next = self.rx_index.q.val() + 1;
@@ -569,15 +573,15 @@ impl Logic for Npu {
                 }
             }
             FrameState::Crc0 => {
-                if self.rx.valid.val() {
-                    self.rx_crc_low.d.next = self.rx.data.val();
+                if self.receiver.valid.val() {
+                    self.rx_crc_low.d.next = self.receiver.data.val();
                     self.frame_state.d.next = FrameState::Crc1;
                 }
             }
             FrameState::Crc1 => {
-                if self.rx.valid.val() {
+                if self.receiver.valid.val() {
                     self.frame_status.d.next = self.st_ok.val();
-                    if ((bit_cast::<16, 8>(self.rx.data.val()) << 8) | bit_cast::<16, 8>(self.rx_crc_low.q.val()))
+                    if ((bit_cast::<16, 8>(self.receiver.data.val()) << 8) | bit_cast::<16, 8>(self.rx_crc_low.q.val()))
                         != self.rx_crc_reg.q.val()
                     {
                         self.frame_status.d.next = self.st_bad_crc.val();
@@ -590,10 +594,10 @@ impl Logic for Npu {
                 self.frame_state.d.next = FrameState::Hunt;
             }
         }
-        // A frame that stops arriving is dropped.
+        // A frame that stops arriving, or is cut by a break on the line, is dropped.
         if (self.frame_state.q.val() != FrameState::Hunt)
             & (self.frame_state.q.val() != FrameState::Ready)
-            & (self.idle.q.val() == self.idle_limit.val())
+            & ((self.idle.q.val() == self.idle_limit.val()) | self.receiver.framing_error.val())
         {
             self.frame_state.d.next = FrameState::Hunt;
         }
@@ -692,8 +696,6 @@ impl Logic for Npu {
                 _ => {}
             }
         }
-        // WRITE: the lane word with the frame byte in place.
-        self.copy_word.next = self.word.q.val() | (bit_cast::<32, 8>(self.frame.read_data.val()) << (self.cursor_byte.q.val() << 3));
         self.cursor_last.next = ((self.cursor_byte.q.val() + 1) == self.lane_bytes.q.val())
             & ((self.cursor_lane.q.val() + 1) == self.lanes.q.val());
         self.frame.read_address.next = self.copy_index.q.val();
@@ -939,40 +941,40 @@ impl Logic for Npu {
                 if self.status.q.val() != self.st_ok.val() {
                     self.data_len.d.next = 0.into();
                 }
-                if self.tx.ready.val() {
-                    self.tx.start.next = true;
+                if self.transmitter.ready.val() {
+                    self.transmitter.start.next = true;
                     self.tx_crc_reg.d.next = 0xFFFF.into();
                     self.exec.d.next = ExecState::TxLen0;
                 }
             }
             ExecState::TxLen0 => {
                 self.tx_byte.next = self.tx_len.val().get_bits::<8>(0);
-                if self.tx.ready.val() {
-                    self.tx.start.next = true;
+                if self.transmitter.ready.val() {
+                    self.transmitter.start.next = true;
                     self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
                     self.exec.d.next = ExecState::TxLen1;
                 }
             }
             ExecState::TxLen1 => {
                 self.tx_byte.next = self.tx_len.val().get_bits::<8>(8);
-                if self.tx.ready.val() {
-                    self.tx.start.next = true;
+                if self.transmitter.ready.val() {
+                    self.transmitter.start.next = true;
                     self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
                     self.exec.d.next = ExecState::TxStatus;
                 }
             }
             ExecState::TxStatus => {
                 self.tx_byte.next = self.status.q.val();
-                if self.tx.ready.val() {
-                    self.tx.start.next = true;
+                if self.transmitter.ready.val() {
+                    self.transmitter.start.next = true;
                     self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
                     self.exec.d.next = ExecState::TxOpcode;
                 }
             }
             ExecState::TxOpcode => {
                 self.tx_byte.next = self.opcode.q.val();
-                if self.tx.ready.val() {
-                    self.tx.start.next = true;
+                if self.transmitter.ready.val() {
+                    self.transmitter.start.next = true;
                     self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
                     self.tx_index.d.next = 0.into();
                     self.exec.d.next = ExecState::TxFetch;
@@ -990,8 +992,8 @@ impl Logic for Npu {
             }
             ExecState::TxData => {
                 self.tx_byte.next = self.data_byte.val();
-                if self.tx.ready.val() {
-                    self.tx.start.next = true;
+                if self.transmitter.ready.val() {
+                    self.transmitter.start.next = true;
                     self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
                     self.tx_index.d.next = self.tx_index.q.val() + 1;
                     self.cursor_byte.d.next = self.cursor_byte.q.val() + 1;
@@ -1011,15 +1013,15 @@ impl Logic for Npu {
             }
             ExecState::TxCrc0 => {
                 self.tx_byte.next = self.tx_crc_reg.q.val().get_bits::<8>(0);
-                if self.tx.ready.val() {
-                    self.tx.start.next = true;
+                if self.transmitter.ready.val() {
+                    self.transmitter.start.next = true;
                     self.exec.d.next = ExecState::TxCrc1;
                 }
             }
             ExecState::TxCrc1 => {
                 self.tx_byte.next = self.tx_crc_reg.q.val().get_bits::<8>(8);
-                if self.tx.ready.val() {
-                    self.tx.start.next = true;
+                if self.transmitter.ready.val() {
+                    self.transmitter.start.next = true;
                     self.exec.d.next = ExecState::Done;
                 }
             }
@@ -1038,7 +1040,7 @@ impl Logic for Npu {
             }
         }
         // The byte the sender chose above goes to the UART and into the CRC.
-        self.tx.data.next = self.tx_byte.val();
+        self.transmitter.data.next = self.tx_byte.val();
         self.tx_crc.data.next = self.tx_byte.val();
     }
 }

@@ -8,6 +8,7 @@
 //! are gathered into a signal named `unused_*`, Verilator's convention for
 //! bits that are deliberately not read.
 
+use rust_hdl::core::timing::TimingInfo;
 use rust_hdl::prelude::*;
 
 /// Widest address any config allows (65536 entries).
@@ -75,6 +76,16 @@ impl<T: Synth> Logic for Ram<T> {
 
     fn connect(&mut self) {
         self.read_data.connect();
+    }
+
+    /// Every output is registered: no combinational path crosses the RAM.
+    fn timing(&self) -> Vec<TimingInfo> {
+        vec![TimingInfo {
+            name: "ram".into(),
+            clock: "clock".into(),
+            inputs: vec!["read_address".into(), "write_address".into(), "write_data".into(), "write_enable".into()],
+            outputs: vec!["read_data".into()],
+        }]
     }
 
     fn hdl(&self) -> Verilog {

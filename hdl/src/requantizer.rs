@@ -97,7 +97,7 @@ pub struct Requantizer {
     lane_bias: Signal<Local, Bits<32>>,
     signed_product: Signal<Local, Bits<64>>,
     nudged_adjusted: Signal<Local, Bits<64>>,
-    high_candidate: Signal<Local, Bits<64>>,
+    high_candidate: Signal<Local, Bits<32>>,
     clamped: Signal<Local, Bits<8>>,
     mask: Signal<Local, Bits<32>>,
     threshold: Signal<Local, Bits<32>>,
@@ -239,7 +239,7 @@ impl Logic for Requantizer {
         if self.nudged.q.val().get_bit(63) {
             self.nudged_adjusted.next = self.nudged.q.val() + bits::<64>(0x7FFF_FFFF);
         }
-        self.high_candidate.next = self.nudged_adjusted.val() >> 31;
+        self.high_candidate.next = bit_cast::<32, 64>(self.nudged_adjusted.val() >> 31);
         self.mask.next = (bits::<32>(1) << self.shift_reg.q.val()) - 1;
         self.threshold.next = self.mask.val() >> 1;
         if self.high.q.val().get_bit(31) {
@@ -345,7 +345,7 @@ impl Logic for Requantizer {
                 self.state.d.next = RequantState::High;
             }
             RequantState::High => {
-                self.high.d.next = self.high_candidate.val().get_bits::<32>(0);
+                self.high.d.next = self.high_candidate.val();
                 if self.saturate.q.val() {
                     self.high.d.next = bits::<32>(0x7FFF_FFFF);
                 }

@@ -40,7 +40,7 @@ pub struct UartRx {
     /// Cycles since the last sample.
     count: DFF<Bits<16>>,
     /// Data bits taken so far.
-    bit: DFF<Bits<4>>,
+    bit_index: DFF<Bits<4>>,
     /// The byte being assembled, LSB first.
     shift: DFF<Bits<8>>,
 }
@@ -63,7 +63,7 @@ impl UartRx {
             low: Default::default(),
             state: Default::default(),
             count: Default::default(),
-            bit: Default::default(),
+            bit_index: Default::default(),
             shift: Default::default(),
         }
     }
@@ -72,7 +72,7 @@ impl UartRx {
 impl Logic for UartRx {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, low_sync, low, state, count, bit, shift);
+        dff_setup!(self, clock, low_sync, low, state, count, bit_index, shift);
         self.low_sync.d.next = !self.rx.val();
         self.low.d.next = self.low_sync.q.val();
         self.valid.next = false;
@@ -89,7 +89,7 @@ impl Logic for UartRx {
             RxState::Start => {
                 if self.count.q.val() == self.half_bit.val() {
                     self.count.d.next = 0.into();
-                    self.bit.d.next = 0.into();
+                    self.bit_index.d.next = 0.into();
                     if self.low.q.val() {
                         self.state.d.next = RxState::Data;
                     } else {
@@ -102,8 +102,8 @@ impl Logic for UartRx {
                 if (self.count.q.val() + 1) == self.clocks_per_bit.val() {
                     self.count.d.next = 0.into();
                     self.shift.d.next = (self.shift.q.val() >> 1) | (bit_cast::<8, 1>((!self.low.q.val()).into()) << 7);
-                    self.bit.d.next = self.bit.q.val() + 1;
-                    if self.bit.q.val() == 7 {
+                    self.bit_index.d.next = self.bit_index.q.val() + 1;
+                    if self.bit_index.q.val() == 7 {
                         self.state.d.next = RxState::Stop;
                     }
                 }

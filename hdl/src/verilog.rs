@@ -31,11 +31,11 @@ impl LintWaiver {
     fn pragma(self) -> &'static str {
         match self {
             LintWaiver::DeclFilename => "// One file holds every module of the design, so only the top module can match\n\
-                 // the file name: Verilator's DECLFILENAME check is waived for that reason.\n\
+                 // the file name: the DECLFILENAME lint check is waived for that reason.\n\
                  /* verilator lint_off DECLFILENAME */\n",
             LintWaiver::Width => "// rust-hdl writes integer literals as 32-bit constants and sizes arithmetic by\n\
                  // Verilog's context rules (x + 1, x == 0); the results are the intended ones, so\n\
-                 // Verilator's WIDTH check is waived for that reason.\n\
+                 // the WIDTH lint check is waived for that reason.\n\
                  /* verilator lint_off WIDTH */\n",
         }
     }
@@ -64,6 +64,16 @@ pub fn block_verilog_waiving<B: Block>(block: &mut B, name: &str, waivers: &[Lin
     }
     text.push_str(&drop_unused_localparams(&defines.defines()));
     text
+}
+
+/// The name of the whole NPU's top module in [`npu_verilog`].
+pub const NPU_TOP: &str = "npu";
+
+/// Verilog of the whole NPU a config describes (UART pins in and out), top
+/// module [`NPU_TOP`]. Its state machines and counters need the WIDTH waiver.
+pub fn npu_verilog(config: &NpuConfig) -> String {
+    let mut npu = crate::Npu::new(config);
+    block_verilog_waiving(&mut npu, NPU_TOP, &[LintWaiver::DeclFilename, LintWaiver::Width])
 }
 
 /// Verilog of the systolic array a config describes, top module [`ARRAY_TOP`].

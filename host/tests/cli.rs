@@ -61,11 +61,11 @@ fn a_bad_config_is_one_clear_line_and_exit_1() {
 #[test]
 fn verilog_is_written_whole_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("npu_array.v");
+    let out = dir.path().join("npu.v");
     let o = npu(&["verilog", "-o", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = std::fs::read_to_string(&out).unwrap();
-    assert!(text.contains("module npu_array("), "the top module is npu_array");
+    assert!(text.contains("module npu("), "the top module is npu");
     let opened = text.lines().filter(|l| l.starts_with("module ")).count();
     let closed = text.lines().filter(|l| l.starts_with("endmodule")).count();
     assert!(opened > 16 && opened == closed, "{opened} modules opened, {closed} closed");

@@ -4,11 +4,11 @@ use super::ConfigArg;
 use crate::output::write_atomically;
 use anyhow::Context;
 use clap::Args;
-use npu_hdl::verilog::{array_verilog, ARRAY_TOP};
+use npu_hdl::verilog::{array_verilog, npu_verilog, ARRAY_TOP, NPU_TOP};
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  npu verilog -o build/npu_array.v\n  npu verilog --config configs/default.toml -o npu_array.v --check\n\nThe top module is `npu_array`.")]
+#[command(after_help = "Examples:\n  npu verilog -o build/npu.v\n  npu verilog --config configs/default.toml -o npu.v --check\n  npu verilog --array -o build/npu_array.v\n\nThe top module is `npu` (ports clock, uart_rx, uart_tx, busy), or `npu_array` with --array.")]
 pub struct VerilogArgs {
     #[command(flatten)]
     config: ConfigArg,
@@ -18,32 +18,51 @@ pub struct VerilogArgs {
     /// Then lint it (verilator --lint-only -Wall) and synthesise it (yosys synth)
     #[arg(long)]
     check: bool,
+    /// Only the systolic array (top module npu_array), not the whole NPU
+    #[arg(long)]
+    array: bool,
 }
 
 pub fn run(args: &VerilogArgs) -> anyhow::Result<()> {
     let config = args.config.load()?;
-    let text = array_verilog(&config);
+    let (text, top, what) = if args.array {
+        (array_verilog(&config), ARRAY_TOP, "the systolic array")
+    } else {
+        (npu_verilog(&config), NPU_TOP, "the NPU (UART link, memories, array, requantizer)")
+    };
     write_atomically(&args.output, text.as_bytes())?;
     println!(
-        "wrote {}: module {ARRAY_TOP}, a {}x{} array, {} lines",
+        "wrote {}: module {top}, {what}, {}x{} PEs, {} lines",
         args.output.display(),
         config.array.rows,
         config.array.cols,
         text.lines().count()
     );
     if args.check {
-        check(&args.output)?;
+        check(&args.output, top)?;
     }
     Ok(())
 }
 
-fn check(path: &Path) -> anyhow::Result<()> {
+fn check(path: &Path, top: &str) -> anyhow::Result<()> {
     eprintln!("linting with verilator -Wall ...");
-    npu_sim::verilator::lint(path, ARRAY_TOP)?;
-    println!("verilator --lint-only -Wall: clean");
+    npu_sim::verilator::lint(path, top)?;
+    println!("verilator --lint-only -Wall: clean (waivers, with their reasons, at the top of the file)");
     let log = path.with_extension("yosys.log");
-    eprintln!("synthesising with yosys (log: {}) ...", log.display());
-    let stats = npu_fpga::synth_generic(path, ARRAY_TOP, &log).context("yosys did not accept the Verilog")?;
-    println!("yosys synth: {} cells, {} flip-flops", stats.cells, stats.count_matching("DFF"));
+    if top == ARRAY_TOP {
+        eprintln!("synthesising with yosys synth (log: {}) ...", log.display());
+        let stats = npu_fpga::synth_generic(path, top, &log).context("yosys did not accept the Verilog")?;
+        println!("yosys synth: {} cells, {} flip-flops", stats.cells, stats.count_matching("DFF"));
+    } else {
+        // The memories only stay memories with a target that has block RAM.
+        eprintln!("synthesising with yosys synth_ice40, about a minute (log: {}) ...", log.display());
+        let stats = npu_fpga::synth_ice40(path, top, &log).context("yosys did not accept the Verilog")?;
+        println!(
+            "yosys synth_ice40: {} LUTs, {} flip-flops, {} block RAMs (SB_RAM40_4K), multipliers in LUTs",
+            stats.count_matching("SB_LUT4"),
+            stats.count_matching("DFF"),
+            stats.count_matching("SB_RAM40_4K")
+        );
+    }
     Ok(())
 }
