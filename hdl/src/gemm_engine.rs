@@ -22,6 +22,7 @@
 use crate::systolic_array::{timing, SystolicArray};
 use npu_spec::protocol::Status;
 use npu_spec::NpuConfig;
+use crate::vecs::signals;
 use rust_hdl::prelude::*;
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
@@ -126,10 +127,6 @@ pub struct GemmEngine {
     draining: Signal<Local, Bit>,
     /// Slot 0 drains its last row this cycle.
     finishing: Signal<Local, Bit>,
-}
-
-fn signals<D: Direction, T: Synth>(n: usize) -> Vec<Signal<D, T>> {
-    (0..n).map(|_| Signal::default()).collect()
 }
 
 impl GemmEngine {

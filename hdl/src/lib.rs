@@ -18,6 +18,7 @@ pub mod requantizer;
 pub mod systolic_array;
 pub mod uart_rx;
 pub mod uart_tx;
+mod vecs;
 pub mod verilog;
 
 pub use delay_line::DelayLine;

@@ -30,6 +30,7 @@ use npu_spec::protocol::{
     INFO_FIELDS, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD, STATUS_FIELDS, SYNC, WRITE_FIELDS,
 };
 use npu_spec::NpuConfig;
+use crate::vecs::dffs;
 use rust_hdl::prelude::*;
 
 // The literal patterns below are these protocol numbers.
@@ -216,10 +217,6 @@ pub struct Npu {
 /// A constant of any width.
 fn k<const N: usize>(v: u64) -> Constant<Bits<N>> {
     Constant::new(v.into())
-}
-
-fn dffs<T: Synth>(n: usize) -> Vec<DFF<T>> {
-    (0..n).map(|_| DFF::default()).collect()
 }
 
 fn rams<T: Synth>(n: usize, depth: usize) -> Vec<Ram<T>> {

@@ -13,6 +13,7 @@
 use npu_spec::protocol::Status;
 use npu_spec::requant::MAX_SHIFT;
 use npu_spec::NpuConfig;
+use crate::vecs::signals;
 use rust_hdl::prelude::*;
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
@@ -108,10 +109,6 @@ pub struct Requantizer {
     with_zero: Signal<Local, Bits<40>>,
     min_wide: Signal<Local, Bits<40>>,
     max_wide: Signal<Local, Bits<40>>,
-}
-
-fn signals<D: Direction, T: Synth>(n: usize) -> Vec<Signal<D, T>> {
-    (0..n).map(|_| Signal::default()).collect()
 }
 
 impl Requantizer {

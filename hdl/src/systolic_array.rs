@@ -23,6 +23,7 @@
 use crate::delay_line::DelayLine;
 use crate::pe::{ProcessingElement, PE_LATENCY};
 use npu_spec::NpuConfig;
+use crate::vecs::{dffs, signals};
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]
@@ -53,14 +54,6 @@ pub struct SystolicArray {
     b_fwd: Vec<DFF<Bits<8>>>,
     /// The PEs, row by row.
     pes: Vec<ProcessingElement>,
-}
-
-fn signals<D: Direction, T: Synth>(n: usize) -> Vec<Signal<D, T>> {
-    (0..n).map(|_| Signal::default()).collect()
-}
-
-fn dffs<T: Synth>(n: usize) -> Vec<DFF<T>> {
-    (0..n).map(|_| DFF::default()).collect()
 }
 
 impl SystolicArray {
