@@ -45,9 +45,60 @@ impl ArrayRun {
     }
 }
 
-/// The systolic array in rust-hdl's simulator.
-pub struct ArraySim {
-    sim: Clocked<SystolicArray>,
+/// The array's ports, as a simulator exposes them.
+pub trait ArrayBackend {
+    /// Drives one cycle's inputs: a step (`a` lanes, `b` lanes, `last`) or a
+    /// bubble, and the drain.
+    fn drive(&mut self, step: Option<(&[i8], &[i8], bool)>, drain: bool);
+    /// The bottom row's result register of column `j`, this cycle.
+    fn result(&self, j: usize) -> i32;
+    /// One clock edge.
+    fn tick(&mut self);
+    fn cycles(&self) -> u64;
+}
+
+/// The array in rust-hdl's simulator.
+pub struct RustHdlArray(Clocked<SystolicArray>);
+
+impl ArrayBackend for RustHdlArray {
+    fn drive(&mut self, step: Option<(&[i8], &[i8], bool)>, drain: bool) {
+        let uut = &mut self.0.uut;
+        match step {
+            Some((a, b, last)) => {
+                for (port, &v) in uut.a_in.iter_mut().zip(a) {
+                    port.next = byte(v);
+                }
+                for (port, &v) in uut.b_in.iter_mut().zip(b) {
+                    port.next = byte(v);
+                }
+                uut.valid.next = true;
+                uut.last.next = last;
+            }
+            None => {
+                uut.valid.next = false;
+                uut.last.next = false;
+            }
+        }
+        uut.drain.next = drain;
+    }
+
+    fn result(&self, j: usize) -> i32 {
+        self.0.uut.result[j].val().to_u32() as i32
+    }
+
+    fn tick(&mut self) {
+        self.0.tick()
+    }
+
+    fn cycles(&self) -> u64 {
+        self.0.cycles()
+    }
+}
+
+/// The systolic array in a simulator (rust-hdl's by default), driven with
+/// whole tiles.
+pub struct ArraySim<B: ArrayBackend = RustHdlArray> {
+    sim: B,
     rows: usize,
     cols: usize,
 }
@@ -60,10 +111,17 @@ struct PendingDrain {
     tile: usize,
 }
 
-impl ArraySim {
-    /// A fresh `rows x cols` array (every register zero).
+impl ArraySim<RustHdlArray> {
+    /// A fresh `rows x cols` array in rust-hdl's simulator (every register zero).
     pub fn new(rows: usize, cols: usize) -> Self {
         let sim = Clocked::new(SystolicArray::new(rows, cols), |a| &mut a.clock);
+        Self::with_backend(RustHdlArray(sim), rows, cols)
+    }
+}
+
+impl<B: ArrayBackend> ArraySim<B> {
+    /// An array behind any backend.
+    pub fn with_backend(sim: B, rows: usize, cols: usize) -> Self {
         Self { sim, rows, cols }
     }
 
@@ -184,28 +242,14 @@ impl ArraySim {
         results: &mut [Matrix<i32>],
     ) {
         let now = self.sim.cycles();
-        let uut = &mut self.sim.uut;
-        match step {
-            Some((a, b, k, last)) => {
-                // Rows and columns beyond the tile carry zeros.
-                for i in 0..self.rows {
-                    let v = if i < a.rows() { a.get(i, k) } else { 0 };
-                    uut.a_in[i].next = byte(v);
-                }
-                for j in 0..self.cols {
-                    let v = if j < b.cols() { b.get(k, j) } else { 0 };
-                    uut.b_in[j].next = byte(v);
-                }
-                uut.valid.next = true;
-                uut.last.next = last;
-            }
-            None => {
-                uut.valid.next = false;
-                uut.last.next = false;
-            }
-        }
         let draining = drains.front().filter(|d| now >= d.start);
-        uut.drain.next = draining.is_some();
+        let lanes = step.map(|(a, b, k, last)| {
+            // Rows and columns beyond the tile carry zeros.
+            let a_lanes: Vec<i8> = (0..self.rows).map(|i| if i < a.rows() { a.get(i, k) } else { 0 }).collect();
+            let b_lanes: Vec<i8> = (0..self.cols).map(|j| if j < b.cols() { b.get(k, j) } else { 0 }).collect();
+            (a_lanes, b_lanes, last)
+        });
+        self.sim.drive(lanes.as_ref().map(|(a, b, last)| (&a[..], &b[..], *last)), draining.is_some());
         if let Some(d) = draining {
             // Drain cycle s shows row rows - 1 - s of the tile's result.
             let s = (now - d.start) as usize;
@@ -213,7 +257,7 @@ impl ArraySim {
             let out = &mut results[d.tile];
             if row < out.rows() {
                 for j in 0..out.cols() {
-                    out.set(row, j, uut.result[j].val().to_u32() as i32);
+                    out.set(row, j, self.sim.result(j));
                 }
             }
             if s + 1 == self.rows {

@@ -11,6 +11,7 @@ pub mod clocked;
 pub mod gemm_bench;
 pub mod npu_sim;
 pub mod requant_bench;
+pub mod verilated;
 pub mod verilator;
 
 pub use array::{ArrayRun, ArraySim, TileError};
