@@ -20,8 +20,76 @@ enum HostRx {
     Receiving { count: u64, bits: u16 },
 }
 
-pub struct NpuSim {
-    sim: Clocked<Npu>,
+/// The NPU's pins, as a simulator exposes them.
+pub trait NpuPins {
+    /// Drives the line into the NPU for the next edge.
+    fn set_rx(&mut self, level: bool);
+    /// The line out of the NPU after the last edge.
+    fn tx(&self) -> bool;
+    fn tick(&mut self);
+    fn cycles(&self) -> u64;
+}
+
+/// The NPU in rust-hdl's simulator.
+pub struct RustHdlNpu(Clocked<Npu>);
+
+impl NpuPins for RustHdlNpu {
+    fn set_rx(&mut self, level: bool) {
+        self.0.uut.uart_rx.next = level;
+    }
+
+    fn tx(&self) -> bool {
+        self.0.uut.uart_tx.val()
+    }
+
+    fn tick(&mut self) {
+        self.0.tick()
+    }
+
+    fn cycles(&self) -> u64 {
+        self.0.cycles()
+    }
+}
+
+/// The NPU as a Verilated model of its generated Verilog.
+pub struct VerilatedNpu {
+    model: crate::verilated::VerilatedModel,
+    rx: crate::verilated::PortId,
+    tx: crate::verilated::PortId,
+}
+
+impl VerilatedNpu {
+    pub fn new(config: &NpuConfig, vcd: Option<&std::path::Path>) -> Result<Self, crate::verilated::ModelError> {
+        let verilog = npu_hdl::verilog::npu_verilog(config);
+        let model = crate::verilated::VerilatedModel::new(&verilog, npu_hdl::verilog::NPU_TOP, vcd)?;
+        Ok(Self { rx: model.port("uart_rx")?, tx: model.port("uart_tx")?, model })
+    }
+
+    pub fn model(&self) -> &crate::verilated::VerilatedModel {
+        &self.model
+    }
+}
+
+impl NpuPins for VerilatedNpu {
+    fn set_rx(&mut self, level: bool) {
+        self.model.set(self.rx, u64::from(level));
+    }
+
+    fn tx(&self) -> bool {
+        self.model.get(self.tx) != 0
+    }
+
+    fn tick(&mut self) {
+        self.model.tick(1)
+    }
+
+    fn cycles(&self) -> u64 {
+        self.model.cycles()
+    }
+}
+
+pub struct NpuSim<P: NpuPins = RustHdlNpu> {
+    sim: P,
     cpb: u64,
     /// Line levels still to drive, one per cycle.
     line: VecDeque<bool>,
@@ -30,10 +98,33 @@ pub struct NpuSim {
     frames: VecDeque<Result<Vec<u8>, FrameError>>,
 }
 
-impl NpuSim {
+impl NpuSim<RustHdlNpu> {
+    /// The NPU in rust-hdl's simulator.
     pub fn new(config: &NpuConfig) -> Self {
-        let mut sim = Clocked::new(Npu::new(config), |n| &mut n.clock);
-        sim.uut.uart_rx.next = true;
+        let sim = RustHdlNpu(Clocked::new(Npu::new(config), |n| &mut n.clock));
+        Self::with_pins(sim, config)
+    }
+
+    /// The simulated circuit, for looking at its memories.
+    pub fn npu(&self) -> &Npu {
+        &self.sim.0.uut
+    }
+
+    /// The receiver's and the executor's states.
+    pub fn states(&self) -> (npu_hdl::npu::FrameState, npu_hdl::npu::ExecState) {
+        self.sim.0.uut.states()
+    }
+
+    /// A lane of a bank entry as the simulated hardware holds it.
+    pub fn peek(&self, bank: Bank, entry: usize, lane: usize) -> u32 {
+        self.sim.0.uut.peek(bank, entry, lane)
+    }
+}
+
+impl<P: NpuPins> NpuSim<P> {
+    /// The NPU behind any simulator's pins.
+    pub fn with_pins(mut sim: P, config: &NpuConfig) -> Self {
+        sim.set_rx(true);
         sim.tick();
         Self {
             sim,
@@ -43,16 +134,6 @@ impl NpuSim {
             decoder: FrameDecoder::new(),
             frames: VecDeque::new(),
         }
-    }
-
-    /// The simulated circuit, for looking at its memories.
-    pub fn npu(&self) -> &Npu {
-        &self.sim.uut
-    }
-
-    /// The receiver's and the executor's states.
-    pub fn states(&self) -> (npu_hdl::npu::FrameState, npu_hdl::npu::ExecState) {
-        self.sim.uut.states()
     }
 
     /// Clock cycles run so far.
@@ -99,9 +180,9 @@ impl NpuSim {
     /// One clock cycle of the device and both ends of the line.
     pub fn tick(&mut self) {
         let level = self.line.pop_front().unwrap_or(true);
-        self.sim.uut.uart_rx.next = level;
+        self.sim.set_rx(level);
         self.sim.tick();
-        let tx = self.sim.uut.uart_tx.val();
+        let tx = self.sim.tx();
         self.rx = match self.rx {
             HostRx::Idle if !tx => HostRx::Receiving { count: 0, bits: 0 },
             HostRx::Idle => HostRx::Idle,
@@ -154,8 +235,8 @@ impl NpuSim {
         }
     }
 
-    /// A lane of a bank entry as the simulated hardware holds it.
-    pub fn peek(&self, bank: Bank, entry: usize, lane: usize) -> u32 {
-        self.sim.uut.peek(bank, entry, lane)
+    /// The pins' simulator.
+    pub fn pins(&self) -> &P {
+        &self.sim
     }
 }

@@ -1,0 +1,157 @@
+//! The NPU system's property tests on the Verilated model of its Verilog,
+//! through the UART pins bit by bit: bigger arrays and more cases than
+//! rust-hdl's simulator affords. Memory is compared by reading every bank
+//! back over the link.
+
+use npu_sim::npu_sim::{NpuPins, NpuSim, VerilatedNpu};
+use npu_spec::device_model::DeviceModel;
+use npu_spec::protocol::{Bank, GemmTile, Info, Request, Status};
+use npu_spec::requant::RequantParams;
+use npu_spec::tools::VERILATOR;
+use npu_spec::NpuConfig;
+use npu_tests::require;
+use proptest::prelude::*;
+
+const WAIT: u64 = 2_000_000;
+
+fn config(side: usize) -> NpuConfig {
+    let mut c = NpuConfig::default();
+    c.array.rows = side;
+    c.array.cols = side;
+    c.memory.a_depth = 64;
+    c.memory.b_depth = 64;
+    c.memory.acc_depth = 32;
+    c.clock.core_hz = 8_000_000;
+    c.link.baud = 1_000_000;
+    c.validate().unwrap();
+    c
+}
+
+fn npu(c: &NpuConfig) -> Option<NpuSim<VerilatedNpu>> {
+    require(&VERILATOR)?;
+    let pins = VerilatedNpu::new(c, None).unwrap_or_else(|e| panic!("{e}"));
+    Some(NpuSim::with_pins(pins, c))
+}
+
+fn expect<P: NpuPins>(npu: &mut NpuSim<P>, r: &Request, status: Status) -> Vec<u8> {
+    let p = npu.request(r, WAIT).unwrap_or_else(|| panic!("no answer to {r:?}")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((p[0], p[1]), (status as u8, r.opcode() as u8), "answer to {:?}", r.opcode());
+    p[2..].to_vec()
+}
+
+/// Every bank read back over the link equals the model.
+fn assert_banks_equal<P: NpuPins>(npu: &mut NpuSim<P>, m: &DeviceModel) {
+    let read = |npu: &mut NpuSim<P>, bank: Bank, count: usize| expect(npu, &Request::Read { bank, entry: 0, count: count as u16 }, Status::Ok);
+    let a: Vec<u8> = m.a.iter().flatten().map(|&v| v as u8).collect();
+    assert_eq!(read(npu, Bank::A, m.a.len()), a, "bank A");
+    let b: Vec<u8> = m.b.iter().flatten().map(|&v| v as u8).collect();
+    assert_eq!(read(npu, Bank::B, m.b.len()), b, "bank B");
+    let acc: Vec<u8> = m.acc.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
+    assert_eq!(read(npu, Bank::Acc, m.acc.len()), acc, "bank ACC");
+    let out: Vec<u8> = m.out.iter().flatten().map(|&v| v as u8).collect();
+    assert_eq!(read(npu, Bank::Out, m.out.len()), out, "bank OUT");
+}
+
+fn fill<P: NpuPins>(npu: &mut NpuSim<P>, m: &mut DeviceModel, seed: u64) {
+    let mut s = seed | 1;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    m.a.iter_mut().flatten().for_each(|v| *v = next() as i8);
+    m.b.iter_mut().flatten().for_each(|v| *v = next() as i8);
+    m.acc.iter_mut().flatten().for_each(|v| *v = next() as i32);
+    let a: Vec<u8> = m.a.iter().flatten().map(|&v| v as u8).collect();
+    let b: Vec<u8> = m.b.iter().flatten().map(|&v| v as u8).collect();
+    let acc: Vec<u8> = m.acc.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
+    for (bank, data, entry_bytes) in [(Bank::A, a, m.rows), (Bank::B, b, m.cols), (Bank::Acc, acc, 4 * m.cols)] {
+        // Whole entries, at most 1000 bytes a request.
+        let per = (1000 / entry_bytes) * entry_bytes;
+        for (i, chunk) in data.chunks(per).enumerate() {
+            let entry = (i * per / entry_bytes) as u16;
+            expect(npu, &Request::Write { bank, entry, data: chunk.to_vec() }, Status::Ok);
+        }
+    }
+}
+
+fn descriptor(side: usize) -> impl Strategy<Value = GemmTile> {
+    (1..=side as u8, 1..=side as u8, 1..=24u16, 1..=3u16, any::<bool>(), 0..8u16, 0..8u16, 0..4u16).prop_map(
+        move |(m, n, k, tiles, accumulate, a0, b0, c0)| GemmTile {
+            a_entry: a0,
+            b_entry: b0,
+            acc_entry: c0,
+            m,
+            n,
+            k,
+            accumulate,
+            tiles,
+            a_step: k,
+            b_step: k,
+            acc_step: if accumulate { 0 } else { u16::from(m) },
+        },
+    )
+}
+
+fn gemm_props(side: usize, cases: u32) {
+    let c = config(side);
+    let Some(mut sim) = npu(&c) else { return };
+    let mut model = DeviceModel::new(&c);
+    fill(&mut sim, &mut model, 11);
+    let sim = std::cell::RefCell::new(sim);
+    let model = std::cell::RefCell::new(model);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases));
+    runner
+        .run(&descriptor(side), |t| {
+            let mut sim = sim.borrow_mut();
+            let mut model = model.borrow_mut();
+            let want = model.gemm(&t);
+            expect(&mut sim, &Request::Gemm(t), want);
+            let acc = expect(&mut sim, &Request::Read { bank: Bank::Acc, entry: 0, count: model.acc.len() as u16 }, Status::Ok);
+            let want_acc: Vec<u8> = model.acc.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
+            prop_assert_eq!(acc, want_acc, "{:?}", t);
+            Ok(())
+        })
+        .unwrap();
+    assert_banks_equal(&mut sim.borrow_mut(), &model.borrow());
+}
+
+#[test]
+fn gemm_over_the_link_4x4() {
+    gemm_props(4, 48);
+}
+
+#[test]
+fn gemm_over_the_link_8x8() {
+    gemm_props(8, 32);
+}
+
+#[test]
+fn gemm_over_the_link_16x16() {
+    gemm_props(16, 12);
+}
+
+#[test]
+fn info_and_requant_over_the_link_8x8() {
+    let c = config(8);
+    let Some(mut sim) = npu(&c) else { return };
+    let info = expect(&mut sim, &Request::Info, Status::Ok);
+    assert_eq!(Info::decode(&info), Some(Info::of(&c)));
+    let mut model = DeviceModel::new(&c);
+    fill(&mut sim, &mut model, 5);
+    let bias: Vec<i32> = (0..8).map(|j| j * 1_000_003 - 4_000_000).collect();
+    let bytes: Vec<u8> = bias.iter().flat_map(|v| v.to_le_bytes()).collect();
+    expect(&mut sim, &Request::Write { bank: Bank::Bias, entry: 0, data: bytes }, Status::Ok);
+    model.bias = bias;
+    for (params, use_bias) in [
+        (RequantParams { multiplier: i32::MAX, shift: 0, zero_point: 0, min: -128, max: 127 }, false),
+        (RequantParams { multiplier: 1_073_741_824, shift: 31, zero_point: -1, min: -128, max: 127 }, true),
+        (RequantParams { multiplier: 1_518_500_250, shift: 20, zero_point: 7, min: 7, max: 127 }, true),
+        (RequantParams { multiplier: i32::MIN, shift: 5, zero_point: 0, min: -100, max: 100 }, false),
+    ] {
+        let want = model.requant(0, 0, 32, &params, use_bias);
+        expect(&mut sim, &Request::Requant { src: 0, dst: 0, count: 32, params, bias: use_bias }, want);
+    }
+    assert_banks_equal(&mut sim, &model);
+}
