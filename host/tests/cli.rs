@@ -18,7 +18,7 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn every_command_has_help_with_examples() {
-    for args in [vec![], vec!["config"], vec!["verilog"], vec!["sim"], vec!["sim", "gemm"]] {
+    for args in [vec![], vec!["config"], vec!["verilog"], vec!["sim"], vec!["sim", "gemm"], vec!["sim", "bench"], vec!["sim", "serve"]] {
         let mut with_help = args.clone();
         with_help.push("--help");
         let o = npu(&with_help);
@@ -78,9 +78,58 @@ fn verilog_is_written_whole_or_not_at_all() {
 
 #[test]
 fn sim_gemm_checks_itself_against_the_reference() {
-    let o = npu(&["sim", "gemm", "--m", "5", "--k", "9", "--n", "6", "--seed", "3"]);
+    let o = npu(&["sim", "gemm", "--engine", "rust-hdl", "--m", "5", "--k", "9", "--n", "6", "--seed", "3"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("match: all 30 elements equal the reference GEMM"), "{text}");
     assert!(text.contains("reference C"), "small results are shown beside the reference:\n{text}");
+}
+
+/// `npu sim serve` in its own process answers INFO over its pseudo-terminal,
+/// read and written here as any serial program would.
+#[test]
+fn the_virtual_board_answers_info_from_another_process() {
+    use npu_spec::protocol::{FrameDecoder, Info, Request, Status};
+    use std::io::{BufRead, Read, Write};
+    if npu_spec::tools::VERILATOR.find().is_err() && std::env::var_os("CI").is_none() {
+        eprintln!("SKIPPED: verilator is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("fast.toml");
+    let text = npu_spec::config::DEFAULT_TOML.replace("core_hz = 48_000_000", "core_hz = 8_000_000");
+    std::fs::write(&cfg, &text).unwrap();
+    let config = npu_spec::NpuConfig::load(&cfg).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_npu"))
+        .args(["sim", "serve", "--config", cfg.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut path = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut path).unwrap();
+    let path = path.trim().to_string();
+    assert!(path.starts_with("/dev/pts/"), "{path:?}");
+    let mut port = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    port.write_all(&Request::Info.frame()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut decoder = FrameDecoder::new();
+        let mut buf = [0u8; 256];
+        loop {
+            let n = port.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            for frame in decoder.push(&buf[..n]) {
+                let _ = tx.send(frame);
+            }
+        }
+    });
+    let answer = rx.recv_timeout(std::time::Duration::from_secs(120));
+    let _ = child.kill();
+    let _ = child.wait();
+    let payload = answer.expect("an answer within two minutes").expect("a well-formed frame");
+    assert_eq!(payload[0], Status::Ok as u8);
+    assert_eq!(Info::decode(&payload[2..]), Some(Info::of(&config)));
 }

@@ -13,6 +13,7 @@ pub mod npu_sim;
 pub mod requant_bench;
 pub mod verilated;
 pub mod verilator;
+pub mod virtual_board;
 
 pub use array::{ArrayRun, ArraySim, TileError};
 pub use clocked::Clocked;

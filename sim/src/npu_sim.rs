@@ -28,6 +28,8 @@ pub trait NpuPins {
     fn tx(&self) -> bool;
     fn tick(&mut self);
     fn cycles(&self) -> u64;
+    /// The NPU's `busy` pin: a command is executing.
+    fn busy(&self) -> bool;
 }
 
 /// The NPU in rust-hdl's simulator.
@@ -49,6 +51,10 @@ impl NpuPins for RustHdlNpu {
     fn cycles(&self) -> u64 {
         self.0.cycles()
     }
+
+    fn busy(&self) -> bool {
+        self.0.uut.busy.val()
+    }
 }
 
 /// The NPU as a Verilated model of its generated Verilog.
@@ -56,13 +62,14 @@ pub struct VerilatedNpu {
     model: crate::verilated::VerilatedModel,
     rx: crate::verilated::PortId,
     tx: crate::verilated::PortId,
+    busy: crate::verilated::PortId,
 }
 
 impl VerilatedNpu {
     pub fn new(config: &NpuConfig, vcd: Option<&std::path::Path>) -> Result<Self, crate::verilated::ModelError> {
         let verilog = npu_hdl::verilog::npu_verilog(config);
         let model = crate::verilated::VerilatedModel::new(&verilog, npu_hdl::verilog::NPU_TOP, vcd)?;
-        Ok(Self { rx: model.port("uart_rx")?, tx: model.port("uart_tx")?, model })
+        Ok(Self { rx: model.port("uart_rx")?, tx: model.port("uart_tx")?, busy: model.port("busy")?, model })
     }
 
     pub fn model(&self) -> &crate::verilated::VerilatedModel {
@@ -86,6 +93,10 @@ impl NpuPins for VerilatedNpu {
     fn cycles(&self) -> u64 {
         self.model.cycles()
     }
+
+    fn busy(&self) -> bool {
+        self.model.get(self.busy) != 0
+    }
 }
 
 pub struct NpuSim<P: NpuPins = RustHdlNpu> {
@@ -96,6 +107,10 @@ pub struct NpuSim<P: NpuPins = RustHdlNpu> {
     rx: HostRx,
     decoder: FrameDecoder,
     frames: VecDeque<Result<Vec<u8>, FrameError>>,
+    /// Every byte received from the device, for a caller that wants the raw
+    /// stream (the virtual board); kept only when `keep_raw` is set.
+    raw: VecDeque<u8>,
+    keep_raw: bool,
 }
 
 impl NpuSim<RustHdlNpu> {
@@ -133,6 +148,8 @@ impl<P: NpuPins> NpuSim<P> {
             rx: HostRx::Idle,
             decoder: FrameDecoder::new(),
             frames: VecDeque::new(),
+            raw: VecDeque::new(),
+            keep_raw: false,
         }
     }
 
@@ -195,7 +212,11 @@ impl<P: NpuPins> NpuSim<P> {
                     if n == 9 {
                         if bits & 1 == 0 && bits >> 9 == 1 {
                             let byte = (bits >> 1) as u8;
-                            self.frames.extend(self.decoder.push(&[byte]));
+                            if self.keep_raw {
+                                self.raw.push_back(byte);
+                            } else {
+                                self.frames.extend(self.decoder.push(&[byte]));
+                            }
                         }
                         HostRx::Idle
                     } else {
@@ -233,6 +254,32 @@ impl<P: NpuPins> NpuSim<P> {
         for _ in 0..bits * self.cpb {
             self.tick();
         }
+    }
+
+    /// From now on, bytes from the device are kept raw for [`NpuSim::take_raw`]
+    /// instead of being decoded into frames.
+    pub fn keep_raw_bytes(&mut self) {
+        self.keep_raw = true;
+    }
+
+    /// The raw bytes received from the device since the last call.
+    pub fn take_raw(&mut self) -> Vec<u8> {
+        self.raw.drain(..).collect()
+    }
+
+    /// Whether the line to the device still has levels queued.
+    pub fn sending(&self) -> bool {
+        !self.line.is_empty()
+    }
+
+    /// Whether the device is executing a command.
+    pub fn device_busy(&self) -> bool {
+        self.sim.busy()
+    }
+
+    /// Whether a character from the device is being received.
+    pub fn receiving(&self) -> bool {
+        matches!(self.rx, HostRx::Receiving { .. })
     }
 
     /// The pins' simulator.

@@ -13,6 +13,30 @@ use std::time::Instant;
 pub enum SimCommand {
     /// Run a random GEMM on the simulated array and compare it with the reference
     Gemm(GemmArgs),
+    /// Measure simulation speed: rust-hdl's simulator against Verilator
+    Bench(BenchArgs),
+    /// Run the virtual board: the Verilated NPU behind a pseudo-terminal, until Ctrl-C
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:\n  npu sim serve\n  npu sim serve --config configs/default.toml\n\nPrints the terminal's path (such as /dev/pts/5) on the first line of stdout;\nany serial program can then talk to it as to a board, e.g. picocom -b 1000000 /dev/pts/5.")]
+pub struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:\n  npu sim bench\n  npu sim bench --sizes 2,4,8 --cycles 20000\n\nEach size is the config with rows = cols = size. Both simulators run the whole\nNPU top level, driven through its UART pins bit by bit with a stream of\nCOUNTERS requests; Verilator's model is also timed free-running.")]
+pub struct BenchArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Array sizes (rows = cols) to measure
+    #[arg(long, value_delimiter = ',', default_values_t = [2usize, 4, 8])]
+    sizes: Vec<usize>,
+    /// Cycles to run in rust-hdl's simulator (Verilator runs 100 times as many)
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1000..=10_000_000))]
+    cycles: u64,
 }
 
 /// Which simulator runs the hardware.
@@ -20,18 +44,21 @@ pub enum SimCommand {
 pub enum Engine {
     /// rust-hdl's own simulator of the systolic array (about 20k cycles/s)
     RustHdl,
+    /// The Verilated model of the array's generated Verilog (millions of cycles/s)
+    Verilator,
 }
 
 impl Engine {
     fn describe(self) -> &'static str {
         match self {
             Engine::RustHdl => "rust-hdl's simulator",
+            Engine::Verilator => "Verilator",
         }
     }
 }
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  npu sim gemm --m 4 --k 16 --n 4\n  npu sim gemm --m 10 --k 64 --n 7 --seed 42\n\nShapes larger than the array are cut into array-sized output tiles that stream\nthrough it back to back. Exit code 1 if any element differs from the reference.")]
+#[command(after_help = "Examples:\n  npu sim gemm --m 4 --k 16 --n 4\n  npu sim gemm --m 10 --k 64 --n 7 --seed 42\n  npu sim gemm --engine rust-hdl --m 4 --k 8 --n 4\n  npu sim gemm --m 4 --k 8 --n 4 --vcd gemm.vcd\n\nShapes larger than the array are cut into array-sized output tiles that stream\nthrough it back to back. Exit code 1 if any element differs from the reference.")]
 pub struct GemmArgs {
     #[command(flatten)]
     config: ConfigArg,
@@ -48,13 +75,18 @@ pub struct GemmArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Simulator
-    #[arg(long, value_enum, default_value_t = Engine::RustHdl)]
+    #[arg(long, value_enum, default_value_t = Engine::Verilator)]
     engine: Engine,
+    /// Trace every cycle to this VCD file (Verilator only; open it in GTKWave)
+    #[arg(long, value_name = "FILE")]
+    vcd: Option<std::path::PathBuf>,
 }
 
 pub fn run(cmd: &SimCommand) -> anyhow::Result<()> {
     match cmd {
         SimCommand::Gemm(args) => gemm(args),
+        SimCommand::Bench(args) => bench(args),
+        SimCommand::Serve(args) => serve(args),
     }
 }
 
@@ -69,9 +101,26 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
     let tiles = m.div_ceil(rows) * n.div_ceil(cols);
     println!("GEMM {m}x{k} times {k}x{n} on a {rows}x{cols} array ({tiles} output tiles), seed {seed}");
     eprintln!("simulating in {} ...", args.engine.describe());
-    let started = Instant::now();
-    let mut sim = ArraySim::new(rows, cols);
-    let run = sim.gemm(&a, &b)?;
+    let mut started = Instant::now();
+    let run = match args.engine {
+        Engine::RustHdl => {
+            if args.vcd.is_some() {
+                bail!("--vcd needs --engine verilator");
+            }
+            ArraySim::new(rows, cols).gemm(&a, &b)?
+        }
+        Engine::Verilator => {
+            let backend = npu_sim::verilated::VerilatedArray::new(rows, cols, args.vcd.as_deref())?;
+            let info = backend.model().build_info();
+            eprintln!(
+                "Verilated model {} in {:.2} s",
+                if info.cached { "loaded from the cache" } else { "built" },
+                info.seconds
+            );
+            started = Instant::now();
+            ArraySim::with_backend(backend, rows, cols).gemm(&a, &b)?
+        }
+    };
     let elapsed = started.elapsed();
     let got = &run.results[0];
     let want = gemm_reference(&a, &b)?;
@@ -79,7 +128,7 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
         print_side_by_side(got, &want);
     }
     println!(
-        "cycles {}   MAC utilization {:.1}%   simulated in {:.2} s ({:.0} cycles/s)",
+        "cycles {}   MAC utilization {:.1}%   simulated in {:.3} s ({:.0} cycles/s)",
         run.cycles,
         100.0 * run.utilization(rows, cols),
         elapsed.as_secs_f64(),
@@ -100,4 +149,79 @@ fn print_side_by_side(got: &Matrix<i32>, want: &Matrix<i32>) {
         let row = |m: &Matrix<i32>| m.row(i).iter().map(|v| format!("{v:>8}")).collect::<String>();
         println!("{:<width$}   {}", row(got), row(want));
     }
+}
+
+/// Cycles per second of `sim` under a stream of COUNTERS requests.
+fn uart_rate<P: npu_sim::npu_sim::NpuPins>(sim: &mut npu_sim::npu_sim::NpuSim<P>, cycles: u64) -> f64 {
+    let frame = npu_spec::protocol::Request::Counters.frame();
+    let start = sim.cycles();
+    let started = Instant::now();
+    while sim.cycles() - start < cycles {
+        sim.send(&frame);
+        sim.drain_line(0);
+    }
+    (sim.cycles() - start) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn bench(args: &BenchArgs) -> anyhow::Result<()> {
+    use npu_sim::npu_sim::{NpuSim, VerilatedNpu};
+    let base = args.config.load()?;
+    println!("| array | rust-hdl cycles/s | Verilator cycles/s (UART from Rust) | ratio | Verilator free-running cycles/s | model build s | cached load s |");
+    println!("|---|---|---|---|---|---|---|");
+    for &side in &args.sizes {
+        let mut c = base.clone();
+        c.array.rows = side;
+        c.array.cols = side;
+        c.validate().map_err(|v| anyhow::anyhow!("size {side}: {v}"))?;
+        eprintln!("{side}x{side}: rust-hdl ...");
+        let mut rhdl = NpuSim::new(&c);
+        let rhdl_rate = uart_rate(&mut rhdl, args.cycles);
+        eprintln!("{side}x{side}: Verilator (building the model if it is not cached) ...");
+        // The first load builds the model unless an earlier run cached it.
+        let first = VerilatedNpu::new(&c, None)?;
+        let build = first.model().build_info();
+        drop(first);
+        let again = VerilatedNpu::new(&c, None)?;
+        let cached = again.model().build_info();
+        let mut vsim = NpuSim::with_pins(again, &c);
+        let v_rate = uart_rate(&mut vsim, args.cycles * 100);
+        let mut free = VerilatedNpu::new(&c, None)?;
+        let started = Instant::now();
+        let n = args.cycles * 1000;
+        use npu_sim::npu_sim::NpuPins;
+        free.set_rx(true);
+        for _ in 0..n {
+            free.tick();
+        }
+        let free_rate = n as f64 / started.elapsed().as_secs_f64();
+        println!(
+            "| {side}x{side} | {:.0} | {:.0} | {:.0}x | {:.0} | {:.1}{} | {:.3} |",
+            rhdl_rate,
+            v_rate,
+            v_rate / rhdl_rate,
+            free_rate,
+            build.seconds,
+            if build.cached { " (was cached)" } else { "" },
+            cached.seconds
+        );
+    }
+    Ok(())
+}
+
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let config = args.config.load()?;
+    eprintln!("building the Verilated NPU ({}x{}) ...", config.array.rows, config.array.cols);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    npu_sim::virtual_board::serve(&config, &stop, |path| {
+        println!("{}", path.display());
+        let _ = std::io::stdout().flush();
+        eprintln!(
+            "virtual board on {} ({} baud 8N1 at {} clocks per bit); Ctrl-C stops it",
+            path.display(),
+            config.link.baud,
+            config.clocks_per_bit()
+        );
+    })?;
+    Ok(())
 }
