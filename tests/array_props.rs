@@ -21,26 +21,8 @@ fn tiles(rows: usize, cols: usize) -> impl Strategy<Value = Vec<(Matrix<i8>, Mat
 }
 
 fn check_tiles(rows: usize, cols: usize, tiles: &[(Matrix<i8>, Matrix<i8>)], bubble_seed: Option<u64>) -> Result<(), TestCaseError> {
-    let mut sim = ArraySim::new(rows, cols);
-    let run = match bubble_seed {
-        None => sim.run(tiles),
-        Some(seed) => {
-            // About one bubble per four steps, from a small xorshift.
-            let mut s = seed | 1;
-            sim.run_with_bubbles(tiles, move || {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                s % 4 == 0
-            })
-        }
-    }
-    .expect("the strategy makes tiles that fit");
-    for (n, (a, b)) in tiles.iter().enumerate() {
-        let want = gemm_reference(a, b).unwrap();
-        prop_assert_eq!(&run.results[n], &want, "tile {} of {} on {}x{}", n, tiles.len(), rows, cols);
-    }
-    Ok(())
+    // About one bubble per four steps.
+    npu_tests::check_tiles(&mut ArraySim::new(rows, cols), tiles, bubble_seed.map(|s| (s, 4)))
 }
 
 proptest! {

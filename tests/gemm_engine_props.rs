@@ -22,18 +22,7 @@ fn config(rows: usize, cols: usize) -> NpuConfig {
 }
 
 fn filled(c: &NpuConfig, seed: u64) -> DeviceModel {
-    let mut d = DeviceModel::new(c);
-    let mut s = seed | 1;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
-    d.a.iter_mut().flatten().for_each(|v| *v = next() as i8);
-    d.b.iter_mut().flatten().for_each(|v| *v = next() as i8);
-    d.acc.iter_mut().flatten().for_each(|v| *v = next() as i32);
-    d
+    npu_tests::random_model(c, seed)
 }
 
 fn descriptor(rows: usize, cols: usize) -> impl Strategy<Value = GemmTile> {

@@ -7,16 +7,7 @@ use npu_spec::NpuConfig;
 
 /// A small, fast NPU: 2x2, 8 clocks per bit, 16-entry memories.
 pub fn small_config() -> NpuConfig {
-    let mut c = NpuConfig::default();
-    c.array.rows = 2;
-    c.array.cols = 2;
-    c.memory.a_depth = 16;
-    c.memory.b_depth = 16;
-    c.memory.acc_depth = 16;
-    c.clock.core_hz = 8_000_000;
-    c.link.baud = 1_000_000;
-    c.validate().unwrap();
-    c
+    npu_tests::link_test_config(2, 16, 16, 16)
 }
 
 const WAIT: u64 = 200_000;

@@ -15,16 +15,7 @@ use proptest::prelude::*;
 const WAIT: u64 = 2_000_000;
 
 fn config(side: usize) -> NpuConfig {
-    let mut c = NpuConfig::default();
-    c.array.rows = side;
-    c.array.cols = side;
-    c.memory.a_depth = 64;
-    c.memory.b_depth = 64;
-    c.memory.acc_depth = 32;
-    c.clock.core_hz = 8_000_000;
-    c.link.baud = 1_000_000;
-    c.validate().unwrap();
-    c
+    npu_tests::link_test_config(side, 64, 64, 32)
 }
 
 fn npu(c: &NpuConfig) -> Option<NpuSim<VerilatedNpu>> {
@@ -52,17 +43,9 @@ fn assert_banks_equal<P: NpuPins>(npu: &mut NpuSim<P>, m: &DeviceModel) {
     assert_eq!(read(npu, Bank::Out, m.out.len()), out, "bank OUT");
 }
 
-fn fill<P: NpuPins>(npu: &mut NpuSim<P>, m: &mut DeviceModel, seed: u64) {
-    let mut s = seed | 1;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
-    m.a.iter_mut().flatten().for_each(|v| *v = next() as i8);
-    m.b.iter_mut().flatten().for_each(|v| *v = next() as i8);
-    m.acc.iter_mut().flatten().for_each(|v| *v = next() as i32);
+/// A random device model of `c`, written into the NPU over the link.
+fn fill<P: NpuPins>(npu: &mut NpuSim<P>, c: &NpuConfig, seed: u64) -> DeviceModel {
+    let m = npu_tests::random_model(c, seed);
     let a: Vec<u8> = m.a.iter().flatten().map(|&v| v as u8).collect();
     let b: Vec<u8> = m.b.iter().flatten().map(|&v| v as u8).collect();
     let acc: Vec<u8> = m.acc.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
@@ -74,6 +57,7 @@ fn fill<P: NpuPins>(npu: &mut NpuSim<P>, m: &mut DeviceModel, seed: u64) {
             expect(npu, &Request::Write { bank, entry, data: chunk.to_vec() }, Status::Ok);
         }
     }
+    m
 }
 
 fn descriptor(side: usize) -> impl Strategy<Value = GemmTile> {
@@ -97,8 +81,7 @@ fn descriptor(side: usize) -> impl Strategy<Value = GemmTile> {
 fn gemm_props(side: usize, cases: u32) {
     let c = config(side);
     let Some(mut sim) = npu(&c) else { return };
-    let mut model = DeviceModel::new(&c);
-    fill(&mut sim, &mut model, 11);
+    let model = fill(&mut sim, &c, 11);
     let sim = std::cell::RefCell::new(sim);
     let model = std::cell::RefCell::new(model);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases));
@@ -138,8 +121,7 @@ fn info_and_requant_over_the_link_8x8() {
     let Some(mut sim) = npu(&c) else { return };
     let info = expect(&mut sim, &Request::Info, Status::Ok);
     assert_eq!(Info::decode(&info), Some(Info::of(&c)));
-    let mut model = DeviceModel::new(&c);
-    fill(&mut sim, &mut model, 5);
+    let mut model = fill(&mut sim, &c, 5);
     let bias: Vec<i32> = (0..8).map(|j| j * 1_000_003 - 4_000_000).collect();
     let bytes: Vec<u8> = bias.iter().flat_map(|v| v.to_le_bytes()).collect();
     expect(&mut sim, &Request::Write { bank: Bank::Bias, entry: 0, data: bytes }, Status::Ok);

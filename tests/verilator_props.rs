@@ -21,23 +21,8 @@ fn tiles(rows: usize, cols: usize, max_k: usize) -> impl Strategy<Value = Vec<(M
 }
 
 fn check(sim: &mut ArraySim<VerilatedArray>, t: &[(Matrix<i8>, Matrix<i8>)], bubbles: Option<u64>) -> Result<(), TestCaseError> {
-    let run = match bubbles {
-        None => sim.run(t),
-        Some(seed) => {
-            let mut s = seed | 1;
-            sim.run_with_bubbles(t, move || {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                s % 5 == 0
-            })
-        }
-    }
-    .unwrap();
-    for (n, (a, b)) in t.iter().enumerate() {
-        prop_assert_eq!(&run.results[n], &gemm_reference(a, b).unwrap(), "tile {}", n);
-    }
-    Ok(())
+    // About one bubble per five steps.
+    npu_tests::check_tiles(sim, t, bubbles.map(|s| (s, 5)))
 }
 
 macro_rules! size_props {

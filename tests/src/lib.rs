@@ -1,8 +1,10 @@
 //! Helpers shared by the workspace tests: operand strategies and the rule for
 //! tests that need an external tool.
 
+use npu_sim::array::{ArrayBackend, ArraySim};
+use npu_spec::device_model::DeviceModel;
 use npu_spec::tools::Tool;
-use npu_spec::Matrix;
+use npu_spec::{gemm_reference, Matrix, NpuConfig};
 use proptest::prelude::*;
 use std::path::PathBuf;
 
@@ -35,4 +37,64 @@ pub fn require(tool: &Tool) -> Option<PathBuf> {
             None
         }
     }
+}
+
+/// A small deterministic generator (xorshift64) for test data and bubble
+/// patterns that a seed reproduces.
+pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut s = seed | 1;
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    }
+}
+
+/// A device model of `c` with A, B and the accumulators filled from `seed`.
+pub fn random_model(c: &NpuConfig, seed: u64) -> DeviceModel {
+    let mut d = DeviceModel::new(c);
+    let mut next = xorshift(seed);
+    d.a.iter_mut().flatten().for_each(|v| *v = next() as i8);
+    d.b.iter_mut().flatten().for_each(|v| *v = next() as i8);
+    d.acc.iter_mut().flatten().for_each(|v| *v = next() as i32);
+    d
+}
+
+/// Runs `tiles` back to back on `sim` (with about one bubble per
+/// `bubble_one_in` steps when a seed is given) and checks every result
+/// against the reference GEMM.
+pub fn check_tiles<B: ArrayBackend>(
+    sim: &mut ArraySim<B>,
+    tiles: &[(Matrix<i8>, Matrix<i8>)],
+    bubbles: Option<(u64, u64)>,
+) -> Result<(), TestCaseError> {
+    let run = match bubbles {
+        None => sim.run(tiles),
+        Some((seed, one_in)) => {
+            let mut next = xorshift(seed);
+            sim.run_with_bubbles(tiles, move || next() % one_in == 0)
+        }
+    }
+    .expect("the strategy makes tiles that fit");
+    for (n, (a, b)) in tiles.iter().enumerate() {
+        let want = gemm_reference(a, b).unwrap();
+        prop_assert_eq!(&run.results[n], &want, "tile {} of {} on {}x{}", n, tiles.len(), sim.rows(), sim.cols());
+    }
+    Ok(())
+}
+
+/// A config for link tests: `side x side`, small memories, and 8 clocks per
+/// bit (8 MHz core, 1 Mbaud) so that simulated UART traffic is quick.
+pub fn link_test_config(side: usize, a_depth: usize, b_depth: usize, acc_depth: usize) -> NpuConfig {
+    let mut c = NpuConfig::default();
+    c.array.rows = side;
+    c.array.cols = side;
+    c.memory.a_depth = a_depth;
+    c.memory.b_depth = b_depth;
+    c.memory.acc_depth = acc_depth;
+    c.clock.core_hz = 8_000_000;
+    c.link.baud = 1_000_000;
+    c.validate().expect("a valid link test config");
+    c
 }
