@@ -136,4 +136,26 @@ fn info_and_requant_over_the_link_8x8() {
         expect(&mut sim, &Request::Requant { src: 0, dst: 0, count: 32, params, bias: use_bias }, want);
     }
     assert_banks_equal(&mut sim, &model);
+    // Accumulators of a real layer are small, and half of them negative:
+    // the sign handling of the multiply must hold there, not only in the
+    // saturated extremes that random 32-bit values reach.
+    let mut next = npu_tests::xorshift(11);
+    for row in model.acc.iter_mut() {
+        for v in row.iter_mut() {
+            *v = (next() % 20_001) as i32 - 10_000;
+        }
+    }
+    let acc: Vec<u8> = model.acc.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
+    for (i, chunk) in acc.chunks(32 * 8).enumerate() {
+        expect(&mut sim, &Request::Write { bank: Bank::Acc, entry: (i * 8) as u16, data: chunk.to_vec() }, Status::Ok);
+    }
+    for params in [
+        RequantParams { multiplier: 1_518_500_250, shift: 8, zero_point: -3, min: -128, max: 127 },
+        RequantParams { multiplier: 1 << 30, shift: 4, zero_point: 0, min: -128, max: 127 },
+        RequantParams { multiplier: -(1 << 29), shift: 2, zero_point: 9, min: -60, max: 60 },
+    ] {
+        let want = model.requant(0, 0, 32, &params, true);
+        expect(&mut sim, &Request::Requant { src: 0, dst: 0, count: 32, params, bias: true }, want);
+        assert_banks_equal(&mut sim, &model);
+    }
 }

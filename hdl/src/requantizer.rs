@@ -100,6 +100,9 @@ pub struct Requantizer {
     nudged_adjusted: Signal<Local, Bits<64>>,
     high_candidate: Signal<Local, Bits<32>>,
     clamped: Signal<Local, Bits<8>>,
+    /// `-x` in 32 bits. A signal of its own: inside a 64-bit cast, Verilog
+    /// would widen `x` before inverting it (rust-hdl's simulator does not).
+    x_magnitude: Signal<Local, Bits<32>>,
     mask: Signal<Local, Bits<32>>,
     threshold: Signal<Local, Bits<32>>,
     shifted: Signal<Local, Bits<32>>,
@@ -169,6 +172,7 @@ impl Requantizer {
             nudged_adjusted: Default::default(),
             high_candidate: Default::default(),
             clamped: Default::default(),
+            x_magnitude: Default::default(),
             mask: Default::default(),
             threshold: Default::default(),
             shifted: Default::default(),
@@ -208,6 +212,7 @@ impl Logic for Requantizer {
                 self.lane_bias.next = self.bias[j].val();
             }
         }
+        self.x_magnitude.next = !self.x.q.val() + 1;
         // Sign-extend to 40 bits for the zero point and the clamp.
         self.min_wide.next = bit_cast::<40, 8>(self.min_reg.q.val());
         if self.min_reg.q.val().get_bit(7) {
@@ -312,7 +317,7 @@ impl Logic for Requantizer {
                 if self.step.q.val() == 0 {
                     self.multiplicand.d.next = bit_cast::<64, 32>(self.x.q.val());
                     if self.x.q.val().get_bit(31) {
-                        self.multiplicand.d.next = bit_cast::<64, 32>(!self.x.q.val() + 1);
+                        self.multiplicand.d.next = bit_cast::<64, 32>(self.x_magnitude.val());
                     }
                     self.multiplier_bits.d.next = self.multiplier_reg.q.val();
                     if self.multiplier_reg.q.val().get_bit(31) {

@@ -1,5 +1,20 @@
-//! The host side of the NPU toolkit. For now: the `npu` command line over
-//! the hardware generator, the simulators and the FPGA flow.
+//! The host side of the NPU.
+//!
+//! - [`transport`]: bytes to a device (serial port, in-process simulation);
+//! - [`link`]: requests and answers, time-outs that name the command;
+//! - [`driver`]: [`Npu`], any-shape GEMM and requantized GEMM, counters;
+//! - [`plan`]: how a GEMM is cut to the array and the scratchpads;
+//! - [`cluster`]: one GEMM shared across several devices;
+//! - `cli`: the `npu` command line.
 
 pub mod cli;
+pub mod cluster;
+pub mod driver;
+pub mod link;
 pub mod output;
+pub mod plan;
+pub mod shadow;
+pub mod transport;
+
+pub use cluster::Cluster;
+pub use driver::{DriverError, Npu, Requant, Utilization};

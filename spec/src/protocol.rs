@@ -182,7 +182,7 @@ impl Status {
         }
     }
 
-    fn meaning(self) -> &'static str {
+    pub fn meaning(self) -> &'static str {
         match self {
             Status::Ok => "done",
             Status::BadCrc => "the CRC did not match; nothing was done",
@@ -533,6 +533,28 @@ impl Counters {
             bytes_in: v[5],
             bytes_out: v[6],
             tiles: v[7],
+        })
+    }
+}
+
+/// The STATUS record: the link's health, in [`STATUS_FIELDS`] order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkHealth {
+    pub frames_ok: u32,
+    pub frames_bad: u32,
+    /// The last error's status code (0: none yet).
+    pub last_error: u8,
+}
+
+impl LinkHealth {
+    pub fn decode(b: &[u8]) -> Option<Self> {
+        if b.len() != record_len(STATUS_FIELDS) {
+            return None;
+        }
+        Some(Self {
+            frames_ok: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            frames_bad: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+            last_error: b[8],
         })
     }
 }

@@ -1,0 +1,346 @@
+//! The driver: an NPU behind a link, known from its INFO answer, running
+//! GEMMs of any shape exactly as the reference computes them.
+
+use crate::link::{Link, LinkError, LinkStats, LinkTiming};
+use crate::plan::{GemmPlan, Geometry};
+use crate::shadow::BankShadow;
+use crate::transport::Transport;
+use npu_spec::protocol::{record_len, Bank, Counters, GemmTile, Info, LinkHealth, Request, COUNTER_FIELDS, FORMAT_VERSION, INFO_FIELDS, STATUS_FIELDS};
+use npu_spec::requant::{RequantParams, MAX_SHIFT};
+use npu_spec::Matrix;
+
+/// Why a driver call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error("the device is not an NPU this host can drive: {0}")]
+    Unsupported(String),
+    #[error("shapes do not chain: {0}")]
+    Shape(String),
+    #[error("bad requantization: {0}")]
+    Requant(String),
+}
+
+/// Requantization of a GEMM's INT32 results to INT8, done by the hardware.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requant {
+    pub params: RequantParams,
+    /// One INT32 per output column, added before the multiply.
+    pub bias: Option<Vec<i32>>,
+}
+
+/// Utilization computed from two counter snapshots (or from power-up).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Utilization {
+    /// Share of cycles spent executing commands.
+    pub busy: f64,
+    /// Useful MACs per PE per cycle while executing commands.
+    pub mac_while_busy: f64,
+    /// Useful MACs per PE per cycle, over all cycles.
+    pub mac_overall: f64,
+}
+
+impl Utilization {
+    pub fn of(c: &Counters, pes: usize) -> Self {
+        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        Self {
+            busy: ratio(c.busy, c.cycles),
+            mac_while_busy: ratio(c.macs, c.busy.saturating_mul(pes as u64)),
+            mac_overall: ratio(c.macs, c.cycles.saturating_mul(pes as u64)),
+        }
+    }
+}
+
+/// The largest READ answer asked for at once, in bytes.
+const MAX_READ_BYTES: usize = 4096;
+/// Cycles the requantizer spends per INT32 element (with margin).
+const REQUANT_CYCLES_PER_ELEMENT: u64 = 40;
+
+/// One NPU.
+pub struct Npu {
+    link: Link,
+    info: Info,
+    a: BankShadow,
+    b: BankShadow,
+    bias: BankShadow,
+}
+
+impl Npu {
+    /// Asks the device behind `transport` for its INFO and checks it is a
+    /// device this host speaks to. `baud` is the line's rate, for time-outs.
+    pub fn open(transport: Box<dyn Transport>, baud: u32) -> Result<Self, DriverError> {
+        // Until INFO tells the clock, assume a slow one for the time-out.
+        let mut link = Link::new(transport, LinkTiming { baud, core_hz: 1_000_000 });
+        let data = link.request(&Request::Info, record_len(INFO_FIELDS), 100)?;
+        let info = Info::decode(&data).ok_or_else(|| DriverError::Unsupported("its INFO record does not decode".into()))?;
+        if info.version != FORMAT_VERSION {
+            return Err(DriverError::Unsupported(format!("protocol version {} (this host speaks {FORMAT_VERSION}): rebuild the bitstream or the host from the same tree", info.version)));
+        }
+        if info.dataflow != 0 || info.acc_bits != 32 || info.rows == 0 || info.cols == 0 || info.a_depth == 0 || info.b_depth == 0 || info.acc_depth == 0 || info.max_request < 8 {
+            return Err(DriverError::Unsupported(format!("{info:?}")));
+        }
+        if info.baud != baud {
+            return Err(DriverError::Unsupported(format!("it says its link runs at {} baud but the port is open at {baud}", info.baud)));
+        }
+        link.set_timing(LinkTiming { baud, core_hz: info.core_hz.max(1) });
+        let (r, c) = (info.rows, info.cols);
+        Ok(Self {
+            a: BankShadow::new(info.a_depth, r),
+            b: BankShadow::new(info.b_depth, c),
+            bias: BankShadow::new(1, 4 * c),
+            link,
+            info,
+        })
+    }
+
+    /// The hardware, as the device described itself.
+    pub fn info(&self) -> &Info {
+        &self.info
+    }
+
+    /// What the link is connected to.
+    pub fn port(&self) -> String {
+        self.link.port()
+    }
+
+    /// Requests and bytes sent over the link so far.
+    pub fn link_stats(&self) -> LinkStats {
+        self.link.stats
+    }
+
+    /// Peak INT8 operations per second: 2 per PE per cycle.
+    pub fn peak_ops_per_s(&self) -> f64 {
+        2.0 * (self.info.rows * self.info.cols) as f64 * self.info.core_hz as f64
+    }
+
+    pub fn counters(&mut self) -> Result<Counters, DriverError> {
+        let data = self.call(&Request::Counters, record_len(COUNTER_FIELDS), 10)?;
+        Ok(Counters::decode(&data).expect("length checked by the link"))
+    }
+
+    pub fn clear_counters(&mut self) -> Result<(), DriverError> {
+        self.call(&Request::ClearCounters, 0, 10)?;
+        Ok(())
+    }
+
+    /// The link's health as the device counts it.
+    pub fn health(&mut self) -> Result<LinkHealth, DriverError> {
+        let data = self.call(&Request::Status, record_len(STATUS_FIELDS), 10)?;
+        Ok(LinkHealth::decode(&data).expect("length checked by the link"))
+    }
+
+    /// Utilization from a counter snapshot.
+    pub fn utilization(&self, c: &Counters) -> Utilization {
+        Utilization::of(c, self.info.rows * self.info.cols)
+    }
+
+    /// `a` (M x K) times `b` (K x N), INT32 results with wrap, exactly as
+    /// [`npu_spec::gemm_reference`].
+    pub fn gemm(&mut self, a: &Matrix<i8>, b: &Matrix<i8>) -> Result<Matrix<i32>, DriverError> {
+        self.run_gemm(a, b, None).map(|out| match out {
+            Output::Wide(c) => c,
+            Output::Narrow(_) => unreachable!(),
+        })
+    }
+
+    /// `a` times `b`, requantized to INT8 by the hardware, exactly as
+    /// [`npu_spec::requant::requantize`] of the reference GEMM.
+    pub fn gemm_requant(&mut self, a: &Matrix<i8>, b: &Matrix<i8>, q: &Requant) -> Result<Matrix<i8>, DriverError> {
+        self.run_gemm(a, b, Some(q)).map(|out| match out {
+            Output::Narrow(c) => c,
+            Output::Wide(_) => unreachable!(),
+        })
+    }
+
+    fn run_gemm(&mut self, a: &Matrix<i8>, b: &Matrix<i8>, q: Option<&Requant>) -> Result<Output, DriverError> {
+        let (m, k, n) = (a.rows(), a.cols(), b.cols());
+        if b.rows() != k {
+            return Err(DriverError::Shape(format!("A is {m}x{k}, so B must have {k} rows, but it is {}x{n}", b.rows())));
+        }
+        if let Some(q) = q {
+            check_requant(q, n)?;
+        }
+        let mut wide = Matrix::<i32>::zeros(m, n);
+        let mut narrow = Matrix::<i8>::zeros(m, n);
+        if m == 0 || n == 0 {
+            return Ok(if q.is_some() { Output::Narrow(narrow) } else { Output::Wide(wide) });
+        }
+        if k == 0 {
+            // Nothing to multiply: the sums are 0, requantized on the host
+            // (no device command takes K = 0).
+            if let Some(q) = q {
+                narrow = Matrix::from_fn(m, n, |_, j| npu_spec::requant::requantize(0, q.bias.as_ref().map_or(0, |b| b[j]), &q.params));
+                return Ok(Output::Narrow(narrow));
+            }
+            return Ok(Output::Wide(wide));
+        }
+        let plan = GemmPlan::new(Geometry::from(&self.info), m, k, n);
+        let result = self.run_plan(&plan, a, b, q, &mut wide, &mut narrow);
+        if result.is_err() {
+            // The device's memories are no longer known.
+            self.a.forget();
+            self.b.forget();
+            self.bias.forget();
+        }
+        result?;
+        Ok(if q.is_some() { Output::Narrow(narrow) } else { Output::Wide(wide) })
+    }
+
+    fn run_plan(&mut self, p: &GemmPlan, a: &Matrix<i8>, b: &Matrix<i8>, q: Option<&Requant>, wide: &mut Matrix<i32>, narrow: &mut Matrix<i8>) -> Result<(), DriverError> {
+        let (rows, cols) = (self.info.rows, self.info.cols);
+        for (ms, ns) in p.groups() {
+            for (chunk, (k0, kl)) in p.k_chunks().enumerate() {
+                for (slot, mb) in ms.clone().enumerate() {
+                    // Entry kk, lane i: A[mb*block_rows + i][k0 + kk]; lanes past the block are 0.
+                    let mut data = vec![0u8; kl * rows];
+                    for kk in 0..kl {
+                        for i in 0..p.rows_of(mb) {
+                            data[kk * rows + i] = a.get(mb * p.block_rows + i, k0 + kk) as u8;
+                        }
+                    }
+                    self.write(Bank::A, p.a_entry(slot), &data)?;
+                }
+                for (slot, nb) in ns.clone().enumerate() {
+                    let mut data = vec![0u8; kl * cols];
+                    for kk in 0..kl {
+                        for j in 0..p.cols_of(nb) {
+                            data[kk * cols + j] = b.get(k0 + kk, nb * p.block_cols + j) as u8;
+                        }
+                    }
+                    self.write(Bank::B, p.b_entry(slot), &data)?;
+                }
+                for (n_slot, nb) in ns.clone().enumerate() {
+                    // Full-height M blocks in one command, a short last block in its own.
+                    let full = ms.clone().filter(|&mb| p.rows_of(mb) == p.block_rows).count();
+                    let mut runs = vec![(0, full, p.block_rows)];
+                    if full < ms.len() {
+                        runs.push((full, 1, p.rows_of(ms.end - 1)));
+                    }
+                    for (m_slot, tiles, m_rows) in runs.into_iter().filter(|r| r.1 > 0) {
+                        let tile = GemmTile {
+                            a_entry: p.a_entry(m_slot) as u16,
+                            b_entry: p.b_entry(n_slot) as u16,
+                            acc_entry: p.acc_entry(m_slot, n_slot) as u16,
+                            m: m_rows as u8,
+                            n: p.cols_of(nb) as u8,
+                            k: kl as u16,
+                            accumulate: chunk > 0,
+                            tiles: tiles as u16,
+                            a_step: p.k_chunk as u16,
+                            b_step: 0,
+                            acc_step: p.block_rows as u16,
+                        };
+                        let work = tiles as u64 * (kl + 2 * rows + cols) as u64 + (rows + cols) as u64 + 16;
+                        self.call(&Request::Gemm(tile), 0, work)?;
+                    }
+                }
+            }
+            // The group's results: each N block's rows are contiguous.
+            let row0 = ms.start * p.block_rows;
+            let group_rows = (ms.end * p.block_rows).min(p.m) - row0;
+            for (n_slot, nb) in ns.clone().enumerate() {
+                let acc0 = p.acc_entry(0, n_slot);
+                let col0 = nb * p.block_cols;
+                match q {
+                    None => {
+                        let bytes = self.read(Bank::Acc, acc0, group_rows)?;
+                        for r in 0..group_rows {
+                            for j in 0..p.cols_of(nb) {
+                                let at = (r * cols + j) * 4;
+                                wide.set(row0 + r, col0 + j, i32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()));
+                            }
+                        }
+                    }
+                    Some(q) => {
+                        if let Some(bias) = &q.bias {
+                            let mut data = vec![0u8; 4 * cols];
+                            for j in 0..p.cols_of(nb) {
+                                data[4 * j..4 * j + 4].copy_from_slice(&bias[col0 + j].to_le_bytes());
+                            }
+                            self.write(Bank::Bias, 0, &data)?;
+                        }
+                        let req = Request::Requant { src: acc0 as u16, dst: acc0 as u16, count: group_rows as u16, params: q.params, bias: q.bias.is_some() };
+                        self.call(&req, 0, group_rows as u64 * cols as u64 * REQUANT_CYCLES_PER_ELEMENT + 32)?;
+                        let bytes = self.read(Bank::Out, acc0, group_rows)?;
+                        for r in 0..group_rows {
+                            for j in 0..p.cols_of(nb) {
+                                narrow.set(row0 + r, col0 + j, bytes[r * cols + j] as i8);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes whole entries of a bank, skipping those it already holds.
+    fn write(&mut self, bank: Bank, first: usize, data: &[u8]) -> Result<(), DriverError> {
+        let entry_bytes = self.entry_bytes(bank);
+        let max_entries = ((self.info.max_request - 4) / entry_bytes).max(1);
+        let shadow = match bank {
+            Bank::A => &self.a,
+            Bank::B => &self.b,
+            Bank::Bias => &self.bias,
+            _ => unreachable!("the host writes only operand banks"),
+        };
+        for (entry, bytes) in shadow.runs(first, data, max_entries) {
+            self.call(&Request::Write { bank, entry: entry as u16, data: bytes.clone() }, 0, bytes.len() as u64 + 16)?;
+            match bank {
+                Bank::A => self.a.wrote(entry, &bytes),
+                Bank::B => self.b.wrote(entry, &bytes),
+                _ => self.bias.wrote(entry, &bytes),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `count` entries of a bank from `first` on.
+    fn read(&mut self, bank: Bank, first: usize, count: usize) -> Result<Vec<u8>, DriverError> {
+        let entry_bytes = self.entry_bytes(bank);
+        let per_read = (MAX_READ_BYTES / entry_bytes).max(1);
+        let mut out = Vec::with_capacity(count * entry_bytes);
+        let mut at = 0;
+        while at < count {
+            let c = per_read.min(count - at);
+            let req = Request::Read { bank, entry: (first + at) as u16, count: c as u16 };
+            out.extend(self.call(&req, c * entry_bytes, (c * entry_bytes) as u64 + 16)?);
+            at += c;
+        }
+        Ok(out)
+    }
+
+    fn entry_bytes(&self, bank: Bank) -> usize {
+        match bank {
+            Bank::A => self.info.rows,
+            Bank::B | Bank::Out => self.info.cols,
+            Bank::Acc | Bank::Bias => 4 * self.info.cols,
+        }
+    }
+
+    fn call(&mut self, req: &Request, answer_bytes: usize, work_cycles: u64) -> Result<Vec<u8>, DriverError> {
+        Ok(self.link.request(req, answer_bytes, work_cycles)?)
+    }
+}
+
+enum Output {
+    Wide(Matrix<i32>),
+    Narrow(Matrix<i8>),
+}
+
+fn check_requant(q: &Requant, n: usize) -> Result<(), DriverError> {
+    let p = &q.params;
+    if p.shift > MAX_SHIFT {
+        return Err(DriverError::Requant(format!("shift {} is above {MAX_SHIFT}", p.shift)));
+    }
+    if p.min > p.max {
+        return Err(DriverError::Requant(format!("clamp min {} is above max {}", p.min, p.max)));
+    }
+    if let Some(b) = &q.bias {
+        if b.len() != n {
+            return Err(DriverError::Requant(format!("{} bias values for {n} output columns", b.len())));
+        }
+    }
+    Ok(())
+}

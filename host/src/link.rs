@@ -1,0 +1,131 @@
+//! Requests and answers over a [`Transport`]: frames out, frames in, one
+//! answer per request, a time-out on every wait that names the command.
+
+use crate::transport::Transport;
+use npu_spec::protocol::{FrameDecoder, FrameError, Opcode, Request, Status, IDLE_TIMEOUT_BITS, RESPONSE_HEAD};
+use std::time::Duration;
+
+/// Why a command did not get its answer.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("{command}: no answer from {port} within {waited:?} (is the board powered, programmed with the NPU bitstream, and at {baud} baud?)")]
+    Timeout { command: &'static str, port: String, waited: Duration, baud: u32 },
+    #[error("{command}: the link to {port} failed: {source}")]
+    Io { command: &'static str, port: String, source: std::io::Error },
+    #[error("{command}: the answer from {port} was damaged: {source}")]
+    Frame { command: &'static str, port: String, source: FrameError },
+    #[error("{command}: the device answered {status} ({meaning})")]
+    Device { command: &'static str, status: &'static str, meaning: &'static str },
+    #[error("{command}: the answer does not belong to it ({why})")]
+    Mismatch { command: &'static str, why: String },
+}
+
+/// Timing of the link, for time-outs: the line's baud and the core clock.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkTiming {
+    pub baud: u32,
+    pub core_hz: u64,
+}
+
+/// A link to one device.
+pub struct Link {
+    transport: Box<dyn Transport>,
+    decoder: FrameDecoder,
+    timing: LinkTiming,
+    /// Slack on every wait, for USB latency and the host's scheduling.
+    pub slack: Duration,
+    /// Requests sent and answered, and bytes each way.
+    pub stats: LinkStats,
+}
+
+/// Counts of what the host did over the link.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LinkStats {
+    pub requests: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+impl Link {
+    pub fn new(transport: Box<dyn Transport>, timing: LinkTiming) -> Self {
+        Self { transport, decoder: FrameDecoder::new(), timing, slack: Duration::from_millis(250), stats: LinkStats::default() }
+    }
+
+    pub fn set_timing(&mut self, timing: LinkTiming) {
+        self.timing = timing;
+    }
+
+    pub fn port(&self) -> String {
+        self.transport.describe()
+    }
+
+    /// The time `bytes` take on the line (10 bits each: 8N1).
+    pub fn wire_time(&self, bytes: usize) -> Duration {
+        Duration::from_secs_f64(bytes as f64 * 10.0 / f64::from(self.timing.baud))
+    }
+
+    /// Sends `req` and returns the answer's data (after status and opcode).
+    /// `answer_bytes` is the data expected, `work_cycles` the device's
+    /// compute time: both only set the time-out.
+    pub fn request(&mut self, req: &Request, answer_bytes: usize, work_cycles: u64) -> Result<Vec<u8>, LinkError> {
+        let op = req.opcode();
+        let command = op.name();
+        let frame = req.frame();
+        let port = self.transport.describe();
+        let wire = self.wire_time(frame.len() + answer_bytes + 8);
+        let work = Duration::from_secs_f64(work_cycles as f64 / self.timing.core_hz as f64);
+        let timeout = 2 * (wire + work) + self.slack;
+        self.transport.send(&frame).map_err(|source| LinkError::Io { command, port: port.clone(), source })?;
+        self.stats.bytes_sent += frame.len() as u64;
+        let result = self.await_answer(op, timeout);
+        if result.is_err() {
+            self.resync();
+        }
+        let payload = result?;
+        self.stats.requests += 1;
+        let status = Status::from_u8(payload[0]).ok_or_else(|| LinkError::Mismatch { command, why: format!("status byte {:#04x} is not a status", payload[0]) })?;
+        if status != Status::Ok {
+            return Err(LinkError::Device { command, status: status.name(), meaning: status.meaning() });
+        }
+        if payload[1] != op as u8 {
+            return Err(LinkError::Mismatch { command, why: format!("it echoes opcode {:#04x}", payload[1]) });
+        }
+        let data = payload[RESPONSE_HEAD..].to_vec();
+        if data.len() != answer_bytes {
+            return Err(LinkError::Mismatch { command, why: format!("{} data bytes where {answer_bytes} were expected", data.len()) });
+        }
+        Ok(data)
+    }
+
+    fn await_answer(&mut self, op: Opcode, timeout: Duration) -> Result<Vec<u8>, LinkError> {
+        let command = op.name();
+        let mut buf = [0u8; 4096];
+        let deadline = self.transport.now() + timeout;
+        loop {
+            let left = deadline.saturating_sub(self.transport.now());
+            if left.is_zero() {
+                return Err(LinkError::Timeout { command, port: self.transport.describe(), waited: timeout, baud: self.timing.baud });
+            }
+            let n = self
+                .transport
+                .receive(&mut buf, left)
+                .map_err(|source| LinkError::Io { command, port: self.transport.describe(), source })?;
+            self.stats.bytes_received += n as u64;
+            for frame in self.decoder.push(&buf[..n]) {
+                match frame {
+                    Ok(p) if p.len() >= RESPONSE_HEAD => return Ok(p),
+                    Ok(p) => return Err(LinkError::Mismatch { command, why: format!("a {}-byte answer", p.len()) }),
+                    Err(source) => return Err(LinkError::Frame { command, port: self.transport.describe(), source }),
+                }
+            }
+        }
+    }
+
+    /// After a failed command: wait for the device to drop any partial
+    /// frame, and forget every byte in flight.
+    fn resync(&mut self) {
+        let quiet = self.wire_time(1) * (IDLE_TIMEOUT_BITS as u32) * 2 / 10 + Duration::from_millis(20);
+        let _ = self.transport.resync(quiet);
+        self.decoder.reset();
+    }
+}

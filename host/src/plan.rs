@@ -1,0 +1,155 @@
+//! How a GEMM of any shape is cut to fit the array and the scratchpads.
+//!
+//! The output is cut into blocks of `block_rows` x `cols` (one array tile
+//! each); K into chunks of at most `k_chunk` steps (summed on chip with the
+//! accumulate flag). A *group* of `group_m` x `group_n` blocks is what the
+//! accumulators hold at once; for each group and K chunk the A panels of its
+//! M blocks and the B panels of its N blocks sit side by side in the A and B
+//! scratchpads, `k_chunk` entries apart. N is grouped first, so a weight
+//! matrix that fits on chip is written once and reused by every group.
+
+use npu_spec::protocol::Info;
+
+/// The hardware facts a plan needs, read from INFO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    pub rows: usize,
+    pub cols: usize,
+    pub a_depth: usize,
+    pub b_depth: usize,
+    pub acc_depth: usize,
+}
+
+impl From<&Info> for Geometry {
+    fn from(i: &Info) -> Self {
+        Self { rows: i.rows, cols: i.cols, a_depth: i.a_depth, b_depth: i.b_depth, acc_depth: i.acc_depth }
+    }
+}
+
+/// The cut of one `m x k x n` GEMM (all three at least 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GemmPlan {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    /// Output rows per block: the array's rows (or the accumulators' depth if smaller).
+    pub block_rows: usize,
+    /// Output columns per block: the array's columns.
+    pub block_cols: usize,
+    /// K steps per chunk.
+    pub k_chunk: usize,
+    /// M blocks per group.
+    pub group_m: usize,
+    /// N blocks per group.
+    pub group_n: usize,
+}
+
+impl GemmPlan {
+    pub fn new(g: Geometry, m: usize, k: usize, n: usize) -> Self {
+        assert!(m > 0 && k > 0 && n > 0, "a plan needs a non-empty GEMM");
+        let block_rows = g.rows.min(g.acc_depth);
+        let k_chunk = k.min(g.a_depth).min(g.b_depth).min(usize::from(u16::MAX));
+        let m_blocks = m.div_ceil(block_rows);
+        let n_blocks = n.div_ceil(g.cols);
+        let group_n = n_blocks.min(g.b_depth / k_chunk).min(g.acc_depth / block_rows).max(1);
+        let group_m = m_blocks.min(g.a_depth / k_chunk).min(g.acc_depth / (block_rows * group_n)).max(1);
+        Self { m, k, n, block_rows, block_cols: g.cols, k_chunk, group_m, group_n }
+    }
+
+    pub fn m_blocks(&self) -> usize {
+        self.m.div_ceil(self.block_rows)
+    }
+
+    pub fn n_blocks(&self) -> usize {
+        self.n.div_ceil(self.block_cols)
+    }
+
+    /// The K chunks: (first step, steps).
+    pub fn k_chunks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..self.k).step_by(self.k_chunk).map(|k0| (k0, self.k_chunk.min(self.k - k0)))
+    }
+
+    /// The groups, in order: (M blocks, N blocks).
+    pub fn groups(&self) -> Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+        let (mb, nb) = (self.m_blocks(), self.n_blocks());
+        let mut out = vec![];
+        for m0 in (0..mb).step_by(self.group_m) {
+            for n0 in (0..nb).step_by(self.group_n) {
+                out.push((m0..(m0 + self.group_m).min(mb), n0..(n0 + self.group_n).min(nb)));
+            }
+        }
+        out
+    }
+
+    /// Output rows of M block `b`.
+    pub fn rows_of(&self, b: usize) -> usize {
+        self.block_rows.min(self.m - b * self.block_rows)
+    }
+
+    /// Output columns of N block `b`.
+    pub fn cols_of(&self, b: usize) -> usize {
+        self.block_cols.min(self.n - b * self.block_cols)
+    }
+
+    /// First A entry of the panel in group slot `slot`.
+    pub fn a_entry(&self, slot: usize) -> usize {
+        slot * self.k_chunk
+    }
+
+    /// First B entry of the panel in group slot `slot`.
+    pub fn b_entry(&self, slot: usize) -> usize {
+        slot * self.k_chunk
+    }
+
+    /// Accumulator entry of row 0 of the block in slots (`m_slot`, `n_slot`):
+    /// an N block's rows are contiguous, so one REQUANT (with that block's
+    /// bias) and one READ cover them.
+    pub fn acc_entry(&self, m_slot: usize, n_slot: usize) -> usize {
+        (n_slot * self.group_m + m_slot) * self.block_rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const G: Geometry = Geometry { rows: 4, cols: 4, a_depth: 512, b_depth: 512, acc_depth: 256 };
+
+    #[test]
+    fn small_gemm_is_one_group_of_one_chunk() {
+        let p = GemmPlan::new(G, 1, 1, 1);
+        assert_eq!((p.k_chunk, p.group_m, p.group_n), (1, 1, 1));
+        assert_eq!(p.groups().len(), 1);
+        assert_eq!(p.k_chunks().collect::<Vec<_>>(), vec![(0, 1)]);
+    }
+
+    #[test]
+    fn weights_of_an_mlp_layer_stay_on_chip() {
+        // 1797 x 64 times 64 x 32: all 8 N blocks of B fit (8 * 64 <= 512).
+        let p = GemmPlan::new(G, 1797, 64, 32);
+        assert_eq!(p.group_n, 8);
+        assert!(p.groups().iter().all(|(_, n)| *n == (0..8)));
+    }
+
+    #[test]
+    fn long_k_is_chunked_and_everything_fits() {
+        for (m, k, n) in [(37, 2000, 41), (5, 513, 3), (300, 64, 300), (1, 70_000, 1)] {
+            let p = GemmPlan::new(G, m, k, n);
+            assert!(p.k_chunk <= 512);
+            assert_eq!(p.k_chunks().map(|c| c.1).sum::<usize>(), k);
+            assert!(p.group_m * p.k_chunk <= G.a_depth);
+            assert!(p.group_n * p.k_chunk <= G.b_depth);
+            assert!(p.group_m * p.group_n * p.block_rows <= G.acc_depth);
+            let blocks: usize = p.groups().iter().map(|(a, b)| a.len() * b.len()).sum();
+            assert_eq!(blocks, p.m_blocks() * p.n_blocks());
+        }
+    }
+
+    #[test]
+    fn accumulators_shallower_than_the_array() {
+        let g = Geometry { rows: 32, cols: 32, a_depth: 16, b_depth: 16, acc_depth: 16 };
+        let p = GemmPlan::new(g, 40, 40, 40);
+        assert_eq!(p.block_rows, 16);
+        assert_eq!((p.group_m, p.group_n), (1, 1));
+    }
+}

@@ -1,0 +1,66 @@
+//! A serial port, through the `serialport` crate (8N1, no flow control).
+
+use super::Transport;
+use anyhow::Context;
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+pub struct SerialTransport {
+    port: Box<dyn serialport::SerialPort>,
+    path: String,
+    opened: Instant,
+}
+
+impl SerialTransport {
+    /// Opens `path` at `baud`. The error names the port and what to check.
+    pub fn open(path: &str, baud: u32) -> anyhow::Result<Self> {
+        if !std::path::Path::new(path).exists() {
+            anyhow::bail!("serial port {path} does not exist (is the board plugged in? for the virtual board, start `npu sim serve` and use the path it prints)");
+        }
+        let port = serialport::new(path, baud)
+            .data_bits(serialport::DataBits::Eight)
+            .parity(serialport::Parity::None)
+            .stop_bits(serialport::StopBits::One)
+            .flow_control(serialport::FlowControl::None)
+            .timeout(Duration::from_millis(100))
+            .open()
+            .with_context(|| format!("could not open serial port {path} at {baud} baud (check its permissions: the user must be in the dialout group)"))?;
+        Ok(Self { port, path: path.to_string(), opened: Instant::now() })
+    }
+}
+
+impl Transport for SerialTransport {
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.port.write_all(bytes)?;
+        self.port.flush()
+    }
+
+    fn receive(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+        self.port.set_timeout(timeout.max(Duration::from_millis(1))).map_err(io::Error::other)?;
+        match self.port.read(buf) {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn resync(&mut self, quiet: Duration) -> io::Result<()> {
+        let until = Instant::now() + quiet;
+        let mut buf = [0u8; 256];
+        // Read and drop until the line has been quiet long enough.
+        while Instant::now() < until {
+            if self.receive(&mut buf, until - Instant::now())? > 0 {
+                continue;
+            }
+        }
+        self.port.clear(serialport::ClearBuffer::Input).map_err(io::Error::other)
+    }
+
+    fn now(&self) -> Duration {
+        self.opened.elapsed()
+    }
+
+    fn describe(&self) -> String {
+        self.path.clone()
+    }
+}
