@@ -5,12 +5,15 @@
 //! - [`driver`]: [`Npu`], any-shape GEMM and requantized GEMM, counters;
 //! - [`plan`]: how a GEMM is cut to the array and the scratchpads;
 //! - [`cluster`]: one GEMM shared across several devices;
+//! - [`digits`]: the end-to-end example, an INT8 MLP on the UCI digits;
 //! - `cli`: the `npu` command line.
 
 pub mod cli;
 pub mod cluster;
+pub mod digits;
 pub mod driver;
 pub mod link;
+pub mod npy;
 pub mod output;
 pub mod plan;
 pub mod shadow;

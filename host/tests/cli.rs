@@ -18,14 +18,30 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn every_command_has_help_with_examples() {
-    for args in [vec![], vec!["config"], vec!["verilog"], vec!["sim"], vec!["sim", "gemm"], vec!["sim", "bench"], vec!["sim", "serve"]] {
+    let commands = [
+        vec![],
+        vec!["config"],
+        vec!["verilog"],
+        vec!["sim"],
+        vec!["sim", "gemm"],
+        vec!["sim", "bench"],
+        vec!["sim", "serve"],
+        vec!["info"],
+        vec!["gemm"],
+        vec!["stats"],
+        vec!["infer"],
+        vec!["infer", "digits"],
+        vec!["train"],
+        vec!["train", "digits"],
+    ];
+    for args in commands {
         let mut with_help = args.clone();
         with_help.push("--help");
         let o = npu(&with_help);
         assert_eq!(o.status.code(), Some(0), "npu {with_help:?}: {}", stderr(&o));
         let text = stdout(&o);
         assert!(text.contains("Usage: npu"), "npu {with_help:?}:\n{text}");
-        if args.len() != 1 || args[0] != "sim" {
+        if args.len() != 1 || !["sim", "infer", "train"].contains(&args[0]) {
             assert!(text.contains("Examples"), "npu {with_help:?} shows no examples:\n{text}");
         }
     }
@@ -132,4 +148,130 @@ fn the_virtual_board_answers_info_from_another_process() {
     let payload = answer.expect("an answer within two minutes").expect("a well-formed frame");
     assert_eq!(payload[0], Status::Ok as u8);
     assert_eq!(Info::decode(&payload[2..]), Some(Info::of(&config)));
+}
+
+fn have_verilator() -> bool {
+    if npu_spec::tools::VERILATOR.find().is_ok() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI must have verilator");
+    eprintln!("SKIPPED: verilator is not installed");
+    false
+}
+
+/// A config with a quick link (8 clocks per bit), so simulated traffic is short.
+fn quick_config(dir: &Path) -> String {
+    let cfg = dir.join("quick.toml");
+    let text = npu_spec::config::DEFAULT_TOML.replace("core_hz = 48_000_000", "core_hz = 8_000_000");
+    std::fs::write(&cfg, text).unwrap();
+    cfg.to_str().unwrap().to_string()
+}
+
+fn save<T: npyz::AutoSerialize + Copy>(dir: &Path, name: &str, m: &npu_spec::Matrix<T>) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, npu_host::npy::encode(m).unwrap()).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+fn load<T: npyz::Deserialize>(path: &Path) -> (Vec<u64>, Vec<T>) {
+    let bytes = std::fs::read(path).unwrap();
+    let f = npyz::NpyFile::new(&bytes[..]).unwrap();
+    (f.shape().to_vec(), f.into_vec().unwrap())
+}
+
+#[test]
+fn gemm_reads_and_writes_numpy_files_on_the_simulated_npu() {
+    if !have_verilator() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = quick_config(dir.path());
+    let a = npu_spec::Matrix::from_fn(7, 19, |i, k| ((i * 31 + k * 17) % 256) as u8 as i8);
+    let b = npu_spec::Matrix::from_fn(19, 5, |k, j| ((k * 13 + j * 101) % 256) as u8 as i8);
+    let (pa, pb) = (save(dir.path(), "a.npy", &a), save(dir.path(), "b.npy", &b));
+    let out = dir.path().join("c.npy");
+    let o = npu(&["gemm", "--a", &pa, "--b", &pb, "-o", out.to_str().unwrap(), "--sim", "--config", &cfg]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let want = npu_spec::gemm_reference(&a, &b).unwrap();
+    assert_eq!(load::<i32>(&out), (vec![7, 5], want.as_slice().to_vec()));
+
+    // Requantized: int8 out, with a bias per column.
+    let bias = npu_spec::Matrix::from_fn(1, 5, |_, j| j as i32 * 700 - 1400);
+    let pbias = save(dir.path(), "bias.npy", &bias);
+    let out8 = dir.path().join("c8.npy");
+    let o = npu(&[
+        "gemm", "--a", &pa, "--b", &pb, "-o", out8.to_str().unwrap(), "--sim", "--config", &cfg,
+        "--requant-multiplier", "1518500250", "--requant-shift", "7", "--zero-point", "-5", "--min", "-100", "--max", "100", "--bias", &pbias,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let p = npu_spec::requant::RequantParams { multiplier: 1_518_500_250, shift: 7, zero_point: -5, min: -100, max: 100 };
+    let want8: Vec<i8> = (0..35).map(|e| npu_spec::requant::requantize(want.as_slice()[e], bias.get(0, e % 5), &p)).collect();
+    assert_eq!(load::<i8>(&out8), (vec![7, 5], want8));
+}
+
+#[test]
+fn gemm_input_errors_are_clear_and_leave_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = save(d, "a.npy", &npu_spec::Matrix::from_fn(3, 4, |_, _| 1i8));
+    let b = save(d, "b.npy", &npu_spec::Matrix::from_fn(4, 2, |_, _| 1i8));
+    let b_wrong = save(d, "b5.npy", &npu_spec::Matrix::from_fn(5, 2, |_, _| 1i8));
+    let wide = save(d, "wide.npy", &npu_spec::Matrix::from_fn(3, 4, |_, _| 1i32));
+    let out = d.join("c.npy");
+    let o_s = out.to_str().unwrap();
+    // A pseudo-terminal that nobody serves: requests go out, no answer comes.
+    let silent = npu_sim::virtual_board::Pty::open().unwrap();
+    let silent_path = silent.path.to_str().unwrap().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["gemm", "--a", &wide, "--b", &b, "-o", o_s, "--sim"], "not int8"),
+        (vec!["gemm", "--a", &a, "--b", &b_wrong, "-o", o_s, "--sim"], "shapes do not chain"),
+        (vec!["gemm", "--a", "/no/such/a.npy", "--b", &b, "-o", o_s, "--sim"], "cannot read /no/such/a.npy"),
+        (vec!["gemm", "--a", &a, "--b", &b, "-o", "/no/such/dir/c.npy", "--sim"], "does not exist"),
+        (vec!["gemm", "--a", &a, "--b", &b, "-o", o_s, "--port", "/dev/ttyNOSUCH9"], "/dev/ttyNOSUCH9 does not exist"),
+        (vec!["gemm", "--a", &a, "--b", &b, "-o", o_s, "--port", &silent_path], "INFO: no answer"),
+        (vec!["gemm", "--a", &a, "--b", &b, "-o", o_s], "no device given"),
+        (vec!["info", "--port", &silent_path], "INFO: no answer"),
+    ];
+    for (args, message) in cases {
+        let o = npu(&args);
+        assert_eq!(o.status.code(), Some(1), "npu {args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "npu {args:?} should say {message:?}:\n{}", stderr(&o));
+        assert!(!out.exists(), "npu {args:?} left an output file");
+    }
+}
+
+#[test]
+fn info_stats_and_digits_on_the_simulated_npu() {
+    if !have_verilator() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = quick_config(dir.path());
+    let o = npu(&["info", "--sim", "--config", &cfg]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("4 x 4 PEs") && text.contains("0.0003 TOPS") && text.contains("256000000 ops/s"), "{text}");
+
+    let o = npu(&["stats", "--sim", "--config", &cfg, "--watch", "--count", "2", "--interval", "0.05"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("last interval") && text.contains("utilization"), "{text}");
+
+    let o = npu(&["infer", "digits", "--sim", "--config", &cfg, "--limit", "40", "--batch", "16"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("bit for bit") && text.contains("accuracy (all images)"), "{text}");
+}
+
+#[test]
+fn sim_gemm_runs_through_the_command_link() {
+    if !have_verilator() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = quick_config(dir.path());
+    let o = npu(&["sim", "gemm", "--m", "9", "--k", "40", "--n", "6", "--seed", "2", "--config", &cfg]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("match: all 54 elements") && text.contains("requests"), "{text}");
 }

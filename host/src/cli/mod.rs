@@ -8,7 +8,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod config;
+mod device;
+mod gemm;
+mod infer;
+mod info;
 mod sim;
+mod stats;
+mod train;
 mod verilog;
 
 #[derive(Parser)]
@@ -16,7 +22,7 @@ mod verilog;
     name = "npu",
     version,
     about = "A parameterised INT8 systolic-array NPU: Verilog, simulation, FPGA flow and host, from one config",
-    after_help = "Examples:\n  npu config                          show the default hardware and its peak figures\n  npu verilog -o build/npu_array.v    write the array's Verilog\n  npu sim gemm --m 8 --k 32 --n 8     run a random GEMM in simulation and check it\n\nEvery command takes --config FILE (default: the built-in configs/default.toml)."
+    after_help = "Examples:\n  npu infer digits --sim              the digits network on the simulated NPU, checked bit for bit\n  npu info --sim                      the hardware as the NPU describes itself\n  npu gemm --a a.npy --b b.npy -o c.npy --sim\n  npu config                          show the default hardware and its peak figures\n  npu verilog -o build/npu_array.v    write the array's Verilog\n  npu sim gemm --m 8 --k 32 --n 8     run a random GEMM in simulation and check it\n\nEvery command takes --config FILE (default: the built-in configs/default.toml)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -32,6 +38,18 @@ enum Command {
     /// Run the NPU in simulation
     #[command(subcommand)]
     Sim(sim::SimCommand),
+    /// Describe an NPU: array, memories, clock, link, peak TOPS
+    Info(info::InfoArgs),
+    /// Multiply two int8 .npy matrices on the NPU (any shapes), int32 or requantized int8 out
+    Gemm(gemm::GemmArgs),
+    /// Show the NPU's performance counters and utilization (--watch: live)
+    Stats(stats::StatsArgs),
+    /// Run a network on the NPU and check it bit for bit against the CPU
+    #[command(subcommand)]
+    Infer(infer::InferCommand),
+    /// Train and quantize a network for `npu infer`
+    #[command(subcommand)]
+    Train(train::TrainCommand),
 }
 
 /// `--config FILE`, shared by every subcommand.
@@ -59,6 +77,11 @@ pub fn main() -> ExitCode {
         Command::Config(args) => config::run(&args),
         Command::Verilog(args) => verilog::run(&args),
         Command::Sim(cmd) => sim::run(&cmd),
+        Command::Info(args) => info::run(&args),
+        Command::Gemm(args) => gemm::run(&args),
+        Command::Stats(args) => stats::run(&args),
+        Command::Infer(cmd) => infer::run(&cmd),
+        Command::Train(cmd) => train::run(&cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

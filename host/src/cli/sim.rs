@@ -42,6 +42,8 @@ pub struct BenchArgs {
 /// Which simulator runs the hardware.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
+    /// The whole NPU (Verilated), driven through its UART command link by the host driver: WRITE, GEMM, READ
+    Npu,
     /// rust-hdl's own simulator of the systolic array (about 20k cycles/s)
     RustHdl,
     /// The Verilated model of the array's generated Verilog (millions of cycles/s)
@@ -51,6 +53,7 @@ pub enum Engine {
 impl Engine {
     fn describe(self) -> &'static str {
         match self {
+            Engine::Npu => "the Verilated NPU, through its command link",
             Engine::RustHdl => "rust-hdl's simulator",
             Engine::Verilator => "Verilator",
         }
@@ -58,7 +61,7 @@ impl Engine {
 }
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  npu sim gemm --m 4 --k 16 --n 4\n  npu sim gemm --m 10 --k 64 --n 7 --seed 42\n  npu sim gemm --engine rust-hdl --m 4 --k 8 --n 4\n  npu sim gemm --m 4 --k 8 --n 4 --vcd gemm.vcd\n\nShapes larger than the array are cut into array-sized output tiles that stream\nthrough it back to back. Exit code 1 if any element differs from the reference.")]
+#[command(after_help = "Examples:\n  npu sim gemm --m 4 --k 16 --n 4\n  npu sim gemm --m 10 --k 64 --n 7 --seed 42\n  npu sim gemm --engine verilator --m 64 --k 64 --n 64\n  npu sim gemm --engine rust-hdl --m 4 --k 8 --n 4\n  npu sim gemm --m 4 --k 8 --n 4 --vcd gemm.vcd\n  npu sim gemm --m 64 --k 64 --n 64 --port /dev/pts/5   (a virtual board from `npu sim serve`)\n\nThe default engine is the whole NPU: the host driver cuts the GEMM into WRITE,\nGEMM and READ commands over the simulated UART, as it would for a board. The\narray engines stream array-sized output tiles through the systolic array\nalone. Exit code 1 if any element differs from the reference.")]
 pub struct GemmArgs {
     #[command(flatten)]
     config: ConfigArg,
@@ -75,8 +78,11 @@ pub struct GemmArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Simulator
-    #[arg(long, value_enum, default_value_t = Engine::Verilator)]
+    #[arg(long, value_enum, default_value_t = Engine::Npu)]
     engine: Engine,
+    /// With the npu engine: talk to the NPU on this serial port (a virtual board from `npu sim serve`, or a board) instead of simulating it in this process
+    #[arg(long, value_name = "PORT", conflicts_with = "vcd")]
+    port: Option<String>,
     /// Trace every cycle to this VCD file (Verilator only; open it in GTKWave)
     #[arg(long, value_name = "FILE")]
     vcd: Option<std::path::PathBuf>,
@@ -103,9 +109,11 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
     eprintln!("simulating in {} ...", args.engine.describe());
     let mut started = Instant::now();
     let run = match args.engine {
+        Engine::Npu => return gemm_over_link(args, &config, &a, &b, seed),
+        _ if args.port.is_some() => bail!("--port needs --engine npu"),
         Engine::RustHdl => {
             if args.vcd.is_some() {
-                bail!("--vcd needs --engine verilator");
+                bail!("--vcd needs the Verilator model (--engine npu or verilator)");
             }
             ArraySim::new(rows, cols).gemm(&a, &b)?
         }
@@ -133,6 +141,45 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
         100.0 * run.utilization(rows, cols),
         elapsed.as_secs_f64(),
         run.cycles as f64 / elapsed.as_secs_f64().max(1e-9)
+    );
+    let wrong = got.as_slice().iter().zip(want.as_slice()).filter(|(g, w)| g != w).count();
+    if wrong > 0 {
+        bail!("MISMATCH: {wrong} of {} elements differ from the reference GEMM (seed {seed})", m * n);
+    }
+    println!("match: all {} elements equal the reference GEMM", m * n);
+    Ok(())
+}
+
+/// The GEMM through the whole NPU: the host driver tiles it into WRITE,
+/// GEMM and READ commands sent over the simulated UART.
+fn gemm_over_link(args: &GemmArgs, config: &npu_spec::NpuConfig, a: &Matrix<i8>, b: &Matrix<i8>, seed: u64) -> anyhow::Result<()> {
+    let (m, n) = (a.rows(), b.cols());
+    let transport: Box<dyn crate::transport::Transport> = match &args.port {
+        Some(port) => Box::new(crate::transport::SerialTransport::open(port, config.link.baud)?),
+        None => Box::new(crate::transport::SimTransport::with_vcd(config, args.vcd.as_deref())?),
+    };
+    let mut npu = crate::Npu::open(transport, config.link.baud)?;
+    npu.clear_counters()?;
+    let started = Instant::now();
+    let got = npu.gemm(a, b)?;
+    let elapsed = started.elapsed();
+    let c = npu.counters()?;
+    let want = gemm_reference(a, b)?;
+    if m <= 8 && n <= 8 {
+        print_side_by_side(&got, &want);
+    }
+    let link = npu.link_stats();
+    let u = npu.utilization(&c);
+    println!(
+        "device cycles {} ({:.3} ms at {:.0} MHz)   busy {:.1}%   MAC utilization {:.1}% while busy   {} requests, {} bytes over the link   {:.2} s end to end",
+        c.cycles,
+        c.cycles as f64 / config.clock.core_hz as f64 * 1e3,
+        config.clock.core_hz as f64 / 1e6,
+        100.0 * u.busy,
+        100.0 * u.mac_while_busy,
+        link.requests,
+        link.bytes_sent + link.bytes_received,
+        elapsed.as_secs_f64()
     );
     let wrong = got.as_slice().iter().zip(want.as_slice()).filter(|(g, w)| g != w).count();
     if wrong > 0 {

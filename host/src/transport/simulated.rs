@@ -22,7 +22,12 @@ pub struct SimTransport {
 impl SimTransport {
     /// Builds (or loads from the cache) the Verilated NPU of `config`.
     pub fn new(config: &NpuConfig) -> anyhow::Result<Self> {
-        let pins = VerilatedNpu::new(config, None)?;
+        Self::with_vcd(config, None)
+    }
+
+    /// The same, tracing every cycle into a VCD file when `vcd` is given.
+    pub fn with_vcd(config: &NpuConfig, vcd: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let pins = VerilatedNpu::new(config, vcd)?;
         let mut sim = NpuSim::with_pins(pins, config);
         sim.keep_raw_bytes();
         let label = format!("the simulated NPU ({}x{}, Verilator, in process)", config.array.rows, config.array.cols);
