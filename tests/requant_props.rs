@@ -83,3 +83,23 @@ proptest! {
         check(&acc, bias, p, use_bias, 0, dst, 4)?;
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// A real layer's case: small accumulators of both signs, a normalised
+    /// multiplier, moderate shifts; results land inside the clamp, so every
+    /// rounding bit shows.
+    #[test]
+    fn layer_like_parameters_equal_the_reference(
+        acc in proptest::collection::vec(-200_000i32..200_000, 12),
+        bias in proptest::array::uniform3(-5_000i32..5_000),
+        multiplier in prop_oneof![(1i32 << 30)..i32::MAX, i32::MIN..-(1i32 << 30)],
+        shift in 0u8..=20,
+        zero_point in any::<i8>(),
+        use_bias in any::<bool>(),
+    ) {
+        let p = RequantParams { multiplier, shift, zero_point, min: -128, max: 127 };
+        check(&acc, bias, p, use_bias, 0, 0, 4)?;
+    }
+}

@@ -4,7 +4,7 @@
 //! in CI an absent tool is a failure.
 
 use npu_hdl::verilog::{array_verilog, block_verilog, npu_verilog, ARRAY_TOP, NPU_TOP};
-use npu_hdl::SignedMultiplier;
+use npu_hdl::MultiplierPair;
 use npu_spec::tools::{VERILATOR, YOSYS};
 use npu_spec::NpuConfig;
 use npu_tests::require;
@@ -57,43 +57,47 @@ fn yosys_synthesises_the_array() {
     }
 }
 
-/// `a * b` as yosys evaluates the multiplier's Verilog, for many pairs at once.
-fn yosys_products(pairs: &[(i8, i8)]) -> Vec<i32> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("mul.v");
-    std::fs::write(&path, block_verilog(&mut SignedMultiplier::default(), "mul")).unwrap();
-    let mut script = String::from("read_verilog mul.v; prep -top mul;");
-    for (a, b) in pairs {
-        script.push_str(&format!(" eval -set a {} -set b {} -show product;", *a as u8, *b as u8));
+/// Every operand pair through the multiplier pair's Verilog in Verilator:
+/// the generic variant, and with `NPU_ICE40_DSP` the SB_MAC16 variant on
+/// yosys's own cell model of the DSP.
+fn check_pair_verilog(dsp: bool) {
+    use npu_sim::verilated::{ModelSpec, VerilatedModel};
+    let verilog = block_verilog(&mut MultiplierPair::default(), "pair");
+    let ports = npu_sim::verilated::top_ports(&verilog, "pair").unwrap();
+    let mut spec = ModelSpec { sources: vec![("pair.v".into(), verilog)], top: "pair".into(), ports, flags: vec![] };
+    if dsp {
+        let cells = npu_fpga::yosys::share_dir().unwrap().join("ice40").join("cells_sim.v");
+        spec.sources.insert(0, ("cells_sim.v".into(), std::fs::read_to_string(cells).unwrap()));
+        spec.flags = vec!["-DNPU_ICE40_DSP".into(), "-DNO_ICE40_DEFAULT_ASSIGNMENTS".into(), "--no-timing".into()];
     }
-    let out = Command::new("yosys").args(["-p", &script]).current_dir(dir.path()).output().unwrap();
-    assert!(out.status.success(), "yosys eval failed: {}", String::from_utf8_lossy(&out.stdout));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("Eval result: \\product = "))
-        .map(|v| {
-            let v = v.trim_end_matches('.');
-            match v.split_once('\'') {
-                Some((_, bin)) => u32::from_str_radix(bin, 2).unwrap() as i32,
-                None => v.parse::<u32>().unwrap() as i32,
-            }
-        })
-        .collect()
+    let mut m = VerilatedModel::build(&spec, None).unwrap_or_else(|e| panic!("{e}"));
+    let port = |m: &VerilatedModel, n: &str| m.port(n).unwrap();
+    let (a0, b0, a1, b1, p0, p1) = (port(&m, "a0"), port(&m, "b0"), port(&m, "a1"), port(&m, "b1"), port(&m, "p0"), port(&m, "p1"));
+    let mut previous: Option<(i8, i8)> = None;
+    for a in i8::MIN..=i8::MAX {
+        for b in i8::MIN..=i8::MAX {
+            // The high half gets other operands, so the halves cannot be swapped unnoticed.
+            let (c, d) = (b.wrapping_mul(3).wrapping_add(1), a.wrapping_neg());
+            m.set(a0, u64::from(a as u8));
+            m.set(b0, u64::from(b as u8));
+            m.set(a1, u64::from(c as u8));
+            m.set(b1, u64::from(d as u8));
+            m.tick(1);
+            let (x, y) = (m.get(p0) as u32 as i32, m.get(p1) as u32 as i32);
+            assert_eq!(x, i32::from(a) * i32::from(b), "dsp {dsp}: {a} * {b} (previous {previous:?})");
+            assert_eq!(y, i32::from(c) * i32::from(d), "dsp {dsp}: {c} * {d}");
+            previous = Some((a, b));
+        }
+    }
 }
 
 #[test]
-fn the_verilog_multiplier_is_signed() {
-    if require(&YOSYS).is_none() {
+fn the_multiplier_pair_verilog_is_exact_for_every_pair() {
+    if require(&VERILATOR).is_none() || require(&YOSYS).is_none() {
         return;
     }
-    let edges = [i8::MIN, i8::MIN + 1, -2, -1, 0, 1, 2, i8::MAX - 1, i8::MAX];
-    let mut pairs: Vec<(i8, i8)> = edges.iter().flat_map(|&a| edges.iter().map(move |&b| (a, b))).collect();
-    pairs.extend((0..64).map(|i: i32| ((i * 37 - 100) as i8, (i * 91 + 7) as i8)));
-    let got = yosys_products(&pairs);
-    assert_eq!(got.len(), pairs.len(), "one result per pair");
-    for ((a, b), p) in pairs.iter().zip(got) {
-        assert_eq!(p, i32::from(*a) * i32::from(*b), "{a} * {b}");
-    }
+    check_pair_verilog(false);
+    check_pair_verilog(true);
 }
 
 fn npu_file(dir: &tempfile::TempDir, c: &NpuConfig) -> PathBuf {

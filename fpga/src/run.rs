@@ -13,6 +13,8 @@ const LOG_TAIL_LINES: usize = 15;
 pub enum ToolError {
     #[error(transparent)]
     Missing(#[from] ToolMissing),
+    #[error("{0}")]
+    Setup(String),
     #[error("could not start `{program}`: {error}")]
     Spawn { program: &'static str, error: std::io::Error },
     #[error("could not write the log {path}: {error}")]

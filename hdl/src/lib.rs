@@ -1,6 +1,6 @@
 //! The NPU hardware, written in rust-hdl.
 //!
-//! - [`SignedMultiplier`]: INT8 x INT8 -> INT32, emitted as a signed Verilog multiply;
+//! - [`MultiplierPair`]: two INT8 x INT8 products, registered: one iCE40 DSP, or two signed Verilog multiplies;
 //! - [`ProcessingElement`]: one multiply-accumulate cell of the array;
 //! - [`DelayLine`]: the shift registers that skew the operands at the array's edges;
 //! - [`SystolicArray`]: the output-stationary R x C grid, sized from an
@@ -23,7 +23,7 @@ pub mod verilog;
 
 pub use delay_line::DelayLine;
 pub use gemm_engine::{GemmBench, GemmEngine};
-pub use multiplier::SignedMultiplier;
+pub use multiplier::MultiplierPair;
 pub use npu::Npu;
 pub use pe::ProcessingElement;
 pub use ram::Ram;

@@ -1,50 +1,112 @@
-//! Signed INT8 x INT8 multiply.
+//! Two signed INT8 x INT8 multiplies with registered products: the pair of
+//! PEs that shares one iCE40 UltraPlus DSP.
 //!
-//! rust-hdl's only multiply is the unsigned `Bits<16> * Bits<16>`; expressed
-//! with it, yosys sees a 16x16 unsigned multiplier and cannot tell that the
-//! operands are sign-extended bytes, so it builds a multiplier four times too
-//! large. This block is therefore a leaf with hand-written Verilog: both
-//! operands are sign-extended to 16 bits and multiplied as `signed` values,
-//! which yosys reduces to one 8x8 signed multiply (one SB_MAC16 on iCE40, or
-//! about 180 LUTs) and which Verilator lints clean. The Rust `update` is the
-//! model rust-hdl's simulator runs; the Verilog is checked against the same
-//! products by the tests below (yosys `eval`) and by every Verilator test.
+//! An SB_MAC16 in 8x8 mode multiplies the high bytes of its A and B inputs
+//! and, separately, the low bytes; with A_SIGNED and B_SIGNED both products
+//! are signed, and TOP/BOT_8x8_MULT_REG register them inside the DSP. So one
+//! DSP serves two PEs, and the UP5K's 8 DSPs serve a 4x4 array, which
+//! yosys's own inference (one 8x8 multiply per SB_MAC16) cannot.
+//!
+//! The block is a leaf with hand-written Verilog in two variants, chosen
+//! when the Verilog is read:
+//! - with `NPU_ICE40_DSP` defined (the iCE40 board flow): one SB_MAC16;
+//! - otherwise: two `$signed` multiplies into two registers, which every
+//!   simulator and synthesis tool takes (yosys makes LUT multipliers or its
+//!   own DSP choice from them).
+//!
+//! rust-hdl's own multiply is 16x16 unsigned, which yosys cannot shrink to
+//! 8x8 signed, hence the leaf. The Rust `update` is the model rust-hdl's
+//! simulator runs; both Verilog variants are checked against it for all
+//! 65,536 operand pairs in Verilator (the DSP variant with yosys's cell
+//! model of SB_MAC16).
 
+use rust_hdl::core::timing::TimingInfo;
 use rust_hdl::prelude::*;
 
-/// `product = a * b`, both operands and the result in two's complement.
+/// `p0 = a0 * b0` and `p1 = a1 * b1` one clock edge after the operands.
 #[derive(LogicBlock, Default)]
-pub struct SignedMultiplier {
-    /// First factor, a signed byte.
-    pub a: Signal<In, Bits<8>>,
-    /// Second factor, a signed byte.
-    pub b: Signal<In, Bits<8>>,
-    /// The exact product, sign-extended to 32 bits.
-    pub product: Signal<Out, Bits<32>>,
+pub struct MultiplierPair {
+    pub clock: Signal<In, Clock>,
+    /// First PE's factors, signed bytes.
+    pub a0: Signal<In, Bits<8>>,
+    pub b0: Signal<In, Bits<8>>,
+    /// Second PE's factors.
+    pub a1: Signal<In, Bits<8>>,
+    pub b1: Signal<In, Bits<8>>,
+    /// The registered products, sign-extended to 32 bits (exact: |a*b| <= 2^14).
+    pub p0: Signal<Out, Bits<32>>,
+    pub p1: Signal<Out, Bits<32>>,
 }
 
-/// The Verilog body of [`SignedMultiplier`].
-const VERILOG_BODY: &str = "\
-wire signed [15:0] a_wide = {{8{a[7]}}, a};
-wire signed [15:0] b_wide = {{8{b[7]}}, b};
-// |a * b| <= 2^14, so the 16-bit signed product is exact.
-wire signed [15:0] p = a_wide * b_wide;
-always @(*) product = {{16{p[15]}}, p};
+/// The Verilog body of [`MultiplierPair`].
+pub const VERILOG_BODY: &str = "\
+`ifdef NPU_ICE40_DSP
+// One SB_MAC16 in 8x8 mode: O[31:16] = A[15:8] * B[15:8] (the top product,
+// F) and O[15:0] = A[7:0] * B[7:0] (the bottom product, G), both signed and
+// registered inside the DSP.
+wire [31:0] o;
+SB_MAC16 #(
+    .MODE_8x8(1'b1), .A_SIGNED(1'b1), .B_SIGNED(1'b1),
+    .TOP_8x8_MULT_REG(1'b1), .BOT_8x8_MULT_REG(1'b1),
+    .TOPOUTPUT_SELECT(2'd2), .BOTOUTPUT_SELECT(2'd2)
+) dsp (
+    .CLK(clock), .CE(1'b1),
+    .A({a1, a0}), .B({b1, b0}), .C(16'd0), .D(16'd0),
+    .AHOLD(1'b0), .BHOLD(1'b0), .CHOLD(1'b0), .DHOLD(1'b0),
+    .IRSTTOP(1'b0), .IRSTBOT(1'b0), .ORSTTOP(1'b0), .ORSTBOT(1'b0),
+    .OLOADTOP(1'b0), .OLOADBOT(1'b0), .ADDSUBTOP(1'b0), .ADDSUBBOT(1'b0),
+    .OHOLDTOP(1'b0), .OHOLDBOT(1'b0), .CI(1'b0), .ACCUMCI(1'b0), .SIGNEXTIN(1'b0),
+    .O(o), .CO(), .ACCUMCO(), .SIGNEXTOUT()
+);
+always @(*) begin
+    p1 = {{16{o[31]}}, o[31:16]};
+    p0 = {{16{o[15]}}, o[15:0]};
+end
+`else
+wire signed [15:0] a0_wide = {{8{a0[7]}}, a0};
+wire signed [15:0] b0_wide = {{8{b0[7]}}, b0};
+wire signed [15:0] a1_wide = {{8{a1[7]}}, a1};
+wire signed [15:0] b1_wide = {{8{b1[7]}}, b1};
+reg [15:0] r0;
+reg [15:0] r1;
+always @(posedge clock) begin
+    r0 <= a0_wide * b0_wide;
+    r1 <= a1_wide * b1_wide;
+end
+always @(*) begin
+    p0 = {{16{r0[15]}}, r0};
+    p1 = {{16{r1[15]}}, r1};
+end
+`endif
 ";
 
-impl Logic for SignedMultiplier {
+/// The exact product of two signed bytes, as 32-bit two's complement.
+pub fn product(a: Bits<8>, b: Bits<8>) -> Bits<32> {
+    let p = i32::from(a.to_u8() as i8) * i32::from(b.to_u8() as i8);
+    u64::from(p as u32).into()
+}
+
+impl Logic for MultiplierPair {
     fn update(&mut self) {
-        let a = i32::from(self.a.val().to_u8() as i8);
-        let b = i32::from(self.b.val().to_u8() as i8);
-        self.product.next = ((a * b) as u32 as u64).into();
+        if self.clock.pos_edge() {
+            self.p0.next = product(self.a0.val(), self.b0.val());
+            self.p1.next = product(self.a1.val(), self.b1.val());
+        }
     }
 
     fn connect(&mut self) {
-        self.product.connect();
+        self.p0.connect();
+        self.p1.connect();
     }
 
     fn hdl(&self) -> Verilog {
         Verilog::Custom(VERILOG_BODY.into())
+    }
+
+    fn timing(&self) -> Vec<TimingInfo> {
+        vec![
+            TimingInfo { name: "multiplier_pair".into(), clock: "clock".into(), inputs: vec!["a0".into(), "b0".into(), "a1".into(), "b1".into()], outputs: vec!["p0".into(), "p1".into()] },
+        ]
     }
 }
 
@@ -52,26 +114,13 @@ impl Logic for SignedMultiplier {
 mod tests {
     use super::*;
 
-    fn model(a: i8, b: i8) -> i32 {
-        let mut m = SignedMultiplier::default();
-        m.a.next = (a as u8 as u64).into();
-        m.b.next = (b as u8 as u64).into();
-        m.connect_all();
-        simulate(&mut m, 10);
-        m.product.val().to_u32() as i32
-    }
-
     #[test]
     fn the_rust_model_is_exact_for_every_pair() {
         for a in i8::MIN..=i8::MAX {
             for b in i8::MIN..=i8::MAX {
-                assert_eq!(model(a, b), i32::from(a) * i32::from(b), "{a} * {b}");
+                let p = product(u64::from(a as u8).into(), u64::from(b as u8).into());
+                assert_eq!(p.to_u32() as i32, i32::from(a) * i32::from(b), "{a} * {b}");
             }
         }
-    }
-
-    #[test]
-    fn the_verilog_multiplies_signed_values() {
-        assert!(VERILOG_BODY.contains("wire signed [15:0] p = a_wide * b_wide;"));
     }
 }

@@ -92,7 +92,8 @@ pub struct Npu {
     tx_crc: Crc16Step,
     /// The request payload.
     frame: Ram<Bits<8>>,
-    /// The request's first HEADER_BYTES bytes, byte i at bits 8i.., for decoding.
+    /// The request's first HEADER_BYTES bytes, byte i at bits 8i.., for decoding
+    /// (zeros past the end of a shorter request).
     head: DFF<Bits<160>>,
     // The banks.
     a_mem: Vec<Ram<Bits<8>>>,
@@ -559,8 +560,11 @@ impl Logic for Npu {
             FrameState::Payload => {
                 if self.receiver.valid.val() {
                     self.frame.write_enable.next = true;
+                    // The header is a shift register: byte 0 enters at the top
+                    // and has moved to the bottom after HEADER_BYTES shifts (a
+                    // shorter frame is shifted on in Crc0).
                     if self.rx_index.q.val() < self.header_bytes.val() {
-                        self.head.d.next = self.head.q.val() | (bit_cast::<160, 8>(self.receiver.data.val()) << (self.rx_index.q.val() << 3));
+                        self.head.d.next = (self.head.q.val() >> 8) | (bit_cast::<160, 8>(self.receiver.data.val()) << 152);
                     }
                     self.rx_crc_reg.d.next = self.rx_crc.crc_out.val();
                     self.rx_index.d.next = self.rx_index.q.val() + 1;
@@ -570,6 +574,13 @@ impl Logic for Npu {
                 }
             }
             FrameState::Crc0 => {
+                // A frame shorter than the header: shift zeros in until byte 0
+                // is at the bottom (at most HEADER_BYTES cycles, far less than
+                // the CRC byte's time on the line).
+                if self.rx_index.q.val() < self.header_bytes.val() {
+                    self.head.d.next = self.head.q.val() >> 8;
+                    self.rx_index.d.next = self.rx_index.q.val() + 1;
+                }
                 if self.receiver.valid.val() {
                     self.rx_crc_low.d.next = self.receiver.data.val();
                     self.frame_state.d.next = FrameState::Crc1;
@@ -678,10 +689,10 @@ impl Logic for Npu {
             self.data_byte.next = self.lane_word.val().get_bits::<8>(self.cursor_byte.q.val().index() * 8);
             match self.opcode.q.val().index() {
                 1 => {
-                    self.data_byte.next = self.info.val().get_bits::<8>(self.tx_index.q.val().index() * 8);
+                    self.data_byte.next = self.info.val().get_bits::<8>(self.tx_index.q.val().get_bits::<5>(0).index() * 8);
                 }
                 6 => {
-                    self.data_byte.next = self.status_record.val().get_bits::<8>(self.tx_index.q.val().index() * 8);
+                    self.data_byte.next = self.status_record.val().get_bits::<8>(self.tx_index.q.val().get_bits::<4>(0).index() * 8);
                 }
                 7 => {
                     if self.tx_index.q.val().get_bits::<3>(0).index() < 6 {

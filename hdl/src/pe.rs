@@ -12,10 +12,12 @@
 //! The result registers of a column form a shift chain that the array drains
 //! downwards while the next dot product is already accumulating.
 //!
-//! Pipeline: product register, then accumulator. The product register keeps
-//! the multiplier and the 32-bit adder in separate cycles.
+//! Pipeline: product register, then accumulator. The multiply and its
+//! register live outside the PE, in a [`crate::MultiplierPair`] that two
+//! PEs share (one iCE40 DSP); the PE gets the registered product of the
+//! operands it showed on `a_in`/`b_in` one cycle earlier, and keeps `valid`
+//! and `last` in step with it.
 
-use crate::multiplier::SignedMultiplier;
 use rust_hdl::prelude::*;
 
 /// Cycles from a PE's inputs to its result register: the product register,
@@ -39,9 +41,15 @@ pub struct ProcessingElement {
     pub result_in: Signal<In, Bits<32>>,
     /// This PE's finished sum.
     pub result_out: Signal<Out, Bits<32>>,
-    multiplier: SignedMultiplier,
-    // Product stage, with the control that belongs to it.
-    product: DFF<Bits<32>>,
+    /// `a_in * b_in` of the previous cycle, from the multiplier pair
+    /// (sign-extended to the accumulator's width).
+    pub product_in: Signal<In, Bits<32>>,
+    /// `a_in` and `b_in` as they are, for the multiplier pair.
+    pub a_out: Signal<Out, Bits<8>>,
+    pub b_out: Signal<Out, Bits<8>>,
+    /// The running sum plus the product: one adder for both uses.
+    sum: Signal<Local, Bits<32>>,
+    // The control that goes with the product register.
     product_valid: DFF<Bit>,
     product_last: DFF<Bit>,
     /// The running sum of the current dot product.
@@ -53,11 +61,11 @@ pub struct ProcessingElement {
 impl Logic for ProcessingElement {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, product, product_valid, product_last, acc, result);
-        // Stage 1: multiply.
-        self.multiplier.a.next = self.a_in.val();
-        self.multiplier.b.next = self.b_in.val();
-        self.product.d.next = self.multiplier.product.val();
+        dff_setup!(self, clock, product_valid, product_last, acc, result);
+        // Stage 1: the multiply happens in the pair; its control waits here.
+        self.a_out.next = self.a_in.val();
+        self.b_out.next = self.b_in.val();
+        self.sum.next = self.acc.q.val() + self.product_in.val();
         self.product_valid.d.next = self.valid_in.val();
         self.product_last.d.next = self.last_in.val();
         // Drain: the column's results move down one PE.
@@ -68,10 +76,10 @@ impl Logic for ProcessingElement {
         // (the array's users never ask for both in one cycle).
         if self.product_valid.q.val() {
             if self.product_last.q.val() {
-                self.result.d.next = self.acc.q.val() + self.product.q.val();
+                self.result.d.next = self.sum.val();
                 self.acc.d.next = bits::<32>(0);
             } else {
-                self.acc.d.next = self.acc.q.val() + self.product.q.val();
+                self.acc.d.next = self.sum.val();
             }
         }
         self.result_out.next = self.result.q.val();

@@ -1,20 +1,34 @@
 //! The requantization unit: INT32 accumulators (plus an optional per-column
 //! bias) to INT8 with the gemmlowp rules of `npu_spec::requant`, bit for bit.
 //!
-//! It works one element at a time: the 32x32 multiply is a shift-and-add over
-//! 32 cycles (no DSP, about a hundred LUTs), followed by one cycle each for
-//! the rounding nudge, the high half, the rounding shift and the clamp. About
-//! 37 cycles an element is still far faster than the link can carry the
-//! result away (an 8N1 byte takes ten bit times of many clocks each).
+//! It works one element at a time and is built to be small (the iCE40's
+//! DSPs all serve the array): no multiplier, no barrel shifter, no adder
+//! wider than 33 bits.
 //!
-//! Signed comparisons flip the sign bit and compare unsigned; arithmetic
-//! shifts fill the vacated bits with the sign.
+//! 1. `x = acc + bias`; the multiply works on magnitudes: `P = |x| * |m|`, a
+//!    shift-and-add over 32 cycles with a 33-bit adder (the product's high
+//!    half accumulates while both halves shift right);
+//! 2. SaturatingRoundingDoublingHighMul: `R = (P + 2^30 - neg) >> 31`, whose
+//!    carry out of the low 31 bits is `P[30] & (!neg | P[29:0] != 0)`, so no
+//!    64-bit add is needed; the result is `R` with the product's sign
+//!    (`x = m = INT32_MIN` saturates to INT32_MAX);
+//! 3. RoundingDivideByPOT by `shift`: one arithmetic right shift per cycle,
+//!    keeping the last bit shifted out (`half`) and whether any earlier one
+//!    was set (`sticky`); the result rounds up by `half` when positive and by
+//!    `half & sticky` when negative (half away from zero);
+//! 4. plus the zero point, clamped to `[min, max]`.
+//!
+//! About 40 + shift cycles an element: far less than the link needs to
+//! carry the result away (an 8N1 byte takes ten bit times of many clocks).
 
 use npu_spec::protocol::Status;
 use npu_spec::requant::MAX_SHIFT;
 use npu_spec::NpuConfig;
 use crate::vecs::signals;
 use rust_hdl::prelude::*;
+
+/// Cycles per element at most (shift 31), for drivers that bound a wait.
+pub const MAX_CYCLES_PER_ELEMENT: u64 = 80;
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 pub enum RequantState {
@@ -24,8 +38,8 @@ pub enum RequantState {
     Wait,
     Setup,
     Multiply,
-    Nudge,
     High,
+    Sign,
     Shift,
     Clamp,
     Finish,
@@ -68,8 +82,10 @@ pub struct Requantizer {
     src_reg: DFF<Bits<16>>,
     dst_reg: DFF<Bits<16>>,
     count_reg: DFF<Bits<16>>,
+    /// The multiplier as given, then (from Check on) its magnitude.
     multiplier_reg: DFF<Bits<32>>,
-    shift_reg: DFF<Bits<32>>,
+    multiplier_negative: DFF<Bit>,
+    shift_reg: DFF<Bits<8>>,
     zero_point_reg: DFF<Bits<8>>,
     min_reg: DFF<Bits<8>>,
     max_reg: DFF<Bits<8>>,
@@ -78,40 +94,45 @@ pub struct Requantizer {
     /// Entry and lane of the element in hand.
     entry: DFF<Bits<16>>,
     lane: DFF<Bits<8>>,
-    /// The element (accumulator plus bias).
-    x: DFF<Bits<32>>,
-    // Shift-and-add multiply of the magnitudes.
-    multiplicand: DFF<Bits<64>>,
-    multiplier_bits: DFF<Bits<32>>,
-    product: DFF<Bits<64>>,
+    /// |x|, the multiplicand.
+    magnitude: DFF<Bits<32>>,
+    /// The product's sign, and the one case that saturates.
     negative: DFF<Bit>,
     saturate: DFF<Bit>,
+    /// The product: high half (33 bits for the adder's carry) and low half,
+    /// which starts as the multiplier's bits and is consumed from bit 0.
+    high: DFF<Bits<33>>,
+    low: DFF<Bits<32>>,
+    /// Cycles counted in Multiply and Shift.
     step: DFF<Bits<6>>,
-    /// Signed product plus the rounding nudge.
-    nudged: DFF<Bits<64>>,
-    /// SaturatingRoundingDoublingHighMul's result.
-    high: DFF<Bits<32>>,
-    /// RoundingDivideByPOT's result.
-    divided: DFF<Bits<32>>,
+    /// The value being divided by 2^shift, then the quotient.
+    value: DFF<Bits<32>>,
+    /// RoundingDivideByPOT's last bit shifted out, and any before it.
+    half: DFF<Bit>,
+    sticky: DFF<Bit>,
     // Combinational helpers.
     lane_acc: Signal<Local, Bits<32>>,
     lane_bias: Signal<Local, Bits<32>>,
-    signed_product: Signal<Local, Bits<64>>,
-    nudged_adjusted: Signal<Local, Bits<64>>,
-    high_candidate: Signal<Local, Bits<32>>,
+    x: Signal<Local, Bits<32>>,
+    /// `0 - v` computed at 32 bits (a signal of its own: inside a wider cast,
+    /// Verilog would widen `v` before inverting it).
+    x_negated: Signal<Local, Bits<32>>,
+    multiplier_negated: Signal<Local, Bits<32>>,
+    addend: Signal<Local, Bits<33>>,
+    partial: Signal<Local, Bits<33>>,
+    /// `P >> 31` and the rounding carry.
+    truncated: Signal<Local, Bits<32>>,
+    round_carry: Signal<Local, Bit>,
+    rounded: Signal<Local, Bits<32>>,
+    rounded_negated: Signal<Local, Bits<32>>,
+    /// The quotient's rounding increment, and quotient + zero point in 34 bits.
+    round_up: Signal<Local, Bit>,
+    value_wide: Signal<Local, Bits<34>>,
+    zero_point_wide: Signal<Local, Bits<34>>,
+    with_zero: Signal<Local, Bits<34>>,
+    min_wide: Signal<Local, Bits<34>>,
+    max_wide: Signal<Local, Bits<34>>,
     clamped: Signal<Local, Bits<8>>,
-    /// `-x` in 32 bits. A signal of its own: inside a 64-bit cast, Verilog
-    /// would widen `x` before inverting it (rust-hdl's simulator does not).
-    x_magnitude: Signal<Local, Bits<32>>,
-    mask: Signal<Local, Bits<32>>,
-    threshold: Signal<Local, Bits<32>>,
-    shifted: Signal<Local, Bits<32>>,
-    // 40 bits: the sum of a 32-bit and an 8-bit signed value cannot wrap.
-    divided_wide: Signal<Local, Bits<40>>,
-    zero_point_wide: Signal<Local, Bits<40>>,
-    with_zero: Signal<Local, Bits<40>>,
-    min_wide: Signal<Local, Bits<40>>,
-    max_wide: Signal<Local, Bits<40>>,
 }
 
 impl Requantizer {
@@ -148,6 +169,7 @@ impl Requantizer {
             dst_reg: Default::default(),
             count_reg: Default::default(),
             multiplier_reg: Default::default(),
+            multiplier_negative: Default::default(),
             shift_reg: Default::default(),
             zero_point_reg: Default::default(),
             min_reg: Default::default(),
@@ -156,31 +178,33 @@ impl Requantizer {
             error_reg: Default::default(),
             entry: Default::default(),
             lane: Default::default(),
-            x: Default::default(),
-            multiplicand: Default::default(),
-            multiplier_bits: Default::default(),
-            product: Default::default(),
+            magnitude: Default::default(),
             negative: Default::default(),
             saturate: Default::default(),
-            step: Default::default(),
-            nudged: Default::default(),
             high: Default::default(),
-            divided: Default::default(),
+            low: Default::default(),
+            step: Default::default(),
+            value: Default::default(),
+            half: Default::default(),
+            sticky: Default::default(),
             lane_acc: Default::default(),
             lane_bias: Default::default(),
-            signed_product: Default::default(),
-            nudged_adjusted: Default::default(),
-            high_candidate: Default::default(),
-            clamped: Default::default(),
-            x_magnitude: Default::default(),
-            mask: Default::default(),
-            threshold: Default::default(),
-            shifted: Default::default(),
-            divided_wide: Default::default(),
+            x: Default::default(),
+            x_negated: Default::default(),
+            multiplier_negated: Default::default(),
+            addend: Default::default(),
+            partial: Default::default(),
+            truncated: Default::default(),
+            round_carry: Default::default(),
+            rounded: Default::default(),
+            rounded_negated: Default::default(),
+            round_up: Default::default(),
+            value_wide: Default::default(),
             zero_point_wide: Default::default(),
             with_zero: Default::default(),
             min_wide: Default::default(),
             max_wide: Default::default(),
+            clamped: Default::default(),
         }
     }
 
@@ -193,9 +217,9 @@ impl Logic for Requantizer {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, src_reg, dst_reg, count_reg, multiplier_reg, shift_reg, zero_point_reg, min_reg,
-            max_reg, use_bias_reg, error_reg, entry, lane, x, multiplicand, multiplier_bits, product, negative,
-            saturate, step, nudged, high, divided
+            self, clock, state, src_reg, dst_reg, count_reg, multiplier_reg, multiplier_negative, shift_reg,
+            zero_point_reg, min_reg, max_reg, use_bias_reg, error_reg, entry, lane, magnitude, negative, saturate,
+            high, low, step, value, half, sticky
         );
         self.busy.next = self.state.q.val() != RequantState::Idle;
         self.done.next = false;
@@ -212,51 +236,55 @@ impl Logic for Requantizer {
                 self.lane_bias.next = self.bias[j].val();
             }
         }
-        self.x_magnitude.next = !self.x.q.val() + 1;
-        // Sign-extend to 40 bits for the zero point and the clamp.
-        self.min_wide.next = bit_cast::<40, 8>(self.min_reg.q.val());
-        if self.min_reg.q.val().get_bit(7) {
-            self.min_wide.next = bit_cast::<40, 8>(self.min_reg.q.val()) | bits::<40>(0xFF_FFFF_FF00_u64);
+        self.x.next = self.lane_acc.val();
+        if self.use_bias_reg.q.val() {
+            self.x.next = self.lane_acc.val() + self.lane_bias.val();
         }
-        self.max_wide.next = bit_cast::<40, 8>(self.max_reg.q.val());
-        if self.max_reg.q.val().get_bit(7) {
-            self.max_wide.next = bit_cast::<40, 8>(self.max_reg.q.val()) | bits::<40>(0xFF_FFFF_FF00_u64);
+        self.x_negated.next = !self.x.val() + 1;
+        self.multiplier_negated.next = !self.multiplier_reg.q.val() + 1;
+        // Multiply step: add the multiplicand to the high half when the
+        // multiplier's next bit (low[0]) is set.
+        self.addend.next = bits::<33>(0);
+        if self.low.q.val().get_bit(0) {
+            self.addend.next = bit_cast::<33, 32>(self.magnitude.q.val());
         }
-        self.zero_point_wide.next = bit_cast::<40, 8>(self.zero_point_reg.q.val());
+        self.partial.next = self.high.q.val() + self.addend.val();
+        // P >> 31 and the carry of adding the nudge (2^30, or 2^30 - 1 when negative).
+        self.truncated.next = (bit_cast::<32, 33>(self.high.q.val()) << 1) | bit_cast::<32, 1>(self.low.q.val().get_bit(31).into());
+        self.round_carry.next = self.low.q.val().get_bit(30) & (!self.negative.q.val() | (self.low.q.val().get_bits::<30>(0) != 0));
+        self.rounded.next = self.truncated.val();
+        if self.round_carry.val() {
+            self.rounded.next = self.truncated.val() + 1;
+        }
+        self.rounded_negated.next = !self.rounded.val() + 1;
+        // The quotient, rounded half away from zero, plus the zero point.
+        self.round_up.next = self.half.q.val() & (!self.value.q.val().get_bit(31) | self.sticky.q.val());
+        self.value_wide.next = bit_cast::<34, 32>(self.value.q.val());
+        if self.value.q.val().get_bit(31) {
+            self.value_wide.next = bit_cast::<34, 32>(self.value.q.val()) | bits::<34>(0x3_0000_0000_u64);
+        }
+        self.zero_point_wide.next = bit_cast::<34, 8>(self.zero_point_reg.q.val());
         if self.zero_point_reg.q.val().get_bit(7) {
-            self.zero_point_wide.next = bit_cast::<40, 8>(self.zero_point_reg.q.val()) | bits::<40>(0xFF_FFFF_FF00_u64);
+            self.zero_point_wide.next = bit_cast::<34, 8>(self.zero_point_reg.q.val()) | bits::<34>(0x3_FFFF_FF00_u64);
         }
-        self.divided_wide.next = bit_cast::<40, 32>(self.divided.q.val());
-        if self.divided.q.val().get_bit(31) {
-            self.divided_wide.next = bit_cast::<40, 32>(self.divided.q.val()) | bits::<40>(0xFF_0000_0000_u64);
+        self.min_wide.next = bit_cast::<34, 8>(self.min_reg.q.val());
+        if self.min_reg.q.val().get_bit(7) {
+            self.min_wide.next = bit_cast::<34, 8>(self.min_reg.q.val()) | bits::<34>(0x3_FFFF_FF00_u64);
         }
-        self.with_zero.next = self.divided_wide.val() + self.zero_point_wide.val();
-        // Signed product from the magnitudes' product, and C's truncating
-        // division by 2^31 as an arithmetic shift of a biased value.
-        self.signed_product.next = self.product.q.val();
-        if self.negative.q.val() {
-            self.signed_product.next = !self.product.q.val() + 1;
+        self.max_wide.next = bit_cast::<34, 8>(self.max_reg.q.val());
+        if self.max_reg.q.val().get_bit(7) {
+            self.max_wide.next = bit_cast::<34, 8>(self.max_reg.q.val()) | bits::<34>(0x3_FFFF_FF00_u64);
         }
-        self.nudged_adjusted.next = self.nudged.q.val();
-        if self.nudged.q.val().get_bit(63) {
-            self.nudged_adjusted.next = self.nudged.q.val() + bits::<64>(0x7FFF_FFFF);
+        self.with_zero.next = self.value_wide.val() + self.zero_point_wide.val();
+        if self.round_up.val() {
+            self.with_zero.next = self.value_wide.val() + self.zero_point_wide.val() + 1;
         }
-        self.high_candidate.next = bit_cast::<32, 64>(self.nudged_adjusted.val() >> 31);
-        self.mask.next = (bits::<32>(1) << self.shift_reg.q.val()) - 1;
-        self.threshold.next = self.mask.val() >> 1;
-        if self.high.q.val().get_bit(31) {
-            self.threshold.next = (self.mask.val() >> 1) + 1;
-        }
-        self.shifted.next = self.high.q.val() >> self.shift_reg.q.val();
-        if self.high.q.val().get_bit(31) {
-            self.shifted.next = (self.high.q.val() >> self.shift_reg.q.val()) | !(bits::<32>(0xFFFF_FFFF_u64) >> self.shift_reg.q.val());
-        }
-        // z + zero_point, clamped to [min, max].
+        // Signed comparisons: flip the sign bit, compare unsigned.
         self.clamped.next = self.with_zero.val().get_bits::<8>(0);
-        if (self.with_zero.val() ^ 0x80_0000_0000_u64) < (self.min_wide.val() ^ 0x80_0000_0000_u64) {
+        if (self.with_zero.val() ^ 0x2_0000_0000_u64) < (self.min_wide.val() ^ 0x2_0000_0000_u64) {
             self.clamped.next = self.min_reg.q.val();
         }
-        if (self.with_zero.val() ^ 0x80_0000_0000_u64) > (self.max_wide.val() ^ 0x80_0000_0000_u64) {
+        if (self.with_zero.val() ^ 0x2_0000_0000_u64) > (self.max_wide.val() ^ 0x2_0000_0000_u64) {
             self.clamped.next = self.max_reg.q.val();
         }
         self.out_data.next = self.clamped.val();
@@ -268,7 +296,7 @@ impl Logic for Requantizer {
                     self.dst_reg.d.next = self.dst.val();
                     self.count_reg.d.next = self.count.val();
                     self.multiplier_reg.d.next = self.multiplier.val();
-                    self.shift_reg.d.next = bit_cast::<32, 8>(self.shift.val());
+                    self.shift_reg.d.next = self.shift.val();
                     self.zero_point_reg.d.next = self.zero_point.val();
                     self.min_reg.d.next = self.min.val();
                     self.max_reg.d.next = self.max.val();
@@ -281,7 +309,12 @@ impl Logic for Requantizer {
             }
             RequantState::Check => {
                 self.state.d.next = RequantState::Read;
-                if (self.shift_reg.q.val() > bit_cast::<32, 8>(self.max_shift.val()))
+                // From here on the multiplier register holds the magnitude.
+                self.multiplier_negative.d.next = self.multiplier_reg.q.val().get_bit(31);
+                if self.multiplier_reg.q.val().get_bit(31) {
+                    self.multiplier_reg.d.next = self.multiplier_negated.val();
+                }
+                if (self.shift_reg.q.val() > self.max_shift.val())
                     | ((self.min_reg.q.val() ^ 0x80) > (self.max_reg.q.val() ^ 0x80))
                 {
                     self.error_reg.d.next = self.bad_param.val();
@@ -304,61 +337,50 @@ impl Logic for Requantizer {
                 self.state.d.next = RequantState::Setup;
             }
             RequantState::Setup => {
-                self.x.d.next = self.lane_acc.val();
-                if self.use_bias_reg.q.val() {
-                    self.x.d.next = self.lane_acc.val() + self.lane_bias.val();
+                self.magnitude.d.next = self.x.val();
+                if self.x.val().get_bit(31) {
+                    self.magnitude.d.next = self.x_negated.val();
                 }
+                self.negative.d.next = self.x.val().get_bit(31) ^ self.multiplier_negative.q.val();
+                self.saturate.d.next = (self.x.val() == 0x8000_0000_u64) & (self.multiplier_reg.q.val() == 0x8000_0000_u64);
+                self.high.d.next = bits::<33>(0);
+                self.low.d.next = self.multiplier_reg.q.val();
                 self.step.d.next = 0.into();
-                self.product.d.next = 0.into();
                 self.state.d.next = RequantState::Multiply;
-                // The magnitudes are taken from `x` in the first multiply cycle.
             }
             RequantState::Multiply => {
-                if self.step.q.val() == 0 {
-                    self.multiplicand.d.next = bit_cast::<64, 32>(self.x.q.val());
-                    if self.x.q.val().get_bit(31) {
-                        self.multiplicand.d.next = bit_cast::<64, 32>(self.x_magnitude.val());
-                    }
-                    self.multiplier_bits.d.next = self.multiplier_reg.q.val();
-                    if self.multiplier_reg.q.val().get_bit(31) {
-                        self.multiplier_bits.d.next = !self.multiplier_reg.q.val() + 1;
-                    }
-                    self.negative.d.next = self.x.q.val().get_bit(31) ^ self.multiplier_reg.q.val().get_bit(31);
-                    self.saturate.d.next = (self.x.q.val() == 0x8000_0000_u64) & (self.multiplier_reg.q.val() == 0x8000_0000_u64);
-                    self.step.d.next = 1.into();
-                } else {
-                    if self.multiplier_bits.q.val().get_bit(0) {
-                        self.product.d.next = self.product.q.val() + self.multiplicand.q.val();
-                    }
-                    self.multiplicand.d.next = self.multiplicand.q.val() << 1;
-                    self.multiplier_bits.d.next = self.multiplier_bits.q.val() >> 1;
-                    self.step.d.next = self.step.q.val() + 1;
-                    if self.step.q.val() == 32 {
-                        self.state.d.next = RequantState::Nudge;
-                    }
+                // {high, low} = ({high + addend, low}) >> 1, 32 times.
+                self.high.d.next = self.partial.val() >> 1;
+                self.low.d.next = (self.low.q.val() >> 1) | (bit_cast::<32, 1>(self.partial.val().get_bit(0).into()) << 31);
+                self.step.d.next = self.step.q.val() + 1;
+                if self.step.q.val() == 31 {
+                    self.state.d.next = RequantState::High;
                 }
-            }
-            RequantState::Nudge => {
-                // ab >= 0: + 2^30; ab < 0: + (1 - 2^30).
-                self.nudged.d.next = self.signed_product.val() + bits::<64>(0x4000_0000);
-                if self.signed_product.val().get_bit(63) {
-                    self.nudged.d.next = self.signed_product.val() + bits::<64>(0xFFFF_FFFF_C000_0001_u64);
-                }
-                self.state.d.next = RequantState::High;
             }
             RequantState::High => {
-                self.high.d.next = self.high_candidate.val();
-                if self.saturate.q.val() {
-                    self.high.d.next = bits::<32>(0x7FFF_FFFF);
+                // SaturatingRoundingDoublingHighMul, signed.
+                self.value.d.next = self.rounded.val();
+                if self.negative.q.val() {
+                    self.value.d.next = self.rounded_negated.val();
                 }
+                if self.saturate.q.val() {
+                    self.value.d.next = bits::<32>(0x7FFF_FFFF);
+                }
+                self.half.d.next = false;
+                self.sticky.d.next = false;
+                self.step.d.next = 0.into();
                 self.state.d.next = RequantState::Shift;
             }
             RequantState::Shift => {
-                self.divided.d.next = self.shifted.val();
-                if (self.high.q.val() & self.mask.val()) > self.threshold.val() {
-                    self.divided.d.next = self.shifted.val() + 1;
+                if bit_cast::<8, 6>(self.step.q.val()) == self.shift_reg.q.val() {
+                    self.state.d.next = RequantState::Clamp;
+                } else {
+                    // Arithmetic shift right by one, remembering what fell out.
+                    self.value.d.next = (self.value.q.val() >> 1) | (self.value.q.val() & 0x8000_0000_u64);
+                    self.half.d.next = self.value.q.val().get_bit(0);
+                    self.sticky.d.next = self.sticky.q.val() | self.half.q.val();
+                    self.step.d.next = self.step.q.val() + 1;
                 }
-                self.state.d.next = RequantState::Clamp;
             }
             RequantState::Clamp => {
                 for j in 0..self.cols() {

@@ -21,6 +21,7 @@
 //! the size at compile time and the toolkit builds any size a config asks for.
 
 use crate::delay_line::DelayLine;
+use crate::multiplier::MultiplierPair;
 use crate::pe::{ProcessingElement, PE_LATENCY};
 use npu_spec::NpuConfig;
 use crate::vecs::{dffs, signals};
@@ -54,6 +55,13 @@ pub struct SystolicArray {
     b_fwd: Vec<DFF<Bits<8>>>,
     /// The PEs, row by row.
     pes: Vec<ProcessingElement>,
+    /// PEs `2p` and `2p + 1` (row-major) multiply in pair `p`; with an odd
+    /// count, the last pair's second half is idle.
+    pairs: Vec<MultiplierPair>,
+    /// Feeds the idle half of an odd count's last pair.
+    zero_byte: Constant<Bits<8>>,
+    /// The idle half's product (always 0), read by nothing.
+    unused_odd_product: Signal<Local, Bits<32>>,
 }
 
 impl SystolicArray {
@@ -77,6 +85,9 @@ impl SystolicArray {
             last_fwd: dffs(rows * (cols - 1)),
             b_fwd: dffs((rows - 1) * cols),
             pes: (0..rows * cols).map(|_| ProcessingElement::default()).collect(),
+            pairs: (0..(rows * cols).div_ceil(2)).map(|_| MultiplierPair::default()).collect(),
+            zero_byte: Constant::new(0.into()),
+            unused_odd_product: Default::default(),
         }
     }
 
@@ -91,6 +102,11 @@ impl SystolicArray {
 
     pub fn cols(&self) -> usize {
         self.b_in.len()
+    }
+
+    /// Pairs whose both halves serve a PE.
+    fn full_pairs(&self) -> usize {
+        self.pes.len() / 2
     }
 
     /// Cycles from the cycle that carries `last` to the first cycle in which
@@ -158,7 +174,7 @@ impl Logic for SystolicArray {
                     self.a_fwd[i * (w - 1) + j - 1].clock.next = self.clock.val();
                     self.valid_fwd[i * (w - 1) + j - 1].clock.next = self.clock.val();
                     self.last_fwd[i * (w - 1) + j - 1].clock.next = self.clock.val();
-                    self.a_fwd[i * (w - 1) + j - 1].d.next = self.pes[i * w + j - 1].a_in.val();
+                    self.a_fwd[i * (w - 1) + j - 1].d.next = self.pes[i * w + j - 1].a_out.val();
                     self.valid_fwd[i * (w - 1) + j - 1].d.next =
                         self.pes[i * w + j - 1].valid_in.val();
                     self.last_fwd[i * (w - 1) + j - 1].d.next =
@@ -174,7 +190,7 @@ impl Logic for SystolicArray {
                 self.pes[j].result_in.next = bits::<32>(0);
                 for i in 1..self.rows() {
                     self.b_fwd[(i - 1) * w + j].clock.next = self.clock.val();
-                    self.b_fwd[(i - 1) * w + j].d.next = self.pes[(i - 1) * w + j].b_in.val();
+                    self.b_fwd[(i - 1) * w + j].d.next = self.pes[(i - 1) * w + j].b_out.val();
                     self.pes[i * w + j].b_in.next = self.b_fwd[(i - 1) * w + j].q.val();
                     self.pes[i * w + j].result_in.next = self.pes[(i - 1) * w + j].result_out.val();
                 }
@@ -190,6 +206,26 @@ impl Logic for SystolicArray {
                     self.result[j].next = self.pes[(h - 1) * w + j].result_out.val();
                 }
             }
+        }
+        // The multiplies: PE 2p in the low half of pair p, PE 2p + 1 in the high.
+        self.unused_odd_product.next = bits::<32>(0);
+        for p in 0..self.full_pairs() {
+            self.pairs[p].clock.next = self.clock.val();
+            self.pairs[p].a0.next = self.pes[2 * p].a_out.val();
+            self.pairs[p].b0.next = self.pes[2 * p].b_out.val();
+            self.pairs[p].a1.next = self.pes[2 * p + 1].a_out.val();
+            self.pairs[p].b1.next = self.pes[2 * p + 1].b_out.val();
+            self.pes[2 * p].product_in.next = self.pairs[p].p0.val();
+            self.pes[2 * p + 1].product_in.next = self.pairs[p].p1.val();
+        }
+        for p in self.full_pairs()..self.pairs.len() {
+            self.pairs[p].clock.next = self.clock.val();
+            self.pairs[p].a0.next = self.pes[2 * p].a_out.val();
+            self.pairs[p].b0.next = self.pes[2 * p].b_out.val();
+            self.pairs[p].a1.next = self.zero_byte.val();
+            self.pairs[p].b1.next = self.zero_byte.val();
+            self.pes[2 * p].product_in.next = self.pairs[p].p0.val();
+            self.unused_odd_product.next = self.pairs[p].p1.val();
         }
     }
 }

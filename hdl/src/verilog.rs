@@ -102,7 +102,12 @@ fn drop_unused_localparams(verilog: &str) -> String {
 
 fn emit_module(lines: &[&str], out: &mut String) {
     let name_of = |line: &str| -> Option<String> {
-        let rest = line.trim_start().strip_prefix("localparam ")?;
+        let rest = line.trim_start().strip_prefix("localparam ")?.trim_start();
+        // An optional range (`[7:0]`) comes before the name.
+        let rest = match rest.strip_prefix('[') {
+            Some(r) => r.split_once(']')?.1.trim_start(),
+            None => rest,
+        };
         Some(rest.split(|c: char| c == '=' || c.is_whitespace()).next()?.to_string())
     };
     for (i, line) in lines.iter().enumerate() {

@@ -55,7 +55,7 @@ impl Utilization {
 /// The largest READ answer asked for at once, in bytes.
 const MAX_READ_BYTES: usize = 4096;
 /// Cycles the requantizer spends per INT32 element (with margin).
-const REQUANT_CYCLES_PER_ELEMENT: u64 = 40;
+const REQUANT_CYCLES_PER_ELEMENT: u64 = npu_hdl::requantizer::MAX_CYCLES_PER_ELEMENT;
 
 /// One NPU.
 pub struct Npu {

@@ -75,6 +75,18 @@ pub struct VerilatedModel {
 // between threads when not evaluating.
 unsafe impl Send for VerilatedModel {}
 
+/// What a model is built from.
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    /// (file name, Verilog text), compiled in this order.
+    pub sources: Vec<(String, String)>,
+    pub top: String,
+    /// The top module's ports (the shim reads and drives these).
+    pub ports: Vec<Port>,
+    /// Extra Verilator flags, such as `-DNAME` or `--no-timing`.
+    pub flags: Vec<String>,
+}
+
 /// An index of a port, resolved once by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortId(u32);
@@ -84,8 +96,16 @@ impl VerilatedModel {
     /// module `top`, clocked by its `clock` port. With `vcd`, every cycle is
     /// traced to that file.
     pub fn new(verilog: &str, top: &str, vcd: Option<&Path>) -> Result<Self, ModelError> {
-        let started = Instant::now();
         let ports = top_ports(verilog, top)?;
+        Self::build(&ModelSpec { sources: vec![(format!("{top}.v"), verilog.to_string())], top: top.to_string(), ports, flags: vec![] }, vcd)
+    }
+
+    /// Builds (or finds in the cache) and loads a model from several sources
+    /// with extra Verilator flags (defines, `--no-timing` for cell libraries).
+    pub fn build(spec: &ModelSpec, vcd: Option<&Path>) -> Result<Self, ModelError> {
+        let started = Instant::now();
+        let top = spec.top.as_str();
+        let ports = spec.ports.clone();
         if let Some(p) = ports.iter().find(|p| p.width > 64) {
             return Err(ModelError::WidePort { name: p.name.clone(), width: p.width });
         }
@@ -94,7 +114,7 @@ impl VerilatedModel {
         }
         let traced = vcd.is_some();
         let shim = shim_source(top, &ports, traced);
-        let (library, cached) = build_cached(verilog, top, &shim, traced)?;
+        let (library, cached) = build_cached(spec, &shim, traced)?;
         let lib = unsafe { libloading::Library::new(&library) }
             .map_err(|e| ModelError::Load { path: library.clone(), error: e.to_string() })?;
         let sym = |name: &str| -> Result<*const c_void, ModelError> {
@@ -315,9 +335,17 @@ fn fnv64(parts: &[&[u8]]) -> u64 {
 }
 
 /// The model library for this Verilog and shim, built unless cached.
-fn build_cached(verilog: &str, top: &str, shim: &str, traced: bool) -> Result<(PathBuf, bool), ModelError> {
+fn build_cached(spec: &ModelSpec, shim: &str, traced: bool) -> Result<(PathBuf, bool), ModelError> {
     let verilator = VERILATOR.find()?;
-    let key = fnv64(&[verilog.as_bytes(), shim.as_bytes(), top.as_bytes(), &[u8::from(traced)], BUILD_FLAGS.join(" ").as_bytes()]);
+    let top = spec.top.as_str();
+    let mut parts: Vec<&[u8]> = vec![shim.as_bytes(), top.as_bytes(), if traced { b"traced" } else { b"plain" }];
+    let flags = BUILD_FLAGS.join(" ") + " " + &spec.flags.join(" ");
+    parts.push(flags.as_bytes());
+    for (name, text) in &spec.sources {
+        parts.push(name.as_bytes());
+        parts.push(text.as_bytes());
+    }
+    let key = fnv64(&parts);
     let root = cache_root().join("verilator");
     let dir = root.join(format!("{top}-{key:016x}"));
     let library = dir.join("libmodel.so");
@@ -329,8 +357,10 @@ fn build_cached(verilog: &str, top: &str, shim: &str, traced: bool) -> Result<(P
     // Built in a scratch folder and renamed into place whole, so a failed or
     // concurrent build never leaves a half-built model in the cache.
     let work = tempfile::Builder::new().prefix(".build-").tempdir_in(&root).map_err(|e| cache_err(&root, e))?;
-    let v_path = work.path().join(format!("{top}.v"));
-    std::fs::write(&v_path, verilog).map_err(|e| cache_err(&v_path, e))?;
+    for (name, text) in &spec.sources {
+        let path = work.path().join(name);
+        std::fs::write(&path, text).map_err(|e| cache_err(&path, e))?;
+    }
     std::fs::write(work.path().join("shim.cpp"), shim).map_err(|e| cache_err(work.path(), e))?;
     let log = work.path().join("verilator.log");
     let mut cmd = Command::new(verilator);
@@ -338,7 +368,8 @@ fn build_cached(verilog: &str, top: &str, shim: &str, traced: bool) -> Result<(P
         .args(BUILD_FLAGS)
         .args(["--top-module", top, "--Mdir", "obj", "-o", "libmodel.so"])
         .args(if traced { &["--trace"][..] } else { &[][..] })
-        .arg(format!("{top}.v"))
+        .args(&spec.flags)
+        .args(spec.sources.iter().map(|(name, _)| name))
         .arg("shim.cpp");
     let out = cmd.output().map_err(|e| cache_err(work.path(), e))?;
     let mut text = out.stdout;
@@ -357,7 +388,9 @@ fn build_cached(verilog: &str, top: &str, shim: &str, traced: bool) -> Result<(P
     std::fs::create_dir(&staged).map_err(|e| cache_err(&staged, e))?;
     std::fs::rename(&built, staged.join("libmodel.so")).map_err(|e| cache_err(&staged, e))?;
     let _ = std::fs::rename(&log, staged.join("verilator.log"));
-    let _ = std::fs::rename(&v_path, staged.join(format!("{top}.v")));
+    for (name, _) in &spec.sources {
+        let _ = std::fs::rename(work.path().join(name), staged.join(name));
+    }
     match std::fs::rename(&staged, &dir) {
         Ok(()) => {}
         // Another process finished the same model first: use that one.
