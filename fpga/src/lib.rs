@@ -1,9 +1,15 @@
 //! The open FPGA flow.
 //!
 //! - [`run`]: running an external tool with its log kept and its failure explained;
-//! - [`yosys`]: synthesis and the statistics yosys reports.
+//! - [`yosys`]: synthesis and the statistics yosys reports;
+//! - [`board`], [`pll`], [`wrapper`]: board files, PLL settings, the board top level and pins;
+//! - [`flow`]: the whole board build (yosys, nextpnr, pack) and its report.
 
+pub mod board;
+pub mod flow;
+pub mod pll;
 pub mod run;
+pub mod wrapper;
 pub mod yosys;
 
 pub use run::ToolError;

@@ -30,7 +30,13 @@ pub enum ToolError {
 /// Runs `tool` with `args` in `dir`, output and errors to `log`.
 pub fn run_logged(tool: &Tool, args: &[&str], dir: &Path, log: &Path) -> Result<(), ToolError> {
     let program = tool.find()?;
-    let output = Command::new(&program)
+    run_program(&program, tool.program, args, dir, log)
+}
+
+/// Runs the program at `program` (called `name` in messages) like [`run_logged`].
+pub fn run_program(program: &Path, name: &'static str, args: &[&str], dir: &Path, log: &Path) -> Result<(), ToolError> {
+    let tool = Tool { program: name, purpose: "", install: "" };
+    let output = Command::new(program)
         .args(args)
         .current_dir(dir)
         .output()

@@ -6,16 +6,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// yosys's data folder (`<prefix>/share/yosys`: cell libraries such as
-/// `ice40/cells_sim.v`), found next to the `yosys` program.
+/// yosys's data folder (see [`npu_spec::tools::yosys_share_dir`]).
 pub fn share_dir() -> Result<std::path::PathBuf, ToolError> {
-    let yosys = YOSYS.find()?;
-    let yosys = std::fs::canonicalize(&yosys).unwrap_or(yosys);
-    let share = yosys.parent().and_then(|bin| bin.parent()).map(|prefix| prefix.join("share").join("yosys"));
-    match share {
-        Some(dir) if dir.join("ice40").join("cells_sim.v").is_file() => Ok(dir),
-        _ => Err(ToolError::Setup(format!("yosys's cell library (share/yosys/ice40/cells_sim.v) was not found next to {}; reinstall yosys: sudo apt-get install yosys", yosys.display()))),
-    }
+    npu_spec::tools::yosys_share_dir().map_err(ToolError::Setup)
 }
 
 /// The cell counts of a synthesised design, as yosys's `stat -json` reports them.

@@ -187,15 +187,18 @@ pub struct Npu {
     // Sender.
     tx_index: DFF<Bits<16>>,
     tx_crc_reg: DFF<Bits<16>>,
-    // Counters.
-    cycles: DFF<Bits<48>>,
-    busy_cycles: DFF<Bits<48>>,
-    mac_cycles: DFF<Bits<48>>,
-    macs: DFF<Bits<48>>,
-    stall_cycles: DFF<Bits<48>>,
-    bytes_in: DFF<Bits<48>>,
-    bytes_out: DFF<Bits<48>>,
-    tiles_done: DFF<Bits<48>>,
+    // Counters, as wide as they need to be (the COUNTERS record has 8 bytes
+    // for each; the bytes above a counter's width read 0): 40 bits of cycles
+    // last 6.4 hours at 48 MHz, 32 bits of MACs, bytes or tiles last longer
+    // than the 32 bits of cycles would (89 s).
+    cycles: DFF<Bits<40>>,
+    busy_cycles: DFF<Bits<40>>,
+    mac_cycles: DFF<Bits<40>>,
+    macs: DFF<Bits<40>>,
+    stall_cycles: DFF<Bits<40>>,
+    bytes_in: DFF<Bits<32>>,
+    bytes_out: DFF<Bits<32>>,
+    tiles_done: DFF<Bits<32>>,
     frames_ok: DFF<Bits<32>>,
     frames_bad: DFF<Bits<32>>,
     last_error: DFF<Bits<8>>,
@@ -220,8 +223,11 @@ fn k<const N: usize>(v: u64) -> Constant<Bits<N>> {
     Constant::new(v.into())
 }
 
+/// RAMs that are never read and written in the same cycle: the executor
+/// writes them only while nothing else reads them, and ignores what its
+/// cursor reads during a write.
 fn rams<T: Synth>(n: usize, depth: usize) -> Vec<Ram<T>> {
-    (0..n).map(|_| Ram::new(depth)).collect()
+    (0..n).map(|_| Ram::without_collisions(depth)).collect()
 }
 
 impl Npu {
@@ -251,11 +257,14 @@ impl Npu {
             transmitter: UartTx::new(cpb),
             rx_crc: Default::default(),
             tx_crc: Default::default(),
-            frame: Ram::new(MAX_REQUEST_PAYLOAD),
+            // Written while receiving, read while executing: never both.
+            frame: Ram::without_collisions(MAX_REQUEST_PAYLOAD),
             head: Default::default(),
             a_mem: rams(rows, m.a_depth),
             b_mem: rams(cols, m.b_depth),
-            acc_mem: rams(cols, m.acc_depth),
+            // The engine reads ahead in ACC while it writes sums back: a
+            // read may meet a write, and must see the old value.
+            acc_mem: (0..cols).map(|_| Ram::new(m.acc_depth)).collect(),
             out_mem: rams(cols, m.acc_depth),
             bias: dffs(cols),
             engine: GemmEngine::new(config),
@@ -502,7 +511,7 @@ impl Logic for Npu {
         }
         if self.engine.step.val() {
             self.mac_cycles.d.next = self.mac_cycles.q.val() + 1;
-            self.macs.d.next = self.macs.q.val() + bit_cast::<48, 16>(self.engine.macs_per_step.val());
+            self.macs.d.next = self.macs.q.val() + bit_cast::<40, 16>(self.engine.macs_per_step.val());
         }
         if self.engine.stall.val() {
             self.stall_cycles.d.next = self.stall_cycles.q.val() + 1;
@@ -651,32 +660,32 @@ impl Logic for Npu {
             }
         }
         self.lane_word.next = self.lane_u32.val() | bit_cast::<32, 8>(self.lane_u8.val());
-        self.counter_word.next = self.cycles.q.val();
+        self.counter_word.next = bit_cast::<48, 40>(self.cycles.q.val());
         match self.tx_index.q.val().get_bits::<3>(3).index() {
             0 => {
                 self.lane_word.next = self.lane_u32.val() | bit_cast::<32, 8>(self.lane_u8.val());
-        self.counter_word.next = self.cycles.q.val();
+        self.counter_word.next = bit_cast::<48, 40>(self.cycles.q.val());
             }
             1 => {
-                self.counter_word.next = self.busy_cycles.q.val();
+                self.counter_word.next = bit_cast::<48, 40>(self.busy_cycles.q.val());
             }
             2 => {
-                self.counter_word.next = self.mac_cycles.q.val();
+                self.counter_word.next = bit_cast::<48, 40>(self.mac_cycles.q.val());
             }
             3 => {
-                self.counter_word.next = self.macs.q.val();
+                self.counter_word.next = bit_cast::<48, 40>(self.macs.q.val());
             }
             4 => {
-                self.counter_word.next = self.stall_cycles.q.val();
+                self.counter_word.next = bit_cast::<48, 40>(self.stall_cycles.q.val());
             }
             5 => {
-                self.counter_word.next = self.bytes_in.q.val();
+                self.counter_word.next = bit_cast::<48, 32>(self.bytes_in.q.val());
             }
             6 => {
-                self.counter_word.next = self.bytes_out.q.val();
+                self.counter_word.next = bit_cast::<48, 32>(self.bytes_out.q.val());
             }
             _ => {
-                self.counter_word.next = self.tiles_done.q.val();
+                self.counter_word.next = bit_cast::<48, 32>(self.tiles_done.q.val());
             }
         }
         self.status_record.next = bit_cast::<72, 32>(self.frames_ok.q.val())

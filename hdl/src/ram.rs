@@ -26,6 +26,10 @@ pub struct Ram<T: Synth> {
     pub write_enable: Signal<In, Bit>,
     /// The contents, for rust-hdl's simulator (not part of the hardware).
     _contents: Vec<T>,
+    /// Whether a read of the entry written in the same cycle must see the
+    /// old value. Block RAM does not promise that, so keeping it costs
+    /// bypass registers and comparators beside each RAM.
+    _read_during_write_matters: bool,
 }
 
 impl<T: Synth> Ram<T> {
@@ -40,7 +44,15 @@ impl<T: Synth> Ram<T> {
             write_data: Default::default(),
             write_enable: Default::default(),
             _contents: vec![T::default(); depth],
+            _read_during_write_matters: true,
         }
+    }
+
+    /// A RAM whose user never reads an entry in the cycle it writes it (or
+    /// ignores what that read returns): no bypass logic is built, so the RAM
+    /// is the block RAM alone.
+    pub fn without_collisions(depth: usize) -> Self {
+        Self { _read_during_write_matters: false, ..Self::new(depth) }
     }
 
     pub fn depth(&self) -> usize {
@@ -98,9 +110,10 @@ impl<T: Synth> Logic for Ram<T> {
         } else {
             String::new()
         };
+        let attribute = if self._read_during_write_matters { "" } else { "(* no_rw_check *) " };
         Verilog::Custom(format!(
             "\
-reg [{msb}:0] mem [0:{last}];
+{attribute}reg [{msb}:0] mem [0:{last}];
 {unused}always @(posedge clock) begin
     if (write_enable) mem[write_address[{amsb}:0]] <= write_data;
     read_data <= mem[read_address[{amsb}:0]];

@@ -9,6 +9,7 @@
 pub mod array;
 pub mod clocked;
 pub mod gemm_bench;
+pub mod netlist;
 pub mod npu_sim;
 pub mod requant_bench;
 pub mod verilated;

@@ -38,6 +38,8 @@ pub enum ModelError {
     Load { path: PathBuf, error: String },
     #[error("the model has no port named {0}")]
     NoPort(String),
+    #[error("{0}")]
+    Setup(String),
 }
 
 /// How a model was obtained.

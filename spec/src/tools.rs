@@ -47,6 +47,28 @@ pub struct ToolMissing {
     pub install: &'static str,
 }
 
+pub const ICETIME: Tool = Tool {
+    program: "icetime",
+    purpose: "timing analysis of iCE40 bitstreams",
+    install: "sudo apt-get install fpga-icestorm",
+};
+pub const OPENFPGALOADER: Tool = Tool {
+    program: "openFPGALoader",
+    purpose: "programming FPGA boards",
+    install: "sudo apt-get install openfpgaloader",
+};
+
+/// yosys's data folder (`<prefix>/share/yosys`: cell libraries such as
+/// `ice40/cells_sim.v`), found next to the `yosys` program.
+pub fn yosys_share_dir() -> Result<PathBuf, String> {
+    let yosys = YOSYS.find().map_err(|e| e.to_string())?;
+    let yosys = std::fs::canonicalize(&yosys).unwrap_or(yosys);
+    match yosys.parent().and_then(|bin| bin.parent()).map(|prefix| prefix.join("share").join("yosys")) {
+        Some(dir) if dir.join("ice40").join("cells_sim.v").is_file() => Ok(dir),
+        _ => Err(format!("yosys's cell library (share/yosys/ice40/cells_sim.v) was not found next to {}; reinstall yosys: sudo apt-get install yosys", yosys.display())),
+    }
+}
+
 impl Tool {
     /// The full path of the program, or an error that says how to install it.
     pub fn find(&self) -> Result<PathBuf, ToolMissing> {

@@ -9,11 +9,13 @@ use std::process::ExitCode;
 
 mod config;
 mod device;
+mod flash;
 mod gemm;
 mod infer;
 mod info;
 mod sim;
 mod stats;
+mod synth;
 mod train;
 mod verilog;
 
@@ -50,6 +52,10 @@ enum Command {
     /// Train and quantize a network for `npu infer`
     #[command(subcommand)]
     Train(train::TrainCommand),
+    /// Build the bitstream for a board (yosys, nextpnr, pack) and report LUTs, DSPs, RAM, fmax, TOPS
+    Synth(synth::SynthArgs),
+    /// Program a board with a bitstream (--dry-run prints the command)
+    Flash(flash::FlashArgs),
 }
 
 /// `--config FILE`, shared by every subcommand.
@@ -82,6 +88,8 @@ pub fn main() -> ExitCode {
         Command::Stats(args) => stats::run(&args),
         Command::Infer(cmd) => infer::run(&cmd),
         Command::Train(cmd) => train::run(&cmd),
+        Command::Synth(args) => synth::run(&args),
+        Command::Flash(args) => flash::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

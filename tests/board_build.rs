@@ -1,0 +1,89 @@
+//! The iCEBreaker build, end to end: the config `configs/icebreaker.toml`
+//! goes through yosys, nextpnr and icepack, must fit and meet timing, and
+//! the netlist yosys wrote for that bitstream, simulated with yosys's iCE40
+//! cell models, must answer GEMM and REQUANT commands over its UART exactly
+//! as the reference does.
+
+use npu_fpga::board::Board;
+use npu_sim::netlist::NetlistNpu;
+use npu_sim::npu_sim::{NpuPins, NpuSim};
+use npu_spec::device_model::DeviceModel;
+use npu_spec::protocol::{Bank, GemmTile, Info, Request, Status};
+use npu_spec::requant::RequantParams;
+use npu_spec::tools::{ICEPACK, NEXTPNR_ICE40, VERILATOR, YOSYS};
+use npu_spec::NpuConfig;
+use npu_tests::{require, xorshift};
+
+const WAIT: u64 = 5_000_000;
+
+fn expect<P: NpuPins>(npu: &mut NpuSim<P>, r: &Request, status: Status) -> Vec<u8> {
+    let p = npu.request(r, WAIT).unwrap_or_else(|| panic!("no answer to {:?}", r.opcode())).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((p[0], p[1]), (status as u8, r.opcode() as u8), "answer to {:?}", r.opcode());
+    p[2..].to_vec()
+}
+
+#[test]
+fn icebreaker_bitstream_fits_meets_timing_and_its_netlist_computes() {
+    for tool in [&YOSYS, &NEXTPNR_ICE40, &ICEPACK, &VERILATOR] {
+        if require(tool).is_none() {
+            return;
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let config = NpuConfig::load(&root.join("configs/icebreaker.toml")).unwrap();
+    let board = Board::named("icebreaker").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let report = npu_fpga::flow::build(&board, &config, out.path(), &mut |s| eprintln!("{s}")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.fits && report.timing_met, "{}", report.table());
+    assert_eq!(report.dsps.used, (config.array.rows * config.array.cols).div_ceil(2) as u64, "one DSP per PE pair");
+    assert!(std::fs::metadata(out.path().join("npu.bin")).unwrap().len() > 100_000);
+
+    // The netlist of that bitstream, through its UART pins.
+    let netlist = std::fs::read_to_string(out.path().join("netlist.v")).unwrap();
+    let pins = NetlistNpu::new(&netlist, &npu_fpga::wrapper::top_name(&board), board.leds.active_low).unwrap_or_else(|e| panic!("{e}"));
+    let mut npu = NpuSim::with_pins(pins, &config);
+    let info = expect(&mut npu, &Request::Info, Status::Ok);
+    assert_eq!(Info::decode(&info), Some(Info::of(&config)));
+
+    let (rows, cols) = (config.array.rows, config.array.cols);
+    let mut model = DeviceModel::new(&config);
+    let mut next = xorshift(2026);
+    // Random A and B entries, two tiles back to back with accumulate, then
+    // every ACC entry used compared.
+    let k = 24;
+    for e in 0..2 * k {
+        let a: Vec<u8> = (0..rows).map(|_| next() as u8).collect();
+        let b: Vec<u8> = (0..cols).map(|_| next() as u8).collect();
+        expect(&mut npu, &Request::Write { bank: Bank::A, entry: e as u16, data: a.clone() }, Status::Ok);
+        expect(&mut npu, &Request::Write { bank: Bank::B, entry: e as u16, data: b.clone() }, Status::Ok);
+        model.a[e] = a.iter().map(|&v| v as i8).collect();
+        model.b[e] = b.iter().map(|&v| v as i8).collect();
+    }
+    for (accumulate, a_entry) in [(false, 0u16), (true, k as u16)] {
+        let t = GemmTile { a_entry, b_entry: a_entry, acc_entry: 3, m: rows as u8, n: cols as u8, k: k as u16, accumulate, tiles: 2, a_step: 0, b_step: 0, acc_step: rows as u16 };
+        assert_eq!(model.gemm(&t), Status::Ok);
+        expect(&mut npu, &Request::Gemm(t), Status::Ok);
+    }
+    let got = expect(&mut npu, &Request::Read { bank: Bank::Acc, entry: 3, count: (2 * rows) as u16 }, Status::Ok);
+    let want: Vec<u8> = model.acc[3..3 + 2 * rows].iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
+    assert_eq!(got, want, "the netlist's GEMM sums");
+
+    // REQUANT of those sums, with a bias and a ReLU.
+    let bias: Vec<i32> = (0..cols as i32).map(|j| 100 * j - 150).collect();
+    expect(&mut npu, &Request::Write { bank: Bank::Bias, entry: 0, data: bias.iter().flat_map(|v| v.to_le_bytes()).collect() }, Status::Ok);
+    model.bias = bias;
+    let p = RequantParams { multiplier: 1_518_500_250, shift: 6, zero_point: -4, min: -4, max: 127 };
+    assert_eq!(model.requant(3, 0, (2 * rows) as u16, &p, true), Status::Ok);
+    expect(&mut npu, &Request::Requant { src: 3, dst: 0, count: (2 * rows) as u16, params: p, bias: true }, Status::Ok);
+    let got = expect(&mut npu, &Request::Read { bank: Bank::Out, entry: 0, count: (2 * rows) as u16 }, Status::Ok);
+    let want: Vec<u8> = model.out[..2 * rows].iter().flatten().map(|&v| v as u8).collect();
+    assert_eq!(got, want, "the netlist's requantized outputs");
+
+    // A damaged frame is refused and changes nothing.
+    let mut bad = Request::Write { bank: Bank::A, entry: 0, data: vec![1; rows] }.frame();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x40;
+    npu.send(&bad);
+    let answer = npu.next_frame(WAIT).expect("an answer").expect("a frame");
+    assert_eq!(answer[0], Status::BadCrc as u8);
+}
