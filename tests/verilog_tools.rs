@@ -9,7 +9,6 @@ use npu_spec::tools::{VERILATOR, YOSYS};
 use npu_spec::NpuConfig;
 use npu_tests::require;
 use std::path::PathBuf;
-use std::process::Command;
 
 fn config(rows: usize, cols: usize) -> NpuConfig {
     let mut c = NpuConfig::default();

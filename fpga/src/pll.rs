@@ -39,8 +39,8 @@ pub fn ice40(input_hz: u64, want: u64) -> Result<Ice40Pll, String> {
             for divq in 1..=6u8 {
                 let num = input_hz * (u64::from(divf) + 1);
                 let den = (u64::from(divr) + 1) << divq;
-                let out_hz = if num % den == 0 { num / den } else { (num as f64 / den as f64).round() as u64 };
-                let exact = num % den == 0;
+                let out_hz = if num.is_multiple_of(den) { num / den } else { (num as f64 / den as f64).round() as u64 };
+                let exact = num.is_multiple_of(den);
                 let filter_range = match pfd {
                     p if p < 17e6 => 1,
                     p if p < 26e6 => 2,
@@ -70,7 +70,7 @@ pub fn ice40(input_hz: u64, want: u64) -> Result<Ice40Pll, String> {
 pub fn ecp5(input_hz: u64, want: u64) -> Result<Ecp5Pll, String> {
     let mut nearest: Option<u64> = None;
     for clki_div in 1..=128u32 {
-        if input_hz % u64::from(clki_div) != 0 {
+        if !input_hz.is_multiple_of(u64::from(clki_div)) {
             continue;
         }
         let pfd = input_hz / u64::from(clki_div);

@@ -35,7 +35,7 @@ pub struct Ram<T: Synth> {
 impl<T: Synth> Ram<T> {
     /// A RAM of `depth` entries (a power of two, at most 65536), all zero.
     pub fn new(depth: usize) -> Self {
-        assert!(depth.is_power_of_two() && depth >= 2 && depth <= 1 << ADDRESS_BITS, "RAM depth {depth}");
+        assert!(depth.is_power_of_two() && (2..=1 << ADDRESS_BITS).contains(&depth), "RAM depth {depth}");
         Self {
             clock: Default::default(),
             read_address: Default::default(),
@@ -134,7 +134,7 @@ mod tests {
     fn reads_what_was_written_one_cycle_later() {
         let mut ram = Ram::<Bits<8>>::new(16);
         ram.connect_all();
-        let mut tick = |ram: &mut Ram<Bits<8>>| {
+        let tick = |ram: &mut Ram<Bits<8>>| {
             ram.clock.next = Clock::from(true);
             simulate(ram, 100);
             ram.clock.next = Clock::from(false);

@@ -48,7 +48,7 @@ pub struct UartRx {
 impl UartRx {
     /// A receiver for `clocks_per_bit` core clocks per bit (at least 8).
     pub fn new(clocks_per_bit: u64) -> Self {
-        assert!(clocks_per_bit >= 8 && clocks_per_bit < 1 << 16, "clocks per bit {clocks_per_bit}");
+        assert!((8..1 << 16).contains(&clocks_per_bit), "clocks per bit {clocks_per_bit}");
         Self {
             clock: Default::default(),
             rx: Default::default(),
@@ -156,7 +156,7 @@ mod tests {
     fn send(tx_cpb: u64, rx_cpb: u64, bytes: &[u8]) -> (Vec<u8>, usize) {
         let mut l = Loopback { clock: Default::default(), tx: UartTx::new(tx_cpb), rx: UartRx::new(rx_cpb) };
         l.connect_all();
-        let mut tick = |l: &mut Loopback| {
+        let tick = |l: &mut Loopback| {
             l.clock.next = Clock::from(true);
             simulate(l, 100);
             l.clock.next = Clock::from(false);

@@ -25,7 +25,7 @@ pub struct UartTx {
 
 impl UartTx {
     pub fn new(clocks_per_bit: u64) -> Self {
-        assert!(clocks_per_bit >= 2 && clocks_per_bit < 1 << 16, "clocks per bit {clocks_per_bit}");
+        assert!((2..1 << 16).contains(&clocks_per_bit), "clocks per bit {clocks_per_bit}");
         Self {
             clock: Default::default(),
             data: Default::default(),

@@ -111,12 +111,13 @@ impl Link {
                 .receive(&mut buf, left)
                 .map_err(|source| LinkError::Io { command, port: self.transport.describe(), source })?;
             self.stats.bytes_received += n as u64;
-            for frame in self.decoder.push(&buf[..n]) {
-                match frame {
-                    Ok(p) if p.len() >= RESPONSE_HEAD => return Ok(p),
-                    Ok(p) => return Err(LinkError::Mismatch { command, why: format!("a {}-byte answer", p.len()) }),
-                    Err(source) => return Err(LinkError::Frame { command, port: self.transport.describe(), source }),
-                }
+            // One answer per request: the first frame completed is it.
+            if let Some(frame) = self.decoder.push(&buf[..n]).into_iter().next() {
+                return match frame {
+                    Ok(p) if p.len() >= RESPONSE_HEAD => Ok(p),
+                    Ok(p) => Err(LinkError::Mismatch { command, why: format!("a {}-byte answer", p.len()) }),
+                    Err(source) => Err(LinkError::Frame { command, port: self.transport.describe(), source }),
+                };
             }
         }
     }

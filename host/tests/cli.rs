@@ -33,6 +33,8 @@ fn every_command_has_help_with_examples() {
         vec!["infer", "digits"],
         vec!["train"],
         vec!["train", "digits"],
+        vec!["synth"],
+        vec!["flash"],
     ];
     for args in commands {
         let mut with_help = args.clone();
@@ -274,4 +276,24 @@ fn sim_gemm_runs_through_the_command_link() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("match: all 54 elements") && text.contains("requests"), "{text}");
+}
+
+#[test]
+fn flash_prints_its_command_and_fails_fast_without_a_board() {
+    let o = npu(&["flash", "--board", "icebreaker", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "openFPGALoader -b ice40_generic build/icebreaker/npu.bin");
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("npu.bin");
+    std::fs::write(&bin, [0u8; 16]).unwrap();
+    let started = std::time::Instant::now();
+    let o = npu(&["flash", "--board", "icebreaker", "--bitstream", bin.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no icebreaker is attached") && stderr(&o).contains("0403:6010"), "{}", stderr(&o));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "it fails fast");
+    let o = npu(&["flash", "--board", "icebreaker", "--bitstream", "/no/such.bin"]);
+    assert!(stderr(&o).contains("npu synth --board icebreaker"), "{}", stderr(&o));
+    let o = npu(&["synth", "--board", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("icebreaker, ulx3s"), "{}", stderr(&o));
 }

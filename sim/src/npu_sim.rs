@@ -206,7 +206,7 @@ impl<P: NpuPins> NpuSim<P> {
             HostRx::Receiving { count, bits } => {
                 let count = count + 1;
                 // Sample mid-bit: bit n (0 = start) at n * cpb + cpb / 2.
-                if count >= self.cpb / 2 && (count - self.cpb / 2) % self.cpb == 0 {
+                if count >= self.cpb / 2 && (count - self.cpb / 2).is_multiple_of(self.cpb) {
                     let n = (count - self.cpb / 2) / self.cpb;
                     let bits = bits | (u16::from(tx) << n);
                     if n == 9 {

@@ -421,27 +421,6 @@ const BUILD_FLAGS: &[&str] = &[
     "-shared",
 ];
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_rust_hdl_port_declarations() {
-        let v = "module top(clock,a$0,r);\n    // Module arguments\n    input wire  clock;\n    input wire  [7:0] a$0;\n    output reg  [31:0] r;\n    // Stub signals\n    reg x;\nendmodule\n";
-        let ports = top_ports(v, "top").unwrap();
-        assert_eq!(
-            ports,
-            vec![
-                Port { name: "clock".into(), width: 1, input: true },
-                Port { name: "a$0".into(), width: 8, input: true },
-                Port { name: "r".into(), width: 32, input: false },
-            ]
-        );
-        assert_eq!(cpp_name("a$0"), "a__0240");
-        assert!(matches!(top_ports(v, "other"), Err(ModelError::NoTop(_))));
-    }
-}
-
 /// The systolic array as a Verilated model, behind [`crate::array::ArrayBackend`].
 pub struct VerilatedArray {
     model: VerilatedModel,
@@ -508,5 +487,26 @@ impl crate::array::ArrayBackend for VerilatedArray {
 
     fn cycles(&self) -> u64 {
         self.model.cycles()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_rust_hdl_port_declarations() {
+        let v = "module top(clock,a$0,r);\n    // Module arguments\n    input wire  clock;\n    input wire  [7:0] a$0;\n    output reg  [31:0] r;\n    // Stub signals\n    reg x;\nendmodule\n";
+        let ports = top_ports(v, "top").unwrap();
+        assert_eq!(
+            ports,
+            vec![
+                Port { name: "clock".into(), width: 1, input: true },
+                Port { name: "a$0".into(), width: 8, input: true },
+                Port { name: "r".into(), width: 32, input: false },
+            ]
+        );
+        assert_eq!(cpp_name("a$0"), "a__0240");
+        assert!(matches!(top_ports(v, "other"), Err(ModelError::NoTop(_))));
     }
 }

@@ -749,11 +749,7 @@ mod tests {
         let mut d = FrameDecoder::with_max_payload(64);
         let mut good = vec![];
         for byte in stream {
-            for r in d.push(&[byte]) {
-                if let Ok(p) = r {
-                    good.push(p);
-                }
-            }
+            good.extend(d.push(&[byte]).into_iter().flatten());
         }
         assert_eq!(good, vec![Request::Info.payload(), Request::Read { bank: Bank::Acc, entry: 3, count: 2 }.payload()]);
     }

@@ -73,7 +73,7 @@ pub fn check_tiles<B: ArrayBackend>(
         None => sim.run(tiles),
         Some((seed, one_in)) => {
             let mut next = xorshift(seed);
-            sim.run_with_bubbles(tiles, move || next() % one_in == 0)
+            sim.run_with_bubbles(tiles, move || next().is_multiple_of(one_in))
         }
     }
     .expect("the strategy makes tiles that fit");

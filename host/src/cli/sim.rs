@@ -191,7 +191,7 @@ fn gemm_over_link(args: &GemmArgs, config: &npu_spec::NpuConfig, a: &Matrix<i8>,
 
 fn print_side_by_side(got: &Matrix<i32>, want: &Matrix<i32>) {
     let width = 8 * got.cols();
-    println!("{:<width$}   {}", "simulated C", "reference C");
+    println!("{:<width$}   reference C", "simulated C");
     for i in 0..got.rows() {
         let row = |m: &Matrix<i32>| m.row(i).iter().map(|v| format!("{v:>8}")).collect::<String>();
         println!("{:<width$}   {}", row(got), row(want));

@@ -57,7 +57,7 @@ impl Digits {
 
     /// The held-out test images: every fifth (index divisible by 5).
     pub fn is_test(index: usize) -> bool {
-        index % 5 == 0
+        index.is_multiple_of(5)
     }
 
     /// The first `n` images.

@@ -94,6 +94,8 @@ pub fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
 }
 
 /// Trains on the training split with softmax cross-entropy and momentum SGD.
+// Index loops: the gradient formulas read best with the indices written out.
+#[allow(clippy::needless_range_loop)]
 pub fn train_float(d: &Digits, o: &TrainOptions) -> FloatMlp {
     let mut rng = Rng(o.seed | 1);
     let a1 = (6.0 / PIXELS as f32).sqrt();
