@@ -234,13 +234,14 @@ fn read_report(board: &Board, config: &NpuConfig, out: &Path, log: &str, seconds
     let get = |names: &[&str]| names.iter().find_map(|n| utilization.get(*n).copied()).unwrap_or(Usage { used: 0, available: 0 });
     let (logic, dsps, block_ram, spram) = match board.family {
         Family::Ice40 => (get(&["ICESTORM_LC"]), get(&["ICESTORM_DSP"]), get(&["ICESTORM_RAM"]), get(&["ICESTORM_SPRAM"])),
-        Family::Ecp5 => (get(&["TRELLIS_SLICE"]), get(&["MULT18X18D"]), get(&["DP16KD"]), Usage { used: 0, available: 0 }),
-    };
-    let (logic, block_ram, dsps) = if board.family == Family::Ecp5 {
-        // Two LUT4s per slice: report LUTs, as the other tools do.
-        (Usage { used: logic.used * 2, available: logic.available * 2 }, block_ram, dsps)
-    } else {
-        (logic, block_ram, dsps)
+        // LUT4s (TRELLIS_COMB); older nextpnr reports slices of two.
+        Family::Ecp5 => {
+            let luts = utilization.get("TRELLIS_COMB").copied().unwrap_or_else(|| {
+                let s = get(&["TRELLIS_SLICE"]);
+                Usage { used: 2 * s.used, available: 2 * s.available }
+            });
+            (luts, get(&["MULT18X18D"]), get(&["DP16KD"]), Usage { used: 0, available: 0 })
+        }
     };
     let stat: serde_json::Value = std::fs::read_to_string(out.join("synth_stat.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
     let flip_flops = stat["design"]["num_cells_by_type"]
@@ -286,7 +287,7 @@ impl BuildReport {
             ("block RAM", usage(&self.block_ram)),
             ("SPRAM", usage(&self.spram)),
             ("fmax", format!("{:.2} MHz (required {:.2} MHz: {})", self.fmax_mhz, self.required_mhz, if self.timing_met { "met" } else { "MISSED" })),
-            ("peak INT8", format!("{:.4} TOPS at {:.2} MHz ({:.4} TOPS at fmax)", self.peak_tops, self.required_mhz, self.peak_tops_at_fmax)),
+            ("peak INT8", format!("{:.3} GOPS = {:.6} TOPS at {:.2} MHz ({:.3} GOPS at fmax)", self.peak_tops * 1e3, self.peak_tops, self.required_mhz, self.peak_tops_at_fmax * 1e3)),
             ("build time", self.seconds.iter().map(|(k, v)| format!("{k} {v:.1} s")).collect::<Vec<_>>().join(", ")),
             ("bitstream", self.bitstream.as_ref().map_or("none".to_string(), |p| p.display().to_string())),
         ];

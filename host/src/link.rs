@@ -20,6 +20,14 @@ pub enum LinkError {
     Mismatch { command: &'static str, why: String },
 }
 
+/// Extra attempts of a command that changes nothing.
+pub const RETRIES: u32 = 2;
+
+/// Whether running `op` twice is the same as once.
+pub fn idempotent(op: Opcode) -> bool {
+    matches!(op, Opcode::Info | Opcode::Read | Opcode::Status | Opcode::Counters)
+}
+
 /// Timing of the link, for time-outs: the line's baud and the core clock.
 #[derive(Debug, Clone, Copy)]
 pub struct LinkTiming {
@@ -42,6 +50,8 @@ pub struct Link {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct LinkStats {
     pub requests: u64,
+    /// Commands sent again after a lost or damaged answer.
+    pub retries: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
 }
@@ -68,6 +78,25 @@ impl Link {
     /// `answer_bytes` is the data expected, `work_cycles` the device's
     /// compute time: both only set the time-out.
     pub fn request(&mut self, req: &Request, answer_bytes: usize, work_cycles: u64) -> Result<Vec<u8>, LinkError> {
+        // Commands that change nothing are tried again after a lost or
+        // damaged answer; the others are not (a GEMM with accumulate run
+        // twice would be wrong), and their error goes up.
+        let attempts = if idempotent(req.opcode()) { 1 + RETRIES } else { 1 };
+        let mut last = None;
+        for _ in 0..attempts {
+            match self.request_once(req, answer_bytes, work_cycles) {
+                Err(e @ (LinkError::Timeout { .. } | LinkError::Frame { .. })) => {
+                    self.stats.retries += 1;
+                    last = Some(e);
+                }
+                other => return other,
+            }
+        }
+        self.stats.retries -= 1;
+        Err(last.expect("at least one attempt"))
+    }
+
+    fn request_once(&mut self, req: &Request, answer_bytes: usize, work_cycles: u64) -> Result<Vec<u8>, LinkError> {
         let op = req.opcode();
         let command = op.name();
         let frame = req.frame();

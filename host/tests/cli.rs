@@ -26,6 +26,7 @@ fn every_command_has_help_with_examples() {
         vec!["sim", "gemm"],
         vec!["sim", "bench"],
         vec!["sim", "serve"],
+        vec!["sim", "fuzz"],
         vec!["info"],
         vec!["gemm"],
         vec!["stats"],

@@ -8,6 +8,7 @@
 
 pub mod array;
 pub mod clocked;
+pub mod fuzz;
 pub mod gemm_bench;
 pub mod netlist;
 pub mod npu_sim;

@@ -3,7 +3,7 @@
 //! shadow copy when it checks that a command changed nothing else.
 
 use crate::config::NpuConfig;
-use crate::protocol::{GemmTile, Status};
+use crate::protocol::{Bank, GemmTile, Status, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD};
 use crate::requant::{requantize, RequantParams, MAX_SHIFT};
 
 /// Every bank, entry by entry, lane by lane.
@@ -62,6 +62,70 @@ impl DeviceModel {
             }
         }
         Status::Ok
+    }
+
+    /// Entries and bytes per entry of a bank.
+    fn geometry(&self, bank: Bank) -> (usize, usize) {
+        match bank {
+            Bank::A => (self.a.len(), self.rows),
+            Bank::B => (self.b.len(), self.cols),
+            Bank::Acc => (self.acc.len(), 4 * self.cols),
+            Bank::Bias => (1, 4 * self.cols),
+            Bank::Out => (self.out.len(), self.cols),
+        }
+    }
+
+    /// The WRITE command (`data`: whole entries, lane 0 first, INT32 lanes
+    /// little-endian): the status the device answers, memory updated only on OK.
+    pub fn write(&mut self, bank: u8, entry: u16, data: &[u8]) -> Status {
+        if data.is_empty() || 4 + data.len() > MAX_REQUEST_PAYLOAD {
+            return Status::BadLength;
+        }
+        let Some(bank) = Bank::from_u8(bank) else { return Status::BadBank };
+        let (depth, eb) = self.geometry(bank);
+        if data.len() % eb != 0 {
+            return Status::BadLength;
+        }
+        let count = data.len() / eb;
+        if usize::from(entry) + count > depth {
+            return Status::OutOfRange;
+        }
+        for (n, chunk) in data.chunks(eb).enumerate() {
+            let e = usize::from(entry) + n;
+            let word = |l: usize| i32::from_le_bytes(chunk[4 * l..4 * l + 4].try_into().unwrap());
+            match bank {
+                Bank::A => self.a[e] = chunk.iter().map(|&v| v as i8).collect(),
+                Bank::B => self.b[e] = chunk.iter().map(|&v| v as i8).collect(),
+                Bank::Out => self.out[e] = chunk.iter().map(|&v| v as i8).collect(),
+                Bank::Acc => self.acc[e] = (0..self.cols).map(word).collect(),
+                Bank::Bias => self.bias = (0..self.cols).map(word).collect(),
+            }
+        }
+        Status::Ok
+    }
+
+    /// The READ command: the bytes answered, or the error status.
+    pub fn read(&self, bank: u8, entry: u16, count: u16) -> Result<Vec<u8>, Status> {
+        let Some(bank) = Bank::from_u8(bank) else { return Err(Status::BadBank) };
+        let (depth, eb) = self.geometry(bank);
+        let (entry, count) = (usize::from(entry), usize::from(count));
+        if count == 0 || entry + count > depth {
+            return Err(Status::OutOfRange);
+        }
+        if count * eb > 0xFFFF - RESPONSE_HEAD {
+            return Err(Status::BadLength);
+        }
+        let mut out = Vec::with_capacity(count * eb);
+        for e in entry..entry + count {
+            match bank {
+                Bank::A => out.extend(self.a[e].iter().map(|&v| v as u8)),
+                Bank::B => out.extend(self.b[e].iter().map(|&v| v as u8)),
+                Bank::Out => out.extend(self.out[e].iter().map(|&v| v as u8)),
+                Bank::Acc => out.extend(self.acc[e].iter().flat_map(|v| v.to_le_bytes())),
+                Bank::Bias => out.extend(self.bias.iter().flat_map(|v| v.to_le_bytes())),
+            }
+        }
+        Ok(out)
     }
 
     /// The REQUANT command.

@@ -1,0 +1,381 @@
+//! Link fuzzing: a long stream of valid and broken frames into the NPU's
+//! UART pins, every answer checked against the device model, and at the
+//! end the whole memory read back and compared.
+//!
+//! Kinds of input (each counted in the report):
+//! - valid commands of every kind, with random fields (the model says which
+//!   answer is right: OK, OUT_OF_RANGE, BAD_TILE, BAD_PARAM, BAD_BANK), some
+//!   sent 3% slow or fast;
+//! - unknown opcodes, wrong payload lengths, a length field of 0 or above the
+//!   limit, a flipped bit in the payload or CRC;
+//! - frames cut short (the device drops them after 40 quiet bit times),
+//!   frames cut by a break, random bytes between frames.
+//!
+//! A hang is an expected answer that does not come within a generous bound;
+//! a wrong answer is one with the wrong status or data, or any answer where
+//! none is due.
+
+use crate::npu_sim::{NpuPins, NpuSim};
+use npu_spec::device_model::DeviceModel;
+use npu_spec::protocol::{encode_frame, Bank, Counters, GemmTile, Info, LinkHealth, Opcode, Request, Status, IDLE_TIMEOUT_BITS, MAX_REQUEST_PAYLOAD, SYNC};
+use npu_spec::requant::RequantParams;
+use npu_spec::NpuConfig;
+use std::collections::BTreeMap;
+
+/// What a fuzzing run did and found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FuzzReport {
+    pub frames: u64,
+    /// Inputs by kind ("write", "bad_crc", "truncated", ...).
+    pub by_kind: BTreeMap<&'static str, u64>,
+    /// Answers by status name.
+    pub by_status: BTreeMap<&'static str, u64>,
+    pub hangs: u64,
+    pub wrong_answers: u64,
+    /// Bytes of memory that differ from the model at the end.
+    pub memory_mismatches: u64,
+    /// Whether STATUS and COUNTERS agree with what was sent.
+    pub counters_consistent: bool,
+    pub cycles: u64,
+    /// The first few problems, described.
+    pub problems: Vec<String>,
+}
+
+impl FuzzReport {
+    pub fn clean(&self) -> bool {
+        self.hangs == 0 && self.wrong_answers == 0 && self.memory_mismatches == 0 && self.counters_consistent
+    }
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+struct Fuzzer<'a, P: NpuPins> {
+    sim: &'a mut NpuSim<P>,
+    config: &'a NpuConfig,
+    model: DeviceModel,
+    rng: Rng,
+    report: FuzzReport,
+    ok: u64,
+    bad: u64,
+    macs: u64,
+    tiles: u64,
+}
+
+impl<P: NpuPins> Fuzzer<'_, P> {
+    fn problem(&mut self, what: String) {
+        if self.report.problems.len() < 10 {
+            self.report.problems.push(what);
+        }
+    }
+
+    /// Cycles to wait for an answer before calling it a hang.
+    fn bound(&self, request_bytes: usize, answer_bytes: usize, work: u64) -> u64 {
+        ((request_bytes + answer_bytes + 16) as u64 * 10 * self.config.clocks_per_bit()) * 2 + work + 20_000
+    }
+
+    /// Sends a frame and checks the answer's status (and data, when given).
+    fn exchange(&mut self, kind: &'static str, frame: &[u8], skew: i64, want: Status, data: Option<Vec<u8>>, answer_bytes: usize, work: u64) {
+        *self.report.by_kind.entry(kind).or_default() += 1;
+        self.sim.send_skewed(frame, skew);
+        let bound = self.bound(frame.len(), answer_bytes, work);
+        match self.sim.next_frame(bound) {
+            None => {
+                self.report.hangs += 1;
+                self.problem(format!("{kind}: no answer within {bound} cycles"));
+                self.sim.idle(2 * IDLE_TIMEOUT_BITS);
+                self.sim.drain_line(0);
+            }
+            Some(Err(e)) => {
+                self.report.wrong_answers += 1;
+                self.problem(format!("{kind}: a damaged answer ({e})"));
+            }
+            Some(Ok(p)) => {
+                let status = Status::from_u8(p[0]);
+                *self.report.by_status.entry(status.map_or("invalid", Status::name)).or_default() += 1;
+                if status == Some(Status::Ok) {
+                    self.ok += 1;
+                } else {
+                    self.bad += 1;
+                }
+                if status != Some(want) {
+                    self.report.wrong_answers += 1;
+                    self.problem(format!("{kind}: answered {:?}, expected {}", status, want.name()));
+                } else if let Some(d) = data {
+                    if p[2..] != d[..] {
+                        self.report.wrong_answers += 1;
+                        self.problem(format!("{kind}: the answer's data differs from the model"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends bytes for which no answer is due, waits until the device must
+    /// have dropped them, and checks that nothing came back.
+    fn silent(&mut self, kind: &'static str, bytes: &[u8], then_break: bool) {
+        *self.report.by_kind.entry(kind).or_default() += 1;
+        self.sim.send(bytes);
+        if then_break {
+            self.sim.send_break(20);
+        }
+        self.sim.drain_line(IDLE_TIMEOUT_BITS + 10);
+        if let Some(f) = self.sim.next_frame(1) {
+            self.report.wrong_answers += 1;
+            self.problem(format!("{kind}: an answer came where none was due: {f:?}"));
+        }
+    }
+
+    fn random_bank(&mut self) -> u8 {
+        if self.rng.below(20) == 0 {
+            5 + self.rng.below(250) as u8
+        } else {
+            self.rng.below(5) as u8
+        }
+    }
+
+    /// A random command's frame with the answer the model gives: (kind,
+    /// frame, status, data, answer bytes, work cycles).
+    fn command(&mut self) -> (&'static str, Vec<u8>, Status, Option<Vec<u8>>, usize, u64) {
+        let c = self.config;
+        let (rows, cols) = (c.array.rows, c.array.cols);
+        match self.rng.below(8) {
+            0 | 1 => {
+                let bank = self.random_bank();
+                let eb = Bank::from_u8(bank).map_or(4, |b| b.entry_bytes(c));
+                let depth = Bank::from_u8(bank).map_or(16, |b| b.depth(c));
+                let count = 1 + self.rng.below(((MAX_REQUEST_PAYLOAD - 4) / eb).min(8) as u64) as usize;
+                let entry = self.rng.below(depth as u64 + 2) as u16;
+                let data = self.rng.bytes(count * eb);
+                let status = self.model.write(bank, entry, &data);
+                let kind = if status == Status::Ok { "write" } else { "write_rejected" };
+                // The model changed only on OK; the bank byte may be no bank.
+                let mut payload = vec![Opcode::Write as u8, bank];
+                payload.extend_from_slice(&entry.to_le_bytes());
+                payload.extend_from_slice(&data);
+                (kind, encode_frame(&payload), status, None, 0, 64)
+            }
+            2 => {
+                let bank = self.random_bank();
+                let depth = Bank::from_u8(bank).map_or(16, |b| b.depth(c));
+                let entry = self.rng.below(depth as u64 + 2) as u16;
+                let count = self.rng.below(9) as u16;
+                let answer = self.model.read(bank, entry, count);
+                let (status, data) = match answer {
+                    Ok(d) => (Status::Ok, Some(d)),
+                    Err(s) => (s, None),
+                };
+                let bytes = data.as_ref().map_or(0, Vec::len);
+                let mut payload = vec![Opcode::Read as u8, bank];
+                payload.extend_from_slice(&entry.to_le_bytes());
+                payload.extend_from_slice(&count.to_le_bytes());
+                (if status == Status::Ok { "read" } else { "read_rejected" }, encode_frame(&payload), status, data, bytes, 64)
+            }
+            3 | 4 => {
+                let da = c.memory.a_depth as u64;
+                let t = GemmTile {
+                    a_entry: self.rng.below(da) as u16,
+                    b_entry: self.rng.below(c.memory.b_depth as u64) as u16,
+                    acc_entry: self.rng.below(c.memory.acc_depth as u64) as u16,
+                    m: self.rng.below(rows as u64 + 2) as u8,
+                    n: self.rng.below(cols as u64 + 2) as u8,
+                    k: 1 + self.rng.below(12) as u16 - u16::from(self.rng.below(30) == 0),
+                    accumulate: self.rng.below(2) == 0,
+                    tiles: 1 + self.rng.below(3) as u16,
+                    a_step: self.rng.below(6) as u16,
+                    b_step: self.rng.below(6) as u16,
+                    acc_step: self.rng.below(6) as u16,
+                };
+                let status = self.model.gemm(&t);
+                if status == Status::Ok {
+                    self.macs += u64::from(t.m) * u64::from(t.n) * u64::from(t.k) * u64::from(t.tiles);
+                    self.tiles += u64::from(t.tiles);
+                }
+                let work = u64::from(t.tiles) * (u64::from(t.k) + 4 * (rows + cols) as u64) + 200;
+                (if status == Status::Ok { "gemm" } else { "gemm_rejected" }, Request::Gemm(t).frame(), status, None, 0, work)
+            }
+            5 => {
+                let depth = c.memory.acc_depth as u64;
+                let (lo, hi) = (self.rng.next() as i8, self.rng.next() as i8);
+                let params = RequantParams {
+                    multiplier: self.rng.next() as i32,
+                    shift: self.rng.below(34) as u8,
+                    zero_point: self.rng.next() as i8,
+                    min: if self.rng.below(10) == 0 { hi.max(lo) } else { lo.min(hi) },
+                    max: if self.rng.below(10) == 0 { hi.min(lo) } else { lo.max(hi) },
+                };
+                let (src, dst, count) = (self.rng.below(depth + 1) as u16, self.rng.below(depth + 1) as u16, self.rng.below(5) as u16);
+                let bias = self.rng.below(2) == 0;
+                let status = self.model.requant(src, dst, count, &params, bias);
+                let work = u64::from(count) * cols as u64 * 80 + 200;
+                (if status == Status::Ok { "requant" } else { "requant_rejected" }, Request::Requant { src, dst, count, params, bias }.frame(), status, None, 0, work)
+            }
+            6 => ("info", Request::Info.frame(), Status::Ok, Some(Info::of(c).encode()), 27, 10),
+            _ => {
+                if self.rng.below(2) == 0 {
+                    ("status", Request::Status.frame(), Status::Ok, None, 9, 10)
+                } else {
+                    ("counters", Request::Counters.frame(), Status::Ok, None, 64, 10)
+                }
+            }
+        }
+    }
+
+    /// A command that will not arrive whole: the model is left as it was
+    /// (and the MAC and tile tallies with it).
+    fn command_unapplied(&mut self) -> (&'static str, Vec<u8>, Status, Option<Vec<u8>>, usize, u64) {
+        let (model, macs, tiles) = (self.model.clone(), self.macs, self.tiles);
+        let out = self.command();
+        self.model = model;
+        self.macs = macs;
+        self.tiles = tiles;
+        out
+    }
+
+    fn step(&mut self) {
+        let roll = self.rng.below(100);
+        match roll {
+            0..=54 => {
+                let (kind, frame, status, data, answer, work) = self.command();
+                self.exchange(kind, &frame, 0, status, data, answer, work);
+            }
+            55..=59 => {
+                let (_, frame, status, data, answer, work) = self.command();
+                let skew = if self.rng.below(2) == 0 { 30 } else { -30 };
+                self.exchange("skewed_3_percent", &frame, skew, status, data, answer, work);
+            }
+            60..=64 => {
+                let op = match self.rng.below(2) {
+                    0 => 0u8,
+                    _ => 9 + self.rng.below(247) as u8,
+                };
+                let mut payload = vec![op];
+                let extra = self.rng.below(8) as usize;
+                payload.extend(self.rng.bytes(extra));
+                self.exchange("unknown_command", &encode_frame(&payload), 0, Status::UnknownCommand, None, 0, 10);
+            }
+            65..=69 => {
+                let op = [Opcode::Info, Opcode::Read, Opcode::Gemm, Opcode::Requant, Opcode::Status, Opcode::Counters, Opcode::ClearCounters][self.rng.below(7) as usize];
+                let right = op.request_len();
+                let len = if right > 1 && self.rng.below(2) == 0 { right - 1 - self.rng.below(right as u64 - 1) as usize } else { right + 1 + self.rng.below(6) as usize };
+                let mut payload = vec![op as u8];
+                payload.extend(self.rng.bytes(len - 1));
+                self.exchange("wrong_length", &encode_frame(&payload), 0, Status::BadLength, None, 0, 10);
+            }
+            70..=77 => {
+                let (_, mut frame, _, _, _, _) = self.command_unapplied();
+                // Any bit after the length field: payload or CRC.
+                let at = 3 + self.rng.below(frame.len() as u64 - 3) as usize;
+                frame[at] ^= 1 << self.rng.below(8);
+                self.exchange("bad_crc", &frame, 0, Status::BadCrc, None, 0, 10);
+            }
+            78..=80 => {
+                let len = if self.rng.below(4) == 0 { 0u16 } else { MAX_REQUEST_PAYLOAD as u16 + 1 + self.rng.below(60_000) as u16 };
+                let mut frame = vec![SYNC];
+                frame.extend_from_slice(&len.to_le_bytes());
+                self.exchange("bad_length_field", &frame, 0, Status::BadLength, None, 0, 10);
+            }
+            81..=87 => {
+                let (_, frame, _, _, _, _) = self.command_unapplied();
+                let cut = 1 + self.rng.below(frame.len() as u64 - 1) as usize;
+                self.silent("truncated", &frame[..cut], false);
+            }
+            88..=92 => {
+                let (_, frame, _, _, _, _) = self.command_unapplied();
+                let cut = 1 + self.rng.below(frame.len() as u64 - 1) as usize;
+                self.silent("break", &frame[..cut], true);
+            }
+            _ => {
+                let n = 1 + self.rng.below(40) as usize;
+                let bytes: Vec<u8> = self.rng.bytes(n).into_iter().map(|b| if b == SYNC { 0x5A } else { b }).collect();
+                self.silent("garbage", &bytes, false);
+            }
+        }
+        self.report.frames += 1;
+    }
+}
+
+/// Runs `frames` inputs from `seed` against the NPU behind `sim`, then reads
+/// every bank back. `progress` gets the count every 1000 inputs.
+pub fn fuzz<P: NpuPins>(sim: &mut NpuSim<P>, config: &NpuConfig, frames: u64, seed: u64, progress: &mut dyn FnMut(u64)) -> FuzzReport {
+    let start = sim.cycles();
+    let mut f = Fuzzer { sim, config, model: DeviceModel::new(config), rng: Rng(seed | 1), report: FuzzReport::default(), ok: 0, bad: 0, macs: 0, tiles: 0 };
+    f.exchange("clear_counters", &Request::ClearCounters.frame(), 0, Status::Ok, None, 0, 10);
+    let health0 = read_health(&mut f);
+    for n in 0..frames {
+        f.step();
+        if (n + 1) % 1000 == 0 {
+            progress(n + 1);
+        }
+    }
+    // The whole memory, read back and compared.
+    for bank in Bank::ALL {
+        let depth = bank.depth(config);
+        let eb = bank.entry_bytes(config);
+        let per = (4096 / eb).max(1);
+        let mut entry = 0;
+        while entry < depth {
+            let count = per.min(depth - entry);
+            let req = Request::Read { bank, entry: entry as u16, count: count as u16 };
+            let want = f.model.read(bank as u8, entry as u16, count as u16).expect("in range");
+            f.sim.send(&req.frame());
+            let bound = f.bound(8, want.len(), 100);
+            match f.sim.next_frame(bound) {
+                Some(Ok(p)) if p[0] == Status::Ok as u8 => {
+                    f.ok += 1;
+                    f.report.memory_mismatches += p[2..].iter().zip(&want).filter(|(a, b)| a != b).count() as u64;
+                    f.report.memory_mismatches += want.len().abs_diff(p.len() - 2) as u64;
+                }
+                other => {
+                    f.report.hangs += u64::from(other.is_none());
+                    f.problem(format!("reading back {bank:?} from {entry}: {other:?}"));
+                    f.report.memory_mismatches += want.len() as u64;
+                }
+            }
+            entry += count;
+        }
+    }
+    // STATUS counts every answer since power-up; COUNTERS the work since the clear.
+    let health = read_health(&mut f);
+    let counters = f.sim.request(&Request::Counters, f.bound(1, 64, 10));
+    let consistent_health = health.is_some_and(|h| {
+        let h0 = health0.unwrap_or_default();
+        // A STATUS answer counts the requests before it: the difference
+        // covers the first STATUS and everything after, up to the last
+        // STATUS (excluded); `ok` also holds the clear and that last STATUS.
+        u64::from(h.frames_ok - h0.frames_ok) == f.ok - 2 && u64::from(h.frames_bad - h0.frames_bad) == f.bad
+    });
+    let consistent_counters = matches!(&counters, Some(Ok(p)) if Counters::decode(&p[2..]).is_some_and(|c| c.macs == f.macs && c.tiles == f.tiles));
+    f.report.counters_consistent = consistent_health && consistent_counters;
+    if !f.report.counters_consistent {
+        let what = format!("counters: STATUS {health:?} vs {} OK / {} errors; COUNTERS {counters:?} vs {} MACs, {} tiles", f.ok, f.bad, f.macs, f.tiles);
+        f.problem(what);
+    }
+    f.report.cycles = f.sim.cycles() - start;
+    f.report
+}
+
+fn read_health<P: NpuPins>(f: &mut Fuzzer<P>) -> Option<LinkHealth> {
+    let bound = f.bound(1, 9, 10);
+    match f.sim.request(&Request::Status, bound) {
+        Some(Ok(p)) if p[0] == Status::Ok as u8 => {
+            f.ok += 1;
+            LinkHealth::decode(&p[2..])
+        }
+        _ => None,
+    }
+}
