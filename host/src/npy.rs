@@ -8,7 +8,14 @@ use std::path::Path;
 /// A 2-D `int8` array from `path`.
 pub fn read_i8_matrix(path: &Path) -> Result<Matrix<i8>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let npy = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{} is not a NumPy .npy file", path.display()))?;
+    parse_i8_matrix(&bytes, &path.display().to_string())
+}
+
+/// A 2-D `int8` array from the bytes of a `.npy` file called `name` in messages.
+pub fn parse_i8_matrix(bytes: &[u8], name: &str) -> Result<Matrix<i8>> {
+    let path = std::path::Path::new(name);
+    check_header_length(bytes).with_context(|| format!("{} is not a NumPy .npy file", path.display()))?;
+    let npy = npyz::NpyFile::new(bytes).with_context(|| format!("{} is not a NumPy .npy file", path.display()))?;
     let descr = npy.dtype().descr();
     if descr != "'|i1'" && descr != "'<i1'" && descr != "'>i1'" {
         bail!(
@@ -20,13 +27,37 @@ pub fn read_i8_matrix(path: &Path) -> Result<Matrix<i8>> {
     if shape.len() != 2 {
         bail!("{} has shape {shape:?}: a matrix (2 dimensions) is needed", path.display());
     }
-    let (rows, cols) = (shape[0] as usize, shape[1] as usize);
+    let (rows, cols) = (usize::try_from(shape[0])?, usize::try_from(shape[1])?);
+    // The data must be there before anything is allocated for it.
+    let header_and_data = rows.checked_mul(cols).filter(|&n| n <= bytes.len());
+    if header_and_data.is_none() {
+        bail!("{} has shape {rows}x{cols} but only {} bytes", path.display(), bytes.len());
+    }
     let fortran = npy.order() == npyz::Order::Fortran;
     let data: Vec<i8> = npy.into_vec().with_context(|| format!("{} is cut short", path.display()))?;
     if data.len() != rows * cols {
         bail!("{} holds {} values for shape {rows}x{cols}", path.display(), data.len());
     }
     Ok(if fortran { Matrix::from_fn(rows, cols, |i, j| data[j * rows + i]) } else { Matrix::from_vec(rows, cols, data)? })
+}
+
+/// The header's length field must fit in the file: npyz allocates what the
+/// field says before reading, so a 30-byte file claiming a 2 GB header would
+/// exhaust memory (found by `cargo fuzz`, kept in `fuzz/corpus/npy_reader`).
+fn check_header_length(bytes: &[u8]) -> Result<()> {
+    const MAGIC: &[u8] = b"\x93NUMPY";
+    if bytes.len() < 10 || !bytes.starts_with(MAGIC) {
+        bail!("it does not start with the .npy magic bytes");
+    }
+    let (header_len, fixed) = match bytes[6] {
+        1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        v => bail!("format version {v} is not one this reader knows (1, 2, 3)"),
+    };
+    if fixed + header_len > bytes.len() {
+        bail!("its header claims {header_len} bytes but the file has {}", bytes.len());
+    }
+    Ok(())
 }
 
 /// The bytes of a `.npy` file holding `m` (C order, the element type's

@@ -298,3 +298,78 @@ fn flash_prints_its_command_and_fails_fast_without_a_board() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("icebreaker, ulx3s"), "{}", stderr(&o));
 }
+
+fn npu_env(args: &[&str], path: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_npu")).args(args).env("PATH", path).output().expect("the npu binary runs")
+}
+
+/// One line on stderr, no panic, no backtrace.
+fn assert_clean_error(o: &Output, code: i32, says: &str, what: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "{what}: {err}");
+    assert!(err.contains(says), "{what} should say {says:?}:\n{err}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{what} panicked:\n{err}");
+}
+
+#[test]
+fn absent_tools_are_named_with_their_install_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty_path = dir.path().to_str().unwrap();
+    let out = dir.path().join("npu.v");
+    let o = npu_env(&["verilog", "-o", out.to_str().unwrap(), "--check"], empty_path);
+    assert_clean_error(&o, 1, "sudo apt-get install verilator", "verilog --check without verilator");
+    assert!(!out.exists() || std::fs::metadata(&out).unwrap().len() > 0);
+    let o = npu_env(&["synth", "--board", "icebreaker", "--out", dir.path().join("b").to_str().unwrap()], empty_path);
+    assert_clean_error(&o, 1, "sudo apt-get install yosys", "synth without yosys");
+    let o = npu_env(&["sim", "gemm", "--m", "2", "--k", "2", "--n", "2"], empty_path);
+    assert_clean_error(&o, 1, "sudo apt-get install verilator", "sim gemm without verilator");
+    let o = npu_env(&["synth", "--board", "ulx3s", "--config", "configs/ulx3s.toml"], empty_path);
+    assert!(o.status.code() == Some(1) && !stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
+
+#[test]
+fn malformed_inputs_are_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let write = |name: &str, text: &[u8]| {
+        let p = d.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let empty_cfg = write("empty.toml", b"");
+    let bad_toml = write("bad.toml", b"[array\nrows = 4");
+    let wrong_type = write("type.toml", npu_spec::config::DEFAULT_TOML.replace("rows = 4 ", "rows = \"four\" ").as_bytes());
+    let impossible = write("baud.toml", npu_spec::config::DEFAULT_TOML.replace("baud = 1_000_000", "baud = 30_000_000").as_bytes());
+    let empty_npy = write("empty.npy", b"");
+    let b = save(d, "b.npy", &npu_spec::Matrix::from_fn(2, 2, |_, _| 1i8));
+    let out = d.join("c.npy");
+    let o_s = out.to_str().unwrap();
+    for (args, says) in [
+        (vec!["config", "--config", &empty_cfg], "config"),
+        (vec!["config", "--config", &bad_toml], "config"),
+        (vec!["config", "--config", &wrong_type], "line 6: invalid type"),
+        (vec!["config", "--config", &impossible], "baud"),
+        (vec!["verilog", "-o", o_s, "--config", &impossible], "baud"),
+        (vec!["gemm", "--a", &empty_npy, "--b", &b, "-o", o_s, "--sim"], "not a NumPy .npy file"),
+        (vec!["gemm", "--a", d.to_str().unwrap(), "--b", &b, "-o", o_s, "--sim"], "cannot read"),
+        (vec!["infer", "digits", "--sim", "--weights", &bad_toml], "not a weight file"),
+        (vec!["infer", "digits", "--sim", "--limit", "0"], "--limit 0"),
+        (vec!["flash", "--board", "nosuch"], "icebreaker, ulx3s"),
+    ] {
+        let o = npu(&args);
+        assert_clean_error(&o, 1, says, &format!("npu {args:?}"));
+        assert_eq!(stderr(&o).trim().lines().count(), 1, "npu {args:?}: one line:\n{}", stderr(&o));
+        assert!(!out.exists(), "npu {args:?} left an output file");
+    }
+    for args in [
+        vec!["gemm", "--a", "x.npy"],
+        vec!["sim", "fuzz", "--frames", "0"],
+        vec!["stats", "--interval", "0"],
+        vec!["infer", "digits", "--batch", "zero"],
+        vec!["synth"],
+        vec!["gemm", "--a", "a.npy", "--b", "b.npy", "-o", "c.npy", "--sim", "--port", "/dev/x"],
+    ] {
+        let o = npu(&args);
+        assert_clean_error(&o, 2, "error:", &format!("npu {args:?}"));
+    }
+}

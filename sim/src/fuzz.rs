@@ -64,6 +64,20 @@ impl Rng {
     }
 }
 
+/// The answer a frame should get.
+struct Expect {
+    status: Status,
+    /// The answer's data, when known exactly.
+    data: Option<Vec<u8>>,
+    answer_bytes: usize,
+    /// Device cycles of work, for the wait bound.
+    work: u64,
+}
+
+fn expect(status: Status, data: Option<Vec<u8>>, answer_bytes: usize, work: u64) -> Expect {
+    Expect { status, data, answer_bytes, work }
+}
+
 struct Fuzzer<'a, P: NpuPins> {
     sim: &'a mut NpuSim<P>,
     config: &'a NpuConfig,
@@ -89,7 +103,8 @@ impl<P: NpuPins> Fuzzer<'_, P> {
     }
 
     /// Sends a frame and checks the answer's status (and data, when given).
-    fn exchange(&mut self, kind: &'static str, frame: &[u8], skew: i64, want: Status, data: Option<Vec<u8>>, answer_bytes: usize, work: u64) {
+    fn exchange(&mut self, kind: &'static str, frame: &[u8], skew: i64, e: Expect) {
+        let Expect { status: want, data, answer_bytes, work } = e;
         *self.report.by_kind.entry(kind).or_default() += 1;
         self.sim.send_skewed(frame, skew);
         let bound = self.bound(frame.len(), answer_bytes, work);
@@ -150,7 +165,7 @@ impl<P: NpuPins> Fuzzer<'_, P> {
 
     /// A random command's frame with the answer the model gives: (kind,
     /// frame, status, data, answer bytes, work cycles).
-    fn command(&mut self) -> (&'static str, Vec<u8>, Status, Option<Vec<u8>>, usize, u64) {
+    fn command(&mut self) -> (&'static str, Vec<u8>, Expect) {
         let c = self.config;
         let (rows, cols) = (c.array.rows, c.array.cols);
         match self.rng.below(8) {
@@ -167,7 +182,7 @@ impl<P: NpuPins> Fuzzer<'_, P> {
                 let mut payload = vec![Opcode::Write as u8, bank];
                 payload.extend_from_slice(&entry.to_le_bytes());
                 payload.extend_from_slice(&data);
-                (kind, encode_frame(&payload), status, None, 0, 64)
+                (kind, encode_frame(&payload), expect(status, None, 0, 64))
             }
             2 => {
                 let bank = self.random_bank();
@@ -183,7 +198,7 @@ impl<P: NpuPins> Fuzzer<'_, P> {
                 let mut payload = vec![Opcode::Read as u8, bank];
                 payload.extend_from_slice(&entry.to_le_bytes());
                 payload.extend_from_slice(&count.to_le_bytes());
-                (if status == Status::Ok { "read" } else { "read_rejected" }, encode_frame(&payload), status, data, bytes, 64)
+                (if status == Status::Ok { "read" } else { "read_rejected" }, encode_frame(&payload), expect(status, data, bytes, 64))
             }
             3 | 4 => {
                 let da = c.memory.a_depth as u64;
@@ -206,7 +221,7 @@ impl<P: NpuPins> Fuzzer<'_, P> {
                     self.tiles += u64::from(t.tiles);
                 }
                 let work = u64::from(t.tiles) * (u64::from(t.k) + 4 * (rows + cols) as u64) + 200;
-                (if status == Status::Ok { "gemm" } else { "gemm_rejected" }, Request::Gemm(t).frame(), status, None, 0, work)
+                (if status == Status::Ok { "gemm" } else { "gemm_rejected" }, Request::Gemm(t).frame(), expect(status, None, 0, work))
             }
             5 => {
                 let depth = c.memory.acc_depth as u64;
@@ -222,14 +237,14 @@ impl<P: NpuPins> Fuzzer<'_, P> {
                 let bias = self.rng.below(2) == 0;
                 let status = self.model.requant(src, dst, count, &params, bias);
                 let work = u64::from(count) * cols as u64 * 80 + 200;
-                (if status == Status::Ok { "requant" } else { "requant_rejected" }, Request::Requant { src, dst, count, params, bias }.frame(), status, None, 0, work)
+                (if status == Status::Ok { "requant" } else { "requant_rejected" }, Request::Requant { src, dst, count, params, bias }.frame(), expect(status, None, 0, work))
             }
-            6 => ("info", Request::Info.frame(), Status::Ok, Some(Info::of(c).encode()), 27, 10),
+            6 => ("info", Request::Info.frame(), expect(Status::Ok, Some(Info::of(c).encode()), 27, 10)),
             _ => {
                 if self.rng.below(2) == 0 {
-                    ("status", Request::Status.frame(), Status::Ok, None, 9, 10)
+                    ("status", Request::Status.frame(), expect(Status::Ok, None, 9, 10))
                 } else {
-                    ("counters", Request::Counters.frame(), Status::Ok, None, 64, 10)
+                    ("counters", Request::Counters.frame(), expect(Status::Ok, None, 64, 10))
                 }
             }
         }
@@ -237,7 +252,7 @@ impl<P: NpuPins> Fuzzer<'_, P> {
 
     /// A command that will not arrive whole: the model is left as it was
     /// (and the MAC and tile tallies with it).
-    fn command_unapplied(&mut self) -> (&'static str, Vec<u8>, Status, Option<Vec<u8>>, usize, u64) {
+    fn command_unapplied(&mut self) -> (&'static str, Vec<u8>, Expect) {
         let (model, macs, tiles) = (self.model.clone(), self.macs, self.tiles);
         let out = self.command();
         self.model = model;
@@ -250,13 +265,13 @@ impl<P: NpuPins> Fuzzer<'_, P> {
         let roll = self.rng.below(100);
         match roll {
             0..=54 => {
-                let (kind, frame, status, data, answer, work) = self.command();
-                self.exchange(kind, &frame, 0, status, data, answer, work);
+                let (kind, frame, e) = self.command();
+                self.exchange(kind, &frame, 0, e);
             }
             55..=59 => {
-                let (_, frame, status, data, answer, work) = self.command();
+                let (_, frame, e) = self.command();
                 let skew = if self.rng.below(2) == 0 { 30 } else { -30 };
-                self.exchange("skewed_3_percent", &frame, skew, status, data, answer, work);
+                self.exchange("skewed_3_percent", &frame, skew, e);
             }
             60..=64 => {
                 let op = match self.rng.below(2) {
@@ -266,7 +281,7 @@ impl<P: NpuPins> Fuzzer<'_, P> {
                 let mut payload = vec![op];
                 let extra = self.rng.below(8) as usize;
                 payload.extend(self.rng.bytes(extra));
-                self.exchange("unknown_command", &encode_frame(&payload), 0, Status::UnknownCommand, None, 0, 10);
+                self.exchange("unknown_command", &encode_frame(&payload), 0, expect(Status::UnknownCommand, None, 0, 10));
             }
             65..=69 => {
                 let op = [Opcode::Info, Opcode::Read, Opcode::Gemm, Opcode::Requant, Opcode::Status, Opcode::Counters, Opcode::ClearCounters][self.rng.below(7) as usize];
@@ -274,28 +289,28 @@ impl<P: NpuPins> Fuzzer<'_, P> {
                 let len = if right > 1 && self.rng.below(2) == 0 { right - 1 - self.rng.below(right as u64 - 1) as usize } else { right + 1 + self.rng.below(6) as usize };
                 let mut payload = vec![op as u8];
                 payload.extend(self.rng.bytes(len - 1));
-                self.exchange("wrong_length", &encode_frame(&payload), 0, Status::BadLength, None, 0, 10);
+                self.exchange("wrong_length", &encode_frame(&payload), 0, expect(Status::BadLength, None, 0, 10));
             }
             70..=77 => {
-                let (_, mut frame, _, _, _, _) = self.command_unapplied();
+                let (_, mut frame, _) = self.command_unapplied();
                 // Any bit after the length field: payload or CRC.
                 let at = 3 + self.rng.below(frame.len() as u64 - 3) as usize;
                 frame[at] ^= 1 << self.rng.below(8);
-                self.exchange("bad_crc", &frame, 0, Status::BadCrc, None, 0, 10);
+                self.exchange("bad_crc", &frame, 0, expect(Status::BadCrc, None, 0, 10));
             }
             78..=80 => {
                 let len = if self.rng.below(4) == 0 { 0u16 } else { MAX_REQUEST_PAYLOAD as u16 + 1 + self.rng.below(60_000) as u16 };
                 let mut frame = vec![SYNC];
                 frame.extend_from_slice(&len.to_le_bytes());
-                self.exchange("bad_length_field", &frame, 0, Status::BadLength, None, 0, 10);
+                self.exchange("bad_length_field", &frame, 0, expect(Status::BadLength, None, 0, 10));
             }
             81..=87 => {
-                let (_, frame, _, _, _, _) = self.command_unapplied();
+                let (_, frame, _) = self.command_unapplied();
                 let cut = 1 + self.rng.below(frame.len() as u64 - 1) as usize;
                 self.silent("truncated", &frame[..cut], false);
             }
             88..=92 => {
-                let (_, frame, _, _, _, _) = self.command_unapplied();
+                let (_, frame, _) = self.command_unapplied();
                 let cut = 1 + self.rng.below(frame.len() as u64 - 1) as usize;
                 self.silent("break", &frame[..cut], true);
             }
@@ -314,7 +329,7 @@ impl<P: NpuPins> Fuzzer<'_, P> {
 pub fn fuzz<P: NpuPins>(sim: &mut NpuSim<P>, config: &NpuConfig, frames: u64, seed: u64, progress: &mut dyn FnMut(u64)) -> FuzzReport {
     let start = sim.cycles();
     let mut f = Fuzzer { sim, config, model: DeviceModel::new(config), rng: Rng(seed | 1), report: FuzzReport::default(), ok: 0, bad: 0, macs: 0, tiles: 0 };
-    f.exchange("clear_counters", &Request::ClearCounters.frame(), 0, Status::Ok, None, 0, 10);
+    f.exchange("clear_counters", &Request::ClearCounters.frame(), 0, expect(Status::Ok, None, 0, 10));
     let health0 = read_health(&mut f);
     for n in 0..frames {
         f.step();

@@ -164,7 +164,15 @@ impl NpuConfig {
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
         let config: NpuConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             origin: origin.to_owned(),
-            message: e.message().to_owned(),
+            // One line, with where: "line 3, column 1: invalid table header; expected ...".
+            message: {
+                let at = e.span().map(|span| {
+                    let line = text[..span.start].matches('\n').count() + 1;
+                    format!("line {line}: ")
+                });
+                let flat = e.message().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
+                format!("{}{flat}", at.unwrap_or_default())
+            },
         })?;
         config.validate().map_err(|violation| ConfigError::Invalid {
             origin: origin.to_owned(),

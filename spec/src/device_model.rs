@@ -83,7 +83,7 @@ impl DeviceModel {
         }
         let Some(bank) = Bank::from_u8(bank) else { return Status::BadBank };
         let (depth, eb) = self.geometry(bank);
-        if data.len() % eb != 0 {
+        if !data.len().is_multiple_of(eb) {
             return Status::BadLength;
         }
         let count = data.len() / eb;

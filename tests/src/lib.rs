@@ -1,6 +1,8 @@
 //! Helpers shared by the workspace tests: operand strategies and the rule for
 //! tests that need an external tool.
 
+pub mod fuzz_checks;
+
 use npu_sim::array::{ArrayBackend, ArraySim};
 use npu_spec::device_model::DeviceModel;
 use npu_spec::tools::Tool;

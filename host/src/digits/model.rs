@@ -52,7 +52,7 @@ impl QuantizedMlp {
     }
 
     pub fn parse(text: &str) -> Result<Self> {
-        let m: Self = toml::from_str(text).context("not a weight file of the digits network")?;
+        let m: Self = toml::from_str(text).map_err(|e| anyhow::anyhow!("not a weight file of the digits network: {}", e.message().lines().collect::<Vec<_>>().join("; ")))?;
         m.check()?;
         Ok(m)
     }

@@ -1,0 +1,4 @@
+//! The `.npy` reader on arbitrary bytes (see `npu_tests::fuzz_checks`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| npu_tests::fuzz_checks::npy_reader(data));
