@@ -130,6 +130,16 @@ impl Npu {
         Ok(LinkHealth::decode(&data).expect("length checked by the link"))
     }
 
+    /// Sends one protocol command as it is and returns the answer's data:
+    /// for tools that drive the hardware directly (benchmarks). What the
+    /// driver believed about the scratchpads is forgotten.
+    pub fn command(&mut self, req: &Request, answer_bytes: usize, work_cycles: u64) -> Result<Vec<u8>, DriverError> {
+        self.a.forget();
+        self.b.forget();
+        self.bias.forget();
+        self.call(req, answer_bytes, work_cycles)
+    }
+
     /// Utilization from a counter snapshot.
     pub fn utilization(&self, c: &Counters) -> Utilization {
         Utilization::of(c, self.info.rows * self.info.cols)

@@ -8,6 +8,7 @@
 //! - [`digits`]: the end-to-end example, an INT8 MLP on the UCI digits;
 //! - `cli`: the `npu` command line.
 
+pub mod bench;
 pub mod cli;
 pub mod cluster;
 pub mod digits;
@@ -16,6 +17,7 @@ pub mod link;
 pub mod npy;
 pub mod output;
 pub mod plan;
+pub mod plot;
 pub mod shadow;
 pub mod transport;
 

@@ -57,6 +57,14 @@ fn check_header_length(bytes: &[u8]) -> Result<()> {
     if fixed + header_len > bytes.len() {
         bail!("its header claims {header_len} bytes but the file has {}", bytes.len());
     }
+    // A plain array's header is one dict with one shape tuple. npyz's parser
+    // takes exponential time on deeply nested brackets (found by cargo fuzz:
+    // a 200-byte file hung it), so anything else stops here.
+    let header = &bytes[fixed..fixed + header_len];
+    let count = |c: u8| header.iter().filter(|&&b| b == c).count();
+    if !header.is_ascii() || count(b'{') != 1 || count(b'}') != 1 || count(b'(') > 1 || count(b')') > 1 || count(b'[') > 0 {
+        bail!("its header is not that of a plain array (one dict with descr, fortran_order and shape)");
+    }
     Ok(())
 }
 

@@ -36,6 +36,7 @@ fn every_command_has_help_with_examples() {
         vec!["train", "digits"],
         vec!["synth"],
         vec!["flash"],
+        vec!["bench"],
     ];
     for args in commands {
         let mut with_help = args.clone();
@@ -372,4 +373,20 @@ fn malformed_inputs_are_one_clear_line() {
         let o = npu(&args);
         assert_clean_error(&o, 2, "error:", &format!("npu {args:?}"));
     }
+}
+
+#[test]
+fn bench_writes_its_report_and_plots() {
+    if !have_verilator() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let o = npu(&["bench", "--quick", "--out", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for f in ["bench.json", "bench.md", "utilization_vs_k.svg", "gops.svg", "link_efficiency.svg", "sim_speed.svg"] {
+        assert!(dir.path().join(f).is_file(), "{f} missing");
+    }
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("bench.json")).unwrap()).unwrap();
+    assert!(json["machine"].as_str().unwrap().contains("cores") && json["command"].as_str().unwrap().contains("bench"));
+    assert!(json["gemms"][0]["utilization_on_chip"].as_f64().unwrap() > 0.5);
 }

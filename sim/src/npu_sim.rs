@@ -287,3 +287,16 @@ impl<P: NpuPins> NpuSim<P> {
         &self.sim
     }
 }
+
+/// Simulated cycles per second of wall time for the NPU behind `sim` under
+/// a stream of COUNTERS requests (the UART busy both ways), over `cycles`.
+pub fn uart_rate<P: NpuPins>(sim: &mut NpuSim<P>, cycles: u64) -> f64 {
+    let frame = Request::Counters.frame();
+    let start = sim.cycles();
+    let started = std::time::Instant::now();
+    while sim.cycles() - start < cycles {
+        sim.send(&frame);
+        sim.drain_line(0);
+    }
+    (sim.cycles() - start) as f64 / started.elapsed().as_secs_f64()
+}

@@ -7,6 +7,7 @@ use npu_spec::NpuConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod bench;
 mod config;
 mod device;
 mod flash;
@@ -56,6 +57,8 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Program a board with a bitstream (--dry-run prints the command)
     Flash(flash::FlashArgs),
+    /// Measure the NPU: array efficiency, effective vs peak TOPS, link efficiency, simulation speed; tables and SVG plots
+    Bench(bench::BenchArgs),
 }
 
 /// `--config FILE`, shared by every subcommand.
@@ -90,6 +93,7 @@ pub fn main() -> ExitCode {
         Command::Train(cmd) => train::run(&cmd),
         Command::Synth(args) => synth::run(&args),
         Command::Flash(args) => flash::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -214,17 +214,7 @@ fn print_side_by_side(got: &Matrix<i32>, want: &Matrix<i32>) {
     }
 }
 
-/// Cycles per second of `sim` under a stream of COUNTERS requests.
-fn uart_rate<P: npu_sim::npu_sim::NpuPins>(sim: &mut npu_sim::npu_sim::NpuSim<P>, cycles: u64) -> f64 {
-    let frame = npu_spec::protocol::Request::Counters.frame();
-    let start = sim.cycles();
-    let started = Instant::now();
-    while sim.cycles() - start < cycles {
-        sim.send(&frame);
-        sim.drain_line(0);
-    }
-    (sim.cycles() - start) as f64 / started.elapsed().as_secs_f64()
-}
+use npu_sim::npu_sim::uart_rate;
 
 fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     use npu_sim::npu_sim::{NpuSim, VerilatedNpu};

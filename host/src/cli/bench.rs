@@ -1,0 +1,165 @@
+//! `npu bench`: the measured performance report, with plots.
+
+use super::ConfigArg;
+use crate::bench::{gemm_point, k_point, open_sim, GemmPoint, KPoint};
+use crate::output::write_atomically;
+use crate::plot::{line_chart, Series};
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Args)]
+#[command(after_help = "Examples:\n  npu bench --out bench/\n  npu bench --quick --out /tmp/bench\n  npu bench --synth --out bench/            (adds iCEBreaker builds of 1x1, 2x2, 4x4: minutes)\n\nWrites DIR/bench.json (every figure with the machine, the config and this\ncommand), DIR/bench.md and SVG plots. All timings of the NPU are device\ncycles of the cycle-exact Verilated model at the config's clock; simulation\nspeed is wall time on this machine.")]
+pub struct BenchArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Output folder
+    #[arg(long, value_name = "DIR", default_value = "bench")]
+    out: PathBuf,
+    /// Fewer and smaller runs (for tests)
+    #[arg(long)]
+    quick: bool,
+    /// Also build the iCEBreaker bitstream for 1x1, 2x2 and 4x4 (minutes)
+    #[arg(long)]
+    synth: bool,
+}
+
+#[derive(Serialize)]
+struct SimSpeed {
+    array: String,
+    rust_hdl_cycles_per_s: f64,
+    verilator_cycles_per_s: f64,
+    ratio: f64,
+}
+
+#[derive(Serialize)]
+struct Bench {
+    command: String,
+    machine: String,
+    config: npu_spec::NpuConfig,
+    clock_source: String,
+    peak_tops: f64,
+    k_sweep: Vec<KPoint>,
+    gemms: Vec<GemmPoint>,
+    simulation_speed: Vec<SimSpeed>,
+    hardware: Vec<npu_fpga::flow::BuildReport>,
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())).unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cpu}, {cores} cores, {} {}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let config = args.config.load()?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let started = Instant::now();
+    let step = |what: &str| eprintln!("[{:>5.0} s] {what}", started.elapsed().as_secs_f64());
+    let (rows, cols) = (config.array.rows, config.array.cols);
+    let hz = config.clock.core_hz as f64;
+    let peak_tops = 2.0 * (rows * cols) as f64 * hz / 1e12;
+
+    step("preparing the Verilated NPU");
+    let mut npu = open_sim(&config)?;
+    step("array efficiency against K");
+    let ks: Vec<usize> = if args.quick { vec![1, 4, 16, 64] } else { vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] };
+    let mut k_sweep = vec![];
+    for &tiles in &[1usize, 8] {
+        for &k in &ks {
+            k_sweep.push(k_point(&mut npu, k, tiles)?);
+        }
+    }
+    let sizes: Vec<usize> = if args.quick { vec![16, 32] } else { vec![64, 128, 256] };
+    let mut gemms = vec![];
+    for &s in &sizes {
+        step(&format!("{s}x{s}x{s} GEMM through the driver"));
+        gemms.push(gemm_point(&mut npu, s, s as u64)?);
+    }
+    step("simulation speed: rust-hdl against Verilator");
+    let mut simulation_speed = vec![];
+    let sides: Vec<usize> = if args.quick { vec![2] } else { vec![2, 4, 8] };
+    for side in sides {
+        let mut c = config.clone();
+        c.array.rows = side;
+        c.array.cols = side;
+        let rhdl = npu_sim::npu_sim::uart_rate(&mut npu_sim::npu_sim::NpuSim::new(&c), if args.quick { 2_000 } else { 20_000 });
+        let pins = npu_sim::npu_sim::VerilatedNpu::new(&c, None)?;
+        let v = npu_sim::npu_sim::uart_rate(&mut npu_sim::npu_sim::NpuSim::with_pins(pins, &c), if args.quick { 200_000 } else { 2_000_000 });
+        simulation_speed.push(SimSpeed { array: format!("{side}x{side}"), rust_hdl_cycles_per_s: rhdl, verilator_cycles_per_s: v, ratio: v / rhdl });
+    }
+    let mut hardware = vec![];
+    if args.synth {
+        let board = npu_fpga::board::Board::named("icebreaker").map_err(anyhow::Error::msg)?;
+        let base = npu_spec::NpuConfig::from_toml_str(include_str!("../../../configs/icebreaker.toml"), "configs/icebreaker.toml")?;
+        for side in [1usize, 2, 4] {
+            step(&format!("iCEBreaker build of {side}x{side}"));
+            let mut c = base.clone();
+            c.array.rows = side;
+            c.array.cols = side;
+            let dir = args.out.join(format!("icebreaker-{side}x{side}"));
+            let _ = npu_fpga::flow::build(&board, &c, &dir, &mut |_| {});
+            if let Ok(text) = std::fs::read_to_string(dir.join("report.json")) {
+                hardware.push(serde_json::from_str(&text)?);
+            }
+        }
+    }
+    let bench = Bench {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        machine: machine(),
+        config: config.clone(),
+        clock_source: format!("the config's clock.core_hz ({:.2} MHz), not a synthesis fmax", hz / 1e6),
+        peak_tops,
+        k_sweep,
+        gemms,
+        simulation_speed,
+        hardware,
+    };
+    write_atomically(&args.out.join("bench.json"), serde_json::to_string_pretty(&bench)?.as_bytes())?;
+
+    // The plots.
+    let k_series = |tiles: usize| Series { name: format!("{tiles} tile{} per command", if tiles > 1 { "s" } else { "" }), points: bench.k_sweep.iter().filter(|p| p.tiles == tiles).map(|p| (p.k as f64, 100.0 * p.utilization)).collect() };
+    line_chart(&args.out.join("utilization_vs_k.svg"), &format!("MAC utilization, {rows}x{cols} array (Verilator, cycle-exact)"), "K", "utilization %", &[k_series(1), k_series(8)], true)?;
+    let g = |f: fn(&GemmPoint) -> f64, name: &str| Series { name: name.into(), points: bench.gemms.iter().map(|p| (p.size as f64, f(p))).collect() };
+    let peak = Series { name: "peak".into(), points: bench.gemms.iter().map(|p| (p.size as f64, peak_tops * 1e3)).collect() };
+    line_chart(&args.out.join("gops.svg"), &format!("INT8 GOPS at {:.0} MHz: peak, on chip, end to end", hz / 1e6), "M = N = K", "GOPS", &[peak, g(|p| p.effective_tops_on_chip * 1e3, "on chip"), g(|p| p.effective_tops_end_to_end * 1e3, "end to end over the link")], true)?;
+    line_chart(&args.out.join("link_efficiency.svg"), &format!("Link efficiency at {} baud: byte bound / measured time", config.link.baud), "M = N = K", "% of the byte bound", &[g(|p| 100.0 * p.link_efficiency, "link efficiency")], true)?;
+    let sim = |f: fn(&SimSpeed) -> f64, name: &str| Series { name: name.into(), points: bench.simulation_speed.iter().map(|s| (s.array[..s.array.find('x').unwrap()].parse::<f64>().unwrap(), f(s))).collect() };
+    line_chart(&args.out.join("sim_speed.svg"), "Simulated cycles per second, whole NPU through its UART", "array side", "million cycles/s", &[sim(|s| s.verilator_cycles_per_s / 1e6, "Verilator"), sim(|s| s.rust_hdl_cycles_per_s / 1e6, "rust-hdl")], true)?;
+    if !bench.hardware.is_empty() {
+        let pes = |r: &npu_fpga::flow::BuildReport| r.array.split('x').map(|v| v.parse::<f64>().unwrap_or(0.0)).product::<f64>();
+        let hw = |f: fn(&npu_fpga::flow::BuildReport) -> f64, name: &str| Series { name: name.into(), points: bench.hardware.iter().map(|r| (pes(r), f(r))).collect() };
+        line_chart(&args.out.join("hw_scaling.svg"), "iCEBreaker: logic cells against PEs", "PEs", "logic cells", &[hw(|r| r.logic.used as f64, "logic cells used"), hw(|r| r.logic.available as f64, "available")], true)?;
+    }
+
+    // The Markdown report.
+    let mut md = String::new();
+    let _ = writeln!(md, "Measured by `{}` on {} (config: {}x{} array, {:.0} MHz, {} baud; peak {:.3} GOPS = {:.6} TOPS INT8 at {}).\n", bench.command, bench.machine, rows, cols, hz / 1e6, config.link.baud, peak_tops * 1e3, peak_tops, bench.clock_source);
+    let _ = writeln!(md, "| K | MAC utilization, 1 tile | 8 tiles back to back |\n|---|---|---|");
+    for k in &ks {
+        let u = |t: usize| bench.k_sweep.iter().find(|p| p.k == *k && p.tiles == t).map_or(0.0, |p| 100.0 * p.utilization);
+        let _ = writeln!(md, "| {k} | {:.1}% | {:.1}% |", u(1), u(8));
+    }
+    let _ = writeln!(md, "\n| M = N = K | on-chip utilization | on-chip GOPS | end-to-end GOPS | device time | byte bound | link efficiency | bytes on the wire / bound |\n|---|---|---|---|---|---|---|---|");
+    for p in &bench.gemms {
+        let _ = writeln!(md, "| {} | {:.1}% | {:.3} | {:.4} | {:.1} ms | {:.1} ms | {:.1}% | {:.2} |", p.size, 100.0 * p.utilization_on_chip, p.effective_tops_on_chip * 1e3, p.effective_tops_end_to_end * 1e3, p.seconds_end_to_end * 1e3, p.seconds_byte_bound * 1e3, 100.0 * p.link_efficiency, p.bytes_on_wire as f64 / p.bound_bytes as f64);
+    }
+    let _ = writeln!(md, "\n| array | rust-hdl cycles/s | Verilator cycles/s | ratio |\n|---|---|---|---|");
+    for s in &bench.simulation_speed {
+        let _ = writeln!(md, "| {} | {:.0} | {:.0} | {:.0}x |", s.array, s.rust_hdl_cycles_per_s, s.verilator_cycles_per_s, s.ratio);
+    }
+    if !bench.hardware.is_empty() {
+        let _ = writeln!(md, "\n| board | array | logic cells | DSPs | block RAM | fmax | required | fits, timing |\n|---|---|---|---|---|---|---|---|");
+        for r in &bench.hardware {
+            let _ = writeln!(md, "| {} | {} | {} / {} | {} / {} | {} / {} | {:.2} MHz | {:.2} MHz | {}, {} |", r.board, r.array, r.logic.used, r.logic.available, r.dsps.used, r.dsps.available, r.block_ram.used, r.block_ram.available, r.fmax_mhz, r.required_mhz, r.fits, r.timing_met);
+        }
+    }
+    let _ = writeln!(md, "\nPlots: utilization_vs_k.svg, gops.svg, link_efficiency.svg, sim_speed.svg{}.", if bench.hardware.is_empty() { "" } else { ", hw_scaling.svg" });
+    write_atomically(&args.out.join("bench.md"), md.as_bytes())?;
+    print!("{md}");
+    eprintln!("wrote {} in {:.0} s", args.out.display(), started.elapsed().as_secs_f64());
+    Ok(())
+}
