@@ -5,7 +5,7 @@
 //! as the reference does.
 
 use npu_fpga::board::Board;
-use npu_sim::netlist::NetlistNpu;
+use npu_sim::netlist::netlist_npu;
 use npu_sim::npu_sim::{NpuPins, NpuSim};
 use npu_spec::device_model::DeviceModel;
 use npu_spec::protocol::{Bank, GemmTile, Info, Request, Status};
@@ -40,7 +40,7 @@ fn icebreaker_bitstream_fits_meets_timing_and_its_netlist_computes() {
 
     // The netlist of that bitstream, through its UART pins.
     let netlist = std::fs::read_to_string(out.path().join("netlist.v")).unwrap();
-    let pins = NetlistNpu::new(&netlist, &npu_fpga::wrapper::top_name(&board), board.leds.active_low).unwrap_or_else(|e| panic!("{e}"));
+    let pins = netlist_npu(&netlist, &npu_fpga::wrapper::top_name(&board), board.leds.active_low).unwrap_or_else(|e| panic!("{e}"));
     let mut npu = NpuSim::with_pins(pins, &config);
     let info = expect(&mut npu, &Request::Info, Status::Ok);
     assert_eq!(Info::decode(&info), Some(Info::of(&config)));

@@ -86,15 +86,9 @@ pub fn k_point(npu: &mut Npu, k: usize, tiles: usize) -> Result<KPoint, DriverEr
 /// reference, with its counters.
 pub fn gemm_point(npu: &mut Npu, size: usize, seed: u64) -> Result<GemmPoint, DriverError> {
     let info = npu.info().clone();
-    let mut s = seed | 1;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s as i8
-    };
-    let a = Matrix::from_fn(size, size, |_, _| next());
-    let b = Matrix::from_fn(size, size, |_, _| next());
+    let mut rng = npu_spec::rng::XorShift::new(seed);
+    let a = Matrix::from_fn(size, size, |_, _| rng.next_u64() as i8);
+    let b = Matrix::from_fn(size, size, |_, _| rng.next_u64() as i8);
     npu.command(&Request::ClearCounters, 0, 10)?;
     let wire_before = npu.link_stats();
     let c = npu.gemm(&a, &b)?;

@@ -19,6 +19,7 @@ use crate::npu_sim::{NpuPins, NpuSim};
 use npu_spec::device_model::DeviceModel;
 use npu_spec::protocol::{encode_frame, Bank, Counters, GemmTile, Info, LinkHealth, Opcode, Request, Status, IDLE_TIMEOUT_BITS, MAX_REQUEST_PAYLOAD, SYNC};
 use npu_spec::requant::RequantParams;
+use npu_spec::rng::XorShift;
 use npu_spec::NpuConfig;
 use std::collections::BTreeMap;
 
@@ -47,23 +48,6 @@ impl FuzzReport {
     }
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
 /// The answer a frame should get.
 struct Expect {
     status: Status,
@@ -82,7 +66,7 @@ struct Fuzzer<'a, P: NpuPins> {
     sim: &'a mut NpuSim<P>,
     config: &'a NpuConfig,
     model: DeviceModel,
-    rng: Rng,
+    rng: XorShift,
     report: FuzzReport,
     ok: u64,
     bad: u64,
@@ -225,11 +209,11 @@ impl<P: NpuPins> Fuzzer<'_, P> {
             }
             5 => {
                 let depth = c.memory.acc_depth as u64;
-                let (lo, hi) = (self.rng.next() as i8, self.rng.next() as i8);
+                let (lo, hi) = (self.rng.next_u64() as i8, self.rng.next_u64() as i8);
                 let params = RequantParams {
-                    multiplier: self.rng.next() as i32,
+                    multiplier: self.rng.next_u64() as i32,
                     shift: self.rng.below(34) as u8,
-                    zero_point: self.rng.next() as i8,
+                    zero_point: self.rng.next_u64() as i8,
                     min: if self.rng.below(10) == 0 { hi.max(lo) } else { lo.min(hi) },
                     max: if self.rng.below(10) == 0 { hi.min(lo) } else { lo.max(hi) },
                 };
@@ -328,7 +312,7 @@ impl<P: NpuPins> Fuzzer<'_, P> {
 /// every bank back. `progress` gets the count every 1000 inputs.
 pub fn fuzz<P: NpuPins>(sim: &mut NpuSim<P>, config: &NpuConfig, frames: u64, seed: u64, progress: &mut dyn FnMut(u64)) -> FuzzReport {
     let start = sim.cycles();
-    let mut f = Fuzzer { sim, config, model: DeviceModel::new(config), rng: Rng(seed | 1), report: FuzzReport::default(), ok: 0, bad: 0, macs: 0, tiles: 0 };
+    let mut f = Fuzzer { sim, config, model: DeviceModel::new(config), rng: XorShift::new(seed), report: FuzzReport::default(), ok: 0, bad: 0, macs: 0, tiles: 0 };
     f.exchange("clear_counters", &Request::ClearCounters.frame(), 0, expect(Status::Ok, None, 0, 10));
     let health0 = read_health(&mut f);
     for n in 0..frames {

@@ -8,8 +8,8 @@
 //! and it is locked from the start. Cycle counts are therefore in core
 //! clocks, as everywhere else.
 
-use crate::npu_sim::NpuPins;
-use crate::verilated::{ModelError, ModelSpec, Port, PortId, VerilatedModel};
+use crate::npu_sim::VerilatedNpu;
+use crate::verilated::{ModelError, ModelSpec, Port, VerilatedModel};
 
 /// yosys's iCE40 cell models, made ready for Verilator: port default values
 /// off (`NO_ICE40_DEFAULT_ASSIGNMENTS`; yosys connects every port it uses)
@@ -57,46 +57,13 @@ endmodule
 
 /// A board build's netlist (top module `top`, ports as the board wrapper
 /// writes them) behind the NPU's pins.
-pub struct NetlistNpu {
-    model: VerilatedModel,
-    rx: PortId,
-    tx: PortId,
-    busy: PortId,
-    busy_active_low: bool,
-}
-
-impl NetlistNpu {
-    pub fn new(netlist: &str, top: &str, busy_active_low: bool) -> Result<Self, ModelError> {
-        let port = |name: &str, input: bool| Port { name: name.into(), width: 1, input };
-        let spec = ModelSpec {
-            sources: vec![("cells_sim.v".into(), ice40_cell_models()?), ("netlist.v".into(), netlist.to_string())],
-            top: top.into(),
-            ports: vec![port("clock", true), port("uart_rx", true), port("uart_tx", false), port("led_busy", false), port("led_wait", false)],
-            flags: vec!["-DNO_ICE40_DEFAULT_ASSIGNMENTS".into(), "--no-timing".into(), "-Wno-fatal".into()],
-        };
-        let model = VerilatedModel::build(&spec, None)?;
-        Ok(Self { rx: model.port("uart_rx")?, tx: model.port("uart_tx")?, busy: model.port("led_busy")?, busy_active_low, model })
-    }
-}
-
-impl NpuPins for NetlistNpu {
-    fn set_rx(&mut self, level: bool) {
-        self.model.set(self.rx, u64::from(level));
-    }
-
-    fn tx(&self) -> bool {
-        self.model.get(self.tx) != 0
-    }
-
-    fn tick(&mut self) {
-        self.model.tick(1)
-    }
-
-    fn cycles(&self) -> u64 {
-        self.model.cycles()
-    }
-
-    fn busy(&self) -> bool {
-        (self.model.get(self.busy) != 0) != self.busy_active_low
-    }
+pub fn netlist_npu(netlist: &str, top: &str, busy_active_low: bool) -> Result<VerilatedNpu, ModelError> {
+    let port = |name: &str, input: bool| Port { name: name.into(), width: 1, input };
+    let spec = ModelSpec {
+        sources: vec![("cells_sim.v".into(), ice40_cell_models()?), ("netlist.v".into(), netlist.to_string())],
+        top: top.into(),
+        ports: vec![port("clock", true), port("uart_rx", true), port("uart_tx", false), port("led_busy", false), port("led_wait", false)],
+        flags: vec!["-DNO_ICE40_DEFAULT_ASSIGNMENTS".into(), "--no-timing".into(), "-Wno-fatal".into()],
+    };
+    VerilatedNpu::on_pins(VerilatedModel::build(&spec, None)?, "led_busy", busy_active_low)
 }

@@ -63,13 +63,21 @@ pub struct VerilatedNpu {
     rx: crate::verilated::PortId,
     tx: crate::verilated::PortId,
     busy: crate::verilated::PortId,
+    /// The busy pin is low while busy (a board's LED).
+    busy_active_low: bool,
 }
 
 impl VerilatedNpu {
     pub fn new(config: &NpuConfig, vcd: Option<&std::path::Path>) -> Result<Self, crate::verilated::ModelError> {
         let verilog = npu_hdl::verilog::npu_verilog(config);
         let model = crate::verilated::VerilatedModel::new(&verilog, npu_hdl::verilog::NPU_TOP, vcd)?;
-        Ok(Self { rx: model.port("uart_rx")?, tx: model.port("uart_tx")?, busy: model.port("busy")?, model })
+        Self::on_pins(model, "busy", false)
+    }
+
+    /// Any model with `uart_rx` and `uart_tx` ports and a busy pin of the
+    /// given name and polarity (the RTL, or a board build's netlist).
+    pub fn on_pins(model: crate::verilated::VerilatedModel, busy: &str, busy_active_low: bool) -> Result<Self, crate::verilated::ModelError> {
+        Ok(Self { rx: model.port("uart_rx")?, tx: model.port("uart_tx")?, busy: model.port(busy)?, busy_active_low, model })
     }
 
     pub fn model(&self) -> &crate::verilated::VerilatedModel {
@@ -95,7 +103,7 @@ impl NpuPins for VerilatedNpu {
     }
 
     fn busy(&self) -> bool {
-        self.model.get(self.busy) != 0
+        (self.model.get(self.busy) != 0) != self.busy_active_low
     }
 }
 

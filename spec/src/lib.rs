@@ -15,6 +15,8 @@ pub mod reference;
 pub mod requant;
 pub mod tools;
 
+pub mod rng;
+
 pub use config::{ConfigError, Dataflow, NpuConfig};
 pub use matrix::{Matrix, ShapeError};
 pub use reference::gemm_reference;

@@ -44,13 +44,8 @@ pub fn require(tool: &Tool) -> Option<PathBuf> {
 /// A small deterministic generator (xorshift64) for test data and bubble
 /// patterns that a seed reproduces.
 pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
-    let mut s = seed | 1;
-    move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    }
+    let mut rng = npu_spec::rng::XorShift::new(seed);
+    move || rng.next_u64()
 }
 
 /// A device model of `c` with A, B and the accumulators filled from `seed`.

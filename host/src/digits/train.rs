@@ -17,6 +17,7 @@
 use super::dataset::{Digits, CLASSES, PIXELS};
 use super::model::QuantizedMlp;
 use npu_spec::requant::quantize_scale;
+use npu_spec::rng::XorShift;
 
 /// Hidden units.
 pub const HIDDEN: usize = 32;
@@ -44,22 +45,6 @@ pub struct FloatMlp {
     pub b1: Vec<f32>,
     pub w2: Vec<f32>,
     pub b2: Vec<f32>,
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Uniform in [-1, 1).
-    fn uniform(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
 }
 
 fn input(d: &Digits, i: usize) -> [f32; PIXELS] {
@@ -97,7 +82,7 @@ pub fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
 // Index loops: the gradient formulas read best with the indices written out.
 #[allow(clippy::needless_range_loop)]
 pub fn train_float(d: &Digits, o: &TrainOptions) -> FloatMlp {
-    let mut rng = Rng(o.seed | 1);
+    let mut rng = XorShift::new(o.seed);
     let a1 = (6.0 / PIXELS as f32).sqrt();
     let a2 = (6.0 / HIDDEN as f32).sqrt();
     let mut net = FloatMlp {
@@ -110,7 +95,7 @@ pub fn train_float(d: &Digits, o: &TrainOptions) -> FloatMlp {
     let mut order: Vec<usize> = (0..d.len()).filter(|&i| !Digits::is_test(i)).collect();
     for _ in 0..o.epochs {
         for i in (1..order.len()).rev() {
-            order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+            order.swap(i, rng.below(i as u64 + 1) as usize);
         }
         for batch in order.chunks(o.batch) {
             let mut g = FloatMlp { w1: vec![0.0; net.w1.len()], b1: vec![0.0; HIDDEN], w2: vec![0.0; net.w2.len()], b2: vec![0.0; CLASSES] };
