@@ -62,8 +62,21 @@ fn check_header_length(bytes: &[u8]) -> Result<()> {
     // a 200-byte file hung it), so anything else stops here.
     let header = &bytes[fixed..fixed + header_len];
     let count = |c: u8| header.iter().filter(|&&b| b == c).count();
-    if !header.is_ascii() || count(b'{') != 1 || count(b'}') != 1 || count(b'(') > 1 || count(b')') > 1 || count(b'[') > 0 {
+    if !header.is_ascii() || count(b'{') != 1 || count(b'}') != 1 || count(b'(') != 1 || count(b')') != 1 || count(b'[') > 0 {
         bail!("its header is not that of a plain array (one dict with descr, fortran_order and shape)");
+    }
+    // The shape's element count must fit in the file (npyz multiplies the
+    // dimensions without checking for overflow).
+    let text = std::str::from_utf8(header).expect("ASCII");
+    let open = text.find('(').expect("counted");
+    let Some(close) = text[open..].find(')').map(|c| open + c) else {
+        bail!("its header's shape is not a tuple");
+    };
+    let inside = &text[open + 1..close];
+    let mut elements: u64 = 1;
+    for dim in inside.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let dim: u64 = dim.parse().map_err(|_| anyhow::anyhow!("its shape has a dimension {dim:?} that is not a number"))?;
+        elements = elements.checked_mul(dim).filter(|&n| n <= bytes.len() as u64).ok_or_else(|| anyhow::anyhow!("its shape ({inside}) holds more values than the file has bytes"))?;
     }
     Ok(())
 }
