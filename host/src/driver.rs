@@ -5,7 +5,7 @@ use crate::link::{Link, LinkError, LinkStats, LinkTiming};
 use crate::plan::{GemmPlan, Geometry};
 use crate::shadow::BankShadow;
 use crate::transport::Transport;
-use npu_spec::protocol::{record_len, Bank, Counters, GemmTile, Info, LinkHealth, Request, COUNTER_FIELDS, FORMAT_VERSION, INFO_FIELDS, STATUS_FIELDS};
+use npu_spec::protocol::{record_len, Bank, Counters, Info, LinkHealth, Request, COUNTER_FIELDS, FORMAT_VERSION, INFO_FIELDS, STATUS_FIELDS};
 use npu_spec::requant::{RequantParams, MAX_SHIFT};
 use npu_spec::Matrix;
 
@@ -220,30 +220,9 @@ impl Npu {
                     }
                     self.write(Bank::B, p.b_entry(slot), &data)?;
                 }
-                for (n_slot, nb) in ns.clone().enumerate() {
-                    // Full-height M blocks in one command, a short last block in its own.
-                    let full = ms.clone().filter(|&mb| p.rows_of(mb) == p.block_rows).count();
-                    let mut runs = vec![(0, full, p.block_rows)];
-                    if full < ms.len() {
-                        runs.push((full, 1, p.rows_of(ms.end - 1)));
-                    }
-                    for (m_slot, tiles, m_rows) in runs.into_iter().filter(|r| r.1 > 0) {
-                        let tile = GemmTile {
-                            a_entry: p.a_entry(m_slot) as u16,
-                            b_entry: p.b_entry(n_slot) as u16,
-                            acc_entry: p.acc_entry(m_slot, n_slot) as u16,
-                            m: m_rows as u8,
-                            n: p.cols_of(nb) as u8,
-                            k: kl as u16,
-                            accumulate: chunk > 0,
-                            tiles: tiles as u16,
-                            a_step: p.k_chunk as u16,
-                            b_step: 0,
-                            acc_step: p.block_rows as u16,
-                        };
-                        let work = tiles as u64 * (kl + 2 * rows + cols) as u64 + (rows + cols) as u64 + 16;
-                        self.call(&Request::Gemm(tile), 0, work)?;
-                    }
+                for tile in p.chunk_tiles(ms.clone(), ns.clone(), chunk, kl) {
+                    let work = u64::from(tile.tiles) * (kl + 2 * rows + cols) as u64 + (rows + cols) as u64 + 16;
+                    self.call(&Request::Gemm(tile), 0, work)?;
                 }
             }
             // The group's results: each N block's rows are contiguous.

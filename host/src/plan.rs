@@ -8,7 +8,7 @@
 //! scratchpads, `k_chunk` entries apart. N is grouped first, so a weight
 //! matrix that fits on chip is written once and reused by every group.
 
-use npu_spec::protocol::Info;
+use npu_spec::protocol::{GemmTile, Info};
 
 /// The hardware facts a plan needs, read from INFO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +99,48 @@ impl GemmPlan {
     /// First B entry of the panel in group slot `slot`.
     pub fn b_entry(&self, slot: usize) -> usize {
         slot * self.k_chunk
+    }
+
+    /// The GEMM commands of one K chunk (`chunk`-th, `kl` steps) of the group
+    /// (`ms`, `ns`): per N block, the full-height M blocks in one command and a
+    /// short last block in its own.
+    pub fn chunk_tiles(&self, ms: std::ops::Range<usize>, ns: std::ops::Range<usize>, chunk: usize, kl: usize) -> Vec<GemmTile> {
+        let mut out = vec![];
+        for (n_slot, nb) in ns.enumerate() {
+            let full = ms.clone().filter(|&mb| self.rows_of(mb) == self.block_rows).count();
+            let mut runs = vec![(0, full, self.block_rows)];
+            if full < ms.len() {
+                runs.push((full, 1, self.rows_of(ms.end - 1)));
+            }
+            for (m_slot, tiles, m_rows) in runs.into_iter().filter(|r| r.1 > 0) {
+                out.push(GemmTile {
+                    a_entry: self.a_entry(m_slot) as u16,
+                    b_entry: self.b_entry(n_slot) as u16,
+                    acc_entry: self.acc_entry(m_slot, n_slot) as u16,
+                    m: m_rows as u8,
+                    n: self.cols_of(nb) as u8,
+                    k: kl as u16,
+                    accumulate: chunk > 0,
+                    tiles: tiles as u16,
+                    a_step: self.k_chunk as u16,
+                    b_step: 0,
+                    acc_step: self.block_rows as u16,
+                });
+            }
+        }
+        out
+    }
+
+    /// Every GEMM command of the whole plan, in the order the driver sends
+    /// them (between its WRITEs and READs).
+    pub fn all_tiles(&self) -> Vec<GemmTile> {
+        let mut out = vec![];
+        for (ms, ns) in self.groups() {
+            for (chunk, (_, kl)) in self.k_chunks().enumerate() {
+                out.extend(self.chunk_tiles(ms.clone(), ns.clone(), chunk, kl));
+            }
+        }
+        out
     }
 
     /// Accumulator entry of row 0 of the block in slots (`m_slot`, `n_slot`):

@@ -43,6 +43,8 @@ struct Bench {
     clock_source: String,
     peak_tops: f64,
     k_sweep: Vec<KPoint>,
+    /// Whole tiled GEMMs, on chip only: `k` is the side M = N = K.
+    on_chip_gemms: Vec<KPoint>,
     gemms: Vec<GemmPoint>,
     simulation_speed: Vec<SimSpeed>,
     hardware: Vec<npu_fpga::flow::BuildReport>,
@@ -72,6 +74,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         for &k in &ks {
             k_sweep.push(k_point(&mut npu, k, tiles)?);
         }
+    }
+    step("whole tiled GEMMs on chip (the plan's GEMM commands)");
+    let sides: Vec<usize> = if args.quick { vec![16, 64] } else { vec![64, 128, 256, 512] };
+    let mut on_chip_gemms = vec![];
+    for &side in &sides {
+        on_chip_gemms.push(crate::bench::on_chip_point(&mut npu, side)?);
     }
     let sizes: Vec<usize> = if args.quick { vec![16, 32] } else { vec![64, 128, 256] };
     let mut gemms = vec![];
@@ -114,6 +122,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         clock_source: format!("the config's clock.core_hz ({:.2} MHz), not a synthesis fmax", hz / 1e6),
         peak_tops,
         k_sweep,
+        on_chip_gemms,
         gemms,
         simulation_speed,
         hardware,
@@ -122,7 +131,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     // The plots.
     let k_series = |tiles: usize| Series { name: format!("{tiles} tile{} per command", if tiles > 1 { "s" } else { "" }), points: bench.k_sweep.iter().filter(|p| p.tiles == tiles).map(|p| (p.k as f64, 100.0 * p.utilization)).collect() };
-    line_chart(&args.out.join("utilization_vs_k.svg"), &format!("MAC utilization, {rows}x{cols} array (Verilator, cycle-exact)"), "K", "utilization %", &[k_series(1), k_series(8)], true)?;
+    let whole = Series { name: "whole tiled GEMM, M = N = K".into(), points: bench.on_chip_gemms.iter().map(|p| (p.k as f64, 100.0 * p.utilization)).collect() };
+    line_chart(&args.out.join("utilization_vs_k.svg"), &format!("MAC utilization, {rows}x{cols} array (Verilator, cycle-exact)"), "K", "utilization %", &[k_series(1), k_series(8), whole], true)?;
     let g = |f: fn(&GemmPoint) -> f64, name: &str| Series { name: name.into(), points: bench.gemms.iter().map(|p| (p.size as f64, f(p))).collect() };
     let peak = Series { name: "peak".into(), points: bench.gemms.iter().map(|p| (p.size as f64, peak_tops * 1e3)).collect() };
     line_chart(&args.out.join("gops.svg"), &format!("INT8 GOPS at {:.0} MHz: peak, on chip, end to end", hz / 1e6), "M = N = K", "GOPS", &[peak, g(|p| p.effective_tops_on_chip * 1e3, "on chip"), g(|p| p.effective_tops_end_to_end * 1e3, "end to end over the link")], true)?;
@@ -142,6 +152,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     for k in &ks {
         let u = |t: usize| bench.k_sweep.iter().find(|p| p.k == *k && p.tiles == t).map_or(0.0, |p| 100.0 * p.utilization);
         let _ = writeln!(md, "| {k} | {:.1}% | {:.1}% |", u(1), u(8));
+    }
+    let _ = writeln!(md, "\n| whole tiled GEMM, M = N = K | GEMM commands' tiles | engine cycles | MAC utilization on chip |\n|---|---|---|---|");
+    for p in &bench.on_chip_gemms {
+        let _ = writeln!(md, "| {} | {} | {} | {:.1}% |", p.k, p.tiles, p.engine_cycles, 100.0 * p.utilization);
     }
     let _ = writeln!(md, "\n| M = N = K | on-chip utilization | on-chip GOPS | end-to-end GOPS | device time | byte bound | link efficiency | bytes on the wire / bound |\n|---|---|---|---|---|---|---|---|");
     for p in &bench.gemms {
