@@ -4,7 +4,7 @@
 
 use crate::driver::{DriverError, Npu};
 use crate::transport::SimTransport;
-use npu_spec::protocol::{record_len, Bank, Counters, GemmTile, Request, COUNTER_FIELDS};
+use npu_spec::protocol::{Bank, Counters, GemmTile, Request};
 use npu_spec::{gemm_reference, Matrix, NpuConfig};
 use serde::Serialize;
 
@@ -35,10 +35,6 @@ pub struct GemmPoint {
     pub seconds_end_to_end: f64,
     pub seconds_byte_bound: f64,
     pub link_efficiency: f64,
-}
-
-fn counters(npu: &mut Npu) -> Result<Counters, DriverError> {
-    Ok(Counters::decode(&npu.command(&Request::Counters, record_len(COUNTER_FIELDS), 10)?).expect("length checked"))
 }
 
 fn engine_cycles(c: &Counters) -> u64 {
@@ -77,7 +73,7 @@ pub fn k_point(npu: &mut Npu, k: usize, tiles: usize) -> Result<KPoint, DriverEr
         npu.command(&Request::Gemm(t), 0, (tiles * (kk + 3 * (rows + cols))) as u64 + 100)?;
         done += kk;
     }
-    let c = counters(npu)?;
+    let c = npu.counters()?;
     let ec = engine_cycles(&c);
     Ok(KPoint { k, tiles, macs: c.macs, engine_cycles: ec, utilization: c.macs as f64 / ((rows * cols) as f64 * ec as f64) })
 }
@@ -94,7 +90,7 @@ pub fn on_chip_point(npu: &mut Npu, size: usize) -> Result<KPoint, DriverError> 
         let work = u64::from(tile.tiles) * (u64::from(tile.k) + 3 * (info.rows + info.cols) as u64) + 100;
         npu.command(&Request::Gemm(tile), 0, work)?;
     }
-    let c = counters(npu)?;
+    let c = npu.counters()?;
     let ec = engine_cycles(&c);
     Ok(KPoint { k: size, tiles: c.tiles as usize, macs: c.macs, engine_cycles: ec, utilization: c.macs as f64 / ((info.rows * info.cols) as f64 * ec as f64) })
 }
@@ -109,7 +105,7 @@ pub fn gemm_point(npu: &mut Npu, size: usize, seed: u64) -> Result<GemmPoint, Dr
     npu.command(&Request::ClearCounters, 0, 10)?;
     let wire_before = npu.link_stats();
     let c = npu.gemm(&a, &b)?;
-    let counters = counters(npu)?;
+    let counters = npu.counters()?;
     let wire_after = npu.link_stats();
     if c != gemm_reference(&a, &b).expect("square") {
         return Err(DriverError::Unsupported("the NPU's GEMM differs from the reference".into()));

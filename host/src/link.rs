@@ -81,19 +81,17 @@ impl Link {
         // Commands that change nothing are tried again after a lost or
         // damaged answer; the others are not (a GEMM with accumulate run
         // twice would be wrong), and their error goes up.
-        let attempts = if idempotent(req.opcode()) { 1 + RETRIES } else { 1 };
-        let mut last = None;
-        for _ in 0..attempts {
+        let retries = if idempotent(req.opcode()) { RETRIES } else { 0 };
+        let mut attempt = 0;
+        loop {
             match self.request_once(req, answer_bytes, work_cycles) {
-                Err(e @ (LinkError::Timeout { .. } | LinkError::Frame { .. })) => {
+                Err(LinkError::Timeout { .. } | LinkError::Frame { .. }) if attempt < retries => {
+                    attempt += 1;
                     self.stats.retries += 1;
-                    last = Some(e);
                 }
                 other => return other,
             }
         }
-        self.stats.retries -= 1;
-        Err(last.expect("at least one attempt"))
     }
 
     fn request_once(&mut self, req: &Request, answer_bytes: usize, work_cycles: u64) -> Result<Vec<u8>, LinkError> {

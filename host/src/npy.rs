@@ -41,6 +41,23 @@ pub fn parse_i8_matrix(bytes: &[u8], name: &str) -> Result<Matrix<i8>> {
     Ok(if fortran { Matrix::from_fn(rows, cols, |i, j| data[j * rows + i]) } else { Matrix::from_vec(rows, cols, data)? })
 }
 
+/// A 1-D (or 1 x n) `int32` array of `n` values from `path`: a bias vector.
+pub fn read_i32_vector(path: &Path, n: usize) -> Result<Vec<i32>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    check_header_length(&bytes).with_context(|| format!("{} is not a NumPy .npy file", path.display()))?;
+    let npy = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{} is not a NumPy .npy file", path.display()))?;
+    let descr = npy.dtype().descr();
+    if descr != "'<i4'" {
+        bail!("{} holds dtype {descr}: the bias must be int32 ('<i4')", path.display());
+    }
+    let shape = npy.shape().to_vec();
+    let len: u64 = shape.iter().product();
+    if !(shape.len() == 1 || (shape.len() == 2 && shape[0] == 1)) || len as usize != n {
+        bail!("{} has shape {shape:?}: the bias needs {n} values (one per output column), as shape ({n},)", path.display());
+    }
+    Ok(npy.into_vec::<i32>()?)
+}
+
 /// The header's length field must fit in the file: npyz allocates what the
 /// field says before reading, so a 30-byte file claiming a 2 GB header would
 /// exhaust memory (found by `cargo fuzz`, kept in `fuzz/corpus/npy_reader`).

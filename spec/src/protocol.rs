@@ -519,6 +519,21 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// What was counted between `before` and `self` (wrapping, as the
+    /// hardware's counters do).
+    pub fn since(&self, before: &Counters) -> Counters {
+        Counters {
+            cycles: self.cycles.wrapping_sub(before.cycles),
+            busy: self.busy.wrapping_sub(before.busy),
+            mac_cycles: self.mac_cycles.wrapping_sub(before.mac_cycles),
+            macs: self.macs.wrapping_sub(before.macs),
+            stall: self.stall.wrapping_sub(before.stall),
+            bytes_in: self.bytes_in.wrapping_sub(before.bytes_in),
+            bytes_out: self.bytes_out.wrapping_sub(before.bytes_out),
+            tiles: self.tiles.wrapping_sub(before.tiles),
+        }
+    }
+
     pub fn decode(b: &[u8]) -> Option<Self> {
         if b.len() != record_len(COUNTER_FIELDS) {
             return None;

@@ -57,8 +57,7 @@ pub fn run(args: &FlashArgs) -> Result<()> {
             command.join(" ")
         );
     }
-    let tool = npu_spec::tools::Tool { program: "openFPGALoader", purpose: "programming FPGA boards", install: "sudo apt-get install openfpgaloader" };
-    let program = tool.find()?;
+    let program = npu_spec::tools::OPENFPGALOADER.find()?;
     eprintln!("programming: {}", command.join(" "));
     let status = std::process::Command::new(program).args(&command[1..]).status()?;
     if !status.success() {

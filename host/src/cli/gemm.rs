@@ -1,7 +1,7 @@
 //! `npu gemm`: C = A x B on the NPU, from and to NumPy files.
 
 use super::device::DeviceArgs;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use crate::npy;
 use crate::output::write_atomically;
@@ -60,7 +60,7 @@ pub fn run(args: &GemmArgs) -> Result<()> {
             if args.min > args.max {
                 bail!("--min {} is above --max {}", args.min, args.max);
             }
-            let bias = args.bias.as_deref().map(|p| read_bias(p, b.cols())).transpose()?;
+            let bias = args.bias.as_deref().map(|p| npy::read_i32_vector(p, b.cols())).transpose()?;
             Some(Requant { params: RequantParams { multiplier, shift: args.requant_shift, zero_point: args.zero_point, min: args.min, max: args.max }, bias })
         }
     };
@@ -105,19 +105,4 @@ pub fn run(args: &GemmArgs) -> Result<()> {
 
 fn count_diff<T: PartialEq>(a: &[T], b: &[T]) -> usize {
     a.iter().zip(b).filter(|(x, y)| x != y).count()
-}
-
-fn read_bias(path: &std::path::Path, n: usize) -> Result<Vec<i32>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let npy = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{} is not a NumPy .npy file", path.display()))?;
-    let descr = npy.dtype().descr();
-    if descr != "'<i4'" {
-        bail!("{} holds dtype {descr}: the bias must be int32 ('<i4')", path.display());
-    }
-    let shape = npy.shape().to_vec();
-    let len: u64 = shape.iter().product();
-    if !(shape.len() == 1 || (shape.len() == 2 && shape[0] == 1)) || len as usize != n {
-        bail!("{} has shape {shape:?}: the bias needs {n} values (one per output column), as shape ({n},)", path.display());
-    }
-    Ok(npy.into_vec::<i32>()?)
 }

@@ -49,16 +49,7 @@ pub fn run(args: &StatsArgs) -> anyhow::Result<()> {
     while args.count.is_none_or(|c| n < c) {
         std::thread::sleep(Duration::from_secs_f64(args.interval));
         let now = npu.counters()?;
-        let delta = Counters {
-            cycles: now.cycles.wrapping_sub(before.cycles),
-            busy: now.busy.wrapping_sub(before.busy),
-            mac_cycles: now.mac_cycles.wrapping_sub(before.mac_cycles),
-            macs: now.macs.wrapping_sub(before.macs),
-            stall: now.stall.wrapping_sub(before.stall),
-            bytes_in: now.bytes_in.wrapping_sub(before.bytes_in),
-            bytes_out: now.bytes_out.wrapping_sub(before.bytes_out),
-            tiles: now.tiles.wrapping_sub(before.tiles),
-        };
+        let delta = now.since(&before);
         // Move the cursor up over the last table and draw over it.
         print!("\x1b[{lines}A");
         lines = print(&npu, &now, Some(&delta), true);
