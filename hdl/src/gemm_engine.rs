@@ -18,6 +18,11 @@
 //! A tile's drain is scheduled when its final step enters the array; at most
 //! two drains are ever outstanding (the one running and the next), so two
 //! slots hold them.
+//!
+//! The descriptor inputs must hold from `start` until `done` (the NPU wires
+//! them to its request register, which holds the request until it is
+//! answered): the engine keeps no copy of them, which saves about a hundred
+//! logic cells on the iCE40.
 
 use crate::systolic_array::{timing, SystolicArray};
 use npu_spec::protocol::Status;
@@ -76,53 +81,52 @@ pub struct GemmEngine {
     rows: Constant<Bits<8>>,
     cols: Constant<Bits<8>>,
     last_row: Constant<Bits<8>>,
-    a_depth: Constant<Bits<32>>,
-    b_depth: Constant<Bits<32>>,
-    acc_depth: Constant<Bits<32>>,
-    spacing: Constant<Bits<16>>,
-    drain_wait: Constant<Bits<16>>,
+    a_depth: Constant<Bits<18>>,
+    b_depth: Constant<Bits<18>>,
+    acc_depth: Constant<Bits<18>>,
+    /// The fewest cycles between two final steps, less one.
+    spacing_less_one: Constant<Bits<8>>,
+    drain_wait: Constant<Bits<8>>,
     bad_tile: Constant<Bits<8>>,
     out_of_range: Constant<Bits<8>>,
     array: SystolicArray,
     state: DFF<GemmState>,
-    // The descriptor, latched at start; the bases advance tile by tile.
-    m_reg: DFF<Bits<8>>,
-    n_reg: DFF<Bits<8>>,
-    k_reg: DFF<Bits<16>>,
-    tiles_reg: DFF<Bits<16>>,
-    a_step_reg: DFF<Bits<16>>,
-    b_step_reg: DFF<Bits<16>>,
-    acc_step_reg: DFF<Bits<16>>,
-    accumulate_reg: DFF<Bit>,
+    /// The current tile's first entries, advancing tile by tile.
     a_base: DFF<Bits<16>>,
     b_base: DFF<Bits<16>>,
     acc_base: DFF<Bits<16>>,
-    // Check: the last tile's first entries, and m * n.
-    a_last: DFF<Bits<32>>,
-    b_last: DFF<Bits<32>>,
-    acc_last: DFF<Bits<32>>,
+    /// Check: the last tile's first entries. Bit 16 set means "beyond every
+    /// memory": the sum stops there, so 17 bits hold any descriptor.
+    a_last: DFF<Bits<17>>,
+    b_last: DFF<Bits<17>>,
+    acc_last: DFF<Bits<17>>,
+    /// Check: cycles so far, and m * n by repeated addition.
     count: DFF<Bits<16>>,
     mn: DFF<Bits<16>>,
     error_reg: DFF<Bits<8>>,
-    // Stream: the step within the tile, the tile, cycles since the last final step.
+    // Stream: the step within the tile, the tile, cycles since the last final
+    // step (it stops counting at 255, beyond any spacing).
     kk: DFF<Bits<16>>,
     tile: DFF<Bits<16>>,
-    since_last: DFF<Bits<16>>,
+    since_last: DFF<Bits<8>>,
     have_last: DFF<Bit>,
     // The step entering the array (one cycle after its address, like the data).
     step_valid: DFF<Bit>,
     step_last: DFF<Bit>,
-    step_acc_base: DFF<Bits<16>>,
+    /// The accumulator entry of the step's tile's bottom row.
+    step_acc_bottom: DFF<Bits<16>>,
     // Drain slots: 0 runs first. `wait` counts down to the first drain cycle,
-    // `row` is the output row the drain shows.
+    // `row` is the output row the drain shows and `entry` its accumulator
+    // entry. A slot 1 always starts at the bottom row.
     s0_pending: DFF<Bit>,
-    s0_wait: DFF<Bits<16>>,
+    s0_wait: DFF<Bits<8>>,
     s0_row: DFF<Bits<8>>,
-    s0_base: DFF<Bits<16>>,
+    s0_entry: DFF<Bits<16>>,
     s1_pending: DFF<Bit>,
-    s1_wait: DFF<Bits<16>>,
-    s1_row: DFF<Bits<8>>,
-    s1_base: DFF<Bits<16>>,
+    s1_wait: DFF<Bits<8>>,
+    s1_entry: DFF<Bits<16>>,
+    /// This step is the tile's final one.
+    final_step: Signal<Local, Bit>,
     /// Slot 0 drains this cycle.
     draining: Signal<Local, Bit>,
     /// Slot 0 drains its last row this cycle.
@@ -137,8 +141,8 @@ impl GemmEngine {
         // must read them after they were written, not in the same cycle.
         let spacing = timing::min_tile_spacing(rows, cols).max(2);
         let c8 = |v: usize| Constant::new(bits::<8>(v as u64));
-        let c16 = |v: usize| Constant::new(bits::<16>(v as u64));
-        let c32 = |v: usize| Constant::new(bits::<32>(v as u64));
+        let c18 = |v: usize| Constant::new(bits::<18>(v as u64));
+        assert!(spacing < 256 && latency < 256, "the array's timing fits 8-bit counters");
         Self {
             clock: Default::default(),
             start: Default::default(),
@@ -172,23 +176,15 @@ impl GemmEngine {
             rows: c8(rows),
             cols: c8(cols),
             last_row: c8(rows - 1),
-            a_depth: c32(config.memory.a_depth),
-            b_depth: c32(config.memory.b_depth),
-            acc_depth: c32(config.memory.acc_depth),
-            spacing: c16(spacing),
-            drain_wait: c16(latency - 1),
+            a_depth: c18(config.memory.a_depth),
+            b_depth: c18(config.memory.b_depth),
+            acc_depth: c18(config.memory.acc_depth),
+            spacing_less_one: c8(spacing - 1),
+            drain_wait: c8(latency - 1),
             bad_tile: c8(Status::BadTile as usize),
             out_of_range: c8(Status::OutOfRange as usize),
             array: SystolicArray::new(rows, cols),
             state: Default::default(),
-            m_reg: Default::default(),
-            n_reg: Default::default(),
-            k_reg: Default::default(),
-            tiles_reg: Default::default(),
-            a_step_reg: Default::default(),
-            b_step_reg: Default::default(),
-            acc_step_reg: Default::default(),
-            accumulate_reg: Default::default(),
             a_base: Default::default(),
             b_base: Default::default(),
             acc_base: Default::default(),
@@ -204,15 +200,15 @@ impl GemmEngine {
             have_last: Default::default(),
             step_valid: Default::default(),
             step_last: Default::default(),
-            step_acc_base: Default::default(),
+            step_acc_bottom: Default::default(),
             s0_pending: Default::default(),
             s0_wait: Default::default(),
             s0_row: Default::default(),
-            s0_base: Default::default(),
+            s0_entry: Default::default(),
             s1_pending: Default::default(),
             s1_wait: Default::default(),
-            s1_row: Default::default(),
-            s1_base: Default::default(),
+            s1_entry: Default::default(),
+            final_step: Default::default(),
             draining: Default::default(),
             finishing: Default::default(),
         }
@@ -231,10 +227,9 @@ impl Logic for GemmEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, m_reg, n_reg, k_reg, tiles_reg, a_step_reg, b_step_reg, acc_step_reg,
-            accumulate_reg, a_base, b_base, acc_base, a_last, b_last, acc_last, count, mn, error_reg, kk,
-            tile, since_last, have_last, step_valid, step_last, step_acc_base, s0_pending, s0_wait, s0_row,
-            s0_base, s1_pending, s1_wait, s1_row, s1_base
+            self, clock, state, a_base, b_base, acc_base, a_last, b_last, acc_last, count, mn, error_reg, kk, tile,
+            since_last, have_last, step_valid, step_last, step_acc_bottom, s0_pending, s0_wait, s0_row, s0_entry,
+            s1_pending, s1_wait, s1_entry
         );
         self.array.clock.next = self.clock.val();
         // Outputs that hold between events.
@@ -259,27 +254,20 @@ impl Logic for GemmEngine {
         for j in 0..self.cols() {
             self.array.b_in[j].next = self.b_data[j].val();
         }
-        if self.since_last.q.val() != 0xFFFF {
+        if self.since_last.q.val() != 0xFF {
             self.since_last.d.next = self.since_last.q.val() + 1;
         }
+        self.final_step.next = (self.kk.q.val() + 1) == self.k.val();
 
         match self.state.q.val() {
             GemmState::Idle => {
                 if self.start.val() {
-                    self.m_reg.d.next = self.m.val();
-                    self.n_reg.d.next = self.n.val();
-                    self.k_reg.d.next = self.k.val();
-                    self.tiles_reg.d.next = self.tiles.val();
-                    self.a_step_reg.d.next = self.a_step.val();
-                    self.b_step_reg.d.next = self.b_step.val();
-                    self.acc_step_reg.d.next = self.acc_step.val();
-                    self.accumulate_reg.d.next = self.accumulate.val();
                     self.a_base.d.next = self.a_entry.val();
                     self.b_base.d.next = self.b_entry.val();
                     self.acc_base.d.next = self.acc_entry.val();
-                    self.a_last.d.next = bit_cast::<32, 16>(self.a_entry.val());
-                    self.b_last.d.next = bit_cast::<32, 16>(self.b_entry.val());
-                    self.acc_last.d.next = bit_cast::<32, 16>(self.acc_entry.val());
+                    self.a_last.d.next = bit_cast::<17, 16>(self.a_entry.val());
+                    self.b_last.d.next = bit_cast::<17, 16>(self.b_entry.val());
+                    self.acc_last.d.next = bit_cast::<17, 16>(self.acc_entry.val());
                     self.count.d.next = 0.into();
                     self.mn.d.next = 0.into();
                     self.error_reg.d.next = 0.into();
@@ -297,26 +285,31 @@ impl Logic for GemmEngine {
                 }
             }
             GemmState::Check => {
-                // Cycle `count` adds tile count+1's steps and one n to m * n.
-                if (self.count.q.val() + 1) < self.tiles_reg.q.val() {
-                    self.a_last.d.next = self.a_last.q.val() + bit_cast::<32, 16>(self.a_step_reg.q.val());
-                    self.b_last.d.next = self.b_last.q.val() + bit_cast::<32, 16>(self.b_step_reg.q.val());
-                    self.acc_last.d.next = self.acc_last.q.val() + bit_cast::<32, 16>(self.acc_step_reg.q.val());
+                // Cycle `count` adds tile count+1's steps (until a sum passes
+                // 2^16, beyond every memory) and one n to m * n.
+                if (self.count.q.val() + 1) < self.tiles.val() {
+                    if !self.a_last.q.val().get_bit(16) {
+                        self.a_last.d.next = self.a_last.q.val() + bit_cast::<17, 16>(self.a_step.val());
+                    }
+                    if !self.b_last.q.val().get_bit(16) {
+                        self.b_last.d.next = self.b_last.q.val() + bit_cast::<17, 16>(self.b_step.val());
+                    }
+                    if !self.acc_last.q.val().get_bit(16) {
+                        self.acc_last.d.next = self.acc_last.q.val() + bit_cast::<17, 16>(self.acc_step.val());
+                    }
                 }
-                if self.count.q.val() < bit_cast::<16, 8>(self.m_reg.q.val()) {
-                    self.mn.d.next = self.mn.q.val() + bit_cast::<16, 8>(self.n_reg.q.val());
+                if self.count.q.val() < bit_cast::<16, 8>(self.m.val()) {
+                    self.mn.d.next = self.mn.q.val() + bit_cast::<16, 8>(self.n.val());
                 }
                 self.count.d.next = self.count.q.val() + 1;
-                if ((self.count.q.val() + 1) >= self.tiles_reg.q.val())
-                    & (self.count.q.val() >= bit_cast::<16, 8>(self.m_reg.q.val()))
-                {
+                if ((self.count.q.val() + 1) >= self.tiles.val()) & (self.count.q.val() >= bit_cast::<16, 8>(self.m.val())) {
                     self.kk.d.next = 0.into();
                     self.tile.d.next = 0.into();
                     self.have_last.d.next = false;
                     self.state.d.next = GemmState::Stream;
-                    if ((self.a_last.q.val() + bit_cast::<32, 16>(self.k_reg.q.val())) > self.a_depth.val())
-                        | ((self.b_last.q.val() + bit_cast::<32, 16>(self.k_reg.q.val())) > self.b_depth.val())
-                        | ((self.acc_last.q.val() + bit_cast::<32, 8>(self.m_reg.q.val())) > self.acc_depth.val())
+                    if ((bit_cast::<18, 17>(self.a_last.q.val()) + bit_cast::<18, 16>(self.k.val())) > self.a_depth.val())
+                        | ((bit_cast::<18, 17>(self.b_last.q.val()) + bit_cast::<18, 16>(self.k.val())) > self.b_depth.val())
+                        | ((bit_cast::<18, 17>(self.acc_last.q.val()) + bit_cast::<18, 8>(self.m.val())) > self.acc_depth.val())
                     {
                         self.error_reg.d.next = self.out_of_range.val();
                         self.state.d.next = GemmState::Finish;
@@ -324,27 +317,24 @@ impl Logic for GemmEngine {
                 }
             }
             GemmState::Stream => {
-                if ((self.kk.q.val() + 1) == self.k_reg.q.val())
-                    & self.have_last.q.val()
-                    & ((self.since_last.q.val() + 1) < self.spacing.val())
-                {
+                if self.final_step.val() & self.have_last.q.val() & (self.since_last.q.val() < self.spacing_less_one.val()) {
                     // The previous tile is still draining too close: hold the final step.
                     self.stall.next = true;
                 } else {
                     self.step.next = true;
                     self.step_valid.d.next = true;
                     self.kk.d.next = self.kk.q.val() + 1;
-                    if (self.kk.q.val() + 1) == self.k_reg.q.val() {
+                    if self.final_step.val() {
                         self.step_last.d.next = true;
-                        self.step_acc_base.d.next = self.acc_base.q.val();
+                        self.step_acc_bottom.d.next = self.acc_base.q.val() + bit_cast::<16, 8>(self.last_row.val());
                         self.since_last.d.next = 0.into();
                         self.have_last.d.next = true;
                         self.kk.d.next = 0.into();
-                        self.a_base.d.next = self.a_base.q.val() + self.a_step_reg.q.val();
-                        self.b_base.d.next = self.b_base.q.val() + self.b_step_reg.q.val();
-                        self.acc_base.d.next = self.acc_base.q.val() + self.acc_step_reg.q.val();
+                        self.a_base.d.next = self.a_base.q.val() + self.a_step.val();
+                        self.b_base.d.next = self.b_base.q.val() + self.b_step.val();
+                        self.acc_base.d.next = self.acc_base.q.val() + self.acc_step.val();
                         self.tile.d.next = self.tile.q.val() + 1;
-                        if (self.tile.q.val() + 1) == self.tiles_reg.q.val() {
+                        if (self.tile.q.val() + 1) == self.tiles.val() {
                             self.state.d.next = GemmState::Finish;
                         }
                     }
@@ -378,23 +368,23 @@ impl Logic for GemmEngine {
         }
         if self.draining.val() {
             self.s0_row.d.next = self.s0_row.q.val() - 1;
+            self.s0_entry.d.next = self.s0_entry.q.val() - 1;
         }
         // The accumulator read port fetches the old value of the row that
         // drains in the next cycle.
-        self.acc_read_address.next = self.s0_base.q.val() + bit_cast::<16, 8>(self.s0_row.q.val() - 1);
+        self.acc_read_address.next = self.s0_entry.q.val() - 1;
         if self.s0_wait.q.val() == 1 {
-            self.acc_read_address.next = self.s0_base.q.val() + bit_cast::<16, 8>(self.last_row.val());
+            self.acc_read_address.next = self.s0_entry.q.val();
         }
         if self.s1_pending.q.val() & (self.s1_wait.q.val() == 1) {
-            self.acc_read_address.next = self.s1_base.q.val() + bit_cast::<16, 8>(self.last_row.val());
+            self.acc_read_address.next = self.s1_entry.q.val();
         }
-        self.acc_write_address.next = self.s0_base.q.val() + bit_cast::<16, 8>(self.s0_row.q.val());
+        self.acc_write_address.next = self.s0_entry.q.val();
         for j in 0..self.cols() {
-            self.acc_write_enable[j].next = self.draining.val()
-                & (self.n_reg.q.val().index() > j)
-                & (self.s0_row.q.val() < self.m_reg.q.val());
+            self.acc_write_enable[j].next =
+                self.draining.val() & (self.n.val().index() > j) & (self.s0_row.q.val() < self.m.val());
             self.acc_write_data[j].next = self.array.result[j].val();
-            if self.accumulate_reg.q.val() {
+            if self.accumulate.val() {
                 self.acc_write_data[j].next = self.array.result[j].val() + self.acc_read_data[j].val();
             }
         }
@@ -405,8 +395,8 @@ impl Logic for GemmEngine {
             if self.s1_pending.q.val() {
                 self.s0_pending.d.next = true;
                 self.s0_wait.d.next = self.s1_wait.q.val() - 1;
-                self.s0_row.d.next = self.s1_row.q.val();
-                self.s0_base.d.next = self.s1_base.q.val();
+                self.s0_row.d.next = self.last_row.val();
+                self.s0_entry.d.next = self.s1_entry.q.val();
                 self.s1_pending.d.next = false;
             }
         }
@@ -415,13 +405,12 @@ impl Logic for GemmEngine {
             if (self.s0_pending.q.val() & !self.finishing.val()) | (self.finishing.val() & self.s1_pending.q.val()) {
                 self.s1_pending.d.next = true;
                 self.s1_wait.d.next = self.drain_wait.val();
-                self.s1_row.d.next = self.last_row.val();
-                self.s1_base.d.next = self.step_acc_base.q.val();
+                self.s1_entry.d.next = self.step_acc_bottom.q.val();
             } else {
                 self.s0_pending.d.next = true;
                 self.s0_wait.d.next = self.drain_wait.val();
                 self.s0_row.d.next = self.last_row.val();
-                self.s0_base.d.next = self.step_acc_base.q.val();
+                self.s0_entry.d.next = self.step_acc_bottom.q.val();
             }
         }
     }

@@ -68,15 +68,19 @@ impl Logic for ProcessingElement {
         self.sum.next = self.acc.q.val() + self.product_in.val();
         self.product_valid.d.next = self.valid_in.val();
         self.product_last.d.next = self.last_in.val();
-        // Drain: the column's results move down one PE.
-        if self.drain.val() {
+        // Stage 2: a finished sum moves to the result register, taking
+        // precedence over the drain (the array's users never ask for both in
+        // one cycle). One if/else chain per register, so that synthesis sees
+        // a clock enable rather than a hold multiplexer (32 LUTs per PE).
+        if self.product_valid.q.val() & self.product_last.q.val() {
+            self.result.d.next = self.sum.val();
+        } else if self.drain.val() {
+            // Drain: the column's results move down one PE.
             self.result.d.next = self.result_in.val();
         }
-        // Stage 2: accumulate; a finished sum takes precedence over the drain
-        // (the array's users never ask for both in one cycle).
+        // The accumulator adds the product, or restarts after the last one.
         if self.product_valid.q.val() {
             if self.product_last.q.val() {
-                self.result.d.next = self.sum.val();
                 self.acc.d.next = bits::<32>(0);
             } else {
                 self.acc.d.next = self.sum.val();
