@@ -103,3 +103,22 @@ proptest! {
         check(&acc, bias, p, use_bias, 0, 0, 4)?;
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Quotients around 512, where the hardware caps the magnitude before the
+    /// zero point and the clamp (its last step is 12 bits wide): the cap must
+    /// never change a result, whatever the zero point and clamp.
+    #[test]
+    fn quotients_near_the_cap_equal_the_reference(
+        acc in proptest::collection::vec(-1_400i32..1_400, 12),
+        multiplier in prop_oneof![Just(i32::MAX), Just(i32::MIN), Just(-i32::MAX)],
+        shift in 0u8..=1,
+        zero_point in any::<i8>(),
+        (min, max) in (any::<i8>(), any::<i8>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
+    ) {
+        let p = RequantParams { multiplier, shift, zero_point, min, max };
+        check(&acc, [0; 3], p, false, 0, 0, 4)?;
+    }
+}

@@ -1,12 +1,14 @@
 //! The NPU hardware, written in rust-hdl.
 //!
 //! - [`MultiplierPair`]: two INT8 x INT8 products, registered: one iCE40 DSP, or two signed Verilog multiplies;
+//! - [`AccumulatorAdder`]: `load ? product : acc + product`, one iCE40 logic cell a bit;
 //! - [`ProcessingElement`]: one multiply-accumulate cell of the array;
 //! - [`DelayLine`]: the shift registers that skew the operands at the array's edges;
 //! - [`SystolicArray`]: the output-stationary R x C grid, sized from an
 //!   [`NpuConfig`](npu_spec::NpuConfig) at elaboration time;
 //! - [`verilog`]: Verilog text of any of them under a chosen module name.
 
+pub mod accumulator_adder;
 pub mod crc16;
 pub mod delay_line;
 pub mod gemm_engine;
@@ -21,6 +23,7 @@ pub mod uart_tx;
 mod vecs;
 pub mod verilog;
 
+pub use accumulator_adder::AccumulatorAdder;
 pub use delay_line::DelayLine;
 pub use gemm_engine::{GemmBench, GemmEngine};
 pub use multiplier::MultiplierPair;

@@ -8,15 +8,19 @@
 //! 1. `x = acc + bias`; the multiply works on magnitudes: `P = |x| * |m|`, a
 //!    shift-and-add over 32 cycles with a 33-bit adder (the product's high
 //!    half accumulates while both halves shift right);
-//! 2. SaturatingRoundingDoublingHighMul: `R = (P + 2^30 - neg) >> 31`, whose
-//!    carry out of the low 31 bits is `P[30] & (!neg | P[29:0] != 0)`, so no
-//!    64-bit add is needed; the result is `R` with the product's sign
-//!    (`x = m = INT32_MIN` saturates to INT32_MAX);
-//! 3. RoundingDivideByPOT by `shift`: one arithmetic right shift per cycle,
-//!    keeping the last bit shifted out (`half`) and whether any earlier one
-//!    was set (`sticky`); the result rounds up by `half` when positive and by
-//!    `half & sticky` when negative (half away from zero);
-//! 4. plus the zero point, clamped to `[min, max]`.
+//! 2. SaturatingRoundingDoublingHighMul on the magnitude: `R = (P + 2^30 -
+//!    neg) >> 31` (gemmlowp divides the signed sum toward zero), whose carry
+//!    out of the low 31 bits is `P[30] & (!neg | P[29:0] != 0)`, so no 64-bit
+//!    add is needed (`x = m = INT32_MIN` saturates to INT32_MAX);
+//! 3. RoundingDivideByPOT by `shift`: gemmlowp rounds half away from zero,
+//!    which on a magnitude is `(R >> shift) + half`, `half` being the last bit
+//!    shifted out: one logical shift per cycle;
+//! 4. the sign goes back on, plus the zero point, clamped to `[min, max]`.
+//!    Past 512 every quotient clamps the same way whatever the zero point, so
+//!    this last step is 12 bits wide.
+//!
+//! The parameter inputs must hold from `start` until `done` (the NPU wires
+//! them to its request register): the unit keeps no copy of them.
 //!
 //! About 40 + shift cycles an element: far less than the link needs to
 //! carry the result away (an 8N1 byte takes ten bit times of many clocks).
@@ -72,24 +76,15 @@ pub struct Requantizer {
     pub out_address: Signal<Out, Bits<16>>,
     pub out_data: Signal<Out, Bits<8>>,
     pub out_write_enable: Vec<Signal<Out, Bit>>,
-    acc_depth: Constant<Bits<32>>,
+    acc_depth: Constant<Bits<17>>,
     last_lane: Constant<Bits<8>>,
     max_shift: Constant<Bits<8>>,
     bad_param: Constant<Bits<8>>,
     out_of_range: Constant<Bits<8>>,
     state: DFF<RequantState>,
-    // Parameters, latched at start.
-    src_reg: DFF<Bits<16>>,
-    dst_reg: DFF<Bits<16>>,
-    count_reg: DFF<Bits<16>>,
-    /// The multiplier as given, then (from Check on) its magnitude.
-    multiplier_reg: DFF<Bits<32>>,
+    /// The multiplier's magnitude and sign (set in Check).
+    multiplier_magnitude: DFF<Bits<32>>,
     multiplier_negative: DFF<Bit>,
-    shift_reg: DFF<Bits<8>>,
-    zero_point_reg: DFF<Bits<8>>,
-    min_reg: DFF<Bits<8>>,
-    max_reg: DFF<Bits<8>>,
-    use_bias_reg: DFF<Bit>,
     error_reg: DFF<Bits<8>>,
     /// Entry and lane of the element in hand.
     entry: DFF<Bits<16>>,
@@ -105,11 +100,11 @@ pub struct Requantizer {
     low: DFF<Bits<32>>,
     /// Cycles counted in Multiply and Shift.
     step: DFF<Bits<6>>,
-    /// The value being divided by 2^shift, then the quotient.
+    /// The magnitude being divided by 2^shift, then the quotient without
+    /// its rounding.
     value: DFF<Bits<32>>,
-    /// RoundingDivideByPOT's last bit shifted out, and any before it.
+    /// The last bit shifted out: the rounding increment.
     half: DFF<Bit>,
-    sticky: DFF<Bit>,
     // Combinational helpers.
     lane_acc: Signal<Local, Bits<32>>,
     lane_bias: Signal<Local, Bits<32>>,
@@ -124,14 +119,16 @@ pub struct Requantizer {
     truncated: Signal<Local, Bits<32>>,
     round_carry: Signal<Local, Bit>,
     rounded: Signal<Local, Bits<32>>,
-    rounded_negated: Signal<Local, Bits<32>>,
-    /// The quotient's rounding increment, and quotient + zero point in 34 bits.
-    round_up: Signal<Local, Bit>,
-    value_wide: Signal<Local, Bits<34>>,
-    zero_point_wide: Signal<Local, Bits<34>>,
-    with_zero: Signal<Local, Bits<34>>,
-    min_wide: Signal<Local, Bits<34>>,
-    max_wide: Signal<Local, Bits<34>>,
+    /// The quotient's magnitude, capped at 512, rounded; then signed, plus
+    /// the zero point (all 12-bit two's complement).
+    capped: Signal<Local, Bits<12>>,
+    quotient: Signal<Local, Bits<12>>,
+    quotient_negated: Signal<Local, Bits<12>>,
+    signed_quotient: Signal<Local, Bits<12>>,
+    zero_point_wide: Signal<Local, Bits<12>>,
+    with_zero: Signal<Local, Bits<12>>,
+    min_wide: Signal<Local, Bits<12>>,
+    max_wide: Signal<Local, Bits<12>>,
     clamped: Signal<Local, Bits<8>>,
 }
 
@@ -165,16 +162,8 @@ impl Requantizer {
             bad_param: Constant::new((Status::BadParam as u64).into()),
             out_of_range: Constant::new((Status::OutOfRange as u64).into()),
             state: Default::default(),
-            src_reg: Default::default(),
-            dst_reg: Default::default(),
-            count_reg: Default::default(),
-            multiplier_reg: Default::default(),
+            multiplier_magnitude: Default::default(),
             multiplier_negative: Default::default(),
-            shift_reg: Default::default(),
-            zero_point_reg: Default::default(),
-            min_reg: Default::default(),
-            max_reg: Default::default(),
-            use_bias_reg: Default::default(),
             error_reg: Default::default(),
             entry: Default::default(),
             lane: Default::default(),
@@ -186,7 +175,6 @@ impl Requantizer {
             step: Default::default(),
             value: Default::default(),
             half: Default::default(),
-            sticky: Default::default(),
             lane_acc: Default::default(),
             lane_bias: Default::default(),
             x: Default::default(),
@@ -197,9 +185,10 @@ impl Requantizer {
             truncated: Default::default(),
             round_carry: Default::default(),
             rounded: Default::default(),
-            rounded_negated: Default::default(),
-            round_up: Default::default(),
-            value_wide: Default::default(),
+            capped: Default::default(),
+            quotient: Default::default(),
+            quotient_negated: Default::default(),
+            signed_quotient: Default::default(),
             zero_point_wide: Default::default(),
             with_zero: Default::default(),
             min_wide: Default::default(),
@@ -217,15 +206,14 @@ impl Logic for Requantizer {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, src_reg, dst_reg, count_reg, multiplier_reg, multiplier_negative, shift_reg,
-            zero_point_reg, min_reg, max_reg, use_bias_reg, error_reg, entry, lane, magnitude, negative, saturate,
-            high, low, step, value, half, sticky
+            self, clock, state, multiplier_magnitude, multiplier_negative, error_reg, entry, lane, magnitude, negative,
+            saturate, high, low, step, value, half
         );
         self.busy.next = self.state.q.val() != RequantState::Idle;
         self.done.next = false;
         self.error.next = self.error_reg.q.val();
-        self.acc_address.next = self.src_reg.q.val() + self.entry.q.val();
-        self.out_address.next = self.dst_reg.q.val() + self.entry.q.val();
+        self.acc_address.next = self.src.val() + self.entry.q.val();
+        self.out_address.next = self.dst.val() + self.entry.q.val();
         // The lane in hand, with its bias.
         self.lane_acc.next = bits::<32>(0);
         self.lane_bias.next = bits::<32>(0);
@@ -237,11 +225,11 @@ impl Logic for Requantizer {
             }
         }
         self.x.next = self.lane_acc.val();
-        if self.use_bias_reg.q.val() {
+        if self.use_bias.val() {
             self.x.next = self.lane_acc.val() + self.lane_bias.val();
         }
         self.x_negated.next = !self.x.val() + 1;
-        self.multiplier_negated.next = !self.multiplier_reg.q.val() + 1;
+        self.multiplier_negated.next = !self.multiplier.val() + 1;
         // Multiply step: add the multiplicand to the high half when the
         // multiplier's next bit (low[0]) is set.
         self.addend.next = bits::<33>(0);
@@ -256,51 +244,44 @@ impl Logic for Requantizer {
         if self.round_carry.val() {
             self.rounded.next = self.truncated.val() + 1;
         }
-        self.rounded_negated.next = !self.rounded.val() + 1;
-        // The quotient, rounded half away from zero, plus the zero point.
-        self.round_up.next = self.half.q.val() & (!self.value.q.val().get_bit(31) | self.sticky.q.val());
-        self.value_wide.next = bit_cast::<34, 32>(self.value.q.val());
-        if self.value.q.val().get_bit(31) {
-            self.value_wide.next = bit_cast::<34, 32>(self.value.q.val()) | bits::<34>(0x3_0000_0000_u64);
+        // The quotient: its magnitude capped at 512 (beyond, every result
+        // clamps the same way), rounded, signed, plus the zero point.
+        self.capped.next = bit_cast::<12, 10>(self.value.q.val().get_bits::<10>(0));
+        if self.value.q.val().get_bits::<23>(9) != 0 {
+            self.capped.next = bits::<12>(512);
         }
-        self.zero_point_wide.next = bit_cast::<34, 8>(self.zero_point_reg.q.val());
-        if self.zero_point_reg.q.val().get_bit(7) {
-            self.zero_point_wide.next = bit_cast::<34, 8>(self.zero_point_reg.q.val()) | bits::<34>(0x3_FFFF_FF00_u64);
+        self.quotient.next = self.capped.val() + bit_cast::<12, 1>(self.half.q.val().into());
+        self.quotient_negated.next = !self.quotient.val() + 1;
+        self.signed_quotient.next = self.quotient.val();
+        if self.negative.q.val() {
+            self.signed_quotient.next = self.quotient_negated.val();
         }
-        self.min_wide.next = bit_cast::<34, 8>(self.min_reg.q.val());
-        if self.min_reg.q.val().get_bit(7) {
-            self.min_wide.next = bit_cast::<34, 8>(self.min_reg.q.val()) | bits::<34>(0x3_FFFF_FF00_u64);
+        self.zero_point_wide.next = bit_cast::<12, 8>(self.zero_point.val());
+        if self.zero_point.val().get_bit(7) {
+            self.zero_point_wide.next = bit_cast::<12, 8>(self.zero_point.val()) | bits::<12>(0xF00);
         }
-        self.max_wide.next = bit_cast::<34, 8>(self.max_reg.q.val());
-        if self.max_reg.q.val().get_bit(7) {
-            self.max_wide.next = bit_cast::<34, 8>(self.max_reg.q.val()) | bits::<34>(0x3_FFFF_FF00_u64);
+        self.min_wide.next = bit_cast::<12, 8>(self.min.val());
+        if self.min.val().get_bit(7) {
+            self.min_wide.next = bit_cast::<12, 8>(self.min.val()) | bits::<12>(0xF00);
         }
-        self.with_zero.next = self.value_wide.val() + self.zero_point_wide.val();
-        if self.round_up.val() {
-            self.with_zero.next = self.value_wide.val() + self.zero_point_wide.val() + 1;
+        self.max_wide.next = bit_cast::<12, 8>(self.max.val());
+        if self.max.val().get_bit(7) {
+            self.max_wide.next = bit_cast::<12, 8>(self.max.val()) | bits::<12>(0xF00);
         }
+        self.with_zero.next = self.signed_quotient.val() + self.zero_point_wide.val();
         // Signed comparisons: flip the sign bit, compare unsigned.
         self.clamped.next = self.with_zero.val().get_bits::<8>(0);
-        if (self.with_zero.val() ^ 0x2_0000_0000_u64) < (self.min_wide.val() ^ 0x2_0000_0000_u64) {
-            self.clamped.next = self.min_reg.q.val();
+        if (self.with_zero.val() ^ 0x800) < (self.min_wide.val() ^ 0x800) {
+            self.clamped.next = self.min.val();
         }
-        if (self.with_zero.val() ^ 0x2_0000_0000_u64) > (self.max_wide.val() ^ 0x2_0000_0000_u64) {
-            self.clamped.next = self.max_reg.q.val();
+        if (self.with_zero.val() ^ 0x800) > (self.max_wide.val() ^ 0x800) {
+            self.clamped.next = self.max.val();
         }
         self.out_data.next = self.clamped.val();
 
         match self.state.q.val() {
             RequantState::Idle => {
                 if self.start.val() {
-                    self.src_reg.d.next = self.src.val();
-                    self.dst_reg.d.next = self.dst.val();
-                    self.count_reg.d.next = self.count.val();
-                    self.multiplier_reg.d.next = self.multiplier.val();
-                    self.shift_reg.d.next = self.shift.val();
-                    self.zero_point_reg.d.next = self.zero_point.val();
-                    self.min_reg.d.next = self.min.val();
-                    self.max_reg.d.next = self.max.val();
-                    self.use_bias_reg.d.next = self.use_bias.val();
                     self.error_reg.d.next = 0.into();
                     self.entry.d.next = 0.into();
                     self.lane.d.next = 0.into();
@@ -309,21 +290,17 @@ impl Logic for Requantizer {
             }
             RequantState::Check => {
                 self.state.d.next = RequantState::Read;
-                // From here on the multiplier register holds the magnitude.
-                self.multiplier_negative.d.next = self.multiplier_reg.q.val().get_bit(31);
-                if self.multiplier_reg.q.val().get_bit(31) {
-                    self.multiplier_reg.d.next = self.multiplier_negated.val();
+                self.multiplier_negative.d.next = self.multiplier.val().get_bit(31);
+                self.multiplier_magnitude.d.next = self.multiplier.val();
+                if self.multiplier.val().get_bit(31) {
+                    self.multiplier_magnitude.d.next = self.multiplier_negated.val();
                 }
-                if (self.shift_reg.q.val() > self.max_shift.val())
-                    | ((self.min_reg.q.val() ^ 0x80) > (self.max_reg.q.val() ^ 0x80))
-                {
+                if (self.shift.val() > self.max_shift.val()) | ((self.min.val() ^ 0x80) > (self.max.val() ^ 0x80)) {
                     self.error_reg.d.next = self.bad_param.val();
                     self.state.d.next = RequantState::Finish;
-                } else if (self.count_reg.q.val() == 0)
-                    | ((bit_cast::<32, 16>(self.src_reg.q.val()) + bit_cast::<32, 16>(self.count_reg.q.val()))
-                        > self.acc_depth.val())
-                    | ((bit_cast::<32, 16>(self.dst_reg.q.val()) + bit_cast::<32, 16>(self.count_reg.q.val()))
-                        > self.acc_depth.val())
+                } else if (self.count.val() == 0)
+                    | ((bit_cast::<17, 16>(self.src.val()) + bit_cast::<17, 16>(self.count.val())) > self.acc_depth.val())
+                    | ((bit_cast::<17, 16>(self.dst.val()) + bit_cast::<17, 16>(self.count.val())) > self.acc_depth.val())
                 {
                     self.error_reg.d.next = self.out_of_range.val();
                     self.state.d.next = RequantState::Finish;
@@ -342,9 +319,9 @@ impl Logic for Requantizer {
                     self.magnitude.d.next = self.x_negated.val();
                 }
                 self.negative.d.next = self.x.val().get_bit(31) ^ self.multiplier_negative.q.val();
-                self.saturate.d.next = (self.x.val() == 0x8000_0000_u64) & (self.multiplier_reg.q.val() == 0x8000_0000_u64);
+                self.saturate.d.next = (self.x.val() == 0x8000_0000_u64) & (self.multiplier.val() == 0x8000_0000_u64);
                 self.high.d.next = bits::<33>(0);
-                self.low.d.next = self.multiplier_reg.q.val();
+                self.low.d.next = self.multiplier_magnitude.q.val();
                 self.step.d.next = 0.into();
                 self.state.d.next = RequantState::Multiply;
             }
@@ -358,27 +335,24 @@ impl Logic for Requantizer {
                 }
             }
             RequantState::High => {
-                // SaturatingRoundingDoublingHighMul, signed.
+                // SaturatingRoundingDoublingHighMul's magnitude (the saturated
+                // case is positive: INT32_MIN squared).
                 self.value.d.next = self.rounded.val();
-                if self.negative.q.val() {
-                    self.value.d.next = self.rounded_negated.val();
-                }
                 if self.saturate.q.val() {
                     self.value.d.next = bits::<32>(0x7FFF_FFFF);
+                    self.negative.d.next = false;
                 }
                 self.half.d.next = false;
-                self.sticky.d.next = false;
                 self.step.d.next = 0.into();
                 self.state.d.next = RequantState::Shift;
             }
             RequantState::Shift => {
-                if bit_cast::<8, 6>(self.step.q.val()) == self.shift_reg.q.val() {
+                if bit_cast::<8, 6>(self.step.q.val()) == self.shift.val() {
                     self.state.d.next = RequantState::Clamp;
                 } else {
-                    // Arithmetic shift right by one, remembering what fell out.
-                    self.value.d.next = (self.value.q.val() >> 1) | (self.value.q.val() & 0x8000_0000_u64);
+                    // Shift right by one, remembering the bit that falls out.
+                    self.value.d.next = self.value.q.val() >> 1;
                     self.half.d.next = self.value.q.val().get_bit(0);
-                    self.sticky.d.next = self.sticky.q.val() | self.half.q.val();
                     self.step.d.next = self.step.q.val() + 1;
                 }
             }
@@ -394,7 +368,7 @@ impl Logic for Requantizer {
                     self.lane.d.next = 0.into();
                     self.entry.d.next = self.entry.q.val() + 1;
                     self.state.d.next = RequantState::Read;
-                    if (self.entry.q.val() + 1) == self.count_reg.q.val() {
+                    if (self.entry.q.val() + 1) == self.count.val() {
                         self.state.d.next = RequantState::Finish;
                     }
                 }
