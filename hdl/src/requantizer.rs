@@ -45,6 +45,8 @@ pub enum RequantState {
     High,
     Sign,
     Shift,
+    Round,
+    Offset,
     Clamp,
     Finish,
 }
@@ -105,6 +107,8 @@ pub struct Requantizer {
     value: DFF<Bits<32>>,
     /// The last bit shifted out: the rounding increment.
     half: DFF<Bit>,
+    /// The result before the clamp: signed quotient plus zero point.
+    offset: DFF<Bits<12>>,
     // Combinational helpers.
     lane_acc: Signal<Local, Bits<32>>,
     lane_bias: Signal<Local, Bits<32>>,
@@ -175,6 +179,7 @@ impl Requantizer {
             step: Default::default(),
             value: Default::default(),
             half: Default::default(),
+            offset: Default::default(),
             lane_acc: Default::default(),
             lane_bias: Default::default(),
             x: Default::default(),
@@ -207,7 +212,7 @@ impl Logic for Requantizer {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, multiplier_magnitude, multiplier_negative, error_reg, entry, lane, magnitude, negative,
-            saturate, high, low, step, value, half
+            saturate, high, low, step, value, half, offset
         );
         self.busy.next = self.state.q.val() != RequantState::Idle;
         self.done.next = false;
@@ -245,14 +250,16 @@ impl Logic for Requantizer {
             self.rounded.next = self.truncated.val() + 1;
         }
         // The quotient: its magnitude capped at 512 (beyond, every result
-        // clamps the same way), rounded, signed, plus the zero point.
+        // clamps the same way), rounded (Round keeps it in `value`), signed,
+        // plus the zero point (Offset keeps it in `offset`), clamped. Each
+        // step is a register apart, for the clock.
         self.capped.next = bit_cast::<12, 10>(self.value.q.val().get_bits::<10>(0));
         if self.value.q.val().get_bits::<23>(9) != 0 {
             self.capped.next = bits::<12>(512);
         }
         self.quotient.next = self.capped.val() + bit_cast::<12, 1>(self.half.q.val().into());
-        self.quotient_negated.next = !self.quotient.val() + 1;
-        self.signed_quotient.next = self.quotient.val();
+        self.quotient_negated.next = !self.value.q.val().get_bits::<12>(0) + 1;
+        self.signed_quotient.next = self.value.q.val().get_bits::<12>(0);
         if self.negative.q.val() {
             self.signed_quotient.next = self.quotient_negated.val();
         }
@@ -270,11 +277,11 @@ impl Logic for Requantizer {
         }
         self.with_zero.next = self.signed_quotient.val() + self.zero_point_wide.val();
         // Signed comparisons: flip the sign bit, compare unsigned.
-        self.clamped.next = self.with_zero.val().get_bits::<8>(0);
-        if (self.with_zero.val() ^ 0x800) < (self.min_wide.val() ^ 0x800) {
+        self.clamped.next = self.offset.q.val().get_bits::<8>(0);
+        if (self.offset.q.val() ^ 0x800) < (self.min_wide.val() ^ 0x800) {
             self.clamped.next = self.min.val();
         }
-        if (self.with_zero.val() ^ 0x800) > (self.max_wide.val() ^ 0x800) {
+        if (self.offset.q.val() ^ 0x800) > (self.max_wide.val() ^ 0x800) {
             self.clamped.next = self.max.val();
         }
         self.out_data.next = self.clamped.val();
@@ -348,13 +355,21 @@ impl Logic for Requantizer {
             }
             RequantState::Shift => {
                 if bit_cast::<8, 6>(self.step.q.val()) == self.shift.val() {
-                    self.state.d.next = RequantState::Clamp;
+                    self.state.d.next = RequantState::Round;
                 } else {
                     // Shift right by one, remembering the bit that falls out.
                     self.value.d.next = self.value.q.val() >> 1;
                     self.half.d.next = self.value.q.val().get_bit(0);
                     self.step.d.next = self.step.q.val() + 1;
                 }
+            }
+            RequantState::Round => {
+                self.value.d.next = bit_cast::<32, 12>(self.quotient.val());
+                self.state.d.next = RequantState::Offset;
+            }
+            RequantState::Offset => {
+                self.offset.d.next = self.with_zero.val();
+                self.state.d.next = RequantState::Clamp;
             }
             RequantState::Clamp => {
                 for j in 0..self.cols() {
