@@ -105,6 +105,11 @@ fn tools(family: Family) -> Result<Tools, FlowError> {
     }
 }
 
+/// Whether the tools of `family` are installed (the error says how to get them).
+pub fn check_tools(family: Family) -> Result<(), FlowError> {
+    tools(family).map(|_| ())
+}
+
 fn write(path: &Path, text: &str) -> Result<(), FlowError> {
     std::fs::write(path, text).map_err(|error| FlowError::Write { path: path.to_owned(), error })
 }
@@ -135,6 +140,9 @@ pub fn build(board: &Board, config: &NpuConfig, out: &Path, progress: &mut dyn F
     progress("yosys: synthesis (about a minute)");
     let started = Instant::now();
     let synth = match board.family {
+        // -spram: the scratchpads are written in the SPRAM's shape (see
+        // npu_hdl::scratchpad); yosys leaves SPRAM alone unless asked.
+        Family::Ice40 if board.resources.spram > 0 => format!("synth_ice40 -spram -top {top} -json npu.json"),
         Family::Ice40 => format!("synth_ice40 -top {top} -json npu.json"),
         Family::Ecp5 => format!("synth_ecp5 -top {top} -json npu.json"),
     };

@@ -6,6 +6,7 @@
 //! - [`DelayLine`]: the shift registers that skew the operands at the array's edges;
 //! - [`SystolicArray`]: the output-stationary R x C grid, sized from an
 //!   [`NpuConfig`](npu_spec::NpuConfig) at elaboration time;
+//! - [`Scratchpad`]: an operand bank, lanes paired behind one address (SPRAM-shaped);
 //! - [`verilog`]: Verilog text of any of them under a chosen module name.
 
 pub mod accumulator_adder;
@@ -17,6 +18,7 @@ pub mod npu;
 pub mod pe;
 pub mod ram;
 pub mod requantizer;
+pub mod scratchpad;
 pub mod systolic_array;
 pub mod uart_rx;
 pub mod uart_tx;
@@ -31,6 +33,7 @@ pub use npu::Npu;
 pub use pe::ProcessingElement;
 pub use ram::Ram;
 pub use requantizer::{RequantBench, Requantizer};
+pub use scratchpad::Scratchpad;
 pub use systolic_array::SystolicArray;
 pub use uart_rx::UartRx;
 pub use uart_tx::UartTx;

@@ -23,6 +23,7 @@ use crate::crc16::Crc16Step;
 use crate::gemm_engine::GemmEngine;
 use crate::ram::Ram;
 use crate::requantizer::Requantizer;
+use crate::scratchpad::Scratchpad;
 use crate::uart_rx::UartRx;
 use crate::uart_tx::UartTx;
 use npu_spec::protocol::{
@@ -96,8 +97,8 @@ pub struct Npu {
     /// (zeros past the end of a shorter request).
     head: DFF<Bits<160>>,
     // The banks.
-    a_mem: Vec<Ram<Bits<8>>>,
-    b_mem: Vec<Ram<Bits<8>>>,
+    a_mem: Scratchpad,
+    b_mem: Scratchpad,
     acc_mem: Vec<Ram<Bits<32>>>,
     out_mem: Vec<Ram<Bits<8>>>,
     bias: Vec<DFF<Bits<32>>>,
@@ -260,8 +261,8 @@ impl Npu {
             // Written while receiving, read while executing: never both.
             frame: Ram::without_collisions(MAX_REQUEST_PAYLOAD),
             head: Default::default(),
-            a_mem: rams(rows, m.a_depth),
-            b_mem: rams(cols, m.b_depth),
+            a_mem: Scratchpad::new(rows, m.a_depth),
+            b_mem: Scratchpad::new(cols, m.b_depth),
             // The engine reads ahead in ACC while it writes sums back: a
             // read may meet a write, and must see the old value.
             acc_mem: (0..cols).map(|_| Ram::new(m.acc_depth)).collect(),
@@ -370,11 +371,11 @@ impl Npu {
     }
 
     pub fn rows(&self) -> usize {
-        self.a_mem.len()
+        self.a_mem.lanes()
     }
 
     pub fn cols(&self) -> usize {
-        self.b_mem.len()
+        self.b_mem.lanes()
     }
 
     /// The receiver's and the executor's states, for tests.
@@ -385,8 +386,8 @@ impl Npu {
     /// The simulated contents of a bank's lane, for tests.
     pub fn peek(&self, bank: Bank, entry: usize, lane: usize) -> u32 {
         match bank {
-            Bank::A => self.a_mem[lane].peek(entry).to_u32(),
-            Bank::B => self.b_mem[lane].peek(entry).to_u32(),
+            Bank::A => self.a_mem.peek(lane, entry).to_u32(),
+            Bank::B => self.b_mem.peek(lane, entry).to_u32(),
             Bank::Acc => self.acc_mem[lane].peek(entry).to_u32(),
             Bank::Bias => self.bias[lane].q.val().to_u32(),
             Bank::Out => self.out_mem[lane].peek(entry).to_u32(),
@@ -447,27 +448,29 @@ impl Logic for Npu {
         self.copy_word.next = self.word.q.val() | (bit_cast::<32, 8>(self.frame.read_data.val()) << (self.cursor_byte.q.val() << 3));
         // ---- Memories: the engine and the requantizer own their ports while
         // busy; otherwise the executor's cursor addresses every lane.
+        // The scratchpads have one address each: the cursor's, or the
+        // engine's while it runs (the executor writes only while it is idle).
+        self.a_mem.clock.next = self.clock.val();
+        self.a_mem.address.next = self.cursor_entry.q.val();
+        if self.engine.busy.val() {
+            self.a_mem.address.next = self.engine.a_address.val();
+        }
+        self.a_mem.write_data.next = self.frame.read_data.val();
+        self.a_mem.write_lane.next = self.cursor_lane.q.val();
+        self.a_mem.write_enable.next = false;
+        self.b_mem.clock.next = self.clock.val();
+        self.b_mem.address.next = self.cursor_entry.q.val();
+        if self.engine.busy.val() {
+            self.b_mem.address.next = self.engine.b_address.val();
+        }
+        self.b_mem.write_data.next = self.frame.read_data.val();
+        self.b_mem.write_lane.next = self.cursor_lane.q.val();
+        self.b_mem.write_enable.next = false;
         for i in 0..self.rows() {
-            self.a_mem[i].clock.next = self.clock.val();
-            self.a_mem[i].read_address.next = self.cursor_entry.q.val();
-            if self.engine.busy.val() {
-                self.a_mem[i].read_address.next = self.engine.a_address.val();
-            }
-            self.a_mem[i].write_address.next = self.cursor_entry.q.val();
-            self.a_mem[i].write_data.next = self.frame.read_data.val();
-            self.a_mem[i].write_enable.next = false;
-            self.engine.a_data[i].next = self.a_mem[i].read_data.val();
+            self.engine.a_data[i].next = self.a_mem.read_data[i].val();
         }
         for j in 0..self.cols() {
-            self.b_mem[j].clock.next = self.clock.val();
-            self.b_mem[j].read_address.next = self.cursor_entry.q.val();
-            if self.engine.busy.val() {
-                self.b_mem[j].read_address.next = self.engine.b_address.val();
-            }
-            self.b_mem[j].write_address.next = self.cursor_entry.q.val();
-            self.b_mem[j].write_data.next = self.frame.read_data.val();
-            self.b_mem[j].write_enable.next = false;
-            self.engine.b_data[j].next = self.b_mem[j].read_data.val();
+            self.engine.b_data[j].next = self.b_mem.read_data[j].val();
 
             self.acc_mem[j].clock.next = self.clock.val();
             self.acc_mem[j].read_address.next = self.cursor_entry.q.val();
@@ -626,14 +629,14 @@ impl Logic for Npu {
             0 => {
                 for i in 0..self.rows() {
                     if self.cursor_lane.q.val().index() == i {
-                        self.lane_u8.next = self.a_mem[i].read_data.val();
+                        self.lane_u8.next = self.a_mem.read_data[i].val();
                     }
                 }
             }
             1 => {
                 for j in 0..self.cols() {
                     if self.cursor_lane.q.val().index() == j {
-                        self.lane_u8.next = self.b_mem[j].read_data.val();
+                        self.lane_u8.next = self.b_mem.read_data[j].val();
                     }
                 }
             }
@@ -891,18 +894,10 @@ impl Logic for Npu {
                     self.word.d.next = 0.into();
                     match self.bank.q.val().index() {
                         0 => {
-                            for i in 0..self.rows() {
-                                if self.cursor_lane.q.val().index() == i {
-                                    self.a_mem[i].write_enable.next = true;
-                                }
-                            }
+                            self.a_mem.write_enable.next = true;
                         }
                         1 => {
-                            for j in 0..self.cols() {
-                                if self.cursor_lane.q.val().index() == j {
-                                    self.b_mem[j].write_enable.next = true;
-                                }
-                            }
+                            self.b_mem.write_enable.next = true;
                         }
                         2 => {
                             for j in 0..self.cols() {

@@ -183,7 +183,8 @@ mod tests {
         let before = d.clone();
         let t = GemmTile { a_entry: 0, b_entry: 0, acc_entry: 0, m: 5, n: 1, k: 1, accumulate: false, tiles: 1, a_step: 0, b_step: 0, acc_step: 0 };
         assert_eq!(d.gemm(&t), Status::BadTile);
-        let t = GemmTile { m: 1, tiles: 3, a_entry: 505, a_step: 5, ..t };
+        // The third tile's A panel runs past the end of the scratchpad.
+        let t = GemmTile { m: 1, tiles: 3, a_entry: (c.memory.a_depth - 7) as u16, a_step: 5, ..t };
         assert_eq!(d.gemm(&t), Status::OutOfRange);
         assert_eq!(d, before);
     }

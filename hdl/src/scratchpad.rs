@@ -1,0 +1,185 @@
+//! A scratchpad: the A or B operand bank, one byte per array lane per entry,
+//! behind a single address.
+//!
+//! Only one thing touches a scratchpad at a time (the executor's cursor while
+//! it writes or reads a bank, the GEMM engine while it runs), so one address
+//! serves reads and writes, as in a single-port RAM. Lanes are stored in pairs,
+//! 16 bits wide with a byte write enable per lane: that is the shape of the
+//! iCE40UP5K's SPRAM (SB_SPRAM256KA, 16K x 16, nibble write masks), so yosys
+//! (`synth_ice40 -spram`) puts a 4x4 array's two banks of 16K entries into the
+//! part's four SPRAMs and leaves the block RAM for the rest; on other parts the
+//! same Verilog becomes block RAM with byte enables.
+//!
+//! Reads are registered and hold their value through a write cycle (what the
+//! SPRAM does), so the read data of the entry addressed in the previous
+//! non-writing cycle stays on `read_data`.
+
+use crate::ram::ADDRESS_BITS;
+use rust_hdl::core::timing::TimingInfo;
+use rust_hdl::prelude::*;
+
+#[derive(LogicBlock)]
+pub struct Scratchpad {
+    pub clock: Signal<In, Clock>,
+    /// The entry read (or written, when `write_enable`) at the next edge.
+    /// Bits above the depth are ignored: the controller checks every address.
+    pub address: Signal<In, Bits<ADDRESS_BITS>>,
+    /// The byte written into lane `write_lane` of the entry.
+    pub write_data: Signal<In, Bits<8>>,
+    pub write_lane: Signal<In, Bits<8>>,
+    pub write_enable: Signal<In, Bit>,
+    /// Each lane's byte of the entry last read.
+    pub read_data: Vec<Signal<Out, Bits<8>>>,
+    /// The contents, lane by lane, for rust-hdl's simulator (not hardware).
+    _contents: Vec<Vec<Bits<8>>>,
+}
+
+impl Scratchpad {
+    /// A scratchpad of `lanes` bytes per entry and `depth` entries (a power of
+    /// two, at most 65536), all zero.
+    pub fn new(lanes: usize, depth: usize) -> Self {
+        assert!(depth.is_power_of_two() && (2..=1 << ADDRESS_BITS).contains(&depth), "scratchpad depth {depth}");
+        assert!((1..=256).contains(&lanes), "scratchpad lanes {lanes}");
+        Self {
+            clock: Default::default(),
+            address: Default::default(),
+            write_data: Default::default(),
+            write_lane: Default::default(),
+            write_enable: Default::default(),
+            read_data: (0..lanes).map(|_| Default::default()).collect(),
+            _contents: vec![vec![Bits::default(); depth]; lanes],
+        }
+    }
+
+    pub fn lanes(&self) -> usize {
+        self._contents.len()
+    }
+
+    pub fn depth(&self) -> usize {
+        self._contents[0].len()
+    }
+
+    /// Lane `lane` of the entry at `index`, as the simulated hardware holds it now.
+    pub fn peek(&self, lane: usize, index: usize) -> Bits<8> {
+        self._contents[lane][index]
+    }
+
+    /// Sets lane `lane` of the entry at `index` directly, for tests that preload memory.
+    pub fn poke(&mut self, lane: usize, index: usize, value: Bits<8>) {
+        self._contents[lane][index] = value;
+    }
+}
+
+impl Logic for Scratchpad {
+    fn update(&mut self) {
+        if self.clock.pos_edge() {
+            let index = self.address.val().index() & (self.depth() - 1);
+            if self.write_enable.val() {
+                let lane = self.write_lane.val().index();
+                if lane < self.lanes() {
+                    self._contents[lane][index] = self.write_data.val();
+                }
+            } else {
+                for (lane, data) in self.read_data.iter_mut().enumerate() {
+                    data.next = self._contents[lane][index];
+                }
+            }
+        }
+    }
+
+    fn connect(&mut self) {
+        for data in &mut self.read_data {
+            data.connect();
+        }
+    }
+
+    /// Every output is registered: no combinational path crosses the RAM.
+    fn timing(&self) -> Vec<TimingInfo> {
+        vec![TimingInfo {
+            name: "scratchpad".into(),
+            clock: "clock".into(),
+            inputs: vec!["address".into(), "write_data".into(), "write_lane".into(), "write_enable".into()],
+            outputs: (0..self.lanes()).map(|i| format!("read_data${i}")).collect(),
+        }]
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Custom(verilog_body(self.lanes(), self.depth()))
+    }
+}
+
+/// One memory per pair of lanes (the last alone when the count is odd), each
+/// with a byte write enable per lane, the read port idle while writing.
+fn verilog_body(lanes: usize, depth: usize) -> String {
+    let address_bits = depth.trailing_zeros() as usize;
+    let mut out = String::new();
+    if address_bits < ADDRESS_BITS {
+        out += &format!("wire unused_address_bits = &{{1'b0, address[{}:{address_bits}]}};\n", ADDRESS_BITS - 1);
+    }
+    for pair in 0..lanes.div_ceil(2) {
+        let width = 8 * (lanes - 2 * pair).min(2);
+        out += &format!("reg [{}:0] mem_{pair} [0:{}];\nreg [{}:0] word_{pair};\n", width - 1, depth - 1, width - 1);
+    }
+    out += "always @(posedge clock) begin\n";
+    for pair in 0..lanes.div_ceil(2) {
+        for half in 0..(lanes - 2 * pair).min(2) {
+            let lane = 2 * pair + half;
+            out += &format!(
+                "    if (write_enable && write_lane == 8'd{lane}) mem_{pair}[address[{}:0]][{}:{}] <= write_data;\n",
+                address_bits - 1,
+                8 * half + 7,
+                8 * half
+            );
+        }
+        out += &format!("    if (!write_enable) word_{pair} <= mem_{pair}[address[{}:0]];\n", address_bits - 1);
+    }
+    out += "end\nalways @(*) begin\n";
+    for lane in 0..lanes {
+        out += &format!("    read_data${lane} = word_{}[{}:{}];\n", lane / 2, 8 * (lane % 2) + 7, 8 * (lane % 2));
+    }
+    out += "end\n";
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tick(pad: &mut Scratchpad) {
+        pad.clock.next = Clock::from(true);
+        simulate(pad, 100);
+        pad.clock.next = Clock::from(false);
+        simulate(pad, 100);
+    }
+
+    #[test]
+    fn writes_one_lane_and_reads_every_lane_a_cycle_later() {
+        let mut pad = Scratchpad::new(3, 16);
+        pad.connect_all();
+        pad.poke(0, 3, 0x11.into());
+        pad.poke(2, 3, 0x33.into());
+        pad.write_enable.next = true;
+        pad.write_lane.next = 1.into();
+        pad.address.next = 3.into();
+        pad.write_data.next = 0x5A.into();
+        tick(&mut pad);
+        assert_eq!(pad.peek(1, 3).to_u64(), 0x5A);
+        // A write leaves the read data alone.
+        assert_eq!(pad.read_data[1].val().to_u64(), 0);
+        pad.write_enable.next = false;
+        // Bits above the depth are ignored: 19 is entry 3 of 16.
+        pad.address.next = 19.into();
+        tick(&mut pad);
+        let read: Vec<u64> = pad.read_data.iter().map(|d| d.val().to_u64()).collect();
+        assert_eq!(read, vec![0x11, 0x5A, 0x33]);
+    }
+
+    #[test]
+    fn lanes_are_paired_with_byte_enables() {
+        let v = verilog_body(3, 16384);
+        assert!(v.contains("reg [15:0] mem_0 [0:16383];"), "{v}");
+        assert!(v.contains("reg [7:0] mem_1 [0:16383];"), "{v}");
+        assert!(v.contains("mem_0[address[13:0]][15:8] <= write_data;"), "{v}");
+        assert!(v.contains("read_data$2 = word_1[7:0];"), "{v}");
+    }
+}
