@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  npu bench --out bench/\n  npu bench --quick --out /tmp/bench\n  npu bench --synth --out bench/            (adds iCEBreaker builds of 1x1, 2x2, 4x4: minutes)\n\nWrites DIR/bench.json (every figure with the machine, the config and this\ncommand), DIR/bench.md and SVG plots. All timings of the NPU are device\ncycles of the cycle-exact Verilated model at the config's clock; simulation\nspeed is wall time on this machine.")]
+#[command(after_help = "Examples:\n  npu bench --out bench/\n  npu bench --quick --out /tmp/bench\n  npu bench --synth --out bench/            (adds iCEBreaker builds of 1x1, 2x2, 4x4 and ULX3S builds of 2x2, 4x4, 8x8: about 15 minutes)\n\nWrites DIR/bench.json (every figure with the machine, the config and this\ncommand), DIR/bench.md and SVG plots. All timings of the NPU are device\ncycles of the cycle-exact Verilated model at the config's clock; simulation\nspeed is wall time on this machine.")]
 pub struct BenchArgs {
     #[command(flatten)]
     config: ConfigArg,
@@ -22,7 +22,7 @@ pub struct BenchArgs {
     /// Fewer and smaller runs (for tests)
     #[arg(long)]
     quick: bool,
-    /// Also build the iCEBreaker bitstream for 1x1, 2x2 and 4x4 (minutes)
+    /// Also build bitstreams: iCEBreaker 1x1, 2x2, 4x4 and ULX3S (ECP5) 2x2, 4x4, 8x8 (minutes)
     #[arg(long)]
     synth: bool,
 }
@@ -61,6 +61,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let started = Instant::now();
     let step = |what: &str| eprintln!("[{:>5.0} s] {what}", started.elapsed().as_secs_f64());
+    if args.synth {
+        // Fail before the long run, not after it.
+        for family in [npu_fpga::board::Family::Ice40, npu_fpga::board::Family::Ecp5] {
+            npu_fpga::flow::check_tools(family).context("npu bench --synth builds for iCE40 and ECP5")?;
+        }
+    }
     let (rows, cols) = (config.array.rows, config.array.cols);
     let hz = config.clock.core_hz as f64;
     let peak_tops = 2.0 * (rows * cols) as f64 * hz / 1e12;
@@ -76,7 +82,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     }
     step("whole tiled GEMMs on chip (the plan's GEMM commands)");
-    let sides: Vec<usize> = if args.quick { vec![16, 64] } else { vec![64, 128, 256, 512] };
+    let sides: Vec<usize> = if args.quick { vec![16, 64] } else { vec![64, 128, 256, 512, 1024] };
     let mut on_chip_gemms = vec![];
     for &side in &sides {
         on_chip_gemms.push(crate::bench::on_chip_point(&mut npu, side)?);
@@ -99,22 +105,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let v = npu_sim::npu_sim::uart_rate(&mut npu_sim::npu_sim::NpuSim::with_pins(pins, &c), if args.quick { 200_000 } else { 2_000_000 });
         simulation_speed.push(SimSpeed { array: format!("{side}x{side}"), rust_hdl_cycles_per_s: rhdl, verilator_cycles_per_s: v, ratio: v / rhdl });
     }
-    let mut hardware = vec![];
-    if args.synth {
-        let board = npu_fpga::board::Board::named("icebreaker").map_err(anyhow::Error::msg)?;
-        let base = npu_spec::NpuConfig::from_toml_str(include_str!("../../../configs/icebreaker.toml"), "configs/icebreaker.toml")?;
-        for side in [1usize, 2, 4] {
-            step(&format!("iCEBreaker build of {side}x{side}"));
-            let mut c = base.clone();
-            c.array.rows = side;
-            c.array.cols = side;
-            let dir = args.out.join(format!("icebreaker-{side}x{side}"));
-            let _ = npu_fpga::flow::build(&board, &c, &dir, &mut |_| {});
-            if let Ok(text) = std::fs::read_to_string(dir.join("report.json")) {
-                hardware.push(serde_json::from_str(&text)?);
-            }
-        }
-    }
+    let hardware = if args.synth { synth_points(&args.out, &|what: &str| step(what))? } else { vec![] };
     let bench = Bench {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         machine: machine(),
@@ -141,8 +132,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     line_chart(&args.out.join("sim_speed.svg"), "Simulated cycles per second, whole NPU through its UART", "array side", "million cycles/s", &[sim(|s| s.verilator_cycles_per_s / 1e6, "Verilator"), sim(|s| s.rust_hdl_cycles_per_s / 1e6, "rust-hdl")], true)?;
     if !bench.hardware.is_empty() {
         let pes = |r: &npu_fpga::flow::BuildReport| r.array.split('x').map(|v| v.parse::<f64>().unwrap_or(0.0)).product::<f64>();
-        let hw = |f: fn(&npu_fpga::flow::BuildReport) -> f64, name: &str| Series { name: name.into(), points: bench.hardware.iter().map(|r| (pes(r), f(r))).collect() };
-        line_chart(&args.out.join("hw_scaling.svg"), "iCEBreaker: logic cells against PEs", "PEs", "logic cells", &[hw(|r| r.logic.used as f64, "logic cells used"), hw(|r| r.logic.available as f64, "available")], true)?;
+        let per_board = |f: fn(&npu_fpga::flow::BuildReport) -> f64| -> Vec<Series> {
+            SYNTH_POINTS.iter().map(|(board, ..)| Series { name: board.to_string(), points: bench.hardware.iter().filter(|r| r.board == *board).map(|r| (pes(r), f(r))).collect() }).collect()
+        };
+        line_chart(&args.out.join("hw_scaling.svg"), "Logic used against PEs (% of the device: iCE40UP5K logic cells, ECP5-85F LUT4)", "PEs", "% of the device's logic", &per_board(|r| 100.0 * r.logic.used as f64 / r.logic.available as f64), true)?;
+        line_chart(&args.out.join("hw_fmax.svg"), "fmax after place and route against PEs", "PEs", "MHz", &per_board(|r| r.fmax_mhz), true)?;
     }
 
     // The Markdown report.
@@ -166,14 +160,56 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let _ = writeln!(md, "| {} | {:.0} | {:.0} | {:.0}x |", s.array, s.rust_hdl_cycles_per_s, s.verilator_cycles_per_s, s.ratio);
     }
     if !bench.hardware.is_empty() {
-        let _ = writeln!(md, "\n| board | array | logic cells | DSPs | block RAM | fmax | required | fits, timing |\n|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(md, "\n| board | array | logic | DSPs | block RAM | SPRAM | fmax | required | fits, timing | build time |\n|---|---|---|---|---|---|---|---|---|---|");
         for r in &bench.hardware {
-            let _ = writeln!(md, "| {} | {} | {} / {} | {} / {} | {} / {} | {:.2} MHz | {:.2} MHz | {}, {} |", r.board, r.array, r.logic.used, r.logic.available, r.dsps.used, r.dsps.available, r.block_ram.used, r.block_ram.available, r.fmax_mhz, r.required_mhz, r.fits, r.timing_met);
+            let fmax = if r.fits { format!("{:.2} MHz", r.fmax_mhz) } else { "(does not fit)".into() };
+            let _ = writeln!(md, "| {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {fmax} | {:.2} MHz | {}, {} | {:.0} s |", r.board, r.array, r.logic.used, r.logic.available, r.dsps.used, r.dsps.available, r.block_ram.used, r.block_ram.available, r.spram.used, r.spram.available, r.required_mhz, if r.fits { "fits" } else { "does not fit" }, if r.timing_met { "met" } else { "missed" }, r.seconds.values().sum::<f64>());
         }
     }
-    let _ = writeln!(md, "\nPlots: utilization_vs_k.svg, gops.svg, link_efficiency.svg, sim_speed.svg{}.", if bench.hardware.is_empty() { "" } else { ", hw_scaling.svg" });
+    let _ = writeln!(md, "\nPlots: utilization_vs_k.svg, gops.svg, link_efficiency.svg, sim_speed.svg{}.", if bench.hardware.is_empty() { "" } else { ", hw_scaling.svg, hw_fmax.svg" });
     write_atomically(&args.out.join("bench.md"), md.as_bytes())?;
     print!("{md}");
     eprintln!("wrote {} in {:.0} s", args.out.display(), started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The synthesis runs of `--synth`: board, its shipped config, the array sides.
+const SYNTH_POINTS: [(&str, &str, &str, [usize; 3]); 2] = [
+    ("icebreaker", include_str!("../../../configs/icebreaker.toml"), "configs/icebreaker.toml", [1, 2, 4]),
+    ("ulx3s", include_str!("../../../configs/ulx3s.toml"), "configs/ulx3s.toml", [2, 4, 8]),
+];
+
+/// Builds every point of [`SYNTH_POINTS`] under `out/<board>-<side>x<side>/`,
+/// the two boards side by side (one core each). A build that does not fit
+/// or misses timing still gives its report; one that gives none is an error.
+fn synth_points(out: &std::path::Path, step: &(dyn Fn(&str) + Sync)) -> Result<Vec<npu_fpga::flow::BuildReport>> {
+    let per_board = std::thread::scope(|scope| {
+        let runs: Vec<_> = SYNTH_POINTS
+            .iter()
+            .map(|&(name, toml, path, sides)| {
+                scope.spawn(move || -> Result<Vec<npu_fpga::flow::BuildReport>> {
+                    let board = npu_fpga::board::Board::named(name).map_err(anyhow::Error::msg)?;
+                    let base = npu_spec::NpuConfig::from_toml_str(toml, path)?;
+                    let mut reports = vec![];
+                    for side in sides {
+                        let mut c = base.clone();
+                        c.array.rows = side;
+                        c.array.cols = side;
+                        let dir = out.join(format!("{name}-{side}x{side}"));
+                        let _ = std::fs::remove_file(dir.join("report.json"));
+                        step(&format!("{name} build of {side}x{side} ({path}) in {}", dir.display()));
+                        let built = npu_fpga::flow::build(&board, &c, &dir, &mut |_| {});
+                        if let Err(e) = &built {
+                            step(&format!("{name} {side}x{side}: {e}"));
+                        }
+                        let text = std::fs::read_to_string(dir.join("report.json")).with_context(|| format!("the {name} build of {side}x{side} gave no report (logs in {})", dir.display()))?;
+                        reports.push(serde_json::from_str(&text)?);
+                    }
+                    Ok(reports)
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().expect("a build thread panicked")).collect::<Result<Vec<_>>>()
+    })?;
+    Ok(per_board.into_iter().flatten().collect())
 }
