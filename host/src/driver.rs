@@ -228,21 +228,13 @@ impl Npu {
             // The group's results: each N block's rows are contiguous.
             let row0 = ms.start * p.block_rows;
             let group_rows = (ms.end * p.block_rows).min(p.m) - row0;
-            for (n_slot, nb) in ns.clone().enumerate() {
-                let acc0 = p.acc_entry(0, n_slot);
-                let col0 = nb * p.block_cols;
-                match q {
-                    None => {
-                        let bytes = self.read(Bank::Acc, acc0, group_rows)?;
-                        for r in 0..group_rows {
-                            for j in 0..p.cols_of(nb) {
-                                let at = (r * cols + j) * 4;
-                                wide.set(row0 + r, col0 + j, i32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()));
-                            }
-                        }
-                    }
-                    Some(q) => {
+            let bank = match q {
+                None => Bank::Acc,
+                Some(q) => {
+                    for (n_slot, nb) in ns.clone().enumerate() {
+                        let acc0 = p.acc_entry(0, n_slot);
                         if let Some(bias) = &q.bias {
+                            let col0 = nb * p.block_cols;
                             let mut data = vec![0u8; 4 * cols];
                             for j in 0..p.cols_of(nb) {
                                 data[4 * j..4 * j + 4].copy_from_slice(&bias[col0 + j].to_le_bytes());
@@ -251,17 +243,40 @@ impl Npu {
                         }
                         let req = Request::Requant { src: acc0 as u16, dst: acc0 as u16, count: group_rows as u16, params: q.params, bias: q.bias.is_some() };
                         self.call(&req, 0, group_rows as u64 * cols as u64 * REQUANT_CYCLES_PER_ELEMENT + 32)?;
-                        let bytes = self.read(Bank::Out, acc0, group_rows)?;
-                        for r in 0..group_rows {
-                            for j in 0..p.cols_of(nb) {
-                                narrow.set(row0 + r, col0 + j, bytes[r * cols + j] as i8);
+                    }
+                    Bank::Out
+                }
+            };
+            let blocks = self.read_blocks(bank, p, ns.len(), group_rows)?;
+            for (nb, bytes) in ns.clone().zip(blocks) {
+                let col0 = nb * p.block_cols;
+                for r in 0..group_rows {
+                    for j in 0..p.cols_of(nb) {
+                        match bank {
+                            Bank::Acc => {
+                                let at = (r * cols + j) * 4;
+                                wide.set(row0 + r, col0 + j, i32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()));
                             }
+                            _ => narrow.set(row0 + r, col0 + j, bytes[r * cols + j] as i8),
                         }
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// The first `rows` entries of each of the group's first `blocks` N
+    /// blocks (ACC or OUT). A full group's blocks lie back to back, so they
+    /// come in as few READs as the answer size allows; a short one's are
+    /// read block by block, not to carry the unused rows between them.
+    fn read_blocks(&mut self, bank: Bank, p: &GemmPlan, blocks: usize, rows: usize) -> Result<Vec<Vec<u8>>, DriverError> {
+        let stride = p.acc_entry(0, 1) - p.acc_entry(0, 0);
+        if rows == stride {
+            let bytes = self.read(bank, p.acc_entry(0, 0), blocks * stride)?;
+            return Ok(bytes.chunks(stride * self.entry_bytes(bank)).map(<[u8]>::to_vec).collect());
+        }
+        (0..blocks).map(|n_slot| self.read(bank, p.acc_entry(0, n_slot), rows)).collect()
     }
 
     /// Writes whole entries of a bank, skipping those it already holds.

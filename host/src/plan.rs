@@ -102,29 +102,38 @@ impl GemmPlan {
     }
 
     /// The GEMM commands of one K chunk (`chunk`-th, `kl` steps) of the group
-    /// (`ms`, `ns`): per N block, the full-height M blocks in one command and a
-    /// short last block in its own.
+    /// (`ms`, `ns`). A command runs tiles back to back along the group's
+    /// longer side (its drains overlap the next tile, and every command costs
+    /// a frame on the link): along N, one command per M block stepping the B
+    /// panels; along M, one per N block stepping the A panels. A short last
+    /// block (fewer rows or columns) gets a command of its own.
     pub fn chunk_tiles(&self, ms: std::ops::Range<usize>, ns: std::ops::Range<usize>, chunk: usize, kl: usize) -> Vec<GemmTile> {
+        let along_n = ns.len() > ms.len();
+        let (outer, inner) = if along_n { (ms.clone(), ns.clone()) } else { (ns.clone(), ms.clone()) };
+        let inner_size = |b: usize| if along_n { self.cols_of(b) } else { self.rows_of(b) };
+        let inner_full = if along_n { self.block_cols } else { self.block_rows };
         let mut out = vec![];
-        for (n_slot, nb) in ns.enumerate() {
-            let full = ms.clone().filter(|&mb| self.rows_of(mb) == self.block_rows).count();
-            let mut runs = vec![(0, full, self.block_rows)];
-            if full < ms.len() {
-                runs.push((full, 1, self.rows_of(ms.end - 1)));
+        for (outer_slot, ob) in outer.enumerate() {
+            let full = inner.clone().filter(|&b| inner_size(b) == inner_full).count();
+            let mut runs = vec![(0, full, inner_full)];
+            if full < inner.len() {
+                runs.push((full, 1, inner_size(inner.end - 1)));
             }
-            for (m_slot, tiles, m_rows) in runs.into_iter().filter(|r| r.1 > 0) {
+            for (inner_slot, tiles, size) in runs.into_iter().filter(|r| r.1 > 0) {
+                let (m_slot, n_slot) = if along_n { (outer_slot, inner_slot) } else { (inner_slot, outer_slot) };
+                let (m, n) = if along_n { (self.rows_of(ob), size) } else { (size, self.cols_of(ob)) };
                 out.push(GemmTile {
                     a_entry: self.a_entry(m_slot) as u16,
                     b_entry: self.b_entry(n_slot) as u16,
                     acc_entry: self.acc_entry(m_slot, n_slot) as u16,
-                    m: m_rows as u8,
-                    n: self.cols_of(nb) as u8,
+                    m: m as u8,
+                    n: n as u8,
                     k: kl as u16,
                     accumulate: chunk > 0,
                     tiles: tiles as u16,
-                    a_step: self.k_chunk as u16,
-                    b_step: 0,
-                    acc_step: self.block_rows as u16,
+                    a_step: if along_n { 0 } else { self.k_chunk as u16 },
+                    b_step: if along_n { self.k_chunk as u16 } else { 0 },
+                    acc_step: if along_n { self.group_m * self.block_rows } else { self.block_rows } as u16,
                 });
             }
         }
@@ -184,6 +193,34 @@ mod tests {
             assert!(p.group_m * p.group_n * p.block_rows <= G.acc_depth);
             let blocks: usize = p.groups().iter().map(|(a, b)| a.len() * b.len()).sum();
             assert_eq!(blocks, p.m_blocks() * p.n_blocks());
+        }
+    }
+
+    #[test]
+    fn commands_run_along_the_longer_side_and_cover_every_block_once() {
+        for (m, k, n) in [(64, 64, 64), (256, 256, 256), (37, 29, 41), (9, 5, 70), (70, 5, 9), (1, 3, 1)] {
+            let p = GemmPlan::new(G, m, k, n);
+            for (ms, ns) in p.groups() {
+                let tiles = p.chunk_tiles(ms.clone(), ns.clone(), 0, p.k_chunk);
+                // Every (M block, N block) of the group in exactly one tile, with its size and entries.
+                let mut seen = vec![];
+                for t in &tiles {
+                    for i in 0..usize::from(t.tiles) {
+                        let acc = usize::from(t.acc_entry) + i * usize::from(t.acc_step);
+                        let (n_slot, m_slot) = (acc / p.block_rows / p.group_m, acc / p.block_rows % p.group_m);
+                        let (mb, nb) = (ms.start + m_slot, ns.start + n_slot);
+                        assert_eq!((usize::from(t.m), usize::from(t.n)), (p.rows_of(mb), p.cols_of(nb)));
+                        assert_eq!(usize::from(t.a_entry) + i * usize::from(t.a_step), p.a_entry(m_slot));
+                        assert_eq!(usize::from(t.b_entry) + i * usize::from(t.b_step), p.b_entry(n_slot));
+                        seen.push((mb, nb));
+                    }
+                }
+                seen.sort();
+                let want: Vec<_> = ms.clone().flat_map(|mb| ns.clone().map(move |nb| (mb, nb))).collect();
+                assert_eq!(seen, want, "{m}x{k}x{n}");
+                // At most two commands per block of the shorter side.
+                assert!(tiles.len() <= 2 * ms.len().min(ns.len()), "{m}x{k}x{n}: {} commands", tiles.len());
+            }
         }
     }
 
