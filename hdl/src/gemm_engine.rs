@@ -258,6 +258,9 @@ impl Logic for GemmEngine {
             self.since_last.d.next = self.since_last.q.val() + 1;
         }
         self.final_step.next = (self.kk.q.val() + 1) == self.k.val();
+        // Slot 0 drains a row this cycle; the last row (row 0) finishes it.
+        self.draining.next = self.s0_pending.q.val() & (self.s0_wait.q.val() == 0);
+        self.finishing.next = self.draining.val() & (self.s0_row.q.val() == 0);
 
         match self.state.q.val() {
             GemmState::Idle => {
@@ -344,7 +347,9 @@ impl Logic for GemmEngine {
                 if self.error_reg.q.val() == 0 {
                     self.stall.next = true;
                 }
-                if !self.s0_pending.q.val() & !self.s1_pending.q.val() & !self.step_valid.q.val() {
+                // Done in the cycle the last row drains: it is written at
+                // this cycle's edge, before anyone can ask for it.
+                if (!self.s0_pending.q.val() | self.finishing.val()) & !self.s1_pending.q.val() & !self.step_valid.q.val() {
                     self.done.next = true;
                     self.stall.next = false;
                     self.state.d.next = GemmState::Idle;
@@ -357,8 +362,6 @@ impl Logic for GemmEngine {
 
         // Drains. Slot 0 drains once its wait is over, one row per cycle from
         // the bottom row up.
-        self.draining.next = self.s0_pending.q.val() & (self.s0_wait.q.val() == 0);
-        self.finishing.next = self.draining.val() & (self.s0_row.q.val() == 0);
         self.array.drain.next = self.draining.val();
         if self.s0_pending.q.val() & (self.s0_wait.q.val() != 0) {
             self.s0_wait.d.next = self.s0_wait.q.val() - 1;

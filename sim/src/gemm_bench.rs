@@ -80,6 +80,8 @@ impl GemmBenchSim {
             out.tiles_done += u64::from(e.tile_done.val());
             if e.done.val() {
                 out.status = Status::from_u8(e.error.val().to_u8()).expect("the engine reports protocol codes");
+                // The last row is written at the edge that ends done's cycle.
+                self.sim.tick();
                 return out;
             }
             assert!(out.cycles < max_cycles, "the GEMM engine did not finish in {max_cycles} cycles");
