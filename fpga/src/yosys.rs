@@ -51,11 +51,12 @@ impl SynthStats {
     }
 }
 
-/// iCE40 synthesis (`synth_ice40`, no DSP inference) of `verilog` with top
-/// module `top`: the cell counts in iCE40 primitives (SB_LUT4, SB_DFF*,
-/// SB_RAM40_4K block RAM, ...). The log is `log`.
+/// iCE40 UltraPlus synthesis (`synth_ice40 -spram`, no DSP inference) of
+/// `verilog` with top module `top`: the cell counts in iCE40 primitives
+/// (SB_LUT4, SB_DFF*, SB_RAM40_4K block RAM, SB_SPRAM256KA, ...), memories
+/// placed as the board build places them. The log is `log`.
 pub fn synth_ice40(verilog: &Path, top: &str, log: &Path) -> Result<SynthStats, ToolError> {
-    run_script(verilog, &format!("synth_ice40 -top {top}"), log)
+    run_script(verilog, &format!("synth_ice40 -spram -top {top}"), log)
 }
 
 /// Technology-independent synthesis of `verilog` with top module `top`:

@@ -58,10 +58,11 @@ fn check(path: &Path, top: &str) -> anyhow::Result<()> {
         eprintln!("synthesising with yosys synth_ice40, about a minute (log: {}) ...", log.display());
         let stats = npu_fpga::synth_ice40(path, top, &log).context("yosys did not accept the Verilog")?;
         println!(
-            "yosys synth_ice40: {} LUTs, {} flip-flops, {} block RAMs (SB_RAM40_4K), multipliers in LUTs",
+            "yosys synth_ice40 -spram: {} LUTs, {} flip-flops, {} block RAMs (SB_RAM40_4K), {} SPRAMs, multipliers in LUTs",
             stats.count_matching("SB_LUT4"),
             stats.count_matching("DFF"),
-            stats.count_matching("SB_RAM40_4K")
+            stats.count_matching("SB_RAM40_4K"),
+            stats.count_matching("SB_SPRAM256KA")
         );
     }
     Ok(())
