@@ -447,24 +447,22 @@ impl Logic for Npu {
         // WRITE: the lane word with the frame byte in place.
         self.copy_word.next = self.word.q.val() | (bit_cast::<32, 8>(self.frame.read_data.val()) << (self.cursor_byte.q.val() << 3));
         // ---- Memories: the engine and the requantizer own their ports while
-        // busy; otherwise the executor's cursor addresses every lane.
-        // The scratchpads have one address each: the cursor's, or the
-        // engine's while it runs (the executor writes only while it is idle).
+        // busy; otherwise the executor's cursor addresses every lane. A
+        // scratchpad has a single address (the executor writes only while
+        // the engine is idle).
         self.a_mem.clock.next = self.clock.val();
-        self.a_mem.address.next = self.cursor_entry.q.val();
-        if self.engine.busy.val() {
-            self.a_mem.address.next = self.engine.a_address.val();
-        }
-        self.a_mem.write_data.next = self.frame.read_data.val();
-        self.a_mem.write_lane.next = self.cursor_lane.q.val();
-        self.a_mem.write_enable.next = false;
         self.b_mem.clock.next = self.clock.val();
+        self.a_mem.address.next = self.cursor_entry.q.val();
         self.b_mem.address.next = self.cursor_entry.q.val();
         if self.engine.busy.val() {
+            self.a_mem.address.next = self.engine.a_address.val();
             self.b_mem.address.next = self.engine.b_address.val();
         }
+        self.a_mem.write_data.next = self.frame.read_data.val();
         self.b_mem.write_data.next = self.frame.read_data.val();
+        self.a_mem.write_lane.next = self.cursor_lane.q.val();
         self.b_mem.write_lane.next = self.cursor_lane.q.val();
+        self.a_mem.write_enable.next = false;
         self.b_mem.write_enable.next = false;
         for i in 0..self.rows() {
             self.engine.a_data[i].next = self.a_mem.read_data[i].val();
