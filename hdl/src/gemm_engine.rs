@@ -438,7 +438,8 @@ impl GemmBench {
             engine: GemmEngine::new(config),
             a_mem: (0..config.array.rows).map(|_| crate::Ram::new(m.a_depth)).collect(),
             b_mem: (0..config.array.cols).map(|_| crate::Ram::new(m.b_depth)).collect(),
-            acc_mem: (0..config.array.cols).map(|_| crate::Ram::new(m.acc_depth)).collect(),
+            // As in the NPU: the engine never reads the entry it writes.
+            acc_mem: (0..config.array.cols).map(|_| crate::Ram::never_colliding(m.acc_depth)).collect(),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`verilog`]: Verilog text of any of them under a chosen module name.
 
 pub mod accumulator_adder;
+pub mod counter_bank;
 pub mod crc16;
 pub mod delay_line;
 pub mod gemm_engine;
@@ -26,6 +27,7 @@ mod vecs;
 pub mod verilog;
 
 pub use accumulator_adder::AccumulatorAdder;
+pub use counter_bank::CounterBank;
 pub use delay_line::DelayLine;
 pub use gemm_engine::{GemmBench, GemmEngine};
 pub use multiplier::MultiplierPair;

@@ -19,6 +19,7 @@
 //! patterns, which rust-hdl requires; compile-time assertions tie them to the
 //! protocol's definitions).
 
+use crate::counter_bank::CounterBank;
 use crate::crc16::Crc16Step;
 use crate::gemm_engine::GemmEngine;
 use crate::ram::Ram;
@@ -122,6 +123,7 @@ pub struct Npu {
     st_bad_bank: Constant<Bits<8>>,
     st_out_of_range: Constant<Bits<8>>,
     op_write: Constant<Bits<8>>,
+    op_counters: Constant<Bits<8>>,
     last_bank: Constant<Bits<8>>,
     info_len: Constant<Bits<16>>,
     status_len: Constant<Bits<16>>,
@@ -188,18 +190,9 @@ pub struct Npu {
     // Sender.
     tx_index: DFF<Bits<16>>,
     tx_crc_reg: DFF<Bits<16>>,
-    // Counters, as wide as they need to be (the COUNTERS record has 8 bytes
-    // for each; the bytes above a counter's width read 0): 40 bits of cycles
-    // last 6.4 hours at 48 MHz, 32 bits of MACs, bytes or tiles last longer
-    // than the 32 bits of cycles would (89 s).
-    cycles: DFF<Bits<40>>,
-    busy_cycles: DFF<Bits<40>>,
-    mac_cycles: DFF<Bits<40>>,
-    macs: DFF<Bits<40>>,
-    stall_cycles: DFF<Bits<40>>,
-    bytes_in: DFF<Bits<32>>,
-    bytes_out: DFF<Bits<32>>,
-    tiles_done: DFF<Bits<32>>,
+    /// The COUNTERS record's counters, in its order (each 40 bits or more
+    /// wide: 6.4 hours of cycles at 48 MHz; the record's bytes above read 0).
+    counters: CounterBank,
     frames_ok: DFF<Bits<32>>,
     frames_bad: DFF<Bits<32>>,
     last_error: DFF<Bits<8>>,
@@ -210,7 +203,6 @@ pub struct Npu {
     lane_u8: Signal<Local, Bits<8>>,
     lane_u32: Signal<Local, Bits<32>>,
     lane_word: Signal<Local, Bits<32>>,
-    counter_word: Signal<Local, Bits<48>>,
     status_record: Signal<Local, Bits<72>>,
     data_byte: Signal<Local, Bits<8>>,
     tx_byte: Signal<Local, Bits<8>>,
@@ -263,9 +255,11 @@ impl Npu {
             head: Default::default(),
             a_mem: Scratchpad::new(rows, m.a_depth),
             b_mem: Scratchpad::new(cols, m.b_depth),
-            // The engine reads ahead in ACC while it writes sums back: a
-            // read may meet a write, and must see the old value.
-            acc_mem: (0..cols).map(|_| Ram::new(m.acc_depth)).collect(),
+            // The engine reads ahead in ACC while it writes sums back, but
+            // never the entry it writes in that cycle (see GemmEngine:
+            // steps are unsigned and range-checked, and tiles are spaced at
+            // least 2 cycles apart), so no bypass logic is needed.
+            acc_mem: rams(cols, m.acc_depth),
             out_mem: rams(cols, m.acc_depth),
             bias: dffs(cols),
             engine: GemmEngine::new(config),
@@ -287,6 +281,7 @@ impl Npu {
             st_bad_bank: k(Status::BadBank as u64),
             st_out_of_range: k(Status::OutOfRange as u64),
             op_write: k(Opcode::Write as u64),
+            op_counters: k(Opcode::Counters as u64),
             last_bank: k(Bank::Out as u64),
             info_len: k(record_len(INFO_FIELDS) as u64),
             status_len: k(record_len(STATUS_FIELDS) as u64),
@@ -344,14 +339,7 @@ impl Npu {
             copy_index: Default::default(),
             tx_index: Default::default(),
             tx_crc_reg: Default::default(),
-            cycles: Default::default(),
-            busy_cycles: Default::default(),
-            mac_cycles: Default::default(),
-            macs: Default::default(),
-            stall_cycles: Default::default(),
-            bytes_in: Default::default(),
-            bytes_out: Default::default(),
-            tiles_done: Default::default(),
+            counters: CounterBank::new(rows * cols),
             frames_ok: Default::default(),
             frames_bad: Default::default(),
             last_error: Default::default(),
@@ -360,7 +348,6 @@ impl Npu {
             lane_u8: Default::default(),
             lane_u32: Default::default(),
             lane_word: Default::default(),
-            counter_word: Default::default(),
             status_record: Default::default(),
             data_byte: Default::default(),
             tx_byte: Default::default(),
@@ -401,8 +388,7 @@ impl Logic for Npu {
         dff_setup!(
             self, clock, head, frame_state, rx_len, rx_index, rx_crc_reg, rx_crc_low, idle, frame_status, exec, status,
             opcode, data_len, bank, lanes, lane_bytes, entry_bytes, depth, cursor_entry, cursor_lane, cursor_byte,
-            size_bytes, size_entries, word, copy_index, tx_index, tx_crc_reg, cycles, busy_cycles, mac_cycles,
-            macs, stall_cycles, bytes_in, bytes_out, tiles_done, frames_ok, frames_bad, last_error
+            size_bytes, size_entries, word, copy_index, tx_index, tx_crc_reg, frames_ok, frames_bad, last_error
         );
         // Clocks and fixed wiring.
         self.receiver.clock.next = self.clock.val();
@@ -505,27 +491,24 @@ impl Logic for Npu {
             self.requant.bias[j].next = self.bias[j].q.val();
         }
 
-        // ---- Counters.
-        self.cycles.d.next = self.cycles.q.val() + 1;
-        if self.exec.q.val() != ExecState::Idle {
-            self.busy_cycles.d.next = self.busy_cycles.q.val() + 1;
-        }
+        // ---- Counters, in the COUNTERS record's order.
+        self.counters.clock.next = self.clock.val();
+        self.counters.increment[0].next = 1.into();
+        self.counters.increment[1].next = bit_cast::<17, 1>((self.exec.q.val() != ExecState::Idle).into());
+        self.counters.increment[2].next = bit_cast::<17, 1>(self.engine.step.val().into());
+        self.counters.increment[3].next = 0.into();
         if self.engine.step.val() {
-            self.mac_cycles.d.next = self.mac_cycles.q.val() + 1;
-            self.macs.d.next = self.macs.q.val() + bit_cast::<40, 16>(self.engine.macs_per_step.val());
+            self.counters.increment[3].next = bit_cast::<17, 16>(self.engine.macs_per_step.val());
         }
-        if self.engine.stall.val() {
-            self.stall_cycles.d.next = self.stall_cycles.q.val() + 1;
-        }
-        if self.receiver.valid.val() {
-            self.bytes_in.d.next = self.bytes_in.q.val() + 1;
-        }
-        if self.transmitter.start.val() & self.transmitter.ready.val() {
-            self.bytes_out.d.next = self.bytes_out.q.val() + 1;
-        }
-        if self.engine.tile_done.val() {
-            self.tiles_done.d.next = self.tiles_done.q.val() + 1;
-        }
+        self.counters.increment[4].next = bit_cast::<17, 1>(self.engine.stall.val().into());
+        self.counters.increment[5].next = bit_cast::<17, 1>(self.receiver.valid.val().into());
+        self.counters.increment[6].next =
+            bit_cast::<17, 1>((self.transmitter.start.val() & self.transmitter.ready.val()).into());
+        self.counters.increment[7].next = bit_cast::<17, 1>(self.engine.tile_done.val().into());
+        self.counters.clear.next = false;
+        // The sender asks for each counter as its first byte is fetched.
+        self.counters.snapshot_request.next = false;
+        self.counters.snapshot_counter.next = self.tx_index.q.val().get_bits::<3>(3);
 
         // ---- Frame receiver.
         if self.receiver.valid.val() {
@@ -661,34 +644,6 @@ impl Logic for Npu {
             }
         }
         self.lane_word.next = self.lane_u32.val() | bit_cast::<32, 8>(self.lane_u8.val());
-        self.counter_word.next = bit_cast::<48, 40>(self.cycles.q.val());
-        match self.tx_index.q.val().get_bits::<3>(3).index() {
-            0 => {
-                self.lane_word.next = self.lane_u32.val() | bit_cast::<32, 8>(self.lane_u8.val());
-        self.counter_word.next = bit_cast::<48, 40>(self.cycles.q.val());
-            }
-            1 => {
-                self.counter_word.next = bit_cast::<48, 40>(self.busy_cycles.q.val());
-            }
-            2 => {
-                self.counter_word.next = bit_cast::<48, 40>(self.mac_cycles.q.val());
-            }
-            3 => {
-                self.counter_word.next = bit_cast::<48, 40>(self.macs.q.val());
-            }
-            4 => {
-                self.counter_word.next = bit_cast::<48, 40>(self.stall_cycles.q.val());
-            }
-            5 => {
-                self.counter_word.next = bit_cast::<48, 32>(self.bytes_in.q.val());
-            }
-            6 => {
-                self.counter_word.next = bit_cast::<48, 32>(self.bytes_out.q.val());
-            }
-            _ => {
-                self.counter_word.next = bit_cast::<48, 32>(self.tiles_done.q.val());
-            }
-        }
         self.status_record.next = bit_cast::<72, 32>(self.frames_ok.q.val())
             | (bit_cast::<72, 32>(self.frames_bad.q.val()) << 32)
             | (bit_cast::<72, 8>(self.last_error.q.val()) << 64);
@@ -706,7 +661,7 @@ impl Logic for Npu {
                 }
                 7 => {
                     if self.tx_index.q.val().get_bits::<3>(0).index() < 6 {
-                        self.data_byte.next = self.counter_word.val().get_bits::<8>(self.tx_index.q.val().get_bits::<3>(0).index() * 8);
+                        self.data_byte.next = self.counters.snapshot.val().get_bits::<8>(self.tx_index.q.val().get_bits::<3>(0).index() * 8);
                     } else {
                         self.data_byte.next = 0.into();
                     }
@@ -836,14 +791,7 @@ impl Logic for Npu {
                             if self.rx_len.q.val() != 1 {
                                 self.status.d.next = self.st_bad_length.val();
                             } else {
-                                self.cycles.d.next = 0.into();
-                                self.busy_cycles.d.next = 0.into();
-                                self.mac_cycles.d.next = 0.into();
-                                self.macs.d.next = 0.into();
-                                self.stall_cycles.d.next = 0.into();
-                                self.bytes_in.d.next = 0.into();
-                                self.bytes_out.d.next = 0.into();
-                                self.tiles_done.d.next = 0.into();
+                                self.counters.clear.next = true;
                             }
                         }
                         _ => {
@@ -994,11 +942,17 @@ impl Logic for Npu {
                 }
             }
             ExecState::TxFetch => {
-                // The cursor addresses the memories; their data arrives next cycle.
+                // The cursor addresses the memories; their data arrives next
+                // cycle. A counter's first byte asks for its snapshot.
+                if (self.opcode.q.val() == self.op_counters.val()) & (self.tx_index.q.val().get_bits::<3>(0) == 0) {
+                    self.counters.snapshot_request.next = true;
+                }
                 self.exec.d.next = ExecState::TxWait;
             }
             ExecState::TxWait => {
-                self.exec.d.next = ExecState::TxData;
+                if (self.opcode.q.val() != self.op_counters.val()) | self.counters.snapshot_ready.val() {
+                    self.exec.d.next = ExecState::TxData;
+                }
             }
             ExecState::TxData => {
                 self.tx_byte.next = self.data_byte.val();

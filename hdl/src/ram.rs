@@ -26,10 +26,21 @@ pub struct Ram<T: Synth> {
     pub write_enable: Signal<In, Bit>,
     /// The contents, for rust-hdl's simulator (not part of the hardware).
     _contents: Vec<T>,
-    /// Whether a read of the entry written in the same cycle must see the
-    /// old value. Block RAM does not promise that, so keeping it costs
+    /// What a read of the entry written in the same cycle must do.
+    _read_during_write: ReadDuringWrite,
+}
+
+/// A read of the entry being written in the same cycle...
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum ReadDuringWrite {
+    /// ...sees the old value. Block RAM does not promise that, so it costs
     /// bypass registers and comparators beside each RAM.
-    _read_during_write_matters: bool,
+    OldValue,
+    /// ...happens, but its value is not used: the RAM is the block RAM alone.
+    Ignored,
+    /// ...never happens: the block RAM alone, and rust-hdl's simulator
+    /// panics if it does, so every simulation checks the user's claim.
+    Never,
 }
 
 impl<T: Synth> Ram<T> {
@@ -44,7 +55,7 @@ impl<T: Synth> Ram<T> {
             write_data: Default::default(),
             write_enable: Default::default(),
             _contents: vec![T::default(); depth],
-            _read_during_write_matters: true,
+            _read_during_write: ReadDuringWrite::OldValue,
         }
     }
 
@@ -52,7 +63,13 @@ impl<T: Synth> Ram<T> {
     /// ignores what that read returns): no bypass logic is built, so the RAM
     /// is the block RAM alone.
     pub fn without_collisions(depth: usize) -> Self {
-        Self { _read_during_write_matters: false, ..Self::new(depth) }
+        Self { _read_during_write: ReadDuringWrite::Ignored, ..Self::new(depth) }
+    }
+
+    /// A RAM whose user never reads the entry it writes in that cycle: no
+    /// bypass logic, and the simulation checks the claim.
+    pub fn never_colliding(depth: usize) -> Self {
+        Self { _read_during_write: ReadDuringWrite::Never, ..Self::new(depth) }
     }
 
     pub fn depth(&self) -> usize {
@@ -81,6 +98,10 @@ impl<T: Synth> Logic for Ram<T> {
             self.read_data.next = self._contents[self.index(self.read_address.val())];
             if self.write_enable.val() {
                 let i = self.index(self.write_address.val());
+                assert!(
+                    self._read_during_write != ReadDuringWrite::Never || i != self.index(self.read_address.val()),
+                    "a RAM built never_colliding read entry {i} in the cycle it was written"
+                );
                 self._contents[i] = self.write_data.val();
             }
         }
@@ -110,7 +131,7 @@ impl<T: Synth> Logic for Ram<T> {
         } else {
             String::new()
         };
-        let attribute = if self._read_during_write_matters { "" } else { "(* no_rw_check *) " };
+        let attribute = if self._read_during_write == ReadDuringWrite::OldValue { "" } else { "(* no_rw_check *) " };
         Verilog::Custom(format!(
             "\
 {attribute}reg [{msb}:0] mem [0:{last}];
@@ -150,5 +171,17 @@ mod tests {
         tick(&mut ram);
         assert_eq!(ram.read_data.val().to_u64(), 0x5A);
         assert_eq!(ram.peek(3).to_u64(), 0x5A);
+    }
+
+    #[test]
+    #[should_panic(expected = "never_colliding")]
+    fn a_collision_in_a_never_colliding_ram_is_caught() {
+        let mut ram = Ram::<Bits<8>>::never_colliding(16);
+        ram.connect_all();
+        ram.write_enable.next = true;
+        ram.write_address.next = 5.into();
+        ram.read_address.next = 5.into();
+        ram.clock.next = Clock::from(true);
+        simulate(&mut ram, 100);
     }
 }
