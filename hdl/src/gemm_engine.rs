@@ -24,6 +24,7 @@
 //! answered): the engine keeps no copy of them, which saves about a hundred
 //! logic cells on the iCE40.
 
+use crate::accumulator_adder::AccumulatorAdder;
 use crate::systolic_array::{timing, SystolicArray};
 use npu_spec::protocol::Status;
 use npu_spec::NpuConfig;
@@ -90,6 +91,8 @@ pub struct GemmEngine {
     bad_tile: Constant<Bits<8>>,
     out_of_range: Constant<Bits<8>>,
     array: SystolicArray,
+    /// Per lane: the drained sum, plus the old value when accumulating.
+    acc_adders: Vec<AccumulatorAdder>,
     state: DFF<GemmState>,
     /// The current tile's first entries, advancing tile by tile.
     a_base: DFF<Bits<16>>,
@@ -184,6 +187,7 @@ impl GemmEngine {
             bad_tile: c8(Status::BadTile as usize),
             out_of_range: c8(Status::OutOfRange as usize),
             array: SystolicArray::new(rows, cols),
+            acc_adders: (0..cols).map(|_| AccumulatorAdder::default()).collect(),
             state: Default::default(),
             a_base: Default::default(),
             b_base: Default::default(),
@@ -386,10 +390,11 @@ impl Logic for GemmEngine {
         for j in 0..self.cols() {
             self.acc_write_enable[j].next =
                 self.draining.val() & (self.n.val().index() > j) & (self.s0_row.q.val() < self.m.val());
-            self.acc_write_data[j].next = self.array.result[j].val();
-            if self.accumulate.val() {
-                self.acc_write_data[j].next = self.array.result[j].val() + self.acc_read_data[j].val();
-            }
+            // result + old value when accumulating, one logic cell a bit.
+            self.acc_adders[j].load.next = !self.accumulate.val();
+            self.acc_adders[j].acc.next = self.acc_read_data[j].val();
+            self.acc_adders[j].product.next = self.array.result[j].val();
+            self.acc_write_data[j].next = self.acc_adders[j].sum.val();
         }
         // Slot 0 done: slot 1 (if any) moves up.
         if self.finishing.val() {

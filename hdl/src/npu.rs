@@ -32,7 +32,6 @@ use npu_spec::protocol::{
     INFO_FIELDS, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD, STATUS_FIELDS, SYNC, WRITE_FIELDS,
 };
 use npu_spec::NpuConfig;
-use crate::vecs::dffs;
 use rust_hdl::prelude::*;
 
 // The literal patterns below are these protocol numbers.
@@ -102,7 +101,8 @@ pub struct Npu {
     b_mem: Scratchpad,
     acc_mem: Vec<Ram<Bits<32>>>,
     out_mem: Vec<Ram<Bits<8>>>,
-    bias: Vec<DFF<Bits<32>>>,
+    /// The bias bank: entry j is lane j's bias.
+    bias_mem: Ram<Bits<32>>,
     engine: GemmEngine,
     requant: Requantizer,
     // Limits and records from the config and the protocol.
@@ -203,6 +203,10 @@ pub struct Npu {
     lane_u8: Signal<Local, Bits<8>>,
     lane_u32: Signal<Local, Bits<32>>,
     lane_word: Signal<Local, Bits<32>>,
+    /// The lane the requantizer (while busy) or the cursor selects, and
+    /// that lane's accumulator.
+    lane_select: Signal<Local, Bits<8>>,
+    acc_lane: Signal<Local, Bits<32>>,
     status_record: Signal<Local, Bits<72>>,
     data_byte: Signal<Local, Bits<8>>,
     tx_byte: Signal<Local, Bits<8>>,
@@ -261,7 +265,8 @@ impl Npu {
             // least 2 cycles apart), so no bypass logic is needed.
             acc_mem: rams(cols, m.acc_depth),
             out_mem: rams(cols, m.acc_depth),
-            bias: dffs(cols),
+            // Written only while nothing reads it.
+            bias_mem: Ram::without_collisions(cols.next_power_of_two().max(2)),
             engine: GemmEngine::new(config),
             requant: Requantizer::new(config),
             info: Constant::new(info),
@@ -348,6 +353,8 @@ impl Npu {
             lane_u8: Default::default(),
             lane_u32: Default::default(),
             lane_word: Default::default(),
+            lane_select: Default::default(),
+            acc_lane: Default::default(),
             status_record: Default::default(),
             data_byte: Default::default(),
             tx_byte: Default::default(),
@@ -376,7 +383,7 @@ impl Npu {
             Bank::A => self.a_mem.peek(lane, entry).to_u32(),
             Bank::B => self.b_mem.peek(lane, entry).to_u32(),
             Bank::Acc => self.acc_mem[lane].peek(entry).to_u32(),
-            Bank::Bias => self.bias[lane].q.val().to_u32(),
+            Bank::Bias => self.bias_mem.peek(lane).to_u32(),
             Bank::Out => self.out_mem[lane].peek(entry).to_u32(),
         }
     }
@@ -473,7 +480,6 @@ impl Logic for Npu {
                 self.acc_mem[j].write_enable.next = self.engine.acc_write_enable[j].val();
             }
             self.engine.acc_read_data[j].next = self.acc_mem[j].read_data.val();
-            self.requant.acc_data[j].next = self.acc_mem[j].read_data.val();
 
             self.out_mem[j].clock.next = self.clock.val();
             self.out_mem[j].read_address.next = self.cursor_entry.q.val();
@@ -485,11 +491,26 @@ impl Logic for Npu {
                 self.out_mem[j].write_data.next = self.requant.out_data.val();
                 self.out_mem[j].write_enable.next = self.requant.out_write_enable[j].val();
             }
-
-            self.bias[j].clock.next = self.clock.val();
-            self.bias[j].d.next = self.bias[j].q.val();
-            self.requant.bias[j].next = self.bias[j].q.val();
         }
+        // One lane multiplexer for the accumulators and one bias read port,
+        // shared by the requantizer and the executor's cursor.
+        self.lane_select.next = self.cursor_lane.q.val();
+        if self.requant.busy.val() {
+            self.lane_select.next = self.requant.lane_select.val();
+        }
+        self.acc_lane.next = 0.into();
+        for j in 0..self.cols() {
+            if self.lane_select.val().index() == j {
+                self.acc_lane.next = self.acc_mem[j].read_data.val();
+            }
+        }
+        self.requant.acc_data.next = self.acc_lane.val();
+        self.bias_mem.clock.next = self.clock.val();
+        self.bias_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.val());
+        self.bias_mem.write_address.next = bit_cast::<16, 8>(self.cursor_lane.q.val());
+        self.bias_mem.write_data.next = self.copy_word.val();
+        self.bias_mem.write_enable.next = false;
+        self.requant.bias.next = self.bias_mem.read_data.val();
 
         // ---- Counters, in the COUNTERS record's order.
         self.counters.clock.next = self.clock.val();
@@ -622,18 +643,10 @@ impl Logic for Npu {
                 }
             }
             2 => {
-                for j in 0..self.cols() {
-                    if self.cursor_lane.q.val().index() == j {
-                        self.lane_u32.next = self.acc_mem[j].read_data.val();
-                    }
-                }
+                self.lane_u32.next = self.acc_lane.val();
             }
             3 => {
-                for j in 0..self.cols() {
-                    if self.cursor_lane.q.val().index() == j {
-                        self.lane_u32.next = self.bias[j].q.val();
-                    }
-                }
+                self.lane_u32.next = self.bias_mem.read_data.val();
             }
             _ => {
                 for j in 0..self.cols() {
@@ -853,11 +866,7 @@ impl Logic for Npu {
                             }
                         }
                         3 => {
-                            for j in 0..self.cols() {
-                                if self.cursor_lane.q.val().index() == j {
-                                    self.bias[j].d.next = self.copy_word.val();
-                                }
-                            }
+                            self.bias_mem.write_enable.next = true;
                         }
                         _ => {
                             for j in 0..self.cols() {

@@ -131,7 +131,13 @@ impl<T: Synth> Logic for Ram<T> {
         } else {
             String::new()
         };
-        let attribute = if self._read_during_write == ReadDuringWrite::OldValue { "" } else { "(* no_rw_check *) " };
+        // Block RAM even when small (the bias bank has a few entries): logic
+        // cells are what the iCE40 runs out of, and block RAM is spare.
+        let attribute = if self._read_during_write == ReadDuringWrite::OldValue {
+            "(* ram_style = \"block\" *) "
+        } else {
+            "(* ram_style = \"block\", no_rw_check *) "
+        };
         Verilog::Custom(format!(
             "\
 {attribute}reg [{msb}:0] mem [0:{last}];

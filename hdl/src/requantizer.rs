@@ -69,11 +69,14 @@ pub struct Requantizer {
     /// One cycle: finished; `error` is the protocol status (0 = OK).
     pub done: Signal<Out, Bit>,
     pub error: Signal<Out, Bits<8>>,
-    /// Accumulator read port (shared entry for all lanes, data a cycle later).
+    /// Accumulator read port: the entry (every lane's value a cycle later).
     pub acc_address: Signal<Out, Bits<16>>,
-    pub acc_data: Vec<Signal<In, Bits<32>>>,
-    /// The bias of each column.
-    pub bias: Vec<Signal<In, Bits<32>>>,
+    /// The lane in hand. The user shows on `acc_data` lane `lane` of the
+    /// entry read, and on `bias` the bias of the lane `lane` showed a cycle
+    /// earlier (a block RAM's read): `lane` holds for two cycles before use.
+    pub lane_select: Signal<Out, Bits<8>>,
+    pub acc_data: Signal<In, Bits<32>>,
+    pub bias: Signal<In, Bits<32>>,
     /// OUT write port: one lane per write.
     pub out_address: Signal<Out, Bits<16>>,
     pub out_data: Signal<Out, Bits<8>>,
@@ -110,8 +113,6 @@ pub struct Requantizer {
     /// The result before the clamp: signed quotient plus zero point.
     offset: DFF<Bits<12>>,
     // Combinational helpers.
-    lane_acc: Signal<Local, Bits<32>>,
-    lane_bias: Signal<Local, Bits<32>>,
     x: Signal<Local, Bits<32>>,
     /// `0 - v` computed at 32 bits (a signal of its own: inside a wider cast,
     /// Verilog would widen `v` before inverting it).
@@ -155,8 +156,9 @@ impl Requantizer {
             done: Default::default(),
             error: Default::default(),
             acc_address: Default::default(),
-            acc_data: signals(cols),
-            bias: signals(cols),
+            lane_select: Default::default(),
+            acc_data: Default::default(),
+            bias: Default::default(),
             out_address: Default::default(),
             out_data: Default::default(),
             out_write_enable: signals(cols),
@@ -180,8 +182,6 @@ impl Requantizer {
             value: Default::default(),
             half: Default::default(),
             offset: Default::default(),
-            lane_acc: Default::default(),
-            lane_bias: Default::default(),
             x: Default::default(),
             x_negated: Default::default(),
             multiplier_negated: Default::default(),
@@ -203,7 +203,7 @@ impl Requantizer {
     }
 
     pub fn cols(&self) -> usize {
-        self.acc_data.len()
+        self.out_write_enable.len()
     }
 }
 
@@ -219,19 +219,14 @@ impl Logic for Requantizer {
         self.error.next = self.error_reg.q.val();
         self.acc_address.next = self.src.val() + self.entry.q.val();
         self.out_address.next = self.dst.val() + self.entry.q.val();
-        // The lane in hand, with its bias.
-        self.lane_acc.next = bits::<32>(0);
-        self.lane_bias.next = bits::<32>(0);
+        // The lane in hand, with its bias (the user selects both).
+        self.lane_select.next = self.lane.q.val();
         for j in 0..self.cols() {
             self.out_write_enable[j].next = false;
-            if self.lane.q.val().index() == j {
-                self.lane_acc.next = self.acc_data[j].val();
-                self.lane_bias.next = self.bias[j].val();
-            }
         }
-        self.x.next = self.lane_acc.val();
+        self.x.next = self.acc_data.val();
         if self.use_bias.val() {
-            self.x.next = self.lane_acc.val() + self.lane_bias.val();
+            self.x.next = self.acc_data.val() + self.bias.val();
         }
         self.x_negated.next = !self.x.val() + 1;
         self.multiplier_negated.next = !self.multiplier.val() + 1;
@@ -318,6 +313,7 @@ impl Logic for Requantizer {
                 self.state.d.next = RequantState::Wait;
             }
             RequantState::Wait => {
+                // lane_select has shown the lane for a cycle: its bias is here.
                 self.state.d.next = RequantState::Setup;
             }
             RequantState::Setup => {
@@ -378,7 +374,7 @@ impl Logic for Requantizer {
                     }
                 }
                 self.lane.d.next = self.lane.q.val() + 1;
-                self.state.d.next = RequantState::Setup;
+                self.state.d.next = RequantState::Wait;
                 if self.lane.q.val() == self.last_lane.val() {
                     self.lane.d.next = 0.into();
                     self.entry.d.next = self.entry.q.val() + 1;
@@ -407,6 +403,8 @@ pub struct RequantBench {
     pub unit: Requantizer,
     pub acc_mem: Vec<crate::Ram<Bits<32>>>,
     pub out_mem: Vec<crate::Ram<Bits<8>>>,
+    /// The bias of each lane, entry j for lane j.
+    pub bias_mem: crate::Ram<Bits<32>>,
 }
 
 impl RequantBench {
@@ -417,6 +415,7 @@ impl RequantBench {
             unit: Requantizer::new(config),
             acc_mem: (0..config.array.cols).map(|_| crate::Ram::new(depth)).collect(),
             out_mem: (0..config.array.cols).map(|_| crate::Ram::new(depth)).collect(),
+            bias_mem: crate::Ram::new(config.array.cols.next_power_of_two().max(2)),
         }
     }
 }
@@ -425,13 +424,22 @@ impl Logic for RequantBench {
     #[hdl_gen]
     fn update(&mut self) {
         self.unit.clock.next = self.clock.val();
+        self.bias_mem.clock.next = self.clock.val();
+        self.bias_mem.read_address.next = bit_cast::<16, 8>(self.unit.lane_select.val());
+        self.bias_mem.write_address.next = 0.into();
+        self.bias_mem.write_data.next = 0.into();
+        self.bias_mem.write_enable.next = false;
+        self.unit.bias.next = self.bias_mem.read_data.val();
+        self.unit.acc_data.next = 0.into();
         for j in 0..self.acc_mem.len() {
             self.acc_mem[j].clock.next = self.clock.val();
             self.acc_mem[j].read_address.next = self.unit.acc_address.val();
             self.acc_mem[j].write_address.next = 0.into();
             self.acc_mem[j].write_data.next = 0.into();
             self.acc_mem[j].write_enable.next = false;
-            self.unit.acc_data[j].next = self.acc_mem[j].read_data.val();
+            if self.unit.lane_select.val().index() == j {
+                self.unit.acc_data.next = self.acc_mem[j].read_data.val();
+            }
             self.out_mem[j].clock.next = self.clock.val();
             self.out_mem[j].read_address.next = 0.into();
             self.out_mem[j].write_address.next = self.unit.out_address.val();

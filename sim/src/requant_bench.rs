@@ -30,7 +30,7 @@ impl RequantBenchSim {
             }
         }
         for (j, &v) in model.bias.iter().enumerate() {
-            uut.unit.bias[j].next = u64::from(v as u32).into();
+            uut.bias_mem.poke(j, u64::from(v as u32).into());
         }
     }
 
