@@ -112,9 +112,9 @@ pub struct Npu {
     rows: Constant<Bits<8>>,
     cols: Constant<Bits<8>>,
     cols_x4: Constant<Bits<8>>,
-    a_depth: Constant<Bits<32>>,
-    b_depth: Constant<Bits<32>>,
-    acc_depth: Constant<Bits<32>>,
+    a_depth: Constant<Bits<17>>,
+    b_depth: Constant<Bits<17>>,
+    acc_depth: Constant<Bits<17>>,
     sync: Constant<Bits<8>>,
     st_ok: Constant<Bits<8>>,
     st_bad_crc: Constant<Bits<8>>,
@@ -123,6 +123,7 @@ pub struct Npu {
     st_bad_bank: Constant<Bits<8>>,
     st_out_of_range: Constant<Bits<8>>,
     op_write: Constant<Bits<8>>,
+    op_read: Constant<Bits<8>>,
     op_counters: Constant<Bits<8>>,
     last_bank: Constant<Bits<8>>,
     info_len: Constant<Bits<16>>,
@@ -133,7 +134,7 @@ pub struct Npu {
     read_len: Constant<Bits<16>>,
     gemm_len: Constant<Bits<16>>,
     requant_len: Constant<Bits<16>>,
-    max_read_bytes: Constant<Bits<32>>,
+    max_read_bytes: Constant<Bits<17>>,
     header_bytes: Constant<Bits<16>>,
     /// Bit offsets of the request fields in `head`.
     at_entry: Constant<Bits<16>>,
@@ -176,14 +177,17 @@ pub struct Npu {
     lanes: DFF<Bits<8>>,
     lane_bytes: DFF<Bits<8>>,
     entry_bytes: DFF<Bits<8>>,
-    depth: DFF<Bits<32>>,
+    depth: DFF<Bits<17>>,
     // The byte cursor over a bank, for WRITE and READ.
     cursor_entry: DFF<Bits<16>>,
     cursor_lane: DFF<Bits<8>>,
     cursor_byte: DFF<Bits<8>>,
-    /// Size loop: bytes and entries counted so far.
-    size_bytes: DFF<Bits<32>>,
+    /// Size loop: bytes and entries counted so far (a READ stops before
+    /// its bytes pass 17 bits), and the end of the entry range: the entry
+    /// after the WRITE's entries counted so far, or the READ's last.
+    size_bytes: DFF<Bits<17>>,
     size_entries: DFF<Bits<16>>,
+    end_entry: DFF<Bits<17>>,
     /// WRITE: the lane word being assembled, and the frame byte being copied.
     word: DFF<Bits<32>>,
     copy_index: DFF<Bits<16>>,
@@ -286,6 +290,7 @@ impl Npu {
             st_bad_bank: k(Status::BadBank as u64),
             st_out_of_range: k(Status::OutOfRange as u64),
             op_write: k(Opcode::Write as u64),
+            op_read: k(Opcode::Read as u64),
             op_counters: k(Opcode::Counters as u64),
             last_bank: k(Bank::Out as u64),
             info_len: k(record_len(INFO_FIELDS) as u64),
@@ -340,6 +345,7 @@ impl Npu {
             cursor_byte: Default::default(),
             size_bytes: Default::default(),
             size_entries: Default::default(),
+            end_entry: Default::default(),
             word: Default::default(),
             copy_index: Default::default(),
             tx_index: Default::default(),
@@ -395,7 +401,7 @@ impl Logic for Npu {
         dff_setup!(
             self, clock, head, frame_state, rx_len, rx_index, rx_crc_reg, rx_crc_low, idle, frame_status, exec, status,
             opcode, data_len, bank, lanes, lane_bytes, entry_bytes, depth, cursor_entry, cursor_lane, cursor_byte,
-            size_bytes, size_entries, word, copy_index, tx_index, tx_crc_reg, frames_ok, frames_bad, last_error
+            size_bytes, size_entries, end_entry, word, copy_index, tx_index, tx_crc_reg, frames_ok, frames_bad, last_error
         );
         // Clocks and fixed wiring.
         self.receiver.clock.next = self.clock.val();
@@ -706,6 +712,10 @@ impl Logic for Npu {
                 self.cursor_byte.d.next = 0.into();
                 self.size_bytes.d.next = 0.into();
                 self.size_entries.d.next = 0.into();
+                self.end_entry.d.next = bit_cast::<17, 16>(self.field_entry.val());
+                if self.opcode.q.val() == self.op_read.val() {
+                    self.end_entry.d.next = bit_cast::<17, 16>(self.field_entry.val()) + bit_cast::<17, 16>(self.field_count.val());
+                }
                 self.word.d.next = 0.into();
                 self.copy_index.d.next = self.write_head.val();
                 // Every bank's geometry; the bank number is checked below.
@@ -750,6 +760,8 @@ impl Logic for Npu {
                             self.data_len.d.next = self.info_len.val();
                         }
                         2 => {
+                            // Size compares the entries' bytes with the data's.
+                            self.data_len.d.next = self.rx_len.q.val() - self.write_head.val();
                             self.exec.d.next = ExecState::Size;
                             if self.rx_len.q.val() <= self.write_head.val() {
                                 self.status.d.next = self.st_bad_length.val();
@@ -815,24 +827,24 @@ impl Logic for Npu {
             }
             ExecState::Size => {
                 // Entries x entry bytes, by repeated addition (no divider).
-                self.size_bytes.d.next = self.size_bytes.q.val() + bit_cast::<32, 8>(self.entry_bytes.q.val());
+                // Every test reads registers only.
+                self.size_bytes.d.next = self.size_bytes.q.val() + bit_cast::<17, 8>(self.entry_bytes.q.val());
                 self.size_entries.d.next = self.size_entries.q.val() + 1;
                 if self.opcode.q.val() == self.op_write.val() {
-                    if self.size_bytes.q.val() == bit_cast::<32, 16>(self.rx_len.q.val() - self.write_head.val()) {
+                    self.end_entry.d.next = self.end_entry.q.val() + 1;
+                    if self.size_bytes.q.val() == bit_cast::<17, 16>(self.data_len.q.val()) {
+                        // Whole entries: the answer carries no data.
+                        self.data_len.d.next = 0.into();
                         self.exec.d.next = ExecState::Copy;
-                        if (bit_cast::<32, 16>(self.cursor_entry.q.val()) + bit_cast::<32, 16>(self.size_entries.q.val()))
-                            > self.depth.q.val()
-                        {
+                        if self.end_entry.q.val() > self.depth.q.val() {
                             self.status.d.next = self.st_out_of_range.val();
                             self.exec.d.next = ExecState::TxSync;
                         }
-                    } else if self.size_bytes.q.val() > bit_cast::<32, 16>(self.rx_len.q.val()) {
+                    } else if self.size_bytes.q.val() > bit_cast::<17, 16>(self.data_len.q.val()) {
                         self.status.d.next = self.st_bad_length.val();
                         self.exec.d.next = ExecState::TxSync;
                     }
-                } else if (bit_cast::<32, 16>(self.cursor_entry.q.val()) + bit_cast::<32, 16>(self.field_count.val()))
-                    > self.depth.q.val()
-                {
+                } else if self.end_entry.q.val() > self.depth.q.val() {
                     self.status.d.next = self.st_out_of_range.val();
                     self.exec.d.next = ExecState::TxSync;
                 } else if self.size_bytes.q.val() > self.max_read_bytes.val() {
