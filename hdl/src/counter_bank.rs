@@ -16,7 +16,7 @@
 //! The value of a counter is `(high + pending) * 2^low_bits + low`. A read
 //! takes a **snapshot** of one counter, whole, at the moment the service
 //! visits it: `snapshot_request` names the counter, `snapshot_ready` rises
-//! at most `COUNTERS + 1` cycles later, and `snapshot` then holds the value
+//! at most `2 * COUNTERS + 1` cycles later, and `snapshot` then holds the value
 //! until the next request. So every counter is read as one consistent number
 //! (a live register read byte by byte could tear when a carry crossed bytes).
 //!
@@ -36,9 +36,12 @@ pub const SNAPSHOT_BITS: usize = 48;
 #[derive(LogicBlock)]
 pub struct CounterBank {
     pub clock: Signal<In, Clock>,
-    /// What each counter adds this cycle (most are 0 or 1; the top bit must be 0).
+    /// What each counter adds this cycle (most are 0 or 1; the top bit must
+    /// be 0). Registered on the way in, so an event is counted a cycle after
+    /// it happens and the logic that signals it is not in series with the
+    /// counters' adders.
     pub increment: Vec<Signal<In, Bits<17>>>,
-    /// Zero every counter (this cycle's increments are dropped too).
+    /// Zero every counter (increments not yet counted are dropped too).
     pub clear: Signal<In, Bit>,
     /// One cycle: take a snapshot of counter `snapshot_counter`.
     pub snapshot_request: Signal<In, Bit>,
@@ -51,6 +54,8 @@ pub struct CounterBank {
     low_mask: Constant<Bits<17>>,
     /// The high parts, entry c for counter c.
     high: Ram<Bits<32>>,
+    /// The increments, registered.
+    added: Vec<DFF<Bits<17>>>,
     /// The low parts, and a carry out of each not yet added to its high part.
     low: Vec<DFF<Bits<17>>>,
     pending: Vec<DFF<Bit>>,
@@ -91,6 +96,7 @@ impl CounterBank {
             low_mask: Constant::new(((1u64 << low_bits) - 1).into()),
             // The service reads one entry while it writes another.
             high: Ram::never_colliding(256),
+            added: dffs(COUNTERS),
             low: dffs(COUNTERS),
             pending: dffs(COUNTERS),
             stale: dffs(COUNTERS),
@@ -133,11 +139,13 @@ impl Logic for CounterBank {
 
         // Low parts: add, keep the low bits; a carry makes the counter pending.
         for c in 0..self.low.len() {
+            self.added[c].clock.next = self.clock.val();
+            self.added[c].d.next = self.increment[c].val();
             self.low[c].clock.next = self.clock.val();
             self.pending[c].clock.next = self.clock.val();
             self.stale[c].clock.next = self.clock.val();
             self.stale[c].d.next = self.stale[c].q.val();
-            self.sum[c].next = self.low[c].q.val() + self.increment[c].val();
+            self.sum[c].next = self.low[c].q.val() + self.added[c].q.val();
             self.low[c].d.next = self.sum[c].val() & self.low_mask.val();
             self.pending[c].d.next = self.pending[c].q.val() | self.sum[c].val().get_bit(self.low_bits.val().index());
         }
@@ -174,11 +182,11 @@ impl Logic for CounterBank {
         if self.snapshot_request.val() {
             self.wanted.d.next = self.snapshot_counter.val();
             self.ready.d.next = false;
-        } else if !self.ready.q.val() & (self.write_counter.q.val() == self.wanted.q.val()) {
-            self.value.d.next = ((bit_cast::<SNAPSHOT_BITS, 32>(self.base.val())
-                + bit_cast::<SNAPSHOT_BITS, 1>(self.taken.q.val().into())
-                + bit_cast::<SNAPSHOT_BITS, 1>(self.written_pending.val().into()))
-                << self.low_bits.val())
+        } else if !self.ready.q.val() & (self.write_counter.q.val() == self.wanted.q.val()) & !self.written_pending.val() {
+            // The value is the high part being written and the low part (a
+            // counter that carried meanwhile waits for the next round, so
+            // that no second adder is needed).
+            self.value.d.next = (bit_cast::<SNAPSHOT_BITS, 32>(self.high.write_data.val()) << self.low_bits.val())
                 | bit_cast::<SNAPSHOT_BITS, 17>(self.written_low.val());
             self.ready.d.next = true;
         }
@@ -186,6 +194,7 @@ impl Logic for CounterBank {
         if self.clear.val() {
             for c in 0..self.low.len() {
                 self.low[c].d.next = 0.into();
+                self.added[c].d.next = 0.into();
                 self.pending[c].d.next = false;
                 self.stale[c].d.next = true;
             }
@@ -220,7 +229,7 @@ mod tests {
             if bank.snapshot_ready.val() {
                 return bank.snapshot.val().to_u64();
             }
-            assert!(waited <= COUNTERS + 2, "the snapshot came within a service round");
+            assert!(waited <= 2 * COUNTERS + 2, "the snapshot came within two service rounds");
         }
     }
 

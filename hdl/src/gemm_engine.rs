@@ -98,21 +98,29 @@ pub struct GemmEngine {
     a_base: DFF<Bits<16>>,
     b_base: DFF<Bits<16>>,
     acc_base: DFF<Bits<16>>,
-    /// Check: the last tile's first entries. Bit 16 set means "beyond every
-    /// memory": the sum stops there, so 17 bits hold any descriptor.
-    a_last: DFF<Bits<17>>,
-    b_last: DFF<Bits<17>>,
-    acc_last: DFF<Bits<17>>,
-    /// Check: cycles so far, and m * n by repeated addition.
+    /// Check: the end of the last tile's entries (its first entry plus k, or
+    /// plus m). Bit 17 set means "beyond every memory": the sum stops there,
+    /// so 18 bits hold any descriptor.
+    a_last: DFF<Bits<18>>,
+    b_last: DFF<Bits<18>>,
+    acc_last: DFF<Bits<18>>,
+    /// Check: tiles whose steps are still to add, n's still to add, and m * n
+    /// by repeated addition.
     count: DFF<Bits<16>>,
+    m_left: DFF<Bits<8>>,
     mn: DFF<Bits<16>>,
     error_reg: DFF<Bits<8>>,
-    // Stream: the step within the tile, the tile, cycles since the last final
-    // step (it stops counting at 255, beyond any spacing).
-    kk: DFF<Bits<16>>,
-    tile: DFF<Bits<16>>,
-    since_last: DFF<Bits<8>>,
-    have_last: DFF<Bit>,
+    /// `done`, a cycle after the engine went idle.
+    done_reg: DFF<Bit>,
+    // Stream: the step's scratchpad entries, the steps left in the tile after
+    // this one, the tiles left after this one, and the cycles left before a
+    // final step may enter (the array's spacing rule). All count down to
+    // zero tests, so that no adder lies on the path that decides a step.
+    a_ptr: DFF<Bits<16>>,
+    b_ptr: DFF<Bits<16>>,
+    left: DFF<Bits<16>>,
+    tiles_left: DFF<Bits<16>>,
+    gap: DFF<Bits<8>>,
     // The step entering the array (one cycle after its address, like the data).
     step_valid: DFF<Bit>,
     step_last: DFF<Bit>,
@@ -196,12 +204,15 @@ impl GemmEngine {
             b_last: Default::default(),
             acc_last: Default::default(),
             count: Default::default(),
+            m_left: Default::default(),
             mn: Default::default(),
             error_reg: Default::default(),
-            kk: Default::default(),
-            tile: Default::default(),
-            since_last: Default::default(),
-            have_last: Default::default(),
+            done_reg: Default::default(),
+            a_ptr: Default::default(),
+            b_ptr: Default::default(),
+            left: Default::default(),
+            tiles_left: Default::default(),
+            gap: Default::default(),
             step_valid: Default::default(),
             step_last: Default::default(),
             step_acc_bottom: Default::default(),
@@ -231,8 +242,8 @@ impl Logic for GemmEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, a_base, b_base, acc_base, a_last, b_last, acc_last, count, mn, error_reg, kk, tile,
-            since_last, have_last, step_valid, step_last, step_acc_bottom, s0_pending, s0_wait, s0_row, s0_entry,
+            self, clock, state, a_base, b_base, acc_base, a_last, b_last, acc_last, count, m_left, mn, error_reg, done_reg,
+            a_ptr, b_ptr, left, tiles_left, gap, step_valid, step_last, step_acc_bottom, s0_pending, s0_wait, s0_row, s0_entry,
             s1_pending, s1_wait, s1_entry
         );
         self.array.clock.next = self.clock.val();
@@ -240,14 +251,15 @@ impl Logic for GemmEngine {
         self.busy.next = self.state.q.val() != GemmState::Idle;
         self.error.next = self.error_reg.q.val();
         self.macs_per_step.next = self.mn.q.val();
-        self.done.next = false;
+        self.done.next = self.done_reg.q.val();
+        self.done_reg.d.next = false;
         self.step.next = false;
         self.stall.next = false;
         self.tile_done.next = false;
         // Scratchpad addresses of the current step; the data enters the array
         // one cycle later, together with the step's control.
-        self.a_address.next = self.a_base.q.val() + self.kk.q.val();
-        self.b_address.next = self.b_base.q.val() + self.kk.q.val();
+        self.a_address.next = self.a_ptr.q.val();
+        self.b_address.next = self.b_ptr.q.val();
         self.step_valid.d.next = false;
         self.step_last.d.next = false;
         self.array.valid.next = self.step_valid.q.val();
@@ -258,10 +270,10 @@ impl Logic for GemmEngine {
         for j in 0..self.cols() {
             self.array.b_in[j].next = self.b_data[j].val();
         }
-        if self.since_last.q.val() != 0xFF {
-            self.since_last.d.next = self.since_last.q.val() + 1;
+        if self.gap.q.val() != 0 {
+            self.gap.d.next = self.gap.q.val() - 1;
         }
-        self.final_step.next = (self.kk.q.val() + 1) == self.k.val();
+        self.final_step.next = self.left.q.val() == 0;
         // Slot 0 drains a row this cycle; the last row (row 0) finishes it.
         self.draining.next = self.s0_pending.q.val() & (self.s0_wait.q.val() == 0);
         self.finishing.next = self.draining.val() & (self.s0_row.q.val() == 0);
@@ -272,10 +284,11 @@ impl Logic for GemmEngine {
                     self.a_base.d.next = self.a_entry.val();
                     self.b_base.d.next = self.b_entry.val();
                     self.acc_base.d.next = self.acc_entry.val();
-                    self.a_last.d.next = bit_cast::<17, 16>(self.a_entry.val());
-                    self.b_last.d.next = bit_cast::<17, 16>(self.b_entry.val());
-                    self.acc_last.d.next = bit_cast::<17, 16>(self.acc_entry.val());
-                    self.count.d.next = 0.into();
+                    self.a_last.d.next = bit_cast::<18, 16>(self.a_entry.val()) + bit_cast::<18, 16>(self.k.val());
+                    self.b_last.d.next = bit_cast::<18, 16>(self.b_entry.val()) + bit_cast::<18, 16>(self.k.val());
+                    self.acc_last.d.next = bit_cast::<18, 16>(self.acc_entry.val()) + bit_cast::<18, 8>(self.m.val());
+                    self.count.d.next = self.tiles.val() - 1;
+                    self.m_left.d.next = self.m.val();
                     self.mn.d.next = 0.into();
                     self.error_reg.d.next = 0.into();
                     self.state.d.next = GemmState::Check;
@@ -292,31 +305,34 @@ impl Logic for GemmEngine {
                 }
             }
             GemmState::Check => {
-                // Cycle `count` adds tile count+1's steps (until a sum passes
-                // 2^16, beyond every memory) and one n to m * n.
-                if (self.count.q.val() + 1) < self.tiles.val() {
-                    if !self.a_last.q.val().get_bit(16) {
-                        self.a_last.d.next = self.a_last.q.val() + bit_cast::<17, 16>(self.a_step.val());
+                // Each cycle adds one more tile's steps to the ends (until a
+                // sum passes 2^17, beyond every memory) and one n to m * n.
+                if self.count.q.val() != 0 {
+                    self.count.d.next = self.count.q.val() - 1;
+                    if !self.a_last.q.val().get_bit(17) {
+                        self.a_last.d.next = self.a_last.q.val() + bit_cast::<18, 16>(self.a_step.val());
                     }
-                    if !self.b_last.q.val().get_bit(16) {
-                        self.b_last.d.next = self.b_last.q.val() + bit_cast::<17, 16>(self.b_step.val());
+                    if !self.b_last.q.val().get_bit(17) {
+                        self.b_last.d.next = self.b_last.q.val() + bit_cast::<18, 16>(self.b_step.val());
                     }
-                    if !self.acc_last.q.val().get_bit(16) {
-                        self.acc_last.d.next = self.acc_last.q.val() + bit_cast::<17, 16>(self.acc_step.val());
+                    if !self.acc_last.q.val().get_bit(17) {
+                        self.acc_last.d.next = self.acc_last.q.val() + bit_cast::<18, 16>(self.acc_step.val());
                     }
                 }
-                if self.count.q.val() < bit_cast::<16, 8>(self.m.val()) {
+                if self.m_left.q.val() != 0 {
+                    self.m_left.d.next = self.m_left.q.val() - 1;
                     self.mn.d.next = self.mn.q.val() + bit_cast::<16, 8>(self.n.val());
                 }
-                self.count.d.next = self.count.q.val() + 1;
-                if ((self.count.q.val() + 1) >= self.tiles.val()) & (self.count.q.val() >= bit_cast::<16, 8>(self.m.val())) {
-                    self.kk.d.next = 0.into();
-                    self.tile.d.next = 0.into();
-                    self.have_last.d.next = false;
+                if (self.count.q.val() == 0) & (self.m_left.q.val() == 0) {
+                    self.a_ptr.d.next = self.a_base.q.val();
+                    self.b_ptr.d.next = self.b_base.q.val();
+                    self.left.d.next = self.k.val() - 1;
+                    self.tiles_left.d.next = self.tiles.val() - 1;
+                    self.gap.d.next = 0.into();
                     self.state.d.next = GemmState::Stream;
-                    if ((bit_cast::<18, 17>(self.a_last.q.val()) + bit_cast::<18, 16>(self.k.val())) > self.a_depth.val())
-                        | ((bit_cast::<18, 17>(self.b_last.q.val()) + bit_cast::<18, 16>(self.k.val())) > self.b_depth.val())
-                        | ((bit_cast::<18, 17>(self.acc_last.q.val()) + bit_cast::<18, 8>(self.m.val())) > self.acc_depth.val())
+                    if (self.a_last.q.val() > self.a_depth.val())
+                        | (self.b_last.q.val() > self.b_depth.val())
+                        | (self.acc_last.q.val() > self.acc_depth.val())
                     {
                         self.error_reg.d.next = self.out_of_range.val();
                         self.state.d.next = GemmState::Finish;
@@ -324,24 +340,27 @@ impl Logic for GemmEngine {
                 }
             }
             GemmState::Stream => {
-                if self.final_step.val() & self.have_last.q.val() & (self.since_last.q.val() < self.spacing_less_one.val()) {
+                if self.final_step.val() & (self.gap.q.val() != 0) {
                     // The previous tile is still draining too close: hold the final step.
                     self.stall.next = true;
                 } else {
                     self.step.next = true;
                     self.step_valid.d.next = true;
-                    self.kk.d.next = self.kk.q.val() + 1;
+                    self.left.d.next = self.left.q.val() - 1;
+                    self.a_ptr.d.next = self.a_ptr.q.val() + 1;
+                    self.b_ptr.d.next = self.b_ptr.q.val() + 1;
                     if self.final_step.val() {
                         self.step_last.d.next = true;
                         self.step_acc_bottom.d.next = self.acc_base.q.val() + bit_cast::<16, 8>(self.last_row.val());
-                        self.since_last.d.next = 0.into();
-                        self.have_last.d.next = true;
-                        self.kk.d.next = 0.into();
+                        self.gap.d.next = self.spacing_less_one.val();
+                        self.left.d.next = self.k.val() - 1;
                         self.a_base.d.next = self.a_base.q.val() + self.a_step.val();
                         self.b_base.d.next = self.b_base.q.val() + self.b_step.val();
+                        self.a_ptr.d.next = self.a_base.q.val() + self.a_step.val();
+                        self.b_ptr.d.next = self.b_base.q.val() + self.b_step.val();
                         self.acc_base.d.next = self.acc_base.q.val() + self.acc_step.val();
-                        self.tile.d.next = self.tile.q.val() + 1;
-                        if (self.tile.q.val() + 1) == self.tiles.val() {
+                        self.tiles_left.d.next = self.tiles_left.q.val() - 1;
+                        if self.tiles_left.q.val() == 0 {
                             self.state.d.next = GemmState::Finish;
                         }
                     }
@@ -351,10 +370,10 @@ impl Logic for GemmEngine {
                 if self.error_reg.q.val() == 0 {
                     self.stall.next = true;
                 }
-                // Done in the cycle the last row drains: it is written at
-                // this cycle's edge, before anyone can ask for it.
+                // Idle in the cycle the last row drains (it is written at
+                // this cycle's edge); `done` follows from a register.
                 if (!self.s0_pending.q.val() | self.finishing.val()) & !self.s1_pending.q.val() & !self.step_valid.q.val() {
-                    self.done.next = true;
+                    self.done_reg.d.next = true;
                     self.stall.next = false;
                     self.state.d.next = GemmState::Idle;
                 }

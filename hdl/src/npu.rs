@@ -107,11 +107,13 @@ pub struct Npu {
     requant: Requantizer,
     // Limits and records from the config and the protocol.
     info: Constant<Bits<224>>,
-    idle_limit: Constant<Bits<32>>,
+    idle_limit_less_one: Constant<Bits<32>>,
     max_request: Constant<Bits<16>>,
     rows: Constant<Bits<8>>,
     cols: Constant<Bits<8>>,
     cols_x4: Constant<Bits<8>>,
+    rows_less_one: Constant<Bits<8>>,
+    cols_less_one: Constant<Bits<8>>,
     a_depth: Constant<Bits<17>>,
     b_depth: Constant<Bits<17>>,
     acc_depth: Constant<Bits<17>>,
@@ -163,19 +165,27 @@ pub struct Npu {
     frame_state: DFF<FrameState>,
     rx_len: DFF<Bits<16>>,
     rx_index: DFF<Bits<16>>,
+    /// Payload bytes still to come after the next one.
+    rx_left: DFF<Bits<16>>,
+    /// The line has been idle for IDLE_TIMEOUT_BITS bit times.
+    idle_over: DFF<Bit>,
     rx_crc_reg: DFF<Bits<16>>,
     rx_crc_low: DFF<Bits<8>>,
     idle: DFF<Bits<32>>,
     frame_status: DFF<Bits<8>>,
     // Executor.
     exec: DFF<ExecState>,
+    /// Start the GEMM engine, the requantizer (one cycle, after Decode).
+    start_engine: DFF<Bit>,
+    start_requant: DFF<Bit>,
     status: DFF<Bits<8>>,
     opcode: DFF<Bits<8>>,
     data_len: DFF<Bits<16>>,
     bank: DFF<Bits<8>>,
-    /// The bank's geometry: lanes per entry, bytes per lane and per entry, entries.
-    lanes: DFF<Bits<8>>,
-    lane_bytes: DFF<Bits<8>>,
+    /// The bank's geometry: its last lane and a lane's last byte (for
+    /// equality tests, no adder), bytes per entry, entries.
+    last_lane: DFF<Bits<8>>,
+    last_byte: DFF<Bits<8>>,
     entry_bytes: DFF<Bits<8>>,
     depth: DFF<Bits<17>>,
     // The byte cursor over a bank, for WRITE and READ.
@@ -193,7 +203,16 @@ pub struct Npu {
     copy_index: DFF<Bits<16>>,
     // Sender.
     tx_index: DFF<Bits<16>>,
+    /// Data bytes still to send after the current one.
+    tx_left: DFF<Bits<16>>,
+    /// The data byte to send next, selected a cycle ahead (TxWait).
+    tx_data: DFF<Bits<8>>,
+    /// The CRC of the answer so far; the last byte sent and whether the CRC
+    /// still has to take it (a cycle later, off the sender's path: the
+    /// UART needs ten bit times before the CRC bytes can go).
     tx_crc_reg: DFF<Bits<16>>,
+    sent: DFF<Bits<8>>,
+    crc_due: DFF<Bit>,
     /// The COUNTERS record's counters, in its order (each 40 bits or more
     /// wide: 6.4 hours of cycles at 48 MHz; the record's bytes above read 0).
     counters: CounterBank,
@@ -216,6 +235,8 @@ pub struct Npu {
     tx_byte: Signal<Local, Bits<8>>,
     tx_len: Signal<Local, Bits<16>>,
     copy_word: Signal<Local, Bits<32>>,
+    /// The cursor is at its lane's last byte; at its entry's last byte.
+    byte_last: Signal<Local, Bit>,
     cursor_last: Signal<Local, Bit>,
 }
 
@@ -274,11 +295,13 @@ impl Npu {
             engine: GemmEngine::new(config),
             requant: Requantizer::new(config),
             info: Constant::new(info),
-            idle_limit: k(IDLE_TIMEOUT_BITS * cpb),
+            idle_limit_less_one: k(IDLE_TIMEOUT_BITS * cpb - 1),
             max_request: k(MAX_REQUEST_PAYLOAD as u64),
             rows: k(rows as u64),
             cols: k(cols as u64),
             cols_x4: k(4 * cols as u64),
+            rows_less_one: k(rows as u64 - 1),
+            cols_less_one: k(cols as u64 - 1),
             a_depth: k(m.a_depth as u64),
             b_depth: k(m.b_depth as u64),
             acc_depth: k(m.acc_depth as u64),
@@ -327,17 +350,21 @@ impl Npu {
             frame_state: Default::default(),
             rx_len: Default::default(),
             rx_index: Default::default(),
+            rx_left: Default::default(),
+            idle_over: Default::default(),
             rx_crc_reg: Default::default(),
             rx_crc_low: Default::default(),
             idle: Default::default(),
             frame_status: Default::default(),
             exec: Default::default(),
+            start_engine: Default::default(),
+            start_requant: Default::default(),
             status: Default::default(),
             opcode: Default::default(),
             data_len: Default::default(),
             bank: Default::default(),
-            lanes: Default::default(),
-            lane_bytes: Default::default(),
+            last_lane: Default::default(),
+            last_byte: Default::default(),
             entry_bytes: Default::default(),
             depth: Default::default(),
             cursor_entry: Default::default(),
@@ -349,7 +376,11 @@ impl Npu {
             word: Default::default(),
             copy_index: Default::default(),
             tx_index: Default::default(),
+            tx_left: Default::default(),
+            tx_data: Default::default(),
             tx_crc_reg: Default::default(),
+            sent: Default::default(),
+            crc_due: Default::default(),
             counters: CounterBank::new(rows * cols),
             frames_ok: Default::default(),
             frames_bad: Default::default(),
@@ -366,6 +397,7 @@ impl Npu {
             tx_byte: Default::default(),
             tx_len: Default::default(),
             copy_word: Default::default(),
+            byte_last: Default::default(),
             cursor_last: Default::default(),
         }
     }
@@ -399,9 +431,9 @@ impl Logic for Npu {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, head, frame_state, rx_len, rx_index, rx_crc_reg, rx_crc_low, idle, frame_status, exec, status,
-            opcode, data_len, bank, lanes, lane_bytes, entry_bytes, depth, cursor_entry, cursor_lane, cursor_byte,
-            size_bytes, size_entries, end_entry, word, copy_index, tx_index, tx_crc_reg, frames_ok, frames_bad, last_error
+            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, idle, frame_status, exec, start_engine, start_requant, status,
+            opcode, data_len, bank, last_lane, last_byte, entry_bytes, depth, cursor_entry, cursor_lane, cursor_byte,
+            size_bytes, size_entries, end_entry, word, copy_index, tx_index, tx_left, tx_data, tx_crc_reg, sent, crc_due, frames_ok, frames_bad, last_error
         );
         // Clocks and fixed wiring.
         self.receiver.clock.next = self.clock.val();
@@ -415,6 +447,11 @@ impl Logic for Npu {
         self.rx_crc.crc_in.next = self.rx_crc_reg.q.val();
         self.rx_crc.data.next = self.receiver.data.val();
         self.tx_crc.crc_in.next = self.tx_crc_reg.q.val();
+        self.tx_crc.data.next = self.sent.q.val();
+        self.crc_due.d.next = false;
+        if self.crc_due.q.val() {
+            self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
+        }
         self.transmitter.start.next = false;
 
         // ---- Request fields, from the header register.
@@ -440,8 +477,12 @@ impl Logic for Npu {
         self.requant.min.next = self.head.q.val().get_bits::<8>(self.at_r_min.val().index());
         self.requant.max.next = self.head.q.val().get_bits::<8>(self.at_r_max.val().index());
         self.requant.use_bias.next = self.head.q.val().get_bit(self.at_r_flags.val().index());
-        self.engine.start.next = false;
-        self.requant.start.next = false;
+        // Starts are registered: the decode's tests end at a flip-flop, and
+        // each unit starts in the executor's first Gemm or Requant cycle.
+        self.engine.start.next = self.start_engine.q.val();
+        self.requant.start.next = self.start_requant.q.val();
+        self.start_engine.d.next = false;
+        self.start_requant.d.next = false;
 
         // WRITE: the lane word with the frame byte in place.
         self.copy_word.next = self.word.q.val() | (bit_cast::<32, 8>(self.frame.read_data.val()) << (self.cursor_byte.q.val() << 3));
@@ -499,11 +540,10 @@ impl Logic for Npu {
             }
         }
         // One lane multiplexer for the accumulators and one bias read port,
-        // shared by the requantizer and the executor's cursor.
-        self.lane_select.next = self.cursor_lane.q.val();
-        if self.requant.busy.val() {
-            self.lane_select.next = self.requant.lane_select.val();
-        }
+        // shared by the requantizer and the executor's cursor. Each shows
+        // lane 0 while the other works (the requantizer ends on lane 0, the
+        // cursor starts there), so an OR selects without waiting for `busy`.
+        self.lane_select.next = self.cursor_lane.q.val() | self.requant.lane_select.val();
         self.acc_lane.next = 0.into();
         for j in 0..self.cols() {
             if self.lane_select.val().index() == j {
@@ -540,8 +580,10 @@ impl Logic for Npu {
         // ---- Frame receiver.
         if self.receiver.valid.val() {
             self.idle.d.next = 0.into();
-        } else if self.idle.q.val() != self.idle_limit.val() {
+            self.idle_over.d.next = false;
+        } else if !self.idle_over.q.val() {
             self.idle.d.next = self.idle.q.val() + 1;
+            self.idle_over.d.next = self.idle.q.val() == self.idle_limit_less_one.val();
         }
         self.frame.write_address.next = self.rx_index.q.val();
         self.frame.write_data.next = self.receiver.data.val();
@@ -565,6 +607,7 @@ impl Logic for Npu {
                     self.rx_len.d.next = (bit_cast::<16, 8>(self.receiver.data.val()) << 8) | self.rx_len.q.val();
                     self.rx_crc_reg.d.next = self.rx_crc.crc_out.val();
                     self.rx_index.d.next = 0.into();
+                    self.rx_left.d.next = ((bit_cast::<16, 8>(self.receiver.data.val()) << 8) | self.rx_len.q.val()) - 1;
                     self.head.d.next = 0.into();
                     self.frame_state.d.next = FrameState::Payload;
                     if (((bit_cast::<16, 8>(self.receiver.data.val()) << 8) | self.rx_len.q.val()) == 0)
@@ -588,7 +631,8 @@ impl Logic for Npu {
                     }
                     self.rx_crc_reg.d.next = self.rx_crc.crc_out.val();
                     self.rx_index.d.next = self.rx_index.q.val() + 1;
-                    if (self.rx_index.q.val() + 1) == self.rx_len.q.val() {
+                    self.rx_left.d.next = self.rx_left.q.val() - 1;
+                    if self.rx_left.q.val() == 0 {
                         self.frame_state.d.next = FrameState::Crc0;
                     }
                 }
@@ -625,7 +669,7 @@ impl Logic for Npu {
         // A frame that stops arriving, or is cut by a break on the line, is dropped.
         if (self.frame_state.q.val() != FrameState::Hunt)
             & (self.frame_state.q.val() != FrameState::Ready)
-            & ((self.idle.q.val() == self.idle_limit.val()) | self.receiver.framing_error.val())
+            & (self.idle_over.q.val() | self.receiver.framing_error.val())
         {
             self.frame_state.d.next = FrameState::Hunt;
         }
@@ -666,10 +710,10 @@ impl Logic for Npu {
         self.status_record.next = bit_cast::<72, 32>(self.frames_ok.q.val())
             | (bit_cast::<72, 32>(self.frames_bad.q.val()) << 32)
             | (bit_cast::<72, 8>(self.last_error.q.val()) << 64);
-        // The answer's next data byte (selected only while sending data, when
-        // the indices are within their records).
+        // The answer's next data byte (selected in TxWait, when the indices
+        // are within their records and the memories' data has arrived).
         self.data_byte.next = 0.into();
-        if self.exec.q.val() == ExecState::TxData {
+        if self.exec.q.val() == ExecState::TxWait {
             self.data_byte.next = self.lane_word.val().get_bits::<8>(self.cursor_byte.q.val().index() * 8);
             match self.opcode.q.val().index() {
                 1 => {
@@ -688,8 +732,8 @@ impl Logic for Npu {
                 _ => {}
             }
         }
-        self.cursor_last.next = ((self.cursor_byte.q.val() + 1) == self.lane_bytes.q.val())
-            & ((self.cursor_lane.q.val() + 1) == self.lanes.q.val());
+        self.byte_last.next = self.cursor_byte.q.val() == self.last_byte.q.val();
+        self.cursor_last.next = self.byte_last.val() & (self.cursor_lane.q.val() == self.last_lane.q.val());
         self.frame.read_address.next = self.copy_index.q.val();
 
         // ---- Executor and sender.
@@ -721,32 +765,32 @@ impl Logic for Npu {
                 // Every bank's geometry; the bank number is checked below.
                 match self.head.q.val().get_bits::<8>(8).index() {
                     0 => {
-                        self.lanes.d.next = self.rows.val();
-                        self.lane_bytes.d.next = 1.into();
+                        self.last_lane.d.next = self.rows_less_one.val();
+                        self.last_byte.d.next = 0.into();
                         self.entry_bytes.d.next = self.rows.val();
                         self.depth.d.next = self.a_depth.val();
                     }
                     1 => {
-                        self.lanes.d.next = self.cols.val();
-                        self.lane_bytes.d.next = 1.into();
+                        self.last_lane.d.next = self.cols_less_one.val();
+                        self.last_byte.d.next = 0.into();
                         self.entry_bytes.d.next = self.cols.val();
                         self.depth.d.next = self.b_depth.val();
                     }
                     2 => {
-                        self.lanes.d.next = self.cols.val();
-                        self.lane_bytes.d.next = 4.into();
+                        self.last_lane.d.next = self.cols_less_one.val();
+                        self.last_byte.d.next = 3.into();
                         self.entry_bytes.d.next = self.cols_x4.val();
                         self.depth.d.next = self.acc_depth.val();
                     }
                     3 => {
-                        self.lanes.d.next = self.cols.val();
-                        self.lane_bytes.d.next = 4.into();
+                        self.last_lane.d.next = self.cols_less_one.val();
+                        self.last_byte.d.next = 3.into();
                         self.entry_bytes.d.next = self.cols_x4.val();
                         self.depth.d.next = 1.into();
                     }
                     _ => {
-                        self.lanes.d.next = self.cols.val();
-                        self.lane_bytes.d.next = 1.into();
+                        self.last_lane.d.next = self.cols_less_one.val();
+                        self.last_byte.d.next = 0.into();
                         self.entry_bytes.d.next = self.cols.val();
                         self.depth.d.next = self.acc_depth.val();
                     }
@@ -788,7 +832,7 @@ impl Logic for Npu {
                             if self.rx_len.q.val() != self.gemm_len.val() {
                                 self.status.d.next = self.st_bad_length.val();
                             } else {
-                                self.engine.start.next = true;
+                                self.start_engine.d.next = true;
                                 self.exec.d.next = ExecState::Gemm;
                             }
                         }
@@ -796,7 +840,7 @@ impl Logic for Npu {
                             if self.rx_len.q.val() != self.requant_len.val() {
                                 self.status.d.next = self.st_bad_length.val();
                             } else {
-                                self.requant.start.next = true;
+                                self.start_requant.d.next = true;
                                 self.exec.d.next = ExecState::Requant;
                             }
                         }
@@ -861,7 +905,7 @@ impl Logic for Npu {
             }
             ExecState::CopyData => {
                 self.word.d.next = self.copy_word.val();
-                if (self.cursor_byte.q.val() + 1) == self.lane_bytes.q.val() {
+                if self.byte_last.val() {
                     self.word.d.next = 0.into();
                     match self.bank.q.val().index() {
                         0 => {
@@ -895,7 +939,7 @@ impl Logic for Npu {
                 }
                 self.copy_index.d.next = self.copy_index.q.val() + 1;
                 self.cursor_byte.d.next = self.cursor_byte.q.val() + 1;
-                if (self.cursor_byte.q.val() + 1) == self.lane_bytes.q.val() {
+                if self.byte_last.val() {
                     self.cursor_byte.d.next = 0.into();
                     self.cursor_lane.d.next = self.cursor_lane.q.val() + 1;
                     if self.cursor_last.val() {
@@ -930,7 +974,7 @@ impl Logic for Npu {
                 self.tx_byte.next = self.tx_len.val().get_bits::<8>(0);
                 if self.transmitter.ready.val() {
                     self.transmitter.start.next = true;
-                    self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
+                    self.crc_due.d.next = true;
                     self.exec.d.next = ExecState::TxLen1;
                 }
             }
@@ -938,7 +982,7 @@ impl Logic for Npu {
                 self.tx_byte.next = self.tx_len.val().get_bits::<8>(8);
                 if self.transmitter.ready.val() {
                     self.transmitter.start.next = true;
-                    self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
+                    self.crc_due.d.next = true;
                     self.exec.d.next = ExecState::TxStatus;
                 }
             }
@@ -946,7 +990,7 @@ impl Logic for Npu {
                 self.tx_byte.next = self.status.q.val();
                 if self.transmitter.ready.val() {
                     self.transmitter.start.next = true;
-                    self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
+                    self.crc_due.d.next = true;
                     self.exec.d.next = ExecState::TxOpcode;
                 }
             }
@@ -954,8 +998,9 @@ impl Logic for Npu {
                 self.tx_byte.next = self.opcode.q.val();
                 if self.transmitter.ready.val() {
                     self.transmitter.start.next = true;
-                    self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
+                    self.crc_due.d.next = true;
                     self.tx_index.d.next = 0.into();
+                    self.tx_left.d.next = self.data_len.q.val() - 1;
                     self.exec.d.next = ExecState::TxFetch;
                     if self.data_len.q.val() == 0 {
                         self.exec.d.next = ExecState::TxCrc0;
@@ -971,18 +1016,20 @@ impl Logic for Npu {
                 self.exec.d.next = ExecState::TxWait;
             }
             ExecState::TxWait => {
+                self.tx_data.d.next = self.data_byte.val();
                 if (self.opcode.q.val() != self.op_counters.val()) | self.counters.snapshot_ready.val() {
                     self.exec.d.next = ExecState::TxData;
                 }
             }
             ExecState::TxData => {
-                self.tx_byte.next = self.data_byte.val();
+                self.tx_byte.next = self.tx_data.q.val();
                 if self.transmitter.ready.val() {
                     self.transmitter.start.next = true;
-                    self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
+                    self.crc_due.d.next = true;
                     self.tx_index.d.next = self.tx_index.q.val() + 1;
+                    self.tx_left.d.next = self.tx_left.q.val() - 1;
                     self.cursor_byte.d.next = self.cursor_byte.q.val() + 1;
-                    if (self.cursor_byte.q.val() + 1) == self.lane_bytes.q.val() {
+                    if self.byte_last.val() {
                         self.cursor_byte.d.next = 0.into();
                         self.cursor_lane.d.next = self.cursor_lane.q.val() + 1;
                         if self.cursor_last.val() {
@@ -991,7 +1038,7 @@ impl Logic for Npu {
                         }
                     }
                     self.exec.d.next = ExecState::TxFetch;
-                    if (self.tx_index.q.val() + 1) == self.data_len.q.val() {
+                    if self.tx_left.q.val() == 0 {
                         self.exec.d.next = ExecState::TxCrc0;
                     }
                 }
@@ -1024,8 +1071,9 @@ impl Logic for Npu {
                 self.exec.d.next = ExecState::Idle;
             }
         }
-        // The byte the sender chose above goes to the UART and into the CRC.
+        // The byte the sender chose above goes to the UART, and into the CRC
+        // a cycle later (the CRC bytes themselves are not part of it).
         self.transmitter.data.next = self.tx_byte.val();
-        self.tx_crc.data.next = self.tx_byte.val();
+        self.sent.d.next = self.tx_byte.val();
     }
 }

@@ -22,8 +22,9 @@
 //! The parameter inputs must hold from `start` until `done` (the NPU wires
 //! them to its request register): the unit keeps no copy of them.
 //!
-//! About 40 + shift cycles an element: far less than the link needs to
-//! carry the result away (an 8N1 byte takes ten bit times of many clocks).
+//! About 42 + shift cycles an element (each step a register apart, for the
+//! clock): far less than the link needs to carry the result away (an 8N1
+//! byte takes ten bit times of many clocks).
 
 use npu_spec::protocol::Status;
 use npu_spec::requant::MAX_SHIFT;
@@ -38,12 +39,14 @@ pub const MAX_CYCLES_PER_ELEMENT: u64 = 80;
 pub enum RequantState {
     Idle,
     Check,
+    Verdict,
     Read,
     Wait,
+    Sum,
     Setup,
     Multiply,
+    Carry,
     High,
-    Sign,
     Shift,
     Round,
     Offset,
@@ -94,7 +97,7 @@ pub struct Requantizer {
     /// Entry and lane of the element in hand.
     entry: DFF<Bits<16>>,
     lane: DFF<Bits<8>>,
-    /// |x|, the multiplicand.
+    /// x = acc + bias (Sum), then |x|, the multiplicand (Setup).
     magnitude: DFF<Bits<32>>,
     /// The product's sign, and the one case that saturates.
     negative: DFF<Bit>,
@@ -105,12 +108,14 @@ pub struct Requantizer {
     low: DFF<Bits<32>>,
     /// Cycles counted in Multiply and Shift.
     step: DFF<Bits<6>>,
-    /// The magnitude being divided by 2^shift, then the quotient without
-    /// its rounding.
+    /// The magnitude being divided by 2^shift.
     value: DFF<Bits<32>>,
     /// The last bit shifted out: the rounding increment.
     half: DFF<Bit>,
-    /// The result before the clamp: signed quotient plus zero point.
+    /// The high-mul's rounding carry, registered (Carry) before its add (High).
+    round_up: DFF<Bit>,
+    /// The rounded quotient (Round), then the result before the clamp:
+    /// signed quotient plus zero point (Offset).
     offset: DFF<Bits<12>>,
     // Combinational helpers.
     x: Signal<Local, Bits<32>>,
@@ -181,6 +186,7 @@ impl Requantizer {
             step: Default::default(),
             value: Default::default(),
             half: Default::default(),
+            round_up: Default::default(),
             offset: Default::default(),
             x: Default::default(),
             x_negated: Default::default(),
@@ -212,7 +218,7 @@ impl Logic for Requantizer {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, multiplier_magnitude, multiplier_negative, error_reg, entry, lane, magnitude, negative,
-            saturate, high, low, step, value, half, offset
+            saturate, high, low, step, value, half, round_up, offset
         );
         self.busy.next = self.state.q.val() != RequantState::Idle;
         self.done.next = false;
@@ -224,11 +230,13 @@ impl Logic for Requantizer {
         for j in 0..self.cols() {
             self.out_write_enable[j].next = false;
         }
-        self.x.next = self.acc_data.val();
+        // Sum adds the bias to the lane's accumulator, which Wait kept in
+        // `magnitude`; Setup takes the magnitude of the sum.
+        self.x.next = self.magnitude.q.val();
         if self.use_bias.val() {
-            self.x.next = self.acc_data.val() + self.bias.val();
+            self.x.next = self.magnitude.q.val() + self.bias.val();
         }
-        self.x_negated.next = !self.x.val() + 1;
+        self.x_negated.next = !self.magnitude.q.val() + 1;
         self.multiplier_negated.next = !self.multiplier.val() + 1;
         // Multiply step: add the multiplicand to the high half when the
         // multiplier's next bit (low[0]) is set.
@@ -240,12 +248,9 @@ impl Logic for Requantizer {
         // P >> 31 and the carry of adding the nudge (2^30, or 2^30 - 1 when negative).
         self.truncated.next = (bit_cast::<32, 33>(self.high.q.val()) << 1) | bit_cast::<32, 1>(self.low.q.val().get_bit(31).into());
         self.round_carry.next = self.low.q.val().get_bit(30) & (!self.negative.q.val() | (self.low.q.val().get_bits::<30>(0) != 0));
-        self.rounded.next = self.truncated.val();
-        if self.round_carry.val() {
-            self.rounded.next = self.truncated.val() + 1;
-        }
+        self.rounded.next = self.truncated.val() + bit_cast::<32, 1>(self.round_up.q.val().into());
         // The quotient: its magnitude capped at 512 (beyond, every result
-        // clamps the same way), rounded (Round keeps it in `value`), signed,
+        // clamps the same way), rounded (Round keeps it in `offset`), signed,
         // plus the zero point (Offset keeps it in `offset`), clamped. Each
         // step is a register apart, for the clock.
         self.capped.next = bit_cast::<12, 10>(self.value.q.val().get_bits::<10>(0));
@@ -253,8 +258,8 @@ impl Logic for Requantizer {
             self.capped.next = bits::<12>(512);
         }
         self.quotient.next = self.capped.val() + bit_cast::<12, 1>(self.half.q.val().into());
-        self.quotient_negated.next = !self.value.q.val().get_bits::<12>(0) + 1;
-        self.signed_quotient.next = self.value.q.val().get_bits::<12>(0);
+        self.quotient_negated.next = !self.offset.q.val() + 1;
+        self.signed_quotient.next = self.offset.q.val();
         if self.negative.q.val() {
             self.signed_quotient.next = self.quotient_negated.val();
         }
@@ -287,23 +292,35 @@ impl Logic for Requantizer {
                     self.error_reg.d.next = 0.into();
                     self.entry.d.next = 0.into();
                     self.lane.d.next = 0.into();
+                    // The ranges' ends, for Check to compare (the product's
+                    // halves are free until the first element).
+                    self.high.d.next = bit_cast::<33, 16>(self.src.val()) + bit_cast::<33, 16>(self.count.val());
+                    self.low.d.next = bit_cast::<32, 16>(self.dst.val()) + bit_cast::<32, 16>(self.count.val());
                     self.state.d.next = RequantState::Check;
                 }
             }
             RequantState::Check => {
-                self.state.d.next = RequantState::Read;
+                // The tests land in flip-flops free until the first element
+                // (negative: bad parameters, saturate: out of range), and
+                // Verdict acts on them.
+                self.state.d.next = RequantState::Verdict;
+                self.negative.d.next =
+                    (self.shift.val() > self.max_shift.val()) | ((self.min.val() ^ 0x80) > (self.max.val() ^ 0x80));
+                self.saturate.d.next = (self.count.val() == 0)
+                    | (self.high.q.val().get_bits::<17>(0) > self.acc_depth.val())
+                    | (self.low.q.val().get_bits::<17>(0) > self.acc_depth.val());
                 self.multiplier_negative.d.next = self.multiplier.val().get_bit(31);
                 self.multiplier_magnitude.d.next = self.multiplier.val();
                 if self.multiplier.val().get_bit(31) {
                     self.multiplier_magnitude.d.next = self.multiplier_negated.val();
                 }
-                if (self.shift.val() > self.max_shift.val()) | ((self.min.val() ^ 0x80) > (self.max.val() ^ 0x80)) {
+            }
+            RequantState::Verdict => {
+                self.state.d.next = RequantState::Read;
+                if self.negative.q.val() {
                     self.error_reg.d.next = self.bad_param.val();
                     self.state.d.next = RequantState::Finish;
-                } else if (self.count.val() == 0)
-                    | ((bit_cast::<17, 16>(self.src.val()) + bit_cast::<17, 16>(self.count.val())) > self.acc_depth.val())
-                    | ((bit_cast::<17, 16>(self.dst.val()) + bit_cast::<17, 16>(self.count.val())) > self.acc_depth.val())
-                {
+                } else if self.saturate.q.val() {
                     self.error_reg.d.next = self.out_of_range.val();
                     self.state.d.next = RequantState::Finish;
                 }
@@ -313,16 +330,22 @@ impl Logic for Requantizer {
                 self.state.d.next = RequantState::Wait;
             }
             RequantState::Wait => {
-                // lane_select has shown the lane for a cycle: its bias is here.
+                // The lane's accumulator is here; its bias comes next cycle
+                // (lane_select will have shown the lane for a cycle).
+                self.magnitude.d.next = self.acc_data.val();
+                self.state.d.next = RequantState::Sum;
+            }
+            RequantState::Sum => {
+                self.magnitude.d.next = self.x.val();
                 self.state.d.next = RequantState::Setup;
             }
             RequantState::Setup => {
-                self.magnitude.d.next = self.x.val();
-                if self.x.val().get_bit(31) {
+                if self.magnitude.q.val().get_bit(31) {
                     self.magnitude.d.next = self.x_negated.val();
                 }
-                self.negative.d.next = self.x.val().get_bit(31) ^ self.multiplier_negative.q.val();
-                self.saturate.d.next = (self.x.val() == 0x8000_0000_u64) & (self.multiplier.val() == 0x8000_0000_u64);
+                self.negative.d.next = self.magnitude.q.val().get_bit(31) ^ self.multiplier_negative.q.val();
+                self.saturate.d.next =
+                    (self.magnitude.q.val() == 0x8000_0000_u64) & (self.multiplier.val() == 0x8000_0000_u64);
                 self.high.d.next = bits::<33>(0);
                 self.low.d.next = self.multiplier_magnitude.q.val();
                 self.step.d.next = 0.into();
@@ -334,8 +357,12 @@ impl Logic for Requantizer {
                 self.low.d.next = (self.low.q.val() >> 1) | (bit_cast::<32, 1>(self.partial.val().get_bit(0).into()) << 31);
                 self.step.d.next = self.step.q.val() + 1;
                 if self.step.q.val() == 31 {
-                    self.state.d.next = RequantState::High;
+                    self.state.d.next = RequantState::Carry;
                 }
+            }
+            RequantState::Carry => {
+                self.round_up.d.next = self.round_carry.val();
+                self.state.d.next = RequantState::High;
             }
             RequantState::High => {
                 // SaturatingRoundingDoublingHighMul's magnitude (the saturated
@@ -360,7 +387,7 @@ impl Logic for Requantizer {
                 }
             }
             RequantState::Round => {
-                self.value.d.next = bit_cast::<32, 12>(self.quotient.val());
+                self.offset.d.next = self.quotient.val();
                 self.state.d.next = RequantState::Offset;
             }
             RequantState::Offset => {

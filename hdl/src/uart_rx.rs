@@ -26,13 +26,17 @@ pub struct UartRx {
     pub rx: Signal<In, Bit>,
     /// The byte received, valid in the cycle `valid` is high.
     pub data: Signal<Out, Bits<8>>,
-    /// One cycle per byte received with a good stop bit.
+    /// One cycle per byte received with a good stop bit (straight from a
+    /// flip-flop, a cycle after the stop bit's sample).
     pub valid: Signal<Out, Bit>,
-    /// One cycle per character whose stop bit was low.
+    /// One cycle per character whose stop bit was low (likewise).
     pub framing_error: Signal<Out, Bit>,
-    /// Core clocks per bit, and half of it.
-    clocks_per_bit: Constant<Bits<16>>,
+    /// Core clocks per bit less one, and half a bit.
+    last_count: Constant<Bits<16>>,
     half_bit: Constant<Bits<16>>,
+    /// `valid` and `framing_error`.
+    valid_reg: DFF<Bit>,
+    error_reg: DFF<Bit>,
     // The line, inverted so that the registers' power-up zero means idle.
     low_sync: DFF<Bit>,
     low: DFF<Bit>,
@@ -55,7 +59,7 @@ impl UartRx {
             data: Default::default(),
             valid: Default::default(),
             framing_error: Default::default(),
-            clocks_per_bit: Constant::new(clocks_per_bit.into()),
+            last_count: Constant::new((clocks_per_bit - 1).into()),
             // The Idle state sees the edge one cycle after the synchroniser
             // does; counting one less puts the start sample mid-bit.
             half_bit: Constant::new((clocks_per_bit / 2 - 1).into()),
@@ -65,6 +69,8 @@ impl UartRx {
             count: Default::default(),
             bit_index: Default::default(),
             shift: Default::default(),
+            valid_reg: Default::default(),
+            error_reg: Default::default(),
         }
     }
 }
@@ -72,11 +78,13 @@ impl UartRx {
 impl Logic for UartRx {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, low_sync, low, state, count, bit_index, shift);
+        dff_setup!(self, clock, low_sync, low, state, count, bit_index, shift, valid_reg, error_reg);
         self.low_sync.d.next = !self.rx.val();
         self.low.d.next = self.low_sync.q.val();
-        self.valid.next = false;
-        self.framing_error.next = false;
+        self.valid.next = self.valid_reg.q.val();
+        self.framing_error.next = self.error_reg.q.val();
+        self.valid_reg.d.next = false;
+        self.error_reg.d.next = false;
         self.data.next = self.shift.q.val();
         self.count.d.next = self.count.q.val() + 1;
         match self.state.q.val() {
@@ -99,7 +107,7 @@ impl Logic for UartRx {
                 }
             }
             RxState::Data => {
-                if (self.count.q.val() + 1) == self.clocks_per_bit.val() {
+                if self.count.q.val() == self.last_count.val() {
                     self.count.d.next = 0.into();
                     self.shift.d.next = (self.shift.q.val() >> 1) | (bit_cast::<8, 1>((!self.low.q.val()).into()) << 7);
                     self.bit_index.d.next = self.bit_index.q.val() + 1;
@@ -109,12 +117,12 @@ impl Logic for UartRx {
                 }
             }
             RxState::Stop => {
-                if (self.count.q.val() + 1) == self.clocks_per_bit.val() {
+                if self.count.q.val() == self.last_count.val() {
                     if self.low.q.val() {
-                        self.framing_error.next = true;
+                        self.error_reg.d.next = true;
                         self.state.d.next = RxState::Break;
                     } else {
-                        self.valid.next = true;
+                        self.valid_reg.d.next = true;
                         self.state.d.next = RxState::Idle;
                     }
                 }
