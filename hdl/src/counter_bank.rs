@@ -8,15 +8,17 @@
 //!   counter's increment every cycle; its carry out sets the counter's
 //!   **pending** bit;
 //! - a **high part** of 32 bits in one block RAM word, which a round-robin
-//!   service visits one counter per cycle: it reads the word and the pending
-//!   bit (clearing it), and a cycle later writes the word back plus that bit.
-//!   Every counter is visited every `COUNTERS` cycles, and `low_bits` is
-//!   chosen so that a low part cannot carry twice in that time.
+//!   service visits one counter per cycle: it reads the word and takes the
+//!   pending bit (clearing it), and two cycles later writes the word back
+//!   plus that bit (read, fetch and write-back are pipeline stages, a
+//!   register apart). Every counter is visited every `COUNTERS` cycles, and
+//!   `low_bits` is chosen so that a low part cannot carry twice in that time.
 //!
 //! The value of a counter is `(high + pending) * 2^low_bits + low`. A read
 //! takes a **snapshot** of one counter, whole, at the moment the service
-//! visits it: `snapshot_request` names the counter, `snapshot_ready` rises
-//! at most `2 * COUNTERS + 1` cycles later, and `snapshot` then holds the value
+//! writes it back (if it carried since its read, at the next round):
+//! `snapshot_request` names the counter, `snapshot_ready` rises
+//! at most `2 * COUNTERS + 2` cycles later, and `snapshot` then holds the value
 //! until the next request. So every counter is read as one consistent number
 //! (a live register read byte by byte could tear when a carry crossed bytes).
 //!
@@ -61,11 +63,16 @@ pub struct CounterBank {
     pending: Vec<DFF<Bit>>,
     /// High parts to be read as zero: cleared since the service last wrote them.
     stale: Vec<DFF<Bit>>,
-    /// The service: the counter whose high part is read this cycle, and the
-    /// one written back this cycle with the pending bit taken when it was read.
+    /// The service, three counters in flight: the counter whose high part
+    /// is read this cycle (its pending bit is taken), the one whose high part
+    /// arrives (it is kept, zero if stale), and the one written back (the
+    /// kept value plus the taken bit). Each stage a register apart.
     read_counter: DFF<Bits<3>>,
+    fetch_counter: DFF<Bits<3>>,
     write_counter: DFF<Bits<3>>,
     taken: DFF<Bit>,
+    taken_fetched: DFF<Bit>,
+    fetched: DFF<Bits<32>>,
     /// The snapshot: which counter, whether taken, the value.
     wanted: DFF<Bits<3>>,
     ready: DFF<Bit>,
@@ -73,9 +80,7 @@ pub struct CounterBank {
     // Combinational helpers.
     /// Each low part plus its increment, one bit wider (the carry at `low_bits`).
     sum: Vec<Signal<Local, Bits<17>>>,
-    /// The written-back counter's high part (zero when stale), its low part
-    /// and its pending bit now.
-    base: Signal<Local, Bits<32>>,
+    /// The written-back counter's low part and its pending bit now.
     written_low: Signal<Local, Bits<17>>,
     written_pending: Signal<Local, Bit>,
 }
@@ -101,13 +106,15 @@ impl CounterBank {
             pending: dffs(COUNTERS),
             stale: dffs(COUNTERS),
             read_counter: Default::default(),
+            fetch_counter: Default::default(),
             write_counter: Default::default(),
             taken: Default::default(),
+            taken_fetched: Default::default(),
+            fetched: Default::default(),
             wanted: Default::default(),
             ready: Default::default(),
             value: Default::default(),
             sum: signals(COUNTERS),
-            base: Default::default(),
             written_low: Default::default(),
             written_pending: Default::default(),
         }
@@ -132,7 +139,7 @@ impl CounterBank {
 impl Logic for CounterBank {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, read_counter, write_counter, taken, wanted, ready, value);
+        dff_setup!(self, clock, read_counter, fetch_counter, write_counter, taken, taken_fetched, fetched, wanted, ready, value);
         self.high.clock.next = self.clock.val();
         self.snapshot_ready.next = self.ready.q.val();
         self.snapshot.next = self.value.q.val();
@@ -150,13 +157,14 @@ impl Logic for CounterBank {
             self.pending[c].d.next = self.pending[c].q.val() | self.sum[c].val().get_bit(self.low_bits.val().index());
         }
 
-        // The service reads counter read_counter's high part (taking its
-        // pending bit) while it writes the previous one back.
+        // The service: read, fetch, write back.
         self.read_counter.d.next = self.read_counter.q.val() + 1;
-        self.write_counter.d.next = self.read_counter.q.val();
+        self.fetch_counter.d.next = self.read_counter.q.val();
+        self.write_counter.d.next = self.fetch_counter.q.val();
         self.high.read_address.next = bit_cast::<16, 3>(self.read_counter.q.val());
         self.taken.d.next = false;
-        self.base.next = self.high.read_data.val();
+        self.taken_fetched.d.next = self.taken.q.val();
+        self.fetched.d.next = self.high.read_data.val();
         self.written_low.next = 0.into();
         self.written_pending.next = false;
         for c in 0..self.low.len() {
@@ -164,18 +172,20 @@ impl Logic for CounterBank {
                 self.taken.d.next = self.pending[c].q.val();
                 self.pending[c].d.next = self.sum[c].val().get_bit(self.low_bits.val().index());
             }
-            if self.write_counter.q.val().index() == c {
+            if self.fetch_counter.q.val().index() == c {
                 if self.stale[c].q.val() {
-                    self.base.next = 0.into();
+                    self.fetched.d.next = 0.into();
                 }
                 self.stale[c].d.next = false;
+            }
+            if self.write_counter.q.val().index() == c {
                 self.written_low.next = self.low[c].q.val();
                 self.written_pending.next = self.pending[c].q.val();
             }
         }
         self.high.write_address.next = bit_cast::<16, 3>(self.write_counter.q.val());
-        self.high.write_data.next = self.base.val() + bit_cast::<32, 1>(self.taken.q.val().into());
-        // (Not in the first cycle after power-up, when both are counter 0.)
+        self.high.write_data.next = self.fetched.q.val() + bit_cast::<32, 1>(self.taken_fetched.q.val().into());
+        // (Not in the first cycle after power-up, when all are counter 0.)
         self.high.write_enable.next = self.write_counter.q.val() != self.read_counter.q.val();
 
         // Snapshot: the written-back counter's whole value at this cycle.
@@ -198,7 +208,10 @@ impl Logic for CounterBank {
                 self.pending[c].d.next = false;
                 self.stale[c].d.next = true;
             }
+            // A value in flight is from before the clear: write zero.
             self.taken.d.next = false;
+            self.taken_fetched.d.next = false;
+            self.fetched.d.next = 0.into();
         }
     }
 }
@@ -229,7 +242,7 @@ mod tests {
             if bank.snapshot_ready.val() {
                 return bank.snapshot.val().to_u64();
             }
-            assert!(waited <= 2 * COUNTERS + 2, "the snapshot came within two service rounds");
+            assert!(waited <= 2 * COUNTERS + 3, "the snapshot came within two service rounds");
         }
     }
 

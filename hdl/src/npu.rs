@@ -61,6 +61,7 @@ pub enum ExecState {
     Idle,
     Decode,
     Size,
+    Range,
     Copy,
     CopyData,
     Gemm,
@@ -179,6 +180,11 @@ pub struct Npu {
     start_engine: DFF<Bit>,
     start_requant: DFF<Bit>,
     status: DFF<Bits<8>>,
+    /// Decode's tests, made a cycle earlier: the length suits the opcode,
+    /// the bank exists, a READ's count is zero.
+    length_ok: DFF<Bit>,
+    bank_ok: DFF<Bit>,
+    count_zero: DFF<Bit>,
     opcode: DFF<Bits<8>>,
     data_len: DFF<Bits<16>>,
     bank: DFF<Bits<8>>,
@@ -198,6 +204,8 @@ pub struct Npu {
     size_bytes: DFF<Bits<17>>,
     size_entries: DFF<Bits<16>>,
     end_entry: DFF<Bits<17>>,
+    /// A READ's bytes passed the longest answer.
+    too_long: DFF<Bit>,
     /// WRITE: the lane word being assembled, and the frame byte being copied.
     word: DFF<Bits<32>>,
     copy_index: DFF<Bits<16>>,
@@ -360,6 +368,9 @@ impl Npu {
             start_engine: Default::default(),
             start_requant: Default::default(),
             status: Default::default(),
+            length_ok: Default::default(),
+            bank_ok: Default::default(),
+            count_zero: Default::default(),
             opcode: Default::default(),
             data_len: Default::default(),
             bank: Default::default(),
@@ -373,6 +384,7 @@ impl Npu {
             size_bytes: Default::default(),
             size_entries: Default::default(),
             end_entry: Default::default(),
+            too_long: Default::default(),
             word: Default::default(),
             copy_index: Default::default(),
             tx_index: Default::default(),
@@ -431,9 +443,9 @@ impl Logic for Npu {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, idle, frame_status, exec, start_engine, start_requant, status,
+            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, idle, frame_status, exec, start_engine, start_requant, status, length_ok, bank_ok, count_zero,
             opcode, data_len, bank, last_lane, last_byte, entry_bytes, depth, cursor_entry, cursor_lane, cursor_byte,
-            size_bytes, size_entries, end_entry, word, copy_index, tx_index, tx_left, tx_data, tx_crc_reg, sent, crc_due, frames_ok, frames_bad, last_error
+            size_bytes, size_entries, end_entry, too_long, word, copy_index, tx_index, tx_left, tx_data, tx_crc_reg, sent, crc_due, frames_ok, frames_bad, last_error
         );
         // Clocks and fixed wiring.
         self.receiver.clock.next = self.clock.val();
@@ -746,6 +758,25 @@ impl Logic for Npu {
                     self.opcode.d.next = self.head.q.val().get_bits::<8>(0);
                     self.data_len.d.next = 0.into();
                     self.exec.d.next = ExecState::Decode;
+                    // The request's tests, registered for Decode.
+                    self.length_ok.d.next = self.rx_len.q.val() == 1;
+                    match self.head.q.val().get_bits::<8>(0).index() {
+                        2 => {
+                            self.length_ok.d.next = self.rx_len.q.val() > self.write_head.val();
+                        }
+                        3 => {
+                            self.length_ok.d.next = self.rx_len.q.val() == self.read_len.val();
+                        }
+                        4 => {
+                            self.length_ok.d.next = self.rx_len.q.val() == self.gemm_len.val();
+                        }
+                        5 => {
+                            self.length_ok.d.next = self.rx_len.q.val() == self.requant_len.val();
+                        }
+                        _ => {}
+                    }
+                    self.bank_ok.d.next = self.head.q.val().get_bits::<8>(8) <= self.last_bank.val();
+                    self.count_zero.d.next = self.field_count.val() == 0;
                 }
             }
             ExecState::Decode => {
@@ -756,6 +787,7 @@ impl Logic for Npu {
                 self.cursor_byte.d.next = 0.into();
                 self.size_bytes.d.next = 0.into();
                 self.size_entries.d.next = 0.into();
+                self.too_long.d.next = false;
                 self.end_entry.d.next = bit_cast::<17, 16>(self.field_entry.val());
                 if self.opcode.q.val() == self.op_read.val() {
                     self.end_entry.d.next = bit_cast::<17, 16>(self.field_entry.val()) + bit_cast::<17, 16>(self.field_count.val());
@@ -798,7 +830,7 @@ impl Logic for Npu {
                 if self.status.q.val() == self.st_ok.val() {
                     match self.opcode.q.val().index() {
                         1 => {
-                            if self.rx_len.q.val() != 1 {
+                            if !self.length_ok.q.val() {
                                 self.status.d.next = self.st_bad_length.val();
                             }
                             self.data_len.d.next = self.info_len.val();
@@ -807,29 +839,29 @@ impl Logic for Npu {
                             // Size compares the entries' bytes with the data's.
                             self.data_len.d.next = self.rx_len.q.val() - self.write_head.val();
                             self.exec.d.next = ExecState::Size;
-                            if self.rx_len.q.val() <= self.write_head.val() {
+                            if !self.length_ok.q.val() {
                                 self.status.d.next = self.st_bad_length.val();
                                 self.exec.d.next = ExecState::TxSync;
-                            } else if self.head.q.val().get_bits::<8>(8) > self.last_bank.val() {
+                            } else if !self.bank_ok.q.val() {
                                 self.status.d.next = self.st_bad_bank.val();
                                 self.exec.d.next = ExecState::TxSync;
                             }
                         }
                         3 => {
                             self.exec.d.next = ExecState::Size;
-                            if self.rx_len.q.val() != self.read_len.val() {
+                            if !self.length_ok.q.val() {
                                 self.status.d.next = self.st_bad_length.val();
                                 self.exec.d.next = ExecState::TxSync;
-                            } else if self.head.q.val().get_bits::<8>(8) > self.last_bank.val() {
+                            } else if !self.bank_ok.q.val() {
                                 self.status.d.next = self.st_bad_bank.val();
                                 self.exec.d.next = ExecState::TxSync;
-                            } else if self.field_count.val() == 0 {
+                            } else if self.count_zero.q.val() {
                                 self.status.d.next = self.st_out_of_range.val();
                                 self.exec.d.next = ExecState::TxSync;
                             }
                         }
                         4 => {
-                            if self.rx_len.q.val() != self.gemm_len.val() {
+                            if !self.length_ok.q.val() {
                                 self.status.d.next = self.st_bad_length.val();
                             } else {
                                 self.start_engine.d.next = true;
@@ -837,7 +869,7 @@ impl Logic for Npu {
                             }
                         }
                         5 => {
-                            if self.rx_len.q.val() != self.requant_len.val() {
+                            if !self.length_ok.q.val() {
                                 self.status.d.next = self.st_bad_length.val();
                             } else {
                                 self.start_requant.d.next = true;
@@ -845,19 +877,19 @@ impl Logic for Npu {
                             }
                         }
                         6 => {
-                            if self.rx_len.q.val() != 1 {
+                            if !self.length_ok.q.val() {
                                 self.status.d.next = self.st_bad_length.val();
                             }
                             self.data_len.d.next = self.status_len.val();
                         }
                         7 => {
-                            if self.rx_len.q.val() != 1 {
+                            if !self.length_ok.q.val() {
                                 self.status.d.next = self.st_bad_length.val();
                             }
                             self.data_len.d.next = self.counters_len.val();
                         }
                         8 => {
-                            if self.rx_len.q.val() != 1 {
+                            if !self.length_ok.q.val() {
                                 self.status.d.next = self.st_bad_length.val();
                             } else {
                                 self.counters.clear.next = true;
@@ -871,32 +903,41 @@ impl Logic for Npu {
             }
             ExecState::Size => {
                 // Entries x entry bytes, by repeated addition (no divider).
-                // Every test reads registers only.
+                // Every test reads registers only; Range checks the end.
                 self.size_bytes.d.next = self.size_bytes.q.val() + bit_cast::<17, 8>(self.entry_bytes.q.val());
                 self.size_entries.d.next = self.size_entries.q.val() + 1;
                 if self.opcode.q.val() == self.op_write.val() {
                     self.end_entry.d.next = self.end_entry.q.val() + 1;
                     if self.size_bytes.q.val() == bit_cast::<17, 16>(self.data_len.q.val()) {
-                        // Whole entries: the answer carries no data.
-                        self.data_len.d.next = 0.into();
-                        self.exec.d.next = ExecState::Copy;
-                        if self.end_entry.q.val() > self.depth.q.val() {
-                            self.status.d.next = self.st_out_of_range.val();
-                            self.exec.d.next = ExecState::TxSync;
-                        }
+                        // Whole entries, ending before end_entry.
+                        self.end_entry.d.next = self.end_entry.q.val();
+                        self.exec.d.next = ExecState::Range;
                     } else if self.size_bytes.q.val() > bit_cast::<17, 16>(self.data_len.q.val()) {
                         self.status.d.next = self.st_bad_length.val();
                         self.exec.d.next = ExecState::TxSync;
                     }
-                } else if self.end_entry.q.val() > self.depth.q.val() {
-                    self.status.d.next = self.st_out_of_range.val();
-                    self.exec.d.next = ExecState::TxSync;
                 } else if self.size_bytes.q.val() > self.max_read_bytes.val() {
-                    self.status.d.next = self.st_bad_length.val();
-                    self.exec.d.next = ExecState::TxSync;
+                    self.too_long.d.next = true;
+                    self.exec.d.next = ExecState::Range;
                 } else if self.size_entries.q.val() == self.field_count.val() {
+                    // size_bytes holds the answer's length.
+                    self.size_bytes.d.next = self.size_bytes.q.val();
+                    self.exec.d.next = ExecState::Range;
+                }
+            }
+            ExecState::Range => {
+                // Out of range first, then too long: a WRITE's data goes in
+                // and its answer carries none; a READ answers its bytes.
+                self.data_len.d.next = 0.into();
+                self.exec.d.next = ExecState::TxSync;
+                if self.end_entry.q.val() > self.depth.q.val() {
+                    self.status.d.next = self.st_out_of_range.val();
+                } else if self.too_long.q.val() {
+                    self.status.d.next = self.st_bad_length.val();
+                } else if self.opcode.q.val() == self.op_write.val() {
+                    self.exec.d.next = ExecState::Copy;
+                } else {
                     self.data_len.d.next = self.size_bytes.q.val().get_bits::<16>(0);
-                    self.exec.d.next = ExecState::TxSync;
                 }
             }
             ExecState::Copy => {
