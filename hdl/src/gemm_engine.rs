@@ -35,6 +35,7 @@ use rust_hdl::prelude::*;
 pub enum GemmState {
     Idle,
     Check,
+    Verdict,
     Stream,
     Finish,
 }
@@ -110,6 +111,8 @@ pub struct GemmEngine {
     m_left: DFF<Bits<8>>,
     mn: DFF<Bits<16>>,
     error_reg: DFF<Bits<8>>,
+    /// Some tile's entries lie beyond a memory.
+    beyond: DFF<Bit>,
     /// `done`, a cycle after the engine went idle.
     done_reg: DFF<Bit>,
     // Stream: the step's scratchpad entries, the steps left in the tile after
@@ -121,6 +124,9 @@ pub struct GemmEngine {
     left: DFF<Bits<16>>,
     tiles_left: DFF<Bits<16>>,
     gap: DFF<Bits<8>>,
+    /// `left == 0` and `gap > 0`, each registered with its counter.
+    at_final: DFF<Bit>,
+    gap_busy: DFF<Bit>,
     // The step entering the array (one cycle after its address, like the data).
     step_valid: DFF<Bit>,
     step_last: DFF<Bit>,
@@ -207,12 +213,15 @@ impl GemmEngine {
             m_left: Default::default(),
             mn: Default::default(),
             error_reg: Default::default(),
+            beyond: Default::default(),
             done_reg: Default::default(),
             a_ptr: Default::default(),
             b_ptr: Default::default(),
             left: Default::default(),
             tiles_left: Default::default(),
             gap: Default::default(),
+            at_final: Default::default(),
+            gap_busy: Default::default(),
             step_valid: Default::default(),
             step_last: Default::default(),
             step_acc_bottom: Default::default(),
@@ -242,8 +251,8 @@ impl Logic for GemmEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, a_base, b_base, acc_base, a_last, b_last, acc_last, count, m_left, mn, error_reg, done_reg,
-            a_ptr, b_ptr, left, tiles_left, gap, step_valid, step_last, step_acc_bottom, s0_pending, s0_wait, s0_row, s0_entry,
+            self, clock, state, a_base, b_base, acc_base, a_last, b_last, acc_last, count, m_left, mn, error_reg, beyond, done_reg,
+            a_ptr, b_ptr, left, tiles_left, gap, at_final, gap_busy, step_valid, step_last, step_acc_bottom, s0_pending, s0_wait, s0_row, s0_entry,
             s1_pending, s1_wait, s1_entry
         );
         self.array.clock.next = self.clock.val();
@@ -273,7 +282,8 @@ impl Logic for GemmEngine {
         if self.gap.q.val() != 0 {
             self.gap.d.next = self.gap.q.val() - 1;
         }
-        self.final_step.next = self.left.q.val() == 0;
+        self.gap_busy.d.next = self.gap.q.val() > 1;
+        self.final_step.next = self.at_final.q.val();
         // Slot 0 drains a row this cycle; the last row (row 0) finishes it.
         self.draining.next = self.s0_pending.q.val() & (self.s0_wait.q.val() == 0);
         self.finishing.next = self.draining.val() & (self.s0_row.q.val() == 0);
@@ -327,33 +337,43 @@ impl Logic for GemmEngine {
                     self.a_ptr.d.next = self.a_base.q.val();
                     self.b_ptr.d.next = self.b_base.q.val();
                     self.left.d.next = self.k.val() - 1;
+                    self.at_final.d.next = self.k.val() == 1;
                     self.tiles_left.d.next = self.tiles.val() - 1;
                     self.gap.d.next = 0.into();
-                    self.state.d.next = GemmState::Stream;
-                    if (self.a_last.q.val() > self.a_depth.val())
-                        | (self.b_last.q.val() > self.b_depth.val())
-                        | (self.acc_last.q.val() > self.acc_depth.val())
-                    {
-                        self.error_reg.d.next = self.out_of_range.val();
-                        self.state.d.next = GemmState::Finish;
-                    }
+                    self.gap_busy.d.next = false;
+                    self.state.d.next = GemmState::Verdict;
+                }
+                // The ranges' test, registered for Verdict (the ends are
+                // final in the cycle Check ends).
+                self.beyond.d.next = (self.a_last.q.val() > self.a_depth.val())
+                    | (self.b_last.q.val() > self.b_depth.val())
+                    | (self.acc_last.q.val() > self.acc_depth.val());
+            }
+            GemmState::Verdict => {
+                self.state.d.next = GemmState::Stream;
+                if self.beyond.q.val() {
+                    self.error_reg.d.next = self.out_of_range.val();
+                    self.state.d.next = GemmState::Finish;
                 }
             }
             GemmState::Stream => {
-                if self.final_step.val() & (self.gap.q.val() != 0) {
+                if self.final_step.val() & self.gap_busy.q.val() {
                     // The previous tile is still draining too close: hold the final step.
                     self.stall.next = true;
                 } else {
                     self.step.next = true;
                     self.step_valid.d.next = true;
                     self.left.d.next = self.left.q.val() - 1;
+                    self.at_final.d.next = self.left.q.val() == 1;
                     self.a_ptr.d.next = self.a_ptr.q.val() + 1;
                     self.b_ptr.d.next = self.b_ptr.q.val() + 1;
                     if self.final_step.val() {
                         self.step_last.d.next = true;
                         self.step_acc_bottom.d.next = self.acc_base.q.val() + bit_cast::<16, 8>(self.last_row.val());
                         self.gap.d.next = self.spacing_less_one.val();
+                        self.gap_busy.d.next = true;
                         self.left.d.next = self.k.val() - 1;
+                        self.at_final.d.next = self.k.val() == 1;
                         self.a_base.d.next = self.a_base.q.val() + self.a_step.val();
                         self.b_base.d.next = self.b_base.q.val() + self.b_step.val();
                         self.a_ptr.d.next = self.a_base.q.val() + self.a_step.val();

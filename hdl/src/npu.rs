@@ -134,6 +134,7 @@ pub struct Npu {
     counters_len: Constant<Bits<16>>,
     /// WRITE's bytes before its data; READ's, GEMM's and REQUANT's lengths.
     write_head: Constant<Bits<16>>,
+    write_head_plus_one: Constant<Bits<16>>,
     read_len: Constant<Bits<16>>,
     gemm_len: Constant<Bits<16>>,
     requant_len: Constant<Bits<16>>,
@@ -209,6 +210,8 @@ pub struct Npu {
     /// WRITE: the lane word being assembled, and the frame byte being copied.
     word: DFF<Bits<32>>,
     copy_index: DFF<Bits<16>>,
+    /// Frame bytes still to copy after this one.
+    copy_left: DFF<Bits<16>>,
     // Sender.
     tx_index: DFF<Bits<16>>,
     /// Data bytes still to send after the current one.
@@ -328,6 +331,7 @@ impl Npu {
             status_len: k(record_len(STATUS_FIELDS) as u64),
             counters_len: k(record_len(COUNTER_FIELDS) as u64),
             write_head: k((1 + record_len(WRITE_FIELDS)) as u64),
+            write_head_plus_one: k((2 + record_len(WRITE_FIELDS)) as u64),
             read_len: k(Opcode::Read.request_len() as u64),
             gemm_len: k(Opcode::Gemm.request_len() as u64),
             requant_len: k(Opcode::Requant.request_len() as u64),
@@ -387,6 +391,7 @@ impl Npu {
             too_long: Default::default(),
             word: Default::default(),
             copy_index: Default::default(),
+            copy_left: Default::default(),
             tx_index: Default::default(),
             tx_left: Default::default(),
             tx_data: Default::default(),
@@ -445,7 +450,7 @@ impl Logic for Npu {
         dff_setup!(
             self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, idle, frame_status, exec, start_engine, start_requant, status, length_ok, bank_ok, count_zero,
             opcode, data_len, bank, last_lane, last_byte, entry_bytes, depth, cursor_entry, cursor_lane, cursor_byte,
-            size_bytes, size_entries, end_entry, too_long, word, copy_index, tx_index, tx_left, tx_data, tx_crc_reg, sent, crc_due, frames_ok, frames_bad, last_error
+            size_bytes, size_entries, end_entry, too_long, word, copy_index, copy_left, tx_index, tx_left, tx_data, tx_crc_reg, sent, crc_due, frames_ok, frames_bad, last_error
         );
         // Clocks and fixed wiring.
         self.receiver.clock.next = self.clock.val();
@@ -794,6 +799,7 @@ impl Logic for Npu {
                 }
                 self.word.d.next = 0.into();
                 self.copy_index.d.next = self.write_head.val();
+                self.copy_left.d.next = self.rx_len.q.val() - self.write_head_plus_one.val();
                 // Every bank's geometry; the bank number is checked below.
                 match self.head.q.val().get_bits::<8>(8).index() {
                     0 => {
@@ -975,10 +981,11 @@ impl Logic for Npu {
                     }
                 }
                 self.exec.d.next = ExecState::Copy;
-                if (self.copy_index.q.val() + 1) == self.rx_len.q.val() {
+                if self.copy_left.q.val() == 0 {
                     self.exec.d.next = ExecState::TxSync;
                 }
                 self.copy_index.d.next = self.copy_index.q.val() + 1;
+                self.copy_left.d.next = self.copy_left.q.val() - 1;
                 self.cursor_byte.d.next = self.cursor_byte.q.val() + 1;
                 if self.byte_last.val() {
                     self.cursor_byte.d.next = 0.into();

@@ -22,7 +22,7 @@
 //! The parameter inputs must hold from `start` until `done` (the NPU wires
 //! them to its request register): the unit keeps no copy of them.
 //!
-//! About 42 + shift cycles an element (each step a register apart, for the
+//! About 43 + shift cycles an element (each step a register apart, for the
 //! clock): far less than the link needs to carry the result away (an 8N1
 //! byte takes ten bit times of many clocks).
 
@@ -48,6 +48,7 @@ pub enum RequantState {
     Carry,
     High,
     Shift,
+    Cap,
     Round,
     Offset,
     Clamp,
@@ -114,6 +115,8 @@ pub struct Requantizer {
     half: DFF<Bit>,
     /// The high-mul's rounding carry, registered (Carry) before its add (High).
     round_up: DFF<Bit>,
+    /// The quotient's magnitude is past 511 (Cap), for Round's cap.
+    big: DFF<Bit>,
     /// The rounded quotient (Round), then the result before the clamp:
     /// signed quotient plus zero point (Offset).
     offset: DFF<Bits<12>>,
@@ -187,6 +190,7 @@ impl Requantizer {
             value: Default::default(),
             half: Default::default(),
             round_up: Default::default(),
+            big: Default::default(),
             offset: Default::default(),
             x: Default::default(),
             x_negated: Default::default(),
@@ -218,7 +222,7 @@ impl Logic for Requantizer {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, multiplier_magnitude, multiplier_negative, error_reg, entry, lane, magnitude, negative,
-            saturate, high, low, step, value, half, round_up, offset
+            saturate, high, low, step, value, half, round_up, big, offset
         );
         self.busy.next = self.state.q.val() != RequantState::Idle;
         self.done.next = false;
@@ -254,7 +258,7 @@ impl Logic for Requantizer {
         // plus the zero point (Offset keeps it in `offset`), clamped. Each
         // step is a register apart, for the clock.
         self.capped.next = bit_cast::<12, 10>(self.value.q.val().get_bits::<10>(0));
-        if self.value.q.val().get_bits::<23>(9) != 0 {
+        if self.big.q.val() {
             self.capped.next = bits::<12>(512);
         }
         self.quotient.next = self.capped.val() + bit_cast::<12, 1>(self.half.q.val().into());
@@ -378,13 +382,17 @@ impl Logic for Requantizer {
             }
             RequantState::Shift => {
                 if bit_cast::<8, 6>(self.step.q.val()) == self.shift.val() {
-                    self.state.d.next = RequantState::Round;
+                    self.state.d.next = RequantState::Cap;
                 } else {
                     // Shift right by one, remembering the bit that falls out.
                     self.value.d.next = self.value.q.val() >> 1;
                     self.half.d.next = self.value.q.val().get_bit(0);
                     self.step.d.next = self.step.q.val() + 1;
                 }
+            }
+            RequantState::Cap => {
+                self.big.d.next = self.value.q.val().get_bits::<23>(9) != 0;
+                self.state.d.next = RequantState::Round;
             }
             RequantState::Round => {
                 self.offset.d.next = self.quotient.val();
