@@ -86,6 +86,10 @@ pub struct GemmEngine {
     a_depth: Constant<Bits<18>>,
     b_depth: Constant<Bits<18>>,
     acc_depth: Constant<Bits<18>>,
+    /// log2 of each depth (all powers of two).
+    a_depth_log: Constant<Bits<18>>,
+    b_depth_log: Constant<Bits<18>>,
+    acc_depth_log: Constant<Bits<18>>,
     /// The fewest cycles between two final steps, less one.
     spacing_less_one: Constant<Bits<8>>,
     drain_wait: Constant<Bits<8>>,
@@ -95,16 +99,14 @@ pub struct GemmEngine {
     /// Per lane: the drained sum, plus the old value when accumulating.
     acc_adders: Vec<AccumulatorAdder>,
     state: DFF<GemmState>,
-    /// The current tile's first entries, advancing tile by tile.
-    a_base: DFF<Bits<16>>,
-    b_base: DFF<Bits<16>>,
-    acc_base: DFF<Bits<16>>,
-    /// Check: the end of the last tile's entries (its first entry plus k, or
-    /// plus m). Bit 17 set means "beyond every memory": the sum stops there,
-    /// so 18 bits hold any descriptor.
-    a_last: DFF<Bits<18>>,
-    b_last: DFF<Bits<18>>,
-    acc_last: DFF<Bits<18>>,
+    /// Check: the end of the last tile's entries (the first tile's first
+    /// entry plus k, or plus m, then plus a step per further tile; bit 17
+    /// set means "beyond every memory": the sum stops there, so 18 bits hold
+    /// any descriptor). Stream: the current tile's first entries, advancing
+    /// tile by tile. One register and one adder serve both.
+    a_base: DFF<Bits<18>>,
+    b_base: DFF<Bits<18>>,
+    acc_base: DFF<Bits<18>>,
     /// Check: tiles whose steps are still to add, n's still to add, and m * n
     /// by repeated addition.
     count: DFF<Bits<16>>,
@@ -142,6 +144,10 @@ pub struct GemmEngine {
     s1_pending: DFF<Bit>,
     s1_wait: DFF<Bits<8>>,
     s1_entry: DFF<Bits<16>>,
+    /// Each base plus its step.
+    a_next: Signal<Local, Bits<18>>,
+    b_next: Signal<Local, Bits<18>>,
+    acc_next: Signal<Local, Bits<18>>,
     /// This step is the tile's final one.
     final_step: Signal<Local, Bit>,
     /// Slot 0 drains this cycle.
@@ -159,6 +165,8 @@ impl GemmEngine {
         let spacing = timing::min_tile_spacing(rows, cols).max(2);
         let c8 = |v: usize| Constant::new(bits::<8>(v as u64));
         let c18 = |v: usize| Constant::new(bits::<18>(v as u64));
+        let m = &config.memory;
+        assert!([m.a_depth, m.b_depth, m.acc_depth].iter().all(|d| d.is_power_of_two()), "memory depths are powers of two");
         assert!(spacing < 256 && latency < 256, "the array's timing fits 8-bit counters");
         Self {
             clock: Default::default(),
@@ -196,6 +204,9 @@ impl GemmEngine {
             a_depth: c18(config.memory.a_depth),
             b_depth: c18(config.memory.b_depth),
             acc_depth: c18(config.memory.acc_depth),
+            a_depth_log: c18(config.memory.a_depth.trailing_zeros() as usize),
+            b_depth_log: c18(config.memory.b_depth.trailing_zeros() as usize),
+            acc_depth_log: c18(config.memory.acc_depth.trailing_zeros() as usize),
             spacing_less_one: c8(spacing - 1),
             drain_wait: c8(latency - 1),
             bad_tile: c8(Status::BadTile as usize),
@@ -206,9 +217,6 @@ impl GemmEngine {
             a_base: Default::default(),
             b_base: Default::default(),
             acc_base: Default::default(),
-            a_last: Default::default(),
-            b_last: Default::default(),
-            acc_last: Default::default(),
             count: Default::default(),
             m_left: Default::default(),
             mn: Default::default(),
@@ -232,6 +240,9 @@ impl GemmEngine {
             s1_pending: Default::default(),
             s1_wait: Default::default(),
             s1_entry: Default::default(),
+            a_next: Default::default(),
+            b_next: Default::default(),
+            acc_next: Default::default(),
             final_step: Default::default(),
             draining: Default::default(),
             finishing: Default::default(),
@@ -251,7 +262,7 @@ impl Logic for GemmEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, a_base, b_base, acc_base, a_last, b_last, acc_last, count, m_left, mn, error_reg, beyond, done_reg,
+            self, clock, state, a_base, b_base, acc_base, count, m_left, mn, error_reg, beyond, done_reg,
             a_ptr, b_ptr, left, tiles_left, gap, at_final, gap_busy, step_valid, step_last, step_acc_bottom, s0_pending, s0_wait, s0_row, s0_entry,
             s1_pending, s1_wait, s1_entry
         );
@@ -284,6 +295,9 @@ impl Logic for GemmEngine {
         }
         self.gap_busy.d.next = self.gap.q.val() > 1;
         self.final_step.next = self.at_final.q.val();
+        self.a_next.next = self.a_base.q.val() + bit_cast::<18, 16>(self.a_step.val());
+        self.b_next.next = self.b_base.q.val() + bit_cast::<18, 16>(self.b_step.val());
+        self.acc_next.next = self.acc_base.q.val() + bit_cast::<18, 16>(self.acc_step.val());
         // Slot 0 drains a row this cycle; the last row (row 0) finishes it.
         self.draining.next = self.s0_pending.q.val() & (self.s0_wait.q.val() == 0);
         self.finishing.next = self.draining.val() & (self.s0_row.q.val() == 0);
@@ -291,12 +305,9 @@ impl Logic for GemmEngine {
         match self.state.q.val() {
             GemmState::Idle => {
                 if self.start.val() {
-                    self.a_base.d.next = self.a_entry.val();
-                    self.b_base.d.next = self.b_entry.val();
-                    self.acc_base.d.next = self.acc_entry.val();
-                    self.a_last.d.next = bit_cast::<18, 16>(self.a_entry.val()) + bit_cast::<18, 16>(self.k.val());
-                    self.b_last.d.next = bit_cast::<18, 16>(self.b_entry.val()) + bit_cast::<18, 16>(self.k.val());
-                    self.acc_last.d.next = bit_cast::<18, 16>(self.acc_entry.val()) + bit_cast::<18, 8>(self.m.val());
+                    self.a_base.d.next = bit_cast::<18, 16>(self.a_entry.val()) + bit_cast::<18, 16>(self.k.val());
+                    self.b_base.d.next = bit_cast::<18, 16>(self.b_entry.val()) + bit_cast::<18, 16>(self.k.val());
+                    self.acc_base.d.next = bit_cast::<18, 16>(self.acc_entry.val()) + bit_cast::<18, 8>(self.m.val());
                     self.count.d.next = self.tiles.val() - 1;
                     self.m_left.d.next = self.m.val();
                     self.mn.d.next = 0.into();
@@ -319,14 +330,14 @@ impl Logic for GemmEngine {
                 // sum passes 2^17, beyond every memory) and one n to m * n.
                 if self.count.q.val() != 0 {
                     self.count.d.next = self.count.q.val() - 1;
-                    if !self.a_last.q.val().get_bit(17) {
-                        self.a_last.d.next = self.a_last.q.val() + bit_cast::<18, 16>(self.a_step.val());
+                    if !self.a_base.q.val().get_bit(17) {
+                        self.a_base.d.next = self.a_next.val();
                     }
-                    if !self.b_last.q.val().get_bit(17) {
-                        self.b_last.d.next = self.b_last.q.val() + bit_cast::<18, 16>(self.b_step.val());
+                    if !self.b_base.q.val().get_bit(17) {
+                        self.b_base.d.next = self.b_next.val();
                     }
-                    if !self.acc_last.q.val().get_bit(17) {
-                        self.acc_last.d.next = self.acc_last.q.val() + bit_cast::<18, 16>(self.acc_step.val());
+                    if !self.acc_base.q.val().get_bit(17) {
+                        self.acc_base.d.next = self.acc_next.val();
                     }
                 }
                 if self.m_left.q.val() != 0 {
@@ -334,8 +345,6 @@ impl Logic for GemmEngine {
                     self.mn.d.next = self.mn.q.val() + bit_cast::<16, 8>(self.n.val());
                 }
                 if (self.count.q.val() == 0) & (self.m_left.q.val() == 0) {
-                    self.a_ptr.d.next = self.a_base.q.val();
-                    self.b_ptr.d.next = self.b_base.q.val();
                     self.left.d.next = self.k.val() - 1;
                     self.at_final.d.next = self.k.val() == 1;
                     self.tiles_left.d.next = self.tiles.val() - 1;
@@ -345,11 +354,22 @@ impl Logic for GemmEngine {
                 }
                 // The ranges' test, registered for Verdict (the ends are
                 // final in the cycle Check ends).
-                self.beyond.d.next = (self.a_last.q.val() > self.a_depth.val())
-                    | (self.b_last.q.val() > self.b_depth.val())
-                    | (self.acc_last.q.val() > self.acc_depth.val());
+                // The depths are powers of two, 2^d: `x > 2^d` is `x >> d != 0
+                // and x != 2^d`, plain logic (a comparison would take a
+                // carry chain, a logic cell a bit, on the iCE40).
+                self.beyond.d.next = (((self.a_base.q.val() >> self.a_depth_log.val()) != 0)
+                    & (self.a_base.q.val() != self.a_depth.val()))
+                    | (((self.b_base.q.val() >> self.b_depth_log.val()) != 0) & (self.b_base.q.val() != self.b_depth.val()))
+                    | (((self.acc_base.q.val() >> self.acc_depth_log.val()) != 0)
+                        & (self.acc_base.q.val() != self.acc_depth.val()));
             }
             GemmState::Verdict => {
+                // Back to the first tile.
+                self.a_base.d.next = bit_cast::<18, 16>(self.a_entry.val());
+                self.b_base.d.next = bit_cast::<18, 16>(self.b_entry.val());
+                self.acc_base.d.next = bit_cast::<18, 16>(self.acc_entry.val());
+                self.a_ptr.d.next = self.a_entry.val();
+                self.b_ptr.d.next = self.b_entry.val();
                 self.state.d.next = GemmState::Stream;
                 if self.beyond.q.val() {
                     self.error_reg.d.next = self.out_of_range.val();
@@ -369,16 +389,16 @@ impl Logic for GemmEngine {
                     self.b_ptr.d.next = self.b_ptr.q.val() + 1;
                     if self.final_step.val() {
                         self.step_last.d.next = true;
-                        self.step_acc_bottom.d.next = self.acc_base.q.val() + bit_cast::<16, 8>(self.last_row.val());
+                        self.step_acc_bottom.d.next = self.acc_base.q.val().get_bits::<16>(0) + bit_cast::<16, 8>(self.last_row.val());
                         self.gap.d.next = self.spacing_less_one.val();
                         self.gap_busy.d.next = true;
                         self.left.d.next = self.k.val() - 1;
                         self.at_final.d.next = self.k.val() == 1;
-                        self.a_base.d.next = self.a_base.q.val() + self.a_step.val();
-                        self.b_base.d.next = self.b_base.q.val() + self.b_step.val();
-                        self.a_ptr.d.next = self.a_base.q.val() + self.a_step.val();
-                        self.b_ptr.d.next = self.b_base.q.val() + self.b_step.val();
-                        self.acc_base.d.next = self.acc_base.q.val() + self.acc_step.val();
+                        self.a_base.d.next = self.a_next.val();
+                        self.b_base.d.next = self.b_next.val();
+                        self.a_ptr.d.next = self.a_next.val().get_bits::<16>(0);
+                        self.b_ptr.d.next = self.b_next.val().get_bits::<16>(0);
+                        self.acc_base.d.next = self.acc_next.val();
                         self.tiles_left.d.next = self.tiles_left.q.val() - 1;
                         if self.tiles_left.q.val() == 0 {
                             self.state.d.next = GemmState::Finish;

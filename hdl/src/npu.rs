@@ -108,8 +108,10 @@ pub struct Npu {
     requant: Requantizer,
     // Limits and records from the config and the protocol.
     info: Constant<Bits<224>>,
-    idle_limit_less_one: Constant<Bits<32>>,
+    idle_limit_less_one: Constant<Bits<22>>,
     max_request: Constant<Bits<16>>,
+    /// log2 of max_request (a power of two: `> max` is plain logic).
+    max_request_log: Constant<Bits<16>>,
     rows: Constant<Bits<8>>,
     cols: Constant<Bits<8>>,
     cols_x4: Constant<Bits<8>>,
@@ -138,8 +140,7 @@ pub struct Npu {
     read_len: Constant<Bits<16>>,
     gemm_len: Constant<Bits<16>>,
     requant_len: Constant<Bits<16>>,
-    max_read_bytes: Constant<Bits<17>>,
-    header_bytes: Constant<Bits<16>>,
+    header_bytes: Constant<Bits<11>>,
     /// Bit offsets of the request fields in `head`.
     at_entry: Constant<Bits<16>>,
     at_count: Constant<Bits<16>>,
@@ -166,14 +167,14 @@ pub struct Npu {
     // Frame receiver.
     frame_state: DFF<FrameState>,
     rx_len: DFF<Bits<16>>,
-    rx_index: DFF<Bits<16>>,
+    rx_index: DFF<Bits<11>>,
     /// Payload bytes still to come after the next one.
-    rx_left: DFF<Bits<16>>,
+    rx_left: DFF<Bits<11>>,
     /// The line has been idle for IDLE_TIMEOUT_BITS bit times.
     idle_over: DFF<Bit>,
     rx_crc_reg: DFF<Bits<16>>,
     rx_crc_low: DFF<Bits<8>>,
-    idle: DFF<Bits<32>>,
+    idle: DFF<Bits<22>>,
     frame_status: DFF<Bits<8>>,
     // Executor.
     exec: DFF<ExecState>,
@@ -209,11 +210,11 @@ pub struct Npu {
     too_long: DFF<Bit>,
     /// WRITE: the lane word being assembled, and the frame byte being copied.
     word: DFF<Bits<32>>,
-    copy_index: DFF<Bits<16>>,
+    copy_index: DFF<Bits<11>>,
     /// Frame bytes still to copy after this one.
-    copy_left: DFF<Bits<16>>,
+    copy_left: DFF<Bits<11>>,
     // Sender.
-    tx_index: DFF<Bits<16>>,
+    tx_index: DFF<Bits<6>>,
     /// Data bytes still to send after the current one.
     tx_left: DFF<Bits<16>>,
     /// The data byte to send next, selected a cycle ahead (TxWait).
@@ -232,6 +233,8 @@ pub struct Npu {
     last_error: DFF<Bits<8>>,
     // Combinational helpers.
     field_entry: Signal<Local, Bits<16>>,
+    /// The frame's length, as its second length byte arrives.
+    frame_len: Signal<Local, Bits<16>>,
     field_count: Signal<Local, Bits<16>>,
     /// The cursor's lane of the bank: byte lanes in lane_u8, word lanes in lane_u32.
     lane_u8: Signal<Local, Bits<8>>,
@@ -281,6 +284,10 @@ impl Npu {
         assert_eq!(request_offset(Opcode::Write, "bank"), request_offset(Opcode::Read, "bank"));
         assert_eq!(request_offset(Opcode::Write, "entry"), request_offset(Opcode::Read, "entry"));
         assert!(Opcode::Gemm.request_len() <= HEADER_BYTES && Opcode::Requant.request_len() <= HEADER_BYTES);
+        // Frame indices are 11 bits, record indices 6, the idle timer 22.
+        assert!(MAX_REQUEST_PAYLOAD < 1 << 11 && record_len(INFO_FIELDS) <= 32);
+        assert!(MAX_REQUEST_PAYLOAD.is_power_of_two() && RESPONSE_HEAD == 2, "the size tests' plain-logic forms");
+        assert!(IDLE_TIMEOUT_BITS * cpb <= 1 << 22, "{cpb} clocks per bit: the idle timer is 22 bits");
         Self {
             clock: Default::default(),
             uart_rx: Default::default(),
@@ -308,6 +315,7 @@ impl Npu {
             info: Constant::new(info),
             idle_limit_less_one: k(IDLE_TIMEOUT_BITS * cpb - 1),
             max_request: k(MAX_REQUEST_PAYLOAD as u64),
+            max_request_log: k(MAX_REQUEST_PAYLOAD.trailing_zeros() as u64),
             rows: k(rows as u64),
             cols: k(cols as u64),
             cols_x4: k(4 * cols as u64),
@@ -335,7 +343,6 @@ impl Npu {
             read_len: k(Opcode::Read.request_len() as u64),
             gemm_len: k(Opcode::Gemm.request_len() as u64),
             requant_len: k(Opcode::Requant.request_len() as u64),
-            max_read_bytes: k(0xFFFF - RESPONSE_HEAD as u64),
             header_bytes: k(HEADER_BYTES as u64),
             at_entry: k(8 * request_offset(Opcode::Read, "entry") as u64),
             at_count: k(8 * request_offset(Opcode::Read, "count") as u64),
@@ -403,6 +410,7 @@ impl Npu {
             frames_bad: Default::default(),
             last_error: Default::default(),
             field_entry: Default::default(),
+            frame_len: Default::default(),
             field_count: Default::default(),
             lane_u8: Default::default(),
             lane_u32: Default::default(),
@@ -602,7 +610,8 @@ impl Logic for Npu {
             self.idle.d.next = self.idle.q.val() + 1;
             self.idle_over.d.next = self.idle.q.val() == self.idle_limit_less_one.val();
         }
-        self.frame.write_address.next = self.rx_index.q.val();
+        self.frame.write_address.next = bit_cast::<16, 11>(self.rx_index.q.val());
+        self.frame_len.next = (bit_cast::<16, 8>(self.receiver.data.val()) << 8) | self.rx_len.q.val();
         self.frame.write_data.next = self.receiver.data.val();
         self.frame.write_enable.next = false;
         match self.frame_state.q.val() {
@@ -621,14 +630,17 @@ impl Logic for Npu {
             }
             FrameState::Len1 => {
                 if self.receiver.valid.val() {
-                    self.rx_len.d.next = (bit_cast::<16, 8>(self.receiver.data.val()) << 8) | self.rx_len.q.val();
+                    self.rx_len.d.next = self.frame_len.val();
                     self.rx_crc_reg.d.next = self.rx_crc.crc_out.val();
                     self.rx_index.d.next = 0.into();
-                    self.rx_left.d.next = ((bit_cast::<16, 8>(self.receiver.data.val()) << 8) | self.rx_len.q.val()) - 1;
+                    self.rx_left.d.next = bit_cast::<11, 16>(self.frame_len.val() - 1);
                     self.head.d.next = 0.into();
                     self.frame_state.d.next = FrameState::Payload;
-                    if (((bit_cast::<16, 8>(self.receiver.data.val()) << 8) | self.rx_len.q.val()) == 0)
-                        | (((bit_cast::<16, 8>(self.receiver.data.val()) << 8) | self.rx_len.q.val()) > self.max_request.val())
+                    // Empty, or longer than max_request (a power of two, so
+                    // the test is plain logic rather than a carry chain).
+                    if (self.frame_len.val() == 0)
+                        | (((self.frame_len.val() >> self.max_request_log.val()) != 0)
+                            & (self.frame_len.val() != self.max_request.val()))
                     {
                         // Answered at once; the rest of the frame is skipped as garbage.
                         self.frame_status.d.next = self.st_bad_length.val();
@@ -751,7 +763,7 @@ impl Logic for Npu {
         }
         self.byte_last.next = self.cursor_byte.q.val() == self.last_byte.q.val();
         self.cursor_last.next = self.byte_last.val() & (self.cursor_lane.q.val() == self.last_lane.q.val());
-        self.frame.read_address.next = self.copy_index.q.val();
+        self.frame.read_address.next = bit_cast::<16, 11>(self.copy_index.q.val());
 
         // ---- Executor and sender.
         self.tx_len.next = self.data_len.q.val() + 2;
@@ -798,8 +810,8 @@ impl Logic for Npu {
                     self.end_entry.d.next = bit_cast::<17, 16>(self.field_entry.val()) + bit_cast::<17, 16>(self.field_count.val());
                 }
                 self.word.d.next = 0.into();
-                self.copy_index.d.next = self.write_head.val();
-                self.copy_left.d.next = self.rx_len.q.val() - self.write_head_plus_one.val();
+                self.copy_index.d.next = bit_cast::<11, 16>(self.write_head.val());
+                self.copy_left.d.next = bit_cast::<11, 16>(self.rx_len.q.val() - self.write_head_plus_one.val());
                 // Every bank's geometry; the bank number is checked below.
                 match self.head.q.val().get_bits::<8>(8).index() {
                     0 => {
@@ -922,7 +934,8 @@ impl Logic for Npu {
                         self.status.d.next = self.st_bad_length.val();
                         self.exec.d.next = ExecState::TxSync;
                     }
-                } else if self.size_bytes.q.val() > self.max_read_bytes.val() {
+                } else if self.size_bytes.q.val().get_bit(16) | (self.size_bytes.q.val().get_bits::<15>(1) == 0x7FFF) {
+                    // Past 0xFFFD, the longest answer's data, as plain logic.
                     self.too_long.d.next = true;
                     self.exec.d.next = ExecState::Range;
                 } else if self.size_entries.q.val() == self.field_count.val() {

@@ -86,14 +86,11 @@ pub struct Requantizer {
     pub out_data: Signal<Out, Bits<8>>,
     pub out_write_enable: Vec<Signal<Out, Bit>>,
     acc_depth: Constant<Bits<17>>,
+    acc_depth_log: Constant<Bits<17>>,
     last_lane: Constant<Bits<8>>,
-    max_shift: Constant<Bits<8>>,
     bad_param: Constant<Bits<8>>,
     out_of_range: Constant<Bits<8>>,
     state: DFF<RequantState>,
-    /// The multiplier's magnitude and sign (set in Check).
-    multiplier_magnitude: DFF<Bits<32>>,
-    multiplier_negative: DFF<Bit>,
     error_reg: DFF<Bits<8>>,
     /// Entry and lane of the element in hand.
     entry: DFF<Bits<16>>,
@@ -145,8 +142,12 @@ pub struct Requantizer {
     clamped: Signal<Local, Bits<8>>,
 }
 
+// Check tests `shift > MAX_SHIFT` as "a bit above bit 4 is set".
+const _: () = assert!(MAX_SHIFT == 31);
+
 impl Requantizer {
     pub fn new(config: &NpuConfig) -> Self {
+        assert!(config.memory.acc_depth.is_power_of_two());
         let cols = config.array.cols;
         Self {
             clock: Default::default(),
@@ -171,13 +172,11 @@ impl Requantizer {
             out_data: Default::default(),
             out_write_enable: signals(cols),
             acc_depth: Constant::new((config.memory.acc_depth as u64).into()),
+            acc_depth_log: Constant::new((config.memory.acc_depth.trailing_zeros() as u64).into()),
             last_lane: Constant::new(((cols - 1) as u64).into()),
-            max_shift: Constant::new(u64::from(MAX_SHIFT).into()),
             bad_param: Constant::new((Status::BadParam as u64).into()),
             out_of_range: Constant::new((Status::OutOfRange as u64).into()),
             state: Default::default(),
-            multiplier_magnitude: Default::default(),
-            multiplier_negative: Default::default(),
             error_reg: Default::default(),
             entry: Default::default(),
             lane: Default::default(),
@@ -221,7 +220,7 @@ impl Logic for Requantizer {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, multiplier_magnitude, multiplier_negative, error_reg, entry, lane, magnitude, negative,
+            self, clock, state, error_reg, entry, lane, magnitude, negative,
             saturate, high, low, step, value, half, round_up, big, offset
         );
         self.busy.next = self.state.q.val() != RequantState::Idle;
@@ -308,16 +307,15 @@ impl Logic for Requantizer {
                 // (negative: bad parameters, saturate: out of range), and
                 // Verdict acts on them.
                 self.state.d.next = RequantState::Verdict;
+                // (Comparisons with powers of two as plain logic: MAX_SHIFT
+                // is 31 and the depth 2^d, see GemmEngine.)
                 self.negative.d.next =
-                    (self.shift.val() > self.max_shift.val()) | ((self.min.val() ^ 0x80) > (self.max.val() ^ 0x80));
+                    (self.shift.val().get_bits::<3>(5) != 0) | ((self.min.val() ^ 0x80) > (self.max.val() ^ 0x80));
                 self.saturate.d.next = (self.count.val() == 0)
-                    | (self.high.q.val().get_bits::<17>(0) > self.acc_depth.val())
-                    | (self.low.q.val().get_bits::<17>(0) > self.acc_depth.val());
-                self.multiplier_negative.d.next = self.multiplier.val().get_bit(31);
-                self.multiplier_magnitude.d.next = self.multiplier.val();
-                if self.multiplier.val().get_bit(31) {
-                    self.multiplier_magnitude.d.next = self.multiplier_negated.val();
-                }
+                    | (((self.high.q.val().get_bits::<17>(0) >> self.acc_depth_log.val()) != 0)
+                        & (self.high.q.val().get_bits::<17>(0) != self.acc_depth.val()))
+                    | (((self.low.q.val().get_bits::<17>(0) >> self.acc_depth_log.val()) != 0)
+                        & (self.low.q.val().get_bits::<17>(0) != self.acc_depth.val()));
             }
             RequantState::Verdict => {
                 self.state.d.next = RequantState::Read;
@@ -347,11 +345,15 @@ impl Logic for Requantizer {
                 if self.magnitude.q.val().get_bit(31) {
                     self.magnitude.d.next = self.x_negated.val();
                 }
-                self.negative.d.next = self.magnitude.q.val().get_bit(31) ^ self.multiplier_negative.q.val();
+                self.negative.d.next = self.magnitude.q.val().get_bit(31) ^ self.multiplier.val().get_bit(31);
                 self.saturate.d.next =
                     (self.magnitude.q.val() == 0x8000_0000_u64) & (self.multiplier.val() == 0x8000_0000_u64);
                 self.high.d.next = bits::<33>(0);
-                self.low.d.next = self.multiplier_magnitude.q.val();
+                // The multiplier's magnitude (the input holds: no copy).
+                self.low.d.next = self.multiplier.val();
+                if self.multiplier.val().get_bit(31) {
+                    self.low.d.next = self.multiplier_negated.val();
+                }
                 self.step.d.next = 0.into();
                 self.state.d.next = RequantState::Multiply;
             }
