@@ -107,10 +107,7 @@ pub struct GemmEngine {
     a_base: DFF<Bits<18>>,
     b_base: DFF<Bits<18>>,
     acc_base: DFF<Bits<18>>,
-    /// Check: tiles whose steps are still to add, n's still to add, and m * n
-    /// by repeated addition.
-    count: DFF<Bits<16>>,
-    m_left: DFF<Bits<8>>,
+    /// Check: m * n by repeated addition.
     mn: DFF<Bits<16>>,
     error_reg: DFF<Bits<8>>,
     /// Some tile's entries lie beyond a memory.
@@ -121,6 +118,8 @@ pub struct GemmEngine {
     // this one, the tiles left after this one, and the cycles left before a
     // final step may enter (the array's spacing rule). All count down to
     // zero tests, so that no adder lies on the path that decides a step.
+    // In Check, `left` counts the n's still to add to m * n and `tiles_left`
+    // the tiles whose steps are still to add to the ends.
     a_ptr: DFF<Bits<16>>,
     b_ptr: DFF<Bits<16>>,
     left: DFF<Bits<16>>,
@@ -217,8 +216,6 @@ impl GemmEngine {
             a_base: Default::default(),
             b_base: Default::default(),
             acc_base: Default::default(),
-            count: Default::default(),
-            m_left: Default::default(),
             mn: Default::default(),
             error_reg: Default::default(),
             beyond: Default::default(),
@@ -262,7 +259,7 @@ impl Logic for GemmEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, a_base, b_base, acc_base, count, m_left, mn, error_reg, beyond, done_reg,
+            self, clock, state, a_base, b_base, acc_base, mn, error_reg, beyond, done_reg,
             a_ptr, b_ptr, left, tiles_left, gap, at_final, gap_busy, step_valid, step_last, step_acc_bottom, s0_pending, s0_wait, s0_row, s0_entry,
             s1_pending, s1_wait, s1_entry
         );
@@ -308,8 +305,8 @@ impl Logic for GemmEngine {
                     self.a_base.d.next = bit_cast::<18, 16>(self.a_entry.val()) + bit_cast::<18, 16>(self.k.val());
                     self.b_base.d.next = bit_cast::<18, 16>(self.b_entry.val()) + bit_cast::<18, 16>(self.k.val());
                     self.acc_base.d.next = bit_cast::<18, 16>(self.acc_entry.val()) + bit_cast::<18, 8>(self.m.val());
-                    self.count.d.next = self.tiles.val() - 1;
-                    self.m_left.d.next = self.m.val();
+                    self.tiles_left.d.next = self.tiles.val() - 1;
+                    self.left.d.next = bit_cast::<16, 8>(self.m.val());
                     self.mn.d.next = 0.into();
                     self.error_reg.d.next = 0.into();
                     self.state.d.next = GemmState::Check;
@@ -328,8 +325,8 @@ impl Logic for GemmEngine {
             GemmState::Check => {
                 // Each cycle adds one more tile's steps to the ends (until a
                 // sum passes 2^17, beyond every memory) and one n to m * n.
-                if self.count.q.val() != 0 {
-                    self.count.d.next = self.count.q.val() - 1;
+                if self.tiles_left.q.val() != 0 {
+                    self.tiles_left.d.next = self.tiles_left.q.val() - 1;
                     if !self.a_base.q.val().get_bit(17) {
                         self.a_base.d.next = self.a_next.val();
                     }
@@ -340,16 +337,11 @@ impl Logic for GemmEngine {
                         self.acc_base.d.next = self.acc_next.val();
                     }
                 }
-                if self.m_left.q.val() != 0 {
-                    self.m_left.d.next = self.m_left.q.val() - 1;
+                if self.left.q.val() != 0 {
+                    self.left.d.next = self.left.q.val() - 1;
                     self.mn.d.next = self.mn.q.val() + bit_cast::<16, 8>(self.n.val());
                 }
-                if (self.count.q.val() == 0) & (self.m_left.q.val() == 0) {
-                    self.left.d.next = self.k.val() - 1;
-                    self.at_final.d.next = self.k.val() == 1;
-                    self.tiles_left.d.next = self.tiles.val() - 1;
-                    self.gap.d.next = 0.into();
-                    self.gap_busy.d.next = false;
+                if (self.tiles_left.q.val() == 0) & (self.left.q.val() == 0) {
                     self.state.d.next = GemmState::Verdict;
                 }
                 // The ranges' test, registered for Verdict (the ends are
@@ -370,6 +362,11 @@ impl Logic for GemmEngine {
                 self.acc_base.d.next = bit_cast::<18, 16>(self.acc_entry.val());
                 self.a_ptr.d.next = self.a_entry.val();
                 self.b_ptr.d.next = self.b_entry.val();
+                self.left.d.next = self.k.val() - 1;
+                self.at_final.d.next = self.k.val() == 1;
+                self.tiles_left.d.next = self.tiles.val() - 1;
+                self.gap.d.next = 0.into();
+                self.gap_busy.d.next = false;
                 self.state.d.next = GemmState::Stream;
                 if self.beyond.q.val() {
                     self.error_reg.d.next = self.out_of_range.val();

@@ -92,7 +92,8 @@ pub struct Requantizer {
     out_of_range: Constant<Bits<8>>,
     state: DFF<RequantState>,
     error_reg: DFF<Bits<8>>,
-    /// Entry and lane of the element in hand.
+    /// Entry (from count - 1 down to 0; count itself in Check) and lane of
+    /// the element in hand.
     entry: DFF<Bits<16>>,
     lane: DFF<Bits<8>>,
     /// x = acc + bias (Sum), then |x|, the multiplicand (Setup).
@@ -119,6 +120,10 @@ pub struct Requantizer {
     offset: DFF<Bits<12>>,
     // Combinational helpers.
     x: Signal<Local, Bits<32>>,
+    /// src + entry and dst + entry, one bit wider; entry - 1.
+    acc_end: Signal<Local, Bits<17>>,
+    out_end: Signal<Local, Bits<17>>,
+    entry_less_one: Signal<Local, Bits<16>>,
     /// `0 - v` computed at 32 bits (a signal of its own: inside a wider cast,
     /// Verilog would widen `v` before inverting it).
     x_negated: Signal<Local, Bits<32>>,
@@ -192,6 +197,9 @@ impl Requantizer {
             big: Default::default(),
             offset: Default::default(),
             x: Default::default(),
+            acc_end: Default::default(),
+            out_end: Default::default(),
+            entry_less_one: Default::default(),
             x_negated: Default::default(),
             multiplier_negated: Default::default(),
             addend: Default::default(),
@@ -226,8 +234,12 @@ impl Logic for Requantizer {
         self.busy.next = self.state.q.val() != RequantState::Idle;
         self.done.next = false;
         self.error.next = self.error_reg.q.val();
-        self.acc_address.next = self.src.val() + self.entry.q.val();
-        self.out_address.next = self.dst.val() + self.entry.q.val();
+        // One adder per bank serves the range check (entry = count) and then
+        // the elements, which run from the last entry down to the first.
+        self.acc_end.next = bit_cast::<17, 16>(self.src.val()) + bit_cast::<17, 16>(self.entry.q.val());
+        self.out_end.next = bit_cast::<17, 16>(self.dst.val()) + bit_cast::<17, 16>(self.entry.q.val());
+        self.acc_address.next = self.acc_end.val().get_bits::<16>(0);
+        self.out_address.next = self.out_end.val().get_bits::<16>(0);
         // The lane in hand, with its bias (the user selects both).
         self.lane_select.next = self.lane.q.val();
         for j in 0..self.cols() {
@@ -235,6 +247,7 @@ impl Logic for Requantizer {
         }
         // Sum adds the bias to the lane's accumulator, which Wait kept in
         // `magnitude`; Setup takes the magnitude of the sum.
+        self.entry_less_one.next = self.entry.q.val() - 1;
         self.x.next = self.magnitude.q.val();
         if self.use_bias.val() {
             self.x.next = self.magnitude.q.val() + self.bias.val();
@@ -293,12 +306,9 @@ impl Logic for Requantizer {
             RequantState::Idle => {
                 if self.start.val() {
                     self.error_reg.d.next = 0.into();
-                    self.entry.d.next = 0.into();
+                    // Check compares the ranges' ends, src + count and dst + count.
+                    self.entry.d.next = self.count.val();
                     self.lane.d.next = 0.into();
-                    // The ranges' ends, for Check to compare (the product's
-                    // halves are free until the first element).
-                    self.high.d.next = bit_cast::<33, 16>(self.src.val()) + bit_cast::<33, 16>(self.count.val());
-                    self.low.d.next = bit_cast::<32, 16>(self.dst.val()) + bit_cast::<32, 16>(self.count.val());
                     self.state.d.next = RequantState::Check;
                 }
             }
@@ -312,10 +322,10 @@ impl Logic for Requantizer {
                 self.negative.d.next =
                     (self.shift.val().get_bits::<3>(5) != 0) | ((self.min.val() ^ 0x80) > (self.max.val() ^ 0x80));
                 self.saturate.d.next = (self.count.val() == 0)
-                    | (((self.high.q.val().get_bits::<17>(0) >> self.acc_depth_log.val()) != 0)
-                        & (self.high.q.val().get_bits::<17>(0) != self.acc_depth.val()))
-                    | (((self.low.q.val().get_bits::<17>(0) >> self.acc_depth_log.val()) != 0)
-                        & (self.low.q.val().get_bits::<17>(0) != self.acc_depth.val()));
+                    | (((self.acc_end.val() >> self.acc_depth_log.val()) != 0) & (self.acc_end.val() != self.acc_depth.val()))
+                    | (((self.out_end.val() >> self.acc_depth_log.val()) != 0) & (self.out_end.val() != self.acc_depth.val()));
+                // The last element first.
+                self.entry.d.next = self.entry_less_one.val();
             }
             RequantState::Verdict => {
                 self.state.d.next = RequantState::Read;
@@ -414,9 +424,9 @@ impl Logic for Requantizer {
                 self.state.d.next = RequantState::Wait;
                 if self.lane.q.val() == self.last_lane.val() {
                     self.lane.d.next = 0.into();
-                    self.entry.d.next = self.entry.q.val() + 1;
+                    self.entry.d.next = self.entry_less_one.val();
                     self.state.d.next = RequantState::Read;
-                    if (self.entry.q.val() + 1) == self.count.val() {
+                    if self.entry.q.val() == 0 {
                         self.state.d.next = RequantState::Finish;
                     }
                 }
