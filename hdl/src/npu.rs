@@ -27,6 +27,7 @@ use crate::requantizer::Requantizer;
 use crate::scratchpad::Scratchpad;
 use crate::uart_rx::UartRx;
 use crate::uart_tx::UartTx;
+use crate::vecs::dffs;
 use npu_spec::protocol::{
     offset, record_len, request_offset, Bank, Info, Opcode, Status, COUNTER_FIELDS, IDLE_TIMEOUT_BITS,
     INFO_FIELDS, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD, STATUS_FIELDS, SYNC, WRITE_FIELDS,
@@ -208,8 +209,16 @@ pub struct Npu {
     end_entry: DFF<Bits<17>>,
     /// A READ's bytes passed the longest answer.
     too_long: DFF<Bit>,
+    /// end_entry > depth, registered every cycle.
+    past_end: DFF<Bit>,
     /// WRITE: the lane word being assembled, and the frame byte being copied.
     word: DFF<Bits<32>>,
+    /// WRITE: the memory lane the byte arriving in CopyData completes.
+    write_a: DFF<Bit>,
+    write_b: DFF<Bit>,
+    write_bias: DFF<Bit>,
+    write_acc: Vec<DFF<Bit>>,
+    write_out: Vec<DFF<Bit>>,
     copy_index: DFF<Bits<11>>,
     /// Frame bytes still to copy after this one.
     copy_left: DFF<Bits<11>>,
@@ -224,6 +233,9 @@ pub struct Npu {
     /// UART needs ten bit times before the CRC bytes can go).
     tx_crc_reg: DFF<Bits<16>>,
     sent: DFF<Bits<8>>,
+    /// The UART's start and byte, registered.
+    tx_go: DFF<Bit>,
+    tx_hold: DFF<Bits<8>>,
     crc_due: DFF<Bit>,
     /// The COUNTERS record's counters, in its order (each 40 bits or more
     /// wide: 6.4 hours of cycles at 48 MHz; the record's bytes above read 0).
@@ -247,6 +259,8 @@ pub struct Npu {
     status_record: Signal<Local, Bits<72>>,
     data_byte: Signal<Local, Bits<8>>,
     tx_byte: Signal<Local, Bits<8>>,
+    /// The UART can take a byte this cycle.
+    tx_ready: Signal<Local, Bit>,
     tx_len: Signal<Local, Bits<16>>,
     copy_word: Signal<Local, Bits<32>>,
     /// The cursor is at its lane's last byte; at its entry's last byte.
@@ -396,7 +410,13 @@ impl Npu {
             size_entries: Default::default(),
             end_entry: Default::default(),
             too_long: Default::default(),
+            past_end: Default::default(),
             word: Default::default(),
+            write_a: Default::default(),
+            write_b: Default::default(),
+            write_bias: Default::default(),
+            write_acc: dffs(cols),
+            write_out: dffs(cols),
             copy_index: Default::default(),
             copy_left: Default::default(),
             tx_index: Default::default(),
@@ -404,6 +424,8 @@ impl Npu {
             tx_data: Default::default(),
             tx_crc_reg: Default::default(),
             sent: Default::default(),
+            tx_go: Default::default(),
+            tx_hold: Default::default(),
             crc_due: Default::default(),
             counters: CounterBank::new(rows * cols),
             frames_ok: Default::default(),
@@ -420,6 +442,7 @@ impl Npu {
             status_record: Default::default(),
             data_byte: Default::default(),
             tx_byte: Default::default(),
+            tx_ready: Default::default(),
             tx_len: Default::default(),
             copy_word: Default::default(),
             byte_last: Default::default(),
@@ -458,7 +481,7 @@ impl Logic for Npu {
         dff_setup!(
             self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, idle, frame_status, exec, start_engine, start_requant, status, length_ok, bank_ok, count_zero,
             opcode, data_len, bank, last_lane, last_byte, entry_bytes, depth, cursor_entry, cursor_lane, cursor_byte,
-            size_bytes, size_entries, end_entry, too_long, word, copy_index, copy_left, tx_index, tx_left, tx_data, tx_crc_reg, sent, crc_due, frames_ok, frames_bad, last_error
+            size_bytes, size_entries, end_entry, too_long, past_end, word, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_data, tx_crc_reg, sent, tx_go, tx_hold, crc_due, frames_ok, frames_bad, last_error
         );
         // Clocks and fixed wiring.
         self.receiver.clock.next = self.clock.val();
@@ -477,7 +500,12 @@ impl Logic for Npu {
         if self.crc_due.q.val() {
             self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
         }
-        self.transmitter.start.next = false;
+        // The sender's start and byte reach the UART from flip-flops; the
+        // UART is ready for the next only once it has taken this one.
+        self.transmitter.start.next = self.tx_go.q.val();
+        self.transmitter.data.next = self.tx_hold.q.val();
+        self.tx_go.d.next = false;
+        self.tx_ready.next = self.transmitter.ready.val() & !self.tx_go.q.val();
 
         // ---- Request fields, from the header register.
         self.field_entry.next = self.head.q.val().get_bits::<16>(self.at_entry.val().index());
@@ -529,6 +557,9 @@ impl Logic for Npu {
         self.b_mem.write_lane.next = self.cursor_lane.q.val();
         self.a_mem.write_enable.next = false;
         self.b_mem.write_enable.next = false;
+        self.write_a.d.next = false;
+        self.write_b.d.next = false;
+        self.write_bias.d.next = false;
         for i in 0..self.rows() {
             self.engine.a_data[i].next = self.a_mem.read_data[i].val();
         }
@@ -554,6 +585,10 @@ impl Logic for Npu {
             self.engine.acc_read_data[j].next = self.acc_mem[j].read_data.val();
 
             self.out_mem[j].clock.next = self.clock.val();
+            self.write_acc[j].clock.next = self.clock.val();
+            self.write_acc[j].d.next = false;
+            self.write_out[j].clock.next = self.clock.val();
+            self.write_out[j].d.next = false;
             self.out_mem[j].read_address.next = self.cursor_entry.q.val();
             self.out_mem[j].write_address.next = self.cursor_entry.q.val();
             self.out_mem[j].write_data.next = self.frame.read_data.val();
@@ -762,6 +797,7 @@ impl Logic for Npu {
             }
         }
         self.byte_last.next = self.cursor_byte.q.val() == self.last_byte.q.val();
+        self.past_end.d.next = self.end_entry.q.val() > self.depth.q.val();
         self.cursor_last.next = self.byte_last.val() & (self.cursor_lane.q.val() == self.last_lane.q.val());
         self.frame.read_address.next = bit_cast::<16, 11>(self.copy_index.q.val());
 
@@ -920,6 +956,8 @@ impl Logic for Npu {
                 }
             }
             ExecState::Size => {
+                // (past_end follows end_entry a cycle later: Range sees the
+                // end Size stopped at, which it holds.)
                 // Entries x entry bytes, by repeated addition (no divider).
                 // Every test reads registers only; Range checks the end.
                 self.size_bytes.d.next = self.size_bytes.q.val() + bit_cast::<17, 8>(self.entry_bytes.q.val());
@@ -949,7 +987,7 @@ impl Logic for Npu {
                 // and its answer carries none; a READ answers its bytes.
                 self.data_len.d.next = 0.into();
                 self.exec.d.next = ExecState::TxSync;
-                if self.end_entry.q.val() > self.depth.q.val() {
+                if self.past_end.q.val() {
                     self.status.d.next = self.st_out_of_range.val();
                 } else if self.too_long.q.val() {
                     self.status.d.next = self.st_bad_length.val();
@@ -960,38 +998,49 @@ impl Logic for Npu {
                 }
             }
             ExecState::Copy => {
-                // frame.read_address shows copy_index; its byte arrives next cycle.
+                // frame.read_address shows copy_index; its byte arrives next
+                // cycle, and which memory (if any) it completes a lane of is
+                // decided now, into flip-flops.
                 self.exec.d.next = ExecState::CopyData;
+                if self.byte_last.val() {
+                    match self.bank.q.val().index() {
+                        0 => {
+                            self.write_a.d.next = true;
+                        }
+                        1 => {
+                            self.write_b.d.next = true;
+                        }
+                        2 => {
+                            for j in 0..self.cols() {
+                                if self.cursor_lane.q.val().index() == j {
+                                    self.write_acc[j].d.next = true;
+                                }
+                            }
+                        }
+                        3 => {
+                            self.write_bias.d.next = true;
+                        }
+                        _ => {
+                            for j in 0..self.cols() {
+                                if self.cursor_lane.q.val().index() == j {
+                                    self.write_out[j].d.next = true;
+                                }
+                            }
+                        }
+                    }
+                }
             }
             ExecState::CopyData => {
                 self.word.d.next = self.copy_word.val();
                 if self.byte_last.val() {
                     self.word.d.next = 0.into();
-                    match self.bank.q.val().index() {
-                        0 => {
-                            self.a_mem.write_enable.next = true;
-                        }
-                        1 => {
-                            self.b_mem.write_enable.next = true;
-                        }
-                        2 => {
-                            for j in 0..self.cols() {
-                                if self.cursor_lane.q.val().index() == j {
-                                    self.acc_mem[j].write_enable.next = true;
-                                }
-                            }
-                        }
-                        3 => {
-                            self.bias_mem.write_enable.next = true;
-                        }
-                        _ => {
-                            for j in 0..self.cols() {
-                                if self.cursor_lane.q.val().index() == j {
-                                    self.out_mem[j].write_enable.next = true;
-                                }
-                            }
-                        }
-                    }
+                }
+                self.a_mem.write_enable.next = self.write_a.q.val();
+                self.b_mem.write_enable.next = self.write_b.q.val();
+                self.bias_mem.write_enable.next = self.write_bias.q.val();
+                for j in 0..self.cols() {
+                    self.acc_mem[j].write_enable.next = self.write_acc[j].q.val();
+                    self.out_mem[j].write_enable.next = self.write_out[j].q.val();
                 }
                 self.exec.d.next = ExecState::Copy;
                 if self.copy_left.q.val() == 0 {
@@ -1025,40 +1074,40 @@ impl Logic for Npu {
                 if self.status.q.val() != self.st_ok.val() {
                     self.data_len.d.next = 0.into();
                 }
-                if self.transmitter.ready.val() {
-                    self.transmitter.start.next = true;
+                if self.tx_ready.val() {
+                    self.tx_go.d.next = true;
                     self.tx_crc_reg.d.next = 0xFFFF.into();
                     self.exec.d.next = ExecState::TxLen0;
                 }
             }
             ExecState::TxLen0 => {
                 self.tx_byte.next = self.tx_len.val().get_bits::<8>(0);
-                if self.transmitter.ready.val() {
-                    self.transmitter.start.next = true;
+                if self.tx_ready.val() {
+                    self.tx_go.d.next = true;
                     self.crc_due.d.next = true;
                     self.exec.d.next = ExecState::TxLen1;
                 }
             }
             ExecState::TxLen1 => {
                 self.tx_byte.next = self.tx_len.val().get_bits::<8>(8);
-                if self.transmitter.ready.val() {
-                    self.transmitter.start.next = true;
+                if self.tx_ready.val() {
+                    self.tx_go.d.next = true;
                     self.crc_due.d.next = true;
                     self.exec.d.next = ExecState::TxStatus;
                 }
             }
             ExecState::TxStatus => {
                 self.tx_byte.next = self.status.q.val();
-                if self.transmitter.ready.val() {
-                    self.transmitter.start.next = true;
+                if self.tx_ready.val() {
+                    self.tx_go.d.next = true;
                     self.crc_due.d.next = true;
                     self.exec.d.next = ExecState::TxOpcode;
                 }
             }
             ExecState::TxOpcode => {
                 self.tx_byte.next = self.opcode.q.val();
-                if self.transmitter.ready.val() {
-                    self.transmitter.start.next = true;
+                if self.tx_ready.val() {
+                    self.tx_go.d.next = true;
                     self.crc_due.d.next = true;
                     self.tx_index.d.next = 0.into();
                     self.tx_left.d.next = self.data_len.q.val() - 1;
@@ -1084,8 +1133,8 @@ impl Logic for Npu {
             }
             ExecState::TxData => {
                 self.tx_byte.next = self.tx_data.q.val();
-                if self.transmitter.ready.val() {
-                    self.transmitter.start.next = true;
+                if self.tx_ready.val() {
+                    self.tx_go.d.next = true;
                     self.crc_due.d.next = true;
                     self.tx_index.d.next = self.tx_index.q.val() + 1;
                     self.tx_left.d.next = self.tx_left.q.val() - 1;
@@ -1106,15 +1155,15 @@ impl Logic for Npu {
             }
             ExecState::TxCrc0 => {
                 self.tx_byte.next = self.tx_crc_reg.q.val().get_bits::<8>(0);
-                if self.transmitter.ready.val() {
-                    self.transmitter.start.next = true;
+                if self.tx_ready.val() {
+                    self.tx_go.d.next = true;
                     self.exec.d.next = ExecState::TxCrc1;
                 }
             }
             ExecState::TxCrc1 => {
                 self.tx_byte.next = self.tx_crc_reg.q.val().get_bits::<8>(8);
-                if self.transmitter.ready.val() {
-                    self.transmitter.start.next = true;
+                if self.tx_ready.val() {
+                    self.tx_go.d.next = true;
                     self.exec.d.next = ExecState::Done;
                 }
             }
@@ -1134,7 +1183,7 @@ impl Logic for Npu {
         }
         // The byte the sender chose above goes to the UART, and into the CRC
         // a cycle later (the CRC bytes themselves are not part of it).
-        self.transmitter.data.next = self.tx_byte.val();
+        self.tx_hold.d.next = self.tx_byte.val();
         self.sent.d.next = self.tx_byte.val();
     }
 }

@@ -12,7 +12,7 @@ pub struct UartTx {
     pub ready: Signal<Out, Bit>,
     /// The serial line (idle high).
     pub tx: Signal<Out, Bit>,
-    clocks_per_bit: Constant<Bits<16>>,
+    last_count: Constant<Bits<16>>,
     /// Stop bit, data, start bit: shifted out from the bottom.
     shift: DFF<Bits<10>>,
     /// Bits still to send (0: idle).
@@ -32,7 +32,7 @@ impl UartTx {
             start: Default::default(),
             ready: Default::default(),
             tx: Default::default(),
-            clocks_per_bit: Constant::new(clocks_per_bit.into()),
+            last_count: Constant::new((clocks_per_bit - 1).into()),
             shift: Default::default(),
             bits_left: Default::default(),
             count: Default::default(),
@@ -57,7 +57,7 @@ impl Logic for UartTx {
         } else {
             self.line_low.d.next = !self.shift.q.val().get_bit(0);
             self.count.d.next = self.count.q.val() + 1;
-            if (self.count.q.val() + 1) == self.clocks_per_bit.val() {
+            if self.count.q.val() == self.last_count.val() {
                 self.count.d.next = 0.into();
                 self.shift.d.next = (self.shift.q.val() >> 1) | bits::<10>(0x200);
                 self.bits_left.d.next = self.bits_left.q.val() - 1;
