@@ -139,6 +139,11 @@ pub struct GemmEngine {
     s0_pending: DFF<Bit>,
     s0_wait: DFF<Bits<8>>,
     s0_row: DFF<Bits<8>>,
+    /// Slot 0 drains this cycle; its row is row 0; its row is below m (the
+    /// tile has it). Registered where `s0_wait`, `s0_row` change.
+    drain_reg: DFF<Bit>,
+    on_last_row: DFF<Bit>,
+    row_used: DFF<Bit>,
     s0_entry: DFF<Bits<16>>,
     s1_pending: DFF<Bit>,
     s1_wait: DFF<Bits<8>>,
@@ -233,6 +238,9 @@ impl GemmEngine {
             s0_pending: Default::default(),
             s0_wait: Default::default(),
             s0_row: Default::default(),
+            drain_reg: Default::default(),
+            on_last_row: Default::default(),
+            row_used: Default::default(),
             s0_entry: Default::default(),
             s1_pending: Default::default(),
             s1_wait: Default::default(),
@@ -260,7 +268,7 @@ impl Logic for GemmEngine {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, a_base, b_base, acc_base, mn, error_reg, beyond, done_reg,
-            a_ptr, b_ptr, left, tiles_left, gap, at_final, gap_busy, step_valid, step_last, step_acc_bottom, s0_pending, s0_wait, s0_row, s0_entry,
+            a_ptr, b_ptr, left, tiles_left, gap, at_final, gap_busy, step_valid, step_last, step_acc_bottom, s0_pending, s0_wait, s0_row, drain_reg, on_last_row, row_used, s0_entry,
             s1_pending, s1_wait, s1_entry
         );
         self.array.clock.next = self.clock.val();
@@ -296,8 +304,13 @@ impl Logic for GemmEngine {
         self.b_next.next = self.b_base.q.val() + bit_cast::<18, 16>(self.b_step.val());
         self.acc_next.next = self.acc_base.q.val() + bit_cast::<18, 16>(self.acc_step.val());
         // Slot 0 drains a row this cycle; the last row (row 0) finishes it.
-        self.draining.next = self.s0_pending.q.val() & (self.s0_wait.q.val() == 0);
-        self.finishing.next = self.draining.val() & (self.s0_row.q.val() == 0);
+        // Both from flip-flops: drain_reg is `s0_pending & s0_wait == 0` and
+        // on_last_row is `s0_row == 0`, each worked out a cycle ahead.
+        self.draining.next = self.drain_reg.q.val();
+        self.finishing.next = self.drain_reg.q.val() & self.on_last_row.q.val();
+        self.drain_reg.d.next = (self.draining.val() & !self.finishing.val())
+            | (self.finishing.val() & self.s1_pending.q.val() & (self.s1_wait.q.val() == 1))
+            | (self.s0_pending.q.val() & !self.draining.val() & (self.s0_wait.q.val() == 1));
 
         match self.state.q.val() {
             GemmState::Idle => {
@@ -431,6 +444,8 @@ impl Logic for GemmEngine {
         }
         if self.draining.val() {
             self.s0_row.d.next = self.s0_row.q.val() - 1;
+            self.on_last_row.d.next = self.s0_row.q.val() == 1;
+            self.row_used.d.next = self.s0_row.q.val() <= self.m.val();
             self.s0_entry.d.next = self.s0_entry.q.val() - 1;
         }
         // The accumulator read port fetches the old value of the row that
@@ -445,7 +460,7 @@ impl Logic for GemmEngine {
         self.acc_write_address.next = self.s0_entry.q.val();
         for j in 0..self.cols() {
             self.acc_write_enable[j].next =
-                self.draining.val() & (self.n.val().index() > j) & (self.s0_row.q.val() < self.m.val());
+                self.draining.val() & (self.n.val().index() > j) & self.row_used.q.val();
             // result + old value when accumulating, one logic cell a bit.
             self.acc_adders[j].load.next = !self.accumulate.val();
             self.acc_adders[j].acc.next = self.acc_read_data[j].val();
@@ -460,6 +475,8 @@ impl Logic for GemmEngine {
                 self.s0_pending.d.next = true;
                 self.s0_wait.d.next = self.s1_wait.q.val() - 1;
                 self.s0_row.d.next = self.last_row.val();
+                self.on_last_row.d.next = self.last_row.val() == 0;
+                self.row_used.d.next = self.m.val() > self.last_row.val();
                 self.s0_entry.d.next = self.s1_entry.q.val();
                 self.s1_pending.d.next = false;
             }
@@ -474,6 +491,8 @@ impl Logic for GemmEngine {
                 self.s0_pending.d.next = true;
                 self.s0_wait.d.next = self.drain_wait.val();
                 self.s0_row.d.next = self.last_row.val();
+                self.on_last_row.d.next = self.last_row.val() == 0;
+                self.row_used.d.next = self.m.val() > self.last_row.val();
                 self.s0_entry.d.next = self.step_acc_bottom.q.val();
             }
         }

@@ -555,8 +555,10 @@ impl Logic for Npu {
         self.b_mem.write_data.next = self.frame.read_data.val();
         self.a_mem.write_lane.next = self.cursor_lane.q.val();
         self.b_mem.write_lane.next = self.cursor_lane.q.val();
-        self.a_mem.write_enable.next = false;
-        self.b_mem.write_enable.next = false;
+        // The executor writes only while the engine and the requantizer are
+        // idle, so its write flags (high in CopyData alone) simply OR in.
+        self.a_mem.write_enable.next = self.write_a.q.val();
+        self.b_mem.write_enable.next = self.write_b.q.val();
         self.write_a.d.next = false;
         self.write_b.d.next = false;
         self.write_bias.d.next = false;
@@ -576,11 +578,11 @@ impl Logic for Npu {
             }
             self.acc_mem[j].write_address.next = self.cursor_entry.q.val();
             self.acc_mem[j].write_data.next = self.copy_word.val();
-            self.acc_mem[j].write_enable.next = false;
+            // (The engine writes only while busy, the executor only while not.)
+            self.acc_mem[j].write_enable.next = self.write_acc[j].q.val() | self.engine.acc_write_enable[j].val();
             if self.engine.busy.val() {
                 self.acc_mem[j].write_address.next = self.engine.acc_write_address.val();
                 self.acc_mem[j].write_data.next = self.engine.acc_write_data[j].val();
-                self.acc_mem[j].write_enable.next = self.engine.acc_write_enable[j].val();
             }
             self.engine.acc_read_data[j].next = self.acc_mem[j].read_data.val();
 
@@ -592,11 +594,10 @@ impl Logic for Npu {
             self.out_mem[j].read_address.next = self.cursor_entry.q.val();
             self.out_mem[j].write_address.next = self.cursor_entry.q.val();
             self.out_mem[j].write_data.next = self.frame.read_data.val();
-            self.out_mem[j].write_enable.next = false;
+            self.out_mem[j].write_enable.next = self.write_out[j].q.val() | self.requant.out_write_enable[j].val();
             if self.requant.busy.val() {
                 self.out_mem[j].write_address.next = self.requant.out_address.val();
                 self.out_mem[j].write_data.next = self.requant.out_data.val();
-                self.out_mem[j].write_enable.next = self.requant.out_write_enable[j].val();
             }
         }
         // One lane multiplexer for the accumulators and one bias read port,
@@ -615,7 +616,7 @@ impl Logic for Npu {
         self.bias_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.val());
         self.bias_mem.write_address.next = bit_cast::<16, 8>(self.cursor_lane.q.val());
         self.bias_mem.write_data.next = self.copy_word.val();
-        self.bias_mem.write_enable.next = false;
+        self.bias_mem.write_enable.next = self.write_bias.q.val();
         self.requant.bias.next = self.bias_mem.read_data.val();
 
         // ---- Counters, in the COUNTERS record's order.
@@ -1035,13 +1036,8 @@ impl Logic for Npu {
                 if self.byte_last.val() {
                     self.word.d.next = 0.into();
                 }
-                self.a_mem.write_enable.next = self.write_a.q.val();
-                self.b_mem.write_enable.next = self.write_b.q.val();
-                self.bias_mem.write_enable.next = self.write_bias.q.val();
-                for j in 0..self.cols() {
-                    self.acc_mem[j].write_enable.next = self.write_acc[j].q.val();
-                    self.out_mem[j].write_enable.next = self.write_out[j].q.val();
-                }
+                // (The write flags, set in Copy for this cycle alone, drive
+                // the write enables directly: see the memories' wiring.)
                 self.exec.d.next = ExecState::Copy;
                 if self.copy_left.q.val() == 0 {
                     self.exec.d.next = ExecState::TxSync;

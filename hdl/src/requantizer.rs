@@ -113,6 +113,9 @@ pub struct Requantizer {
     half: DFF<Bit>,
     /// The high-mul's rounding carry, registered (Carry) before its add (High).
     round_up: DFF<Bit>,
+    /// Check: the source or destination range passes the memory's end.
+    acc_beyond: DFF<Bit>,
+    out_beyond: DFF<Bit>,
     /// The quotient's magnitude is past 511 (Cap), for Round's cap.
     big: DFF<Bit>,
     /// The rounded quotient (Round), then the result before the clamp:
@@ -195,6 +198,8 @@ impl Requantizer {
             half: Default::default(),
             round_up: Default::default(),
             big: Default::default(),
+            acc_beyond: Default::default(),
+            out_beyond: Default::default(),
             offset: Default::default(),
             x: Default::default(),
             acc_end: Default::default(),
@@ -229,7 +234,7 @@ impl Logic for Requantizer {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, error_reg, entry, lane, magnitude, negative,
-            saturate, high, low, step, value, half, round_up, big, offset
+            saturate, high, low, step, value, half, round_up, big, acc_beyond, out_beyond, offset
         );
         self.busy.next = self.state.q.val() != RequantState::Idle;
         self.done.next = false;
@@ -313,17 +318,19 @@ impl Logic for Requantizer {
                 }
             }
             RequantState::Check => {
-                // The tests land in flip-flops free until the first element
-                // (negative: bad parameters, saturate: out of range), and
-                // Verdict acts on them.
+                // The tests land in flip-flops (negative, free until the first
+                // element: bad parameters; saturate, likewise, and the beyond
+                // flags: out of range), and Verdict acts on them.
                 self.state.d.next = RequantState::Verdict;
                 // (Comparisons with powers of two as plain logic: MAX_SHIFT
                 // is 31 and the depth 2^d, see GemmEngine.)
                 self.negative.d.next =
                     (self.shift.val().get_bits::<3>(5) != 0) | ((self.min.val() ^ 0x80) > (self.max.val() ^ 0x80));
-                self.saturate.d.next = (self.count.val() == 0)
-                    | (((self.acc_end.val() >> self.acc_depth_log.val()) != 0) & (self.acc_end.val() != self.acc_depth.val()))
-                    | (((self.out_end.val() >> self.acc_depth_log.val()) != 0) & (self.out_end.val() != self.acc_depth.val()));
+                self.saturate.d.next = self.count.val() == 0;
+                self.acc_beyond.d.next =
+                    ((self.acc_end.val() >> self.acc_depth_log.val()) != 0) & (self.acc_end.val() != self.acc_depth.val());
+                self.out_beyond.d.next =
+                    ((self.out_end.val() >> self.acc_depth_log.val()) != 0) & (self.out_end.val() != self.acc_depth.val());
                 // The last element first.
                 self.entry.d.next = self.entry_less_one.val();
             }
@@ -332,7 +339,7 @@ impl Logic for Requantizer {
                 if self.negative.q.val() {
                     self.error_reg.d.next = self.bad_param.val();
                     self.state.d.next = RequantState::Finish;
-                } else if self.saturate.q.val() {
+                } else if self.saturate.q.val() | self.acc_beyond.q.val() | self.out_beyond.q.val() {
                     self.error_reg.d.next = self.out_of_range.val();
                     self.state.d.next = RequantState::Finish;
                 }
