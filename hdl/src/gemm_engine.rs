@@ -135,9 +135,11 @@ pub struct GemmEngine {
     step_acc_bottom: DFF<Bits<16>>,
     // Drain slots: 0 runs first. `wait` counts down to the first drain cycle,
     // `row` is the output row the drain shows and `entry` its accumulator
-    // entry. A slot 1 always starts at the bottom row.
+    // entry (`wait_one`: `wait == 1`, registered). A slot 1 always starts at
+    // the bottom row.
     s0_pending: DFF<Bit>,
     s0_wait: DFF<Bits<8>>,
+    s0_wait_one: DFF<Bit>,
     s0_row: DFF<Bits<8>>,
     /// Slot 0 drains this cycle; its row is row 0; its row is below m (the
     /// tile has it). Registered where `s0_wait`, `s0_row` change.
@@ -147,6 +149,7 @@ pub struct GemmEngine {
     s0_entry: DFF<Bits<16>>,
     s1_pending: DFF<Bit>,
     s1_wait: DFF<Bits<8>>,
+    s1_wait_one: DFF<Bit>,
     s1_entry: DFF<Bits<16>>,
     /// Each base plus its step.
     a_next: Signal<Local, Bits<18>>,
@@ -237,6 +240,7 @@ impl GemmEngine {
             step_acc_bottom: Default::default(),
             s0_pending: Default::default(),
             s0_wait: Default::default(),
+            s0_wait_one: Default::default(),
             s0_row: Default::default(),
             drain_reg: Default::default(),
             on_last_row: Default::default(),
@@ -244,6 +248,7 @@ impl GemmEngine {
             s0_entry: Default::default(),
             s1_pending: Default::default(),
             s1_wait: Default::default(),
+            s1_wait_one: Default::default(),
             s1_entry: Default::default(),
             a_next: Default::default(),
             b_next: Default::default(),
@@ -268,8 +273,8 @@ impl Logic for GemmEngine {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, a_base, b_base, acc_base, mn, error_reg, beyond, done_reg,
-            a_ptr, b_ptr, left, tiles_left, gap, at_final, gap_busy, step_valid, step_last, step_acc_bottom, s0_pending, s0_wait, s0_row, drain_reg, on_last_row, row_used, s0_entry,
-            s1_pending, s1_wait, s1_entry
+            a_ptr, b_ptr, left, tiles_left, gap, at_final, gap_busy, step_valid, step_last, step_acc_bottom, s0_pending, s0_wait, s0_wait_one, s0_row, drain_reg, on_last_row, row_used, s0_entry,
+            s1_pending, s1_wait, s1_wait_one, s1_entry
         );
         self.array.clock.next = self.clock.val();
         // Outputs that hold between events.
@@ -309,8 +314,8 @@ impl Logic for GemmEngine {
         self.draining.next = self.drain_reg.q.val();
         self.finishing.next = self.drain_reg.q.val() & self.on_last_row.q.val();
         self.drain_reg.d.next = (self.draining.val() & !self.finishing.val())
-            | (self.finishing.val() & self.s1_pending.q.val() & (self.s1_wait.q.val() == 1))
-            | (self.s0_pending.q.val() & !self.draining.val() & (self.s0_wait.q.val() == 1));
+            | (self.finishing.val() & self.s1_pending.q.val() & self.s1_wait_one.q.val())
+            | (self.s0_pending.q.val() & !self.draining.val() & self.s0_wait_one.q.val());
 
         match self.state.q.val() {
             GemmState::Idle => {
@@ -436,11 +441,14 @@ impl Logic for GemmEngine {
         // Drains. Slot 0 drains once its wait is over, one row per cycle from
         // the bottom row up.
         self.array.drain.next = self.draining.val();
+        // (Wherever a wait changes, its `== 1` flag gets the new value's test.)
         if self.s0_pending.q.val() & (self.s0_wait.q.val() != 0) {
             self.s0_wait.d.next = self.s0_wait.q.val() - 1;
+            self.s0_wait_one.d.next = self.s0_wait.q.val() == 2;
         }
         if self.s1_pending.q.val() & (self.s1_wait.q.val() != 0) {
             self.s1_wait.d.next = self.s1_wait.q.val() - 1;
+            self.s1_wait_one.d.next = self.s1_wait.q.val() == 2;
         }
         if self.draining.val() {
             self.s0_row.d.next = self.s0_row.q.val() - 1;
@@ -451,10 +459,10 @@ impl Logic for GemmEngine {
         // The accumulator read port fetches the old value of the row that
         // drains in the next cycle.
         self.acc_read_address.next = self.s0_entry.q.val() - 1;
-        if self.s0_wait.q.val() == 1 {
+        if self.s0_wait_one.q.val() {
             self.acc_read_address.next = self.s0_entry.q.val();
         }
-        if self.s1_pending.q.val() & (self.s1_wait.q.val() == 1) {
+        if self.s1_pending.q.val() & self.s1_wait_one.q.val() {
             self.acc_read_address.next = self.s1_entry.q.val();
         }
         self.acc_write_address.next = self.s0_entry.q.val();
@@ -474,6 +482,7 @@ impl Logic for GemmEngine {
             if self.s1_pending.q.val() {
                 self.s0_pending.d.next = true;
                 self.s0_wait.d.next = self.s1_wait.q.val() - 1;
+                self.s0_wait_one.d.next = self.s1_wait.q.val() == 2;
                 self.s0_row.d.next = self.last_row.val();
                 self.on_last_row.d.next = self.last_row.val() == 0;
                 self.row_used.d.next = self.m.val() > self.last_row.val();
@@ -486,10 +495,12 @@ impl Logic for GemmEngine {
             if (self.s0_pending.q.val() & !self.finishing.val()) | (self.finishing.val() & self.s1_pending.q.val()) {
                 self.s1_pending.d.next = true;
                 self.s1_wait.d.next = self.drain_wait.val();
+                self.s1_wait_one.d.next = self.drain_wait.val() == 1;
                 self.s1_entry.d.next = self.step_acc_bottom.q.val();
             } else {
                 self.s0_pending.d.next = true;
                 self.s0_wait.d.next = self.drain_wait.val();
+                self.s0_wait_one.d.next = self.drain_wait.val() == 1;
                 self.s0_row.d.next = self.last_row.val();
                 self.on_last_row.d.next = self.last_row.val() == 0;
                 self.row_used.d.next = self.m.val() > self.last_row.val();
