@@ -131,6 +131,7 @@ pub struct Npu {
     op_write: Constant<Bits<8>>,
     op_read: Constant<Bits<8>>,
     op_counters: Constant<Bits<8>>,
+    last_opcode: Constant<Bits<8>>,
     last_bank: Constant<Bits<8>>,
     info_len: Constant<Bits<16>>,
     status_len: Constant<Bits<16>>,
@@ -186,6 +187,9 @@ pub struct Npu {
     /// Decode's tests, made a cycle earlier: the length suits the opcode,
     /// the bank exists, a READ's count is zero.
     length_ok: DFF<Bit>,
+    /// The frame arrived whole; its opcode if known (1..=8), else 0.
+    frame_ok: DFF<Bit>,
+    op_index: DFF<Bits<4>>,
     bank_ok: DFF<Bit>,
     count_zero: DFF<Bit>,
     opcode: DFF<Bits<8>>,
@@ -348,6 +352,7 @@ impl Npu {
             op_write: k(Opcode::Write as u64),
             op_read: k(Opcode::Read as u64),
             op_counters: k(Opcode::Counters as u64),
+            last_opcode: k(Opcode::ClearCounters as u64),
             last_bank: k(Bank::Out as u64),
             info_len: k(record_len(INFO_FIELDS) as u64),
             status_len: k(record_len(STATUS_FIELDS) as u64),
@@ -394,6 +399,8 @@ impl Npu {
             start_requant: Default::default(),
             status: Default::default(),
             length_ok: Default::default(),
+            frame_ok: Default::default(),
+            op_index: Default::default(),
             bank_ok: Default::default(),
             count_zero: Default::default(),
             opcode: Default::default(),
@@ -479,7 +486,7 @@ impl Logic for Npu {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, idle, frame_status, exec, start_engine, start_requant, status, length_ok, bank_ok, count_zero,
+            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, idle, frame_status, exec, start_engine, start_requant, status, length_ok, frame_ok, op_index, bank_ok, count_zero,
             opcode, data_len, bank, last_lane, last_byte, entry_bytes, depth, cursor_entry, cursor_lane, cursor_byte,
             size_bytes, size_entries, end_entry, too_long, past_end, word, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_data, tx_crc_reg, sent, tx_go, tx_hold, crc_due, frames_ok, frames_bad, last_error
         );
@@ -830,6 +837,12 @@ impl Logic for Npu {
                         _ => {}
                     }
                     self.bank_ok.d.next = self.head.q.val().get_bits::<8>(8) <= self.last_bank.val();
+                    self.frame_ok.d.next = self.frame_status.q.val() == self.st_ok.val();
+                    // The opcode in 4 bits for Decode's match: 0 if unknown.
+                    self.op_index.d.next = 0.into();
+                    if self.head.q.val().get_bits::<8>(0) <= self.last_opcode.val() {
+                        self.op_index.d.next = self.head.q.val().get_bits::<4>(0);
+                    }
                     self.count_zero.d.next = self.field_count.val() == 0;
                 }
             }
@@ -882,8 +895,8 @@ impl Logic for Npu {
                         self.depth.d.next = self.acc_depth.val();
                     }
                 }
-                if self.status.q.val() == self.st_ok.val() {
-                    match self.opcode.q.val().index() {
+                if self.frame_ok.q.val() {
+                    match self.op_index.q.val().index() {
                         1 => {
                             if !self.length_ok.q.val() {
                                 self.status.d.next = self.st_bad_length.val();
