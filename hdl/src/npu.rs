@@ -121,6 +121,9 @@ pub struct Npu {
     a_depth: Constant<Bits<17>>,
     b_depth: Constant<Bits<17>>,
     acc_depth: Constant<Bits<17>>,
+    a_depth_log: Constant<Bits<17>>,
+    b_depth_log: Constant<Bits<17>>,
+    acc_depth_log: Constant<Bits<17>>,
     sync: Constant<Bits<8>>,
     st_ok: Constant<Bits<8>>,
     st_bad_crc: Constant<Bits<8>>,
@@ -132,6 +135,7 @@ pub struct Npu {
     op_read: Constant<Bits<8>>,
     op_counters: Constant<Bits<8>>,
     last_opcode: Constant<Bits<8>>,
+    macs_mask: Constant<Bits<16>>,
     last_bank: Constant<Bits<8>>,
     info_len: Constant<Bits<16>>,
     status_len: Constant<Bits<16>>,
@@ -194,13 +198,12 @@ pub struct Npu {
     count_zero: DFF<Bit>,
     opcode: DFF<Bits<8>>,
     data_len: DFF<Bits<16>>,
-    bank: DFF<Bits<8>>,
+    bank: DFF<Bits<3>>,
     /// The bank's geometry: its last lane and a lane's last byte (for
-    /// equality tests, no adder), bytes per entry, entries.
+    /// equality tests, no adder), bytes per entry.
     last_lane: DFF<Bits<8>>,
     last_byte: DFF<Bits<8>>,
     entry_bytes: DFF<Bits<8>>,
-    depth: DFF<Bits<17>>,
     // The byte cursor over a bank, for WRITE and READ.
     cursor_entry: DFF<Bits<16>>,
     cursor_lane: DFF<Bits<8>>,
@@ -213,7 +216,7 @@ pub struct Npu {
     end_entry: DFF<Bits<17>>,
     /// A READ's bytes passed the longest answer.
     too_long: DFF<Bit>,
-    /// end_entry > depth, registered every cycle.
+    /// end_entry is past the bank's last entry, registered every cycle.
     past_end: DFF<Bit>,
     /// WRITE: the lane word being assembled, and the frame byte being copied.
     word: DFF<Bits<32>>,
@@ -232,11 +235,10 @@ pub struct Npu {
     tx_left: DFF<Bits<16>>,
     /// The data byte to send next, selected a cycle ahead (TxWait).
     tx_data: DFF<Bits<8>>,
-    /// The CRC of the answer so far; the last byte sent and whether the CRC
-    /// still has to take it (a cycle later, off the sender's path: the
+    /// The CRC of the answer so far, and whether it still has to take the
+    /// byte just sent, tx_hold (a cycle later, off the sender's path: the
     /// UART needs ten bit times before the CRC bytes can go).
     tx_crc_reg: DFF<Bits<16>>,
-    sent: DFF<Bits<8>>,
     /// The UART's start and byte, registered.
     tx_go: DFF<Bit>,
     tx_hold: DFF<Bits<8>>,
@@ -342,6 +344,9 @@ impl Npu {
             a_depth: k(m.a_depth as u64),
             b_depth: k(m.b_depth as u64),
             acc_depth: k(m.acc_depth as u64),
+            a_depth_log: k(m.a_depth.trailing_zeros() as u64),
+            b_depth_log: k(m.b_depth.trailing_zeros() as u64),
+            acc_depth_log: k(m.acc_depth.trailing_zeros() as u64),
             sync: k(u64::from(SYNC)),
             st_ok: k(Status::Ok as u64),
             st_bad_crc: k(Status::BadCrc as u64),
@@ -353,6 +358,7 @@ impl Npu {
             op_read: k(Opcode::Read as u64),
             op_counters: k(Opcode::Counters as u64),
             last_opcode: k(Opcode::ClearCounters as u64),
+            macs_mask: k(((rows * cols + 1).next_power_of_two() - 1) as u64),
             last_bank: k(Bank::Out as u64),
             info_len: k(record_len(INFO_FIELDS) as u64),
             status_len: k(record_len(STATUS_FIELDS) as u64),
@@ -409,7 +415,6 @@ impl Npu {
             last_lane: Default::default(),
             last_byte: Default::default(),
             entry_bytes: Default::default(),
-            depth: Default::default(),
             cursor_entry: Default::default(),
             cursor_lane: Default::default(),
             cursor_byte: Default::default(),
@@ -430,7 +435,6 @@ impl Npu {
             tx_left: Default::default(),
             tx_data: Default::default(),
             tx_crc_reg: Default::default(),
-            sent: Default::default(),
             tx_go: Default::default(),
             tx_hold: Default::default(),
             crc_due: Default::default(),
@@ -487,8 +491,8 @@ impl Logic for Npu {
     fn update(&mut self) {
         dff_setup!(
             self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, idle, frame_status, exec, start_engine, start_requant, status, length_ok, frame_ok, op_index, bank_ok, count_zero,
-            opcode, data_len, bank, last_lane, last_byte, entry_bytes, depth, cursor_entry, cursor_lane, cursor_byte,
-            size_bytes, size_entries, end_entry, too_long, past_end, word, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_data, tx_crc_reg, sent, tx_go, tx_hold, crc_due, frames_ok, frames_bad, last_error
+            opcode, data_len, bank, last_lane, last_byte, entry_bytes, cursor_entry, cursor_lane, cursor_byte,
+            size_bytes, size_entries, end_entry, too_long, past_end, word, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_data, tx_crc_reg, tx_go, tx_hold, crc_due, frames_ok, frames_bad, last_error
         );
         // Clocks and fixed wiring.
         self.receiver.clock.next = self.clock.val();
@@ -502,7 +506,8 @@ impl Logic for Npu {
         self.rx_crc.crc_in.next = self.rx_crc_reg.q.val();
         self.rx_crc.data.next = self.receiver.data.val();
         self.tx_crc.crc_in.next = self.tx_crc_reg.q.val();
-        self.tx_crc.data.next = self.sent.q.val();
+        // tx_hold is the byte chosen last cycle: the one sent, if any.
+        self.tx_crc.data.next = self.tx_hold.q.val();
         self.crc_due.d.next = false;
         if self.crc_due.q.val() {
             self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
@@ -633,7 +638,8 @@ impl Logic for Npu {
         self.counters.increment[2].next = bit_cast::<17, 1>(self.engine.step.val().into());
         self.counters.increment[3].next = 0.into();
         if self.engine.step.val() {
-            self.counters.increment[3].next = bit_cast::<17, 16>(self.engine.macs_per_step.val());
+            // (Masked to the widest m * n, so that synthesis sees how narrow it is.)
+            self.counters.increment[3].next = bit_cast::<17, 16>(self.engine.macs_per_step.val() & self.macs_mask.val());
         }
         self.counters.increment[4].next = bit_cast::<17, 1>(self.engine.stall.val().into());
         self.counters.increment[5].next = bit_cast::<17, 1>(self.receiver.valid.val().into());
@@ -805,7 +811,25 @@ impl Logic for Npu {
             }
         }
         self.byte_last.next = self.cursor_byte.q.val() == self.last_byte.q.val();
-        self.past_end.d.next = self.end_entry.q.val() > self.depth.q.val();
+        // end_entry > the bank's depth, a power of two 2^d: `x >> d != 0 and
+        // x != 2^d`, plain logic.
+        match self.bank.q.val().index() {
+            0 => {
+                self.past_end.d.next = ((self.end_entry.q.val() >> self.a_depth_log.val()) != 0)
+                    & (self.end_entry.q.val() != self.a_depth.val());
+            }
+            1 => {
+                self.past_end.d.next = ((self.end_entry.q.val() >> self.b_depth_log.val()) != 0)
+                    & (self.end_entry.q.val() != self.b_depth.val());
+            }
+            3 => {
+                self.past_end.d.next = self.end_entry.q.val() > 1;
+            }
+            _ => {
+                self.past_end.d.next = ((self.end_entry.q.val() >> self.acc_depth_log.val()) != 0)
+                    & (self.end_entry.q.val() != self.acc_depth.val());
+            }
+        }
         self.cursor_last.next = self.byte_last.val() & (self.cursor_lane.q.val() == self.last_lane.q.val());
         self.frame.read_address.next = bit_cast::<16, 11>(self.copy_index.q.val());
 
@@ -848,7 +872,7 @@ impl Logic for Npu {
             }
             ExecState::Decode => {
                 self.exec.d.next = ExecState::TxSync;
-                self.bank.d.next = self.head.q.val().get_bits::<8>(8);
+                self.bank.d.next = self.head.q.val().get_bits::<3>(8);
                 self.cursor_entry.d.next = self.field_entry.val();
                 self.cursor_lane.d.next = 0.into();
                 self.cursor_byte.d.next = 0.into();
@@ -868,31 +892,26 @@ impl Logic for Npu {
                         self.last_lane.d.next = self.rows_less_one.val();
                         self.last_byte.d.next = 0.into();
                         self.entry_bytes.d.next = self.rows.val();
-                        self.depth.d.next = self.a_depth.val();
                     }
                     1 => {
                         self.last_lane.d.next = self.cols_less_one.val();
                         self.last_byte.d.next = 0.into();
                         self.entry_bytes.d.next = self.cols.val();
-                        self.depth.d.next = self.b_depth.val();
                     }
                     2 => {
                         self.last_lane.d.next = self.cols_less_one.val();
                         self.last_byte.d.next = 3.into();
                         self.entry_bytes.d.next = self.cols_x4.val();
-                        self.depth.d.next = self.acc_depth.val();
                     }
                     3 => {
                         self.last_lane.d.next = self.cols_less_one.val();
                         self.last_byte.d.next = 3.into();
                         self.entry_bytes.d.next = self.cols_x4.val();
-                        self.depth.d.next = 1.into();
                     }
                     _ => {
                         self.last_lane.d.next = self.cols_less_one.val();
                         self.last_byte.d.next = 0.into();
                         self.entry_bytes.d.next = self.cols.val();
-                        self.depth.d.next = self.acc_depth.val();
                     }
                 }
                 if self.frame_ok.q.val() {
@@ -1193,6 +1212,5 @@ impl Logic for Npu {
         // The byte the sender chose above goes to the UART, and into the CRC
         // a cycle later (the CRC bytes themselves are not part of it).
         self.tx_hold.d.next = self.tx_byte.val();
-        self.sent.d.next = self.tx_byte.val();
     }
 }
