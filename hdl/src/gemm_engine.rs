@@ -131,8 +131,6 @@ pub struct GemmEngine {
     // The step entering the array (one cycle after its address, like the data).
     step_valid: DFF<Bit>,
     step_last: DFF<Bit>,
-    /// The accumulator entry of the step's tile's bottom row.
-    step_acc_bottom: DFF<Bits<16>>,
     // Drain slots: 0 runs first. `wait` counts down to the first drain cycle,
     // `row` is the output row the drain shows and `entry` its accumulator
     // entry (`wait_one`: `wait == 1`, registered). A slot 1 always starts at
@@ -155,6 +153,8 @@ pub struct GemmEngine {
     a_next: Signal<Local, Bits<18>>,
     b_next: Signal<Local, Bits<18>>,
     acc_next: Signal<Local, Bits<18>>,
+    /// The current tile's bottom row's accumulator entry.
+    acc_bottom: Signal<Local, Bits<16>>,
     /// This step is the tile's final one.
     final_step: Signal<Local, Bit>,
     /// Slot 0 drains this cycle.
@@ -237,7 +237,6 @@ impl GemmEngine {
             gap_busy: Default::default(),
             step_valid: Default::default(),
             step_last: Default::default(),
-            step_acc_bottom: Default::default(),
             s0_pending: Default::default(),
             s0_wait: Default::default(),
             s0_wait_one: Default::default(),
@@ -253,6 +252,7 @@ impl GemmEngine {
             a_next: Default::default(),
             b_next: Default::default(),
             acc_next: Default::default(),
+            acc_bottom: Default::default(),
             final_step: Default::default(),
             draining: Default::default(),
             finishing: Default::default(),
@@ -273,7 +273,7 @@ impl Logic for GemmEngine {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, a_base, b_base, acc_base, mn, error_reg, beyond, done_reg,
-            a_ptr, b_ptr, left, tiles_left, gap, at_final, gap_busy, step_valid, step_last, step_acc_bottom, s0_pending, s0_wait, s0_wait_one, s0_row, drain_reg, on_last_row, row_used, s0_entry,
+            a_ptr, b_ptr, left, tiles_left, gap, at_final, gap_busy, step_valid, step_last, s0_pending, s0_wait, s0_wait_one, s0_row, drain_reg, on_last_row, row_used, s0_entry,
             s1_pending, s1_wait, s1_wait_one, s1_entry
         );
         self.array.clock.next = self.clock.val();
@@ -404,7 +404,6 @@ impl Logic for GemmEngine {
                     self.b_ptr.d.next = self.b_ptr.q.val() + 1;
                     if self.final_step.val() {
                         self.step_last.d.next = true;
-                        self.step_acc_bottom.d.next = self.acc_base.q.val().get_bits::<16>(0) + bit_cast::<16, 8>(self.last_row.val());
                         self.gap.d.next = self.spacing_less_one.val();
                         self.gap_busy.d.next = true;
                         self.left.d.next = self.k.val() - 1;
@@ -413,7 +412,6 @@ impl Logic for GemmEngine {
                         self.b_base.d.next = self.b_next.val();
                         self.a_ptr.d.next = self.a_next.val().get_bits::<16>(0);
                         self.b_ptr.d.next = self.b_next.val().get_bits::<16>(0);
-                        self.acc_base.d.next = self.acc_next.val();
                         self.tiles_left.d.next = self.tiles_left.q.val() - 1;
                         if self.tiles_left.q.val() == 0 {
                             self.state.d.next = GemmState::Finish;
@@ -490,13 +488,17 @@ impl Logic for GemmEngine {
                 self.s1_pending.d.next = false;
             }
         }
-        // A final step enters the array: schedule its drain.
+        // A final step enters the array: schedule its drain, at the tile's
+        // bottom row, and only now move acc_base on to the next tile (a
+        // next final step is at least two cycles away).
+        self.acc_bottom.next = self.acc_base.q.val().get_bits::<16>(0) + bit_cast::<16, 8>(self.last_row.val());
         if self.step_last.q.val() {
+            self.acc_base.d.next = self.acc_next.val();
             if (self.s0_pending.q.val() & !self.finishing.val()) | (self.finishing.val() & self.s1_pending.q.val()) {
                 self.s1_pending.d.next = true;
                 self.s1_wait.d.next = self.drain_wait.val();
                 self.s1_wait_one.d.next = self.drain_wait.val() == 1;
-                self.s1_entry.d.next = self.step_acc_bottom.q.val();
+                self.s1_entry.d.next = self.acc_bottom.val();
             } else {
                 self.s0_pending.d.next = true;
                 self.s0_wait.d.next = self.drain_wait.val();
@@ -504,7 +506,7 @@ impl Logic for GemmEngine {
                 self.s0_row.d.next = self.last_row.val();
                 self.on_last_row.d.next = self.last_row.val() == 0;
                 self.row_used.d.next = self.m.val() > self.last_row.val();
-                self.s0_entry.d.next = self.step_acc_bottom.q.val();
+                self.s0_entry.d.next = self.acc_bottom.val();
             }
         }
     }
