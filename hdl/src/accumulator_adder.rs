@@ -1,5 +1,6 @@
 //! The PE's accumulator input: `load ? product : acc + product`, in one
-//! iCE40 logic cell per bit.
+//! iCE40 logic cell per bit. The GEMM engine uses it too, for the drained
+//! sum plus the old accumulator value (`load` = not accumulating).
 //!
 //! An iCE40 logic cell holds a 4-input LUT, a carry cell and a flip-flop.
 //! The carry cell adds the LUT's inputs I1 and I2 (carry in on I3), and the

@@ -7,6 +7,7 @@
 //! - [`SystolicArray`]: the output-stationary R x C grid, sized from an
 //!   [`NpuConfig`](npu_spec::NpuConfig) at elaboration time;
 //! - [`Scratchpad`]: an operand bank, lanes paired behind one address (SPRAM-shaped);
+//! - [`CounterBank`]: the performance counters, high parts in block RAM, read as snapshots;
 //! - [`verilog`]: Verilog text of any of them under a chosen module name.
 
 pub mod accumulator_adder;

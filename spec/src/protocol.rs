@@ -126,7 +126,7 @@ impl Opcode {
             Opcode::Gemm => "Run `tiles` GEMM tiles through the array, the accumulators updated when the answer comes. Answer: no data.",
             Opcode::Requant => "Requantize `count` accumulator entries into OUT entries. Answer: no data.",
             Opcode::Status => "Link health. Answer: the STATUS record below.",
-            Opcode::Counters => "The performance counters. Answer: the COUNTERS record below.",
+            Opcode::Counters => "The performance counters. Answer: the COUNTERS record below. Each counter is read whole (the device takes it as one snapshot just before its first byte goes out, so no counter tears while a carry crosses its bytes); events reach the counters a few cycles after they happen.",
             Opcode::ClearCounters => "Zero the performance counters. Answer: no data.",
         }
     }
