@@ -87,7 +87,7 @@ pub struct Npu {
     pub uart_rx: Signal<In, Bit>,
     /// Serial line to the host.
     pub uart_tx: Signal<Out, Bit>,
-    /// High while a command executes.
+    /// High while a command executes and its answer goes out.
     pub busy: Signal<Out, Bit>,
     receiver: UartRx,
     transmitter: UartTx,
@@ -502,7 +502,9 @@ impl Logic for Npu {
         self.requant.clock.next = self.clock.val();
         self.receiver.rx.next = self.uart_rx.val();
         self.uart_tx.next = self.transmitter.tx.val();
-        self.busy.next = self.exec.q.val() != ExecState::Idle;
+        // Busy until the answer's last byte is on the line (the UART takes
+        // it a cycle after the executor is done with it).
+        self.busy.next = (self.exec.q.val() != ExecState::Idle) | self.tx_go.q.val() | !self.transmitter.ready.val();
         self.rx_crc.crc_in.next = self.rx_crc_reg.q.val();
         self.rx_crc.data.next = self.receiver.data.val();
         self.tx_crc.crc_in.next = self.tx_crc_reg.q.val();

@@ -84,6 +84,9 @@ pub fn serve(config: &NpuConfig, stop: &AtomicBool, ready: impl FnOnce(&std::pat
     let mut stats = BoardStats::default();
     let chunk = 10 * config.clocks_per_bit();
     let mut buf = [0u8; 4096];
+    // One more chunk after the last sign of activity: the device raises
+    // `busy` a few cycles after a frame's last stop bit has left the line.
+    let mut was_active = false;
     while !stop.load(Ordering::Relaxed) {
         let mut got_input = false;
         match pty.master.read(&mut buf) {
@@ -97,10 +100,12 @@ pub fn serve(config: &NpuConfig, stop: &AtomicBool, ready: impl FnOnce(&std::pat
             Err(e) if e.kind() == ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::EIO) => {}
             Err(e) => return Err(BoardError::Io(e)),
         }
-        if got_input || sim.sending() || sim.receiving() || sim.device_busy() {
+        let active = got_input || sim.sending() || sim.receiving() || sim.device_busy();
+        if active || was_active {
             for _ in 0..chunk {
                 sim.tick();
             }
+            was_active = active;
         } else {
             std::thread::sleep(Duration::from_millis(1));
         }
