@@ -129,11 +129,6 @@ impl CounterBank {
         assert!(bits <= 16 && bits + 32 <= SNAPSHOT_BITS, "increments up to {max_increment} need {bits} low bits");
         bits
     }
-
-    /// Counters' widths in bits.
-    pub fn width(&self) -> usize {
-        self.low_bits.val().index() + 32
-    }
 }
 
 impl Logic for CounterBank {

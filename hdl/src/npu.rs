@@ -258,8 +258,8 @@ pub struct Npu {
     lane_u8: Signal<Local, Bits<8>>,
     lane_u32: Signal<Local, Bits<32>>,
     lane_word: Signal<Local, Bits<32>>,
-    /// The lane the requantizer (while busy) or the cursor selects, and
-    /// that lane's accumulator.
+    /// The lane the requantizer or the cursor selects (ORed: each shows
+    /// lane 0 while the other works), and that lane's accumulator.
     lane_select: Signal<Local, Bits<8>>,
     acc_lane: Signal<Local, Bits<32>>,
     status_record: Signal<Local, Bits<72>>,
@@ -329,7 +329,7 @@ impl Npu {
             acc_mem: rams(cols, m.acc_depth),
             out_mem: rams(cols, m.acc_depth),
             // Written only while nothing reads it.
-            bias_mem: Ram::without_collisions(cols.next_power_of_two().max(2)),
+            bias_mem: Ram::without_collisions(crate::requantizer::bias_depth(cols)),
             engine: GemmEngine::new(config),
             requant: Requantizer::new(config),
             info: Constant::new(info),

@@ -32,6 +32,12 @@ use npu_spec::NpuConfig;
 use crate::vecs::signals;
 use rust_hdl::prelude::*;
 
+/// Entries of the bias bank the unit reads (entry j: lane j's bias): the
+/// lanes, rounded up to a RAM's power-of-two depth.
+pub fn bias_depth(cols: usize) -> usize {
+    cols.next_power_of_two().max(2)
+}
+
 /// Cycles per element at most (shift 31), for drivers that bound a wait.
 pub const MAX_CYCLES_PER_ELEMENT: u64 = 80;
 
@@ -469,7 +475,7 @@ impl RequantBench {
             unit: Requantizer::new(config),
             acc_mem: (0..config.array.cols).map(|_| crate::Ram::new(depth)).collect(),
             out_mem: (0..config.array.cols).map(|_| crate::Ram::new(depth)).collect(),
-            bias_mem: crate::Ram::new(config.array.cols.next_power_of_two().max(2)),
+            bias_mem: crate::Ram::new(bias_depth(config.array.cols)),
         }
     }
 }
