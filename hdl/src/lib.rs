@@ -8,6 +8,7 @@
 //!   [`NpuConfig`](npu_spec::NpuConfig) at elaboration time;
 //! - [`Scratchpad`]: an operand bank, lanes paired behind one address (SPRAM-shaped);
 //! - [`CounterBank`]: the performance counters, high parts in block RAM, read as snapshots;
+//! - [`WordRam`]: block RAM of 32-bit words written a byte at a time (the ACC and bias banks);
 //! - [`verilog`]: Verilog text of any of them under a chosen module name.
 
 pub mod accumulator_adder;
@@ -26,6 +27,7 @@ pub mod uart_rx;
 pub mod uart_tx;
 mod vecs;
 pub mod verilog;
+pub mod word_ram;
 
 pub use accumulator_adder::AccumulatorAdder;
 pub use counter_bank::CounterBank;
@@ -40,3 +42,4 @@ pub use scratchpad::Scratchpad;
 pub use systolic_array::SystolicArray;
 pub use uart_rx::UartRx;
 pub use uart_tx::UartTx;
+pub use word_ram::WordRam;

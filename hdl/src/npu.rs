@@ -27,6 +27,7 @@ use crate::requantizer::Requantizer;
 use crate::scratchpad::Scratchpad;
 use crate::uart_rx::UartRx;
 use crate::uart_tx::UartTx;
+use crate::word_ram::WordRam;
 use crate::vecs::dffs;
 use npu_spec::protocol::{
     offset, record_len, request_offset, Bank, Info, Opcode, Status, COUNTER_FIELDS, IDLE_TIMEOUT_BITS,
@@ -101,10 +102,10 @@ pub struct Npu {
     // The banks.
     a_mem: Scratchpad,
     b_mem: Scratchpad,
-    acc_mem: Vec<Ram<Bits<32>>>,
+    acc_mem: Vec<WordRam>,
     out_mem: Vec<Ram<Bits<8>>>,
     /// The bias bank: entry j is lane j's bias.
-    bias_mem: Ram<Bits<32>>,
+    bias_mem: WordRam,
     engine: GemmEngine,
     requant: Requantizer,
     // Limits and records from the config and the protocol.
@@ -218,8 +219,6 @@ pub struct Npu {
     too_long: DFF<Bit>,
     /// end_entry is past the bank's last entry, registered every cycle.
     past_end: DFF<Bit>,
-    /// WRITE: the lane word being assembled, and the frame byte being copied.
-    word: DFF<Bits<32>>,
     /// WRITE: the memory lane the byte arriving in CopyData completes.
     write_a: DFF<Bit>,
     write_b: DFF<Bit>,
@@ -268,7 +267,10 @@ pub struct Npu {
     /// The UART can take a byte this cycle.
     tx_ready: Signal<Local, Bit>,
     tx_len: Signal<Local, Bits<16>>,
-    copy_word: Signal<Local, Bits<32>>,
+    /// WRITE: the frame byte in all four bytes of a word, and the cursor's
+    /// byte as a write enable (ACC and bias take a byte at a time).
+    frame_word: Signal<Local, Bits<32>>,
+    byte_lanes: Signal<Local, Bits<4>>,
     /// The cursor is at its lane's last byte; at its entry's last byte.
     byte_last: Signal<Local, Bit>,
     cursor_last: Signal<Local, Bit>,
@@ -326,10 +328,10 @@ impl Npu {
             // never the entry it writes in that cycle (see GemmEngine:
             // steps are unsigned and range-checked, and tiles are spaced at
             // least 2 cycles apart), so no bypass logic is needed.
-            acc_mem: rams(cols, m.acc_depth),
+            acc_mem: (0..cols).map(|_| WordRam::new(m.acc_depth)).collect(),
             out_mem: rams(cols, m.acc_depth),
             // Written only while nothing reads it.
-            bias_mem: Ram::without_collisions(crate::requantizer::bias_depth(cols)),
+            bias_mem: WordRam::new(crate::requantizer::bias_depth(cols)),
             engine: GemmEngine::new(config),
             requant: Requantizer::new(config),
             info: Constant::new(info),
@@ -423,7 +425,6 @@ impl Npu {
             end_entry: Default::default(),
             too_long: Default::default(),
             past_end: Default::default(),
-            word: Default::default(),
             write_a: Default::default(),
             write_b: Default::default(),
             write_bias: Default::default(),
@@ -455,7 +456,8 @@ impl Npu {
             tx_byte: Default::default(),
             tx_ready: Default::default(),
             tx_len: Default::default(),
-            copy_word: Default::default(),
+            frame_word: Default::default(),
+            byte_lanes: Default::default(),
             byte_last: Default::default(),
             cursor_last: Default::default(),
         }
@@ -492,7 +494,7 @@ impl Logic for Npu {
         dff_setup!(
             self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, idle, frame_status, exec, start_engine, start_requant, status, length_ok, frame_ok, op_index, bank_ok, count_zero,
             opcode, data_len, bank, last_lane, last_byte, entry_bytes, cursor_entry, cursor_lane, cursor_byte,
-            size_bytes, size_entries, end_entry, too_long, past_end, word, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_data, tx_crc_reg, tx_go, tx_hold, crc_due, frames_ok, frames_bad, last_error
+            size_bytes, size_entries, end_entry, too_long, past_end, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_data, tx_crc_reg, tx_go, tx_hold, crc_due, frames_ok, frames_bad, last_error
         );
         // Clocks and fixed wiring.
         self.receiver.clock.next = self.clock.val();
@@ -551,8 +553,12 @@ impl Logic for Npu {
         self.start_engine.d.next = false;
         self.start_requant.d.next = false;
 
-        // WRITE: the lane word with the frame byte in place.
-        self.copy_word.next = self.word.q.val() | (bit_cast::<32, 8>(self.frame.read_data.val()) << (self.cursor_byte.q.val() << 3));
+        // WRITE: the frame byte, written into its byte of an ACC or bias word.
+        self.frame_word.next = bit_cast::<32, 8>(self.frame.read_data.val())
+            | (bit_cast::<32, 8>(self.frame.read_data.val()) << 8)
+            | (bit_cast::<32, 8>(self.frame.read_data.val()) << 16)
+            | (bit_cast::<32, 8>(self.frame.read_data.val()) << 24);
+        self.byte_lanes.next = bits::<4>(1) << self.cursor_byte.q.val();
         // ---- Memories: the engine and the requantizer own their ports while
         // busy; otherwise the executor's cursor addresses every lane. A
         // scratchpad has a single address (the executor writes only while
@@ -591,9 +597,15 @@ impl Logic for Npu {
                 self.acc_mem[j].read_address.next = self.engine.acc_read_address.val();
             }
             self.acc_mem[j].write_address.next = self.cursor_entry.q.val();
-            self.acc_mem[j].write_data.next = self.copy_word.val();
+            self.acc_mem[j].write_data.next = self.frame_word.val();
             // (The engine writes only while busy, the executor only while not.)
-            self.acc_mem[j].write_enable.next = self.write_acc[j].q.val() | self.engine.acc_write_enable[j].val();
+            self.acc_mem[j].write_bytes.next = 0.into();
+            if self.write_acc[j].q.val() {
+                self.acc_mem[j].write_bytes.next = self.byte_lanes.val();
+            }
+            if self.engine.acc_write_enable[j].val() {
+                self.acc_mem[j].write_bytes.next = 0xF.into();
+            }
             if self.engine.busy.val() {
                 self.acc_mem[j].write_address.next = self.engine.acc_write_address.val();
                 self.acc_mem[j].write_data.next = self.engine.acc_write_data[j].val();
@@ -629,8 +641,11 @@ impl Logic for Npu {
         self.bias_mem.clock.next = self.clock.val();
         self.bias_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.val());
         self.bias_mem.write_address.next = bit_cast::<16, 8>(self.cursor_lane.q.val());
-        self.bias_mem.write_data.next = self.copy_word.val();
-        self.bias_mem.write_enable.next = self.write_bias.q.val();
+        self.bias_mem.write_data.next = self.frame_word.val();
+        self.bias_mem.write_bytes.next = 0.into();
+        if self.write_bias.q.val() {
+            self.bias_mem.write_bytes.next = self.byte_lanes.val();
+        }
         self.requant.bias.next = self.bias_mem.read_data.val();
 
         // ---- Counters, in the COUNTERS record's order.
@@ -885,7 +900,6 @@ impl Logic for Npu {
                 if self.opcode.q.val() == self.op_read.val() {
                     self.end_entry.d.next = bit_cast::<17, 16>(self.field_entry.val()) + bit_cast::<17, 16>(self.field_count.val());
                 }
-                self.word.d.next = 0.into();
                 self.copy_index.d.next = bit_cast::<11, 16>(self.write_head.val());
                 self.copy_left.d.next = bit_cast::<11, 16>(self.rx_len.q.val() - self.write_head_plus_one.val());
                 // Every bank's geometry; the bank number is checked below.
@@ -1034,42 +1048,37 @@ impl Logic for Npu {
             }
             ExecState::Copy => {
                 // frame.read_address shows copy_index; its byte arrives next
-                // cycle, and which memory (if any) it completes a lane of is
-                // decided now, into flip-flops.
+                // cycle, and which memory it goes to is decided now, into
+                // flip-flops (every byte is written as it comes: a byte-wide
+                // bank's lane, or one byte of an ACC or bias word).
                 self.exec.d.next = ExecState::CopyData;
-                if self.byte_last.val() {
-                    match self.bank.q.val().index() {
-                        0 => {
-                            self.write_a.d.next = true;
-                        }
-                        1 => {
-                            self.write_b.d.next = true;
-                        }
-                        2 => {
-                            for j in 0..self.cols() {
-                                if self.cursor_lane.q.val().index() == j {
-                                    self.write_acc[j].d.next = true;
-                                }
+                match self.bank.q.val().index() {
+                    0 => {
+                        self.write_a.d.next = true;
+                    }
+                    1 => {
+                        self.write_b.d.next = true;
+                    }
+                    2 => {
+                        for j in 0..self.cols() {
+                            if self.cursor_lane.q.val().index() == j {
+                                self.write_acc[j].d.next = true;
                             }
                         }
-                        3 => {
-                            self.write_bias.d.next = true;
-                        }
-                        _ => {
-                            for j in 0..self.cols() {
-                                if self.cursor_lane.q.val().index() == j {
-                                    self.write_out[j].d.next = true;
-                                }
+                    }
+                    3 => {
+                        self.write_bias.d.next = true;
+                    }
+                    _ => {
+                        for j in 0..self.cols() {
+                            if self.cursor_lane.q.val().index() == j {
+                                self.write_out[j].d.next = true;
                             }
                         }
                     }
                 }
             }
             ExecState::CopyData => {
-                self.word.d.next = self.copy_word.val();
-                if self.byte_last.val() {
-                    self.word.d.next = 0.into();
-                }
                 // (The write flags, set in Copy for this cycle alone, drive
                 // the write enables directly: see the memories' wiring.)
                 self.exec.d.next = ExecState::Copy;
