@@ -7,7 +7,8 @@
 //!
 //! 1. `x = acc + bias`; the multiply works on magnitudes: `P = |x| * |m|`, a
 //!    shift-and-add over 32 cycles with a 33-bit adder (the product's high
-//!    half accumulates while both halves shift right);
+//!    half accumulates while both halves shift right; a negative multiplier
+//!    enters as `!m` with the product started at `|x|`, so no adder negates it);
 //! 2. SaturatingRoundingDoublingHighMul on the magnitude: `R = (P + 2^30 -
 //!    neg) >> 31` (gemmlowp divides the signed sum toward zero), whose carry
 //!    out of the low 31 bits is `P[30] & (!neg | P[29:0] != 0)`, so no 64-bit
@@ -22,7 +23,7 @@
 //! The parameter inputs must hold from `start` until `done` (the NPU wires
 //! them to its request register): the unit keeps no copy of them.
 //!
-//! About 43 + shift cycles an element (each step a register apart, for the
+//! About 44 + shift cycles an element (each step a register apart, for the
 //! clock): far less than the link needs to carry the result away (an 8N1
 //! byte takes ten bit times of many clocks).
 
@@ -50,6 +51,7 @@ pub enum RequantState {
     Wait,
     Sum,
     Setup,
+    Prime,
     Multiply,
     Carry,
     High,
@@ -136,7 +138,6 @@ pub struct Requantizer {
     /// `0 - v` computed at 32 bits (a signal of its own: inside a wider cast,
     /// Verilog would widen `v` before inverting it).
     x_negated: Signal<Local, Bits<32>>,
-    multiplier_negated: Signal<Local, Bits<32>>,
     addend: Signal<Local, Bits<33>>,
     partial: Signal<Local, Bits<33>>,
     /// `P >> 31` and the rounding carry.
@@ -212,7 +213,6 @@ impl Requantizer {
             out_end: Default::default(),
             entry_less_one: Default::default(),
             x_negated: Default::default(),
-            multiplier_negated: Default::default(),
             addend: Default::default(),
             partial: Default::default(),
             truncated: Default::default(),
@@ -264,7 +264,6 @@ impl Logic for Requantizer {
             self.x.next = self.magnitude.q.val() + self.bias.val();
         }
         self.x_negated.next = !self.magnitude.q.val() + 1;
-        self.multiplier_negated.next = !self.multiplier.val() + 1;
         // Multiply step: add the multiplicand to the high half when the
         // multiplier's next bit (low[0]) is set.
         self.addend.next = bits::<33>(0);
@@ -371,13 +370,24 @@ impl Logic for Requantizer {
                 self.negative.d.next = self.magnitude.q.val().get_bit(31) ^ self.multiplier.val().get_bit(31);
                 self.saturate.d.next =
                     (self.magnitude.q.val() == 0x8000_0000_u64) & (self.multiplier.val() == 0x8000_0000_u64);
-                self.high.d.next = bits::<33>(0);
-                // The multiplier's magnitude (the input holds: no copy).
+                // The multiplier's magnitude without an adder: a negative
+                // multiplier's is !m + 1, so `low` takes !m and Prime starts
+                // the product at |x| (the input holds: no copy).
                 self.low.d.next = self.multiplier.val();
                 if self.multiplier.val().get_bit(31) {
-                    self.low.d.next = self.multiplier_negated.val();
+                    self.low.d.next = !self.multiplier.val();
                 }
                 self.step.d.next = 0.into();
+                self.state.d.next = RequantState::Prime;
+            }
+            RequantState::Prime => {
+                // The shift-and-add ends with {high, low} = high's start +
+                // |x| * low's start, so starting high at |x| adds the
+                // multiplier's missing 1: |x| * (!m + 1) = |x| * |m|.
+                self.high.d.next = bits::<33>(0);
+                if self.multiplier.val().get_bit(31) {
+                    self.high.d.next = bit_cast::<33, 32>(self.magnitude.q.val());
+                }
                 self.state.d.next = RequantState::Multiply;
             }
             RequantState::Multiply => {
