@@ -23,7 +23,7 @@
 //! The parameter inputs must hold from `start` until `done` (the NPU wires
 //! them to its request register): the unit keeps no copy of them.
 //!
-//! About 44 + shift cycles an element (each step a register apart, for the
+//! About 46 + shift cycles an element (each step a register apart, for the
 //! clock): far less than the link needs to carry the result away (an 8N1
 //! byte takes ten bit times of many clocks).
 
@@ -58,8 +58,10 @@ pub enum RequantState {
     Shift,
     Cap,
     Round,
+    Sign,
     Offset,
     Clamp,
+    Store,
     Finish,
 }
 
@@ -126,9 +128,11 @@ pub struct Requantizer {
     out_beyond: DFF<Bit>,
     /// The quotient's magnitude is past 511 (Cap), for Round's cap.
     big: DFF<Bit>,
-    /// The rounded quotient (Round), then the result before the clamp:
-    /// signed quotient plus zero point (Offset).
+    /// The rounded quotient (Round), signed (Sign), plus the zero point
+    /// (Offset): the result before the clamp.
     offset: DFF<Bits<12>>,
+    /// The result, clamped (Clamp), for Store to write.
+    out_byte: DFF<Bits<8>>,
     // Combinational helpers.
     x: Signal<Local, Bits<32>>,
     /// src + entry and dst + entry, one bit wider; entry - 1.
@@ -149,7 +153,6 @@ pub struct Requantizer {
     capped: Signal<Local, Bits<12>>,
     quotient: Signal<Local, Bits<12>>,
     quotient_negated: Signal<Local, Bits<12>>,
-    signed_quotient: Signal<Local, Bits<12>>,
     zero_point_wide: Signal<Local, Bits<12>>,
     with_zero: Signal<Local, Bits<12>>,
     min_wide: Signal<Local, Bits<12>>,
@@ -208,6 +211,7 @@ impl Requantizer {
             acc_beyond: Default::default(),
             out_beyond: Default::default(),
             offset: Default::default(),
+            out_byte: Default::default(),
             x: Default::default(),
             acc_end: Default::default(),
             out_end: Default::default(),
@@ -221,7 +225,6 @@ impl Requantizer {
             capped: Default::default(),
             quotient: Default::default(),
             quotient_negated: Default::default(),
-            signed_quotient: Default::default(),
             zero_point_wide: Default::default(),
             with_zero: Default::default(),
             min_wide: Default::default(),
@@ -240,7 +243,7 @@ impl Logic for Requantizer {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, error_reg, entry, lane, magnitude, negative,
-            saturate, high, low, step, value, half, round_up, big, acc_beyond, out_beyond, offset
+            saturate, high, low, step, value, half, round_up, big, acc_beyond, out_beyond, offset, out_byte
         );
         self.busy.next = self.state.q.val() != RequantState::Idle;
         self.done.next = false;
@@ -276,19 +279,16 @@ impl Logic for Requantizer {
         self.round_carry.next = self.low.q.val().get_bit(30) & (!self.negative.q.val() | (self.low.q.val().get_bits::<30>(0) != 0));
         self.rounded.next = self.truncated.val() + bit_cast::<32, 1>(self.round_up.q.val().into());
         // The quotient: its magnitude capped at 512 (beyond, every result
-        // clamps the same way), rounded (Round keeps it in `offset`), signed,
-        // plus the zero point (Offset keeps it in `offset`), clamped. Each
-        // step is a register apart, for the clock.
+        // clamps the same way), rounded (Round), signed (Sign), plus the zero
+        // point (Offset), each kept in `offset`; clamped (Clamp, into
+        // `out_byte`) and written (Store). Each step is a register apart,
+        // for the clock.
         self.capped.next = bit_cast::<12, 10>(self.value.q.val().get_bits::<10>(0));
         if self.big.q.val() {
             self.capped.next = bits::<12>(512);
         }
         self.quotient.next = self.capped.val() + bit_cast::<12, 1>(self.half.q.val().into());
         self.quotient_negated.next = !self.offset.q.val() + 1;
-        self.signed_quotient.next = self.offset.q.val();
-        if self.negative.q.val() {
-            self.signed_quotient.next = self.quotient_negated.val();
-        }
         self.zero_point_wide.next = bit_cast::<12, 8>(self.zero_point.val());
         if self.zero_point.val().get_bit(7) {
             self.zero_point_wide.next = bit_cast::<12, 8>(self.zero_point.val()) | bits::<12>(0xF00);
@@ -301,7 +301,7 @@ impl Logic for Requantizer {
         if self.max.val().get_bit(7) {
             self.max_wide.next = bit_cast::<12, 8>(self.max.val()) | bits::<12>(0xF00);
         }
-        self.with_zero.next = self.signed_quotient.val() + self.zero_point_wide.val();
+        self.with_zero.next = self.offset.q.val() + self.zero_point_wide.val();
         // Signed comparisons: flip the sign bit, compare unsigned.
         self.clamped.next = self.offset.q.val().get_bits::<8>(0);
         if (self.offset.q.val() ^ 0x800) < (self.min_wide.val() ^ 0x800) {
@@ -310,7 +310,7 @@ impl Logic for Requantizer {
         if (self.offset.q.val() ^ 0x800) > (self.max_wide.val() ^ 0x800) {
             self.clamped.next = self.max.val();
         }
-        self.out_data.next = self.clamped.val();
+        self.out_data.next = self.out_byte.q.val();
 
         match self.state.q.val() {
             RequantState::Idle => {
@@ -431,6 +431,12 @@ impl Logic for Requantizer {
             }
             RequantState::Round => {
                 self.offset.d.next = self.quotient.val();
+                self.state.d.next = RequantState::Sign;
+            }
+            RequantState::Sign => {
+                if self.negative.q.val() {
+                    self.offset.d.next = self.quotient_negated.val();
+                }
                 self.state.d.next = RequantState::Offset;
             }
             RequantState::Offset => {
@@ -438,6 +444,10 @@ impl Logic for Requantizer {
                 self.state.d.next = RequantState::Clamp;
             }
             RequantState::Clamp => {
+                self.out_byte.d.next = self.clamped.val();
+                self.state.d.next = RequantState::Store;
+            }
+            RequantState::Store => {
                 for j in 0..self.cols() {
                     if self.lane.q.val().index() == j {
                         self.out_write_enable[j].next = true;
