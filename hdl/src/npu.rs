@@ -75,6 +75,7 @@ pub enum ExecState {
     TxOpcode,
     TxFetch,
     TxWait,
+    TxPick,
     TxData,
     TxCrc0,
     TxCrc1,
@@ -192,6 +193,14 @@ pub struct Npu {
     /// Decode's tests, made a cycle earlier: the length suits the opcode,
     /// the bank exists, a READ's count is zero.
     length_ok: DFF<Bit>,
+    /// The request's length against each opcode's, registered every cycle
+    /// (rx_len holds from the length bytes until the answer is out): 1, more
+    /// than WRITE's head, READ's, GEMM's, REQUANT's.
+    len_one: DFF<Bit>,
+    len_write: DFF<Bit>,
+    len_read: DFF<Bit>,
+    len_gemm: DFF<Bit>,
+    len_requant: DFF<Bit>,
     /// The frame arrived whole; its opcode if known (1..=8), else 0.
     frame_ok: DFF<Bit>,
     op_index: DFF<Bits<4>>,
@@ -232,7 +241,14 @@ pub struct Npu {
     tx_index: DFF<Bits<6>>,
     /// Data bytes still to send after the current one.
     tx_left: DFF<Bits<16>>,
-    /// The data byte to send next, selected a cycle ahead (TxWait).
+    /// The lane the cursor reads, taken in TxWait (the memories' data is
+    /// a block RAM's output: the byte is chosen from a register).
+    tx_word: DFF<Bits<32>>,
+    /// The answer's length field (data_len + 2) and whether it has no data,
+    /// registered every cycle: data_len settles long before they are read.
+    tx_len: DFF<Bits<16>>,
+    data_zero: DFF<Bit>,
+    /// The data byte to send next, selected a cycle ahead (TxPick).
     tx_data: DFF<Bits<8>>,
     /// The CRC of the answer so far, and whether it still has to take the
     /// byte just sent, tx_hold (a cycle later, off the sender's path: the
@@ -266,7 +282,6 @@ pub struct Npu {
     tx_byte: Signal<Local, Bits<8>>,
     /// The UART can take a byte this cycle.
     tx_ready: Signal<Local, Bit>,
-    tx_len: Signal<Local, Bits<16>>,
     /// WRITE: the frame byte in all four bytes of a word, and the cursor's
     /// byte as a write enable (ACC and bias take a byte at a time).
     frame_word: Signal<Local, Bits<32>>,
@@ -407,6 +422,11 @@ impl Npu {
             start_requant: Default::default(),
             status: Default::default(),
             length_ok: Default::default(),
+            len_one: Default::default(),
+            len_write: Default::default(),
+            len_read: Default::default(),
+            len_gemm: Default::default(),
+            len_requant: Default::default(),
             frame_ok: Default::default(),
             op_index: Default::default(),
             bank_ok: Default::default(),
@@ -456,6 +476,8 @@ impl Npu {
             tx_byte: Default::default(),
             tx_ready: Default::default(),
             tx_len: Default::default(),
+            tx_word: Default::default(),
+            data_zero: Default::default(),
             frame_word: Default::default(),
             byte_lanes: Default::default(),
             byte_last: Default::default(),
@@ -492,9 +514,9 @@ impl Logic for Npu {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, idle, frame_status, exec, start_engine, start_requant, status, length_ok, frame_ok, op_index, bank_ok, count_zero,
+            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, idle, frame_status, exec, start_engine, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero,
             opcode, data_len, bank, last_lane, last_byte, entry_bytes, cursor_entry, cursor_lane, cursor_byte,
-            size_bytes, size_entries, end_entry, too_long, past_end, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_data, tx_crc_reg, tx_go, tx_hold, crc_due, frames_ok, frames_bad, last_error
+            size_bytes, size_entries, end_entry, too_long, past_end, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_word, tx_len, data_zero, tx_data, tx_crc_reg, tx_go, tx_hold, crc_due, frames_ok, frames_bad, last_error
         );
         // Clocks and fixed wiring.
         self.receiver.clock.next = self.clock.val();
@@ -805,27 +827,24 @@ impl Logic for Npu {
         self.status_record.next = bit_cast::<72, 32>(self.frames_ok.q.val())
             | (bit_cast::<72, 32>(self.frames_bad.q.val()) << 32)
             | (bit_cast::<72, 8>(self.last_error.q.val()) << 64);
-        // The answer's next data byte (selected in TxWait, when the indices
-        // are within their records and the memories' data has arrived).
-        self.data_byte.next = 0.into();
-        if self.exec.q.val() == ExecState::TxWait {
-            self.data_byte.next = self.lane_word.val().get_bits::<8>(self.cursor_byte.q.val().index() * 8);
-            match self.opcode.q.val().index() {
-                1 => {
-                    self.data_byte.next = self.info.val().get_bits::<8>(self.tx_index.q.val().get_bits::<5>(0).index() * 8);
-                }
-                6 => {
-                    self.data_byte.next = self.status_record.val().get_bits::<8>(self.tx_index.q.val().get_bits::<4>(0).index() * 8);
-                }
-                7 => {
-                    if self.tx_index.q.val().get_bits::<3>(0).index() < 6 {
-                        self.data_byte.next = self.counters.snapshot.val().get_bits::<8>(self.tx_index.q.val().get_bits::<3>(0).index() * 8);
-                    } else {
-                        self.data_byte.next = 0.into();
-                    }
-                }
-                _ => {}
+        // The answer's next data byte (selected in TxPick, when the indices
+        // are within their records and the memory's lane is in tx_word).
+        self.data_byte.next = self.tx_word.q.val().get_bits::<8>(self.cursor_byte.q.val().index() * 8);
+        match self.opcode.q.val().index() {
+            1 => {
+                self.data_byte.next = self.info.val().get_bits::<8>(self.tx_index.q.val().get_bits::<5>(0).index() * 8);
             }
+            6 => {
+                self.data_byte.next = self.status_record.val().get_bits::<8>(self.tx_index.q.val().get_bits::<4>(0).index() * 8);
+            }
+            7 => {
+                if self.tx_index.q.val().get_bits::<3>(0).index() < 6 {
+                    self.data_byte.next = self.counters.snapshot.val().get_bits::<8>(self.tx_index.q.val().get_bits::<3>(0).index() * 8);
+                } else {
+                    self.data_byte.next = 0.into();
+                }
+            }
+            _ => {}
         }
         self.byte_last.next = self.cursor_byte.q.val() == self.last_byte.q.val();
         // end_entry > the bank's depth, a power of two 2^d: `x >> d != 0 and
@@ -851,7 +870,13 @@ impl Logic for Npu {
         self.frame.read_address.next = bit_cast::<16, 11>(self.copy_index.q.val());
 
         // ---- Executor and sender.
-        self.tx_len.next = self.data_len.q.val() + 2;
+        self.tx_len.d.next = self.data_len.q.val() + 2;
+        self.data_zero.d.next = self.data_len.q.val() == 0;
+        self.len_one.d.next = self.rx_len.q.val() == 1;
+        self.len_write.d.next = self.rx_len.q.val() > self.write_head.val();
+        self.len_read.d.next = self.rx_len.q.val() == self.read_len.val();
+        self.len_gemm.d.next = self.rx_len.q.val() == self.gemm_len.val();
+        self.len_requant.d.next = self.rx_len.q.val() == self.requant_len.val();
         self.tx_byte.next = self.sync.val();
         match self.exec.q.val() {
             ExecState::Idle => {
@@ -861,19 +886,19 @@ impl Logic for Npu {
                     self.data_len.d.next = 0.into();
                     self.exec.d.next = ExecState::Decode;
                     // The request's tests, registered for Decode.
-                    self.length_ok.d.next = self.rx_len.q.val() == 1;
+                    self.length_ok.d.next = self.len_one.q.val();
                     match self.head.q.val().get_bits::<8>(0).index() {
                         2 => {
-                            self.length_ok.d.next = self.rx_len.q.val() > self.write_head.val();
+                            self.length_ok.d.next = self.len_write.q.val();
                         }
                         3 => {
-                            self.length_ok.d.next = self.rx_len.q.val() == self.read_len.val();
+                            self.length_ok.d.next = self.len_read.q.val();
                         }
                         4 => {
-                            self.length_ok.d.next = self.rx_len.q.val() == self.gemm_len.val();
+                            self.length_ok.d.next = self.len_gemm.q.val();
                         }
                         5 => {
-                            self.length_ok.d.next = self.rx_len.q.val() == self.requant_len.val();
+                            self.length_ok.d.next = self.len_requant.q.val();
                         }
                         _ => {}
                     }
@@ -1120,7 +1145,7 @@ impl Logic for Npu {
                 }
             }
             ExecState::TxLen0 => {
-                self.tx_byte.next = self.tx_len.val().get_bits::<8>(0);
+                self.tx_byte.next = self.tx_len.q.val().get_bits::<8>(0);
                 if self.tx_ready.val() {
                     self.tx_go.d.next = true;
                     self.crc_due.d.next = true;
@@ -1128,7 +1153,7 @@ impl Logic for Npu {
                 }
             }
             ExecState::TxLen1 => {
-                self.tx_byte.next = self.tx_len.val().get_bits::<8>(8);
+                self.tx_byte.next = self.tx_len.q.val().get_bits::<8>(8);
                 if self.tx_ready.val() {
                     self.tx_go.d.next = true;
                     self.crc_due.d.next = true;
@@ -1151,7 +1176,7 @@ impl Logic for Npu {
                     self.tx_index.d.next = 0.into();
                     self.tx_left.d.next = self.data_len.q.val() - 1;
                     self.exec.d.next = ExecState::TxFetch;
-                    if self.data_len.q.val() == 0 {
+                    if self.data_zero.q.val() {
                         self.exec.d.next = ExecState::TxCrc0;
                     }
                 }
@@ -1165,10 +1190,14 @@ impl Logic for Npu {
                 self.exec.d.next = ExecState::TxWait;
             }
             ExecState::TxWait => {
-                self.tx_data.d.next = self.data_byte.val();
+                self.tx_word.d.next = self.lane_word.val();
                 if (self.opcode.q.val() != self.op_counters.val()) | self.counters.snapshot_ready.val() {
-                    self.exec.d.next = ExecState::TxData;
+                    self.exec.d.next = ExecState::TxPick;
                 }
+            }
+            ExecState::TxPick => {
+                self.tx_data.d.next = self.data_byte.val();
+                self.exec.d.next = ExecState::TxData;
             }
             ExecState::TxData => {
                 self.tx_byte.next = self.tx_data.q.val();
