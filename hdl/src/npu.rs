@@ -119,6 +119,10 @@ pub struct Npu {
     cols: Constant<Bits<8>>,
     cols_x4: Constant<Bits<8>>,
     rows_less_one: Constant<Bits<8>>,
+    /// The bits a row's or a column's lane number can use (a lane index is
+    /// below the count, so the lane tests need compare only these bits).
+    row_mask: Constant<Bits<8>>,
+    col_mask: Constant<Bits<8>>,
     cols_less_one: Constant<Bits<8>>,
     a_depth: Constant<Bits<17>>,
     b_depth: Constant<Bits<17>>,
@@ -357,6 +361,8 @@ impl Npu {
             cols: k(cols as u64),
             cols_x4: k(4 * cols as u64),
             rows_less_one: k(rows as u64 - 1),
+            row_mask: k(rows.next_power_of_two() as u64 - 1),
+            col_mask: k(cols.next_power_of_two() as u64 - 1),
             cols_less_one: k(cols as u64 - 1),
             a_depth: k(m.a_depth as u64),
             b_depth: k(m.b_depth as u64),
@@ -655,7 +661,7 @@ impl Logic for Npu {
         self.lane_select.next = self.cursor_lane.q.val() | self.requant.lane_select.val();
         self.acc_lane.next = 0.into();
         for j in 0..self.cols() {
-            if self.lane_select.val().index() == j {
+            if (self.lane_select.val() & self.col_mask.val()).index() == j {
                 self.acc_lane.next = self.acc_mem[j].read_data.val();
             }
         }
@@ -797,14 +803,14 @@ impl Logic for Npu {
         match self.bank.q.val().index() {
             0 => {
                 for i in 0..self.rows() {
-                    if self.cursor_lane.q.val().index() == i {
+                    if (self.cursor_lane.q.val() & self.row_mask.val()).index() == i {
                         self.lane_u8.next = self.a_mem.read_data[i].val();
                     }
                 }
             }
             1 => {
                 for j in 0..self.cols() {
-                    if self.cursor_lane.q.val().index() == j {
+                    if (self.cursor_lane.q.val() & self.col_mask.val()).index() == j {
                         self.lane_u8.next = self.b_mem.read_data[j].val();
                     }
                 }
@@ -817,7 +823,7 @@ impl Logic for Npu {
             }
             _ => {
                 for j in 0..self.cols() {
-                    if self.cursor_lane.q.val().index() == j {
+                    if (self.cursor_lane.q.val() & self.col_mask.val()).index() == j {
                         self.lane_u8.next = self.out_mem[j].read_data.val();
                     }
                 }
@@ -1086,7 +1092,7 @@ impl Logic for Npu {
                     }
                     2 => {
                         for j in 0..self.cols() {
-                            if self.cursor_lane.q.val().index() == j {
+                            if (self.cursor_lane.q.val() & self.col_mask.val()).index() == j {
                                 self.write_acc[j].d.next = true;
                             }
                         }
@@ -1096,7 +1102,7 @@ impl Logic for Npu {
                     }
                     _ => {
                         for j in 0..self.cols() {
-                            if self.cursor_lane.q.val().index() == j {
+                            if (self.cursor_lane.q.val() & self.col_mask.val()).index() == j {
                                 self.write_out[j].d.next = true;
                             }
                         }

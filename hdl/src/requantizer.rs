@@ -98,6 +98,9 @@ pub struct Requantizer {
     acc_depth: Constant<Bits<17>>,
     acc_depth_log: Constant<Bits<17>>,
     last_lane: Constant<Bits<8>>,
+    /// The bits a lane number can use (lanes are below the count, so the
+    /// lane tests compare only these).
+    lane_mask: Constant<Bits<8>>,
     bad_param: Constant<Bits<8>>,
     out_of_range: Constant<Bits<8>>,
     state: DFF<RequantState>,
@@ -192,6 +195,7 @@ impl Requantizer {
             acc_depth: Constant::new((config.memory.acc_depth as u64).into()),
             acc_depth_log: Constant::new((config.memory.acc_depth.trailing_zeros() as u64).into()),
             last_lane: Constant::new(((cols - 1) as u64).into()),
+            lane_mask: Constant::new(((cols.next_power_of_two() - 1) as u64).into()),
             bad_param: Constant::new((Status::BadParam as u64).into()),
             out_of_range: Constant::new((Status::OutOfRange as u64).into()),
             state: Default::default(),
@@ -449,7 +453,7 @@ impl Logic for Requantizer {
             }
             RequantState::Store => {
                 for j in 0..self.cols() {
-                    if self.lane.q.val().index() == j {
+                    if (self.lane.q.val() & self.lane_mask.val()).index() == j {
                         self.out_write_enable[j].next = true;
                     }
                 }
