@@ -19,10 +19,11 @@
 //! two drains are ever outstanding (the one running and the next), so two
 //! slots hold them.
 //!
-//! The descriptor inputs must hold from `start` until `done` (the NPU wires
-//! them to its request register, which holds the request until it is
-//! answered): the engine keeps no copy of them, which saves about a hundred
-//! logic cells on the iCE40.
+//! The descriptor inputs must hold from the cycle before `start` until
+//! `done` (the NPU wires them to its request register, which holds the
+//! request from its arrival until it is answered): the engine keeps no copy
+//! of them, which saves about a hundred logic cells on the iCE40, and tests
+//! them into flip-flops every cycle, so that `start` finds the verdict ready.
 
 use crate::accumulator_adder::AccumulatorAdder;
 use crate::systolic_array::{timing, SystolicArray};
@@ -124,6 +125,17 @@ pub struct GemmEngine {
     b_ptr: DFF<Bits<16>>,
     left: DFF<Bits<16>>,
     tiles_left: DFF<Bits<16>>,
+    /// `tiles_left != 0` and (in Check) `left != 0`, registered with their
+    /// counters, so that no 16-bit zero test lies before the state's decisions.
+    tiles_more: DFF<Bit>,
+    /// Per lane: `n > j`, the descriptor uses the lane (registered every
+    /// cycle: n holds from `start`, long before the first drain).
+    lane_used: Vec<DFF<Bit>>,
+    /// The descriptor's shape does not suit the array (m, n, k or tiles 0,
+    /// m or n too large), likewise registered every cycle: the inputs hold
+    /// from before `start`.
+    bad_shape: DFF<Bit>,
+    left_more: DFF<Bit>,
     gap: DFF<Bits<8>>,
     /// `left == 0` and `gap > 0`, each registered with its counter.
     at_final: DFF<Bit>,
@@ -232,6 +244,10 @@ impl GemmEngine {
             b_ptr: Default::default(),
             left: Default::default(),
             tiles_left: Default::default(),
+            tiles_more: Default::default(),
+            lane_used: crate::vecs::dffs(cols),
+            bad_shape: Default::default(),
+            left_more: Default::default(),
             gap: Default::default(),
             at_final: Default::default(),
             gap_busy: Default::default(),
@@ -273,7 +289,7 @@ impl Logic for GemmEngine {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, a_base, b_base, acc_base, mn, error_reg, beyond, done_reg,
-            a_ptr, b_ptr, left, tiles_left, gap, at_final, gap_busy, step_valid, step_last, s0_pending, s0_wait, s0_wait_one, s0_row, drain_reg, on_last_row, row_used, s0_entry,
+            a_ptr, b_ptr, left, tiles_left, tiles_more, left_more, bad_shape, gap, at_final, gap_busy, step_valid, step_last, s0_pending, s0_wait, s0_wait_one, s0_row, drain_reg, on_last_row, row_used, s0_entry,
             s1_pending, s1_wait, s1_wait_one, s1_entry
         );
         self.array.clock.next = self.clock.val();
@@ -317,6 +333,12 @@ impl Logic for GemmEngine {
             | (self.finishing.val() & self.s1_pending.q.val() & self.s1_wait_one.q.val())
             | (self.s0_pending.q.val() & !self.draining.val() & self.s0_wait_one.q.val());
 
+        self.bad_shape.d.next = (self.m.val() == 0)
+            | (self.m.val() > self.rows.val())
+            | (self.n.val() == 0)
+            | (self.n.val() > self.cols.val())
+            | (self.k.val() == 0)
+            | (self.tiles.val() == 0);
         match self.state.q.val() {
             GemmState::Idle => {
                 if self.start.val() {
@@ -324,17 +346,13 @@ impl Logic for GemmEngine {
                     self.b_base.d.next = bit_cast::<18, 16>(self.b_entry.val()) + bit_cast::<18, 16>(self.k.val());
                     self.acc_base.d.next = bit_cast::<18, 16>(self.acc_entry.val()) + bit_cast::<18, 8>(self.m.val());
                     self.tiles_left.d.next = self.tiles.val() - 1;
+                    self.tiles_more.d.next = self.tiles.val() != 1;
                     self.left.d.next = bit_cast::<16, 8>(self.m.val());
+                    self.left_more.d.next = self.m.val() != 0;
                     self.mn.d.next = 0.into();
                     self.error_reg.d.next = 0.into();
                     self.state.d.next = GemmState::Check;
-                    if (self.m.val() == 0)
-                        | (self.m.val() > self.rows.val())
-                        | (self.n.val() == 0)
-                        | (self.n.val() > self.cols.val())
-                        | (self.k.val() == 0)
-                        | (self.tiles.val() == 0)
-                    {
+                    if self.bad_shape.q.val() {
                         self.error_reg.d.next = self.bad_tile.val();
                         self.state.d.next = GemmState::Finish;
                     }
@@ -343,8 +361,9 @@ impl Logic for GemmEngine {
             GemmState::Check => {
                 // Each cycle adds one more tile's steps to the ends (until a
                 // sum passes 2^17, beyond every memory) and one n to m * n.
-                if self.tiles_left.q.val() != 0 {
+                if self.tiles_more.q.val() {
                     self.tiles_left.d.next = self.tiles_left.q.val() - 1;
+                    self.tiles_more.d.next = self.tiles_left.q.val() != 1;
                     if !self.a_base.q.val().get_bit(17) {
                         self.a_base.d.next = self.a_next.val();
                     }
@@ -355,11 +374,12 @@ impl Logic for GemmEngine {
                         self.acc_base.d.next = self.acc_next.val();
                     }
                 }
-                if self.left.q.val() != 0 {
+                if self.left_more.q.val() {
                     self.left.d.next = self.left.q.val() - 1;
+                    self.left_more.d.next = self.left.q.val() != 1;
                     self.mn.d.next = self.mn.q.val() + bit_cast::<16, 8>(self.n.val());
                 }
-                if (self.tiles_left.q.val() == 0) & (self.left.q.val() == 0) {
+                if !self.tiles_more.q.val() & !self.left_more.q.val() {
                     self.state.d.next = GemmState::Verdict;
                 }
                 // The ranges' test, registered for Verdict (the ends are
@@ -383,6 +403,7 @@ impl Logic for GemmEngine {
                 self.left.d.next = self.k.val() - 1;
                 self.at_final.d.next = self.k.val() == 1;
                 self.tiles_left.d.next = self.tiles.val() - 1;
+                self.tiles_more.d.next = self.tiles.val() != 1;
                 self.gap.d.next = 0.into();
                 self.gap_busy.d.next = false;
                 self.state.d.next = GemmState::Stream;
@@ -413,7 +434,8 @@ impl Logic for GemmEngine {
                         self.a_ptr.d.next = self.a_next.val().get_bits::<16>(0);
                         self.b_ptr.d.next = self.b_next.val().get_bits::<16>(0);
                         self.tiles_left.d.next = self.tiles_left.q.val() - 1;
-                        if self.tiles_left.q.val() == 0 {
+                        self.tiles_more.d.next = self.tiles_left.q.val() != 1;
+                        if !self.tiles_more.q.val() {
                             self.state.d.next = GemmState::Finish;
                         }
                     }
@@ -465,8 +487,9 @@ impl Logic for GemmEngine {
         }
         self.acc_write_address.next = self.s0_entry.q.val();
         for j in 0..self.cols() {
-            self.acc_write_enable[j].next =
-                self.draining.val() & (self.n.val().index() > j) & self.row_used.q.val();
+            self.lane_used[j].clock.next = self.clock.val();
+            self.lane_used[j].d.next = self.n.val().index() > j;
+            self.acc_write_enable[j].next = self.draining.val() & self.lane_used[j].q.val() & self.row_used.q.val();
             // result + old value when accumulating, one logic cell a bit.
             self.acc_adders[j].load.next = !self.accumulate.val();
             self.acc_adders[j].acc.next = self.acc_read_data[j].val();

@@ -16,7 +16,9 @@
 //! and its register live outside the PE, in a [`crate::MultiplierPair`]
 //! that two PEs share (one iCE40 DSP); the PE gets the registered product of
 //! the operands it showed on `a_in`/`b_in` one cycle earlier, and keeps
-//! `valid` and `last` in step with it. The accumulator adds each product,
+//! `valid` and `last` in step with it. A bubble (valid low) carries a zero A
+//! byte, so its product is zero (the array sees to that) and the
+//! accumulator can add every cycle. The accumulator adds each product,
 //! except the first of a dot product, which it loads (an
 //! [`AccumulatorAdder`], one logic cell a bit on the iCE40); the finished sum
 //! moves from the accumulator to the result register one cycle after the
@@ -82,8 +84,15 @@ impl Logic for ProcessingElement {
         self.adder.load.next = self.fresh.q.val();
         self.adder.acc.next = self.acc.q.val();
         self.adder.product.next = self.product_in.val();
+        // The accumulator takes the adder every cycle, with no clock enable:
+        // a bubble's product is zero (the array zeroes A where `valid` is
+        // low), so it adds nothing, or loads a zero into an accumulator whose
+        // sum has already moved on. Without the enable, eight adder bits with
+        // their flip-flops fit one iCE40 tile's 32 local inputs, and
+        // nextpnr keeps the 32-bit carry chain whole (with it, the chain
+        // is cut twice, each cut a detour through the fabric).
+        self.acc.d.next = self.adder.sum.val();
         if self.product_valid.q.val() {
-            self.acc.d.next = self.adder.sum.val();
             self.fresh.d.next = self.product_last.q.val();
         }
         self.capture.d.next = self.product_valid.q.val() & self.product_last.q.val();

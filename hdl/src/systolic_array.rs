@@ -152,7 +152,13 @@ impl Logic for SystolicArray {
             self.a_skew[i].clock.next = self.clock.val();
             self.valid_skew[i].clock.next = self.clock.val();
             self.last_skew[i].clock.next = self.clock.val();
-            self.a_skew[i].data_in.next = self.a_in[i].val();
+            // A bubble enters with a zero A byte, so that its products are
+            // zero all the way along the row (see ProcessingElement); the
+            // gate becomes the skew register's synchronous reset.
+            self.a_skew[i].data_in.next = bits::<8>(0);
+            if self.valid.val() {
+                self.a_skew[i].data_in.next = self.a_in[i].val();
+            }
             self.valid_skew[i].data_in.next = self.valid.val();
             self.last_skew[i].data_in.next = self.last.val();
         }

@@ -69,7 +69,10 @@ impl GemmBenchSim {
         e.a_step.next = u64::from(t.a_step).into();
         e.b_step.next = u64::from(t.b_step).into();
         e.acc_step.next = u64::from(t.acc_step).into();
-        e.start.next = true;
+        // The descriptor is on the inputs a cycle before `start` (as the
+        // NPU's request register has it): the engine registers its tests.
+        self.sim.tick();
+        self.sim.uut.engine.start.next = true;
         self.sim.tick();
         self.sim.uut.engine.start.next = false;
         let mut out = GemmOutcome { status: Status::Ok, cycles: 1, steps: 0, stalls: 0, tiles_done: 0 };
