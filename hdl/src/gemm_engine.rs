@@ -39,6 +39,7 @@ pub enum GemmState {
     Verdict,
     Stream,
     Finish,
+    Flush,
 }
 
 #[derive(LogicBlock)]
@@ -99,6 +100,13 @@ pub struct GemmEngine {
     array: SystolicArray,
     /// Per lane: the drained sum, plus the old value when accumulating.
     acc_adders: Vec<AccumulatorAdder>,
+    /// The accumulator write, a register after the adders (each sum's
+    /// flip-flop shares the adder bit's logic cell): the sums, the entry, and
+    /// which lanes write. The memory's read-to-write path is then the adder
+    /// alone, and a write lands a cycle after its row drained.
+    write_sum: Vec<DFF<Bits<32>>>,
+    write_entry: DFF<Bits<16>>,
+    write_lane: Vec<DFF<Bit>>,
     state: DFF<GemmState>,
     /// Check: the end of the last tile's entries (the first tile's first
     /// entry plus k, or plus m, then plus a step per further tile; bit 17
@@ -179,9 +187,11 @@ impl GemmEngine {
     pub fn new(config: &NpuConfig) -> Self {
         let (rows, cols) = (config.array.rows, config.array.cols);
         let latency = timing::result_latency(rows, cols);
-        // At least 2: a tile that accumulates onto the previous tile's rows
-        // must read them after they were written, not in the same cycle.
-        let spacing = timing::min_tile_spacing(rows, cols).max(2);
+        // At least 3: a tile that accumulates onto the previous tile's rows
+        // must read them after they were written (a row is written the
+        // cycle after it drains, and read the cycle before), not in the
+        // same cycle.
+        let spacing = timing::min_tile_spacing(rows, cols).max(3);
         let c8 = |v: usize| Constant::new(bits::<8>(v as u64));
         let c18 = |v: usize| Constant::new(bits::<18>(v as u64));
         let m = &config.memory;
@@ -232,6 +242,9 @@ impl GemmEngine {
             out_of_range: c8(Status::OutOfRange as usize),
             array: SystolicArray::new(rows, cols),
             acc_adders: (0..cols).map(|_| AccumulatorAdder::default()).collect(),
+            write_sum: crate::vecs::dffs(cols),
+            write_entry: Default::default(),
+            write_lane: crate::vecs::dffs(cols),
             state: Default::default(),
             a_base: Default::default(),
             b_base: Default::default(),
@@ -288,7 +301,7 @@ impl Logic for GemmEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, a_base, b_base, acc_base, mn, error_reg, beyond, done_reg,
+            self, clock, state, a_base, b_base, acc_base, mn, error_reg, beyond, done_reg, write_entry,
             a_ptr, b_ptr, left, tiles_left, tiles_more, left_more, bad_shape, gap, at_final, gap_busy, step_valid, step_last, s0_pending, s0_wait, s0_wait_one, s0_row, drain_reg, on_last_row, row_used, s0_entry,
             s1_pending, s1_wait, s1_wait_one, s1_entry
         );
@@ -445,13 +458,17 @@ impl Logic for GemmEngine {
                 if self.error_reg.q.val() == 0 {
                     self.stall.next = true;
                 }
-                // Idle in the cycle the last row drains (it is written at
-                // this cycle's edge); `done` follows from a register.
+                // Flush follows the cycle the last row drains (the row is
+                // written at Flush's edge), then Idle, with `done` from a
+                // register.
                 if (!self.s0_pending.q.val() | self.finishing.val()) & !self.s1_pending.q.val() & !self.step_valid.q.val() {
-                    self.done_reg.d.next = true;
                     self.stall.next = false;
-                    self.state.d.next = GemmState::Idle;
+                    self.state.d.next = GemmState::Flush;
                 }
+            }
+            GemmState::Flush => {
+                self.done_reg.d.next = true;
+                self.state.d.next = GemmState::Idle;
             }
             _ => {
                 self.state.d.next = GemmState::Idle;
@@ -477,24 +494,34 @@ impl Logic for GemmEngine {
             self.s0_entry.d.next = self.s0_entry.q.val() - 1;
         }
         // The accumulator read port fetches the old value of the row that
-        // drains in the next cycle.
-        self.acc_read_address.next = self.s0_entry.q.val() - 1;
+        // drains in the next cycle. When no row is next, it reads an entry
+        // other than the one being written (the memory is built
+        // never_colliding, and the simulator checks every cycle).
+        self.acc_read_address.next = self.write_entry.q.val() ^ 1;
+        if self.draining.val() {
+            self.acc_read_address.next = self.s0_entry.q.val() - 1;
+        }
         if self.s0_wait_one.q.val() {
             self.acc_read_address.next = self.s0_entry.q.val();
         }
         if self.s1_pending.q.val() & self.s1_wait_one.q.val() {
             self.acc_read_address.next = self.s1_entry.q.val();
         }
-        self.acc_write_address.next = self.s0_entry.q.val();
+        self.write_entry.d.next = self.s0_entry.q.val();
+        self.acc_write_address.next = self.write_entry.q.val();
         for j in 0..self.cols() {
             self.lane_used[j].clock.next = self.clock.val();
             self.lane_used[j].d.next = self.n.val().index() > j;
-            self.acc_write_enable[j].next = self.draining.val() & self.lane_used[j].q.val() & self.row_used.q.val();
+            self.write_lane[j].clock.next = self.clock.val();
+            self.write_lane[j].d.next = self.draining.val() & self.lane_used[j].q.val() & self.row_used.q.val();
+            self.acc_write_enable[j].next = self.write_lane[j].q.val();
             // result + old value when accumulating, one logic cell a bit.
             self.acc_adders[j].load.next = !self.accumulate.val();
             self.acc_adders[j].acc.next = self.acc_read_data[j].val();
             self.acc_adders[j].product.next = self.array.result[j].val();
-            self.acc_write_data[j].next = self.acc_adders[j].sum.val();
+            self.write_sum[j].clock.next = self.clock.val();
+            self.write_sum[j].d.next = self.acc_adders[j].sum.val();
+            self.acc_write_data[j].next = self.write_sum[j].q.val();
         }
         // Slot 0 done: slot 1 (if any) moves up.
         if self.finishing.val() {

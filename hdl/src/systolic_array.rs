@@ -58,7 +58,7 @@ pub struct SystolicArray {
     /// PEs `2p` and `2p + 1` (row-major) multiply in pair `p`; with an odd
     /// count, the last pair's second half is idle.
     pairs: Vec<MultiplierPair>,
-    /// Feeds the idle half of an odd count's last pair.
+    /// Feeds the idle half of an odd count's last pair, and zeroes A in bubbles.
     zero_byte: Constant<Bits<8>>,
     /// The idle half's product (always 0), read by nothing.
     unused_odd_product: Signal<Local, Bits<32>>,
@@ -155,7 +155,7 @@ impl Logic for SystolicArray {
             // A bubble enters with a zero A byte, so that its products are
             // zero all the way along the row (see ProcessingElement); the
             // gate becomes the skew register's synchronous reset.
-            self.a_skew[i].data_in.next = bits::<8>(0);
+            self.a_skew[i].data_in.next = self.zero_byte.val();
             if self.valid.val() {
                 self.a_skew[i].data_in.next = self.a_in[i].val();
             }
