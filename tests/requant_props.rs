@@ -31,8 +31,11 @@ fn check(acc: &[i32], bias: [i32; 3], p: RequantParams, use_bias: bool, src: u16
     let mut sim = RequantBenchSim::new(&c);
     sim.load(&model);
     let want = model.requant(src, dst, count, &p, use_bias);
-    let (got, _) = sim.run(src, dst, count, &p, use_bias);
+    let (got, cycles) = sim.run(src, dst, count, &p, use_bias);
     prop_assert_eq!(got, want, "{:?}", p);
+    // The drivers bound their wait by MAX_CYCLES_PER_ELEMENT (plus the checks).
+    let bound = u64::from(count) * 3 * npu_hdl::requantizer::MAX_CYCLES_PER_ELEMENT + 8;
+    prop_assert!(cycles <= bound, "{} elements took {} cycles, over {}", u64::from(count) * 3, cycles, bound);
     prop_assert_eq!(sim.out(), model.out.clone(), "OUT after {:?} bias {}", p, use_bias);
     Ok(())
 }

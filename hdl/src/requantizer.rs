@@ -23,7 +23,7 @@
 //! The parameter inputs must hold from `start` until `done` (the NPU wires
 //! them to its request register): the unit keeps no copy of them.
 //!
-//! About 46 + shift cycles an element (each step a register apart, for the
+//! About 47 + shift cycles an element (each step a register apart, for the
 //! clock): far less than the link needs to carry the result away (an 8N1
 //! byte takes ten bit times of many clocks).
 
@@ -51,6 +51,7 @@ pub enum RequantState {
     Wait,
     Sum,
     Setup,
+    Negate,
     Prime,
     Multiply,
     Carry,
@@ -113,6 +114,8 @@ pub struct Requantizer {
     magnitude: DFF<Bits<32>>,
     /// The product's sign, and the one case that saturates.
     negative: DFF<Bit>,
+    /// x was negative: Setup inverted it, Negate adds the one.
+    x_negative: DFF<Bit>,
     saturate: DFF<Bit>,
     /// The product: high half (33 bits for the adder's carry) and low half,
     /// which starts as the multiplier's bits and is consumed from bit 0.
@@ -142,9 +145,8 @@ pub struct Requantizer {
     acc_end: Signal<Local, Bits<17>>,
     out_end: Signal<Local, Bits<17>>,
     entry_less_one: Signal<Local, Bits<16>>,
-    /// `0 - v` computed at 32 bits (a signal of its own: inside a wider cast,
-    /// Verilog would widen `v` before inverting it).
-    x_negated: Signal<Local, Bits<32>>,
+    /// The magnitude plus one (Negate completes `!x + 1`).
+    x_plus_one: Signal<Local, Bits<32>>,
     addend: Signal<Local, Bits<33>>,
     partial: Signal<Local, Bits<33>>,
     /// `P >> 31` and the rounding carry.
@@ -204,6 +206,7 @@ impl Requantizer {
             lane: Default::default(),
             magnitude: Default::default(),
             negative: Default::default(),
+            x_negative: Default::default(),
             saturate: Default::default(),
             high: Default::default(),
             low: Default::default(),
@@ -220,7 +223,7 @@ impl Requantizer {
             acc_end: Default::default(),
             out_end: Default::default(),
             entry_less_one: Default::default(),
-            x_negated: Default::default(),
+            x_plus_one: Default::default(),
             addend: Default::default(),
             partial: Default::default(),
             truncated: Default::default(),
@@ -246,7 +249,7 @@ impl Logic for Requantizer {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, error_reg, entry, lane, magnitude, negative,
+            self, clock, state, error_reg, entry, lane, magnitude, negative, x_negative,
             saturate, high, low, step, value, half, round_up, big, acc_beyond, out_beyond, offset, out_byte
         );
         self.busy.next = self.state.q.val() != RequantState::Idle;
@@ -270,7 +273,7 @@ impl Logic for Requantizer {
         if self.use_bias.val() {
             self.x.next = self.magnitude.q.val() + self.bias.val();
         }
-        self.x_negated.next = !self.magnitude.q.val() + 1;
+        self.x_plus_one.next = self.magnitude.q.val() + 1;
         // Multiply step: add the multiplicand to the high half when the
         // multiplier's next bit (low[0]) is set.
         self.addend.next = bits::<33>(0);
@@ -368,9 +371,12 @@ impl Logic for Requantizer {
                 self.state.d.next = RequantState::Setup;
             }
             RequantState::Setup => {
+                // |x| in two steps, so that no adder follows the inversion
+                // in one cycle: !x here, + 1 in Negate.
                 if self.magnitude.q.val().get_bit(31) {
-                    self.magnitude.d.next = self.x_negated.val();
+                    self.magnitude.d.next = !self.magnitude.q.val();
                 }
+                self.x_negative.d.next = self.magnitude.q.val().get_bit(31);
                 self.negative.d.next = self.magnitude.q.val().get_bit(31) ^ self.multiplier.val().get_bit(31);
                 self.saturate.d.next =
                     (self.magnitude.q.val() == 0x8000_0000_u64) & (self.multiplier.val() == 0x8000_0000_u64);
@@ -382,6 +388,12 @@ impl Logic for Requantizer {
                     self.low.d.next = !self.multiplier.val();
                 }
                 self.step.d.next = 0.into();
+                self.state.d.next = RequantState::Negate;
+            }
+            RequantState::Negate => {
+                if self.x_negative.q.val() {
+                    self.magnitude.d.next = self.x_plus_one.val();
+                }
                 self.state.d.next = RequantState::Prime;
             }
             RequantState::Prime => {
