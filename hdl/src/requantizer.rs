@@ -119,12 +119,12 @@ pub struct Requantizer {
     saturate: DFF<Bit>,
     /// The product: high half (33 bits for the adder's carry) and low half,
     /// which starts as the multiplier's bits and is consumed from bit 0.
+    /// After the multiply, `low` holds the magnitude being divided by
+    /// 2^shift (High, Shift): it shifts right in both.
     high: DFF<Bits<33>>,
     low: DFF<Bits<32>>,
     /// Cycles counted in Multiply and Shift.
     step: DFF<Bits<6>>,
-    /// The magnitude being divided by 2^shift.
-    value: DFF<Bits<32>>,
     /// The last bit shifted out: the rounding increment.
     half: DFF<Bit>,
     /// The high-mul's rounding carry, registered (Carry) before its add (High).
@@ -211,7 +211,6 @@ impl Requantizer {
             high: Default::default(),
             low: Default::default(),
             step: Default::default(),
-            value: Default::default(),
             half: Default::default(),
             round_up: Default::default(),
             big: Default::default(),
@@ -250,7 +249,7 @@ impl Logic for Requantizer {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, error_reg, entry, lane, magnitude, negative, x_negative,
-            saturate, high, low, step, value, half, round_up, big, acc_beyond, out_beyond, offset, out_byte
+            saturate, high, low, step, half, round_up, big, acc_beyond, out_beyond, offset, out_byte
         );
         self.busy.next = self.state.q.val() != RequantState::Idle;
         self.done.next = false;
@@ -290,7 +289,7 @@ impl Logic for Requantizer {
         // point (Offset), each kept in `offset`; clamped (Clamp, into
         // `out_byte`) and written (Store). Each step is a register apart,
         // for the clock.
-        self.capped.next = bit_cast::<12, 10>(self.value.q.val().get_bits::<10>(0));
+        self.capped.next = bit_cast::<12, 10>(self.low.q.val().get_bits::<10>(0));
         if self.big.q.val() {
             self.capped.next = bits::<12>(512);
         }
@@ -422,9 +421,9 @@ impl Logic for Requantizer {
             RequantState::High => {
                 // SaturatingRoundingDoublingHighMul's magnitude (the saturated
                 // case is positive: INT32_MIN squared).
-                self.value.d.next = self.rounded.val();
+                self.low.d.next = self.rounded.val();
                 if self.saturate.q.val() {
-                    self.value.d.next = bits::<32>(0x7FFF_FFFF);
+                    self.low.d.next = bits::<32>(0x7FFF_FFFF);
                     self.negative.d.next = false;
                 }
                 self.half.d.next = false;
@@ -436,13 +435,13 @@ impl Logic for Requantizer {
                     self.state.d.next = RequantState::Cap;
                 } else {
                     // Shift right by one, remembering the bit that falls out.
-                    self.value.d.next = self.value.q.val() >> 1;
-                    self.half.d.next = self.value.q.val().get_bit(0);
+                    self.low.d.next = self.low.q.val() >> 1;
+                    self.half.d.next = self.low.q.val().get_bit(0);
                     self.step.d.next = self.step.q.val() + 1;
                 }
             }
             RequantState::Cap => {
-                self.big.d.next = self.value.q.val().get_bits::<23>(9) != 0;
+                self.big.d.next = self.low.q.val().get_bits::<23>(9) != 0;
                 self.state.d.next = RequantState::Round;
             }
             RequantState::Round => {
