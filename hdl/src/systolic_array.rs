@@ -3,10 +3,14 @@
 //! `rows x cols` PEs; PE `(i, j)` computes `C[i][j]`. The user of the array
 //! presents one K-step per cycle, unskewed: `a_in[i] = A[i][k]` and
 //! `b_in[j] = B[k][j]`, with `valid` high and `last` high on the final step.
-//! Delay lines at the edges skew the operands (row `i` by `i + 1` cycles,
-//! column `j` by `j + 1`), so `A[i][k]` and `B[k][j]` meet in PE `(i, j)`.
-//! A moves right, B moves down, control moves right with A, each hop through
-//! a forwarding register that exists only where a neighbour reads it.
+//! B moves down its column one PE per cycle, through a forwarding register
+//! between rows; A and its control are broadcast along their row, row `i`
+//! delayed `i + 1` cycles by a delay line at the left edge (B by one, at the
+//! top), so `A[i][k]` and `B[k][j]` meet in PE `(i, j)`, and every PE of a
+//! row works on the same step. Broadcasting A instead of passing it right
+//! saves its forwarding registers (on a 4x4, 168 of the iCE40's logic cells
+//! with the shorter B delay lines) and `cols - 1` cycles of latency; the
+//! price is a fan-out of `cols` on each A bit.
 //!
 //! Read-out: [`SystolicArray::result_latency`] cycles after the cycle that
 //! carried `last`, every PE holds its sum. Then `drain` high for `rows`
@@ -42,16 +46,12 @@ pub struct SystolicArray {
     pub drain: Signal<In, Bit>,
     /// The bottom row's result registers, one per column.
     pub result: Vec<Signal<Out, Bits<32>>>,
-    // Edge skew: row i of A (with its control) by i + 1, column j of B by j + 1.
+    // Edge skew: row i of A (with its control) by i + 1, each column of B by 1.
     a_skew: Vec<DelayLine<Bits<8>>>,
     valid_skew: Vec<DelayLine<Bit>>,
     last_skew: Vec<DelayLine<Bit>>,
     b_skew: Vec<DelayLine<Bits<8>>>,
-    // Forwarding registers: A and control from PE (i, j) to (i, j + 1), at
-    // i * (cols - 1) + j; B from PE (i, j) to (i + 1, j), at i * cols + j.
-    a_fwd: Vec<DFF<Bits<8>>>,
-    valid_fwd: Vec<DFF<Bit>>,
-    last_fwd: Vec<DFF<Bit>>,
+    /// Forwarding registers: B from PE (i, j) to (i + 1, j), at i * cols + j.
     b_fwd: Vec<DFF<Bits<8>>>,
     /// The PEs, row by row.
     pes: Vec<ProcessingElement>,
@@ -79,10 +79,7 @@ impl SystolicArray {
             a_skew: (0..rows).map(|i| DelayLine::new(i + 1)).collect(),
             valid_skew: (0..rows).map(|i| DelayLine::new(i + 1)).collect(),
             last_skew: (0..rows).map(|i| DelayLine::new(i + 1)).collect(),
-            b_skew: (0..cols).map(|j| DelayLine::new(j + 1)).collect(),
-            a_fwd: dffs(rows * (cols - 1)),
-            valid_fwd: dffs(rows * (cols - 1)),
-            last_fwd: dffs(rows * (cols - 1)),
+            b_skew: (0..cols).map(|_| DelayLine::new(1)).collect(),
             b_fwd: dffs((rows - 1) * cols),
             pes: (0..rows * cols).map(|_| ProcessingElement::default()).collect(),
             pairs: (0..(rows * cols).div_ceil(2)).map(|_| MultiplierPair::default()).collect(),
@@ -110,8 +107,8 @@ impl SystolicArray {
     }
 
     /// Cycles from the cycle that carries `last` to the first cycle in which
-    /// `drain` may be raised: the edge skew and hops to the far corner PE,
-    /// plus that PE's pipeline.
+    /// `drain` may be raised: the bottom row's skew (B's hops down the
+    /// columns), plus a PE's pipeline.
     pub fn result_latency(&self) -> usize {
         timing::result_latency(self.rows(), self.cols())
     }
@@ -128,9 +125,10 @@ impl SystolicArray {
 pub mod timing {
     use super::PE_LATENCY;
 
-    /// See [`super::SystolicArray::result_latency`].
-    pub fn result_latency(rows: usize, cols: usize) -> usize {
-        rows + cols - 1 + PE_LATENCY
+    /// See [`super::SystolicArray::result_latency`]. The columns work in step
+    /// (A is broadcast along the rows), so the width does not add to it.
+    pub fn result_latency(rows: usize, _cols: usize) -> usize {
+        rows + PE_LATENCY
     }
 
     /// See [`super::SystolicArray::min_tile_spacing`]. The first GEMM drains
@@ -138,7 +136,8 @@ pub mod timing {
     /// second's first sum (PE (0, 0)) is written at the clock edge that ends
     /// the cycle `PE_LATENCY` after its own `last`; that edge may be the
     /// drain's final one (a capture wins over a shift) but no earlier, or the
-    /// drain would shift the new sum down the column.
+    /// drain would shift the new sum down the column. (Every PE of row 0
+    /// keeps PE (0, 0)'s time.)
     pub fn min_tile_spacing(rows: usize, cols: usize) -> usize {
         result_latency(rows, cols) + rows - 1 - PE_LATENCY
     }
@@ -171,23 +170,11 @@ impl Logic for SystolicArray {
         // this is how the grid's pitch reaches `pes[i * w + j]`.
         for w in self.cols()..(self.cols() + 1) {
             for i in 0..self.rows() {
-                // Left edge: A and its control from the row's skew lines.
-                self.pes[i * w].a_in.next = self.a_skew[i].data_out.val();
-                self.pes[i * w].valid_in.next = self.valid_skew[i].data_out.val();
-                self.pes[i * w].last_in.next = self.last_skew[i].data_out.val();
-                // Inside: through the forwarding register left of each PE.
-                for j in 1..self.cols() {
-                    self.a_fwd[i * (w - 1) + j - 1].clock.next = self.clock.val();
-                    self.valid_fwd[i * (w - 1) + j - 1].clock.next = self.clock.val();
-                    self.last_fwd[i * (w - 1) + j - 1].clock.next = self.clock.val();
-                    self.a_fwd[i * (w - 1) + j - 1].d.next = self.pes[i * w + j - 1].a_out.val();
-                    self.valid_fwd[i * (w - 1) + j - 1].d.next =
-                        self.pes[i * w + j - 1].valid_in.val();
-                    self.last_fwd[i * (w - 1) + j - 1].d.next =
-                        self.pes[i * w + j - 1].last_in.val();
-                    self.pes[i * w + j].a_in.next = self.a_fwd[i * (w - 1) + j - 1].q.val();
-                    self.pes[i * w + j].valid_in.next = self.valid_fwd[i * (w - 1) + j - 1].q.val();
-                    self.pes[i * w + j].last_in.next = self.last_fwd[i * (w - 1) + j - 1].q.val();
+                // A and its control, broadcast along the row from its skew line.
+                for j in 0..self.cols() {
+                    self.pes[i * w + j].a_in.next = self.a_skew[i].data_out.val();
+                    self.pes[i * w + j].valid_in.next = self.valid_skew[i].data_out.val();
+                    self.pes[i * w + j].last_in.next = self.last_skew[i].data_out.val();
                 }
             }
             for j in 0..self.cols() {
