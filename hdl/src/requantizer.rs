@@ -123,6 +123,9 @@ pub struct Requantizer {
     /// 2^shift (High, Shift): it shifts right in both.
     high: DFF<Bits<33>>,
     low: DFF<Bits<32>>,
+    /// What the next Multiply step adds to the high half: the multiplicand
+    /// or zero.
+    addend: DFF<Bits<33>>,
     /// Cycles counted in Multiply and Shift.
     step: DFF<Bits<6>>,
     /// The last bit shifted out: the rounding increment.
@@ -147,7 +150,9 @@ pub struct Requantizer {
     entry_less_one: Signal<Local, Bits<16>>,
     /// The magnitude plus one (Negate completes `!x + 1`).
     x_plus_one: Signal<Local, Bits<32>>,
-    addend: Signal<Local, Bits<33>>,
+    /// The multiplier's bit for the next Multiply step (low[0] before the
+    /// first, low[1] during the steps, as low shifts right).
+    next_bit: Signal<Local, Bit>,
     partial: Signal<Local, Bits<33>>,
     /// `P >> 31` and the rounding carry.
     truncated: Signal<Local, Bits<32>>,
@@ -211,6 +216,7 @@ impl Requantizer {
             high: Default::default(),
             low: Default::default(),
             step: Default::default(),
+            addend: Default::default(),
             half: Default::default(),
             round_up: Default::default(),
             big: Default::default(),
@@ -223,7 +229,7 @@ impl Requantizer {
             out_end: Default::default(),
             entry_less_one: Default::default(),
             x_plus_one: Default::default(),
-            addend: Default::default(),
+            next_bit: Default::default(),
             partial: Default::default(),
             truncated: Default::default(),
             round_carry: Default::default(),
@@ -249,7 +255,7 @@ impl Logic for Requantizer {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, error_reg, entry, lane, magnitude, negative, x_negative,
-            saturate, high, low, step, half, round_up, big, acc_beyond, out_beyond, offset, out_byte
+            saturate, high, low, step, addend, half, round_up, big, acc_beyond, out_beyond, offset, out_byte
         );
         self.busy.next = self.state.q.val() != RequantState::Idle;
         self.done.next = false;
@@ -274,12 +280,17 @@ impl Logic for Requantizer {
         }
         self.x_plus_one.next = self.magnitude.q.val() + 1;
         // Multiply step: add the multiplicand to the high half when the
-        // multiplier's next bit (low[0]) is set.
-        self.addend.next = bits::<33>(0);
-        if self.low.q.val().get_bit(0) {
-            self.addend.next = bit_cast::<33, 32>(self.magnitude.q.val());
+        // multiplier's bit is set; the addend is chosen a cycle ahead, into
+        // a register, so that the step's adder starts from flip-flops.
+        self.next_bit.next = self.low.q.val().get_bit(0);
+        if self.state.q.val() == RequantState::Multiply {
+            self.next_bit.next = self.low.q.val().get_bit(1);
         }
-        self.partial.next = self.high.q.val() + self.addend.val();
+        self.addend.d.next = bits::<33>(0);
+        if self.next_bit.val() {
+            self.addend.d.next = bit_cast::<33, 32>(self.magnitude.q.val());
+        }
+        self.partial.next = self.high.q.val() + self.addend.q.val();
         // P >> 31 and the carry of adding the nudge (2^30, or 2^30 - 1 when negative).
         self.truncated.next = (bit_cast::<32, 33>(self.high.q.val()) << 1) | bit_cast::<32, 1>(self.low.q.val().get_bit(31).into());
         self.round_carry.next = self.low.q.val().get_bit(30) & (!self.negative.q.val() | (self.low.q.val().get_bits::<30>(0) != 0));
