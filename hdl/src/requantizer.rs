@@ -23,7 +23,7 @@
 //! The parameter inputs must hold from `start` until `done` (the NPU wires
 //! them to its request register): the unit keeps no copy of them.
 //!
-//! About 47 + shift cycles an element (each step a register apart, for the
+//! About 48 + shift cycles an element (each step a register apart, for the
 //! clock): far less than the link needs to carry the result away (an 8N1
 //! byte takes ten bit times of many clocks).
 
@@ -49,6 +49,7 @@ pub enum RequantState {
     Verdict,
     Read,
     Wait,
+    Bias,
     Sum,
     Setup,
     Negate,
@@ -124,7 +125,7 @@ pub struct Requantizer {
     high: DFF<Bits<33>>,
     low: DFF<Bits<32>>,
     /// What the next Multiply step adds to the high half: the multiplicand
-    /// or zero.
+    /// or zero (and before that, from Bias to Sum, the bias or zero).
     addend: DFF<Bits<33>>,
     /// Cycles counted in Multiply and Shift.
     step: DFF<Bits<6>>,
@@ -274,10 +275,9 @@ impl Logic for Requantizer {
         // Sum adds the bias to the lane's accumulator, which Wait kept in
         // `magnitude`; Setup takes the magnitude of the sum.
         self.entry_less_one.next = self.entry.q.val() - 1;
-        self.x.next = self.magnitude.q.val();
-        if self.use_bias.val() {
-            self.x.next = self.magnitude.q.val() + self.bias.val();
-        }
+        // x = acc + bias, the bias from the addend register (Bias put it
+        // there, or zero), so that the adder starts from flip-flops.
+        self.x.next = self.magnitude.q.val() + self.addend.q.val().get_bits::<32>(0);
         self.x_plus_one.next = self.magnitude.q.val() + 1;
         // Multiply step: add the multiplicand to the high half when the
         // multiplier's bit is set; the addend is chosen a cycle ahead, into
@@ -374,6 +374,13 @@ impl Logic for Requantizer {
                 // The lane's accumulator is here; its bias comes next cycle
                 // (lane_select will have shown the lane for a cycle).
                 self.magnitude.d.next = self.acc_data.val();
+                self.state.d.next = RequantState::Bias;
+            }
+            RequantState::Bias => {
+                self.addend.d.next = 0.into();
+                if self.use_bias.val() {
+                    self.addend.d.next = bit_cast::<33, 32>(self.bias.val());
+                }
                 self.state.d.next = RequantState::Sum;
             }
             RequantState::Sum => {
