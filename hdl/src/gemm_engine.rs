@@ -143,8 +143,6 @@ pub struct GemmEngine {
     /// m or n too large), likewise registered every cycle: the inputs hold
     /// from before `start`.
     bad_shape: DFF<Bit>,
-    /// The state is Stream.
-    streaming: DFF<Bit>,
     left_more: DFF<Bit>,
     gap: DFF<Bits<8>>,
     /// `left == 0` and `gap > 0`, each registered with its counter.
@@ -262,7 +260,6 @@ impl GemmEngine {
             tiles_more: Default::default(),
             lane_used: crate::vecs::dffs(cols),
             bad_shape: Default::default(),
-            streaming: Default::default(),
             left_more: Default::default(),
             gap: Default::default(),
             at_final: Default::default(),
@@ -305,7 +302,7 @@ impl Logic for GemmEngine {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, a_base, b_base, acc_base, mn, error_reg, beyond, done_reg, write_entry,
-            a_ptr, b_ptr, left, tiles_left, tiles_more, left_more, bad_shape, streaming, gap, at_final, gap_busy, step_valid, step_last, s0_pending, s0_wait, s0_wait_one, s0_row, drain_reg, on_last_row, row_used, s0_entry,
+            a_ptr, b_ptr, left, tiles_left, tiles_more, left_more, bad_shape, gap, at_final, gap_busy, step_valid, step_last, s0_pending, s0_wait, s0_wait_one, s0_row, drain_reg, on_last_row, row_used, s0_entry,
             s1_pending, s1_wait, s1_wait_one, s1_entry
         );
         self.array.clock.next = self.clock.val();
@@ -423,15 +420,39 @@ impl Logic for GemmEngine {
                 self.gap.d.next = 0.into();
                 self.gap_busy.d.next = false;
                 self.state.d.next = GemmState::Stream;
-                self.streaming.d.next = true;
                 if self.beyond.q.val() {
                     self.error_reg.d.next = self.out_of_range.val();
                     self.state.d.next = GemmState::Finish;
-                    self.streaming.d.next = false;
                 }
             }
             GemmState::Stream => {
-                // (The steps are below, under `streaming`.)
+                if self.final_step.val() & self.gap_busy.q.val() {
+                    // The previous tile is still draining too close: hold the final step.
+                    self.stall.next = true;
+                } else {
+                    self.step.next = true;
+                    self.step_valid.d.next = true;
+                    self.left.d.next = self.left.q.val() - 1;
+                    self.at_final.d.next = self.left.q.val() == 1;
+                    self.a_ptr.d.next = self.a_ptr.q.val() + 1;
+                    self.b_ptr.d.next = self.b_ptr.q.val() + 1;
+                    if self.final_step.val() {
+                        self.step_last.d.next = true;
+                        self.gap.d.next = self.spacing_less_one.val();
+                        self.gap_busy.d.next = true;
+                        self.left.d.next = self.k.val() - 1;
+                        self.at_final.d.next = self.k.val() == 1;
+                        self.a_base.d.next = self.a_next.val();
+                        self.b_base.d.next = self.b_next.val();
+                        self.a_ptr.d.next = self.a_next.val().get_bits::<16>(0);
+                        self.b_ptr.d.next = self.b_next.val().get_bits::<16>(0);
+                        self.tiles_left.d.next = self.tiles_left.q.val() - 1;
+                        self.tiles_more.d.next = self.tiles_left.q.val() != 1;
+                        if !self.tiles_more.q.val() {
+                            self.state.d.next = GemmState::Finish;
+                        }
+                    }
+                }
             }
             GemmState::Finish => {
                 if self.error_reg.q.val() == 0 {
@@ -451,39 +472,6 @@ impl Logic for GemmEngine {
             }
             _ => {
                 self.state.d.next = GemmState::Idle;
-            }
-        }
-
-        // Stream (a flag of its own rather than a decode of `state`, which
-        // would add a logic level before every register a step changes).
-        if self.streaming.q.val() {
-            if self.final_step.val() & self.gap_busy.q.val() {
-                // The previous tile is still draining too close: hold the final step.
-                self.stall.next = true;
-            } else {
-                self.step.next = true;
-                self.step_valid.d.next = true;
-                self.left.d.next = self.left.q.val() - 1;
-                self.at_final.d.next = self.left.q.val() == 1;
-                self.a_ptr.d.next = self.a_ptr.q.val() + 1;
-                self.b_ptr.d.next = self.b_ptr.q.val() + 1;
-                if self.final_step.val() {
-                    self.step_last.d.next = true;
-                    self.gap.d.next = self.spacing_less_one.val();
-                    self.gap_busy.d.next = true;
-                    self.left.d.next = self.k.val() - 1;
-                    self.at_final.d.next = self.k.val() == 1;
-                    self.a_base.d.next = self.a_next.val();
-                    self.b_base.d.next = self.b_next.val();
-                    self.a_ptr.d.next = self.a_next.val().get_bits::<16>(0);
-                    self.b_ptr.d.next = self.b_next.val().get_bits::<16>(0);
-                    self.tiles_left.d.next = self.tiles_left.q.val() - 1;
-                    self.tiles_more.d.next = self.tiles_left.q.val() != 1;
-                    if !self.tiles_more.q.val() {
-                        self.state.d.next = GemmState::Finish;
-                        self.streaming.d.next = false;
-                    }
-                }
             }
         }
 
