@@ -294,7 +294,7 @@ impl Logic for Requantizer {
         // P >> 31 and the carry of adding the nudge (2^30, or 2^30 - 1 when negative).
         self.truncated.next = (bit_cast::<32, 33>(self.high.q.val()) << 1) | bit_cast::<32, 1>(self.low.q.val().get_bit(31).into());
         self.round_carry.next = self.low.q.val().get_bit(30) & (!self.negative.q.val() | (self.low.q.val().get_bits::<30>(0) != 0));
-        self.rounded.next = self.low.q.val() + bit_cast::<32, 1>(self.round_up.q.val().into());
+        self.rounded.next = self.high.q.val().get_bits::<32>(0) + bit_cast::<32, 1>(self.round_up.q.val().into());
         // The quotient: its magnitude capped at 512 (beyond, every result
         // clamps the same way), rounded (Round), signed (Sign), plus the zero
         // point (Offset), each kept in `offset`; clamped (Clamp, into
@@ -433,10 +433,10 @@ impl Logic for Requantizer {
                 }
             }
             RequantState::Carry => {
-                // P >> 31 into low (wiring), its rounding carry into round_up;
-                // High adds the two from flip-flops.
+                // P >> 31 into high (wiring), its rounding carry into
+                // round_up; High adds the two from flip-flops.
                 self.round_up.d.next = self.round_carry.val();
-                self.low.d.next = self.truncated.val();
+                self.high.d.next = bit_cast::<33, 32>(self.truncated.val());
                 self.state.d.next = RequantState::High;
             }
             RequantState::High => {
