@@ -1,8 +1,8 @@
-//! The iCEBreaker build, end to end: the config `configs/icebreaker.toml`
-//! goes through yosys, nextpnr and icepack, must fit and meet timing, and
-//! the netlist yosys wrote for that bitstream, simulated with yosys's iCE40
-//! cell models, must answer GEMM and REQUANT commands over its UART exactly
-//! as the reference does.
+//! The iCEBreaker build, end to end: the default config
+//! (`configs/default.toml`, the 4x4 array) goes through yosys, nextpnr and
+//! icepack, must fit and meet timing, and the netlist yosys wrote for that
+//! bitstream, simulated with yosys's iCE40 cell models, must answer GEMM and
+//! REQUANT commands over its UART exactly as the reference does.
 
 use npu_fpga::board::Board;
 use npu_sim::netlist::netlist_npu;
@@ -30,7 +30,7 @@ fn icebreaker_bitstream_fits_meets_timing_and_its_netlist_computes() {
         }
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let config = NpuConfig::load(&root.join("configs/icebreaker.toml")).unwrap();
+    let config = NpuConfig::load(&root.join("configs/default.toml")).unwrap();
     let board = Board::named("icebreaker").unwrap();
     let out = tempfile::tempdir().unwrap();
     let report = npu_fpga::flow::build(&board, &config, out.path(), &mut |s| eprintln!("{s}")).unwrap_or_else(|e| panic!("{e}"));

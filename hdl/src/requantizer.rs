@@ -115,8 +115,6 @@ pub struct Requantizer {
     magnitude: DFF<Bits<32>>,
     /// The product's sign, and the one case that saturates.
     negative: DFF<Bit>,
-    /// x was negative: Setup inverted it, Negate adds the one.
-    x_negative: DFF<Bit>,
     saturate: DFF<Bit>,
     /// The product: high half (33 bits for the adder's carry) and low half,
     /// which starts as the multiplier's bits and is consumed from bit 0.
@@ -125,7 +123,8 @@ pub struct Requantizer {
     high: DFF<Bits<33>>,
     low: DFF<Bits<32>>,
     /// What the next Multiply step adds to the high half: the multiplicand
-    /// or zero (and before that, from Bias to Sum, the bias or zero).
+    /// or zero (and before that, for Sum, the bias or zero; for Negate, the
+    /// one that completes `!x + 1`, or zero).
     addend: DFF<Bits<33>>,
     /// Cycles counted in Multiply and Shift.
     step: DFF<Bits<6>>,
@@ -149,8 +148,6 @@ pub struct Requantizer {
     acc_end: Signal<Local, Bits<17>>,
     out_end: Signal<Local, Bits<17>>,
     entry_less_one: Signal<Local, Bits<16>>,
-    /// The magnitude plus one (Negate completes `!x + 1`).
-    x_plus_one: Signal<Local, Bits<32>>,
     /// The multiplier's bit for the next Multiply step (low[0] before the
     /// first, low[1] during the steps, as low shifts right).
     next_bit: Signal<Local, Bit>,
@@ -212,7 +209,6 @@ impl Requantizer {
             lane: Default::default(),
             magnitude: Default::default(),
             negative: Default::default(),
-            x_negative: Default::default(),
             saturate: Default::default(),
             high: Default::default(),
             low: Default::default(),
@@ -229,7 +225,6 @@ impl Requantizer {
             acc_end: Default::default(),
             out_end: Default::default(),
             entry_less_one: Default::default(),
-            x_plus_one: Default::default(),
             next_bit: Default::default(),
             partial: Default::default(),
             truncated: Default::default(),
@@ -255,7 +250,7 @@ impl Logic for Requantizer {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, error_reg, entry, lane, magnitude, negative, x_negative,
+            self, clock, state, error_reg, entry, lane, magnitude, negative,
             saturate, high, low, step, addend, half, round_up, big, acc_beyond, out_beyond, offset, out_byte
         );
         self.busy.next = self.state.q.val() != RequantState::Idle;
@@ -275,10 +270,10 @@ impl Logic for Requantizer {
         // Sum adds the bias to the lane's accumulator, which Wait kept in
         // `magnitude`; Setup takes the magnitude of the sum.
         self.entry_less_one.next = self.entry.q.val() - 1;
-        // x = acc + bias, the bias from the addend register (Bias put it
-        // there, or zero), so that the adder starts from flip-flops.
+        // Sum: x = acc + bias, the bias from the addend register (Bias put
+        // it there, or zero), so that the adder starts from flip-flops;
+        // Negate uses the same adder to add the one after the inversion.
         self.x.next = self.magnitude.q.val() + self.addend.q.val().get_bits::<32>(0);
-        self.x_plus_one.next = self.magnitude.q.val() + 1;
         // Multiply step: add the multiplicand to the high half when the
         // multiplier's bit is set; the addend is chosen a cycle ahead, into
         // a register, so that the step's adder starts from flip-flops.
@@ -389,11 +384,13 @@ impl Logic for Requantizer {
             }
             RequantState::Setup => {
                 // |x| in two steps, so that no adder follows the inversion
-                // in one cycle: !x here, + 1 in Negate.
+                // in one cycle: !x here, + 1 in Negate (Sum's adder, with
+                // the one in the addend register).
+                self.addend.d.next = 0.into();
                 if self.magnitude.q.val().get_bit(31) {
                     self.magnitude.d.next = !self.magnitude.q.val();
+                    self.addend.d.next = 1.into();
                 }
-                self.x_negative.d.next = self.magnitude.q.val().get_bit(31);
                 self.negative.d.next = self.magnitude.q.val().get_bit(31) ^ self.multiplier.val().get_bit(31);
                 self.saturate.d.next =
                     (self.magnitude.q.val() == 0x8000_0000_u64) & (self.multiplier.val() == 0x8000_0000_u64);
@@ -408,9 +405,7 @@ impl Logic for Requantizer {
                 self.state.d.next = RequantState::Negate;
             }
             RequantState::Negate => {
-                if self.x_negative.q.val() {
-                    self.magnitude.d.next = self.x_plus_one.val();
-                }
+                self.magnitude.d.next = self.x.val();
                 self.state.d.next = RequantState::Prime;
             }
             RequantState::Prime => {

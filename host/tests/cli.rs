@@ -117,7 +117,7 @@ fn the_virtual_board_answers_info_from_another_process() {
     }
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("fast.toml");
-    let text = npu_spec::config::DEFAULT_TOML.replace("core_hz = 48_000_000", "core_hz = 8_000_000");
+    let text = default_toml_at_8_mhz();
     std::fs::write(&cfg, &text).unwrap();
     let config = npu_spec::NpuConfig::load(&cfg).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_npu"))
@@ -163,10 +163,21 @@ fn have_verilator() -> bool {
     false
 }
 
+/// The default config's text with an 8 MHz core clock (8 clocks per bit at
+/// its 1 Mbaud), so that simulated traffic is short.
+fn default_toml_at_8_mhz() -> String {
+    let text = npu_spec::config::DEFAULT_TOML;
+    assert!(text.lines().any(|l| l.starts_with("core_hz = ")), "the default config sets core_hz on a line of its own");
+    text.lines()
+        .map(|l| if l.starts_with("core_hz = ") { "core_hz = 8_000_000" } else { l })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A config with a quick link (8 clocks per bit), so simulated traffic is short.
 fn quick_config(dir: &Path) -> String {
     let cfg = dir.join("quick.toml");
-    let text = npu_spec::config::DEFAULT_TOML.replace("core_hz = 48_000_000", "core_hz = 8_000_000");
+    let text = default_toml_at_8_mhz();
     std::fs::write(&cfg, text).unwrap();
     cfg.to_str().unwrap().to_string()
 }

@@ -176,7 +176,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
 /// The synthesis runs of `--synth`: board, its shipped config, the array sides.
 const SYNTH_POINTS: [(&str, &str, &str, [usize; 3]); 2] = [
-    ("icebreaker", include_str!("../../../configs/icebreaker.toml"), "configs/icebreaker.toml", [1, 2, 4]),
+    ("icebreaker", include_str!("../../../configs/default.toml"), "configs/default.toml", [1, 2, 4]),
     ("ulx3s", include_str!("../../../configs/ulx3s.toml"), "configs/ulx3s.toml", [2, 4, 8]),
 ];
 
