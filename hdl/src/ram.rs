@@ -123,14 +123,7 @@ impl<T: Synth> Logic for Ram<T> {
 
     fn hdl(&self) -> Verilog {
         let address_bits = self.depth().trailing_zeros() as usize;
-        let unused = if address_bits < ADDRESS_BITS {
-            format!(
-                "wire unused_address_bits = &{{1'b0, read_address[{top}:{address_bits}], write_address[{top}:{address_bits}]}};\n",
-                top = ADDRESS_BITS - 1
-            )
-        } else {
-            String::new()
-        };
+        let unused = unused_address_bits(address_bits);
         // Block RAM even when small (the bias bank has a few entries): logic
         // cells are what the iCE40 runs out of, and block RAM is spare.
         let attribute = if self._read_during_write == ReadDuringWrite::OldValue {
@@ -150,6 +143,20 @@ end
             last = self.depth() - 1,
             amsb = address_bits - 1,
         ))
+    }
+}
+
+/// The Verilog that gathers a RAM's address bits above its depth into a
+/// signal named `unused_*` (Verilator's convention for bits deliberately not
+/// read), or nothing when the depth uses them all.
+pub(crate) fn unused_address_bits(address_bits: usize) -> String {
+    if address_bits < ADDRESS_BITS {
+        format!(
+            "wire unused_address_bits = &{{1'b0, read_address[{top}:{address_bits}], write_address[{top}:{address_bits}]}};\n",
+            top = ADDRESS_BITS - 1
+        )
+    } else {
+        String::new()
     }
 }
 

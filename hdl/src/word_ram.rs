@@ -12,7 +12,7 @@
 //! entry written in the same cycle returns a value its user ignores (no
 //! bypass logic is built).
 
-use crate::ram::ADDRESS_BITS;
+use crate::ram::{unused_address_bits, ADDRESS_BITS};
 use rust_hdl::core::timing::TimingInfo;
 use rust_hdl::prelude::*;
 
@@ -96,14 +96,7 @@ impl Logic for WordRam {
 
     fn hdl(&self) -> Verilog {
         let address_bits = self.depth().trailing_zeros() as usize;
-        let unused = if address_bits < ADDRESS_BITS {
-            format!(
-                "wire unused_address_bits = &{{1'b0, read_address[{top}:{address_bits}], write_address[{top}:{address_bits}]}};\n",
-                top = ADDRESS_BITS - 1
-            )
-        } else {
-            String::new()
-        };
+        let unused = unused_address_bits(address_bits);
         Verilog::Custom(format!(
             "\
 (* ram_style = \"block\", no_rw_check *) reg [31:0] mem [0:{last}];
