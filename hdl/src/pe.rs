@@ -1,11 +1,11 @@
 //! The processing element of the output-stationary array.
 //!
 //! A PE sits at row `i`, column `j`. Every cycle it multiplies the A byte
-//! arriving from the left by the B byte arriving from above and adds the
-//! product to its accumulator. Its inputs are already registered (by the
-//! row's and column's skew lines at the edges, by the array's forwarding
-//! registers inside), and the same registers carry the operands on to the
-//! neighbours, so a PE holds no copy of them. Control travels with A:
+//! of its row (broadcast along the row) by the B byte arriving from above
+//! and adds the product to its accumulator. Its inputs are already
+//! registered (by the row's skew line, by the column's skew line or the
+//! forwarding register above it), and the same registers carry B on down,
+//! so a PE holds no copy of its operands. Control travels with A:
 //! `valid` says the pair is real (bubbles leave the sum alone) and `last`
 //! says it is the final pair of this output's dot product, at which point the
 //! finished sum moves to the result register and the accumulator restarts.
