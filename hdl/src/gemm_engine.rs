@@ -133,16 +133,17 @@ pub struct GemmEngine {
     b_ptr: DFF<Bits<16>>,
     left: DFF<Bits<16>>,
     tiles_left: DFF<Bits<16>>,
-    /// `tiles_left != 0` and (in Check) `left != 0`, registered with their
-    /// counters, so that no 16-bit zero test lies before the state's decisions.
+    /// `tiles_left != 0`, registered with its counter, so that no 16-bit zero
+    /// test lies before the state's decisions.
     tiles_more: DFF<Bit>,
     /// Per lane: `n > j`, the descriptor uses the lane (registered every
-    /// cycle: n holds from `start`, long before the first drain).
+    /// cycle: n holds from before `start`, long before the first drain).
     lane_used: Vec<DFF<Bit>>,
     /// The descriptor's shape does not suit the array (m, n, k or tiles 0,
     /// m or n too large), likewise registered every cycle: the inputs hold
     /// from before `start`.
     bad_shape: DFF<Bit>,
+    /// `left != 0` in Check, registered with `left` (like `tiles_more`).
     left_more: DFF<Bit>,
     gap: DFF<Bits<8>>,
     /// `left == 0` and `gap > 0`, each registered with its counter.
