@@ -111,14 +111,8 @@ impl<T: Synth> Logic for Ram<T> {
         self.read_data.connect();
     }
 
-    /// Every output is registered: no combinational path crosses the RAM.
     fn timing(&self) -> Vec<TimingInfo> {
-        vec![TimingInfo {
-            name: "ram".into(),
-            clock: "clock".into(),
-            inputs: vec!["read_address".into(), "write_address".into(), "write_data".into(), "write_enable".into()],
-            outputs: vec!["read_data".into()],
-        }]
+        registered_read_timing("ram", "write_enable")
     }
 
     fn hdl(&self) -> Verilog {
@@ -144,6 +138,17 @@ end
             amsb = address_bits - 1,
         ))
     }
+}
+
+/// A RAM's timing for rust-hdl: every output is registered, so no
+/// combinational path crosses it (`write_enable` names its write-enable port).
+pub(crate) fn registered_read_timing(name: &str, write_enable: &str) -> Vec<TimingInfo> {
+    vec![TimingInfo {
+        name: name.into(),
+        clock: "clock".into(),
+        inputs: vec!["read_address".into(), "write_address".into(), "write_data".into(), write_enable.into()],
+        outputs: vec!["read_data".into()],
+    }]
 }
 
 /// The Verilog that gathers a RAM's address bits above its depth into a

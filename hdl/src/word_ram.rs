@@ -12,7 +12,7 @@
 //! entry written in the same cycle returns a value its user ignores (no
 //! bypass logic is built).
 
-use crate::ram::{unused_address_bits, ADDRESS_BITS};
+use crate::ram::{registered_read_timing, unused_address_bits, ADDRESS_BITS};
 use rust_hdl::core::timing::TimingInfo;
 use rust_hdl::prelude::*;
 
@@ -84,14 +84,8 @@ impl Logic for WordRam {
         self.read_data.connect();
     }
 
-    /// Every output is registered: no combinational path crosses the RAM.
     fn timing(&self) -> Vec<TimingInfo> {
-        vec![TimingInfo {
-            name: "word_ram".into(),
-            clock: "clock".into(),
-            inputs: vec!["read_address".into(), "write_address".into(), "write_data".into(), "write_bytes".into()],
-            outputs: vec!["read_data".into()],
-        }]
+        registered_read_timing("word_ram", "write_bytes")
     }
 
     fn hdl(&self) -> Verilog {
