@@ -110,6 +110,18 @@ pub fn check_tools(family: Family) -> Result<(), FlowError> {
     tools(family).map(|_| ())
 }
 
+/// The timing class `synth_ice40 -device` takes for an iCE40 part: `u`
+/// (UltraPlus), `lp` (low power) or `hx` (high performance).
+fn ice40_timing_class(device: &str) -> &'static str {
+    if device.starts_with("up") || device.starts_with('u') {
+        "u"
+    } else if device.starts_with("lp") {
+        "lp"
+    } else {
+        "hx"
+    }
+}
+
 fn write(path: &Path, text: &str) -> Result<(), FlowError> {
     std::fs::write(path, text).map_err(|error| FlowError::Write { path: path.to_owned(), error })
 }
@@ -142,8 +154,12 @@ pub fn build(board: &Board, config: &NpuConfig, out: &Path, progress: &mut dyn F
     let synth = match board.family {
         // -spram: the scratchpads are written in the SPRAM's shape (see
         // npu_hdl::scratchpad); yosys leaves SPRAM alone unless asked.
-        Family::Ice40 if board.resources.spram > 0 => format!("synth_ice40 -spram -top {top} -json npu.json"),
-        Family::Ice40 => format!("synth_ice40 -top {top} -json npu.json"),
+        // -abc9 -device u: ABC maps the logic knowing the UltraPlus's LUT
+        // and carry delays; on the default 4x4 this took fmax from 34.8 to
+        // 38.6 MHz for 82 more logic cells (yosys 0.23 still calls the flow
+        // experimental: the netlist check simulates exactly this netlist).
+        Family::Ice40 if board.resources.spram > 0 => format!("synth_ice40 -spram -abc9 -device {} -top {top} -json npu.json", ice40_timing_class(&board.device)),
+        Family::Ice40 => format!("synth_ice40 -abc9 -device {} -top {top} -json npu.json", ice40_timing_class(&board.device)),
         Family::Ecp5 => format!("synth_ecp5 -top {top} -json npu.json"),
     };
     let define = if board.family == Family::Ice40 { "-DNPU_ICE40_DSP " } else { "" };
@@ -313,5 +329,13 @@ mod tests {
         let u = utilization_from_log(log);
         assert_eq!(u["ICESTORM_LC"], Usage { used: 7823, available: 5280 });
         assert_eq!(u["ICESTORM_RAM"], Usage { used: 22, available: 30 });
+    }
+
+    #[test]
+    fn timing_class_of_each_ice40_family() {
+        assert_eq!(ice40_timing_class("up5k"), "u");
+        assert_eq!(ice40_timing_class("u4k"), "u");
+        assert_eq!(ice40_timing_class("lp8k"), "lp");
+        assert_eq!(ice40_timing_class("hx8k"), "hx");
     }
 }

@@ -32,11 +32,15 @@ use npu_spec::NpuConfig;
 use crate::vecs::signals;
 use rust_hdl::prelude::*;
 
+/// In the order of their codes (rust-hdl numbers the variants 0, 1, 2, ...):
+/// the four states that write the base registers are `0xx`, Idle and
+/// Verdict (which write them whatever the inputs) `00x`, so that their
+/// enables take few LUTs. Idle is 0, the flip-flops' power-up value.
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 pub enum GemmState {
     Idle,
-    Check,
     Verdict,
+    Check,
     Stream,
     Finish,
     Flush,
@@ -355,10 +359,12 @@ impl Logic for GemmEngine {
             | (self.tiles.val() == 0);
         match self.state.q.val() {
             GemmState::Idle => {
+                // The first tile's ends, whether or not a run starts (nothing
+                // reads them in Idle): their enables need not wait for `start`.
+                self.a_base.d.next = bit_cast::<18, 16>(self.a_entry.val()) + bit_cast::<18, 16>(self.k.val());
+                self.b_base.d.next = bit_cast::<18, 16>(self.b_entry.val()) + bit_cast::<18, 16>(self.k.val());
+                self.acc_base.d.next = bit_cast::<18, 16>(self.acc_entry.val()) + bit_cast::<18, 8>(self.m.val());
                 if self.start.val() {
-                    self.a_base.d.next = bit_cast::<18, 16>(self.a_entry.val()) + bit_cast::<18, 16>(self.k.val());
-                    self.b_base.d.next = bit_cast::<18, 16>(self.b_entry.val()) + bit_cast::<18, 16>(self.k.val());
-                    self.acc_base.d.next = bit_cast::<18, 16>(self.acc_entry.val()) + bit_cast::<18, 8>(self.m.val());
                     self.tiles_left.d.next = self.tiles.val() - 1;
                     self.tiles_more.d.next = self.tiles.val() != 1;
                     self.left.d.next = bit_cast::<16, 8>(self.m.val());

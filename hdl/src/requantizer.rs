@@ -3,12 +3,14 @@
 //!
 //! It works one element at a time and is built to be small (the iCE40's
 //! DSPs all serve the array): no multiplier, no barrel shifter, no adder
-//! wider than 33 bits.
+//! wider than 32 bits.
 //!
 //! 1. `x = acc + bias`; the multiply works on magnitudes: `P = |x| * |m|`, a
-//!    shift-and-add over 32 cycles with a 33-bit adder (the product's high
-//!    half accumulates while both halves shift right; a negative multiplier
-//!    enters as `!m` with the product started at `|x|`, so no adder negates it);
+//!    shift-and-add of 32 steps (the product's high half accumulates while
+//!    both halves shift right; a negative multiplier enters as `!m` with the
+//!    product started at `|x|`, so no adder negates it). Each step adds in
+//!    two cycles, the low 17 bits and then the high 16 with the carry, so
+//!    that no carry chain is longer than 17 bits;
 //! 2. SaturatingRoundingDoublingHighMul on the magnitude: `R = (P + 2^30 -
 //!    neg) >> 31` (gemmlowp divides the signed sum toward zero), whose carry
 //!    out of the low 31 bits is `P[30] & (!neg | P[29:0] != 0)`, so no 64-bit
@@ -23,7 +25,7 @@
 //! The parameter inputs must hold from `start` until `done` (the NPU wires
 //! them to its request register): the unit keeps no copy of them.
 //!
-//! About 48 + shift cycles an element (each step a register apart, for the
+//! About 80 + shift cycles an element (each step a register apart, for the
 //! clock): far less than the link needs to carry the result away (an 8N1
 //! byte takes ten bit times of many clocks).
 
@@ -40,30 +42,38 @@ pub fn bias_depth(cols: usize) -> usize {
 }
 
 /// Cycles per element at most (shift 31), for drivers that bound a wait.
-pub const MAX_CYCLES_PER_ELEMENT: u64 = 80;
+pub const MAX_CYCLES_PER_ELEMENT: u64 = 112;
 
+/// The steps, in the order of their codes (rust-hdl numbers the variants
+/// 0, 1, 2, ...), which is not the order they run in: the states that write
+/// one wide register share a pattern of state bits, so that one LUT
+/// decodes its enable. `magnitude` is written in 4..=7 (`001xx`), `low` and
+/// `step` in 3, 7, 11, 15 (`0xx11`), `high` in 12..=15 (`011xx`), `offset` in 16..=18 (`100xx`; 19 is a spare), `half` in 3 and 11.
+/// Spare codes go back to Idle. Idle is 0, the flip-flops' power-up value.
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 pub enum RequantState {
     Idle,
     Check,
+    Store,
+    High,
+    Wait,
+    Sum,
+    Negate,
+    Setup,
     Verdict,
     Read,
-    Wait,
     Bias,
-    Sum,
-    Setup,
-    Negate,
-    Prime,
-    Multiply,
-    Carry,
-    High,
     Shift,
-    Cap,
+    Prime,
+    Carry,
+    MultiplyLow,
+    MultiplyHigh,
     Round,
     Sign,
     Offset,
+    Spare19,
+    Cap,
     Clamp,
-    Store,
     Finish,
 }
 
@@ -100,6 +110,8 @@ pub struct Requantizer {
     acc_depth: Constant<Bits<17>>,
     acc_depth_log: Constant<Bits<17>>,
     last_lane: Constant<Bits<8>>,
+    /// The lane before the last (unused with one lane).
+    lane_before_last: Constant<Bits<8>>,
     /// The bits a lane number can use (lanes are below the count, so the
     /// lane tests compare only these).
     lane_mask: Constant<Bits<8>>,
@@ -107,12 +119,24 @@ pub struct Requantizer {
     out_of_range: Constant<Bits<8>>,
     state: DFF<RequantState>,
     error_reg: DFF<Bits<8>>,
+    /// High in Finish: set by the step that goes there, so that `done` is
+    /// a flip-flop and the NPU's answer logic does not decode the state.
+    finishing: DFF<Bit>,
     /// Entry (from count - 1 down to 0; count itself in Check) and lane of
     /// the element in hand.
     entry: DFF<Bits<16>>,
     lane: DFF<Bits<8>>,
+    /// `entry == 0` and `lane == last lane`, registered with their counters,
+    /// and the shift's low bits `== 0` and `== 1`, registered every cycle
+    /// (the input holds): the state's decisions read flip-flops only.
+    entry_zero: DFF<Bit>,
+    lane_last: DFF<Bit>,
+    shift_zero: DFF<Bit>,
+    shift_one: DFF<Bit>,
     /// x = acc + bias (Sum), then |x|, the multiplicand (Setup).
     magnitude: DFF<Bits<32>>,
+    /// `multiplier == INT32_MIN`, registered every cycle (the input holds).
+    multiplier_min: DFF<Bit>,
     /// The product's sign, and the one case that saturates.
     negative: DFF<Bit>,
     saturate: DFF<Bit>,
@@ -122,12 +146,18 @@ pub struct Requantizer {
     /// 2^shift (High, Shift): it shifts right in both.
     high: DFF<Bits<33>>,
     low: DFF<Bits<32>>,
+    /// The carry out of a step's low 17 bits (MultiplyLow), for its high
+    /// bits (MultiplyHigh).
+    low_carry: DFF<Bit>,
     /// What the next Multiply step adds to the high half: the multiplicand
     /// or zero (and before that, for Sum, the bias or zero; for Negate, the
     /// one that completes `!x + 1`, or zero).
     addend: DFF<Bits<33>>,
-    /// Cycles counted in Multiply and Shift.
-    step: DFF<Bits<6>>,
+    /// Steps left in Multiply (31 down to 0) and Shift (`shift` down to 1),
+    /// and whether this step is the last, registered with the count so that
+    /// no comparison decides the state.
+    step: DFF<Bits<5>>,
+    last_step: DFF<Bit>,
     /// The last bit shifted out: the rounding increment.
     half: DFF<Bit>,
     /// The high-mul's rounding carry, registered (Carry) before its add (High).
@@ -144,6 +174,8 @@ pub struct Requantizer {
     out_byte: DFF<Bits<8>>,
     // Combinational helpers.
     x: Signal<Local, Bits<32>>,
+    /// `magnitude`'s sign bit in every bit.
+    sign_fill: Signal<Local, Bits<32>>,
     /// src + entry and dst + entry, one bit wider; entry - 1.
     acc_end: Signal<Local, Bits<17>>,
     out_end: Signal<Local, Bits<17>>,
@@ -151,7 +183,11 @@ pub struct Requantizer {
     /// The multiplier's bit for the next Multiply step (low[0] before the
     /// first, low[1] during the steps, as low shifts right).
     next_bit: Signal<Local, Bit>,
-    partial: Signal<Local, Bits<33>>,
+    /// A Multiply step's sum: its low 17 bits with their carry out
+    /// (MultiplyLow), then its high 16 bits (MultiplyHigh: computed one bit
+    /// wider, a one below both operands, so that the carry comes in).
+    partial_low: Signal<Local, Bits<18>>,
+    partial_high: Signal<Local, Bits<17>>,
     /// `P >> 31` and the rounding carry (Carry), then their sum (High).
     truncated: Signal<Local, Bits<32>>,
     round_carry: Signal<Local, Bit>,
@@ -200,19 +236,28 @@ impl Requantizer {
             acc_depth: Constant::new((config.memory.acc_depth as u64).into()),
             acc_depth_log: Constant::new((config.memory.acc_depth.trailing_zeros() as u64).into()),
             last_lane: Constant::new(((cols - 1) as u64).into()),
+            lane_before_last: Constant::new((((cols + 254) % 256) as u64).into()),
             lane_mask: Constant::new(((cols.next_power_of_two() - 1) as u64).into()),
             bad_param: Constant::new((Status::BadParam as u64).into()),
             out_of_range: Constant::new((Status::OutOfRange as u64).into()),
             state: Default::default(),
             error_reg: Default::default(),
+            finishing: Default::default(),
             entry: Default::default(),
             lane: Default::default(),
+            entry_zero: Default::default(),
+            lane_last: Default::default(),
+            shift_zero: Default::default(),
+            shift_one: Default::default(),
             magnitude: Default::default(),
             negative: Default::default(),
             saturate: Default::default(),
+            multiplier_min: Default::default(),
             high: Default::default(),
             low: Default::default(),
+            low_carry: Default::default(),
             step: Default::default(),
+            last_step: Default::default(),
             addend: Default::default(),
             half: Default::default(),
             round_up: Default::default(),
@@ -222,11 +267,13 @@ impl Requantizer {
             offset: Default::default(),
             out_byte: Default::default(),
             x: Default::default(),
+            sign_fill: Default::default(),
             acc_end: Default::default(),
             out_end: Default::default(),
             entry_less_one: Default::default(),
             next_bit: Default::default(),
-            partial: Default::default(),
+            partial_low: Default::default(),
+            partial_high: Default::default(),
             truncated: Default::default(),
             round_carry: Default::default(),
             rounded: Default::default(),
@@ -250,11 +297,12 @@ impl Logic for Requantizer {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, error_reg, entry, lane, magnitude, negative,
-            saturate, high, low, step, addend, half, round_up, big, acc_beyond, out_beyond, offset, out_byte
+            self, clock, state, error_reg, finishing, entry, lane, entry_zero, lane_last, shift_zero, shift_one, magnitude, negative,
+            saturate, multiplier_min, high, low, low_carry, step, last_step, addend, half, round_up, big, acc_beyond, out_beyond, offset, out_byte
         );
         self.busy.next = self.state.q.val() != RequantState::Idle;
-        self.done.next = false;
+        self.done.next = self.finishing.q.val();
+        self.finishing.d.next = false;
         self.error.next = self.error_reg.q.val();
         // One adder per bank serves the range check (entry = count) and then
         // the elements, which run from the last entry down to the first.
@@ -274,18 +322,28 @@ impl Logic for Requantizer {
         // it there, or zero), so that the adder starts from flip-flops;
         // Negate uses the same adder to add the one after the inversion.
         self.x.next = self.magnitude.q.val() + self.addend.q.val().get_bits::<32>(0);
+        self.multiplier_min.d.next = self.multiplier.val() == 0x8000_0000_u64;
+        self.shift_zero.d.next = self.shift.val().get_bits::<5>(0) == 0;
+        self.shift_one.d.next = self.shift.val().get_bits::<5>(0) == 1;
+        self.sign_fill.next = bits::<32>(0);
+        if self.magnitude.q.val().get_bit(31) {
+            self.sign_fill.next = bits::<32>(0xFFFF_FFFF_u64);
+        }
         // Multiply step: add the multiplicand to the high half when the
         // multiplier's bit is set; the addend is chosen a cycle ahead, into
         // a register, so that the step's adder starts from flip-flops.
         self.next_bit.next = self.low.q.val().get_bit(0);
-        if self.state.q.val() == RequantState::Multiply {
+        if self.state.q.val() == RequantState::MultiplyHigh {
             self.next_bit.next = self.low.q.val().get_bit(1);
         }
         self.addend.d.next = bits::<33>(0);
         if self.next_bit.val() {
             self.addend.d.next = bit_cast::<33, 32>(self.magnitude.q.val());
         }
-        self.partial.next = self.high.q.val() + self.addend.q.val();
+        self.partial_low.next = bit_cast::<18, 17>(self.high.q.val().get_bits::<17>(0))
+            + bit_cast::<18, 17>(self.addend.q.val().get_bits::<17>(0));
+        self.partial_high.next = ((bit_cast::<17, 16>(self.high.q.val().get_bits::<16>(17)) << 1) | 1)
+            + ((bit_cast::<17, 16>(self.addend.q.val().get_bits::<16>(17)) << 1) | bit_cast::<17, 1>(self.low_carry.q.val().into()));
         // P >> 31 and the carry of adding the nudge (2^30, or 2^30 - 1 when negative).
         self.truncated.next = (bit_cast::<32, 33>(self.high.q.val()) << 1) | bit_cast::<32, 1>(self.low.q.val().get_bit(31).into());
         self.round_carry.next = self.low.q.val().get_bit(30) & (!self.negative.q.val() | (self.low.q.val().get_bits::<30>(0) != 0));
@@ -331,6 +389,7 @@ impl Logic for Requantizer {
                     // Check compares the ranges' ends, src + count and dst + count.
                     self.entry.d.next = self.count.val();
                     self.lane.d.next = 0.into();
+                    self.lane_last.d.next = self.last_lane.val() == 0;
                     self.state.d.next = RequantState::Check;
                 }
             }
@@ -350,14 +409,17 @@ impl Logic for Requantizer {
                     ((self.out_end.val() >> self.acc_depth_log.val()) != 0) & (self.out_end.val() != self.acc_depth.val());
                 // The last element first.
                 self.entry.d.next = self.entry_less_one.val();
+                self.entry_zero.d.next = self.entry.q.val() == 1;
             }
             RequantState::Verdict => {
                 self.state.d.next = RequantState::Read;
                 if self.negative.q.val() {
                     self.error_reg.d.next = self.bad_param.val();
+                    self.finishing.d.next = true;
                     self.state.d.next = RequantState::Finish;
                 } else if self.saturate.q.val() | self.acc_beyond.q.val() | self.out_beyond.q.val() {
                     self.error_reg.d.next = self.out_of_range.val();
+                    self.finishing.d.next = true;
                     self.state.d.next = RequantState::Finish;
                 }
             }
@@ -385,15 +447,15 @@ impl Logic for Requantizer {
             RequantState::Setup => {
                 // |x| in two steps, so that no adder follows the inversion
                 // in one cycle: !x here, + 1 in Negate (Sum's adder, with
-                // the one in the addend register).
+                // the one in the addend register). The inversion is an XOR
+                // with the sign, so that `magnitude` is written either way
+                // and its enable is the state alone.
+                self.magnitude.d.next = self.magnitude.q.val() ^ self.sign_fill.val();
                 self.addend.d.next = 0.into();
                 if self.magnitude.q.val().get_bit(31) {
-                    self.magnitude.d.next = !self.magnitude.q.val();
                     self.addend.d.next = 1.into();
                 }
                 self.negative.d.next = self.magnitude.q.val().get_bit(31) ^ self.multiplier.val().get_bit(31);
-                self.saturate.d.next =
-                    (self.magnitude.q.val() == 0x8000_0000_u64) & (self.multiplier.val() == 0x8000_0000_u64);
                 // The multiplier's magnitude without an adder: a negative
                 // multiplier's is !m + 1, so `low` takes !m and Prime starts
                 // the product at |x| (the input holds: no copy).
@@ -401,7 +463,9 @@ impl Logic for Requantizer {
                 if self.multiplier.val().get_bit(31) {
                     self.low.d.next = !self.multiplier.val();
                 }
-                self.step.d.next = 0.into();
+                // 32 Multiply steps: 31 down to 0.
+                self.step.d.next = 31.into();
+                self.last_step.d.next = false;
                 self.state.d.next = RequantState::Negate;
             }
             RequantState::Negate => {
@@ -416,14 +480,26 @@ impl Logic for Requantizer {
                 if self.multiplier.val().get_bit(31) {
                     self.high.d.next = bit_cast::<33, 32>(self.magnitude.q.val());
                 }
-                self.state.d.next = RequantState::Multiply;
+                // The saturating case: |x| = 2^31 (x = INT32_MIN) and m = INT32_MIN.
+                self.saturate.d.next = (self.magnitude.q.val() == 0x8000_0000_u64) & self.multiplier_min.q.val();
+                self.state.d.next = RequantState::MultiplyLow;
             }
-            RequantState::Multiply => {
-                // {high, low} = ({high + addend, low}) >> 1, 32 times.
-                self.high.d.next = self.partial.val() >> 1;
-                self.low.d.next = (self.low.q.val() >> 1) | (bit_cast::<32, 1>(self.partial.val().get_bit(0).into()) << 31);
-                self.step.d.next = self.step.q.val() + 1;
-                if self.step.q.val() == 31 {
+            RequantState::MultiplyLow => {
+                // {high, low} = ({high + addend, low}) >> 1, 32 times: the
+                // low 17 bits of the sum here, into high, and their carry.
+                self.high.d.next = (self.high.q.val() & 0x1_FFFE_0000_u64) | bit_cast::<33, 17>(self.partial_low.val().get_bits::<17>(0));
+                self.low_carry.d.next = self.partial_low.val().get_bit(17);
+                self.state.d.next = RequantState::MultiplyHigh;
+            }
+            RequantState::MultiplyHigh => {
+                // The high 16 bits of the sum with the carry, and the shift.
+                self.high.d.next = (bit_cast::<33, 16>(self.partial_high.val().get_bits::<16>(1)) << 16)
+                    | bit_cast::<33, 16>(self.high.q.val().get_bits::<16>(1));
+                self.low.d.next = (self.low.q.val() >> 1) | (bit_cast::<32, 1>(self.high.q.val().get_bit(0).into()) << 31);
+                self.state.d.next = RequantState::MultiplyLow;
+                self.step.d.next = self.step.q.val() - 1;
+                self.last_step.d.next = self.step.q.val() == 1;
+                if self.last_step.q.val() {
                     self.state.d.next = RequantState::Carry;
                 }
             }
@@ -443,17 +519,25 @@ impl Logic for Requantizer {
                     self.negative.d.next = false;
                 }
                 self.half.d.next = false;
-                self.step.d.next = 0.into();
+                // `shift` Shift steps (Check made sure it is below 32), the
+                // last when `step` is 1.
+                self.step.d.next = self.shift.val().get_bits::<5>(0);
+                self.last_step.d.next = self.shift_one.q.val();
                 self.state.d.next = RequantState::Shift;
+                if self.shift_zero.q.val() {
+                    self.state.d.next = RequantState::Cap;
+                }
             }
             RequantState::Shift => {
-                if bit_cast::<8, 6>(self.step.q.val()) == self.shift.val() {
+                // Shift right by one, remembering the bit that falls out
+                // (every Shift step shifts: the enables of `low` and `half`
+                // are the state alone). The last is at `step == 1`.
+                self.low.d.next = self.low.q.val() >> 1;
+                self.half.d.next = self.low.q.val().get_bit(0);
+                self.step.d.next = self.step.q.val() - 1;
+                self.last_step.d.next = self.step.q.val() == 2;
+                if self.last_step.q.val() {
                     self.state.d.next = RequantState::Cap;
-                } else {
-                    // Shift right by one, remembering the bit that falls out.
-                    self.low.d.next = self.low.q.val() >> 1;
-                    self.half.d.next = self.low.q.val().get_bit(0);
-                    self.step.d.next = self.step.q.val() + 1;
                 }
             }
             RequantState::Cap => {
@@ -485,18 +569,26 @@ impl Logic for Requantizer {
                     }
                 }
                 self.lane.d.next = self.lane.q.val() + 1;
+                self.lane_last.d.next = (self.lane.q.val() & self.lane_mask.val()) == self.lane_before_last.val();
                 self.state.d.next = RequantState::Wait;
-                if self.lane.q.val() == self.last_lane.val() {
+                if self.lane_last.q.val() {
                     self.lane.d.next = 0.into();
+                    self.lane_last.d.next = self.last_lane.val() == 0;
                     self.entry.d.next = self.entry_less_one.val();
+                    self.entry_zero.d.next = self.entry.q.val() == 1;
                     self.state.d.next = RequantState::Read;
-                    if self.entry.q.val() == 0 {
+                    if self.entry_zero.q.val() {
+                        self.finishing.d.next = true;
                         self.state.d.next = RequantState::Finish;
                     }
                 }
             }
             RequantState::Finish => {
-                self.done.next = true;
+                self.state.d.next = RequantState::Idle;
+            }
+            RequantState::Spare19 => {
+                // (Writes `offset` like the other codes of its pattern.)
+                self.offset.d.next = bits::<12>(0);
                 self.state.d.next = RequantState::Idle;
             }
             _ => {
