@@ -493,7 +493,7 @@ impl Logic for Requantizer {
             }
             RequantState::MultiplyHigh => {
                 // The high 16 bits of the sum with the carry, and the shift.
-                self.high.d.next = (bit_cast::<33, 16>(self.partial_high.val().get_bits::<16>(1)) << 16)
+                self.high.d.next = (bit_cast::<33, 17>(self.partial_high.val() >> 1) << 16)
                     | bit_cast::<33, 16>(self.high.q.val().get_bits::<16>(1));
                 self.low.d.next = (self.low.q.val() >> 1) | (bit_cast::<32, 1>(self.high.q.val().get_bit(0).into()) << 31);
                 self.state.d.next = RequantState::MultiplyLow;
