@@ -12,9 +12,10 @@
 //!    two cycles, the low 17 bits and then the high 16 with the carry, so
 //!    that no carry chain is longer than 17 bits;
 //! 2. SaturatingRoundingDoublingHighMul on the magnitude: `R = (P + 2^30 -
-//!    neg) >> 31` (gemmlowp divides the signed sum toward zero), whose carry
-//!    out of the low 31 bits is `P[30] & (!neg | P[29:0] != 0)`, so no 64-bit
-//!    add is needed (`x = m = INT32_MIN` saturates to INT32_MAX);
+//!    neg) >> 31` (gemmlowp divides the signed sum toward zero). The
+//!    shift-and-add adds its starting high half at the product's bit 0, so
+//!    the nudge `2^30 - neg` goes in there and `R` is wiring: no 64-bit add,
+//!    no rounding add (`x = m = INT32_MIN` saturates to INT32_MAX);
 //! 3. RoundingDivideByPOT by `shift`: gemmlowp rounds half away from zero,
 //!    which on a magnitude is `(R >> shift) + half`, `half` being the last bit
 //!    shifted out: one logical shift per cycle;
@@ -48,7 +49,7 @@ pub const MAX_CYCLES_PER_ELEMENT: u64 = 112;
 /// 0, 1, 2, ...), which is not the order they run in: the states that write
 /// one wide register share a pattern of state bits, so that one LUT
 /// decodes its enable. `magnitude` is written in 4..=7 (`001xx`), `low` and
-/// `step` in 3, 7, 11, 15 (`0xx11`), `high` in 12..=15 (`011xx`), `offset` in 16..=18 (`100xx`; 19 is a spare), `half` in 3 and 11.
+/// `step` in 3, 7, 11, 15 (`0xx11`), `high` in 12..=15 (`011xx`; 13 is a spare), `offset` in 16..=18 (`100xx`; 19 is a spare), `half` in 3 and 11.
 /// Spare codes go back to Idle. Idle is 0, the flip-flops' power-up value.
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 pub enum RequantState {
@@ -65,7 +66,7 @@ pub enum RequantState {
     Bias,
     Shift,
     Prime,
-    Carry,
+    Spare13,
     MultiplyLow,
     MultiplyHigh,
     Round,
@@ -160,8 +161,6 @@ pub struct Requantizer {
     last_step: DFF<Bit>,
     /// The last bit shifted out: the rounding increment.
     half: DFF<Bit>,
-    /// The high-mul's rounding carry, registered (Carry) before its add (High).
-    round_up: DFF<Bit>,
     /// Check: the source or destination range passes the memory's end.
     acc_beyond: DFF<Bit>,
     out_beyond: DFF<Bit>,
@@ -188,10 +187,9 @@ pub struct Requantizer {
     /// wider, a one below both operands, so that the carry comes in).
     partial_low: Signal<Local, Bits<18>>,
     partial_high: Signal<Local, Bits<17>>,
-    /// `P >> 31` and the rounding carry (Carry), then their sum (High).
+    /// The rounding nudge, `2^30 - neg`; `(P + nudge) >> 31` (High).
+    nudge: Signal<Local, Bits<33>>,
     truncated: Signal<Local, Bits<32>>,
-    round_carry: Signal<Local, Bit>,
-    rounded: Signal<Local, Bits<32>>,
     /// The quotient's magnitude, capped at 512, rounded; then signed, plus
     /// the zero point (all 12-bit two's complement).
     capped: Signal<Local, Bits<12>>,
@@ -260,7 +258,6 @@ impl Requantizer {
             last_step: Default::default(),
             addend: Default::default(),
             half: Default::default(),
-            round_up: Default::default(),
             big: Default::default(),
             acc_beyond: Default::default(),
             out_beyond: Default::default(),
@@ -274,9 +271,8 @@ impl Requantizer {
             next_bit: Default::default(),
             partial_low: Default::default(),
             partial_high: Default::default(),
+            nudge: Default::default(),
             truncated: Default::default(),
-            round_carry: Default::default(),
-            rounded: Default::default(),
             capped: Default::default(),
             quotient: Default::default(),
             quotient_negated: Default::default(),
@@ -298,7 +294,7 @@ impl Logic for Requantizer {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, error_reg, finishing, entry, lane, entry_zero, lane_last, shift_zero, shift_one, magnitude, negative,
-            saturate, multiplier_min, high, low, low_carry, step, last_step, addend, half, round_up, big, acc_beyond, out_beyond, offset, out_byte
+            saturate, multiplier_min, high, low, low_carry, step, last_step, addend, half, big, acc_beyond, out_beyond, offset, out_byte
         );
         self.busy.next = self.state.q.val() != RequantState::Idle;
         self.done.next = self.finishing.q.val();
@@ -345,9 +341,11 @@ impl Logic for Requantizer {
         self.partial_high.next = ((bit_cast::<17, 16>(self.high.q.val().get_bits::<16>(17)) << 1) | 1)
             + ((bit_cast::<17, 16>(self.addend.q.val().get_bits::<16>(17)) << 1) | bit_cast::<17, 1>(self.low_carry.q.val().into()));
         // P >> 31 and the carry of adding the nudge (2^30, or 2^30 - 1 when negative).
+        self.nudge.next = bits::<33>(0x4000_0000);
+        if self.negative.q.val() {
+            self.nudge.next = bits::<33>(0x3FFF_FFFF);
+        }
         self.truncated.next = (bit_cast::<32, 33>(self.high.q.val()) << 1) | bit_cast::<32, 1>(self.low.q.val().get_bit(31).into());
-        self.round_carry.next = self.low.q.val().get_bit(30) & (!self.negative.q.val() | (self.low.q.val().get_bits::<30>(0) != 0));
-        self.rounded.next = self.high.q.val().get_bits::<32>(0) + bit_cast::<32, 1>(self.round_up.q.val().into());
         // The quotient: its magnitude capped at 512 (beyond, every result
         // clamps the same way), rounded (Round), signed (Sign), plus the zero
         // point (Offset), each kept in `offset`; clamped (Clamp, into
@@ -470,15 +468,18 @@ impl Logic for Requantizer {
             }
             RequantState::Negate => {
                 self.magnitude.d.next = self.x.val();
+                // (Setup decided the sign: the nudge is known.)
+                self.addend.d.next = self.nudge.val();
                 self.state.d.next = RequantState::Prime;
             }
             RequantState::Prime => {
                 // The shift-and-add ends with {high, low} = high's start +
-                // |x| * low's start, so starting high at |x| adds the
-                // multiplier's missing 1: |x| * (!m + 1) = |x| * |m|.
-                self.high.d.next = bits::<33>(0);
+                // |x| * low's start: starting high at the nudge rounds, and
+                // adding |x| to it (Sum's adder) adds the multiplier's
+                // missing 1: |x| * (!m + 1) = |x| * |m|.
+                self.high.d.next = self.nudge.val();
                 if self.multiplier.val().get_bit(31) {
-                    self.high.d.next = bit_cast::<33, 32>(self.magnitude.q.val());
+                    self.high.d.next = bit_cast::<33, 32>(self.x.val());
                 }
                 // The saturating case: |x| = 2^31 (x = INT32_MIN) and m = INT32_MIN.
                 self.saturate.d.next = (self.magnitude.q.val() == 0x8000_0000_u64) & self.multiplier_min.q.val();
@@ -500,20 +501,18 @@ impl Logic for Requantizer {
                 self.step.d.next = self.step.q.val() - 1;
                 self.last_step.d.next = self.step.q.val() == 1;
                 if self.last_step.q.val() {
-                    self.state.d.next = RequantState::Carry;
+                    self.state.d.next = RequantState::High;
                 }
             }
-            RequantState::Carry => {
-                // P >> 31 into high (wiring), its rounding carry into
-                // round_up; High adds the two from flip-flops.
-                self.round_up.d.next = self.round_carry.val();
-                self.high.d.next = bit_cast::<33, 32>(self.truncated.val());
-                self.state.d.next = RequantState::High;
+            RequantState::Spare13 => {
+                // (Writes `high` like the other codes of its pattern.)
+                self.high.d.next = bits::<33>(0);
+                self.state.d.next = RequantState::Idle;
             }
             RequantState::High => {
-                // SaturatingRoundingDoublingHighMul's magnitude (the saturated
-                // case is positive: INT32_MIN squared).
-                self.low.d.next = self.rounded.val();
+                // SaturatingRoundingDoublingHighMul's magnitude, (P + nudge)
+                // >> 31 (the saturated case is positive: INT32_MIN squared).
+                self.low.d.next = self.truncated.val();
                 if self.saturate.q.val() {
                     self.low.d.next = bits::<32>(0x7FFF_FFFF);
                     self.negative.d.next = false;
