@@ -49,8 +49,10 @@ pub const MAX_CYCLES_PER_ELEMENT: u64 = 112;
 /// 0, 1, 2, ...), which is not the order they run in: the states that write
 /// one wide register share a pattern of state bits, so that one LUT
 /// decodes its enable. `magnitude` is written in 4..=7 (`001xx`), `low` and
-/// `step` in 3, 7, 11, 15 (`0xx11`), `high` in 12..=15 (`011xx`; 13 is a spare), `offset` in 16..=18 (`100xx`; 19 is a spare), `half` in 3 and 11.
-/// Spare codes go back to Idle. Idle is 0, the flip-flops' power-up value.
+/// `step` in 3, 7, 11, 15 (`0xx11`), `high` in 12..=15 (`011xx`; 13 is a
+/// spare), `offset` in 16..=18 (`100xx`; 19 is a spare), `half` in 3 and
+/// 11. Spare codes go back to Idle. Idle is 0, the flip-flops' power-up
+/// value.
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 pub enum RequantState {
     Idle,
@@ -152,7 +154,7 @@ pub struct Requantizer {
     low_carry: DFF<Bit>,
     /// What the next Multiply step adds to the high half: the multiplicand
     /// or zero (and before that, for Sum, the bias or zero; for Negate, the
-    /// one that completes `!x + 1`, or zero).
+    /// one that completes `!x + 1`, or zero; for Prime, the nudge).
     addend: DFF<Bits<33>>,
     /// Steps left in Multiply (31 down to 0) and Shift (`shift` down to 1),
     /// and whether this step is the last, registered with the count so that
@@ -316,7 +318,8 @@ impl Logic for Requantizer {
         self.entry_less_one.next = self.entry.q.val() - 1;
         // Sum: x = acc + bias, the bias from the addend register (Bias put
         // it there, or zero), so that the adder starts from flip-flops;
-        // Negate uses the same adder to add the one after the inversion.
+        // Negate uses the same adder to add the one after the inversion,
+        // and Prime to add the nudge to |x|.
         self.x.next = self.magnitude.q.val() + self.addend.q.val().get_bits::<32>(0);
         self.multiplier_min.d.next = self.multiplier.val() == 0x8000_0000_u64;
         self.shift_zero.d.next = self.shift.val().get_bits::<5>(0) == 0;
@@ -340,7 +343,8 @@ impl Logic for Requantizer {
             + bit_cast::<18, 17>(self.addend.q.val().get_bits::<17>(0));
         self.partial_high.next = ((bit_cast::<17, 16>(self.high.q.val().get_bits::<16>(17)) << 1) | 1)
             + ((bit_cast::<17, 16>(self.addend.q.val().get_bits::<16>(17)) << 1) | bit_cast::<17, 1>(self.low_carry.q.val().into()));
-        // P >> 31 and the carry of adding the nudge (2^30, or 2^30 - 1 when negative).
+        // The rounding nudge, 2^30 (2^30 - 1 when negative), which starts the
+        // product (Negate, Prime), and R = (P + nudge) >> 31, read in High.
         self.nudge.next = bits::<33>(0x4000_0000);
         if self.negative.q.val() {
             self.nudge.next = bits::<33>(0x3FFF_FFFF);
@@ -455,8 +459,8 @@ impl Logic for Requantizer {
                 }
                 self.negative.d.next = self.magnitude.q.val().get_bit(31) ^ self.multiplier.val().get_bit(31);
                 // The multiplier's magnitude without an adder: a negative
-                // multiplier's is !m + 1, so `low` takes !m and Prime starts
-                // the product at |x| (the input holds: no copy).
+                // multiplier's is !m + 1, so `low` takes !m and Prime adds
+                // |x| to the product's start (the input holds: no copy).
                 self.low.d.next = self.multiplier.val();
                 if self.multiplier.val().get_bit(31) {
                     self.low.d.next = !self.multiplier.val();
