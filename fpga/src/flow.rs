@@ -113,7 +113,7 @@ pub fn check_tools(family: Family) -> Result<(), FlowError> {
 /// The timing class `synth_ice40 -device` takes for an iCE40 part: `u`
 /// (UltraPlus), `lp` (low power) or `hx` (high performance).
 fn ice40_timing_class(device: &str) -> &'static str {
-    if device.starts_with("up") || device.starts_with('u') {
+    if device.starts_with('u') {
         "u"
     } else if device.starts_with("lp") {
         "lp"
@@ -158,8 +158,10 @@ pub fn build(board: &Board, config: &NpuConfig, out: &Path, progress: &mut dyn F
         // and carry delays; on the default 4x4 this took fmax from 34.8 to
         // 38.6 MHz for 82 more logic cells (yosys 0.23 still calls the flow
         // experimental: the netlist check simulates exactly this netlist).
-        Family::Ice40 if board.resources.spram > 0 => format!("synth_ice40 -spram -abc9 -device {} -top {top} -json npu.json", ice40_timing_class(&board.device)),
-        Family::Ice40 => format!("synth_ice40 -abc9 -device {} -top {top} -json npu.json", ice40_timing_class(&board.device)),
+        Family::Ice40 => {
+            let spram = if board.resources.spram > 0 { " -spram" } else { "" };
+            format!("synth_ice40{spram} -abc9 -device {} -top {top} -json npu.json", ice40_timing_class(&board.device))
+        }
         Family::Ecp5 => format!("synth_ecp5 -top {top} -json npu.json"),
     };
     let define = if board.family == Family::Ice40 { "-DNPU_ICE40_DSP " } else { "" };

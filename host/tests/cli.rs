@@ -116,12 +116,10 @@ fn the_virtual_board_answers_info_from_another_process() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("fast.toml");
-    let text = default_toml_at_8_mhz();
-    std::fs::write(&cfg, &text).unwrap();
-    let config = npu_spec::NpuConfig::load(&cfg).unwrap();
+    let cfg = quick_config(dir.path());
+    let config = npu_spec::NpuConfig::load(Path::new(&cfg)).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_npu"))
-        .args(["sim", "serve", "--config", cfg.to_str().unwrap()])
+        .args(["sim", "serve", "--config", &cfg])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
