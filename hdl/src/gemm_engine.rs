@@ -112,6 +112,19 @@ pub struct GemmEngine {
     write_entry: DFF<Bits<16>>,
     write_lane: Vec<DFF<Bit>>,
     state: DFF<GemmState>,
+    /// The state the engine goes to, and one-hot copies of `state` for the
+    /// states whose work is on the fast paths (not Idle; Check; Verdict;
+    /// Stream): each register's enable is then a LUT or two, not a state
+    /// decode followed by the state's conditions.
+    next_state: Signal<Local, GemmState>,
+    running: DFF<Bit>,
+    checking: DFF<Bit>,
+    verdict: DFF<Bit>,
+    streaming: DFF<Bit>,
+    /// Stream: the step taken this cycle is the tile's final one; a step is
+    /// taken (from flip-flops: `at_final`, `gap_busy`, `streaming`).
+    final_go: Signal<Local, Bit>,
+    step_go: Signal<Local, Bit>,
     /// Check: the end of the last tile's entries (the first tile's first
     /// entry plus k, or plus m, then plus a step per further tile; bit 17
     /// set means "beyond every memory": the sum stops there, so 18 bits hold
@@ -251,6 +264,13 @@ impl GemmEngine {
             write_entry: Default::default(),
             write_lane: crate::vecs::dffs(cols),
             state: Default::default(),
+            next_state: Default::default(),
+            running: Default::default(),
+            checking: Default::default(),
+            verdict: Default::default(),
+            streaming: Default::default(),
+            final_go: Default::default(),
+            step_go: Default::default(),
             a_base: Default::default(),
             b_base: Default::default(),
             acc_base: Default::default(),
@@ -306,7 +326,7 @@ impl Logic for GemmEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, a_base, b_base, acc_base, mn, error_reg, beyond, done_reg, write_entry,
+            self, clock, state, running, checking, verdict, streaming, a_base, b_base, acc_base, mn, error_reg, beyond, done_reg, write_entry,
             a_ptr, b_ptr, left, tiles_left, tiles_more, left_more, bad_shape, gap, at_final, gap_busy, step_valid, step_last, s0_pending, s0_wait, s0_wait_one, s0_row, drain_reg, on_last_row, row_used, s0_entry,
             s1_pending, s1_wait, s1_wait_one, s1_entry
         );
@@ -334,10 +354,6 @@ impl Logic for GemmEngine {
         for j in 0..self.cols() {
             self.array.b_in[j].next = self.b_data[j].val();
         }
-        if self.gap.q.val() != 0 {
-            self.gap.d.next = self.gap.q.val() - 1;
-        }
-        self.gap_busy.d.next = self.gap.q.val() > 1;
         self.final_step.next = self.at_final.q.val();
         self.a_next.next = self.a_base.q.val() + bit_cast::<18, 16>(self.a_step.val());
         self.b_next.next = self.b_base.q.val() + bit_cast::<18, 16>(self.b_step.val());
@@ -357,50 +373,116 @@ impl Logic for GemmEngine {
             | (self.n.val() > self.cols.val())
             | (self.k.val() == 0)
             | (self.tiles.val() == 0);
+        // The state's work on the descriptor's registers, by the one-hot
+        // flags; the transitions follow, by the state.
+        self.step_go.next = self.streaming.q.val() & !(self.final_step.val() & self.gap_busy.q.val());
+        self.final_go.next = self.streaming.q.val() & self.final_step.val() & !self.gap_busy.q.val();
+        // Each register below has one enable and at most three sources, in
+        // one if/else chain (the flags are exclusive; a chain per register
+        // keeps its multiplexer two LUTs deep).
+        //
+        // The ends / bases: Idle takes the first tile's ends (whether or not
+        // a run starts: nothing reads them in Idle, so the enable need not
+        // wait for `start`); Check adds a tile's steps per cycle, until a
+        // sum passes 2^17 (beyond every memory); Verdict goes back to the
+        // first tile; a final step moves on to the next tile (acc_base a
+        // cycle later, when the final step enters the array).
+        if !self.running.q.val() {
+            self.a_base.d.next = bit_cast::<18, 16>(self.a_entry.val()) + bit_cast::<18, 16>(self.k.val());
+        } else if self.verdict.q.val() {
+            self.a_base.d.next = bit_cast::<18, 16>(self.a_entry.val());
+        } else if (self.checking.q.val() & self.tiles_more.q.val() & !self.a_base.q.val().get_bit(17)) | self.final_go.val() {
+            self.a_base.d.next = self.a_next.val();
+        }
+        if !self.running.q.val() {
+            self.b_base.d.next = bit_cast::<18, 16>(self.b_entry.val()) + bit_cast::<18, 16>(self.k.val());
+        } else if self.verdict.q.val() {
+            self.b_base.d.next = bit_cast::<18, 16>(self.b_entry.val());
+        } else if (self.checking.q.val() & self.tiles_more.q.val() & !self.b_base.q.val().get_bit(17)) | self.final_go.val() {
+            self.b_base.d.next = self.b_next.val();
+        }
+        if !self.running.q.val() {
+            self.acc_base.d.next = bit_cast::<18, 16>(self.acc_entry.val()) + bit_cast::<18, 8>(self.m.val());
+        } else if self.verdict.q.val() {
+            self.acc_base.d.next = bit_cast::<18, 16>(self.acc_entry.val());
+        } else if (self.checking.q.val() & self.tiles_more.q.val() & !self.acc_base.q.val().get_bit(17)) | self.step_last.q.val() {
+            self.acc_base.d.next = self.acc_next.val();
+        }
+        // Tiles left after this one: all of them but one in Idle and
+        // Verdict, one fewer per Check cycle and per final step.
+        if !self.running.q.val() | self.verdict.q.val() {
+            self.tiles_left.d.next = self.tiles.val() - 1;
+            self.tiles_more.d.next = self.tiles.val() != 1;
+        } else if (self.checking.q.val() & self.tiles_more.q.val()) | self.final_go.val() {
+            self.tiles_left.d.next = self.tiles_left.q.val() - 1;
+            self.tiles_more.d.next = self.tiles_left.q.val() != 1;
+        }
+        // `left`: Check counts the n's to add to m * n (from m); Stream the
+        // steps left in the tile (from k - 1 at Verdict and each final step).
+        if !self.running.q.val() {
+            self.left.d.next = bit_cast::<16, 8>(self.m.val());
+            self.left_more.d.next = self.m.val() != 0;
+        } else if self.verdict.q.val() | self.final_go.val() {
+            self.left.d.next = self.k.val() - 1;
+        } else if (self.checking.q.val() & self.left_more.q.val()) | self.step_go.val() {
+            self.left.d.next = self.left.q.val() - 1;
+            self.left_more.d.next = self.left.q.val() != 1;
+        }
+        if self.verdict.q.val() | self.final_go.val() {
+            self.at_final.d.next = self.k.val() == 1;
+        } else if self.step_go.val() {
+            self.at_final.d.next = self.left.q.val() == 1;
+        }
+        if !self.running.q.val() {
+            self.mn.d.next = 0.into();
+        } else if self.checking.q.val() & self.left_more.q.val() {
+            self.mn.d.next = self.mn.q.val() + bit_cast::<16, 8>(self.n.val());
+        }
+        // The scratchpad pointers: the first tile's entries, one entry per
+        // step, the next tile's at a final step.
+        if self.verdict.q.val() {
+            self.a_ptr.d.next = self.a_entry.val();
+            self.b_ptr.d.next = self.b_entry.val();
+        } else if self.final_go.val() {
+            self.a_ptr.d.next = self.a_next.val().get_bits::<16>(0);
+            self.b_ptr.d.next = self.b_next.val().get_bits::<16>(0);
+        } else if self.step_go.val() {
+            self.a_ptr.d.next = self.a_ptr.q.val() + 1;
+            self.b_ptr.d.next = self.b_ptr.q.val() + 1;
+        }
+        // The spacing rule's countdown.
+        if self.verdict.q.val() {
+            self.gap.d.next = 0.into();
+            self.gap_busy.d.next = false;
+        } else if self.final_go.val() {
+            self.gap.d.next = self.spacing_less_one.val();
+            self.gap_busy.d.next = true;
+        } else if self.gap.q.val() != 0 {
+            self.gap.d.next = self.gap.q.val() - 1;
+            self.gap_busy.d.next = self.gap.q.val() > 1;
+        }
+        if self.step_go.val() {
+            // A step enters the array (a final step held back by the
+            // previous tile's drain is a stall: see Stream below).
+            self.step.next = true;
+            self.step_valid.d.next = true;
+            self.step_last.d.next = self.final_go.val();
+        }
+        self.next_state.next = self.state.q.val();
         match self.state.q.val() {
             GemmState::Idle => {
-                // The first tile's ends, whether or not a run starts (nothing
-                // reads them in Idle): their enables need not wait for `start`.
-                self.a_base.d.next = bit_cast::<18, 16>(self.a_entry.val()) + bit_cast::<18, 16>(self.k.val());
-                self.b_base.d.next = bit_cast::<18, 16>(self.b_entry.val()) + bit_cast::<18, 16>(self.k.val());
-                self.acc_base.d.next = bit_cast::<18, 16>(self.acc_entry.val()) + bit_cast::<18, 8>(self.m.val());
                 if self.start.val() {
-                    self.tiles_left.d.next = self.tiles.val() - 1;
-                    self.tiles_more.d.next = self.tiles.val() != 1;
-                    self.left.d.next = bit_cast::<16, 8>(self.m.val());
-                    self.left_more.d.next = self.m.val() != 0;
-                    self.mn.d.next = 0.into();
                     self.error_reg.d.next = 0.into();
-                    self.state.d.next = GemmState::Check;
+                    self.next_state.next = GemmState::Check;
                     if self.bad_shape.q.val() {
                         self.error_reg.d.next = self.bad_tile.val();
-                        self.state.d.next = GemmState::Finish;
+                        self.next_state.next = GemmState::Finish;
                     }
                 }
             }
             GemmState::Check => {
-                // Each cycle adds one more tile's steps to the ends (until a
-                // sum passes 2^17, beyond every memory) and one n to m * n.
-                if self.tiles_more.q.val() {
-                    self.tiles_left.d.next = self.tiles_left.q.val() - 1;
-                    self.tiles_more.d.next = self.tiles_left.q.val() != 1;
-                    if !self.a_base.q.val().get_bit(17) {
-                        self.a_base.d.next = self.a_next.val();
-                    }
-                    if !self.b_base.q.val().get_bit(17) {
-                        self.b_base.d.next = self.b_next.val();
-                    }
-                    if !self.acc_base.q.val().get_bit(17) {
-                        self.acc_base.d.next = self.acc_next.val();
-                    }
-                }
-                if self.left_more.q.val() {
-                    self.left.d.next = self.left.q.val() - 1;
-                    self.left_more.d.next = self.left.q.val() != 1;
-                    self.mn.d.next = self.mn.q.val() + bit_cast::<16, 8>(self.n.val());
-                }
                 if !self.tiles_more.q.val() & !self.left_more.q.val() {
-                    self.state.d.next = GemmState::Verdict;
+                    self.next_state.next = GemmState::Verdict;
                 }
                 // The ranges' test, registered for Verdict (the ends are
                 // final in the cycle Check ends).
@@ -414,51 +496,19 @@ impl Logic for GemmEngine {
                         & (self.acc_base.q.val() != self.acc_depth.val()));
             }
             GemmState::Verdict => {
-                // Back to the first tile.
-                self.a_base.d.next = bit_cast::<18, 16>(self.a_entry.val());
-                self.b_base.d.next = bit_cast::<18, 16>(self.b_entry.val());
-                self.acc_base.d.next = bit_cast::<18, 16>(self.acc_entry.val());
-                self.a_ptr.d.next = self.a_entry.val();
-                self.b_ptr.d.next = self.b_entry.val();
-                self.left.d.next = self.k.val() - 1;
-                self.at_final.d.next = self.k.val() == 1;
-                self.tiles_left.d.next = self.tiles.val() - 1;
-                self.tiles_more.d.next = self.tiles.val() != 1;
-                self.gap.d.next = 0.into();
-                self.gap_busy.d.next = false;
-                self.state.d.next = GemmState::Stream;
+                self.next_state.next = GemmState::Stream;
                 if self.beyond.q.val() {
                     self.error_reg.d.next = self.out_of_range.val();
-                    self.state.d.next = GemmState::Finish;
+                    self.next_state.next = GemmState::Finish;
                 }
             }
             GemmState::Stream => {
                 if self.final_step.val() & self.gap_busy.q.val() {
                     // The previous tile is still draining too close: hold the final step.
                     self.stall.next = true;
-                } else {
-                    self.step.next = true;
-                    self.step_valid.d.next = true;
-                    self.left.d.next = self.left.q.val() - 1;
-                    self.at_final.d.next = self.left.q.val() == 1;
-                    self.a_ptr.d.next = self.a_ptr.q.val() + 1;
-                    self.b_ptr.d.next = self.b_ptr.q.val() + 1;
-                    if self.final_step.val() {
-                        self.step_last.d.next = true;
-                        self.gap.d.next = self.spacing_less_one.val();
-                        self.gap_busy.d.next = true;
-                        self.left.d.next = self.k.val() - 1;
-                        self.at_final.d.next = self.k.val() == 1;
-                        self.a_base.d.next = self.a_next.val();
-                        self.b_base.d.next = self.b_next.val();
-                        self.a_ptr.d.next = self.a_next.val().get_bits::<16>(0);
-                        self.b_ptr.d.next = self.b_next.val().get_bits::<16>(0);
-                        self.tiles_left.d.next = self.tiles_left.q.val() - 1;
-                        self.tiles_more.d.next = self.tiles_left.q.val() != 1;
-                        if !self.tiles_more.q.val() {
-                            self.state.d.next = GemmState::Finish;
-                        }
-                    }
+                }
+                if self.final_go.val() & !self.tiles_more.q.val() {
+                    self.next_state.next = GemmState::Finish;
                 }
             }
             GemmState::Finish => {
@@ -470,17 +520,22 @@ impl Logic for GemmEngine {
                 // register.
                 if (!self.s0_pending.q.val() | self.finishing.val()) & !self.s1_pending.q.val() & !self.step_valid.q.val() {
                     self.stall.next = false;
-                    self.state.d.next = GemmState::Flush;
+                    self.next_state.next = GemmState::Flush;
                 }
             }
             GemmState::Flush => {
                 self.done_reg.d.next = true;
-                self.state.d.next = GemmState::Idle;
+                self.next_state.next = GemmState::Idle;
             }
             _ => {
-                self.state.d.next = GemmState::Idle;
+                self.next_state.next = GemmState::Idle;
             }
         }
+        self.state.d.next = self.next_state.val();
+        self.running.d.next = self.next_state.val() != GemmState::Idle;
+        self.checking.d.next = self.next_state.val() == GemmState::Check;
+        self.verdict.d.next = self.next_state.val() == GemmState::Verdict;
+        self.streaming.d.next = self.next_state.val() == GemmState::Stream;
 
         // Drains. Slot 0 drains once its wait is over, one row per cycle from
         // the bottom row up.
@@ -550,7 +605,6 @@ impl Logic for GemmEngine {
         // next final step is at least two cycles away).
         self.acc_bottom.next = self.acc_base.q.val().get_bits::<16>(0) + bit_cast::<16, 8>(self.last_row.val());
         if self.step_last.q.val() {
-            self.acc_base.d.next = self.acc_next.val();
             if (self.s0_pending.q.val() & !self.finishing.val()) | (self.finishing.val() & self.s1_pending.q.val()) {
                 self.s1_pending.d.next = true;
                 self.s1_wait.d.next = self.drain_wait.val();

@@ -55,6 +55,9 @@ pub enum FrameState {
     Payload,
     Crc0,
     Crc1,
+    /// A frame cut short at its length (empty or too long): zeros shift
+    /// into the header register, as after a short frame's payload.
+    Pad,
     Ready,
 }
 
@@ -63,6 +66,7 @@ pub enum ExecState {
     Idle,
     Decode,
     Size,
+    SizeStep,
     Range,
     Copy,
     CopyData,
@@ -110,7 +114,9 @@ pub struct Npu {
     engine: GemmEngine,
     requant: Requantizer,
     // Limits and records from the config and the protocol.
-    info: Constant<Bits<224>>,
+    /// (The INFO and STATUS records are padded with zeros to the widths
+    /// their byte index can reach: their bytes are read every cycle.)
+    info: Constant<Bits<256>>,
     idle_limit_less_one: Constant<Bits<22>>,
     max_request: Constant<Bits<16>>,
     /// log2 of max_request (a power of two: `> max` is plain logic).
@@ -140,6 +146,8 @@ pub struct Npu {
     op_write: Constant<Bits<8>>,
     op_read: Constant<Bits<8>>,
     op_counters: Constant<Bits<8>>,
+    op_info: Constant<Bits<8>>,
+    op_status: Constant<Bits<8>>,
     last_opcode: Constant<Bits<8>>,
     macs_mask: Constant<Bits<16>>,
     last_bank: Constant<Bits<8>>,
@@ -152,7 +160,8 @@ pub struct Npu {
     read_len: Constant<Bits<16>>,
     gemm_len: Constant<Bits<16>>,
     requant_len: Constant<Bits<16>>,
-    header_bytes: Constant<Bits<11>>,
+    /// The header register's last byte index.
+    header_last: Constant<Bits<11>>,
     /// Bit offsets of the request fields in `head`.
     at_entry: Constant<Bits<16>>,
     at_count: Constant<Bits<16>>,
@@ -182,10 +191,16 @@ pub struct Npu {
     rx_index: DFF<Bits<11>>,
     /// Payload bytes still to come after the next one.
     rx_left: DFF<Bits<11>>,
+    /// `rx_index < HEADER_BYTES`: the header register takes a byte at rx_index.
+    in_header: DFF<Bit>,
     /// The line has been idle for IDLE_TIMEOUT_BITS bit times.
     idle_over: DFF<Bit>,
     rx_crc_reg: DFF<Bits<16>>,
     rx_crc_low: DFF<Bits<8>>,
+    /// The CRC's bytes (the one arriving and rx_crc_low) equal the CRC of
+    /// the payload, registered every cycle: in Crc1 its inputs have held
+    /// since the byte's last data bit.
+    crc_match: DFF<Bit>,
     idle: DFF<Bits<22>>,
     frame_status: DFF<Bits<8>>,
     // Executor.
@@ -230,13 +245,38 @@ pub struct Npu {
     end_entry: DFF<Bits<17>>,
     /// A READ's bytes passed the longest answer.
     too_long: DFF<Bit>,
-    /// end_entry is past the bank's last entry, registered every cycle.
+    /// Size's tests, made in Size for SizeStep: size_bytes equals, exceeds
+    /// data_len (WRITE); size_bytes is past the longest answer, size_entries
+    /// has reached the count (READ).
+    size_eq: DFF<Bit>,
+    size_gt: DFF<Bit>,
+    size_long: DFF<Bit>,
+    size_count: DFF<Bit>,
+    /// The opcode is WRITE, INFO, STATUS, COUNTERS; the bank is A, B, bias
+    /// (registered in Idle from the request: decisions read a flip-flop).
+    is_write: DFF<Bit>,
+    is_info: DFF<Bit>,
+    is_status: DFF<Bit>,
+    is_counters: DFF<Bit>,
+    bank_a: DFF<Bit>,
+    bank_b: DFF<Bit>,
+    bank_acc: DFF<Bit>,
+    bank_bias: DFF<Bit>,
+    /// end_entry is past each bank's last entry (A, B, ACC and OUT, bias),
+    /// registered every cycle; past_end picks the request's bank's a cycle
+    /// later (Range comes at least two cycles after end_entry settles).
+    past_a: DFF<Bit>,
+    past_b: DFF<Bit>,
+    past_acc: DFF<Bit>,
+    past_bias: DFF<Bit>,
     past_end: DFF<Bit>,
     /// WRITE: the memory lane the byte arriving in CopyData completes.
     write_a: DFF<Bit>,
     write_b: DFF<Bit>,
-    write_bias: DFF<Bit>,
-    write_acc: Vec<DFF<Bit>>,
+    /// WRITE: the bytes of an ACC lane's or the bias word the byte arriving
+    /// in CopyData goes to (the memories' byte enables, from flip-flops).
+    write_bias: DFF<Bits<4>>,
+    write_acc: Vec<DFF<Bits<4>>>,
     write_out: Vec<DFF<Bit>>,
     copy_index: DFF<Bits<11>>,
     /// Frame bytes still to copy after this one.
@@ -248,6 +288,13 @@ pub struct Npu {
     /// The lane the cursor reads, taken in TxWait (the memories' data is
     /// a block RAM's output: the byte is chosen from a register).
     tx_word: DFF<Bits<32>>,
+    tx_byte_lane: DFF<Bits<8>>,
+    /// The record bytes at tx_index (INFO, STATUS, the counter snapshot),
+    /// registered every cycle: TxPick reads them two cycles after tx_index
+    /// moves, and a cycle after the snapshot is ready.
+    info_byte: DFF<Bits<8>>,
+    status_byte: DFF<Bits<8>>,
+    counter_byte: DFF<Bits<8>>,
     /// The answer's length field (data_len + 2) and whether it has no data,
     /// registered every cycle: data_len settles long before they are read.
     tx_len: DFF<Bits<16>>,
@@ -276,12 +323,14 @@ pub struct Npu {
     /// The cursor's lane of the bank: byte lanes in lane_u8, word lanes in lane_u32.
     lane_u8: Signal<Local, Bits<8>>,
     lane_u32: Signal<Local, Bits<32>>,
-    lane_word: Signal<Local, Bits<32>>,
+    /// The header register shifts, taking head_byte at its top.
+    head_shift: Signal<Local, Bit>,
+    head_byte: Signal<Local, Bits<8>>,
     /// The lane the requantizer or the cursor selects (ORed: each shows
     /// lane 0 while the other works), and that lane's accumulator.
     lane_select: Signal<Local, Bits<8>>,
     acc_lane: Signal<Local, Bits<32>>,
-    status_record: Signal<Local, Bits<72>>,
+    status_record: Signal<Local, Bits<128>>,
     data_byte: Signal<Local, Bits<8>>,
     tx_byte: Signal<Local, Bits<8>>,
     /// The UART can take a byte this cycle.
@@ -291,8 +340,8 @@ pub struct Npu {
     frame_word: Signal<Local, Bits<32>>,
     byte_lanes: Signal<Local, Bits<4>>,
     /// The cursor is at its lane's last byte; at its entry's last byte.
-    byte_last: Signal<Local, Bit>,
-    cursor_last: Signal<Local, Bit>,
+    byte_last: DFF<Bit>,
+    cursor_last: DFF<Bit>,
 }
 
 /// A constant of any width.
@@ -314,10 +363,10 @@ impl Npu {
         let m = &config.memory;
         let cpb = config.clocks_per_bit();
         let info_bytes = Info::of(config).encode();
-        assert!(info_bytes.len() * 8 <= 224);
-        let mut info = Bits::<224>::default();
+        assert!(info_bytes.len() * 8 <= 256);
+        let mut info = Bits::<256>::default();
         for (i, b) in info_bytes.iter().enumerate() {
-            info = info | (bit_cast::<224, 8>(u64::from(*b).into()) << (8 * i as u64));
+            info = info | (bit_cast::<256, 8>(u64::from(*b).into()) << (8 * i as u64));
         }
         assert_eq!(record_len(COUNTER_FIELDS), 64);
         assert_eq!(record_len(STATUS_FIELDS), 9);
@@ -380,6 +429,8 @@ impl Npu {
             op_write: k(Opcode::Write as u64),
             op_read: k(Opcode::Read as u64),
             op_counters: k(Opcode::Counters as u64),
+            op_info: k(Opcode::Info as u64),
+            op_status: k(Opcode::Status as u64),
             last_opcode: k(Opcode::ClearCounters as u64),
             macs_mask: k(((rows * cols + 1).next_power_of_two() - 1) as u64),
             last_bank: k(Bank::Out as u64),
@@ -391,7 +442,7 @@ impl Npu {
             read_len: k(Opcode::Read.request_len() as u64),
             gemm_len: k(Opcode::Gemm.request_len() as u64),
             requant_len: k(Opcode::Requant.request_len() as u64),
-            header_bytes: k(HEADER_BYTES as u64),
+            header_last: k(HEADER_BYTES as u64 - 1),
             at_entry: k(8 * request_offset(Opcode::Read, "entry") as u64),
             at_count: k(8 * request_offset(Opcode::Read, "count") as u64),
             at_g_a_entry: k(8 * request_offset(Opcode::Gemm, "a_entry") as u64),
@@ -418,9 +469,11 @@ impl Npu {
             rx_len: Default::default(),
             rx_index: Default::default(),
             rx_left: Default::default(),
+            in_header: Default::default(),
             idle_over: Default::default(),
             rx_crc_reg: Default::default(),
             rx_crc_low: Default::default(),
+            crc_match: Default::default(),
             idle: Default::default(),
             frame_status: Default::default(),
             exec: Default::default(),
@@ -450,6 +503,22 @@ impl Npu {
             size_entries: Default::default(),
             end_entry: Default::default(),
             too_long: Default::default(),
+            size_eq: Default::default(),
+            size_gt: Default::default(),
+            size_long: Default::default(),
+            size_count: Default::default(),
+            is_write: Default::default(),
+            is_info: Default::default(),
+            is_status: Default::default(),
+            is_counters: Default::default(),
+            bank_a: Default::default(),
+            bank_b: Default::default(),
+            bank_acc: Default::default(),
+            bank_bias: Default::default(),
+            past_a: Default::default(),
+            past_b: Default::default(),
+            past_acc: Default::default(),
+            past_bias: Default::default(),
             past_end: Default::default(),
             write_a: Default::default(),
             write_b: Default::default(),
@@ -474,7 +543,8 @@ impl Npu {
             field_count: Default::default(),
             lane_u8: Default::default(),
             lane_u32: Default::default(),
-            lane_word: Default::default(),
+            head_shift: Default::default(),
+            head_byte: Default::default(),
             lane_select: Default::default(),
             acc_lane: Default::default(),
             status_record: Default::default(),
@@ -483,6 +553,10 @@ impl Npu {
             tx_ready: Default::default(),
             tx_len: Default::default(),
             tx_word: Default::default(),
+            tx_byte_lane: Default::default(),
+            info_byte: Default::default(),
+            status_byte: Default::default(),
+            counter_byte: Default::default(),
             data_zero: Default::default(),
             frame_word: Default::default(),
             byte_lanes: Default::default(),
@@ -520,9 +594,9 @@ impl Logic for Npu {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, idle, frame_status, exec, start_engine, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero,
+            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, crc_match, byte_last, cursor_last, idle, frame_status, exec, start_engine, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero,
             opcode, data_len, bank, last_lane, last_byte, entry_bytes, cursor_entry, cursor_lane, cursor_byte,
-            size_bytes, size_entries, end_entry, too_long, past_end, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_word, tx_len, data_zero, tx_data, tx_crc_reg, tx_go, tx_hold, crc_due, frames_ok, frames_bad, last_error
+            size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters, bank_a, bank_b, bank_acc, bank_bias, past_a, past_b, past_acc, past_bias, past_end, in_header, tx_byte_lane, info_byte, status_byte, counter_byte, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_word, tx_len, data_zero, tx_data, tx_crc_reg, tx_go, tx_hold, crc_due, frames_ok, frames_bad, last_error
         );
         // Clocks and fixed wiring.
         self.receiver.clock.next = self.clock.val();
@@ -609,7 +683,7 @@ impl Logic for Npu {
         self.b_mem.write_enable.next = self.write_b.q.val();
         self.write_a.d.next = false;
         self.write_b.d.next = false;
-        self.write_bias.d.next = false;
+        self.write_bias.d.next = 0.into();
         for i in 0..self.rows() {
             self.engine.a_data[i].next = self.a_mem.read_data[i].val();
         }
@@ -628,9 +702,7 @@ impl Logic for Npu {
             self.acc_mem[j].write_data.next = self.frame_word.val();
             // (The engine writes only while busy, the executor only while not.)
             self.acc_mem[j].write_bytes.next = 0.into();
-            if self.write_acc[j].q.val() {
-                self.acc_mem[j].write_bytes.next = self.byte_lanes.val();
-            }
+            self.acc_mem[j].write_bytes.next = self.write_acc[j].q.val();
             if self.engine.acc_write_enable[j].val() {
                 self.acc_mem[j].write_bytes.next = 0xF.into();
             }
@@ -642,7 +714,7 @@ impl Logic for Npu {
 
             self.out_mem[j].clock.next = self.clock.val();
             self.write_acc[j].clock.next = self.clock.val();
-            self.write_acc[j].d.next = false;
+            self.write_acc[j].d.next = 0.into();
             self.write_out[j].clock.next = self.clock.val();
             self.write_out[j].d.next = false;
             self.out_mem[j].read_address.next = self.cursor_entry.q.val();
@@ -670,10 +742,7 @@ impl Logic for Npu {
         self.bias_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.val());
         self.bias_mem.write_address.next = bit_cast::<16, 8>(self.cursor_lane.q.val());
         self.bias_mem.write_data.next = self.frame_word.val();
-        self.bias_mem.write_bytes.next = 0.into();
-        if self.write_bias.q.val() {
-            self.bias_mem.write_bytes.next = self.byte_lanes.val();
-        }
+        self.bias_mem.write_bytes.next = self.write_bias.q.val();
         self.requant.bias.next = self.bias_mem.read_data.val();
 
         // ---- Counters, in the COUNTERS record's order.
@@ -708,6 +777,12 @@ impl Logic for Npu {
         self.frame_len.next = (bit_cast::<16, 8>(self.receiver.data.val()) << 8) | self.rx_len.q.val();
         self.frame.write_data.next = self.receiver.data.val();
         self.frame.write_enable.next = false;
+        // The header is a shift register: byte 0 enters at the top and has
+        // moved to the bottom after HEADER_BYTES shifts (a shorter frame, or
+        // one cut at its length, shifts zeros in for the rest). Its only
+        // logic is the enable and the top byte's gate.
+        self.head_shift.next = false;
+        self.head_byte.next = 0.into();
         match self.frame_state.q.val() {
             FrameState::Hunt => {
                 if self.receiver.valid.val() & (self.receiver.data.val() == self.sync.val()) {
@@ -727,8 +802,8 @@ impl Logic for Npu {
                     self.rx_len.d.next = self.frame_len.val();
                     self.rx_crc_reg.d.next = self.rx_crc.crc_out.val();
                     self.rx_index.d.next = 0.into();
+                    self.in_header.d.next = true;
                     self.rx_left.d.next = bit_cast::<11, 16>(self.frame_len.val() - 1);
-                    self.head.d.next = 0.into();
                     self.frame_state.d.next = FrameState::Payload;
                     // Empty, or longer than max_request (a power of two, so
                     // the test is plain logic rather than a carry chain).
@@ -736,24 +811,21 @@ impl Logic for Npu {
                         | (((self.frame_len.val() >> self.max_request_log.val()) != 0)
                             & (self.frame_len.val() != self.max_request.val()))
                     {
-                        // Answered at once; the rest of the frame is skipped as garbage.
+                        // Answered at once (with opcode 0: the header is
+                        // zeroed); the rest of the frame is skipped as garbage.
                         self.frame_status.d.next = self.st_bad_length.val();
-                        self.head.d.next = 0.into();
-                        self.frame_state.d.next = FrameState::Ready;
+                        self.frame_state.d.next = FrameState::Pad;
                     }
                 }
             }
             FrameState::Payload => {
                 if self.receiver.valid.val() {
                     self.frame.write_enable.next = true;
-                    // The header is a shift register: byte 0 enters at the top
-                    // and has moved to the bottom after HEADER_BYTES shifts (a
-                    // shorter frame is shifted on in Crc0).
-                    if self.rx_index.q.val() < self.header_bytes.val() {
-                        self.head.d.next = (self.head.q.val() >> 8) | (bit_cast::<160, 8>(self.receiver.data.val()) << 152);
-                    }
+                    self.head_byte.next = self.receiver.data.val();
+                    self.head_shift.next = self.in_header.q.val();
                     self.rx_crc_reg.d.next = self.rx_crc.crc_out.val();
                     self.rx_index.d.next = self.rx_index.q.val() + 1;
+                    self.in_header.d.next = self.in_header.q.val() & (self.rx_index.q.val() != self.header_last.val());
                     self.rx_left.d.next = self.rx_left.q.val() - 1;
                     if self.rx_left.q.val() == 0 {
                         self.frame_state.d.next = FrameState::Crc0;
@@ -764,9 +836,10 @@ impl Logic for Npu {
                 // A frame shorter than the header: shift zeros in until byte 0
                 // is at the bottom (at most HEADER_BYTES cycles, far less than
                 // the CRC byte's time on the line).
-                if self.rx_index.q.val() < self.header_bytes.val() {
-                    self.head.d.next = self.head.q.val() >> 8;
+                self.head_shift.next = self.in_header.q.val();
+                if self.in_header.q.val() {
                     self.rx_index.d.next = self.rx_index.q.val() + 1;
+                    self.in_header.d.next = self.rx_index.q.val() != self.header_last.val();
                 }
                 if self.receiver.valid.val() {
                     self.rx_crc_low.d.next = self.receiver.data.val();
@@ -775,12 +848,20 @@ impl Logic for Npu {
             }
             FrameState::Crc1 => {
                 if self.receiver.valid.val() {
-                    self.frame_status.d.next = self.st_ok.val();
-                    if ((bit_cast::<16, 8>(self.receiver.data.val()) << 8) | bit_cast::<16, 8>(self.rx_crc_low.q.val()))
-                        != self.rx_crc_reg.q.val()
-                    {
-                        self.frame_status.d.next = self.st_bad_crc.val();
+                    self.frame_status.d.next = self.st_bad_crc.val();
+                    if self.crc_match.q.val() {
+                        self.frame_status.d.next = self.st_ok.val();
                     }
+                    self.frame_state.d.next = FrameState::Ready;
+                }
+            }
+            FrameState::Pad => {
+                // Zeros fill the header, then the frame is answered.
+                self.head_shift.next = self.in_header.q.val();
+                if self.in_header.q.val() {
+                    self.rx_index.d.next = self.rx_index.q.val() + 1;
+                    self.in_header.d.next = self.rx_index.q.val() != self.header_last.val();
+                } else {
                     self.frame_state.d.next = FrameState::Ready;
                 }
             }
@@ -789,6 +870,11 @@ impl Logic for Npu {
                 self.frame_state.d.next = FrameState::Hunt;
             }
         }
+        if self.head_shift.val() {
+            self.head.d.next = (self.head.q.val() >> 8) | (bit_cast::<160, 8>(self.head_byte.val()) << 152);
+        }
+        self.crc_match.d.next = ((bit_cast::<16, 8>(self.receiver.data.val()) << 8) | bit_cast::<16, 8>(self.rx_crc_low.q.val()))
+            == self.rx_crc_reg.q.val();
         // A frame that stops arriving, or is cut by a break on the line, is dropped.
         if (self.frame_state.q.val() != FrameState::Hunt)
             & (self.frame_state.q.val() != FrameState::Ready)
@@ -798,84 +884,91 @@ impl Logic for Npu {
         }
 
         // ---- Data sources for answers and copies.
+        // (Bank flags rather than the bank number: each lane multiplexer is
+        // a few LUTs after the memory's output.)
         self.lane_u8.next = 0.into();
-        self.lane_u32.next = 0.into();
-        match self.bank.q.val().index() {
-            0 => {
-                for i in 0..self.rows() {
-                    if (self.cursor_lane.q.val() & self.row_mask.val()).index() == i {
-                        self.lane_u8.next = self.a_mem.read_data[i].val();
-                    }
-                }
-            }
-            1 => {
-                for j in 0..self.cols() {
-                    if (self.cursor_lane.q.val() & self.col_mask.val()).index() == j {
-                        self.lane_u8.next = self.b_mem.read_data[j].val();
-                    }
-                }
-            }
-            2 => {
-                self.lane_u32.next = self.acc_lane.val();
-            }
-            3 => {
-                self.lane_u32.next = self.bias_mem.read_data.val();
-            }
-            _ => {
-                for j in 0..self.cols() {
-                    if (self.cursor_lane.q.val() & self.col_mask.val()).index() == j {
-                        self.lane_u8.next = self.out_mem[j].read_data.val();
-                    }
-                }
-            }
-        }
-        self.lane_word.next = self.lane_u32.val() | bit_cast::<32, 8>(self.lane_u8.val());
-        self.status_record.next = bit_cast::<72, 32>(self.frames_ok.q.val())
-            | (bit_cast::<72, 32>(self.frames_bad.q.val()) << 32)
-            | (bit_cast::<72, 8>(self.last_error.q.val()) << 64);
-        // The answer's next data byte (selected in TxPick, when the indices
-        // are within their records and the memory's lane is in tx_word).
-        self.data_byte.next = self.tx_word.q.val().get_bits::<8>(self.cursor_byte.q.val().index() * 8);
-        match self.opcode.q.val().index() {
-            1 => {
-                self.data_byte.next = self.info.val().get_bits::<8>(self.tx_index.q.val().get_bits::<5>(0).index() * 8);
-            }
-            6 => {
-                self.data_byte.next = self.status_record.val().get_bits::<8>(self.tx_index.q.val().get_bits::<4>(0).index() * 8);
-            }
-            7 => {
-                if self.tx_index.q.val().get_bits::<3>(0).index() < 6 {
-                    self.data_byte.next = self.counters.snapshot.val().get_bits::<8>(self.tx_index.q.val().get_bits::<3>(0).index() * 8);
+        for j in 0..self.cols() {
+            if (self.cursor_lane.q.val() & self.col_mask.val()).index() == j {
+                if self.bank_b.q.val() {
+                    self.lane_u8.next = self.b_mem.read_data[j].val();
                 } else {
-                    self.data_byte.next = 0.into();
+                    self.lane_u8.next = self.out_mem[j].read_data.val();
                 }
             }
-            _ => {}
         }
-        self.byte_last.next = self.cursor_byte.q.val() == self.last_byte.q.val();
-        // end_entry > the bank's depth, a power of two 2^d: `x >> d != 0 and
-        // x != 2^d`, plain logic.
-        match self.bank.q.val().index() {
-            0 => {
-                self.past_end.d.next = ((self.end_entry.q.val() >> self.a_depth_log.val()) != 0)
-                    & (self.end_entry.q.val() != self.a_depth.val());
-            }
-            1 => {
-                self.past_end.d.next = ((self.end_entry.q.val() >> self.b_depth_log.val()) != 0)
-                    & (self.end_entry.q.val() != self.b_depth.val());
-            }
-            3 => {
-                self.past_end.d.next = self.end_entry.q.val() > 1;
-            }
-            _ => {
-                self.past_end.d.next = ((self.end_entry.q.val() >> self.acc_depth_log.val()) != 0)
-                    & (self.end_entry.q.val() != self.acc_depth.val());
+        if self.bank_a.q.val() {
+            self.lane_u8.next = 0.into();
+            for i in 0..self.rows() {
+                if (self.cursor_lane.q.val() & self.row_mask.val()).index() == i {
+                    self.lane_u8.next = self.a_mem.read_data[i].val();
+                }
             }
         }
-        self.cursor_last.next = self.byte_last.val() & (self.cursor_lane.q.val() == self.last_lane.q.val());
+        self.lane_u32.next = self.bias_mem.read_data.val();
+        if self.bank_acc.q.val() {
+            self.lane_u32.next = self.acc_lane.val();
+        }
+        self.status_record.next = bit_cast::<128, 32>(self.frames_ok.q.val())
+            | (bit_cast::<128, 32>(self.frames_bad.q.val()) << 32)
+            | (bit_cast::<128, 8>(self.last_error.q.val()) << 64);
+        // The records' bytes at tx_index, registered every cycle.
+        self.info_byte.d.next = self.info.val().get_bits::<8>(self.tx_index.q.val().get_bits::<5>(0).index() * 8);
+        self.status_byte.d.next =
+            self.status_record.val().get_bits::<8>(self.tx_index.q.val().get_bits::<4>(0).index() * 8);
+        self.counter_byte.d.next = 0.into();
+        if self.tx_index.q.val().get_bits::<3>(0).index() < 6 {
+            self.counter_byte.d.next =
+                self.counters.snapshot.val().get_bits::<8>(self.tx_index.q.val().get_bits::<3>(0).index() * 8);
+        }
+        // The answer's next data byte (selected in TxPick, when the memory's
+        // lane is in tx_word or tx_byte_lane).
+        self.data_byte.next = self.tx_byte_lane.q.val();
+        if self.bank_acc.q.val() | self.bank_bias.q.val() {
+            self.data_byte.next = self.tx_word.q.val().get_bits::<8>(self.cursor_byte.q.val().index() * 8);
+        }
+        if self.is_info.q.val() {
+            self.data_byte.next = self.info_byte.q.val();
+        }
+        if self.is_status.q.val() {
+            self.data_byte.next = self.status_byte.q.val();
+        }
+        if self.is_counters.q.val() {
+            self.data_byte.next = self.counter_byte.q.val();
+        }
+        // (Registered every cycle: the cursor moves in CopyData and TxData
+        // alone, and each comes back at least two cycles later.)
+        self.byte_last.d.next = self.cursor_byte.q.val() == self.last_byte.q.val();
+        // end_entry > a bank's depth, a power of two 2^d: `x >> d != 0 and
+        // x != 2^d`, plain logic; then the request's bank's test.
+        self.past_a.d.next =
+            ((self.end_entry.q.val() >> self.a_depth_log.val()) != 0) & (self.end_entry.q.val() != self.a_depth.val());
+        self.past_b.d.next =
+            ((self.end_entry.q.val() >> self.b_depth_log.val()) != 0) & (self.end_entry.q.val() != self.b_depth.val());
+        self.past_acc.d.next =
+            ((self.end_entry.q.val() >> self.acc_depth_log.val()) != 0) & (self.end_entry.q.val() != self.acc_depth.val());
+        self.past_bias.d.next = self.end_entry.q.val() > 1;
+        self.past_end.d.next = self.past_acc.q.val();
+        if self.bank_a.q.val() {
+            self.past_end.d.next = self.past_a.q.val();
+        }
+        if self.bank_b.q.val() {
+            self.past_end.d.next = self.past_b.q.val();
+        }
+        if self.bank_bias.q.val() {
+            self.past_end.d.next = self.past_bias.q.val();
+        }
+        self.cursor_last.d.next =
+            (self.cursor_byte.q.val() == self.last_byte.q.val()) & (self.cursor_lane.q.val() == self.last_lane.q.val());
         self.frame.read_address.next = bit_cast::<16, 11>(self.copy_index.q.val());
 
         // ---- Executor and sender.
+        // Size's tests, registered every cycle (no enable: SizeStep reads
+        // them a cycle after Size, in which their inputs hold).
+        self.size_eq.d.next = self.size_bytes.q.val() == bit_cast::<17, 16>(self.data_len.q.val());
+        self.size_gt.d.next = self.size_bytes.q.val() > bit_cast::<17, 16>(self.data_len.q.val());
+        // Past 0xFFFD, the longest answer's data, as plain logic.
+        self.size_long.d.next = self.size_bytes.q.val().get_bit(16) | (self.size_bytes.q.val().get_bits::<15>(1) == 0x7FFF);
+        self.size_count.d.next = self.size_entries.q.val() == self.field_count.val();
         self.tx_len.d.next = self.data_len.q.val() + 2;
         self.data_zero.d.next = self.data_len.q.val() == 0;
         self.len_one.d.next = self.rx_len.q.val() == 1;
@@ -886,6 +979,17 @@ impl Logic for Npu {
         self.tx_byte.next = self.sync.val();
         match self.exec.q.val() {
             ExecState::Idle => {
+                // The request's kind and bank as flags, for every later
+                // decision (written in every Idle cycle: the enable does not
+                // wait for the frame).
+                self.is_write.d.next = self.head.q.val().get_bits::<8>(0) == self.op_write.val();
+                self.is_info.d.next = self.head.q.val().get_bits::<8>(0) == self.op_info.val();
+                self.is_status.d.next = self.head.q.val().get_bits::<8>(0) == self.op_status.val();
+                self.is_counters.d.next = self.head.q.val().get_bits::<8>(0) == self.op_counters.val();
+                self.bank_a.d.next = self.head.q.val().get_bits::<8>(8) == 0;
+                self.bank_b.d.next = self.head.q.val().get_bits::<8>(8) == 1;
+                self.bank_acc.d.next = self.head.q.val().get_bits::<8>(8) == 2;
+                self.bank_bias.d.next = self.head.q.val().get_bits::<8>(8) == 3;
                 if self.frame_state.q.val() == FrameState::Ready {
                     self.status.d.next = self.frame_status.q.val();
                     self.opcode.d.next = self.head.q.val().get_bits::<8>(0);
@@ -928,7 +1032,7 @@ impl Logic for Npu {
                 self.size_entries.d.next = 0.into();
                 self.too_long.d.next = false;
                 self.end_entry.d.next = bit_cast::<17, 16>(self.field_entry.val());
-                if self.opcode.q.val() == self.op_read.val() {
+                if !self.is_write.q.val() {
                     self.end_entry.d.next = bit_cast::<17, 16>(self.field_entry.val()) + bit_cast::<17, 16>(self.field_count.val());
                 }
                 self.copy_index.d.next = bit_cast::<11, 16>(self.write_head.val());
@@ -1036,30 +1140,37 @@ impl Logic for Npu {
                 }
             }
             ExecState::Size => {
-                // (past_end follows end_entry a cycle later: Range sees the
-                // end Size stopped at, which it holds.)
-                // Entries x entry bytes, by repeated addition (no divider).
-                // Every test reads registers only; Range checks the end.
-                self.size_bytes.d.next = self.size_bytes.q.val() + bit_cast::<17, 8>(self.entry_bytes.q.val());
-                self.size_entries.d.next = self.size_entries.q.val() + 1;
-                if self.opcode.q.val() == self.op_write.val() {
-                    self.end_entry.d.next = self.end_entry.q.val() + 1;
-                    if self.size_bytes.q.val() == bit_cast::<17, 16>(self.data_len.q.val()) {
+                // Entries x entry bytes, by repeated addition (no divider),
+                // one entry every two cycles: Size lets the tests (below)
+                // see the registers, SizeStep acts on the tests (every
+                // decision reads a flip-flop).
+                self.exec.d.next = ExecState::SizeStep;
+            }
+            ExecState::SizeStep => {
+                // (past_end follows end_entry two cycles later: Range, at
+                // least two cycles after the last change, sees the end the
+                // loop stopped at.)
+                self.exec.d.next = ExecState::Size;
+                if self.is_write.q.val() {
+                    if self.size_eq.q.val() {
                         // Whole entries, ending before end_entry.
-                        self.end_entry.d.next = self.end_entry.q.val();
                         self.exec.d.next = ExecState::Range;
-                    } else if self.size_bytes.q.val() > bit_cast::<17, 16>(self.data_len.q.val()) {
+                    } else if self.size_gt.q.val() {
                         self.status.d.next = self.st_bad_length.val();
                         self.exec.d.next = ExecState::TxSync;
+                    } else {
+                        self.size_bytes.d.next = self.size_bytes.q.val() + bit_cast::<17, 8>(self.entry_bytes.q.val());
+                        self.end_entry.d.next = self.end_entry.q.val() + 1;
                     }
-                } else if self.size_bytes.q.val().get_bit(16) | (self.size_bytes.q.val().get_bits::<15>(1) == 0x7FFF) {
-                    // Past 0xFFFD, the longest answer's data, as plain logic.
+                } else if self.size_long.q.val() {
                     self.too_long.d.next = true;
                     self.exec.d.next = ExecState::Range;
-                } else if self.size_entries.q.val() == self.field_count.val() {
+                } else if self.size_count.q.val() {
                     // size_bytes holds the answer's length.
-                    self.size_bytes.d.next = self.size_bytes.q.val();
                     self.exec.d.next = ExecState::Range;
+                } else {
+                    self.size_bytes.d.next = self.size_bytes.q.val() + bit_cast::<17, 8>(self.entry_bytes.q.val());
+                    self.size_entries.d.next = self.size_entries.q.val() + 1;
                 }
             }
             ExecState::Range => {
@@ -1071,7 +1182,7 @@ impl Logic for Npu {
                     self.status.d.next = self.st_out_of_range.val();
                 } else if self.too_long.q.val() {
                     self.status.d.next = self.st_bad_length.val();
-                } else if self.opcode.q.val() == self.op_write.val() {
+                } else if self.is_write.q.val() {
                     self.exec.d.next = ExecState::Copy;
                 } else {
                     self.data_len.d.next = self.size_bytes.q.val().get_bits::<16>(0);
@@ -1093,12 +1204,12 @@ impl Logic for Npu {
                     2 => {
                         for j in 0..self.cols() {
                             if (self.cursor_lane.q.val() & self.col_mask.val()).index() == j {
-                                self.write_acc[j].d.next = true;
+                                self.write_acc[j].d.next = self.byte_lanes.val();
                             }
                         }
                     }
                     3 => {
-                        self.write_bias.d.next = true;
+                        self.write_bias.d.next = self.byte_lanes.val();
                     }
                     _ => {
                         for j in 0..self.cols() {
@@ -1119,10 +1230,10 @@ impl Logic for Npu {
                 self.copy_index.d.next = self.copy_index.q.val() + 1;
                 self.copy_left.d.next = self.copy_left.q.val() - 1;
                 self.cursor_byte.d.next = self.cursor_byte.q.val() + 1;
-                if self.byte_last.val() {
+                if self.byte_last.q.val() {
                     self.cursor_byte.d.next = 0.into();
                     self.cursor_lane.d.next = self.cursor_lane.q.val() + 1;
-                    if self.cursor_last.val() {
+                    if self.cursor_last.q.val() {
                         self.cursor_lane.d.next = 0.into();
                         self.cursor_entry.d.next = self.cursor_entry.q.val() + 1;
                     }
@@ -1190,14 +1301,15 @@ impl Logic for Npu {
             ExecState::TxFetch => {
                 // The cursor addresses the memories; their data arrives next
                 // cycle. A counter's first byte asks for its snapshot.
-                if (self.opcode.q.val() == self.op_counters.val()) & (self.tx_index.q.val().get_bits::<3>(0) == 0) {
+                if self.is_counters.q.val() & (self.tx_index.q.val().get_bits::<3>(0) == 0) {
                     self.counters.snapshot_request.next = true;
                 }
                 self.exec.d.next = ExecState::TxWait;
             }
             ExecState::TxWait => {
-                self.tx_word.d.next = self.lane_word.val();
-                if (self.opcode.q.val() != self.op_counters.val()) | self.counters.snapshot_ready.val() {
+                self.tx_word.d.next = self.lane_u32.val();
+                self.tx_byte_lane.d.next = self.lane_u8.val();
+                if !self.is_counters.q.val() | self.counters.snapshot_ready.val() {
                     self.exec.d.next = ExecState::TxPick;
                 }
             }
@@ -1213,10 +1325,10 @@ impl Logic for Npu {
                     self.tx_index.d.next = self.tx_index.q.val() + 1;
                     self.tx_left.d.next = self.tx_left.q.val() - 1;
                     self.cursor_byte.d.next = self.cursor_byte.q.val() + 1;
-                    if self.byte_last.val() {
+                    if self.byte_last.q.val() {
                         self.cursor_byte.d.next = 0.into();
                         self.cursor_lane.d.next = self.cursor_lane.q.val() + 1;
-                        if self.cursor_last.val() {
+                        if self.cursor_last.q.val() {
                             self.cursor_lane.d.next = 0.into();
                             self.cursor_entry.d.next = self.cursor_entry.q.val() + 1;
                         }

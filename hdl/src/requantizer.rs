@@ -171,8 +171,10 @@ pub struct Requantizer {
     /// The rounded quotient (Round), signed (Sign), plus the zero point
     /// (Offset): the result before the clamp.
     offset: DFF<Bits<12>>,
-    /// The result, clamped (Clamp), for Store to write.
-    out_byte: DFF<Bits<8>>,
+    /// The result is below `min`, above `max` (tested in Clamp): Store
+    /// writes `min`, `max` or the result's low byte.
+    below_min: DFF<Bit>,
+    above_max: DFF<Bit>,
     // Combinational helpers.
     x: Signal<Local, Bits<32>>,
     /// `magnitude`'s sign bit in every bit.
@@ -201,7 +203,10 @@ pub struct Requantizer {
     with_zero: Signal<Local, Bits<12>>,
     min_wide: Signal<Local, Bits<12>>,
     max_wide: Signal<Local, Bits<12>>,
-    clamped: Signal<Local, Bits<8>>,
+    /// The result less min, max less the result, one bit wider (the sign
+    /// of each is a comparison on the carry chain).
+    below_diff: Signal<Local, Bits<13>>,
+    above_diff: Signal<Local, Bits<13>>,
 }
 
 // Check tests `shift > MAX_SHIFT` as "a bit above bit 4 is set".
@@ -264,7 +269,8 @@ impl Requantizer {
             acc_beyond: Default::default(),
             out_beyond: Default::default(),
             offset: Default::default(),
-            out_byte: Default::default(),
+            below_min: Default::default(),
+            above_max: Default::default(),
             x: Default::default(),
             sign_fill: Default::default(),
             acc_end: Default::default(),
@@ -282,7 +288,8 @@ impl Requantizer {
             with_zero: Default::default(),
             min_wide: Default::default(),
             max_wide: Default::default(),
-            clamped: Default::default(),
+            below_diff: Default::default(),
+            above_diff: Default::default(),
         }
     }
 
@@ -296,7 +303,7 @@ impl Logic for Requantizer {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, error_reg, finishing, entry, lane, entry_zero, lane_last, shift_zero, shift_one, magnitude, negative,
-            saturate, multiplier_min, high, low, low_carry, step, last_step, addend, half, big, acc_beyond, out_beyond, offset, out_byte
+            saturate, multiplier_min, high, low, low_carry, step, last_step, addend, half, big, acc_beyond, out_beyond, offset, below_min, above_max
         );
         self.busy.next = self.state.q.val() != RequantState::Idle;
         self.done.next = self.finishing.q.val();
@@ -352,8 +359,8 @@ impl Logic for Requantizer {
         self.truncated.next = (bit_cast::<32, 33>(self.high.q.val()) << 1) | bit_cast::<32, 1>(self.low.q.val().get_bit(31).into());
         // The quotient: its magnitude capped at 512 (beyond, every result
         // clamps the same way), rounded (Round), signed (Sign), plus the zero
-        // point (Offset), each kept in `offset`; clamped (Clamp, into
-        // `out_byte`) and written (Store). Each step is a register apart,
+        // point (Offset), each kept in `offset`; tested against the bounds (Clamp,
+        // into flags) and written (Store, clamped by the flags). Each step is a register apart,
         // for the clock.
         self.capped.next = bit_cast::<12, 10>(self.low.q.val().get_bits::<10>(0));
         if self.big.q.val() {
@@ -374,15 +381,20 @@ impl Logic for Requantizer {
             self.max_wide.next = bit_cast::<12, 8>(self.max.val()) | bits::<12>(0xF00);
         }
         self.with_zero.next = self.offset.q.val() + self.zero_point_wide.val();
-        // Signed comparisons: flip the sign bit, compare unsigned.
-        self.clamped.next = self.offset.q.val().get_bits::<8>(0);
-        if (self.offset.q.val() ^ 0x800) < (self.min_wide.val() ^ 0x800) {
-            self.clamped.next = self.min.val();
+        // 13-bit sign extensions: bit 12 copies bit 11.
+        self.below_diff.next = (bit_cast::<13, 12>(self.offset.q.val()) | (bit_cast::<13, 12>(self.offset.q.val() & 0x800) << 1))
+            - (bit_cast::<13, 12>(self.min_wide.val()) | (bit_cast::<13, 12>(self.min_wide.val() & 0x800) << 1));
+        self.above_diff.next = (bit_cast::<13, 12>(self.max_wide.val()) | (bit_cast::<13, 12>(self.max_wide.val() & 0x800) << 1))
+            - (bit_cast::<13, 12>(self.offset.q.val()) | (bit_cast::<13, 12>(self.offset.q.val() & 0x800) << 1));
+        // The clamp: the tests are flip-flops (Clamp), so the byte written
+        // is a multiplexer away from them.
+        self.out_data.next = self.offset.q.val().get_bits::<8>(0);
+        if self.below_min.q.val() {
+            self.out_data.next = self.min.val();
         }
-        if (self.offset.q.val() ^ 0x800) > (self.max_wide.val() ^ 0x800) {
-            self.clamped.next = self.max.val();
+        if self.above_max.q.val() {
+            self.out_data.next = self.max.val();
         }
-        self.out_data.next = self.out_byte.q.val();
 
         match self.state.q.val() {
             RequantState::Idle => {
@@ -562,7 +574,9 @@ impl Logic for Requantizer {
                 self.state.d.next = RequantState::Clamp;
             }
             RequantState::Clamp => {
-                self.out_byte.d.next = self.clamped.val();
+                // Signed comparisons as the signs of 13-bit differences.
+                self.below_min.d.next = self.below_diff.val().get_bit(12);
+                self.above_max.d.next = self.above_diff.val().get_bit(12);
                 self.state.d.next = RequantState::Store;
             }
             RequantState::Store => {

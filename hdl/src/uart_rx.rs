@@ -41,8 +41,10 @@ pub struct UartRx {
     low_sync: DFF<Bit>,
     low: DFF<Bit>,
     state: DFF<RxState>,
-    /// Cycles since the last sample.
-    count: DFF<Bits<16>>,
+    /// Cycles left before the next sample, counting down, and `left == 0`
+    /// (registered a cycle ahead, so that no comparison precedes a sample).
+    left: DFF<Bits<16>>,
+    sample: DFF<Bit>,
     /// Data bits taken so far.
     bit_index: DFF<Bits<4>>,
     /// The byte being assembled, LSB first.
@@ -66,7 +68,8 @@ impl UartRx {
             low_sync: Default::default(),
             low: Default::default(),
             state: Default::default(),
-            count: Default::default(),
+            left: Default::default(),
+            sample: Default::default(),
             bit_index: Default::default(),
             shift: Default::default(),
             valid_reg: Default::default(),
@@ -78,7 +81,7 @@ impl UartRx {
 impl Logic for UartRx {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, low_sync, low, state, count, bit_index, shift, valid_reg, error_reg);
+        dff_setup!(self, clock, low_sync, low, state, left, sample, bit_index, shift, valid_reg, error_reg);
         self.low_sync.d.next = !self.rx.val();
         self.low.d.next = self.low_sync.q.val();
         self.valid.next = self.valid_reg.q.val();
@@ -86,17 +89,23 @@ impl Logic for UartRx {
         self.valid_reg.d.next = false;
         self.error_reg.d.next = false;
         self.data.next = self.shift.q.val();
-        self.count.d.next = self.count.q.val() + 1;
+        // The bit timer: counts down, and from a sample to the next bit's.
+        self.left.d.next = self.left.q.val() - 1;
+        self.sample.d.next = self.left.q.val() == 1;
+        if self.sample.q.val() {
+            self.left.d.next = self.last_count.val();
+            self.sample.d.next = false;
+        }
         match self.state.q.val() {
             RxState::Idle => {
-                self.count.d.next = 0.into();
+                self.left.d.next = self.half_bit.val();
+                self.sample.d.next = false;
                 if self.low.q.val() {
                     self.state.d.next = RxState::Start;
                 }
             }
             RxState::Start => {
-                if self.count.q.val() == self.half_bit.val() {
-                    self.count.d.next = 0.into();
+                if self.sample.q.val() {
                     self.bit_index.d.next = 0.into();
                     if self.low.q.val() {
                         self.state.d.next = RxState::Data;
@@ -107,8 +116,7 @@ impl Logic for UartRx {
                 }
             }
             RxState::Data => {
-                if self.count.q.val() == self.last_count.val() {
-                    self.count.d.next = 0.into();
+                if self.sample.q.val() {
                     self.shift.d.next = (self.shift.q.val() >> 1) | (bit_cast::<8, 1>((!self.low.q.val()).into()) << 7);
                     self.bit_index.d.next = self.bit_index.q.val() + 1;
                     if self.bit_index.q.val() == 7 {
@@ -117,7 +125,7 @@ impl Logic for UartRx {
                 }
             }
             RxState::Stop => {
-                if self.count.q.val() == self.last_count.val() {
+                if self.sample.q.val() {
                     if self.low.q.val() {
                         self.error_reg.d.next = true;
                         self.state.d.next = RxState::Break;

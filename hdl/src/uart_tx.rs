@@ -15,10 +15,14 @@ pub struct UartTx {
     last_count: Constant<Bits<16>>,
     /// Stop bit, data, start bit: shifted out from the bottom.
     shift: DFF<Bits<10>>,
-    /// Bits still to send (0: idle).
+    /// Bits still to send, and whether any are (`ready` is its inverse,
+    /// straight from a flip-flop).
     bits_left: DFF<Bits<4>>,
-    /// Cycles into the current bit.
-    count: DFF<Bits<16>>,
+    sending: DFF<Bit>,
+    /// Cycles left in the current bit, counting down, and `left == 0`
+    /// (registered a cycle ahead, so that no comparison precedes a shift).
+    left: DFF<Bits<16>>,
+    bit_over: DFF<Bit>,
     /// The line, inverted so that the register's power-up zero means idle.
     line_low: DFF<Bit>,
 }
@@ -35,7 +39,9 @@ impl UartTx {
             last_count: Constant::new((clocks_per_bit - 1).into()),
             shift: Default::default(),
             bits_left: Default::default(),
-            count: Default::default(),
+            sending: Default::default(),
+            left: Default::default(),
+            bit_over: Default::default(),
             line_low: Default::default(),
         }
     }
@@ -44,23 +50,30 @@ impl UartTx {
 impl Logic for UartTx {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, shift, bits_left, count, line_low);
+        dff_setup!(self, clock, shift, bits_left, sending, left, bit_over, line_low);
         self.tx.next = !self.line_low.q.val();
-        self.ready.next = self.bits_left.q.val() == 0;
+        self.ready.next = !self.sending.q.val();
         self.line_low.d.next = false;
-        if self.bits_left.q.val() == 0 {
+        if !self.sending.q.val() {
             if self.start.val() {
                 self.shift.d.next = (bit_cast::<10, 8>(self.data.val()) << 1) | bits::<10>(0x200);
                 self.bits_left.d.next = 10.into();
-                self.count.d.next = 0.into();
+                self.sending.d.next = true;
+                self.left.d.next = self.last_count.val();
+                self.bit_over.d.next = false;
             }
         } else {
             self.line_low.d.next = !self.shift.q.val().get_bit(0);
-            self.count.d.next = self.count.q.val() + 1;
-            if self.count.q.val() == self.last_count.val() {
-                self.count.d.next = 0.into();
+            self.left.d.next = self.left.q.val() - 1;
+            self.bit_over.d.next = self.left.q.val() == 1;
+            if self.bit_over.q.val() {
+                self.left.d.next = self.last_count.val();
+                self.bit_over.d.next = false;
                 self.shift.d.next = (self.shift.q.val() >> 1) | bits::<10>(0x200);
                 self.bits_left.d.next = self.bits_left.q.val() - 1;
+                if self.bits_left.q.val() == 1 {
+                    self.sending.d.next = false;
+                }
             }
         }
     }
