@@ -1,8 +1,9 @@
-//! The performance counters, kept mostly in block RAM.
+//! The performance counters and the frame counts, kept mostly in block RAM.
 //!
-//! Eight counters of the COUNTERS record each need 40 bits or more; as
-//! registers with their adders and the readout multiplexer they took about
-//! 720 iCE40 logic cells. Here each counter is split:
+//! The eight counters of the COUNTERS record each need 40 bits or more, and
+//! the STATUS record's two frame counts 32; as registers with their adders
+//! and the readout multiplexers they took about 850 iCE40 logic cells. Here
+//! each counter is split:
 //!
 //! - a **low part** of `low_bits` bits in a register, which takes the
 //!   counter's increment every cycle; its carry out sets the counter's
@@ -22,7 +23,8 @@
 //! until the next request. So every counter is read as one consistent number
 //! (a live register read byte by byte could tear when a carry crossed bytes).
 //!
-//! `clear` zeroes every counter at once: the low parts and pending bits
+//! `clear` zeroes the first CLEARABLE counters at once (the COUNTERS
+//! record's; the frame counts stay): the low parts and pending bits
 //! directly, the high parts by marking them stale until the service has
 //! written each one back as zero.
 
@@ -30,8 +32,12 @@ use crate::ram::Ram;
 use crate::vecs::{dffs, signals};
 use rust_hdl::prelude::*;
 
-/// Counters in the bank (the COUNTERS record's eight).
-pub const COUNTERS: usize = 8;
+/// Counter slots in the bank: the COUNTERS record's eight, the STATUS
+/// record's two frame counts, and six unused (their increments are tied to
+/// zero; sixteen slots let the service's counter wrap by itself).
+pub const COUNTERS: usize = 16;
+/// The counters `clear` zeroes: 0..CLEARABLE.
+pub const CLEARABLE: usize = 8;
 /// Width of the snapshot: `low_bits + 32` is at most this.
 pub const SNAPSHOT_BITS: usize = 48;
 
@@ -47,13 +53,14 @@ pub struct CounterBank {
     pub clear: Signal<In, Bit>,
     /// One cycle: take a snapshot of counter `snapshot_counter`.
     pub snapshot_request: Signal<In, Bit>,
-    pub snapshot_counter: Signal<In, Bits<3>>,
+    pub snapshot_counter: Signal<In, Bits<4>>,
     /// The snapshot asked for last is in `snapshot`.
     pub snapshot_ready: Signal<Out, Bit>,
     pub snapshot: Signal<Out, Bits<SNAPSHOT_BITS>>,
     /// Width of the low parts, and `2^low_bits - 1`.
     low_bits: Constant<Bits<8>>,
     low_mask: Constant<Bits<17>>,
+    clearable: Constant<Bits<4>>,
     /// The high parts, entry c for counter c.
     high: Ram<Bits<32>>,
     /// The increments, registered.
@@ -67,14 +74,14 @@ pub struct CounterBank {
     /// is read this cycle (its pending bit is taken), the one whose high part
     /// arrives (it is kept, zero if stale), and the one written back (the
     /// kept value plus the taken bit). Each stage a register apart.
-    read_counter: DFF<Bits<3>>,
-    fetch_counter: DFF<Bits<3>>,
-    write_counter: DFF<Bits<3>>,
+    read_counter: DFF<Bits<4>>,
+    fetch_counter: DFF<Bits<4>>,
+    write_counter: DFF<Bits<4>>,
     taken: DFF<Bit>,
     taken_fetched: DFF<Bit>,
     fetched: DFF<Bits<32>>,
     /// The snapshot: which counter, whether taken, the value.
-    wanted: DFF<Bits<3>>,
+    wanted: DFF<Bits<4>>,
     ready: DFF<Bit>,
     value: DFF<Bits<SNAPSHOT_BITS>>,
     // Combinational helpers.
@@ -99,6 +106,7 @@ impl CounterBank {
             snapshot: Default::default(),
             low_bits: Constant::new((low_bits as u64).into()),
             low_mask: Constant::new(((1u64 << low_bits) - 1).into()),
+            clearable: Constant::new((CLEARABLE as u64).into()),
             // The service reads one entry while it writes another.
             high: Ram::never_colliding(256),
             added: dffs(COUNTERS),
@@ -156,7 +164,7 @@ impl Logic for CounterBank {
         self.read_counter.d.next = self.read_counter.q.val() + 1;
         self.fetch_counter.d.next = self.read_counter.q.val();
         self.write_counter.d.next = self.fetch_counter.q.val();
-        self.high.read_address.next = bit_cast::<16, 3>(self.read_counter.q.val());
+        self.high.read_address.next = bit_cast::<16, 4>(self.read_counter.q.val());
         self.taken.d.next = false;
         self.taken_fetched.d.next = self.taken.q.val();
         self.fetched.d.next = self.high.read_data.val();
@@ -178,7 +186,7 @@ impl Logic for CounterBank {
                 self.written_pending.next = self.pending[c].q.val();
             }
         }
-        self.high.write_address.next = bit_cast::<16, 3>(self.write_counter.q.val());
+        self.high.write_address.next = bit_cast::<16, 4>(self.write_counter.q.val());
         self.high.write_data.next = self.fetched.q.val() + bit_cast::<32, 1>(self.taken_fetched.q.val().into());
         // (Not in the first cycle after power-up, when all are counter 0.)
         self.high.write_enable.next = self.write_counter.q.val() != self.read_counter.q.val();
@@ -197,16 +205,22 @@ impl Logic for CounterBank {
         }
 
         if self.clear.val() {
-            for c in 0..self.low.len() {
+            for c in 0..CLEARABLE {
                 self.low[c].d.next = 0.into();
                 self.added[c].d.next = 0.into();
                 self.pending[c].d.next = false;
                 self.stale[c].d.next = true;
             }
-            // A value in flight is from before the clear: write zero.
-            self.taken.d.next = false;
-            self.taken_fetched.d.next = false;
-            self.fetched.d.next = 0.into();
+            // A cleared counter's value in flight is from before the clear:
+            // write zero (the read stage's taken bit, the fetch stage's
+            // value; the write stage's counter is stale until next round).
+            if self.read_counter.q.val() < self.clearable.val() {
+                self.taken.d.next = false;
+            }
+            if self.fetch_counter.q.val() < self.clearable.val() {
+                self.taken_fetched.d.next = false;
+                self.fetched.d.next = 0.into();
+            }
         }
     }
 }
@@ -244,8 +258,8 @@ mod tests {
     #[test]
     fn low_parts_carry_at_most_once_a_round() {
         assert_eq!(CounterBank::low_bits_for(1), 8);
-        assert_eq!(CounterBank::low_bits_for(16), 9);
-        assert_eq!(CounterBank::low_bits_for(64), 11);
+        assert_eq!(CounterBank::low_bits_for(16), 10);
+        assert_eq!(CounterBank::low_bits_for(64), 12);
         assert!(COUNTERS * 16 < 1 << (CounterBank::low_bits_for(16) - 1));
     }
 
@@ -272,10 +286,14 @@ mod tests {
                     bank.increment[c].next = (*inc).into();
                 }
                 if round == 20 && cycle == 700 {
+                    // The clear drops the clearable counters' increments in
+                    // flight; the others count on.
                     bank.clear.next = true;
                     tick(&mut bank);
                     bank.clear.next = false;
-                    tally = [0; COUNTERS];
+                    for (c, t) in tally.iter_mut().enumerate() {
+                        *t = if c < CLEARABLE { 0 } else { *t + incs[c] };
+                    }
                     continue;
                 }
                 tick(&mut bank);

@@ -78,6 +78,7 @@ pub enum ExecState {
     TxStatus,
     TxOpcode,
     TxFetch,
+    TxSettle,
     TxWait,
     TxPick,
     TxData,
@@ -114,8 +115,8 @@ pub struct Npu {
     engine: GemmEngine,
     requant: Requantizer,
     // Limits and records from the config and the protocol.
-    /// (The INFO and STATUS records are padded with zeros to the widths
-    /// their byte index can reach: their bytes are read every cycle.)
+    /// (Padded with zeros to the width its byte index can reach: its byte
+    /// is read every cycle.)
     info: Constant<Bits<256>>,
     idle_limit_less_one: Constant<Bits<22>>,
     max_request: Constant<Bits<16>>,
@@ -312,8 +313,8 @@ pub struct Npu {
     /// The COUNTERS record's counters, in its order (each 40 bits or more
     /// wide: 6.4 hours of cycles at 48 MHz; the record's bytes above read 0).
     counters: CounterBank,
-    frames_ok: DFF<Bits<32>>,
-    frames_bad: DFF<Bits<32>>,
+    /// The STATUS record's last error (its frame counts are the bank's
+    /// counters 8 and 9).
     last_error: DFF<Bits<8>>,
     // Combinational helpers.
     field_entry: Signal<Local, Bits<16>>,
@@ -326,11 +327,10 @@ pub struct Npu {
     /// The header register shifts, taking head_byte at its top.
     head_shift: Signal<Local, Bit>,
     head_byte: Signal<Local, Bits<8>>,
-    /// The lane the requantizer or the cursor selects (ORed: each shows
-    /// lane 0 while the other works), and that lane's accumulator.
-    lane_select: Signal<Local, Bits<8>>,
+    /// The lane the requantizer or the cursor selected a cycle ago (ORed:
+    /// each shows lane 0 while the other works), and that lane's accumulator.
+    lane_select: DFF<Bits<8>>,
     acc_lane: Signal<Local, Bits<32>>,
-    status_record: Signal<Local, Bits<128>>,
     data_byte: Signal<Local, Bits<8>>,
     tx_byte: Signal<Local, Bits<8>>,
     /// The UART can take a byte this cycle.
@@ -535,8 +535,6 @@ impl Npu {
             tx_hold: Default::default(),
             crc_due: Default::default(),
             counters: CounterBank::new(rows * cols),
-            frames_ok: Default::default(),
-            frames_bad: Default::default(),
             last_error: Default::default(),
             field_entry: Default::default(),
             frame_len: Default::default(),
@@ -547,7 +545,6 @@ impl Npu {
             head_byte: Default::default(),
             lane_select: Default::default(),
             acc_lane: Default::default(),
-            status_record: Default::default(),
             data_byte: Default::default(),
             tx_byte: Default::default(),
             tx_ready: Default::default(),
@@ -594,9 +591,9 @@ impl Logic for Npu {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, crc_match, byte_last, cursor_last, idle, frame_status, exec, start_engine, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero,
+            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, crc_match, byte_last, cursor_last, lane_select, idle, frame_status, exec, start_engine, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero,
             opcode, data_len, bank, last_lane, last_byte, entry_bytes, cursor_entry, cursor_lane, cursor_byte,
-            size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters, bank_a, bank_b, bank_acc, bank_bias, past_a, past_b, past_acc, past_bias, past_end, in_header, tx_byte_lane, info_byte, status_byte, counter_byte, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_word, tx_len, data_zero, tx_data, tx_crc_reg, tx_go, tx_hold, crc_due, frames_ok, frames_bad, last_error
+            size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters, bank_a, bank_b, bank_acc, bank_bias, past_a, past_b, past_acc, past_bias, past_end, in_header, tx_byte_lane, info_byte, status_byte, counter_byte, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_word, tx_len, data_zero, tx_data, tx_crc_reg, tx_go, tx_hold, crc_due, last_error
         );
         // Clocks and fixed wiring.
         self.receiver.clock.next = self.clock.val();
@@ -675,8 +672,10 @@ impl Logic for Npu {
         }
         self.a_mem.write_data.next = self.frame.read_data.val();
         self.b_mem.write_data.next = self.frame.read_data.val();
-        self.a_mem.write_lane.next = self.cursor_lane.q.val();
-        self.b_mem.write_lane.next = self.cursor_lane.q.val();
+        // (Masked to the bits a lane number uses: each lane's write test
+        // is then a LUT, on the way to the SPRAMs' far-off write enables.)
+        self.a_mem.write_lane.next = self.cursor_lane.q.val() & self.row_mask.val();
+        self.b_mem.write_lane.next = self.cursor_lane.q.val() & self.col_mask.val();
         // The executor writes only while the engine and the requantizer are
         // idle, so its write flags (high in CopyData alone) simply OR in.
         self.a_mem.write_enable.next = self.write_a.q.val();
@@ -729,17 +728,19 @@ impl Logic for Npu {
         // One lane multiplexer for the accumulators and one bias read port,
         // shared by the requantizer and the executor's cursor. Each shows
         // lane 0 while the other works (the requantizer ends on lane 0, the
-        // cursor starts there), so an OR selects without waiting for `busy`.
-        self.lane_select.next = self.cursor_lane.q.val() | self.requant.lane_select.val();
+        // cursor starts there), so an OR selects without waiting for `busy`;
+        // registered, off the memories' paths (each user shows its lane a
+        // cycle ahead: see Requantizer::lane_select and TxSettle).
+        self.lane_select.d.next = self.cursor_lane.q.val() | self.requant.lane_select.val();
         self.acc_lane.next = 0.into();
         for j in 0..self.cols() {
-            if (self.lane_select.val() & self.col_mask.val()).index() == j {
+            if (self.lane_select.q.val() & self.col_mask.val()).index() == j {
                 self.acc_lane.next = self.acc_mem[j].read_data.val();
             }
         }
         self.requant.acc_data.next = self.acc_lane.val();
         self.bias_mem.clock.next = self.clock.val();
-        self.bias_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.val());
+        self.bias_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.q.val());
         self.bias_mem.write_address.next = bit_cast::<16, 8>(self.cursor_lane.q.val());
         self.bias_mem.write_data.next = self.frame_word.val();
         self.bias_mem.write_bytes.next = self.write_bias.q.val();
@@ -760,10 +761,27 @@ impl Logic for Npu {
         self.counters.increment[6].next =
             bit_cast::<17, 1>((self.transmitter.start.val() & self.transmitter.ready.val()).into());
         self.counters.increment[7].next = bit_cast::<17, 1>(self.engine.tile_done.val().into());
+        // The STATUS record's frame counts: answered OK, answered with an error.
+        self.counters.increment[8].next = 0.into();
+        self.counters.increment[9].next = 0.into();
+        if self.exec.q.val() == ExecState::Done {
+            if self.status.q.val() == self.st_ok.val() {
+                self.counters.increment[8].next = 1.into();
+            } else {
+                self.counters.increment[9].next = 1.into();
+            }
+        }
+        for c in 10..crate::counter_bank::COUNTERS {
+            self.counters.increment[c].next = 0.into();
+        }
         self.counters.clear.next = false;
         // The sender asks for each counter as its first byte is fetched.
         self.counters.snapshot_request.next = false;
-        self.counters.snapshot_counter.next = self.tx_index.q.val().get_bits::<3>(3);
+        // (COUNTERS: counter tx_index / 8; STATUS: 8 for bytes 0..=3, 9 for 4..=7.)
+        self.counters.snapshot_counter.next = bit_cast::<4, 3>(self.tx_index.q.val().get_bits::<3>(3));
+        if self.is_status.q.val() {
+            self.counters.snapshot_counter.next = bits::<4>(8) | bit_cast::<4, 1>(self.tx_index.q.val().get_bit(2).into());
+        }
 
         // ---- Frame receiver.
         if self.receiver.valid.val() {
@@ -908,13 +926,13 @@ impl Logic for Npu {
         if self.bank_acc.q.val() {
             self.lane_u32.next = self.acc_lane.val();
         }
-        self.status_record.next = bit_cast::<128, 32>(self.frames_ok.q.val())
-            | (bit_cast::<128, 32>(self.frames_bad.q.val()) << 32)
-            | (bit_cast::<128, 8>(self.last_error.q.val()) << 64);
         // The records' bytes at tx_index, registered every cycle.
         self.info_byte.d.next = self.info.val().get_bits::<8>(self.tx_index.q.val().get_bits::<5>(0).index() * 8);
-        self.status_byte.d.next =
-            self.status_record.val().get_bits::<8>(self.tx_index.q.val().get_bits::<4>(0).index() * 8);
+        // STATUS: bytes 0..=7 from the frame counts' snapshots, byte 8 the last error.
+        self.status_byte.d.next = self.counters.snapshot.val().get_bits::<8>(self.tx_index.q.val().get_bits::<2>(0).index() * 8);
+        if self.tx_index.q.val().get_bit(3) {
+            self.status_byte.d.next = self.last_error.q.val();
+        }
         self.counter_byte.d.next = 0.into();
         if self.tx_index.q.val().get_bits::<3>(0).index() < 6 {
             self.counter_byte.d.next =
@@ -1300,16 +1318,25 @@ impl Logic for Npu {
             }
             ExecState::TxFetch => {
                 // The cursor addresses the memories; their data arrives next
-                // cycle. A counter's first byte asks for its snapshot.
+                // cycle. A counter's first byte asks for its snapshot, and
+                // so does each of the STATUS record's frame counts.
                 if self.is_counters.q.val() & (self.tx_index.q.val().get_bits::<3>(0) == 0) {
                     self.counters.snapshot_request.next = true;
                 }
+                if self.is_status.q.val() & (self.tx_index.q.val().get_bits::<2>(0) == 0) & !self.tx_index.q.val().get_bit(3) {
+                    self.counters.snapshot_request.next = true;
+                }
+                self.exec.d.next = ExecState::TxSettle;
+            }
+            ExecState::TxSettle => {
+                // The lane select is a register: the bias bank's data for
+                // the cursor's lane arrives a cycle after it.
                 self.exec.d.next = ExecState::TxWait;
             }
             ExecState::TxWait => {
                 self.tx_word.d.next = self.lane_u32.val();
                 self.tx_byte_lane.d.next = self.lane_u8.val();
-                if !self.is_counters.q.val() | self.counters.snapshot_ready.val() {
+                if !(self.is_counters.q.val() | self.is_status.q.val()) | self.counters.snapshot_ready.val() {
                     self.exec.d.next = ExecState::TxPick;
                 }
             }
@@ -1354,10 +1381,8 @@ impl Logic for Npu {
                 }
             }
             ExecState::Done => {
-                if self.status.q.val() == self.st_ok.val() {
-                    self.frames_ok.d.next = self.frames_ok.q.val() + 1;
-                } else {
-                    self.frames_bad.d.next = self.frames_bad.q.val() + 1;
+                // (The frame counts count this answer: see the counters.)
+                if self.status.q.val() != self.st_ok.val() {
                     self.last_error.d.next = self.status.q.val();
                 }
                 self.frame_state.d.next = FrameState::Hunt;

@@ -26,7 +26,7 @@
 //! The parameter inputs must hold from `start` until `done` (the NPU wires
 //! them to its request register): the unit keeps no copy of them.
 //!
-//! About 80 + shift cycles an element (each step a register apart, for the
+//! About 83 + shift cycles an element (each step a register apart, for the
 //! clock): far less than the link needs to carry the result away (an 8N1
 //! byte takes ten bit times of many clocks).
 
@@ -43,7 +43,7 @@ pub fn bias_depth(cols: usize) -> usize {
 }
 
 /// Cycles per element at most (shift 31), for drivers that bound a wait.
-pub const MAX_CYCLES_PER_ELEMENT: u64 = 112;
+pub const MAX_CYCLES_PER_ELEMENT: u64 = 116;
 
 /// The steps, in the order of their codes (rust-hdl numbers the variants
 /// 0, 1, 2, ...), which is not the order they run in: the states that write
@@ -51,7 +51,8 @@ pub const MAX_CYCLES_PER_ELEMENT: u64 = 112;
 /// decodes its enable. `magnitude` is written in 4..=7 (`001xx`), `low` and
 /// `step` in 3, 7, 11, 15 (`0xx11`), `high` in 12..=15 (`011xx`; 13 is a
 /// spare), `offset` in 16..=18 (`100xx`; 19 is a spare), `half` in 3 and
-/// 11. Spare codes go back to Idle. Idle is 0, the flip-flops' power-up
+/// 11; the waits for the sum register and the lane are `110xx`. Spare codes go back to
+/// Idle. Idle is 0, the flip-flops' power-up
 /// value.
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 pub enum RequantState {
@@ -78,6 +79,15 @@ pub enum RequantState {
     Cap,
     Clamp,
     Finish,
+    Spare23,
+    /// A cycle for the sum register to take magnitude + addend, before
+    /// Sum, Negate and Prime read it (codes 24..=26, `110xx`: they write
+    /// none of the wide registers).
+    SumWait,
+    NegateWait,
+    PrimeWait,
+    /// The next lane shows for a cycle before Wait reads it (code 27, `110xx`).
+    LaneWait,
 }
 
 #[derive(LogicBlock)]
@@ -102,7 +112,9 @@ pub struct Requantizer {
     pub acc_address: Signal<Out, Bits<16>>,
     /// The lane in hand. The user shows on `acc_data` lane `lane` of the
     /// entry read, and on `bias` the bias of the lane `lane` showed a cycle
-    /// earlier (a block RAM's read): `lane` holds for two cycles before use.
+    /// earlier (a block RAM's read). `lane` holds for a cycle before
+    /// `acc_data` is read and two before `bias` is, so the user may take it
+    /// through a register.
     pub lane_select: Signal<Out, Bits<8>>,
     pub acc_data: Signal<In, Bits<32>>,
     pub bias: Signal<In, Bits<32>>,
@@ -176,7 +188,7 @@ pub struct Requantizer {
     below_min: DFF<Bit>,
     above_max: DFF<Bit>,
     // Combinational helpers.
-    x: Signal<Local, Bits<32>>,
+    x: DFF<Bits<32>>,
     /// `magnitude`'s sign bit in every bit.
     sign_fill: Signal<Local, Bits<32>>,
     /// src + entry and dst + entry, one bit wider; entry - 1.
@@ -186,6 +198,8 @@ pub struct Requantizer {
     /// The multiplier's bit for the next Multiply step (low[0] before the
     /// first, low[1] during the steps, as low shifts right).
     next_bit: Signal<Local, Bit>,
+    /// The state is MultiplyHigh (MultiplyLow's successor, registered).
+    at_high: DFF<Bit>,
     /// A Multiply step's sum: its low 17 bits with their carry out
     /// (MultiplyLow), then its high 16 bits (MultiplyHigh: computed one bit
     /// wider, a one below both operands, so that the carry comes in).
@@ -277,6 +291,7 @@ impl Requantizer {
             out_end: Default::default(),
             entry_less_one: Default::default(),
             next_bit: Default::default(),
+            at_high: Default::default(),
             partial_low: Default::default(),
             partial_high: Default::default(),
             nudge: Default::default(),
@@ -303,7 +318,7 @@ impl Logic for Requantizer {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, error_reg, finishing, entry, lane, entry_zero, lane_last, shift_zero, shift_one, magnitude, negative,
-            saturate, multiplier_min, high, low, low_carry, step, last_step, addend, half, big, acc_beyond, out_beyond, offset, below_min, above_max
+            saturate, multiplier_min, high, low, low_carry, step, last_step, addend, half, big, acc_beyond, out_beyond, offset, below_min, above_max, x, at_high
         );
         self.busy.next = self.state.q.val() != RequantState::Idle;
         self.done.next = self.finishing.q.val();
@@ -327,7 +342,9 @@ impl Logic for Requantizer {
         // it there, or zero), so that the adder starts from flip-flops;
         // Negate uses the same adder to add the one after the inversion,
         // and Prime to add the nudge to |x|.
-        self.x.next = self.magnitude.q.val() + self.addend.q.val().get_bits::<32>(0);
+        // (Registered, every cycle: the 32-bit carry chain ends at a
+        // flip-flop in its own logic cells, and each user waits a cycle.)
+        self.x.d.next = self.magnitude.q.val() + self.addend.q.val().get_bits::<32>(0);
         self.multiplier_min.d.next = self.multiplier.val() == 0x8000_0000_u64;
         self.shift_zero.d.next = self.shift.val().get_bits::<5>(0) == 0;
         self.shift_one.d.next = self.shift.val().get_bits::<5>(0) == 1;
@@ -338,8 +355,9 @@ impl Logic for Requantizer {
         // Multiply step: add the multiplicand to the high half when the
         // multiplier's bit is set; the addend is chosen a cycle ahead, into
         // a register, so that the step's adder starts from flip-flops.
+        self.at_high.d.next = self.state.q.val() == RequantState::MultiplyLow;
         self.next_bit.next = self.low.q.val().get_bit(0);
-        if self.state.q.val() == RequantState::MultiplyHigh {
+        if self.at_high.q.val() {
             self.next_bit.next = self.low.q.val().get_bit(1);
         }
         self.addend.d.next = bits::<33>(0);
@@ -452,10 +470,22 @@ impl Logic for Requantizer {
                 if self.use_bias.val() {
                     self.addend.d.next = bit_cast::<33, 32>(self.bias.val());
                 }
+                self.state.d.next = RequantState::SumWait;
+            }
+            RequantState::SumWait => {
                 self.state.d.next = RequantState::Sum;
             }
+            RequantState::NegateWait => {
+                self.state.d.next = RequantState::Negate;
+            }
+            RequantState::PrimeWait => {
+                self.state.d.next = RequantState::Prime;
+            }
+            RequantState::LaneWait => {
+                self.state.d.next = RequantState::Wait;
+            }
             RequantState::Sum => {
-                self.magnitude.d.next = self.x.val();
+                self.magnitude.d.next = self.x.q.val();
                 self.state.d.next = RequantState::Setup;
             }
             RequantState::Setup => {
@@ -480,13 +510,13 @@ impl Logic for Requantizer {
                 // 32 Multiply steps: 31 down to 0.
                 self.step.d.next = 31.into();
                 self.last_step.d.next = false;
-                self.state.d.next = RequantState::Negate;
+                self.state.d.next = RequantState::NegateWait;
             }
             RequantState::Negate => {
-                self.magnitude.d.next = self.x.val();
+                self.magnitude.d.next = self.x.q.val();
                 // (Setup decided the sign: the nudge is known.)
                 self.addend.d.next = self.nudge.val();
-                self.state.d.next = RequantState::Prime;
+                self.state.d.next = RequantState::PrimeWait;
             }
             RequantState::Prime => {
                 // The shift-and-add ends with {high, low} = high's start +
@@ -495,7 +525,7 @@ impl Logic for Requantizer {
                 // missing 1: |x| * (!m + 1) = |x| * |m|.
                 self.high.d.next = self.nudge.val();
                 if self.multiplier.val().get_bit(31) {
-                    self.high.d.next = bit_cast::<33, 32>(self.x.val());
+                    self.high.d.next = bit_cast::<33, 32>(self.x.q.val());
                 }
                 // The saturating case: |x| = 2^31 (x = INT32_MIN) and m = INT32_MIN.
                 self.saturate.d.next = (self.magnitude.q.val() == 0x8000_0000_u64) & self.multiplier_min.q.val();
@@ -587,7 +617,7 @@ impl Logic for Requantizer {
                 }
                 self.lane.d.next = self.lane.q.val() + 1;
                 self.lane_last.d.next = (self.lane.q.val() & self.lane_mask.val()) == self.lane_before_last.val();
-                self.state.d.next = RequantState::Wait;
+                self.state.d.next = RequantState::LaneWait;
                 if self.lane_last.q.val() {
                     self.lane.d.next = 0.into();
                     self.lane_last.d.next = self.last_lane.val() == 0;
