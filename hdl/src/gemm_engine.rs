@@ -75,6 +75,8 @@ pub struct GemmEngine {
     pub b_data: Vec<Signal<In, Bits<8>>>,
     /// Accumulator memory: read port (for accumulate) and write port, per lane.
     pub acc_read_address: Signal<Out, Bits<16>>,
+    /// The read address to show while idle.
+    pub acc_read_idle: Signal<In, Bits<16>>,
     pub acc_read_data: Vec<Signal<In, Bits<32>>>,
     pub acc_write_address: Signal<Out, Bits<16>>,
     pub acc_write_data: Vec<Signal<Out, Bits<32>>>,
@@ -237,6 +239,7 @@ impl GemmEngine {
             b_address: Default::default(),
             b_data: signals(cols),
             acc_read_address: Default::default(),
+            acc_read_idle: Default::default(),
             acc_read_data: signals(cols),
             acc_write_address: Default::default(),
             acc_write_data: signals(cols),
@@ -559,15 +562,21 @@ impl Logic for GemmEngine {
         // drains in the next cycle. When no row is next, it reads an entry
         // other than the one being written (the memory is built
         // never_colliding, and the simulator checks every cycle).
-        self.acc_read_address.next = self.write_entry.q.val() ^ 1;
-        if self.draining.val() {
-            self.acc_read_address.next = self.s0_entry.q.val() - 1;
+        // Idle, the port shows `acc_read_idle` (the user's own reads). The
+        // next row of a draining slot is tested last, so that its
+        // subtraction is one LUT from the memory.
+        self.acc_read_address.next = self.acc_read_idle.val();
+        if self.running.q.val() {
+            self.acc_read_address.next = self.write_entry.q.val() ^ 1;
         }
         if self.s0_wait_one.q.val() {
             self.acc_read_address.next = self.s0_entry.q.val();
         }
         if self.s1_pending.q.val() & self.s1_wait_one.q.val() {
             self.acc_read_address.next = self.s1_entry.q.val();
+        }
+        if self.draining.val() & !self.s0_wait_one.q.val() & !(self.s1_pending.q.val() & self.s1_wait_one.q.val()) {
+            self.acc_read_address.next = self.s0_entry.q.val() - 1;
         }
         self.write_entry.d.next = self.s0_entry.q.val();
         self.acc_write_address.next = self.write_entry.q.val();
@@ -669,6 +678,7 @@ impl Logic for GemmBench {
             self.engine.b_data[j].next = self.b_mem[j].read_data.val();
             self.acc_mem[j].clock.next = self.clock.val();
             self.acc_mem[j].read_address.next = self.engine.acc_read_address.val();
+            self.engine.acc_read_idle.next = 0.into();
             self.acc_mem[j].write_address.next = self.engine.acc_write_address.val();
             self.acc_mem[j].write_data.next = self.engine.acc_write_data[j].val();
             self.acc_mem[j].write_enable.next = self.engine.acc_write_enable[j].val();

@@ -290,12 +290,15 @@ pub struct Npu {
     /// a block RAM's output: the byte is chosen from a register).
     tx_word: DFF<Bits<32>>,
     tx_byte_lane: DFF<Bits<8>>,
-    /// The record bytes at tx_index (INFO, STATUS, the counter snapshot),
-    /// registered every cycle: TxPick reads them two cycles after tx_index
+    /// The request's record's byte at tx_index (INFO, STATUS or COUNTERS),
+    /// registered every cycle: TxPick reads it two cycles after tx_index
     /// moves, and a cycle after the snapshot is ready.
-    info_byte: DFF<Bits<8>>,
-    status_byte: DFF<Bits<8>>,
-    counter_byte: DFF<Bits<8>>,
+    record_byte: DFF<Bits<8>>,
+    /// The request answers a record (INFO, STATUS, COUNTERS).
+    is_record: DFF<Bit>,
+    /// The snapshot's byte index (tx_index's low bits; STATUS's two counts
+    /// take four bytes each).
+    snapshot_byte: Signal<Local, Bits<3>>,
     /// The answer's length field (data_len + 2) and whether it has no data,
     /// registered every cycle: data_len settles long before they are read.
     tx_len: DFF<Bits<16>>,
@@ -327,6 +330,11 @@ pub struct Npu {
     /// The header register shifts, taking head_byte at its top.
     head_shift: Signal<Local, Bit>,
     head_byte: Signal<Local, Bits<8>>,
+    /// The ACC read address of the requantizer (while busy) or else the
+    /// cursor, a cycle ago (each holds its address a cycle before it reads:
+    /// see Requantizer::acc_address and TxSettle), so that only the engine's
+    /// address is a multiplexer away from the memories.
+    acc_read_other: DFF<Bits<16>>,
     /// The lane the requantizer or the cursor selected a cycle ago (ORed:
     /// each shows lane 0 while the other works), and that lane's accumulator.
     lane_select: DFF<Bits<8>>,
@@ -544,6 +552,7 @@ impl Npu {
             head_shift: Default::default(),
             head_byte: Default::default(),
             lane_select: Default::default(),
+            acc_read_other: Default::default(),
             acc_lane: Default::default(),
             data_byte: Default::default(),
             tx_byte: Default::default(),
@@ -551,9 +560,9 @@ impl Npu {
             tx_len: Default::default(),
             tx_word: Default::default(),
             tx_byte_lane: Default::default(),
-            info_byte: Default::default(),
-            status_byte: Default::default(),
-            counter_byte: Default::default(),
+            record_byte: Default::default(),
+            is_record: Default::default(),
+            snapshot_byte: Default::default(),
             data_zero: Default::default(),
             frame_word: Default::default(),
             byte_lanes: Default::default(),
@@ -591,9 +600,9 @@ impl Logic for Npu {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, crc_match, byte_last, cursor_last, lane_select, idle, frame_status, exec, start_engine, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero,
+            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, crc_match, byte_last, cursor_last, lane_select, acc_read_other, idle, frame_status, exec, start_engine, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero,
             opcode, data_len, bank, last_lane, last_byte, entry_bytes, cursor_entry, cursor_lane, cursor_byte,
-            size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters, bank_a, bank_b, bank_acc, bank_bias, past_a, past_b, past_acc, past_bias, past_end, in_header, tx_byte_lane, info_byte, status_byte, counter_byte, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_word, tx_len, data_zero, tx_data, tx_crc_reg, tx_go, tx_hold, crc_due, last_error
+            size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters, bank_a, bank_b, bank_acc, bank_bias, past_a, past_b, past_acc, past_bias, past_end, in_header, tx_byte_lane, record_byte, is_record, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_word, tx_len, data_zero, tx_data, tx_crc_reg, tx_go, tx_hold, crc_due, last_error
         );
         // Clocks and fixed wiring.
         self.receiver.clock.next = self.clock.val();
@@ -690,13 +699,8 @@ impl Logic for Npu {
             self.engine.b_data[j].next = self.b_mem.read_data[j].val();
 
             self.acc_mem[j].clock.next = self.clock.val();
-            self.acc_mem[j].read_address.next = self.cursor_entry.q.val();
-            if self.requant.busy.val() {
-                self.acc_mem[j].read_address.next = self.requant.acc_address.val();
-            }
-            if self.engine.busy.val() {
-                self.acc_mem[j].read_address.next = self.engine.acc_read_address.val();
-            }
+            // (The engine shows acc_read_other while idle.)
+            self.acc_mem[j].read_address.next = self.engine.acc_read_address.val();
             self.acc_mem[j].write_address.next = self.cursor_entry.q.val();
             self.acc_mem[j].write_data.next = self.frame_word.val();
             // (The engine writes only while busy, the executor only while not.)
@@ -732,6 +736,11 @@ impl Logic for Npu {
         // registered, off the memories' paths (each user shows its lane a
         // cycle ahead: see Requantizer::lane_select and TxSettle).
         self.lane_select.d.next = self.cursor_lane.q.val() | self.requant.lane_select.val();
+        self.engine.acc_read_idle.next = self.acc_read_other.q.val();
+        self.acc_read_other.d.next = self.cursor_entry.q.val();
+        if self.requant.busy.val() {
+            self.acc_read_other.d.next = self.requant.acc_address.val();
+        }
         self.acc_lane.next = 0.into();
         for j in 0..self.cols() {
             if (self.lane_select.q.val() & self.col_mask.val()).index() == j {
@@ -926,17 +935,23 @@ impl Logic for Npu {
         if self.bank_acc.q.val() {
             self.lane_u32.next = self.acc_lane.val();
         }
-        // The records' bytes at tx_index, registered every cycle.
-        self.info_byte.d.next = self.info.val().get_bits::<8>(self.tx_index.q.val().get_bits::<5>(0).index() * 8);
-        // STATUS: bytes 0..=7 from the frame counts' snapshots, byte 8 the last error.
-        self.status_byte.d.next = self.counters.snapshot.val().get_bits::<8>(self.tx_index.q.val().get_bits::<2>(0).index() * 8);
-        if self.tx_index.q.val().get_bit(3) {
-            self.status_byte.d.next = self.last_error.q.val();
+        // The record's byte at tx_index, registered every cycle. COUNTERS:
+        // the snapshot's 6 bytes, then zeros; STATUS: bytes 0..=7 from the
+        // frame counts' snapshots, byte 8 the last error.
+        self.snapshot_byte.next = self.tx_index.q.val().get_bits::<3>(0);
+        if self.is_status.q.val() {
+            self.snapshot_byte.next = self.tx_index.q.val().get_bits::<3>(0) & 3;
         }
-        self.counter_byte.d.next = 0.into();
-        if self.tx_index.q.val().get_bits::<3>(0).index() < 6 {
-            self.counter_byte.d.next =
-                self.counters.snapshot.val().get_bits::<8>(self.tx_index.q.val().get_bits::<3>(0).index() * 8);
+        // (Widened to 64 bits: every byte index reads within it.)
+        self.record_byte.d.next = bit_cast::<64, 48>(self.counters.snapshot.val()).get_bits::<8>(self.snapshot_byte.val().index() * 8);
+        if self.is_counters.q.val() & (self.tx_index.q.val().get_bits::<3>(0).index() >= 6) {
+            self.record_byte.d.next = 0.into();
+        }
+        if self.is_status.q.val() & self.tx_index.q.val().get_bit(3) {
+            self.record_byte.d.next = self.last_error.q.val();
+        }
+        if self.is_info.q.val() {
+            self.record_byte.d.next = self.info.val().get_bits::<8>(self.tx_index.q.val().get_bits::<5>(0).index() * 8);
         }
         // The answer's next data byte (selected in TxPick, when the memory's
         // lane is in tx_word or tx_byte_lane).
@@ -944,14 +959,8 @@ impl Logic for Npu {
         if self.bank_acc.q.val() | self.bank_bias.q.val() {
             self.data_byte.next = self.tx_word.q.val().get_bits::<8>(self.cursor_byte.q.val().index() * 8);
         }
-        if self.is_info.q.val() {
-            self.data_byte.next = self.info_byte.q.val();
-        }
-        if self.is_status.q.val() {
-            self.data_byte.next = self.status_byte.q.val();
-        }
-        if self.is_counters.q.val() {
-            self.data_byte.next = self.counter_byte.q.val();
+        if self.is_record.q.val() {
+            self.data_byte.next = self.record_byte.q.val();
         }
         // (Registered every cycle: the cursor moves in CopyData and TxData
         // alone, and each comes back at least two cycles later.)
@@ -1004,6 +1013,9 @@ impl Logic for Npu {
                 self.is_info.d.next = self.head.q.val().get_bits::<8>(0) == self.op_info.val();
                 self.is_status.d.next = self.head.q.val().get_bits::<8>(0) == self.op_status.val();
                 self.is_counters.d.next = self.head.q.val().get_bits::<8>(0) == self.op_counters.val();
+                self.is_record.d.next = (self.head.q.val().get_bits::<8>(0) == self.op_info.val())
+                    | (self.head.q.val().get_bits::<8>(0) == self.op_status.val())
+                    | (self.head.q.val().get_bits::<8>(0) == self.op_counters.val());
                 self.bank_a.d.next = self.head.q.val().get_bits::<8>(8) == 0;
                 self.bank_b.d.next = self.head.q.val().get_bits::<8>(8) == 1;
                 self.bank_acc.d.next = self.head.q.val().get_bits::<8>(8) == 2;

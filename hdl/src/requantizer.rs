@@ -43,7 +43,7 @@ pub fn bias_depth(cols: usize) -> usize {
 }
 
 /// Cycles per element at most (shift 31), for drivers that bound a wait.
-pub const MAX_CYCLES_PER_ELEMENT: u64 = 116;
+pub const MAX_CYCLES_PER_ELEMENT: u64 = 117;
 
 /// The steps, in the order of their codes (rust-hdl numbers the variants
 /// 0, 1, 2, ...), which is not the order they run in: the states that write
@@ -51,7 +51,7 @@ pub const MAX_CYCLES_PER_ELEMENT: u64 = 116;
 /// decodes its enable. `magnitude` is written in 4..=7 (`001xx`), `low` and
 /// `step` in 3, 7, 11, 15 (`0xx11`), `high` in 12..=15 (`011xx`; 13 is a
 /// spare), `offset` in 16..=18 (`100xx`; 19 is a spare), `half` in 3 and
-/// 11; the waits for the sum register and the lane are `110xx`. Spare codes go back to
+/// 11; the waits for the sum register, the lane and the entry are `11xxx`. Spare codes go back to
 /// Idle. Idle is 0, the flip-flops' power-up
 /// value.
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
@@ -88,6 +88,8 @@ pub enum RequantState {
     PrimeWait,
     /// The next lane shows for a cycle before Wait reads it (code 27, `110xx`).
     LaneWait,
+    /// Likewise the next entry's address before Read (code 28, `11100`).
+    EntryWait,
 }
 
 #[derive(LogicBlock)]
@@ -109,6 +111,8 @@ pub struct Requantizer {
     pub done: Signal<Out, Bit>,
     pub error: Signal<Out, Bits<8>>,
     /// Accumulator read port: the entry (every lane's value a cycle later).
+    /// It holds for a cycle before the entry is read, so that the user may
+    /// take it through a register.
     pub acc_address: Signal<Out, Bits<16>>,
     /// The lane in hand. The user shows on `acc_data` lane `lane` of the
     /// entry read, and on `bias` the bias of the lane `lane` showed a cycle
@@ -484,6 +488,9 @@ impl Logic for Requantizer {
             RequantState::LaneWait => {
                 self.state.d.next = RequantState::Wait;
             }
+            RequantState::EntryWait => {
+                self.state.d.next = RequantState::Read;
+            }
             RequantState::Sum => {
                 self.magnitude.d.next = self.x.q.val();
                 self.state.d.next = RequantState::Setup;
@@ -623,7 +630,7 @@ impl Logic for Requantizer {
                     self.lane_last.d.next = self.last_lane.val() == 0;
                     self.entry.d.next = self.entry_less_one.val();
                     self.entry_zero.d.next = self.entry.q.val() == 1;
-                    self.state.d.next = RequantState::Read;
+                    self.state.d.next = RequantState::EntryWait;
                     if self.entry_zero.q.val() {
                         self.finishing.d.next = true;
                         self.state.d.next = RequantState::Finish;
