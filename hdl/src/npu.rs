@@ -299,6 +299,8 @@ pub struct Npu {
     /// The snapshot's byte index (tx_index's low bits; STATUS's two counts
     /// take four bytes each).
     snapshot_byte: Signal<Local, Bits<3>>,
+    /// The snapshot, widened so that every byte index reads within it.
+    snapshot_wide: Signal<Local, Bits<64>>,
     /// The answer's length field (data_len + 2) and whether it has no data,
     /// registered every cycle: data_len settles long before they are read.
     tx_len: DFF<Bits<16>>,
@@ -563,6 +565,7 @@ impl Npu {
             record_byte: Default::default(),
             is_record: Default::default(),
             snapshot_byte: Default::default(),
+            snapshot_wide: Default::default(),
             data_zero: Default::default(),
             frame_word: Default::default(),
             byte_lanes: Default::default(),
@@ -942,8 +945,8 @@ impl Logic for Npu {
         if self.is_status.q.val() {
             self.snapshot_byte.next = self.tx_index.q.val().get_bits::<3>(0) & 3;
         }
-        // (Widened to 64 bits: every byte index reads within it.)
-        self.record_byte.d.next = bit_cast::<64, 48>(self.counters.snapshot.val()).get_bits::<8>(self.snapshot_byte.val().index() * 8);
+        self.snapshot_wide.next = bit_cast::<64, 48>(self.counters.snapshot.val());
+        self.record_byte.d.next = self.snapshot_wide.val().get_bits::<8>(self.snapshot_byte.val().index() * 8);
         if self.is_counters.q.val() & (self.tx_index.q.val().get_bits::<3>(0).index() >= 6) {
             self.record_byte.d.next = 0.into();
         }

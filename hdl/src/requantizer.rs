@@ -612,8 +612,9 @@ impl Logic for Requantizer {
             }
             RequantState::Clamp => {
                 // Signed comparisons as the signs of 13-bit differences.
-                self.below_min.d.next = self.below_diff.val().get_bit(12);
-                self.above_max.d.next = self.above_diff.val().get_bit(12);
+                // (Read whole, shifted: only the sign bit matters.)
+                self.below_min.d.next = (self.below_diff.val() >> 12) != 0;
+                self.above_max.d.next = (self.above_diff.val() >> 12) != 0;
                 self.state.d.next = RequantState::Store;
             }
             RequantState::Store => {
