@@ -208,6 +208,8 @@ pub struct Npu {
     exec: DFF<ExecState>,
     /// Start the GEMM engine, the requantizer (one cycle, after Decode).
     start_engine: DFF<Bit>,
+    /// Clear the counters (one cycle, after Decode).
+    clear_counters: DFF<Bit>,
     start_requant: DFF<Bit>,
     status: DFF<Bits<8>>,
     /// Decode's tests, made a cycle earlier: the length suits the opcode,
@@ -488,6 +490,7 @@ impl Npu {
             frame_status: Default::default(),
             exec: Default::default(),
             start_engine: Default::default(),
+            clear_counters: Default::default(),
             start_requant: Default::default(),
             status: Default::default(),
             length_ok: Default::default(),
@@ -603,7 +606,7 @@ impl Logic for Npu {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, crc_match, byte_last, cursor_last, lane_select, acc_read_other, idle, frame_status, exec, start_engine, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero,
+            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, crc_match, byte_last, cursor_last, lane_select, acc_read_other, idle, frame_status, exec, start_engine, clear_counters, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero,
             opcode, data_len, bank, last_lane, last_byte, entry_bytes, cursor_entry, cursor_lane, cursor_byte,
             size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters, bank_a, bank_b, bank_acc, bank_bias, past_a, past_b, past_acc, past_bias, past_end, in_header, tx_byte_lane, record_byte, is_record, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_word, tx_len, data_zero, tx_data, tx_crc_reg, tx_go, tx_hold, crc_due, last_error
         );
@@ -786,7 +789,10 @@ impl Logic for Npu {
         for c in 10..crate::counter_bank::COUNTERS {
             self.counters.increment[c].next = 0.into();
         }
-        self.counters.clear.next = false;
+        // CLEAR_COUNTERS, a cycle after Decode (from a flip-flop: the clear
+        // reaches every low part and pending bit).
+        self.counters.clear.next = self.clear_counters.q.val();
+        self.clear_counters.d.next = false;
         // The sender asks for each counter as its first byte is fetched.
         self.counters.snapshot_request.next = false;
         // (COUNTERS: counter tx_index / 8; STATUS: 8 for bytes 0..=3, 9 for 4..=7.)
@@ -1163,7 +1169,7 @@ impl Logic for Npu {
                             if !self.length_ok.q.val() {
                                 self.status.d.next = self.st_bad_length.val();
                             } else {
-                                self.counters.clear.next = true;
+                                self.clear_counters.d.next = true;
                             }
                         }
                         _ => {
