@@ -167,8 +167,7 @@ pub fn build(board: &Board, config: &NpuConfig, out: &Path, progress: &mut dyn F
         // the UltraPlus. In a full UP5K a net takes 2 to 3 ns, so with 750
         // ps ABC trades depth for area: chains of two-input LUTs, six deep
         // on the control paths. At 2 ns it maps those paths in four levels
-        // or fewer, for about 45 more LUTs (default build: 36.3 to 41.7
-        // MHz, placement estimate at 48 MHz).
+        // or fewer, for about 45 more LUTs (measured on the default 4x4).
         Family::Ice40 => {
             let spram = if board.resources.spram > 0 { " -spram" } else { "" };
             format!(

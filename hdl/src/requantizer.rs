@@ -26,7 +26,7 @@
 //! The parameter inputs must hold from `start` until `done` (the NPU wires
 //! them to its request register): the unit keeps no copy of them.
 //!
-//! About 83 + shift cycles an element (each step a register apart, for the
+//! About 85 + shift cycles an element (each step a register apart, for the
 //! clock): far less than the link needs to carry the result away (an 8N1
 //! byte takes ten bit times of many clocks).
 
