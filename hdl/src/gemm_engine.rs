@@ -32,10 +32,9 @@ use npu_spec::NpuConfig;
 use crate::vecs::signals;
 use rust_hdl::prelude::*;
 
-/// In the order of their codes (rust-hdl numbers the variants 0, 1, 2, ...):
-/// the four states that write the base registers are `0xx`, Idle and
-/// Verdict (which write them whatever the inputs) `00x`, so that their
-/// enables take few LUTs. Idle is 0, the flip-flops' power-up value.
+/// The engine's states. The registers' work reads one-hot copies of the
+/// state (`running`, `checking`, `verdict`, `streaming`); the transitions
+/// read the state. Idle is 0, the flip-flops' power-up value.
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 pub enum GemmState {
     Idle,

@@ -248,14 +248,14 @@ pub struct Npu {
     end_entry: DFF<Bits<17>>,
     /// A READ's bytes passed the longest answer.
     too_long: DFF<Bit>,
-    /// Size's tests, made in Size for SizeStep: size_bytes equals, exceeds
-    /// data_len (WRITE); size_bytes is past the longest answer, size_entries
-    /// has reached the count (READ).
+    /// Size's tests, registered every cycle for SizeStep: size_bytes
+    /// equals, exceeds data_len (WRITE); size_bytes is past the longest
+    /// answer, size_entries has reached the count (READ).
     size_eq: DFF<Bit>,
     size_gt: DFF<Bit>,
     size_long: DFF<Bit>,
     size_count: DFF<Bit>,
-    /// The opcode is WRITE, INFO, STATUS, COUNTERS; the bank is A, B, bias
+    /// The opcode is WRITE, INFO, STATUS, COUNTERS; the bank is A, B, ACC, bias
     /// (registered in Idle from the request: decisions read a flip-flop).
     is_write: DFF<Bit>,
     is_info: DFF<Bit>,
@@ -317,8 +317,9 @@ pub struct Npu {
     tx_go: DFF<Bit>,
     tx_hold: DFF<Bits<8>>,
     crc_due: DFF<Bit>,
-    /// The COUNTERS record's counters, in its order (each 40 bits or more
-    /// wide: 6.4 hours of cycles at 48 MHz; the record's bytes above read 0).
+    /// The COUNTERS record's counters, in its order, as counters 0..=7 (each
+    /// 40 bits or more: 7 hours of cycles at 42 MHz; the record's bytes
+    /// above read 0), and the STATUS record's frame counts as 8 and 9.
     counters: CounterBank,
     /// The STATUS record's last error (its frame counts are the bank's
     /// counters 8 and 9).
