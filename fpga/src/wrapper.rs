@@ -21,6 +21,10 @@ fn leds(board: &Board) -> (&'static str, &'static str) {
     }
 }
 
+/// The instance name of the NPU in the board's top level (the prefix of its
+/// signals in the flattened netlist).
+pub const CORE_INSTANCE: &str = "core";
+
 /// The board top level around module `core`: ports, the PLL (`pll`, which
 /// makes `core_clock` and `locked` from `clock`), the core and the LEDs.
 fn board_top(board: &Board, core: &str, pll: &str) -> String {
@@ -39,7 +43,7 @@ module {top}(
     wire locked;
 {pll}    wire busy;
     // The line reads idle until the clock is stable.
-    {core} core (
+    {core} {instance} (
         .clock(core_clock),
         .uart_rx(uart_rx | ~locked),
         .uart_tx(uart_tx),
@@ -50,6 +54,7 @@ module {top}(
 endmodule
 ",
         desc = board.description,
+        instance = CORE_INSTANCE,
         top = top_name(board),
         hz = board.clock.hz,
         clk_pin = board.clock.pin,

@@ -16,12 +16,14 @@
 //!   `low_bits` is chosen so that a low part cannot carry twice in that time.
 //!
 //! The value of a counter is `(high + pending) * 2^low_bits + low`. A read
-//! takes a **snapshot** of one counter, whole, at the moment the service
-//! writes it back (if it carried since its read, at the next round):
-//! `snapshot_request` names the counter, `snapshot_ready` rises
-//! at most `2 * COUNTERS + 2` cycles later, and `snapshot` then holds the value
-//! until the next request. So every counter is read as one consistent number
-//! (a live register read byte by byte could tear when a carry crossed bytes).
+//! takes a **snapshot** of one counter, whole, as the service reads it: the
+//! read stage takes the low part along with the pending bit, so the word
+//! written back two cycles later and that low part are the counter's value
+//! at the read. `snapshot_request` names the counter, `snapshot_ready`
+//! rises at most `COUNTERS + 2` cycles later, and `snapshot` then holds the
+//! value until the next request. So every counter is read as one consistent
+//! number (a live register read byte by byte could tear when a carry
+//! crossed bytes).
 //!
 //! `clear` zeroes the first CLEARABLE counters at once (the COUNTERS
 //! record's; the frame counts stay): the low parts and pending bits
@@ -80,16 +82,23 @@ pub struct CounterBank {
     taken: DFF<Bit>,
     taken_fetched: DFF<Bit>,
     fetched: DFF<Bits<32>>,
+    /// The low part as the read stage found it, through the fetch stage.
+    taken_low: DFF<Bits<17>>,
+    fetched_low: DFF<Bits<17>>,
     /// The snapshot: which counter, whether taken, the value.
     wanted: DFF<Bits<4>>,
     ready: DFF<Bit>,
     value: DFF<Bits<SNAPSHOT_BITS>>,
+    /// The counter written back next cycle is `wanted` (registered from the
+    /// fetch stage; wrong for the cycle after a request, which `requested`
+    /// marks), so that the snapshot's decision reads flip-flops only.
+    at_wanted: DFF<Bit>,
+    requested: DFF<Bit>,
     // Combinational helpers.
     /// Each low part plus its increment, one bit wider (the carry at `low_bits`).
     sum: Vec<Signal<Local, Bits<17>>>,
-    /// The written-back counter's low part and its pending bit now.
-    written_low: Signal<Local, Bits<17>>,
-    written_pending: Signal<Local, Bit>,
+    /// The read counter's low part.
+    read_low: Signal<Local, Bits<17>>,
 }
 
 impl CounterBank {
@@ -122,9 +131,12 @@ impl CounterBank {
             wanted: Default::default(),
             ready: Default::default(),
             value: Default::default(),
+            taken_low: Default::default(),
+            fetched_low: Default::default(),
+            at_wanted: Default::default(),
+            requested: Default::default(),
             sum: signals(COUNTERS),
-            written_low: Default::default(),
-            written_pending: Default::default(),
+            read_low: Default::default(),
         }
     }
 
@@ -142,7 +154,7 @@ impl CounterBank {
 impl Logic for CounterBank {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, read_counter, fetch_counter, write_counter, taken, taken_fetched, fetched, wanted, ready, value);
+        dff_setup!(self, clock, read_counter, fetch_counter, write_counter, taken, taken_fetched, fetched, wanted, ready, value, taken_low, fetched_low, at_wanted, requested);
         self.high.clock.next = self.clock.val();
         self.snapshot_ready.next = self.ready.q.val();
         self.snapshot.next = self.value.q.val();
@@ -168,11 +180,11 @@ impl Logic for CounterBank {
         self.taken.d.next = false;
         self.taken_fetched.d.next = self.taken.q.val();
         self.fetched.d.next = self.high.read_data.val();
-        self.written_low.next = 0.into();
-        self.written_pending.next = false;
+        self.read_low.next = 0.into();
         for c in 0..self.low.len() {
             if self.read_counter.q.val().index() == c {
                 self.taken.d.next = self.pending[c].q.val();
+                self.read_low.next = self.low[c].q.val();
                 self.pending[c].d.next = self.sum[c].val().get_bit(self.low_bits.val().index());
             }
             if self.fetch_counter.q.val().index() == c {
@@ -181,26 +193,23 @@ impl Logic for CounterBank {
                 }
                 self.stale[c].d.next = false;
             }
-            if self.write_counter.q.val().index() == c {
-                self.written_low.next = self.low[c].q.val();
-                self.written_pending.next = self.pending[c].q.val();
-            }
         }
+        self.taken_low.d.next = self.read_low.val();
+        self.fetched_low.d.next = self.taken_low.q.val();
         self.high.write_address.next = bit_cast::<16, 4>(self.write_counter.q.val());
         self.high.write_data.next = self.fetched.q.val() + bit_cast::<32, 1>(self.taken_fetched.q.val().into());
         // (Not in the first cycle after power-up, when all are counter 0.)
         self.high.write_enable.next = self.write_counter.q.val() != self.read_counter.q.val();
 
-        // Snapshot: the written-back counter's whole value at this cycle.
+        // Snapshot: the written-back counter's value at its read.
+        self.at_wanted.d.next = self.fetch_counter.q.val() == self.wanted.q.val();
+        self.requested.d.next = self.snapshot_request.val();
         if self.snapshot_request.val() {
             self.wanted.d.next = self.snapshot_counter.val();
             self.ready.d.next = false;
-        } else if !self.ready.q.val() & (self.write_counter.q.val() == self.wanted.q.val()) & !self.written_pending.val() {
-            // The value is the high part being written and the low part (a
-            // counter that carried meanwhile waits for the next round, so
-            // that no second adder is needed).
+        } else if !self.ready.q.val() & self.at_wanted.q.val() & !self.requested.q.val() {
             self.value.d.next = (bit_cast::<SNAPSHOT_BITS, 32>(self.high.write_data.val()) << self.low_bits.val())
-                | bit_cast::<SNAPSHOT_BITS, 17>(self.written_low.val());
+                | bit_cast::<SNAPSHOT_BITS, 17>(self.fetched_low.q.val());
             self.ready.d.next = true;
         }
 
@@ -216,10 +225,12 @@ impl Logic for CounterBank {
             // value; the write stage's counter is stale until next round).
             if self.read_counter.q.val() < self.clearable.val() {
                 self.taken.d.next = false;
+                self.taken_low.d.next = 0.into();
             }
             if self.fetch_counter.q.val() < self.clearable.val() {
                 self.taken_fetched.d.next = false;
                 self.fetched.d.next = 0.into();
+                self.fetched_low.d.next = 0.into();
             }
         }
     }
@@ -251,7 +262,7 @@ mod tests {
             if bank.snapshot_ready.val() {
                 return bank.snapshot.val().to_u64();
             }
-            assert!(waited <= 2 * COUNTERS + 3, "the snapshot came within two service rounds");
+            assert!(waited <= COUNTERS + 2, "the snapshot came within a service round");
         }
     }
 

@@ -158,9 +158,12 @@ pub struct GemmEngine {
     /// cycle: n holds from before `start`, long before the first drain).
     lane_used: Vec<DFF<Bit>>,
     /// The descriptor's shape does not suit the array (m, n, k or tiles 0,
-    /// m or n too large), likewise registered every cycle: the inputs hold
-    /// from before `start`.
-    bad_shape: DFF<Bit>,
+    /// m or n too large), its three parts likewise registered every cycle
+    /// (the inputs hold from before `start`), ORed when `start` comes.
+    bad_m: DFF<Bit>,
+    bad_n: DFF<Bit>,
+    bad_k_or_tiles: DFF<Bit>,
+    bad_shape: Signal<Local, Bit>,
     /// `left != 0` in Check, registered with `left` (like `tiles_more`).
     left_more: DFF<Bit>,
     gap: DFF<Bits<8>>,
@@ -286,6 +289,9 @@ impl GemmEngine {
             tiles_left: Default::default(),
             tiles_more: Default::default(),
             lane_used: crate::vecs::dffs(cols),
+            bad_m: Default::default(),
+            bad_n: Default::default(),
+            bad_k_or_tiles: Default::default(),
             bad_shape: Default::default(),
             left_more: Default::default(),
             gap: Default::default(),
@@ -329,7 +335,7 @@ impl Logic for GemmEngine {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, running, checking, verdict, streaming, a_base, b_base, acc_base, mn, error_reg, beyond, done_reg, write_entry,
-            a_ptr, b_ptr, left, tiles_left, tiles_more, left_more, bad_shape, gap, at_final, gap_busy, step_valid, step_last, s0_pending, s0_wait, s0_wait_one, s0_row, drain_reg, on_last_row, row_used, s0_entry,
+            a_ptr, b_ptr, left, tiles_left, tiles_more, left_more, bad_m, bad_n, bad_k_or_tiles, gap, at_final, gap_busy, step_valid, step_last, s0_pending, s0_wait, s0_wait_one, s0_row, drain_reg, on_last_row, row_used, s0_entry,
             s1_pending, s1_wait, s1_wait_one, s1_entry
         );
         self.array.clock.next = self.clock.val();
@@ -369,12 +375,10 @@ impl Logic for GemmEngine {
             | (self.finishing.val() & self.s1_pending.q.val() & self.s1_wait_one.q.val())
             | (self.s0_pending.q.val() & !self.draining.val() & self.s0_wait_one.q.val());
 
-        self.bad_shape.d.next = (self.m.val() == 0)
-            | (self.m.val() > self.rows.val())
-            | (self.n.val() == 0)
-            | (self.n.val() > self.cols.val())
-            | (self.k.val() == 0)
-            | (self.tiles.val() == 0);
+        self.bad_m.d.next = (self.m.val() == 0) | (self.m.val() > self.rows.val());
+        self.bad_n.d.next = (self.n.val() == 0) | (self.n.val() > self.cols.val());
+        self.bad_k_or_tiles.d.next = (self.k.val() == 0) | (self.tiles.val() == 0);
+        self.bad_shape.next = self.bad_m.q.val() | self.bad_n.q.val() | self.bad_k_or_tiles.q.val();
         // The state's work on the descriptor's registers, by the one-hot
         // flags; the transitions follow, by the state.
         self.step_go.next = self.streaming.q.val() & !(self.final_step.val() & self.gap_busy.q.val());
@@ -476,7 +480,7 @@ impl Logic for GemmEngine {
                 if self.start.val() {
                     self.error_reg.d.next = 0.into();
                     self.next_state.next = GemmState::Check;
-                    if self.bad_shape.q.val() {
+                    if self.bad_shape.val() {
                         self.error_reg.d.next = self.bad_tile.val();
                         self.next_state.next = GemmState::Finish;
                     }

@@ -52,6 +52,8 @@ pub enum FrameState {
     Hunt,
     Len0,
     Len1,
+    /// The length is in `rx_len`: test it (the next byte is ten bit times away).
+    LenCheck,
     Payload,
     Crc0,
     Crc1,
@@ -233,12 +235,13 @@ pub struct Npu {
     /// The bank's geometry: its last lane and a lane's last byte (for
     /// equality tests, no adder), bytes per entry.
     last_lane: DFF<Bits<8>>,
-    last_byte: DFF<Bits<8>>,
+    /// (A lane is one byte or four: two bits.)
+    last_byte: DFF<Bits<2>>,
     entry_bytes: DFF<Bits<8>>,
     // The byte cursor over a bank, for WRITE and READ.
     cursor_entry: DFF<Bits<16>>,
     cursor_lane: DFF<Bits<8>>,
-    cursor_byte: DFF<Bits<8>>,
+    cursor_byte: DFF<Bits<2>>,
     /// Size loop: bytes and entries counted so far (a READ stops before
     /// its bytes pass 17 bits), and the end of the entry range: the entry
     /// after the WRITE's entries counted so far, or the READ's last.
@@ -280,6 +283,13 @@ pub struct Npu {
     write_bias: DFF<Bits<4>>,
     write_acc: Vec<DFF<Bits<4>>>,
     write_out: Vec<DFF<Bit>>,
+    /// OUT's write port, registered: the requantizer's and the executor's
+    /// writes land a cycle late (nothing reads OUT that soon), and the
+    /// memories' inputs come from flip-flops, not from a multiplexer on
+    /// the requantizer's state.
+    out_write_address: DFF<Bits<16>>,
+    out_write_data: DFF<Bits<8>>,
+    out_write_lane: Vec<DFF<Bit>>,
     copy_index: DFF<Bits<11>>,
     /// Frame bytes still to copy after this one.
     copy_left: DFF<Bits<11>>,
@@ -317,7 +327,7 @@ pub struct Npu {
     tx_hold: DFF<Bits<8>>,
     crc_due: DFF<Bit>,
     /// The COUNTERS record's counters, in its order, as counters 0..=7 (each
-    /// 40 bits or more: 7 hours of cycles at 42 MHz; the record's bytes
+    /// 40 bits or more: nearly 7 hours of cycles at 45 MHz; the record's bytes
     /// above read 0), and the STATUS record's frame counts as 8 and 9.
     counters: CounterBank,
     /// The STATUS record's last error (its frame counts are the bank's
@@ -537,6 +547,9 @@ impl Npu {
             write_bias: Default::default(),
             write_acc: dffs(cols),
             write_out: dffs(cols),
+            out_write_address: Default::default(),
+            out_write_data: Default::default(),
+            out_write_lane: dffs(cols),
             copy_index: Default::default(),
             copy_left: Default::default(),
             tx_index: Default::default(),
@@ -607,7 +620,7 @@ impl Logic for Npu {
         dff_setup!(
             self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, crc_match, byte_last, cursor_last, lane_select, acc_read_other, idle, frame_status, exec, start_engine, clear_counters, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero,
             opcode, data_len, bank, last_lane, last_byte, entry_bytes, cursor_entry, cursor_lane, cursor_byte,
-            size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters, bank_a, bank_b, bank_acc, bank_bias, past_a, past_b, past_acc, past_bias, past_end, in_header, tx_byte_lane, record_byte, is_record, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_word, tx_len, data_zero, tx_data, tx_crc_reg, tx_go, tx_hold, crc_due, last_error
+            size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters, bank_a, bank_b, bank_acc, bank_bias, past_a, past_b, past_acc, past_bias, past_end, in_header, tx_byte_lane, record_byte, is_record, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_word, tx_len, data_zero, tx_data, tx_crc_reg, tx_go, tx_hold, crc_due, last_error, out_write_address, out_write_data
         );
         // Clocks and fixed wiring.
         self.receiver.clock.next = self.clock.val();
@@ -726,13 +739,17 @@ impl Logic for Npu {
             self.write_out[j].clock.next = self.clock.val();
             self.write_out[j].d.next = false;
             self.out_mem[j].read_address.next = self.cursor_entry.q.val();
-            self.out_mem[j].write_address.next = self.cursor_entry.q.val();
-            self.out_mem[j].write_data.next = self.frame.read_data.val();
-            self.out_mem[j].write_enable.next = self.write_out[j].q.val() | self.requant.out_write_enable[j].val();
-            if self.requant.busy.val() {
-                self.out_mem[j].write_address.next = self.requant.out_address.val();
-                self.out_mem[j].write_data.next = self.requant.out_data.val();
-            }
+            self.out_mem[j].write_address.next = self.out_write_address.q.val();
+            self.out_mem[j].write_data.next = self.out_write_data.q.val();
+            self.out_mem[j].write_enable.next = self.out_write_lane[j].q.val();
+            self.out_write_lane[j].clock.next = self.clock.val();
+            self.out_write_lane[j].d.next = self.write_out[j].q.val() | self.requant.out_write_enable[j].val();
+        }
+        self.out_write_address.d.next = self.cursor_entry.q.val();
+        self.out_write_data.d.next = self.frame.read_data.val();
+        if self.requant.busy.val() {
+            self.out_write_address.d.next = self.requant.out_address.val();
+            self.out_write_data.d.next = self.requant.out_data.val();
         }
         // One lane multiplexer for the accumulators and one bias read port,
         // shared by the requantizer and the executor's cursor. Each shows
@@ -836,21 +853,23 @@ impl Logic for Npu {
                 if self.receiver.valid.val() {
                     self.rx_len.d.next = self.frame_len.val();
                     self.rx_crc_reg.d.next = self.rx_crc.crc_out.val();
-                    self.rx_index.d.next = 0.into();
-                    self.in_header.d.next = true;
-                    self.rx_left.d.next = bit_cast::<11, 16>(self.frame_len.val() - 1);
-                    self.frame_state.d.next = FrameState::Payload;
-                    // Empty, or longer than max_request (a power of two, so
-                    // the test is plain logic rather than a carry chain).
-                    if (self.frame_len.val() == 0)
-                        | (((self.frame_len.val() >> self.max_request_log.val()) != 0)
-                            & (self.frame_len.val() != self.max_request.val()))
-                    {
-                        // Answered at once (with opcode 0: the header is
-                        // zeroed); the rest of the frame is skipped as garbage.
-                        self.frame_status.d.next = self.st_bad_length.val();
-                        self.frame_state.d.next = FrameState::Pad;
-                    }
+                    self.frame_state.d.next = FrameState::LenCheck;
+                }
+            }
+            FrameState::LenCheck => {
+                self.rx_index.d.next = 0.into();
+                self.in_header.d.next = true;
+                self.rx_left.d.next = bit_cast::<11, 16>(self.rx_len.q.val() - 1);
+                self.frame_state.d.next = FrameState::Payload;
+                // Empty, or longer than max_request (a power of two, so
+                // the test is plain logic rather than a carry chain).
+                if (self.rx_len.q.val() == 0)
+                    | (((self.rx_len.q.val() >> self.max_request_log.val()) != 0) & (self.rx_len.q.val() != self.max_request.val()))
+                {
+                    // Answered at once (with opcode 0: the header is
+                    // zeroed); the rest of the frame is skipped as garbage.
+                    self.frame_status.d.next = self.st_bad_length.val();
+                    self.frame_state.d.next = FrameState::Pad;
                 }
             }
             FrameState::Payload => {

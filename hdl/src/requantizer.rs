@@ -52,8 +52,9 @@ pub const MAX_CYCLES_PER_ELEMENT: u64 = 117;
 /// `step` in 3, 7, 11, 15 (`0xx11`), `high` in 12..=15 (`011xx`; 13 is a
 /// spare), `offset` in 16..=18 (`100xx`; 19 is a spare), `half` in 3 and
 /// 11; the waits for the sum register, the lane and the entry are `11xxx`. Spare codes go back to
-/// Idle. Idle is 0, the flip-flops' power-up
-/// value.
+/// Idle. Idle is 0, the flip-flops' power-up value. (The iCE40 build
+/// recodes the state one-hot, see npu_hdl::verilog::STATE_REGISTERS; the
+/// patterns serve the other builds.)
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 pub enum RequantState {
     Idle,
@@ -179,6 +180,13 @@ pub struct Requantizer {
     last_step: DFF<Bit>,
     /// The last bit shifted out: the rounding increment.
     half: DFF<Bit>,
+    /// src + count and dst + count (the ranges' ends, one bit wider), the
+    /// shift or the bounds out of order, and `count == 0`: registered every
+    /// cycle (the inputs hold from `start`), so that Check reads flip-flops.
+    acc_end_start: DFF<Bits<17>>,
+    out_end_start: DFF<Bits<17>>,
+    params_bad: DFF<Bit>,
+    count_zero: DFF<Bit>,
     /// Check: the source or destination range passes the memory's end.
     acc_beyond: DFF<Bit>,
     out_beyond: DFF<Bit>,
@@ -195,9 +203,7 @@ pub struct Requantizer {
     x: DFF<Bits<32>>,
     /// `magnitude`'s sign bit in every bit.
     sign_fill: Signal<Local, Bits<32>>,
-    /// src + entry and dst + entry, one bit wider; entry - 1.
-    acc_end: Signal<Local, Bits<17>>,
-    out_end: Signal<Local, Bits<17>>,
+    /// entry - 1.
     entry_less_one: Signal<Local, Bits<16>>,
     /// The multiplier's bit for the next Multiply step (low[0] before the
     /// first, low[1] during the steps, as low shifts right).
@@ -284,6 +290,10 @@ impl Requantizer {
             addend: Default::default(),
             half: Default::default(),
             big: Default::default(),
+            acc_end_start: Default::default(),
+            out_end_start: Default::default(),
+            params_bad: Default::default(),
+            count_zero: Default::default(),
             acc_beyond: Default::default(),
             out_beyond: Default::default(),
             offset: Default::default(),
@@ -291,8 +301,6 @@ impl Requantizer {
             above_max: Default::default(),
             x: Default::default(),
             sign_fill: Default::default(),
-            acc_end: Default::default(),
-            out_end: Default::default(),
             entry_less_one: Default::default(),
             next_bit: Default::default(),
             at_high: Default::default(),
@@ -322,18 +330,21 @@ impl Logic for Requantizer {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, error_reg, finishing, entry, lane, entry_zero, lane_last, shift_zero, shift_one, magnitude, negative,
-            saturate, multiplier_min, high, low, low_carry, step, last_step, addend, half, big, acc_beyond, out_beyond, offset, below_min, above_max, x, at_high
+            saturate, multiplier_min, high, low, low_carry, step, last_step, addend, half, big, acc_end_start, out_end_start, params_bad, count_zero, acc_beyond, out_beyond, offset, below_min, above_max, x, at_high
         );
         self.busy.next = self.state.q.val() != RequantState::Idle;
         self.done.next = self.finishing.q.val();
         self.finishing.d.next = false;
         self.error.next = self.error_reg.q.val();
-        // One adder per bank serves the range check (entry = count) and then
-        // the elements, which run from the last entry down to the first.
-        self.acc_end.next = bit_cast::<17, 16>(self.src.val()) + bit_cast::<17, 16>(self.entry.q.val());
-        self.out_end.next = bit_cast::<17, 16>(self.dst.val()) + bit_cast::<17, 16>(self.entry.q.val());
-        self.acc_address.next = self.acc_end.val().get_bits::<16>(0);
-        self.out_address.next = self.out_end.val().get_bits::<16>(0);
+        // Check's tests, from the inputs.
+        self.acc_end_start.d.next = bit_cast::<17, 16>(self.src.val()) + bit_cast::<17, 16>(self.count.val());
+        self.out_end_start.d.next = bit_cast::<17, 16>(self.dst.val()) + bit_cast::<17, 16>(self.count.val());
+        // (Comparisons with powers of two as plain logic: MAX_SHIFT is 31.)
+        self.params_bad.d.next = (self.shift.val().get_bits::<3>(5) != 0) | ((self.min.val() ^ 0x80) > (self.max.val() ^ 0x80));
+        self.count_zero.d.next = self.count.val() == 0;
+        // The elements' addresses: they run from the last entry down to the first.
+        self.acc_address.next = self.src.val() + self.entry.q.val();
+        self.out_address.next = self.dst.val() + self.entry.q.val();
         // The lane in hand, with its bias (the user selects both).
         self.lane_select.next = self.lane.q.val();
         for j in 0..self.cols() {
@@ -422,7 +433,7 @@ impl Logic for Requantizer {
             RequantState::Idle => {
                 if self.start.val() {
                     self.error_reg.d.next = 0.into();
-                    // Check compares the ranges' ends, src + count and dst + count.
+                    // Check starts the elements at count - 1.
                     self.entry.d.next = self.count.val();
                     self.lane.d.next = 0.into();
                     self.lane_last.d.next = self.last_lane.val() == 0;
@@ -434,15 +445,13 @@ impl Logic for Requantizer {
                 // element: bad parameters; saturate, likewise, and the beyond
                 // flags: out of range), and Verdict acts on them.
                 self.state.d.next = RequantState::Verdict;
-                // (Comparisons with powers of two as plain logic: MAX_SHIFT
-                // is 31 and the depth 2^d, see GemmEngine.)
-                self.negative.d.next =
-                    (self.shift.val().get_bits::<3>(5) != 0) | ((self.min.val() ^ 0x80) > (self.max.val() ^ 0x80));
-                self.saturate.d.next = self.count.val() == 0;
-                self.acc_beyond.d.next =
-                    ((self.acc_end.val() >> self.acc_depth_log.val()) != 0) & (self.acc_end.val() != self.acc_depth.val());
-                self.out_beyond.d.next =
-                    ((self.out_end.val() >> self.acc_depth_log.val()) != 0) & (self.out_end.val() != self.acc_depth.val());
+                self.negative.d.next = self.params_bad.q.val();
+                self.saturate.d.next = self.count_zero.q.val();
+                // (A power-of-two depth 2^d: plain logic, see GemmEngine.)
+                self.acc_beyond.d.next = ((self.acc_end_start.q.val() >> self.acc_depth_log.val()) != 0)
+                    & (self.acc_end_start.q.val() != self.acc_depth.val());
+                self.out_beyond.d.next = ((self.out_end_start.q.val() >> self.acc_depth_log.val()) != 0)
+                    & (self.out_end_start.q.val() != self.acc_depth.val());
                 // The last element first.
                 self.entry.d.next = self.entry_less_one.val();
                 self.entry_zero.d.next = self.entry.q.val() == 1;

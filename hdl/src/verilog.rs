@@ -69,6 +69,13 @@ pub fn block_verilog_waiving<B: Block>(block: &mut B, name: &str, waivers: &[Lin
 /// The name of the whole NPU's top module in [`npu_verilog`].
 pub const NPU_TOP: &str = "npu";
 
+/// The NPU's state registers, as yosys names their flip-flop outputs below
+/// the instance of [`NPU_TOP`] once the design is flattened. Each holds a
+/// state enum whose code 0 (Idle, or Hunt) is its power-up state, as every
+/// flip-flop starts at 0. The iCE40 flow has yosys recode them one-hot, which
+/// needs that state's bit to start at 1 (see npu_fpga::flow).
+pub const STATE_REGISTERS: &[&str] = &["exec.q", "frame_state.q", "engine.state.q", "requant.state.q", "receiver.state.q"];
+
 /// Verilog of the whole NPU a config describes (UART pins in and out), top
 /// module [`NPU_TOP`]. Its state machines and counters need the WIDTH waiver.
 pub fn npu_verilog(config: &NpuConfig) -> String {
@@ -143,5 +150,16 @@ mod tests {
         assert!(out.contains("localparam S$Run = 1;"), "{out}");
         assert!(mentions("x = S$Run;", "S$Run"));
         assert!(!mentions("x = S$Running;", "S$Run"));
+    }
+
+    #[test]
+    fn every_state_register_is_a_flip_flop_of_the_npu() {
+        let text = npu_verilog(&NpuConfig::default());
+        for register in STATE_REGISTERS {
+            // "engine.state.q" is the q of module npu$engine$state.
+            let path = register.strip_suffix(".q").expect("a flip-flop output");
+            let module = format!("module {NPU_TOP}${}(d,q,clock);", path.replace('.', "$"));
+            assert!(text.contains(&module), "{register}: no {module}");
+        }
     }
 }
