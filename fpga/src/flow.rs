@@ -72,7 +72,7 @@ pub struct BuildReport {
     /// Seconds per stage: synth, place and route (every seed tried), pack.
     pub seconds: BTreeMap<String, f64>,
     /// The nextpnr seed of this placement, and the fmax of each seed tried
-    /// before it (see `NEXTPNR_SEEDS`).
+    /// before it (see `NEXTPNR_SEEDS`; 0 for a seed that did not place).
     #[serde(default)]
     pub seed: u32,
     #[serde(default)]
@@ -183,6 +183,15 @@ fn ice40_state_machines(yosys_log: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A seed's fmax as the table and the progress line say it.
+fn placement_result(fmax_mhz: f64) -> String {
+    if fmax_mhz > 0.0 {
+        format!("{fmax_mhz:.2} MHz")
+    } else {
+        "did not place".to_string()
+    }
+}
+
 fn write(path: &Path, text: &str) -> Result<(), FlowError> {
     std::fs::write(path, text).map_err(|error| FlowError::Write { path: path.to_owned(), error })
 }
@@ -269,7 +278,7 @@ pub fn build(board: &Board, config: &NpuConfig, out: &Path, progress: &mut dyn F
         let seed = NEXTPNR_SEEDS[seeds_tried.len()];
         progress(&match seeds_tried.last_key_value() {
             None => "nextpnr: place and route".to_string(),
-            Some((last, fmax)) => format!("nextpnr: place and route, seed {seed} (seed {last} reached {fmax:.2} MHz)"),
+            Some((last, fmax)) => format!("nextpnr: place and route, seed {seed} (seed {last}: {})", placement_result(*fmax)),
         });
         let seed_text = seed.to_string();
         let mut arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -413,7 +422,7 @@ impl BuildReport {
             ("SPRAM", usage(&self.spram)),
             ("fmax", format!("{:.2} MHz (required {:.2} MHz: {})", self.fmax_mhz, self.required_mhz, if self.timing_met { "met" } else { "MISSED" })),
             ("placement", {
-                let before: Vec<String> = self.seeds_tried.iter().map(|(s, f)| format!("seed {s} {f:.2} MHz")).collect();
+                let before: Vec<String> = self.seeds_tried.iter().map(|(s, f)| format!("seed {s}: {}", placement_result(*f))).collect();
                 if before.is_empty() { format!("nextpnr seed {}", self.seed) } else { format!("nextpnr seed {} (before it: {})", self.seed, before.join(", ")) }
             }),
             ("peak INT8", format!("{:.3} GOPS = {:.6} TOPS at {:.2} MHz ({:.3} GOPS at fmax)", self.peak_tops * 1e3, self.peak_tops, self.required_mhz, self.peak_tops_at_fmax * 1e3)),
@@ -431,6 +440,12 @@ mod tests {
     /// yosys's log lines for one recoded state register.
     fn recoded(register: &str, first: &str) -> String {
         format!("Recoding FSM `$fsm$\\core.{register}$12897' from module `\\npu_icebreaker' using `one-hot' encoding:\n  {first}\n  10000 -> --------1-\n")
+    }
+
+    #[test]
+    fn a_seed_that_did_not_place_says_so() {
+        assert_eq!(placement_result(44.371), "44.37 MHz");
+        assert_eq!(placement_result(0.0), "did not place");
     }
 
     #[test]
