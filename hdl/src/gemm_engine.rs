@@ -127,13 +127,15 @@ pub struct GemmEngine {
     final_go: Signal<Local, Bit>,
     step_go: Signal<Local, Bit>,
     /// Check: the end of the last tile's entries (the first tile's first
-    /// entry plus k, or plus m, then plus a step per further tile; bit 17
-    /// set means "beyond every memory": the sum stops there, so 18 bits hold
-    /// any descriptor). Stream: the current tile's first entries, advancing
+    /// entry plus k, or plus m, then plus a step per further tile; a sum
+    /// past 2^17 is beyond every memory, and `over` keeps that once seen, so
+    /// 18 bits serve any descriptor). Stream: the current tile's first entries, advancing
     /// tile by tile. One register and one adder serve both.
     a_base: DFF<Bits<18>>,
     b_base: DFF<Bits<18>>,
     acc_base: DFF<Bits<18>>,
+    /// Check: some end passed 2^17 (beyond every memory), kept once seen.
+    over: DFF<Bit>,
     /// Check: m * n by repeated addition.
     mn: DFF<Bits<16>>,
     error_reg: DFF<Bits<8>>,
@@ -279,6 +281,7 @@ impl GemmEngine {
             a_base: Default::default(),
             b_base: Default::default(),
             acc_base: Default::default(),
+            over: Default::default(),
             mn: Default::default(),
             error_reg: Default::default(),
             beyond: Default::default(),
@@ -334,13 +337,15 @@ impl Logic for GemmEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, running, checking, verdict, streaming, a_base, b_base, acc_base, mn, error_reg, beyond, done_reg, write_entry,
+            self, clock, state, running, checking, verdict, streaming, a_base, b_base, acc_base, over, mn, error_reg, beyond, done_reg, write_entry,
             a_ptr, b_ptr, left, tiles_left, tiles_more, left_more, bad_m, bad_n, bad_k_or_tiles, gap, at_final, gap_busy, step_valid, step_last, s0_pending, s0_wait, s0_wait_one, s0_row, drain_reg, on_last_row, row_used, s0_entry,
             s1_pending, s1_wait, s1_wait_one, s1_entry
         );
         self.array.clock.next = self.clock.val();
         // Outputs that hold between events.
-        self.busy.next = self.state.q.val() != GemmState::Idle;
+        // (`running` is `state != Idle` as a flip-flop: the memories'
+        // address multiplexers select on it.)
+        self.busy.next = self.running.q.val();
         self.error.next = self.error_reg.q.val();
         self.macs_per_step.next = self.mn.q.val();
         self.done.next = self.done_reg.q.val();
@@ -389,29 +394,29 @@ impl Logic for GemmEngine {
         //
         // The ends / bases: Idle takes the first tile's ends (whether or not
         // a run starts: nothing reads them in Idle, so the enable need not
-        // wait for `start`); Check adds a tile's steps per cycle, until a
-        // sum passes 2^17 (beyond every memory); Verdict goes back to the
+        // wait for `start`); Check adds a tile's steps per cycle (`over`
+        // remembers a sum that passed 2^17); Verdict goes back to the
         // first tile; a final step moves on to the next tile (acc_base a
         // cycle later, when the final step enters the array).
         if !self.running.q.val() {
             self.a_base.d.next = bit_cast::<18, 16>(self.a_entry.val()) + bit_cast::<18, 16>(self.k.val());
         } else if self.verdict.q.val() {
             self.a_base.d.next = bit_cast::<18, 16>(self.a_entry.val());
-        } else if (self.checking.q.val() & self.tiles_more.q.val() & !self.a_base.q.val().get_bit(17)) | self.final_go.val() {
+        } else if (self.checking.q.val() & self.tiles_more.q.val()) | self.final_go.val() {
             self.a_base.d.next = self.a_next.val();
         }
         if !self.running.q.val() {
             self.b_base.d.next = bit_cast::<18, 16>(self.b_entry.val()) + bit_cast::<18, 16>(self.k.val());
         } else if self.verdict.q.val() {
             self.b_base.d.next = bit_cast::<18, 16>(self.b_entry.val());
-        } else if (self.checking.q.val() & self.tiles_more.q.val() & !self.b_base.q.val().get_bit(17)) | self.final_go.val() {
+        } else if (self.checking.q.val() & self.tiles_more.q.val()) | self.final_go.val() {
             self.b_base.d.next = self.b_next.val();
         }
         if !self.running.q.val() {
             self.acc_base.d.next = bit_cast::<18, 16>(self.acc_entry.val()) + bit_cast::<18, 8>(self.m.val());
         } else if self.verdict.q.val() {
             self.acc_base.d.next = bit_cast::<18, 16>(self.acc_entry.val());
-        } else if (self.checking.q.val() & self.tiles_more.q.val() & !self.acc_base.q.val().get_bit(17)) | self.step_last.q.val() {
+        } else if (self.checking.q.val() & self.tiles_more.q.val()) | self.step_last.q.val() {
             self.acc_base.d.next = self.acc_next.val();
         }
         // Tiles left after this one: all of them but one in Idle and
@@ -477,6 +482,7 @@ impl Logic for GemmEngine {
         self.next_state.next = self.state.q.val();
         match self.state.q.val() {
             GemmState::Idle => {
+                self.over.d.next = false;
                 if self.start.val() {
                     self.error_reg.d.next = 0.into();
                     self.next_state.next = GemmState::Check;
@@ -487,6 +493,14 @@ impl Logic for GemmEngine {
                 }
             }
             GemmState::Check => {
+                // A sum past 2^17 shows in bit 17 the cycle after its add
+                // (a step is below 2^16, so it cannot wrap in one add), and
+                // Check always lasts a cycle past its last add: `over` sees
+                // every one. Past that bit a sum may wrap; `over` keeps it.
+                self.over.d.next = self.over.q.val()
+                    | self.a_base.q.val().get_bit(17)
+                    | self.b_base.q.val().get_bit(17)
+                    | self.acc_base.q.val().get_bit(17);
                 if !self.tiles_more.q.val() & !self.left_more.q.val() {
                     self.next_state.next = GemmState::Verdict;
                 }
@@ -495,7 +509,8 @@ impl Logic for GemmEngine {
                 // The depths are powers of two, 2^d: `x > 2^d` is `x >> d != 0
                 // and x != 2^d`, plain logic (a comparison would take a
                 // carry chain, a logic cell a bit, on the iCE40).
-                self.beyond.d.next = (((self.a_base.q.val() >> self.a_depth_log.val()) != 0)
+                self.beyond.d.next = self.over.q.val()
+                    | (((self.a_base.q.val() >> self.a_depth_log.val()) != 0)
                     & (self.a_base.q.val() != self.a_depth.val()))
                     | (((self.b_base.q.val() >> self.b_depth_log.val()) != 0) & (self.b_base.q.val() != self.b_depth.val()))
                     | (((self.acc_base.q.val() >> self.acc_depth_log.val()) != 0)

@@ -67,6 +67,7 @@ pub enum FrameState {
 pub enum ExecState {
     Idle,
     Decode,
+    Dispatch,
     Size,
     SizeStep,
     Range,
@@ -207,9 +208,9 @@ pub struct Npu {
     frame_status: DFF<Bits<8>>,
     // Executor.
     exec: DFF<ExecState>,
-    /// Start the GEMM engine, the requantizer (one cycle, after Decode).
+    /// Start the GEMM engine, the requantizer (one cycle, after Dispatch).
     start_engine: DFF<Bit>,
-    /// Clear the counters (one cycle, after Decode).
+    /// Clear the counters (one cycle, after Dispatch).
     clear_counters: DFF<Bit>,
     start_requant: DFF<Bit>,
     status: DFF<Bits<8>>,
@@ -229,6 +230,9 @@ pub struct Npu {
     op_index: DFF<Bits<4>>,
     bank_ok: DFF<Bit>,
     count_zero: DFF<Bit>,
+    /// Decode's verdict: the request is refused, with this status.
+    refused: DFF<Bit>,
+    refusal: DFF<Bits<8>>,
     opcode: DFF<Bits<8>>,
     data_len: DFF<Bits<16>>,
     bank: DFF<Bits<3>>,
@@ -327,7 +331,7 @@ pub struct Npu {
     tx_hold: DFF<Bits<8>>,
     crc_due: DFF<Bit>,
     /// The COUNTERS record's counters, in its order, as counters 0..=7 (each
-    /// 40 bits or more: nearly 7 hours of cycles at 45 MHz; the record's bytes
+    /// 40 bits or more: over 6 hours of cycles at 48 MHz; the record's bytes
     /// above read 0), and the STATUS record's frame counts as 8 and 9.
     counters: CounterBank,
     /// The STATUS record's last error (its frame counts are the bank's
@@ -512,6 +516,8 @@ impl Npu {
             op_index: Default::default(),
             bank_ok: Default::default(),
             count_zero: Default::default(),
+            refused: Default::default(),
+            refusal: Default::default(),
             opcode: Default::default(),
             data_len: Default::default(),
             bank: Default::default(),
@@ -615,10 +621,13 @@ impl Npu {
 }
 
 impl Logic for Npu {
+    // (Dispatch's arms test `refused` inside the arm: #[hdl_gen] takes no
+    // match guards.)
+    #[allow(clippy::collapsible_match)]
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, crc_match, byte_last, cursor_last, lane_select, acc_read_other, idle, frame_status, exec, start_engine, clear_counters, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero,
+            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, crc_match, byte_last, cursor_last, lane_select, acc_read_other, idle, frame_status, exec, start_engine, clear_counters, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero, refused, refusal,
             opcode, data_len, bank, last_lane, last_byte, entry_bytes, cursor_entry, cursor_lane, cursor_byte,
             size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters, bank_a, bank_b, bank_acc, bank_bias, past_a, past_b, past_acc, past_bias, past_end, in_header, tx_byte_lane, record_byte, is_record, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_word, tx_len, data_zero, tx_data, tx_crc_reg, tx_go, tx_hold, crc_due, last_error, out_write_address, out_write_data
         );
@@ -805,7 +814,7 @@ impl Logic for Npu {
         for c in 10..crate::counter_bank::COUNTERS {
             self.counters.increment[c].next = 0.into();
         }
-        // CLEAR_COUNTERS, a cycle after Decode (from a flip-flop: the clear
+        // CLEAR_COUNTERS, a cycle after Dispatch (from a flip-flop: the clear
         // reaches every low part and pending bit).
         self.counters.clear.next = self.clear_counters.q.val();
         self.clear_counters.d.next = false;
@@ -1071,7 +1080,7 @@ impl Logic for Npu {
                     }
                     self.bank_ok.d.next = self.head.q.val().get_bits::<8>(8) <= self.last_bank.val();
                     self.frame_ok.d.next = self.frame_status.q.val() == self.st_ok.val();
-                    // The opcode in 4 bits for Decode's match: 0 if unknown.
+                    // The opcode in 4 bits for Decode and Dispatch: 0 if unknown.
                     self.op_index.d.next = 0.into();
                     if self.head.q.val().get_bits::<8>(0) <= self.last_opcode.val() {
                         self.op_index.d.next = self.head.q.val().get_bits::<4>(0);
@@ -1080,7 +1089,6 @@ impl Logic for Npu {
                 }
             }
             ExecState::Decode => {
-                self.exec.d.next = ExecState::TxSync;
                 self.bank.d.next = self.head.q.val().get_bits::<3>(8);
                 self.cursor_entry.d.next = self.field_entry.val();
                 self.cursor_lane.d.next = 0.into();
@@ -1122,77 +1130,75 @@ impl Logic for Npu {
                         self.entry_bytes.d.next = self.cols.val();
                     }
                 }
+                // The request's verdict, registered for Dispatch: refused,
+                // and with which status (an unknown opcode first, then the
+                // length, the bank, a READ of no entries).
+                self.exec.d.next = ExecState::Dispatch;
+                self.refusal.d.next = self.st_out_of_range.val();
+                if !self.bank_ok.q.val() {
+                    self.refusal.d.next = self.st_bad_bank.val();
+                }
+                if !self.length_ok.q.val() {
+                    self.refusal.d.next = self.st_bad_length.val();
+                }
+                if self.op_index.q.val() == 0 {
+                    self.refusal.d.next = self.st_unknown_command.val();
+                }
+                self.refused.d.next = self.frame_ok.q.val()
+                    & ((self.op_index.q.val() == 0)
+                        | !self.length_ok.q.val()
+                        | (((self.op_index.q.val() == 2) | (self.op_index.q.val() == 3)) & !self.bank_ok.q.val())
+                        | ((self.op_index.q.val() == 3) & self.count_zero.q.val()));
+            }
+            ExecState::Dispatch => {
+                // Acts on Decode's verdict: every decision here reads a
+                // flip-flop (the verdict's tests are three levels of logic,
+                // too many before the status register's own).
+                self.exec.d.next = ExecState::TxSync;
+                if self.refused.q.val() {
+                    self.status.d.next = self.refusal.q.val();
+                }
                 if self.frame_ok.q.val() {
                     match self.op_index.q.val().index() {
                         1 => {
-                            if !self.length_ok.q.val() {
-                                self.status.d.next = self.st_bad_length.val();
-                            }
                             self.data_len.d.next = self.info_len.val();
                         }
                         2 => {
                             // Size compares the entries' bytes with the data's.
                             self.data_len.d.next = self.rx_len.q.val() - self.write_head.val();
-                            self.exec.d.next = ExecState::Size;
-                            if !self.length_ok.q.val() {
-                                self.status.d.next = self.st_bad_length.val();
-                                self.exec.d.next = ExecState::TxSync;
-                            } else if !self.bank_ok.q.val() {
-                                self.status.d.next = self.st_bad_bank.val();
-                                self.exec.d.next = ExecState::TxSync;
+                            if !self.refused.q.val() {
+                                self.exec.d.next = ExecState::Size;
                             }
                         }
                         3 => {
-                            self.exec.d.next = ExecState::Size;
-                            if !self.length_ok.q.val() {
-                                self.status.d.next = self.st_bad_length.val();
-                                self.exec.d.next = ExecState::TxSync;
-                            } else if !self.bank_ok.q.val() {
-                                self.status.d.next = self.st_bad_bank.val();
-                                self.exec.d.next = ExecState::TxSync;
-                            } else if self.count_zero.q.val() {
-                                self.status.d.next = self.st_out_of_range.val();
-                                self.exec.d.next = ExecState::TxSync;
+                            if !self.refused.q.val() {
+                                self.exec.d.next = ExecState::Size;
                             }
                         }
                         4 => {
-                            if !self.length_ok.q.val() {
-                                self.status.d.next = self.st_bad_length.val();
-                            } else {
+                            if !self.refused.q.val() {
                                 self.start_engine.d.next = true;
                                 self.exec.d.next = ExecState::Gemm;
                             }
                         }
                         5 => {
-                            if !self.length_ok.q.val() {
-                                self.status.d.next = self.st_bad_length.val();
-                            } else {
+                            if !self.refused.q.val() {
                                 self.start_requant.d.next = true;
                                 self.exec.d.next = ExecState::Requant;
                             }
                         }
                         6 => {
-                            if !self.length_ok.q.val() {
-                                self.status.d.next = self.st_bad_length.val();
-                            }
                             self.data_len.d.next = self.status_len.val();
                         }
                         7 => {
-                            if !self.length_ok.q.val() {
-                                self.status.d.next = self.st_bad_length.val();
-                            }
                             self.data_len.d.next = self.counters_len.val();
                         }
                         8 => {
-                            if !self.length_ok.q.val() {
-                                self.status.d.next = self.st_bad_length.val();
-                            } else {
+                            if !self.refused.q.val() {
                                 self.clear_counters.d.next = true;
                             }
                         }
-                        _ => {
-                            self.status.d.next = self.st_unknown_command.val();
-                        }
+                        _ => {}
                     }
                 }
             }

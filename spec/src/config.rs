@@ -334,7 +334,7 @@ mod tests {
         .is_err());
         assert!(with(|c| c.clock.core_hz = 999_999).is_err());
         assert!(with(|c| c.link.baud = 1200).is_err());
-        // 45 MHz / 12 Mbaud = 3.75 clocks per bit: too few to sample mid-bit.
+        // 48 MHz / 12 Mbaud = 4 clocks per bit: too few to sample mid-bit.
         assert!(with(|c| c.link.baud = 12_000_000).is_err());
         // 12 MHz / 1.5 Mbaud = 8 exactly: fine.
         assert!(with(|c| {
