@@ -2,7 +2,7 @@
 //! command link equal the reference, in process, over a virtual board's
 //! pseudo-terminal, and shared across two devices.
 
-use npu_host::transport::{SerialTransport, SimTransport};
+use npu_host::transport::{SerialTransport, SimTransport, Transport, VIRTUAL_BOARD_SLOWDOWN};
 use npu_host::{Cluster, Npu, Requant};
 use npu_sim::virtual_board;
 use npu_spec::requant::{requantize, RequantParams};
@@ -162,4 +162,13 @@ fn a_silent_port_times_out_naming_the_command() {
     let err = Npu::open(Box::new(t), 1_000_000).err().expect("no answer");
     let msg = err.to_string();
     assert!(msg.contains("INFO") && msg.contains("no answer"), "{msg}");
+}
+
+#[test]
+fn a_pseudo_terminal_is_waited_for_as_a_virtual_board() {
+    // A virtual board simulates the NPU slower than real time: the link
+    // stretches its waits on a pty, and on nothing else.
+    let pty = virtual_board::Pty::open().unwrap();
+    let t = SerialTransport::open(pty.path.to_str().unwrap(), 1_000_000).unwrap();
+    assert_eq!(t.slowdown(), VIRTUAL_BOARD_SLOWDOWN);
 }

@@ -53,9 +53,8 @@ impl Utilization {
 }
 
 /// The largest READ answer asked for at once, in bytes: no longer than the
-/// largest request, so every wait stays short beside the link's slack. A
-/// virtual board, which runs slower than real time, answers 4 KB too late
-/// for its time-out; framing costs about 2% at this size.
+/// largest request, so every wait stays short (a lost answer costs little
+/// to ask again); framing costs about 2% at this size.
 const MAX_READ_BYTES: usize = 1024;
 /// Cycles the requantizer spends per INT32 element (with margin).
 const REQUANT_CYCLES_PER_ELEMENT: u64 = npu_hdl::requantizer::MAX_CYCLES_PER_ELEMENT;

@@ -101,7 +101,7 @@ impl Link {
         let port = self.transport.describe();
         let wire = self.wire_time(frame.len() + answer_bytes + 8);
         let work = Duration::from_secs_f64(work_cycles as f64 / self.timing.core_hz as f64);
-        let timeout = 2 * (wire + work) + self.slack;
+        let timeout = 2 * (wire + work) * self.transport.slowdown() + self.slack;
         self.transport.send(&frame).map_err(|source| LinkError::Io { command, port: port.clone(), source })?;
         self.stats.bytes_sent += frame.len() as u64;
         let result = self.await_answer(op, timeout);
@@ -152,7 +152,7 @@ impl Link {
     /// After a failed command: wait for the device to drop any partial
     /// frame, and forget every byte in flight.
     fn resync(&mut self) {
-        let quiet = self.wire_time(1) * (IDLE_TIMEOUT_BITS as u32) * 2 / 10 + Duration::from_millis(20);
+        let quiet = self.wire_time(1) * (IDLE_TIMEOUT_BITS as u32) * 2 / 10 * self.transport.slowdown() + Duration::from_millis(20);
         let _ = self.transport.resync(quiet);
         self.decoder.reset();
     }

@@ -30,4 +30,19 @@ pub trait Transport: Send {
     fn now(&self) -> Duration;
     /// What the transport is connected to, for messages ("/dev/ttyUSB1").
     fn describe(&self) -> String;
+    /// How many times slower than the hardware the far end may run, on the
+    /// transport's clock: 1 for a board, or for a simulation whose clock is
+    /// its simulated time; more for a virtual board behind a serial port
+    /// (see [`VIRTUAL_BOARD_SLOWDOWN`]). The link stretches its waits by it.
+    fn slowdown(&self) -> u32 {
+        1
+    }
 }
+
+/// How much longer than a board a virtual board (`npu sim serve`, a
+/// pseudo-terminal) may take, on the wall clock. It simulates the NPU cycle
+/// by cycle, about 3M cycles a second for the 4x4 (`npu sim bench`): 16
+/// times slower than a 48 MHz board, and slower again when the machine is
+/// busy, so a 1 KB answer could outlast a board's time-out. Four times that
+/// margin keeps a dead port's error under two seconds.
+pub const VIRTUAL_BOARD_SLOWDOWN: u32 = 64;

@@ -9,6 +9,8 @@ pub struct SerialTransport {
     port: Box<dyn serialport::SerialPort>,
     path: String,
     opened: Instant,
+    /// The port is a pseudo-terminal: a virtual board, not a board's UART.
+    pseudo_terminal: bool,
 }
 
 impl SerialTransport {
@@ -25,8 +27,15 @@ impl SerialTransport {
             .timeout(Duration::from_millis(100))
             .open()
             .with_context(|| format!("could not open serial port {path} at {baud} baud (check its permissions: the user must be in the dialout group)"))?;
-        Ok(Self { port, path: path.to_string(), opened: Instant::now() })
+        Ok(Self { port, path: path.to_string(), opened: Instant::now(), pseudo_terminal: is_pseudo_terminal(path) })
     }
+}
+
+/// Whether `path` is a Unix98 pseudo-terminal (`/dev/pts/N`, also through
+/// a symbolic link), as `npu sim serve` opens; a board's USB UART is a
+/// `/dev/ttyUSB*` or `/dev/ttyACM*` device.
+fn is_pseudo_terminal(path: &str) -> bool {
+    std::fs::canonicalize(path).map(|p| p.starts_with("/dev/pts")).unwrap_or(false)
 }
 
 impl Transport for SerialTransport {
@@ -62,5 +71,25 @@ impl Transport for SerialTransport {
 
     fn describe(&self) -> String {
         self.path.clone()
+    }
+
+    fn slowdown(&self) -> u32 {
+        if self.pseudo_terminal {
+            super::VIRTUAL_BOARD_SLOWDOWN
+        } else {
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_pseudo_terminal;
+
+    #[test]
+    fn only_pseudo_terminals_count_as_virtual_boards() {
+        assert!(!is_pseudo_terminal("/dev/null"));
+        assert!(!is_pseudo_terminal("/dev/ttyUSB-that-is-not-there"));
+        assert!(!is_pseudo_terminal("/dev/pts/not-a-terminal-either"));
     }
 }
