@@ -129,8 +129,8 @@ pub struct GemmEngine {
     /// Check: the end of the last tile's entries (the first tile's first
     /// entry plus k, or plus m, then plus a step per further tile; a sum
     /// past 2^17 is beyond every memory, and `over` keeps that once seen, so
-    /// 18 bits serve any descriptor). Stream: the current tile's first entries, advancing
-    /// tile by tile. One register and one adder serve both.
+    /// 18 bits serve any descriptor). Stream: the current tile's first
+    /// entries, advancing tile by tile. One register and one adder serve both.
     a_base: DFF<Bits<18>>,
     b_base: DFF<Bits<18>>,
     acc_base: DFF<Bits<18>>,
