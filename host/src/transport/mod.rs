@@ -43,6 +43,7 @@ pub trait Transport: Send {
 /// pseudo-terminal) may take, on the wall clock. It simulates the NPU cycle
 /// by cycle, about 3M cycles a second for the 4x4 (`npu sim bench`): 16
 /// times slower than a 48 MHz board, and slower again when the machine is
-/// busy, so a 1 KB answer could outlast a board's time-out. Four times that
-/// margin keeps a dead port's error under two seconds.
+/// busy, so a 1 KB answer could outlast a board's time-out. Four times 16
+/// leaves room for a busy machine and keeps each wait on a dead port under
+/// two seconds (a 1 KB READ's: 1.6 s).
 pub const VIRTUAL_BOARD_SLOWDOWN: u32 = 64;
