@@ -33,7 +33,7 @@ fn icebreaker_bitstream_fits_meets_timing_and_its_netlist_computes() {
     let config = NpuConfig::load(&root.join("configs/default.toml")).unwrap();
     let board = Board::named("icebreaker").unwrap();
     let out = tempfile::tempdir().unwrap();
-    let report = npu_fpga::flow::build(&board, &config, out.path(), &mut |s| eprintln!("{s}")).unwrap_or_else(|e| panic!("{e}"));
+    let report = npu_fpga::flow::build(&board, &config, out.path(), &mut |_, s| eprintln!("{s}")).unwrap_or_else(|e| panic!("{e}"));
     assert!(report.fits && report.timing_met, "{}", report.table());
     assert_eq!(report.dsps.used, (config.array.rows * config.array.cols).div_ceil(2) as u64, "one DSP per PE pair");
     assert!(std::fs::metadata(out.path().join("npu.bin")).unwrap().len() > 100_000);

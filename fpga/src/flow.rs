@@ -204,11 +204,30 @@ fn write(path: &Path, text: &str) -> Result<(), FlowError> {
     std::fs::write(path, text).map_err(|error| FlowError::Write { path: path.to_owned(), error })
 }
 
+/// The stages of a build, in order, as `build` reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Synthesis,
+    /// Once per nextpnr seed tried.
+    PlaceAndRoute,
+    Pack,
+}
+
+impl Stage {
+    /// How many stages a build has.
+    pub const COUNT: usize = 3;
+
+    /// The stage's place in the build, from 1.
+    pub fn number(self) -> usize {
+        self as usize + 1
+    }
+}
+
 /// Builds `config` for `board` in `out`, calling `progress` as each stage
-/// starts. On success `out/npu.bin` (iCE40) or `out/npu.bit` (ECP5) and
+/// starts (and as each further nextpnr seed starts), with what it does. On success `out/npu.bin` (iCE40) or `out/npu.bit` (ECP5) and
 /// `out/report.json` exist; a design that does not fit or misses timing is
 /// an error naming the numbers, with the report still written.
-pub fn build(board: &Board, config: &NpuConfig, out: &Path, progress: &mut dyn FnMut(&str)) -> Result<BuildReport, FlowError> {
+pub fn build(board: &Board, config: &NpuConfig, out: &Path, progress: &mut dyn FnMut(Stage, &str)) -> Result<BuildReport, FlowError> {
     std::fs::create_dir_all(out).map_err(|error| FlowError::Write { path: out.to_owned(), error })?;
     let tools = tools(board.family)?;
     let top = wrapper::top_name(board);
@@ -227,7 +246,7 @@ pub fn build(board: &Board, config: &NpuConfig, out: &Path, progress: &mut dyn F
     let mut seconds = BTreeMap::new();
 
     // Synthesis; the netlist of exactly this design is kept for the check.
-    progress("yosys: synthesis (about a minute)");
+    progress(Stage::Synthesis, "yosys: synthesis (about a minute)");
     let started = Instant::now();
     let synth = match board.family {
         // -spram: the scratchpads are written in the SPRAM's shape (see
@@ -292,7 +311,7 @@ pub fn build(board: &Board, config: &NpuConfig, out: &Path, progress: &mut dyn F
     let mut seeds_tried = BTreeMap::new();
     let (pnr, mut report) = loop {
         let seed = NEXTPNR_SEEDS[seeds_tried.len()];
-        progress(&match seeds_tried.last_key_value() {
+        progress(Stage::PlaceAndRoute, &match seeds_tried.last_key_value() {
             None => "nextpnr: place and route".to_string(),
             Some((last, fmax)) => format!("nextpnr: place and route, seed {seed} (seed {last}: {})", placement_result(*fmax)),
         });
@@ -325,7 +344,7 @@ pub fn build(board: &Board, config: &NpuConfig, out: &Path, progress: &mut dyn F
         return Err(FlowError::DoesNotFit { board: board.name.clone(), detail, report: report_path });
     }
 
-    progress("packing the bitstream");
+    progress(Stage::Pack, "packing the bitstream");
     let started = Instant::now();
     let bitstream = match board.family {
         Family::Ice40 => {
@@ -456,6 +475,12 @@ mod tests {
     /// yosys's log lines for one recoded state register.
     fn recoded(register: &str, first: &str) -> String {
         format!("Recoding FSM `$fsm$\\core.{register}$12897' from module `\\npu_icebreaker' using `one-hot' encoding:\n  {first}\n  10000 -> --------1-\n")
+    }
+
+    #[test]
+    fn the_stages_count_from_one_to_count() {
+        let numbers: Vec<usize> = [Stage::Synthesis, Stage::PlaceAndRoute, Stage::Pack].map(Stage::number).to_vec();
+        assert_eq!(numbers, (1..=Stage::COUNT).collect::<Vec<_>>());
     }
 
     #[test]

@@ -199,7 +199,7 @@ fn synth_points(out: &std::path::Path, step: &(dyn Fn(&str) + Sync)) -> Result<V
                         let dir = out.join(format!("{name}-{side}x{side}"));
                         let _ = std::fs::remove_file(dir.join("report.json"));
                         step(&format!("{name} build of {side}x{side} ({path}) in {}", dir.display()));
-                        let built = npu_fpga::flow::build(&board, &c, &dir, &mut |_| {});
+                        let built = npu_fpga::flow::build(&board, &c, &dir, &mut |_, _| {});
                         if let Err(e) = &built {
                             step(&format!("{name} {side}x{side}: {e}"));
                         }

@@ -4,6 +4,7 @@ use super::ConfigArg;
 use anyhow::{Context, Result};
 use clap::Args;
 use npu_fpga::board::Board;
+use npu_fpga::flow::Stage;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -26,16 +27,8 @@ pub fn run(args: &SynthArgs) -> Result<()> {
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("build").join(&board.name));
     println!("building the {}x{} NPU for {} at {:.2} MHz into {}", config.array.rows, config.array.cols, board.description, config.clock.core_hz as f64 / 1e6, out.display());
     let started = Instant::now();
-    let mut stage = 0;
-    let mut last_tool = String::new();
-    let result = npu_fpga::flow::build(&board, &config, &out, &mut |what| {
-        // (Another nextpnr seed is the same stage, not a new one.)
-        let tool = what.split(':').next().unwrap_or(what);
-        if tool != last_tool {
-            stage += 1;
-            last_tool = tool.to_string();
-        }
-        eprintln!("[{stage}/3] {what} ... ({:.0} s so far)", started.elapsed().as_secs_f64());
+    let result = npu_fpga::flow::build(&board, &config, &out, &mut |stage, what| {
+        eprintln!("[{}/{}] {what} ... ({:.0} s so far)", stage.number(), Stage::COUNT, started.elapsed().as_secs_f64());
     });
     match result {
         Ok(report) => {
