@@ -6,6 +6,7 @@
 //! - [`plan`]: how a GEMM is cut to the array and the scratchpads;
 //! - [`cluster`]: one GEMM shared across several devices;
 //! - [`digits`]: the end-to-end example, an INT8 MLP on the UCI digits;
+//! - [`tops`]: TOPS in context (vendors' peaks, this machine's CPU measured);
 //! - `cli`: the `npu` command line.
 
 pub mod bench;
@@ -19,6 +20,7 @@ pub mod output;
 pub mod plan;
 pub mod plot;
 pub mod shadow;
+pub mod tops;
 pub mod transport;
 
 pub use cluster::Cluster;

@@ -395,10 +395,21 @@ fn bench_writes_its_report_and_plots() {
     let dir = tempfile::tempdir().unwrap();
     let o = npu(&["bench", "--quick", "--out", dir.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    for f in ["bench.json", "bench.md", "utilization_vs_k.svg", "gops.svg", "link_efficiency.svg", "sim_speed.svg"] {
+    for f in ["bench.json", "bench.md", "tops.svg", "utilization_vs_k.svg", "gops.svg", "link_efficiency.svg", "sim_speed.svg"] {
         assert!(dir.path().join(f).is_file(), "{f} missing");
     }
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("bench.json")).unwrap()).unwrap();
     assert!(json["machine"].as_str().unwrap().contains("cores") && json["command"].as_str().unwrap().contains("bench"));
     assert!(json["gemms"][0]["utilization_on_chip"].as_f64().unwrap() > 0.5);
+    // TOPS in context: both board configs measured, the CPU exact, the vendors' peaks.
+    let configs = json["configs"].as_array().unwrap();
+    assert_eq!(configs.len(), 2, "the bench's config and the ULX3S config");
+    for c in configs {
+        let (peak, on_chip, e2e) = (c["peak_tops"].as_f64().unwrap(), c["on_chip_tops"].as_f64().unwrap(), c["end_to_end"]["effective_tops_end_to_end"].as_f64().unwrap());
+        assert!(0.0 < e2e && e2e < on_chip && on_chip <= peak, "{c}");
+    }
+    assert!(json["cpu"].as_array().unwrap().iter().all(|g| g["exact"] == true && g["tops"].as_f64().unwrap() > 0.0));
+    assert_eq!(json["vendor_peaks"].as_array().unwrap().len(), 6);
+    let md = std::fs::read_to_string(dir.path().join("bench.md")).unwrap();
+    assert!(md.contains("| Google Coral Edge TPU | 4.00 |") && md.contains("CPU, 1 thread"), "{md}");
 }

@@ -1,18 +1,18 @@
 //! `npu bench`: the measured performance report, with plots.
 
 use super::ConfigArg;
-use crate::bench::{gemm_point, k_point, open_sim, GemmPoint, KPoint};
+use crate::bench::{gemm_point, k_point, on_chip_point, open_sim, GemmPoint, KPoint};
 use crate::output::write_atomically;
-use crate::plot::{line_chart, Series};
+use crate::tops::{cpu_int8_gemm, CpuGemm, VendorPeak, VENDOR_PEAKS};
 use anyhow::{Context, Result};
 use clap::Args;
+use npu_spec::NpuConfig;
 use serde::Serialize;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  npu bench --out bench/\n  npu bench --quick --out /tmp/bench\n  npu bench --synth --out bench/            (adds iCEBreaker builds of 1x1, 2x2, 4x4 and ULX3S builds of 2x2, 4x4, 8x8: about 9 minutes in all)\n\nWrites DIR/bench.json (every figure with the machine, the config and this\ncommand), DIR/bench.md and SVG plots. All timings of the NPU are device\ncycles of the cycle-exact Verilated model at the config's clock; simulation\nspeed is wall time on this machine.")]
+#[command(after_help = "Examples:\n  npu bench --out bench/\n  npu bench --quick --out /tmp/bench\n  npu bench --synth --out bench/            (adds iCEBreaker builds of 1x1, 2x2, 4x4 and ULX3S builds of 2x2, 4x4, 8x8: about 10 more minutes)\n\nWrites DIR/bench.json (every figure with the machine, the config and this\ncommand), DIR/bench.md and SVG plots, among them DIR/tops.svg: this NPU's\npeak and measured INT8 TOPS (the bench's config and the ULX3S config) beside\nthis machine's CPU on the same INT8 GEMM and the NPUs people compare. All\ntimings of the NPU are device cycles of the cycle-exact Verilated model at\nthe config's clock; the CPU's and the simulation speed are wall time on\nthis machine.")]
 pub struct BenchArgs {
     #[command(flatten)]
     config: ConfigArg,
@@ -28,36 +28,87 @@ pub struct BenchArgs {
 }
 
 #[derive(Serialize)]
-struct SimSpeed {
-    array: String,
-    rust_hdl_cycles_per_s: f64,
-    verilator_cycles_per_s: f64,
-    ratio: f64,
+pub(super) struct SimSpeed {
+    pub array: String,
+    pub rust_hdl_cycles_per_s: f64,
+    pub verilator_cycles_per_s: f64,
+    pub ratio: f64,
+}
+
+/// One board config's INT8 throughput: peak at its clock, and measured on
+/// its cycle-exact Verilated model.
+#[derive(Serialize)]
+pub(super) struct ConfigThroughput {
+    /// Which config, and the board it is built for.
+    pub name: String,
+    pub array: String,
+    pub core_mhz: f64,
+    pub baud: u32,
+    /// 2 x rows x cols x core clock.
+    pub peak_tops: f64,
+    /// A whole tiled GEMM's commands, operands already on chip.
+    pub on_chip: KPoint,
+    pub on_chip_tops: f64,
+    /// A whole GEMM through the driver: operands in and results out over the link.
+    pub end_to_end: GemmPoint,
 }
 
 #[derive(Serialize)]
-struct Bench {
-    command: String,
-    machine: String,
-    config: npu_spec::NpuConfig,
-    clock_source: String,
-    peak_tops: f64,
-    k_sweep: Vec<KPoint>,
+pub(super) struct Bench {
+    pub command: String,
+    pub machine: String,
+    pub config_name: String,
+    pub config: NpuConfig,
+    pub clock_source: String,
+    pub peak_tops: f64,
+    pub k_sweep: Vec<KPoint>,
     /// Whole tiled GEMMs, on chip only: `k` is the side M = N = K.
-    on_chip_gemms: Vec<KPoint>,
-    gemms: Vec<GemmPoint>,
-    simulation_speed: Vec<SimSpeed>,
-    hardware: Vec<npu_fpga::flow::BuildReport>,
+    pub on_chip_gemms: Vec<KPoint>,
+    pub gemms: Vec<GemmPoint>,
+    /// The bench's config and the other board's shipped config.
+    pub configs: Vec<ConfigThroughput>,
+    /// This machine's CPU on the same INT8 GEMM: one thread, all threads.
+    pub cpu: Vec<CpuGemm>,
+    pub vendor_peaks: Vec<VendorPeak>,
+    pub simulation_speed: Vec<SimSpeed>,
+    pub hardware: Vec<npu_fpga::flow::BuildReport>,
 }
 
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())).unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{cpu}, {cores} cores, {} {}", std::env::consts::OS, std::env::consts::ARCH)
+    format!("{cpu}, {} cores, {} {}", cores(), std::env::consts::OS, std::env::consts::ARCH)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The shipped ULX3S config, measured beside the bench's own.
+const ULX3S_CONFIG: (&str, &str) = ("configs/ulx3s.toml (ULX3S)", include_str!("../../../configs/ulx3s.toml"));
+
+/// Peak, on-chip and end-to-end throughput of `config`, from measurements
+/// already made (the bench's config) or made now.
+fn config_throughput(name: &str, config: &NpuConfig, on_chip: KPoint, end_to_end: GemmPoint) -> ConfigThroughput {
+    let hz = config.clock.core_hz as f64;
+    let on_chip_tops = 2.0 * on_chip.macs as f64 / (on_chip.engine_cycles as f64 / hz) / 1e12;
+    ConfigThroughput {
+        name: name.into(),
+        array: format!("{}x{}", config.array.rows, config.array.cols),
+        core_mhz: hz / 1e6,
+        baud: config.link.baud,
+        peak_tops: config.peak_ops_per_s(config.clock.core_hz) / 1e12,
+        on_chip,
+        on_chip_tops,
+        end_to_end,
+    }
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     let config = args.config.load()?;
+    let config_name = match &args.config.config {
+        Some(path) => path.display().to_string(),
+        None => "configs/default.toml (iCEBreaker)".into(),
+    };
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let started = Instant::now();
     let step = |what: &str| eprintln!("[{:>5.0} s] {what}", started.elapsed().as_secs_f64());
@@ -85,7 +136,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let sides: Vec<usize> = if args.quick { vec![16, 64] } else { vec![64, 128, 256, 512, 1024] };
     let mut on_chip_gemms = vec![];
     for &side in &sides {
-        on_chip_gemms.push(crate::bench::on_chip_point(&mut npu, side)?);
+        on_chip_gemms.push(on_chip_point(&mut npu, side)?);
     }
     let sizes: Vec<usize> = if args.quick { vec![16, 32] } else { vec![64, 128, 256] };
     let mut gemms = vec![];
@@ -93,6 +144,32 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         step(&format!("{s}x{s}x{s} GEMM through the driver"));
         gemms.push(gemm_point(&mut npu, s, s as u64)?);
     }
+    drop(npu);
+
+    // TOPS in context: the same largest GEMM on each board config.
+    let largest = *sizes.last().expect("sizes");
+    let mut configs = vec![config_throughput(&config_name, &config, on_chip_gemms.iter().find(|p| p.k == largest).cloned().unwrap_or_else(|| on_chip_gemms[0].clone()), gemms.last().expect("gemms").clone())];
+    let ulx3s = NpuConfig::from_toml_str(ULX3S_CONFIG.1, "configs/ulx3s.toml")?;
+    if ulx3s != config {
+        step(&format!("{largest}x{largest}x{largest} GEMM on {}: on chip, then through the driver", ULX3S_CONFIG.0));
+        let mut other = open_sim(&ulx3s)?;
+        let on_chip = on_chip_point(&mut other, largest)?;
+        let end_to_end = gemm_point(&mut other, largest, largest as u64)?;
+        configs.push(config_throughput(ULX3S_CONFIG.0, &ulx3s, on_chip, end_to_end));
+    }
+    let cpu_size = if args.quick { 256 } else { 1024 };
+    let threads: Vec<usize> = if cores() > 1 { vec![1, cores()] } else { vec![1] };
+    let mut cpu = vec![];
+    for t in threads {
+        step(&format!("{cpu_size}x{cpu_size}x{cpu_size} INT8 GEMM on this machine's CPU, {t} thread{}", if t > 1 { "s" } else { "" }));
+        let mut rng = npu_spec::rng::XorShift::new(cpu_size as u64);
+        let a: Vec<i8> = (0..cpu_size * cpu_size).map(|_| rng.next_u64() as i8).collect();
+        let b: Vec<i8> = (0..cpu_size * cpu_size).map(|_| rng.next_u64() as i8).collect();
+        let g = cpu_int8_gemm(&a, &b, cpu_size, t, if args.quick { 2 } else { 10 })?;
+        anyhow::ensure!(g.exact, "the CPU's INT8 GEMM ({}) differs from the reference GEMM: its figure would not be the same GEMM's", g.library);
+        cpu.push(g);
+    }
+
     step("simulation speed: rust-hdl against Verilator");
     let mut simulation_speed = vec![];
     let sides: Vec<usize> = if args.quick { vec![2] } else { vec![2, 4, 8] };
@@ -109,65 +186,22 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let bench = Bench {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         machine: machine(),
+        config_name,
         config: config.clone(),
         clock_source: format!("the config's clock.core_hz ({:.2} MHz), not a synthesis fmax", hz / 1e6),
         peak_tops,
         k_sweep,
         on_chip_gemms,
         gemms,
+        configs,
+        cpu,
+        vendor_peaks: VENDOR_PEAKS.to_vec(),
         simulation_speed,
         hardware,
     };
     write_atomically(&args.out.join("bench.json"), serde_json::to_string_pretty(&bench)?.as_bytes())?;
-
-    // The plots.
-    let k_series = |tiles: usize| Series { name: format!("{tiles} tile{} per command", if tiles > 1 { "s" } else { "" }), points: bench.k_sweep.iter().filter(|p| p.tiles == tiles).map(|p| (p.k as f64, 100.0 * p.utilization)).collect() };
-    let whole = Series { name: "whole tiled GEMM, M = N = K".into(), points: bench.on_chip_gemms.iter().map(|p| (p.k as f64, 100.0 * p.utilization)).collect() };
-    line_chart(&args.out.join("utilization_vs_k.svg"), &format!("MAC utilization, {rows}x{cols} array (Verilator, cycle-exact)"), "K", "utilization %", &[k_series(1), k_series(8), whole], true)?;
-    let g = |f: fn(&GemmPoint) -> f64, name: &str| Series { name: name.into(), points: bench.gemms.iter().map(|p| (p.size as f64, f(p))).collect() };
-    let peak = Series { name: "peak".into(), points: bench.gemms.iter().map(|p| (p.size as f64, peak_tops * 1e3)).collect() };
-    line_chart(&args.out.join("gops.svg"), &format!("INT8 GOPS at {:.0} MHz: peak, on chip, end to end", hz / 1e6), "M = N = K", "GOPS", &[peak, g(|p| p.effective_tops_on_chip * 1e3, "on chip"), g(|p| p.effective_tops_end_to_end * 1e3, "end to end over the link")], true)?;
-    line_chart(&args.out.join("link_efficiency.svg"), &format!("Link efficiency at {} baud: byte bound / measured time", config.link.baud), "M = N = K", "% of the byte bound", &[g(|p| 100.0 * p.link_efficiency, "link efficiency")], true)?;
-    let sim = |f: fn(&SimSpeed) -> f64, name: &str| Series { name: name.into(), points: bench.simulation_speed.iter().map(|s| (s.array[..s.array.find('x').unwrap()].parse::<f64>().unwrap(), f(s))).collect() };
-    line_chart(&args.out.join("sim_speed.svg"), "Simulated cycles per second, whole NPU through its UART", "array side", "million cycles/s", &[sim(|s| s.verilator_cycles_per_s / 1e6, "Verilator"), sim(|s| s.rust_hdl_cycles_per_s / 1e6, "rust-hdl")], true)?;
-    if !bench.hardware.is_empty() {
-        let pes = |r: &npu_fpga::flow::BuildReport| r.array.split('x').map(|v| v.parse::<f64>().unwrap_or(0.0)).product::<f64>();
-        // A build that does not fit has no fmax: it is left out of that plot.
-        let per_board = |f: fn(&npu_fpga::flow::BuildReport) -> f64, placed_only: bool| -> Vec<Series> {
-            SYNTH_POINTS.iter().map(|(board, ..)| Series { name: board.to_string(), points: bench.hardware.iter().filter(|r| r.board == *board && (r.fits || !placed_only)).map(|r| (pes(r), f(r))).collect() }).collect()
-        };
-        line_chart(&args.out.join("hw_scaling.svg"), "Logic used against PEs (% of the device: iCE40UP5K logic cells, ECP5-85F LUT4)", "PEs", "% of the device's logic", &per_board(|r| 100.0 * r.logic.used as f64 / r.logic.available as f64, false), true)?;
-        line_chart(&args.out.join("hw_fmax.svg"), "fmax after place and route against PEs (builds that fit)", "PEs", "MHz", &per_board(|r| r.fmax_mhz, true), true)?;
-    }
-
-    // The Markdown report.
-    let mut md = String::new();
-    let _ = writeln!(md, "Measured by `{}` on {} (config: {}x{} array, {:.0} MHz, {} baud; peak {:.3} GOPS = {:.6} TOPS INT8 at {}).\n", bench.command, bench.machine, rows, cols, hz / 1e6, config.link.baud, peak_tops * 1e3, peak_tops, bench.clock_source);
-    let _ = writeln!(md, "| K | MAC utilization, 1 tile | 8 tiles back to back |\n|---|---|---|");
-    for k in &ks {
-        let u = |t: usize| bench.k_sweep.iter().find(|p| p.k == *k && p.tiles == t).map_or(0.0, |p| 100.0 * p.utilization);
-        let _ = writeln!(md, "| {k} | {:.1}% | {:.1}% |", u(1), u(8));
-    }
-    let _ = writeln!(md, "\n| whole tiled GEMM, M = N = K | GEMM commands' tiles | engine cycles | MAC utilization on chip |\n|---|---|---|---|");
-    for p in &bench.on_chip_gemms {
-        let _ = writeln!(md, "| {} | {} | {} | {:.1}% |", p.k, p.tiles, p.engine_cycles, 100.0 * p.utilization);
-    }
-    let _ = writeln!(md, "\n| M = N = K | on-chip utilization | on-chip GOPS | end-to-end GOPS | device time | byte bound | link efficiency | bytes on the wire / bound |\n|---|---|---|---|---|---|---|---|");
-    for p in &bench.gemms {
-        let _ = writeln!(md, "| {} | {:.1}% | {:.3} | {:.4} | {:.1} ms | {:.1} ms | {:.1}% | {:.2} |", p.size, 100.0 * p.utilization_on_chip, p.effective_tops_on_chip * 1e3, p.effective_tops_end_to_end * 1e3, p.seconds_end_to_end * 1e3, p.seconds_byte_bound * 1e3, 100.0 * p.link_efficiency, p.bytes_on_wire as f64 / p.bound_bytes as f64);
-    }
-    let _ = writeln!(md, "\n| array | rust-hdl cycles/s | Verilator cycles/s | ratio |\n|---|---|---|---|");
-    for s in &bench.simulation_speed {
-        let _ = writeln!(md, "| {} | {:.0} | {:.0} | {:.0}x |", s.array, s.rust_hdl_cycles_per_s, s.verilator_cycles_per_s, s.ratio);
-    }
-    if !bench.hardware.is_empty() {
-        let _ = writeln!(md, "\n| board | array | logic | DSPs | block RAM | SPRAM | fmax | required | fits, timing | build time |\n|---|---|---|---|---|---|---|---|---|---|");
-        for r in &bench.hardware {
-            let fmax = if r.fits { format!("{:.2} MHz", r.fmax_mhz) } else { "(does not fit)".into() };
-            let _ = writeln!(md, "| {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {fmax} | {:.2} MHz | {}, {} | {:.0} s |", r.board, r.array, r.logic.used, r.logic.available, r.dsps.used, r.dsps.available, r.block_ram.used, r.block_ram.available, r.spram.used, r.spram.available, r.required_mhz, if r.fits { "fits" } else { "does not fit" }, if r.timing_met { "met" } else { "missed" }, r.seconds.values().sum::<f64>());
-        }
-    }
-    let _ = writeln!(md, "\nPlots: utilization_vs_k.svg, gops.svg, link_efficiency.svg, sim_speed.svg{}.", if bench.hardware.is_empty() { "" } else { ", hw_scaling.svg, hw_fmax.svg" });
+    super::bench_report::write_plots(&args.out, &bench)?;
+    let md = super::bench_report::markdown(&bench, &ks);
     write_atomically(&args.out.join("bench.md"), md.as_bytes())?;
     print!("{md}");
     eprintln!("wrote {} in {:.0} s", args.out.display(), started.elapsed().as_secs_f64());
@@ -175,7 +209,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 }
 
 /// The synthesis runs of `--synth`: board, its shipped config, the array sides.
-const SYNTH_POINTS: [(&str, &str, &str, [usize; 3]); 2] = [
+pub(super) const SYNTH_POINTS: [(&str, &str, &str, [usize; 3]); 2] = [
     ("icebreaker", include_str!("../../../configs/default.toml"), "configs/default.toml", [1, 2, 4]),
     ("ulx3s", include_str!("../../../configs/ulx3s.toml"), "configs/ulx3s.toml", [2, 4, 8]),
 ];

@@ -1,0 +1,118 @@
+//! TOPS in context: the NPUs people compare, as their vendors state them,
+//! and this machine's CPU measured on the same INT8 GEMM as the NPU.
+//!
+//! Every figure is 2 x MACs per second (one MAC is a multiply and an add),
+//! INT8 inputs. For the NPU that is 2 x MACs per cycle x clock at peak, and
+//! 2 x MACs done / time taken when measured.
+
+use rten_gemm::{GemmExecutor, GemmInputA, GemmInputB, GemmOptions, QuantParams};
+use rten_tensor::{AsView, NdTensor};
+use serde::Serialize;
+use std::time::Instant;
+
+/// An NPU's INT8 peak as its vendor states it.
+#[derive(Debug, Clone, Serialize)]
+pub struct VendorPeak {
+    pub name: &'static str,
+    pub tops: f64,
+    /// Where the vendor states it.
+    pub source: &'static str,
+}
+
+/// The NPUs people compare, by their vendors' INT8 peaks.
+pub const VENDOR_PEAKS: [VendorPeak; 6] = [
+    VendorPeak { name: "Google Coral Edge TPU", tops: 4.0, source: "Coral USB Accelerator datasheet (coral.ai): 4 TOPS (int8)" },
+    VendorPeak { name: "Hailo-8L (Raspberry Pi AI Kit)", tops: 13.0, source: "Raspberry Pi AI Kit product brief (raspberrypi.com), Hailo-8L: 13 TOPS" },
+    VendorPeak { name: "Apple M4 Neural Engine", tops: 38.0, source: "Apple Newsroom, 'Apple introduces M4 chip', May 2024: 38 trillion operations per second" },
+    VendorPeak { name: "Microsoft Copilot+ PC threshold", tops: 40.0, source: "Microsoft, Copilot+ PC requirements, May 2024: an NPU of 40+ TOPS" },
+    VendorPeak { name: "Qualcomm Snapdragon X Elite", tops: 45.0, source: "Qualcomm Snapdragon X Elite product brief: Hexagon NPU, 45 TOPS (INT8)" },
+    VendorPeak { name: "AMD Ryzen AI 300", tops: 50.0, source: "AMD Ryzen AI 300 series announcement, Computex June 2024: XDNA 2 NPU, 50 TOPS (INT8)" },
+];
+
+/// One measurement of the CPU's INT8 GEMM.
+#[derive(Debug, Clone, Serialize)]
+pub struct CpuGemm {
+    /// M = N = K.
+    pub size: usize,
+    pub threads: usize,
+    /// The library and its kernel for this CPU.
+    pub library: String,
+    /// The fastest of the timed runs (after one warm-up run).
+    pub seconds: f64,
+    pub runs: usize,
+    pub tops: f64,
+    /// Every element equal to the reference GEMM's.
+    pub exact: bool,
+}
+
+/// The INT8 GEMM `a x b` (`size` square, row-major) on the CPU with
+/// `threads` threads, timed: rten-gemm (RTen's GEMM, the one its ONNX
+/// runtime uses), whose int8 kernels take u8 x i8 -> i32. `a` goes in as
+/// `a + 128` with zero point 128, which is exactly `a`'s products: the same
+/// INT8 x INT8 -> INT32 arithmetic as the NPU, nothing rounded.
+pub fn cpu_int8_gemm(a: &[i8], b: &[i8], size: usize, threads: usize, runs: usize) -> anyhow::Result<CpuGemm> {
+    anyhow::ensure!(a.len() == size * size && b.len() == size * size, "cpu_int8_gemm: operands are not {size} x {size}");
+    let executor = GemmExecutor::<u8, i8, i32>::default();
+    let a_u8: Vec<u8> = a.iter().map(|&v| (i16::from(v) + 128) as u8).collect();
+    let a_t = NdTensor::from_data([size, size], a_u8);
+    let b_t = NdTensor::from_data([size, size], b.to_vec());
+    let (zero_a, zero_b) = (vec![128u8; size], vec![0i8; size]);
+    let mut c = vec![0i32; size * size];
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let mut best = f64::MAX;
+    pool.install(|| -> anyhow::Result<()> {
+        for run in 0..=runs {
+            let started = Instant::now();
+            let options = GemmOptions { a_quant: Some(QuantParams { zero_point: &zero_a }), b_quant: Some(QuantParams { zero_point: &zero_b }), ..Default::default() };
+            executor.gemm(&mut c, GemmInputA::Unpacked(a_t.view()), GemmInputB::Unpacked(b_t.view()), options).map_err(|e| anyhow::anyhow!("rten-gemm: {e:?}"))?;
+            if run > 0 {
+                best = best.min(started.elapsed().as_secs_f64());
+            }
+        }
+        Ok(())
+    })?;
+    let macs = (size * size * size) as f64;
+    Ok(CpuGemm { size, threads, library: format!("rten-gemm 0.27 ({})", executor.kernel_name()), seconds: best, runs, tops: 2.0 * macs / best / 1e12, exact: c == reference(a, b, size) })
+}
+
+/// The reference INT8 GEMM (wrapping INT32 sums), B transposed first so
+/// that each output is one pass over two rows.
+fn reference(a: &[i8], b: &[i8], size: usize) -> Vec<i32> {
+    let mut bt = vec![0i8; size * size];
+    for k in 0..size {
+        for j in 0..size {
+            bt[j * size + k] = b[k * size + j];
+        }
+    }
+    let mut c = vec![0i32; size * size];
+    for i in 0..size {
+        let row = &a[i * size..(i + 1) * size];
+        for j in 0..size {
+            let col = &bt[j * size..(j + 1) * size];
+            c[i * size + j] = row.iter().zip(col).fold(0i32, |acc, (&x, &y)| acc.wrapping_add(i32::from(x) * i32::from(y)));
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_gemm_is_exact_at_the_extremes() {
+        // -128 x -128 sums are where a kernel that saturates 16-bit pairs fails.
+        let size = 64;
+        let a: Vec<i8> = (0..size * size).map(|i| if i % 3 == 0 { -128 } else { (i * 7) as i8 }).collect();
+        let b: Vec<i8> = (0..size * size).map(|i| if i % 5 == 0 { -128 } else { (i * 13) as i8 }).collect();
+        let g = cpu_int8_gemm(&a, &b, size, 1, 1).unwrap();
+        assert!(g.exact, "{g:?}");
+        assert!(g.tops > 0.0 && g.library.starts_with("rten-gemm"));
+    }
+
+    #[test]
+    fn the_reference_is_a_gemm() {
+        let (a, b) = (vec![1i8, 2, 3, 4], vec![5i8, 6, 7, 8]);
+        assert_eq!(reference(&a, &b, 2), vec![19, 22, 43, 50]);
+    }
+}
