@@ -6,10 +6,10 @@ use crate::driver::{DriverError, Npu};
 use crate::transport::SimTransport;
 use npu_spec::protocol::{Bank, Counters, GemmTile, Request};
 use npu_spec::{gemm_reference, Matrix, NpuConfig};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One on-chip GEMM command of K steps (and `tiles` back to back).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KPoint {
     pub k: usize,
     pub tiles: usize,
@@ -20,7 +20,7 @@ pub struct KPoint {
 }
 
 /// One whole GEMM through the driver.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GemmPoint {
     pub size: usize,
     pub macs: u64,

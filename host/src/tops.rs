@@ -7,30 +7,35 @@
 
 use rten_gemm::{GemmExecutor, GemmInputA, GemmInputB, GemmOptions, QuantParams};
 use rten_tensor::{AsView, NdTensor};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// An NPU's INT8 peak as its vendor states it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VendorPeak {
-    pub name: &'static str,
+    pub name: String,
     pub tops: f64,
     /// Where the vendor states it.
-    pub source: &'static str,
+    pub source: String,
 }
 
-/// The NPUs people compare, by their vendors' INT8 peaks.
-pub const VENDOR_PEAKS: [VendorPeak; 6] = [
-    VendorPeak { name: "Google Coral Edge TPU", tops: 4.0, source: "Coral USB Accelerator datasheet (coral.ai): 4 TOPS (int8)" },
-    VendorPeak { name: "Hailo-8L (Raspberry Pi AI Kit)", tops: 13.0, source: "Raspberry Pi AI Kit product brief (raspberrypi.com), Hailo-8L: 13 TOPS" },
-    VendorPeak { name: "Apple M4 Neural Engine", tops: 38.0, source: "Apple Newsroom, 'Apple introduces M4 chip', May 2024: 38 trillion operations per second" },
-    VendorPeak { name: "Microsoft Copilot+ PC threshold", tops: 40.0, source: "Microsoft, Copilot+ PC requirements, May 2024: an NPU of 40+ TOPS" },
-    VendorPeak { name: "Qualcomm Snapdragon X Elite", tops: 45.0, source: "Qualcomm Snapdragon X Elite product brief: Hexagon NPU, 45 TOPS (INT8)" },
-    VendorPeak { name: "AMD Ryzen AI 300", tops: 50.0, source: "AMD Ryzen AI 300 series announcement, Computex June 2024: XDNA 2 NPU, 50 TOPS (INT8)" },
+/// The NPUs people compare, by their vendors' INT8 peaks: name, TOPS, source.
+const VENDOR_PEAKS: [(&str, f64, &str); 6] = [
+    ("Google Coral Edge TPU", 4.0, "Coral USB Accelerator datasheet (coral.ai): 4 TOPS (int8)"),
+    ("Hailo-8L (Raspberry Pi AI Kit)", 13.0, "Raspberry Pi AI Kit product brief (raspberrypi.com), Hailo-8L: 13 TOPS"),
+    ("Apple M4 Neural Engine", 38.0, "Apple Newsroom, 'Apple introduces M4 chip', May 2024: 38 trillion operations per second"),
+    ("Microsoft Copilot+ PC threshold", 40.0, "Microsoft, Copilot+ PC requirements, May 2024: an NPU of 40+ TOPS"),
+    ("Qualcomm Snapdragon X Elite", 45.0, "Qualcomm Snapdragon X Elite product brief: Hexagon NPU, 45 TOPS (INT8)"),
+    ("AMD Ryzen AI 300", 50.0, "AMD Ryzen AI 300 series announcement, Computex June 2024: XDNA 2 NPU, 50 TOPS (INT8)"),
 ];
 
+/// The NPUs people compare, by their vendors' INT8 peaks.
+pub fn vendor_peaks() -> Vec<VendorPeak> {
+    VENDOR_PEAKS.iter().map(|&(name, tops, source)| VendorPeak { name: name.into(), tops, source: source.into() }).collect()
+}
+
 /// One measurement of the CPU's INT8 GEMM.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CpuGemm {
     /// M = N = K.
     pub size: usize,

@@ -3,16 +3,16 @@
 use super::ConfigArg;
 use crate::bench::{gemm_point, k_point, on_chip_point, open_sim, GemmPoint, KPoint};
 use crate::output::write_atomically;
-use crate::tops::{cpu_int8_gemm, CpuGemm, VendorPeak, VENDOR_PEAKS};
+use crate::tops::{cpu_int8_gemm, vendor_peaks, CpuGemm, VendorPeak};
 use anyhow::{Context, Result};
 use clap::Args;
 use npu_spec::NpuConfig;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  npu bench --out bench/\n  npu bench --quick --out /tmp/bench\n  npu bench --synth --out bench/            (adds iCEBreaker builds of 1x1, 2x2, 4x4 and ULX3S builds of 2x2, 4x4, 8x8: about 10 more minutes)\n\nWrites DIR/bench.json (every figure with the machine, the config and this\ncommand), DIR/bench.md and SVG plots, among them DIR/tops.svg: this NPU's\npeak and measured INT8 TOPS (the bench's config and the ULX3S config) beside\nthis machine's CPU on the same INT8 GEMM and the NPUs people compare. All\ntimings of the NPU are device cycles of the cycle-exact Verilated model at\nthe config's clock; the CPU's and the simulation speed are wall time on\nthis machine.")]
+#[command(after_help = "Examples:\n  npu bench --out bench/                    (about 15 minutes on 2 cores)\n  npu bench --quick --out /tmp/bench        (half a minute)\n  npu bench --synth --out bench/            (adds iCEBreaker builds of 1x1, 2x2, 4x4 and ULX3S builds of 2x2, 4x4, 8x8: about 10 more minutes)\n  npu bench --from-json bench/bench.json --out bench/   (tables and plots again, measuring nothing)\n\nWrites DIR/bench.json (every figure with the machine, the config and this\ncommand), DIR/bench.md and SVG plots, among them DIR/tops.svg: this NPU's\npeak and measured INT8 TOPS (the bench's config and the ULX3S config) beside\nthis machine's CPU on the same INT8 GEMM and the NPUs people compare. All\ntimings of the NPU are device cycles of the cycle-exact Verilated model at\nthe config's clock; the CPU's and the simulation speed are wall time on\nthis machine.")]
 pub struct BenchArgs {
     #[command(flatten)]
     config: ConfigArg,
@@ -25,9 +25,12 @@ pub struct BenchArgs {
     /// Also build bitstreams: iCEBreaker 1x1, 2x2, 4x4 and ULX3S (ECP5) 2x2, 4x4, 8x8 (minutes)
     #[arg(long)]
     synth: bool,
+    /// Measure nothing: write the tables and plots again from an earlier run's bench.json
+    #[arg(long, value_name = "BENCH_JSON", conflicts_with_all = ["quick", "synth"])]
+    from_json: Option<PathBuf>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub(super) struct SimSpeed {
     pub array: String,
     pub rust_hdl_cycles_per_s: f64,
@@ -37,7 +40,7 @@ pub(super) struct SimSpeed {
 
 /// One board config's INT8 throughput: peak at its clock, and measured on
 /// its cycle-exact Verilated model.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub(super) struct ConfigThroughput {
     /// Which config, and the board it is built for.
     pub name: String,
@@ -53,7 +56,7 @@ pub(super) struct ConfigThroughput {
     pub end_to_end: GemmPoint,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub(super) struct Bench {
     pub command: String,
     pub machine: String,
@@ -104,6 +107,12 @@ fn config_throughput(name: &str, config: &NpuConfig, on_chip: KPoint, end_to_end
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(path) = &args.from_json {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bench: Bench = serde_json::from_str(&text).with_context(|| format!("{} is not a bench.json of this version of npu bench", path.display()))?;
+        std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+        return write_report(&args.out, &bench, false);
+    }
     let config = args.config.load()?;
     let config_name = match &args.config.config {
         Some(path) => path.display().to_string(),
@@ -195,16 +204,24 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         gemms,
         configs,
         cpu,
-        vendor_peaks: VENDOR_PEAKS.to_vec(),
+        vendor_peaks: vendor_peaks(),
         simulation_speed,
         hardware,
     };
-    write_atomically(&args.out.join("bench.json"), serde_json::to_string_pretty(&bench)?.as_bytes())?;
-    super::bench_report::write_plots(&args.out, &bench)?;
-    let md = super::bench_report::markdown(&bench, &ks);
-    write_atomically(&args.out.join("bench.md"), md.as_bytes())?;
-    print!("{md}");
+    write_report(&args.out, &bench, true)?;
     eprintln!("wrote {} in {:.0} s", args.out.display(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// bench.json (when `json`), the plots and bench.md, into `out`.
+fn write_report(out: &std::path::Path, bench: &Bench, json: bool) -> Result<()> {
+    if json {
+        write_atomically(&out.join("bench.json"), serde_json::to_string_pretty(bench)?.as_bytes())?;
+    }
+    super::bench_report::write_plots(out, bench)?;
+    let md = super::bench_report::markdown(bench);
+    write_atomically(&out.join("bench.md"), md.as_bytes())?;
+    print!("{md}");
     Ok(())
 }
 

@@ -40,7 +40,7 @@ pub fn tops_entries(bench: &Bench) -> Vec<TopsEntry> {
         e.push(TopsEntry { label: format!("CPU, {} thread{}", g.threads, if g.threads > 1 { "s" } else { "" }), tops: g.tops, group: 2, what: format!("{} on {}: {n}x{n}x{n} INT8 GEMM, INT32 sums, fastest of {} runs, equal to the reference", g.library, bench.machine, g.runs, n = g.size) });
     }
     for v in &bench.vendor_peaks {
-        e.push(TopsEntry { label: v.name.into(), tops: v.tops, group: 3, what: v.source.into() });
+        e.push(TopsEntry { label: v.name.clone(), tops: v.tops, group: 3, what: v.source.clone() });
     }
     e.sort_by(|a, b| b.tops.total_cmp(&a.tops));
     e
@@ -88,7 +88,10 @@ pub fn write_plots(out: &Path, bench: &Bench) -> anyhow::Result<()> {
 }
 
 /// The report's tables, in Markdown.
-pub fn markdown(bench: &Bench, ks: &[usize]) -> String {
+pub fn markdown(bench: &Bench) -> String {
+    let mut ks: Vec<usize> = bench.k_sweep.iter().map(|p| p.k).collect();
+    ks.sort_unstable();
+    ks.dedup();
     let c = &bench.config;
     let (rows, cols, hz) = (c.array.rows, c.array.cols, c.clock.core_hz as f64);
     let mut md = String::new();
@@ -100,7 +103,7 @@ pub fn markdown(bench: &Bench, ks: &[usize]) -> String {
     }
 
     let _ = writeln!(md, "\n| K | MAC utilization, 1 tile | 8 tiles back to back |\n|---|---|---|");
-    for k in ks {
+    for k in &ks {
         let u = |t: usize| bench.k_sweep.iter().find(|p| p.k == *k && p.tiles == t).map_or(0.0, |p| 100.0 * p.utilization);
         let _ = writeln!(md, "| {k} | {:.1}% | {:.1}% |", u(1), u(8));
     }
