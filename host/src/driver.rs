@@ -106,6 +106,31 @@ impl Npu {
         self.link.port()
     }
 
+    /// For `npu daemon`: relays a client's exchange (see [`Link::relay`]).
+    /// The client changes what is on chip, so this driver forgets what it
+    /// believed was there.
+    pub fn relay(&mut self, bytes: &[u8], timeout: std::time::Duration) -> std::io::Result<Vec<u8>> {
+        self.a.forget();
+        self.b.forget();
+        self.bias.forget();
+        self.link.relay(bytes, timeout)
+    }
+
+    /// For `npu daemon`: a client's resync.
+    pub fn resync_link(&mut self, quiet: std::time::Duration) -> std::io::Result<()> {
+        self.link.resync_transport(quiet)
+    }
+
+    /// The device's clock (simulated time for a simulation).
+    pub fn device_now(&self) -> std::time::Duration {
+        self.link.now()
+    }
+
+    /// How much slower than a board the device may run (see `Transport::slowdown`).
+    pub fn slowdown(&self) -> u32 {
+        self.link.slowdown()
+    }
+
     /// Requests and bytes sent over the link so far.
     pub fn link_stats(&self) -> LinkStats {
         self.link.stats

@@ -5,6 +5,7 @@
 //! - [`driver`]: [`Npu`], any-shape GEMM and requantized GEMM, counters;
 //! - [`plan`]: how a GEMM is cut to the array and the scratchpads;
 //! - [`cluster`]: one GEMM shared across several devices;
+//! - [`daemon`]: one process owning a device, shared by local programs;
 //! - [`digits`]: the end-to-end example, an INT8 MLP on the UCI digits;
 //! - [`tops`]: TOPS in context (vendors' peaks, this machine's CPU measured);
 //! - `cli`: the `npu` command line.
@@ -12,6 +13,7 @@
 pub mod bench;
 pub mod cli;
 pub mod cluster;
+pub mod daemon;
 pub mod digits;
 pub mod driver;
 pub mod link;

@@ -10,10 +10,12 @@ use std::time::Duration;
 pub enum LinkError {
     #[error("{command}: no answer from {port} within {waited:?} (is the board powered, programmed with the NPU bitstream, and at {baud} baud?)")]
     Timeout { command: &'static str, port: String, waited: Duration, baud: u32 },
-    #[error("{command}: the link to {port} failed: {source}")]
-    Io { command: &'static str, port: String, source: std::io::Error },
-    #[error("{command}: the answer from {port} was damaged: {source}")]
-    Frame { command: &'static str, port: String, source: FrameError },
+    // The cause is in the message, and deliberately not a `source`: one line
+    // on stderr, not the cause printed twice by the error chain.
+    #[error("{command}: the link to {port} failed: {cause}")]
+    Io { command: &'static str, port: String, cause: std::io::Error },
+    #[error("{command}: the answer from {port} was damaged: {cause}")]
+    Frame { command: &'static str, port: String, cause: FrameError },
     #[error("{command}: the device answered {status} ({meaning})")]
     Device { command: &'static str, status: &'static str, meaning: &'static str },
     #[error("{command}: the answer does not belong to it ({why})")]
@@ -102,7 +104,7 @@ impl Link {
         let wire = self.wire_time(frame.len() + answer_bytes + 8);
         let work = Duration::from_secs_f64(work_cycles as f64 / self.timing.core_hz as f64);
         let timeout = 2 * (wire + work) * self.transport.slowdown() + self.slack;
-        self.transport.send(&frame).map_err(|source| LinkError::Io { command, port: port.clone(), source })?;
+        self.transport.send(&frame).map_err(|cause| LinkError::Io { command, port: port.clone(), cause })?;
         self.stats.bytes_sent += frame.len() as u64;
         let result = self.await_answer(op, timeout);
         if result.is_err() {
@@ -136,17 +138,57 @@ impl Link {
             let n = self
                 .transport
                 .receive(&mut buf, left)
-                .map_err(|source| LinkError::Io { command, port: self.transport.describe(), source })?;
+                .map_err(|cause| LinkError::Io { command, port: self.transport.describe(), cause })?;
             self.stats.bytes_received += n as u64;
             // One answer per request: the first frame completed is it.
             if let Some(frame) = self.decoder.push(&buf[..n]).into_iter().next() {
                 return match frame {
                     Ok(p) if p.len() >= RESPONSE_HEAD => Ok(p),
                     Ok(p) => Err(LinkError::Mismatch { command, why: format!("a {}-byte answer", p.len()) }),
-                    Err(source) => Err(LinkError::Frame { command, port: self.transport.describe(), source }),
+                    Err(cause) => Err(LinkError::Frame { command, port: self.transport.describe(), cause }),
                 };
             }
         }
+    }
+
+    /// For `npu daemon`: sends a client's `bytes` (a request frame, or none)
+    /// and returns every byte received until an answer frame is complete or
+    /// `timeout` has passed on the transport's clock. Nothing is decoded for
+    /// the client: its own link checks the answer.
+    pub fn relay(&mut self, bytes: &[u8], timeout: Duration) -> std::io::Result<Vec<u8>> {
+        if !bytes.is_empty() {
+            self.transport.send(bytes)?;
+        }
+        let mut decoder = FrameDecoder::new();
+        let mut received = vec![];
+        let mut buf = [0u8; 4096];
+        let deadline = self.transport.now() + timeout;
+        loop {
+            let left = deadline.saturating_sub(self.transport.now());
+            if left.is_zero() {
+                return Ok(received);
+            }
+            let n = self.transport.receive(&mut buf, left)?;
+            received.extend_from_slice(&buf[..n]);
+            if !decoder.push(&buf[..n]).is_empty() {
+                return Ok(received);
+            }
+        }
+    }
+
+    /// For `npu daemon`: a client's resync, on the device's transport.
+    pub fn resync_transport(&mut self, quiet: Duration) -> std::io::Result<()> {
+        self.decoder.reset();
+        self.transport.resync(quiet)
+    }
+
+    /// The transport's clock (the device's simulated time for a simulation).
+    pub fn now(&self) -> Duration {
+        self.transport.now()
+    }
+
+    pub fn slowdown(&self) -> u32 {
+        self.transport.slowdown()
     }
 
     /// After a failed command: wait for the device to drop any partial

@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use crate::transport::{SerialTransport, SimTransport};
 use crate::Npu;
+use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Args, Clone, Debug)]
@@ -13,6 +14,9 @@ pub struct DeviceArgs {
     /// Serial port of a board or of a virtual board (`npu sim serve` prints its path); repeat for several devices
     #[arg(long, short = 'p', value_name = "PORT", conflicts_with = "sim")]
     pub port: Vec<String>,
+    /// Go through `npu daemon`, which owns the device: its socket (default: NPU_DAEMON, else $XDG_RUNTIME_DIR/npu/daemon.sock)
+    #[arg(long, value_name = "SOCKET", num_args = 0..=1, default_missing_value = "", conflicts_with_all = ["sim", "port"])]
+    pub daemon: Option<PathBuf>,
     /// Use the NPU simulated in this process (Verilator) instead of a board
     #[arg(long)]
     pub sim: bool,
@@ -26,9 +30,40 @@ pub struct DeviceArgs {
     pub config: ConfigArg,
 }
 
+/// The daemon's socket named by `NPU_DAEMON`, or the default one.
+fn socket_from_env() -> PathBuf {
+    match std::env::var_os("NPU_DAEMON").filter(|v| !v.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => crate::daemon::default_socket(),
+    }
+}
+
+/// This program as a daemon's watchers see it: "npu gemm (pid 1234)".
+pub fn client_name() -> String {
+    let command = std::env::args().nth(1).unwrap_or_default();
+    format!("npu {command} (pid {})", std::process::id())
+}
+
 impl DeviceArgs {
+    /// The daemon to go through: `--daemon [SOCKET]`, or `NPU_DAEMON` when
+    /// no other device is named.
+    pub fn daemon_socket(&self) -> Option<PathBuf> {
+        match &self.daemon {
+            Some(p) if p.as_os_str().is_empty() => Some(socket_from_env()),
+            Some(p) => Some(p.clone()),
+            None if !self.sim && self.port.is_empty() && std::env::var_os("NPU_DAEMON").is_some_and(|v| !v.is_empty()) => Some(socket_from_env()),
+            None => None,
+        }
+    }
+
     /// Opens every device and reads its INFO.
     pub fn open(&self) -> Result<Vec<Npu>> {
+        if let Some(socket) = self.daemon_socket() {
+            let t = crate::daemon::client::DaemonTransport::connect(&socket, &client_name()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let baud = t.baud();
+            let npu = Npu::open(Box::new(t), baud).with_context(|| format!("the device of the npu daemon at {} is not answering as an NPU", socket.display()))?;
+            return Ok(vec![npu]);
+        }
         let config = self.config.load()?;
         let baud = self.baud.unwrap_or(config.link.baud);
         if self.sim {
@@ -46,7 +81,7 @@ impl DeviceArgs {
         let ports: Vec<String> = if self.port.is_empty() {
             match std::env::var("NPU_PORT") {
                 Ok(p) if !p.is_empty() => vec![p],
-                _ => bail!("no device given: use --port PORT (a board, or the path `npu sim serve` prints) or --sim (the NPU simulated in this process); NPU_PORT may also name the port"),
+                _ => bail!("no device given: use --port PORT (a board, or the path `npu sim serve` prints), --sim (the NPU simulated in this process) or --daemon (a running `npu daemon`); NPU_PORT may also name the port"),
             }
         } else {
             self.port.clone()

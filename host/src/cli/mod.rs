@@ -10,6 +10,7 @@ use std::process::ExitCode;
 mod bench;
 mod bench_report;
 mod config;
+mod daemon;
 mod device;
 mod flash;
 mod gemm;
@@ -17,6 +18,7 @@ mod infer;
 mod info;
 mod sim;
 mod stats;
+mod stats_view;
 mod synth;
 mod train;
 mod verilog;
@@ -58,6 +60,8 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Program a board with a bitstream (--dry-run prints the command)
     Flash(flash::FlashArgs),
+    /// Own one device and share it with local programs over a Unix socket (--daemon)
+    Daemon(daemon::DaemonArgs),
     /// Measure the NPU: array efficiency, effective vs peak TOPS, link efficiency, simulation speed; tables and SVG plots
     Bench(bench::BenchArgs),
 }
@@ -95,6 +99,7 @@ pub fn main() -> ExitCode {
         Command::Synth(args) => synth::run(&args),
         Command::Flash(args) => flash::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Daemon(args) => daemon::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -76,7 +76,7 @@ impl Engine {
 }
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  npu sim gemm --m 4 --k 16 --n 4\n  npu sim gemm --m 10 --k 64 --n 7 --seed 42\n  npu sim gemm --engine verilator --m 64 --k 64 --n 64\n  npu sim gemm --engine rust-hdl --m 4 --k 8 --n 4\n  npu sim gemm --m 4 --k 8 --n 4 --vcd gemm.vcd\n  npu sim gemm --m 64 --k 64 --n 64 --port /dev/pts/5   (a virtual board from `npu sim serve`)\n\nThe default engine is the whole NPU: the host driver cuts the GEMM into WRITE,\nGEMM and READ commands over the simulated UART, as it would for a board. The\narray engines stream array-sized output tiles through the systolic array\nalone. Exit code 1 if any element differs from the reference.")]
+#[command(after_help = "Examples:\n  npu sim gemm --m 4 --k 16 --n 4\n  npu sim gemm --m 10 --k 64 --n 7 --seed 42\n  npu sim gemm --engine verilator --m 64 --k 64 --n 64\n  npu sim gemm --engine rust-hdl --m 4 --k 8 --n 4\n  npu sim gemm --m 4 --k 8 --n 4 --vcd gemm.vcd\n  npu sim gemm --m 64 --k 64 --n 64 --port /dev/pts/5   (a virtual board from `npu sim serve`)\n  npu sim gemm --m 256 --k 256 --n 256 --daemon          (the device `npu daemon` shares)\n\nThe default engine is the whole NPU: the host driver cuts the GEMM into WRITE,\nGEMM and READ commands over the simulated UART, as it would for a board. The\narray engines stream array-sized output tiles through the systolic array\nalone. Exit code 1 if any element differs from the reference.")]
 pub struct GemmArgs {
     #[command(flatten)]
     config: ConfigArg,
@@ -98,6 +98,9 @@ pub struct GemmArgs {
     /// With the npu engine: talk to the NPU on this serial port (a virtual board from `npu sim serve`, or a board) instead of simulating it in this process
     #[arg(long, value_name = "PORT", conflicts_with = "vcd")]
     port: Option<String>,
+    /// With the npu engine: go through `npu daemon` (its socket; default: NPU_DAEMON, else $XDG_RUNTIME_DIR/npu/daemon.sock)
+    #[arg(long, value_name = "SOCKET", num_args = 0..=1, default_missing_value = "", conflicts_with_all = ["vcd", "port"])]
+    daemon: Option<std::path::PathBuf>,
     /// Trace every cycle to this VCD file (Verilator only; open it in GTKWave)
     #[arg(long, value_name = "FILE")]
     vcd: Option<std::path::PathBuf>,
@@ -126,7 +129,7 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
     let mut started = Instant::now();
     let run = match args.engine {
         Engine::Npu => return gemm_over_link(args, &config, &a, &b, seed),
-        _ if args.port.is_some() => bail!("--port needs --engine npu"),
+        _ if args.port.is_some() || args.daemon.is_some() => bail!("--port and --daemon need --engine npu"),
         Engine::RustHdl => {
             if args.vcd.is_some() {
                 bail!("--vcd needs the Verilator model (--engine npu or verilator)");
@@ -170,16 +173,25 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
 /// GEMM and READ commands sent over the simulated UART.
 fn gemm_over_link(args: &GemmArgs, config: &npu_spec::NpuConfig, a: &Matrix<i8>, b: &Matrix<i8>, seed: u64) -> anyhow::Result<()> {
     let (m, n) = (a.rows(), b.cols());
-    let transport: Box<dyn crate::transport::Transport> = match &args.port {
-        Some(port) => Box::new(crate::transport::SerialTransport::open(port, config.link.baud)?),
-        None => Box::new(crate::transport::SimTransport::with_vcd(config, args.vcd.as_deref())?),
+    let mut baud = config.link.baud;
+    let transport: Box<dyn crate::transport::Transport> = match (&args.port, &args.daemon) {
+        (Some(port), _) => Box::new(crate::transport::SerialTransport::open(port, config.link.baud)?),
+        (None, Some(socket)) => {
+            let socket = if socket.as_os_str().is_empty() { std::env::var_os("NPU_DAEMON").filter(|v| !v.is_empty()).map_or_else(crate::daemon::default_socket, std::path::PathBuf::from) } else { socket.clone() };
+            let t = crate::daemon::client::DaemonTransport::connect(&socket, &super::device::client_name()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            baud = t.baud();
+            Box::new(t)
+        }
+        (None, None) => Box::new(crate::transport::SimTransport::with_vcd(config, args.vcd.as_deref())?),
     };
-    let mut npu = crate::Npu::open(transport, config.link.baud)?;
-    npu.clear_counters()?;
+    let mut npu = crate::Npu::open(transport, baud)?;
+    // A shared device's counters are everyone's: take this GEMM's as a
+    // difference instead of clearing them.
+    let before = if args.daemon.is_some() { npu.counters()? } else { npu.clear_counters().map(|_| npu_spec::protocol::Counters::default())? };
     let started = Instant::now();
     let got = npu.gemm(a, b)?;
     let elapsed = started.elapsed();
-    let c = npu.counters()?;
+    let c = npu.counters()?.since(&before);
     let want = gemm_reference(a, b)?;
     if m <= 8 && n <= 8 {
         print_side_by_side(&got, &want);

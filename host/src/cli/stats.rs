@@ -9,7 +9,7 @@ use std::io::Write;
 use std::time::Duration;
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  npu stats --port /dev/ttyUSB1\n  npu stats --port /dev/pts/5 --watch          (Ctrl-C stops it)\n  npu stats --sim --watch --count 3 --interval 0.5\n\nUtilization is useful MACs per PE per cycle; 'while busy' counts only the\ncycles in which the NPU executed commands. --watch shows each interval's\nfigures (deltas) under the totals.")]
+#[command(after_help = "Examples:\n  npu stats --port /dev/ttyUSB1\n  npu stats --port /dev/pts/5 --watch          (Ctrl-C stops it)\n  npu stats --sim --watch --count 3 --interval 0.5\n  npu stats --watch --daemon                   (a device shared by `npu daemon`: live while jobs run)\n\nUtilization is useful MACs per PE per cycle; 'while busy' counts only the\ncycles in which the NPU executed commands. --watch shows each interval's\nfigures (deltas) under the totals.")]
 pub struct StatsArgs {
     /// Refresh in place every --interval seconds
     #[arg(long)]
@@ -36,6 +36,12 @@ fn parse_interval(s: &str) -> Result<f64, String> {
 }
 
 pub fn run(args: &StatsArgs) -> anyhow::Result<()> {
+    if let Some(socket) = args.device.daemon_socket() {
+        if args.clear {
+            anyhow::bail!("--clear with --daemon would change the counters other programs' figures use: leave it out (the daemon shows each interval's figures)");
+        }
+        return super::stats_view::run(&socket, args.watch, args.interval, args.count);
+    }
     let mut npu = args.device.open_one()?;
     if args.clear {
         npu.clear_counters()?;
