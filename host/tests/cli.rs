@@ -105,6 +105,52 @@ fn sim_gemm_checks_itself_against_the_reference() {
     assert!(text.contains("reference C"), "small results are shown beside the reference:\n{text}");
 }
 
+/// A frame cut short on the virtual board's line is dropped after the idle
+/// time-out, as on a board, and does not swallow the next request: the
+/// simulation advances its clock through the line's silence.
+#[test]
+fn a_cut_frame_on_the_virtual_board_does_not_swallow_the_next_request() {
+    use npu_spec::protocol::{FrameDecoder, Info, Request, Status, SYNC};
+    use std::io::{BufRead, Read, Write};
+    if npu_spec::tools::VERILATOR.find().is_err() && std::env::var_os("CI").is_none() {
+        eprintln!("SKIPPED: verilator is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = quick_config(dir.path());
+    let config = npu_spec::NpuConfig::load(Path::new(&cfg)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_npu")).args(["sim", "serve", "--config", &cfg]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut path = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut path).unwrap();
+    let mut port = std::fs::OpenOptions::new().read(true).write(true).open(path.trim()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut reader = port.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut decoder = FrameDecoder::new();
+        let mut buf = [0u8; 256];
+        loop {
+            let n = reader.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            for frame in decoder.push(&buf[..n]) {
+                let _ = tx.send(frame);
+            }
+        }
+    });
+    // SYNC, a length of 100, then three bytes of payload, and silence.
+    port.write_all(&[SYNC, 100, 0, 2, 0, 0]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    port.write_all(&Request::Info.frame()).unwrap();
+    let first = rx.recv_timeout(std::time::Duration::from_secs(20));
+    let _ = child.kill();
+    let _ = child.wait();
+    let payload = first.expect("an answer to INFO after the cut frame").expect("a well-formed frame");
+    assert_eq!(payload[0], Status::Ok as u8, "the cut frame swallowed INFO: the answer is {payload:?}");
+    assert_eq!(Info::decode(&payload[2..]), Some(Info::of(&config)));
+    assert!(rx.try_recv().is_err(), "one answer, to INFO; the cut frame gets none");
+}
+
 /// `npu sim serve` in its own process answers INFO over its pseudo-terminal,
 /// read and written here as any serial program would.
 #[test]

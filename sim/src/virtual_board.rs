@@ -4,10 +4,15 @@
 //! NPU's `uart_rx` pin bit by bit at the configured clocks per bit; the
 //! NPU's `uart_tx` pin is sampled back into bytes and written to the
 //! terminal. The simulation runs as fast as it can while the line or the NPU
-//! is busy, and sleeps while both are idle.
+//! is busy, and sleeps while both are idle. After the last activity it runs
+//! on through the line's silence, one chunk per millisecond of wall time,
+//! until the device's idle time-out has passed in simulated time: a frame
+//! cut short is then dropped, as on a board, instead of waiting forever for
+//! its rest and swallowing the next request.
 
 use crate::npu_sim::{NpuSim, VerilatedNpu};
 use crate::verilated::ModelError;
+use npu_spec::protocol::IDLE_TIMEOUT_BITS;
 use npu_spec::NpuConfig;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
@@ -87,6 +92,10 @@ pub fn serve(config: &NpuConfig, stop: &AtomicBool, ready: impl FnOnce(&std::pat
     // One more chunk after the last sign of activity: the device raises
     // `busy` a few cycles after a frame's last stop bit has left the line.
     let mut was_active = false;
+    // Simulated silence still owed after the last activity: the idle
+    // time-out and ten bit times more.
+    let silence = (IDLE_TIMEOUT_BITS + 10) * config.clocks_per_bit();
+    let mut silence_left = 0u64;
     while !stop.load(Ordering::Relaxed) {
         let mut got_input = false;
         match pty.master.read(&mut buf) {
@@ -106,8 +115,16 @@ pub fn serve(config: &NpuConfig, stop: &AtomicBool, ready: impl FnOnce(&std::pat
                 sim.tick();
             }
             was_active = active;
+            silence_left = silence;
         } else {
             std::thread::sleep(Duration::from_millis(1));
+            // The line was quiet for this millisecond: let the device see
+            // quiet too, until its time-out has surely passed.
+            let n = chunk.min(silence_left);
+            for _ in 0..n {
+                sim.tick();
+            }
+            silence_left -= n;
         }
         let out = sim.take_raw();
         if !out.is_empty() {
