@@ -239,3 +239,41 @@ fn a_daemon_that_dies_mid_job_is_one_line_for_its_client() {
     assert!(errors[0].contains("went away") && errors[0].matches("went away").count() == 1, "{err}");
     assert!(!out.exists(), "no output from a GEMM that did not finish");
 }
+
+#[test]
+fn a_second_daemon_on_one_port_refuses_before_sending_anything() {
+    use std::io::BufRead;
+    if !have_verilator() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("quick.toml");
+    std::fs::write(&config, npu_spec::config::DEFAULT_TOML.lines().map(|l| if l.starts_with("core_hz = ") { "core_hz = 8_000_000" } else { l }).collect::<Vec<_>>().join("\n")).unwrap();
+    let config = config.to_str().unwrap();
+    // A virtual board: the simulated NPU behind a pseudo-terminal.
+    let mut board = Command::new(env!("CARGO_BIN_EXE_npu")).args(["sim", "serve", "--config", config]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut pty = String::new();
+    std::io::BufReader::new(board.stdout.take().unwrap()).read_line(&mut pty).unwrap();
+    let pty = pty.trim().to_string();
+    let (first_socket, second_socket) = (dir.path().join("first.sock"), dir.path().join("second.sock"));
+    let first = Command::new(env!("CARGO_BIN_EXE_npu")).args(["daemon", "--port", &pty, "--config", config, "--socket", first_socket.to_str().unwrap()]).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let started = Instant::now();
+    while std::os::unix::net::UnixStream::connect(&first_socket).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(120), "the first daemon never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = Command::new(env!("CARGO_BIN_EXE_npu")).args(["daemon", "--port", &pty, "--config", config, "--socket", second_socket.to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(err.contains("another npu daemon already owns") && err.contains(&pty), "{err}");
+    assert!(!second_socket.exists());
+    // The first daemon's device is undisturbed.
+    let mut npu = client(&first_socket, "after the refusal");
+    let (a, b) = (random(8, 16, 1), random(16, 8, 2));
+    assert_eq!(npu.gemm(&a, &b).unwrap(), gemm_reference(&a, &b).unwrap());
+    drop(npu);
+    for mut p in [first, board] {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+}

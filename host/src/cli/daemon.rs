@@ -41,6 +41,8 @@ pub fn run(args: &DaemonArgs) -> Result<()> {
     if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
         bail!("an npu daemon is already serving {}: stop it first, or give this one another --socket", socket.display());
     }
+    // And a second daemon on one port, before sending it anything.
+    let port_lock = args.port.as_deref().map(crate::daemon::lock_port).transpose()?;
     let npu = if args.sim {
         eprintln!("preparing the simulated NPU ({}x{}, Verilator) ...", config.array.rows, config.array.cols);
         Npu::open(Box::new(SimTransport::new(&config)?), config.link.baud).context("the simulated NPU did not answer INFO")?
@@ -50,7 +52,7 @@ pub fn run(args: &DaemonArgs) -> Result<()> {
         Npu::open(Box::new(SerialTransport::open(port, baud)?), baud).with_context(|| format!("{port} is not answering as an NPU"))?
     };
     let device = npu.port();
-    let daemon = Daemon::start(npu, &socket, args.port.as_deref(), Duration::from_secs_f64(args.poll))?;
+    let daemon = Daemon::start(npu, &socket, port_lock, Duration::from_secs_f64(args.poll))?;
     eprintln!("npu daemon: serving {device} on {} (owner-only); Ctrl-C stops it", daemon.socket().display());
     eprintln!("  clients: npu info --daemon {0}   npu stats --watch --daemon {0}", daemon.socket().display());
     crate::daemon::run_forever(daemon)

@@ -27,7 +27,7 @@ pub fn sparkline(values: &[f64], top: f64) -> String {
 /// The view's lines for one snapshot of the daemon's statistics.
 pub fn render(socket: &Path, s: &DaemonStats) -> Vec<String> {
     let peak_gops = 2.0 * (s.rows * s.cols) as f64 * s.core_hz as f64 / 1e9;
-    let last = s.samples.last().cloned().unwrap_or(Sample { at_s: 0.0, device_s: 0.0, utilization: 0.0, gops: 0.0, job_bytes: 0, poll_bytes: 0, holder: None });
+    let last = s.samples.last().cloned().unwrap_or(Sample { at_s: 0.0, device_s: 0.0, utilization: 0.0, gops: 0.0, job_bytes: 0, job_bytes_in: 0, job_bytes_out: 0, poll_bytes: 0, holder: None });
     let history = |f: fn(&Sample) -> f64| s.samples.iter().map(f).collect::<Vec<f64>>();
     // Each graph is scaled to its largest value shown: a job over the link
     // keeps the array busy a few percent of the time, which a 0-100% scale
@@ -43,7 +43,7 @@ pub fn render(socket: &Path, s: &DaemonStats) -> Vec<String> {
         format!("  utilization   {:>6.2}%   |{}| last {} intervals, 0 to {:.2}%", 100.0 * last.utilization, sparkline(&util, top(&util)), s.samples.len().min(GRAPH), 100.0 * top(&util)),
         format!("  delivered     {:>7.4}  |{}| GOPS, 0 to {:.4} (peak {peak_gops:.3})", last.gops, sparkline(&gops, top(&gops)), top(&gops)),
         format!("  device time   {:>9.4} s in the last interval; {:.3} s since power-up, {} MACs", last.device_s, s.cycles as f64 / s.core_hz.max(1) as f64, s.macs),
-        format!("  job traffic   {:>9} B in the last interval; in all {} B to the device, {} B back", last.job_bytes, s.job_bytes_sent, s.job_bytes_received),
+        format!("  job traffic   {:>9} B in, {} B out in the last interval; in all {} B in, {} B out (to the device, and back)", last.job_bytes_in, last.job_bytes_out, s.job_bytes_sent, s.job_bytes_received),
         format!("  polling       {:>9} B in the last interval; in all {} B (the daemon's own COUNTERS reads, not the jobs')", last.poll_bytes, s.poll_bytes),
     ];
     if let Some(e) = &s.error {

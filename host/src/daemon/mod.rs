@@ -68,6 +68,10 @@ pub struct Sample {
     pub gops: f64,
     /// Bytes the jobs moved over the link in the interval (both ways).
     pub job_bytes: u64,
+    /// Of those, the bytes sent to the device (requests)...
+    pub job_bytes_in: u64,
+    /// ...and the bytes it sent back (answers).
+    pub job_bytes_out: u64,
     /// The daemon's own polling bytes in the interval (both ways).
     pub poll_bytes: u64,
     /// The job holding the device at the interval's end.
@@ -111,7 +115,9 @@ struct Hold {
 /// Everything the poller counts between polls.
 struct Tally {
     stats: DaemonStats,
-    interval_job_bytes: u64,
+    /// The jobs' bytes to and from the device since the last poll.
+    interval_in: u64,
+    interval_out: u64,
     last: Option<Counters>,
 }
 
@@ -134,8 +140,9 @@ pub struct Daemon {
 }
 
 /// Refuses a second daemon on `port` (a serial port path): an exclusive
-/// lock on a file named after it, held for the daemon's life.
-fn lock_port(port: &str) -> Result<std::fs::File> {
+/// lock on a file named after it, to be held for the daemon's life. Take it
+/// before opening the port, so that a refused daemon sends nothing.
+pub fn lock_port(port: &str) -> Result<std::fs::File> {
     let canonical = std::fs::canonicalize(port).unwrap_or_else(|_| PathBuf::from(port));
     let name: String = canonical.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     let dir = std::env::temp_dir().join("npu-port-locks");
@@ -186,10 +193,9 @@ fn unsafe_umask(mask: u32) -> u32 {
 
 impl Daemon {
     /// Takes the device (already opened: INFO read) and listens on `socket`.
-    /// `port` is the serial port it owns, if any, locked against a second
-    /// daemon.
-    pub fn start(npu: Npu, socket: &Path, port: Option<&str>, poll: Duration) -> Result<Daemon> {
-        let port_lock = port.map(lock_port).transpose()?;
+    /// `port_lock` is the [`lock_port`] of the serial port it owns, if any,
+    /// kept for the daemon's life.
+    pub fn start(npu: Npu, socket: &Path, port_lock: Option<std::fs::File>, poll: Duration) -> Result<Daemon> {
         let listener = bind(socket)?;
         let info = npu.info().clone();
         let stats = DaemonStats {
@@ -214,7 +220,7 @@ impl Daemon {
             device: Mutex::new(npu),
             hold: Mutex::new(Hold::default()),
             hold_changed: Condvar::new(),
-            tally: Mutex::new(Tally { stats, interval_job_bytes: 0, last: None }),
+            tally: Mutex::new(Tally { stats, interval_in: 0, interval_out: 0, last: None }),
             started: Instant::now(),
             next_id: AtomicU64::new(1),
             stop: AtomicBool::new(false),
@@ -299,7 +305,9 @@ fn poll_once(shared: &Shared) {
                     device_s,
                     utilization: if delta.cycles == 0 { 0.0 } else { delta.macs as f64 / (shared.pes as f64 * delta.cycles as f64) },
                     gops: if delta.cycles == 0 { 0.0 } else { 2.0 * delta.macs as f64 / device_s / 1e9 },
-                    job_bytes: std::mem::take(&mut tally.interval_job_bytes),
+                    job_bytes: tally.interval_in + tally.interval_out,
+                    job_bytes_in: std::mem::take(&mut tally.interval_in),
+                    job_bytes_out: std::mem::take(&mut tally.interval_out),
                     poll_bytes,
                     holder,
                 };
@@ -371,7 +379,8 @@ fn serve_client(shared: &Shared, stream: UnixStream) {
                             let mut tally = shared.tally.lock().expect("tally");
                             tally.stats.job_bytes_sent += bytes.len() as u64;
                             tally.stats.job_bytes_received += answer.len() as u64;
-                            tally.interval_job_bytes += (bytes.len() + answer.len()) as u64;
+                            tally.interval_in += bytes.len() as u64;
+                            tally.interval_out += answer.len() as u64;
                             DaemonMessage::Answer { now: npu.device_now(), bytes: answer }
                         }
                         Err(e) => DaemonMessage::Error { message: format!("the device's link failed: {e}") },
