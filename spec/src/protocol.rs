@@ -680,7 +680,7 @@ pub fn markdown() -> String {
     let mut s = String::new();
     s.push_str("# The npu link protocol\n\n");
     s.push_str("Generated from `spec/src/protocol.rs` (`UPDATE_DOCS=1 cargo test -p npu-spec protocol` rewrites it); the hardware and the host both use that file.\n\n");
-    let _ = writeln!(s, "Format version {FORMAT_VERSION}. UART 8N1 at the configured baud. All multi-byte fields are little-endian.\n");
+    let _ = writeln!(s, "Format version {FORMAT_VERSION}. UART 8N1 at the configured baud. All multi-byte fields are little-endian, the CRC included (low byte first).\n");
     s.push_str("## Frames\n\nRequests and responses are framed alike:\n\n");
     s.push_str("| bytes | field | meaning |\n|---|---|---|\n");
     let _ = writeln!(s, "| 1 | `sync` | {SYNC:#04X} |");
@@ -690,17 +690,20 @@ pub fn markdown() -> String {
         s,
         "A request payload is at most {MAX_REQUEST_PAYLOAD} bytes: the device holds a whole request and checks its CRC before acting, so a damaged request changes nothing. \
          Bytes outside a frame are skipped until the next `sync`. A frame that stops arriving is dropped after {IDLE_TIMEOUT_BITS} bit times of silence, so it never swallows the next one. \
-         A request whose `len` is 0 or above the limit is answered BAD_LENGTH at once and its bytes are skipped as garbage.\n"
+         A request whose `len` is 0 or above the limit is answered BAD_LENGTH at once, with opcode byte 0x00 (no opcode was taken), and the bytes after its length are treated as garbage: the receiver hunts for the next `sync` among them. \
+         So the payload of an over-long request is read as if it were more frames, and a look-alike in it (a `sync` byte followed by a length) is answered too, or swallows the start of the next request: never send a request longer than `max_request` (INFO tells it).\n"
     );
     let _ = writeln!(
         s,
-        "Every request is answered by exactly one response frame whose payload starts with a status byte and the request's opcode (for BAD_CRC, the first payload byte as received), {RESPONSE_HEAD} bytes, then the command's data when the status is OK.\n"
+        "Every request whose `len` is within 1..={MAX_REQUEST_PAYLOAD} is answered by exactly one response frame whose payload starts with a status byte and the request's opcode (for BAD_CRC, the first payload byte as received), {RESPONSE_HEAD} bytes, then the command's data when the status is OK. \
+         A response payload is at most {MAX_RESPONSE_PAYLOAD} bytes (its `len` has 2 bytes): a READ whose data would not fit is answered BAD_LENGTH. \
+         Field offsets in the tables below count from the payload's first byte, the opcode at offset 0, not from `sync`.\n"
     );
     s.push_str("## Status codes\n\n| code | name | meaning |\n|---|---|---|\n");
     for st in Status::ALL {
         let _ = writeln!(s, "| {} | {} | {} |", st as u8, st.name(), st.meaning());
     }
-    s.push_str("\nAn answer other than OK means the command changed nothing.\n\n## Banks\n\nMemories are addressed in entries; WRITE and READ move whole entries, lane 0 first, INT32 lanes little-endian.\n\n");
+    s.push_str("\nAn answer other than OK means the command changed nothing. A WRITE with no data is BAD_LENGTH (its length does not fit the command); a READ or REQUANT with `count` 0 is OUT_OF_RANGE (an empty range).\n\n## Banks\n\nMemories are addressed in entries; WRITE and READ move whole entries, lane 0 first, INT32 lanes little-endian.\n\n");
     s.push_str("| number | bank | entry | entries |\n|---|---|---|---|\n");
     let entry_doc = |b: Bank| match b {
         Bank::A => ("`rows` INT8: lane i is A[i][k] of step k", "`memory.a_depth`"),
@@ -739,7 +742,7 @@ pub fn markdown() -> String {
         }
     }
     s.push_str("### GEMM semantics\n\nTile t (0-based) uses A entries `a_entry + t*a_step + kk` and B entries `b_entry + t*b_step + kk` for kk in 0..k, and writes output row i (i < m) of the tile to lanes 0..n of accumulator entry `acc_entry + t*acc_step + i`: C[i][j] = sum over kk of A-lane i times B-lane j, INT8 x INT8 summed in INT32 with wrap, added to the entry's old value when `flags` bit 0 is set. Every range of every tile is checked before the first step; a bad one is answered OUT_OF_RANGE and nothing runs.\n\n");
-    s.push_str("### REQUANT semantics\n\nFor each entry e < count and lane j: OUT[dst+e][j] = requantize(ACC[src+e][j] + (bias ? BIAS[0][j] : 0)) with the gemmlowp rules: saturating rounding doubling high multiply by `multiplier`, rounding divide by 2^`shift`, add `zero_point`, clamp to [`min`, `max`].\n");
+    s.push_str("### REQUANT semantics\n\nFor each entry e < count and lane j: OUT[dst+e][j] = requantize(ACC[src+e][j] + (bias ? BIAS[0][j] : 0)) with the gemmlowp rules: saturating rounding doubling high multiply by `multiplier`, rounding divide by 2^`shift`, add `zero_point`, clamp to [`min`, `max`]. The bias add wraps in INT32 (as the accumulators do); the zero-point add saturates (it is done wider, before the clamp).\n");
     s
 }
 
