@@ -1,6 +1,9 @@
 //! The `npu` binary as a user meets it: help everywhere, exit codes scripts
 //! can trust, clear one-line errors, and nothing half-written on failure.
 
+mod common;
+
+use common::{default_toml_at_8_mhz, frames, have_verilator, VirtualBoard};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -110,112 +113,46 @@ fn sim_gemm_checks_itself_against_the_reference() {
 /// simulation advances its clock through the line's silence.
 #[test]
 fn a_cut_frame_on_the_virtual_board_does_not_swallow_the_next_request() {
-    use npu_spec::protocol::{FrameDecoder, Info, Request, Status, SYNC};
-    use std::io::{BufRead, Read, Write};
-    if npu_spec::tools::VERILATOR.find().is_err() && std::env::var_os("CI").is_none() {
-        eprintln!("SKIPPED: verilator is not installed");
+    use npu_spec::protocol::{Info, Request, Status, SYNC};
+    use std::io::Write;
+    if !have_verilator() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let cfg = quick_config(dir.path());
     let config = npu_spec::NpuConfig::load(Path::new(&cfg)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_npu")).args(["sim", "serve", "--config", &cfg]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
-    let mut path = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut path).unwrap();
-    let mut port = std::fs::OpenOptions::new().read(true).write(true).open(path.trim()).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let mut reader = port.try_clone().unwrap();
-    std::thread::spawn(move || {
-        let mut decoder = FrameDecoder::new();
-        let mut buf = [0u8; 256];
-        loop {
-            let n = reader.read(&mut buf).unwrap_or(0);
-            if n == 0 {
-                return;
-            }
-            for frame in decoder.push(&buf[..n]) {
-                let _ = tx.send(frame);
-            }
-        }
-    });
+    let board = VirtualBoard::start(&cfg);
+    let mut port = std::fs::OpenOptions::new().read(true).write(true).open(&board.path).unwrap();
+    let answers = frames(port.try_clone().unwrap());
     // SYNC, a length of 100, then three bytes of payload, and silence.
     port.write_all(&[SYNC, 100, 0, 2, 0, 0]).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     port.write_all(&Request::Info.frame()).unwrap();
-    let first = rx.recv_timeout(std::time::Duration::from_secs(20));
-    let _ = child.kill();
-    let _ = child.wait();
-    let payload = first.expect("an answer to INFO after the cut frame").expect("a well-formed frame");
+    let payload = answers.recv_timeout(std::time::Duration::from_secs(20)).expect("an answer to INFO after the cut frame").expect("a well-formed frame");
     assert_eq!(payload[0], Status::Ok as u8, "the cut frame swallowed INFO: the answer is {payload:?}");
     assert_eq!(Info::decode(&payload[2..]), Some(Info::of(&config)));
-    assert!(rx.try_recv().is_err(), "one answer, to INFO; the cut frame gets none");
+    assert!(answers.try_recv().is_err(), "one answer, to INFO; the cut frame gets none");
 }
 
 /// `npu sim serve` in its own process answers INFO over its pseudo-terminal,
 /// read and written here as any serial program would.
 #[test]
 fn the_virtual_board_answers_info_from_another_process() {
-    use npu_spec::protocol::{FrameDecoder, Info, Request, Status};
-    use std::io::{BufRead, Read, Write};
-    if npu_spec::tools::VERILATOR.find().is_err() && std::env::var_os("CI").is_none() {
-        eprintln!("SKIPPED: verilator is not installed");
+    use npu_spec::protocol::{Info, Request, Status};
+    use std::io::Write;
+    if !have_verilator() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let cfg = quick_config(dir.path());
     let config = npu_spec::NpuConfig::load(Path::new(&cfg)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_npu"))
-        .args(["sim", "serve", "--config", &cfg])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut path = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut path).unwrap();
-    let path = path.trim().to_string();
-    assert!(path.starts_with("/dev/pts/"), "{path:?}");
-    let mut port = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    let board = VirtualBoard::start(&cfg);
+    let mut port = std::fs::OpenOptions::new().read(true).write(true).open(&board.path).unwrap();
+    let answers = frames(port.try_clone().unwrap());
     port.write_all(&Request::Info.frame()).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut decoder = FrameDecoder::new();
-        let mut buf = [0u8; 256];
-        loop {
-            let n = port.read(&mut buf).unwrap_or(0);
-            if n == 0 {
-                return;
-            }
-            for frame in decoder.push(&buf[..n]) {
-                let _ = tx.send(frame);
-            }
-        }
-    });
-    let answer = rx.recv_timeout(std::time::Duration::from_secs(120));
-    let _ = child.kill();
-    let _ = child.wait();
-    let payload = answer.expect("an answer within two minutes").expect("a well-formed frame");
+    let payload = answers.recv_timeout(std::time::Duration::from_secs(120)).expect("an answer within two minutes").expect("a well-formed frame");
     assert_eq!(payload[0], Status::Ok as u8);
     assert_eq!(Info::decode(&payload[2..]), Some(Info::of(&config)));
-}
-
-fn have_verilator() -> bool {
-    if npu_spec::tools::VERILATOR.find().is_ok() {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "CI must have verilator");
-    eprintln!("SKIPPED: verilator is not installed");
-    false
-}
-
-/// The default config's text with an 8 MHz core clock (8 clocks per bit at
-/// its 1 Mbaud), so that simulated traffic is short.
-fn default_toml_at_8_mhz() -> String {
-    let text = npu_spec::config::DEFAULT_TOML;
-    assert!(text.lines().any(|l| l.starts_with("core_hz = ")), "the default config sets core_hz on a line of its own");
-    text.lines()
-        .map(|l| if l.starts_with("core_hz = ") { "core_hz = 8_000_000" } else { l })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// A config with a quick link (8 clocks per bit), so simulated traffic is short.

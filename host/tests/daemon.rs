@@ -2,6 +2,9 @@
 //! mid-GEMM, a watcher beside a job, the socket's permissions, and the
 //! errors a user meets (no daemon, a second daemon).
 
+mod common;
+
+use common::{default_toml_at_8_mhz, have_verilator};
 use npu_host::daemon::client::{DaemonTransport, Watcher};
 use npu_host::daemon::Daemon;
 use npu_host::transport::SimTransport;
@@ -12,20 +15,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn have_verilator() -> bool {
-    if npu_spec::tools::VERILATOR.find().is_ok() {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "CI must have verilator");
-    eprintln!("SKIPPED: verilator is not installed");
-    false
-}
-
 /// The default config at an 8 MHz core clock (8 clocks per bit at its
 /// 1 Mbaud), so that simulated link traffic is short.
 fn quick_config() -> NpuConfig {
-    let text: String = npu_spec::config::DEFAULT_TOML.lines().map(|l| if l.starts_with("core_hz = ") { "core_hz = 8_000_000" } else { l }).collect::<Vec<_>>().join("\n");
-    NpuConfig::from_toml_str(&text, "quick").unwrap()
+    NpuConfig::from_toml_str(&default_toml_at_8_mhz(), "quick").unwrap()
 }
 
 fn start_daemon(socket: &Path, poll_ms: u64) -> Daemon {
@@ -47,6 +40,20 @@ fn random(rows: usize, cols: usize, seed: u64) -> Matrix<i8> {
 
 fn socket_in(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("run").join("daemon.sock")
+}
+
+/// `npu gemm --daemon SOCKET` in its own process on two random n x n
+/// matrices written to `dir`; its output would be `dir/c.npy`.
+fn spawn_gemm(dir: &Path, socket: &Path, n: usize, seed: u64, stderr: std::process::Stdio) -> std::process::Child {
+    let (a_path, b_path) = (dir.join("a.npy"), dir.join("b.npy"));
+    std::fs::write(&a_path, npu_host::npy::encode(&random(n, n, seed)).unwrap()).unwrap();
+    std::fs::write(&b_path, npu_host::npy::encode(&random(n, n, seed + 1)).unwrap()).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_npu"))
+        .args(["gemm", "--a", a_path.to_str().unwrap(), "--b", b_path.to_str().unwrap(), "-o", dir.join("c.npy").to_str().unwrap(), "--daemon", socket.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
 }
 
 #[test]
@@ -87,16 +94,8 @@ fn a_client_killed_mid_gemm_leaves_the_device_exact_for_the_next() {
     let socket = socket_in(&dir);
     let daemon = start_daemon(&socket, 100);
     // A GEMM long enough to be killed in the middle, by another process.
-    let (a, b) = (random(96, 96, 5), random(96, 96, 6));
-    let (a_path, b_path) = (dir.path().join("a.npy"), dir.path().join("b.npy"));
-    std::fs::write(&a_path, npu_host::npy::encode(&a).unwrap()).unwrap();
-    std::fs::write(&b_path, npu_host::npy::encode(&b).unwrap()).unwrap();
     let out = dir.path().join("c.npy");
-    let mut victim = Command::new(env!("CARGO_BIN_EXE_npu"))
-        .args(["gemm", "--a", a_path.to_str().unwrap(), "--b", b_path.to_str().unwrap(), "-o", out.to_str().unwrap(), "--daemon", socket.to_str().unwrap()])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut victim = spawn_gemm(dir.path(), &socket, 96, 5, std::process::Stdio::null());
     let tag = format!("pid {}", victim.id());
     let started = Instant::now();
     loop {
@@ -213,16 +212,8 @@ fn a_daemon_that_dies_mid_job_is_one_line_for_its_client() {
         assert!(started.elapsed() < Duration::from_secs(60), "the daemon never listened");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let (a, b) = (random(96, 96, 11), random(96, 96, 12));
-    let (a_path, b_path, out) = (dir.path().join("a.npy"), dir.path().join("b.npy"), dir.path().join("c.npy"));
-    std::fs::write(&a_path, npu_host::npy::encode(&a).unwrap()).unwrap();
-    std::fs::write(&b_path, npu_host::npy::encode(&b).unwrap()).unwrap();
-    let job = Command::new(env!("CARGO_BIN_EXE_npu"))
-        .args(["gemm", "--a", a_path.to_str().unwrap(), "--b", b_path.to_str().unwrap(), "-o", out.to_str().unwrap(), "--daemon", socket.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let out = dir.path().join("c.npy");
+    let job = spawn_gemm(dir.path(), &socket, 96, 11, std::process::Stdio::piped());
     // Let the job get going, then take the daemon away.
     let mut watcher = Watcher::connect(&socket, "test").unwrap();
     while watcher.stats().unwrap().job_bytes_sent < 4096 {
@@ -242,19 +233,16 @@ fn a_daemon_that_dies_mid_job_is_one_line_for_its_client() {
 
 #[test]
 fn a_second_daemon_on_one_port_refuses_before_sending_anything() {
-    use std::io::BufRead;
     if !have_verilator() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("quick.toml");
-    std::fs::write(&config, npu_spec::config::DEFAULT_TOML.lines().map(|l| if l.starts_with("core_hz = ") { "core_hz = 8_000_000" } else { l }).collect::<Vec<_>>().join("\n")).unwrap();
+    std::fs::write(&config, default_toml_at_8_mhz()).unwrap();
     let config = config.to_str().unwrap();
     // A virtual board: the simulated NPU behind a pseudo-terminal.
-    let mut board = Command::new(env!("CARGO_BIN_EXE_npu")).args(["sim", "serve", "--config", config]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
-    let mut pty = String::new();
-    std::io::BufReader::new(board.stdout.take().unwrap()).read_line(&mut pty).unwrap();
-    let pty = pty.trim().to_string();
+    let board = common::VirtualBoard::start(config);
+    let pty = board.path.clone();
     let (first_socket, second_socket) = (dir.path().join("first.sock"), dir.path().join("second.sock"));
     let first = Command::new(env!("CARGO_BIN_EXE_npu")).args(["daemon", "--port", &pty, "--config", config, "--socket", first_socket.to_str().unwrap()]).stderr(std::process::Stdio::null()).spawn().unwrap();
     let started = Instant::now();
@@ -272,8 +260,8 @@ fn a_second_daemon_on_one_port_refuses_before_sending_anything() {
     let (a, b) = (random(8, 16, 1), random(16, 8, 2));
     assert_eq!(npu.gemm(&a, &b).unwrap(), gemm_reference(&a, &b).unwrap());
     drop(npu);
-    for mut p in [first, board] {
-        let _ = p.kill();
-        let _ = p.wait();
-    }
+    let mut first = first;
+    let _ = first.kill();
+    let _ = first.wait();
+    drop(board);
 }
