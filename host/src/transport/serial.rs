@@ -93,3 +93,22 @@ mod tests {
         assert!(!is_pseudo_terminal("/dev/pts/not-a-terminal-either"));
     }
 }
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    /// The bridges' fast rates are not standard termios speeds: the iCEBreaker's
+    /// FT2232H takes 12 MHz / n (6 Mbaud exact), the ULX3S's FT231X up to
+    /// 3 Mbaud. On Linux the port is set to them exactly (termios2, BOTHER),
+    /// checked here on a pseudo-terminal, which keeps the rate it is given.
+    #[test]
+    fn non_standard_rates_are_set_exactly() {
+        let pty = npu_sim::virtual_board::Pty::open().unwrap();
+        let path = pty.path.to_str().unwrap();
+        for baud in [1_000_000, 3_000_000, 6_000_000, 12_000_000, 1_234_567] {
+            let t = SerialTransport::open(path, baud).unwrap();
+            assert_eq!(t.port.baud_rate().unwrap(), baud, "{path} at {baud}");
+        }
+    }
+}
