@@ -110,9 +110,7 @@ impl Npu {
     /// The client changes what is on chip, so this driver forgets what it
     /// believed was there.
     pub fn relay(&mut self, bytes: &[u8], timeout: std::time::Duration) -> std::io::Result<Vec<u8>> {
-        self.a.forget();
-        self.b.forget();
-        self.bias.forget();
+        self.forget_on_chip();
         self.link.relay(bytes, timeout)
     }
 
@@ -161,10 +159,16 @@ impl Npu {
     /// for tools that drive the hardware directly (benchmarks). What the
     /// driver believed about the scratchpads is forgotten.
     pub fn command(&mut self, req: &Request, answer_bytes: usize, work_cycles: u64) -> Result<Vec<u8>, DriverError> {
+        self.forget_on_chip();
+        self.call(req, answer_bytes, work_cycles)
+    }
+
+    /// Forgets what the driver believed its banks hold: after commands it
+    /// did not plan, or a failure.
+    fn forget_on_chip(&mut self) {
         self.a.forget();
         self.b.forget();
         self.bias.forget();
-        self.call(req, answer_bytes, work_cycles)
     }
 
     /// Utilization from a counter snapshot.
@@ -216,9 +220,7 @@ impl Npu {
         let result = self.run_plan(&plan, a, b, q, &mut wide, &mut narrow);
         if result.is_err() {
             // The device's memories are no longer known.
-            self.a.forget();
-            self.b.forget();
-            self.bias.forget();
+            self.forget_on_chip();
         }
         result?;
         Ok(if q.is_some() { Output::Narrow(narrow) } else { Output::Wide(wide) })

@@ -128,25 +128,33 @@ impl Link {
 
     fn await_answer(&mut self, op: Opcode, timeout: Duration) -> Result<Vec<u8>, LinkError> {
         let command = op.name();
+        match self.next_frame(timeout, None).map_err(|cause| LinkError::Io { command, port: self.transport.describe(), cause })? {
+            None => Err(LinkError::Timeout { command, port: self.transport.describe(), waited: timeout, baud: self.timing.baud }),
+            Some(Ok(p)) if p.len() >= RESPONSE_HEAD => Ok(p),
+            Some(Ok(p)) => Err(LinkError::Mismatch { command, why: format!("a {}-byte answer", p.len()) }),
+            Some(Err(cause)) => Err(LinkError::Frame { command, port: self.transport.describe(), cause }),
+        }
+    }
+
+    /// Waits up to `timeout` on the transport's clock for the next frame to
+    /// complete (one answer per request: the first frame completed is it),
+    /// keeping every byte received in `raw` when given; `None` when no frame
+    /// completed in time.
+    fn next_frame(&mut self, timeout: Duration, mut raw: Option<&mut Vec<u8>>) -> std::io::Result<Option<Result<Vec<u8>, FrameError>>> {
         let mut buf = [0u8; 4096];
         let deadline = self.transport.now() + timeout;
         loop {
             let left = deadline.saturating_sub(self.transport.now());
             if left.is_zero() {
-                return Err(LinkError::Timeout { command, port: self.transport.describe(), waited: timeout, baud: self.timing.baud });
+                return Ok(None);
             }
-            let n = self
-                .transport
-                .receive(&mut buf, left)
-                .map_err(|cause| LinkError::Io { command, port: self.transport.describe(), cause })?;
+            let n = self.transport.receive(&mut buf, left)?;
             self.stats.bytes_received += n as u64;
-            // One answer per request: the first frame completed is it.
+            if let Some(raw) = raw.as_deref_mut() {
+                raw.extend_from_slice(&buf[..n]);
+            }
             if let Some(frame) = self.decoder.push(&buf[..n]).into_iter().next() {
-                return match frame {
-                    Ok(p) if p.len() >= RESPONSE_HEAD => Ok(p),
-                    Ok(p) => Err(LinkError::Mismatch { command, why: format!("a {}-byte answer", p.len()) }),
-                    Err(cause) => Err(LinkError::Frame { command, port: self.transport.describe(), cause }),
-                };
+                return Ok(Some(frame));
             }
         }
     }
@@ -156,24 +164,14 @@ impl Link {
     /// `timeout` has passed on the transport's clock. Nothing is decoded for
     /// the client: its own link checks the answer.
     pub fn relay(&mut self, bytes: &[u8], timeout: Duration) -> std::io::Result<Vec<u8>> {
+        self.decoder.reset();
         if !bytes.is_empty() {
             self.transport.send(bytes)?;
+            self.stats.bytes_sent += bytes.len() as u64;
         }
-        let mut decoder = FrameDecoder::new();
         let mut received = vec![];
-        let mut buf = [0u8; 4096];
-        let deadline = self.transport.now() + timeout;
-        loop {
-            let left = deadline.saturating_sub(self.transport.now());
-            if left.is_zero() {
-                return Ok(received);
-            }
-            let n = self.transport.receive(&mut buf, left)?;
-            received.extend_from_slice(&buf[..n]);
-            if !decoder.push(&buf[..n]).is_empty() {
-                return Ok(received);
-            }
-        }
+        self.next_frame(timeout, Some(&mut received))?;
+        Ok(received)
     }
 
     /// For `npu daemon`: a client's resync, on the device's transport.
@@ -195,7 +193,6 @@ impl Link {
     /// frame, and forget every byte in flight.
     fn resync(&mut self) {
         let quiet = self.wire_time(1) * (IDLE_TIMEOUT_BITS as u32) * 2 / 10 * self.transport.slowdown() + Duration::from_millis(20);
-        let _ = self.transport.resync(quiet);
-        self.decoder.reset();
+        let _ = self.resync_transport(quiet);
     }
 }

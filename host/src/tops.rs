@@ -7,6 +7,7 @@
 
 use rten_gemm::{GemmExecutor, GemmInputA, GemmInputB, GemmOptions, QuantParams};
 use rten_tensor::{AsView, NdTensor};
+use npu_spec::Matrix;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -50,17 +51,19 @@ pub struct CpuGemm {
     pub exact: bool,
 }
 
-/// The INT8 GEMM `a x b` (`size` square, row-major) on the CPU with
-/// `threads` threads, timed: rten-gemm (RTen's GEMM, the one its ONNX
-/// runtime uses), whose int8 kernels take u8 x i8 -> i32. `a` goes in as
-/// `a + 128` with zero point 128, which is exactly `a`'s products: the same
-/// INT8 x INT8 -> INT32 arithmetic as the NPU, nothing rounded.
-pub fn cpu_int8_gemm(a: &[i8], b: &[i8], size: usize, threads: usize, runs: usize) -> anyhow::Result<CpuGemm> {
-    anyhow::ensure!(a.len() == size * size && b.len() == size * size, "cpu_int8_gemm: operands are not {size} x {size}");
+/// The square INT8 GEMM `a x b` on the CPU with `threads` threads, timed,
+/// and compared with `want` (the reference GEMM's product, computed once by
+/// the caller for every thread count): rten-gemm (RTen's GEMM, the one its
+/// ONNX runtime uses), whose int8 kernels take u8 x i8 -> i32. `a` goes in
+/// as `a + 128` with zero point 128, which is exactly `a`'s products: the
+/// same INT8 x INT8 -> INT32 arithmetic as the NPU, nothing rounded.
+pub fn cpu_int8_gemm(a: &Matrix<i8>, b: &Matrix<i8>, want: &Matrix<i32>, threads: usize, runs: usize) -> anyhow::Result<CpuGemm> {
+    let size = a.rows();
+    anyhow::ensure!([a.cols(), b.rows(), b.cols()].iter().all(|&d| d == size), "cpu_int8_gemm: operands are not both {size} x {size}");
     let executor = GemmExecutor::<u8, i8, i32>::default();
-    let a_u8: Vec<u8> = a.iter().map(|&v| (i16::from(v) + 128) as u8).collect();
+    let a_u8: Vec<u8> = a.as_slice().iter().map(|&v| (i16::from(v) + 128) as u8).collect();
     let a_t = NdTensor::from_data([size, size], a_u8);
-    let b_t = NdTensor::from_data([size, size], b.to_vec());
+    let b_t = NdTensor::from_data([size, size], b.as_slice().to_vec());
     let (zero_a, zero_b) = (vec![128u8; size], vec![0i8; size]);
     let mut c = vec![0i32; size * size];
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
@@ -77,47 +80,23 @@ pub fn cpu_int8_gemm(a: &[i8], b: &[i8], size: usize, threads: usize, runs: usiz
         Ok(())
     })?;
     let macs = (size * size * size) as f64;
-    Ok(CpuGemm { size, threads, library: format!("rten-gemm 0.27 ({})", executor.kernel_name()), seconds: best, runs, tops: 2.0 * macs / best / 1e12, exact: c == reference(a, b, size) })
-}
-
-/// The reference INT8 GEMM (wrapping INT32 sums), B transposed first so
-/// that each output is one pass over two rows.
-fn reference(a: &[i8], b: &[i8], size: usize) -> Vec<i32> {
-    let mut bt = vec![0i8; size * size];
-    for k in 0..size {
-        for j in 0..size {
-            bt[j * size + k] = b[k * size + j];
-        }
-    }
-    let mut c = vec![0i32; size * size];
-    for i in 0..size {
-        let row = &a[i * size..(i + 1) * size];
-        for j in 0..size {
-            let col = &bt[j * size..(j + 1) * size];
-            c[i * size + j] = row.iter().zip(col).fold(0i32, |acc, (&x, &y)| acc.wrapping_add(i32::from(x) * i32::from(y)));
-        }
-    }
-    c
+    Ok(CpuGemm { size, threads, library: format!("rten-gemm 0.27 ({})", executor.kernel_name()), seconds: best, runs, tops: 2.0 * macs / best / 1e12, exact: c == want.as_slice() })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use npu_spec::gemm_reference;
 
     #[test]
     fn cpu_gemm_is_exact_at_the_extremes() {
         // -128 x -128 sums are where a kernel that saturates 16-bit pairs fails.
         let size = 64;
-        let a: Vec<i8> = (0..size * size).map(|i| if i % 3 == 0 { -128 } else { (i * 7) as i8 }).collect();
-        let b: Vec<i8> = (0..size * size).map(|i| if i % 5 == 0 { -128 } else { (i * 13) as i8 }).collect();
-        let g = cpu_int8_gemm(&a, &b, size, 1, 1).unwrap();
+        let a = Matrix::from_fn(size, size, |i, j| if (i * size + j) % 3 == 0 { -128 } else { ((i * size + j) * 7) as i8 });
+        let b = Matrix::from_fn(size, size, |i, j| if (i * size + j) % 5 == 0 { -128 } else { ((i * size + j) * 13) as i8 });
+        let want = gemm_reference(&a, &b).unwrap();
+        let g = cpu_int8_gemm(&a, &b, &want, 1, 1).unwrap();
         assert!(g.exact, "{g:?}");
         assert!(g.tops > 0.0 && g.library.starts_with("rten-gemm"));
-    }
-
-    #[test]
-    fn the_reference_is_a_gemm() {
-        let (a, b) = (vec![1i8, 2, 3, 4], vec![5i8, 6, 7, 8]);
-        assert_eq!(reference(&a, &b, 2), vec![19, 22, 43, 50]);
     }
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{default_toml_at_8_mhz, frames, have_verilator, VirtualBoard};
+use common::{default_toml_at_8_mhz, have_verilator, VirtualBoard};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -122,8 +122,7 @@ fn a_cut_frame_on_the_virtual_board_does_not_swallow_the_next_request() {
     let cfg = quick_config(dir.path());
     let config = npu_spec::NpuConfig::load(Path::new(&cfg)).unwrap();
     let board = VirtualBoard::start(&cfg);
-    let mut port = std::fs::OpenOptions::new().read(true).write(true).open(&board.path).unwrap();
-    let answers = frames(port.try_clone().unwrap());
+    let (mut port, answers) = board.connect();
     // SYNC, a length of 100, then three bytes of payload, and silence.
     port.write_all(&[SYNC, 100, 0, 2, 0, 0]).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -147,8 +146,7 @@ fn the_virtual_board_answers_info_from_another_process() {
     let cfg = quick_config(dir.path());
     let config = npu_spec::NpuConfig::load(Path::new(&cfg)).unwrap();
     let board = VirtualBoard::start(&cfg);
-    let mut port = std::fs::OpenOptions::new().read(true).write(true).open(&board.path).unwrap();
-    let answers = frames(port.try_clone().unwrap());
+    let (mut port, answers) = board.connect();
     port.write_all(&Request::Info.frame()).unwrap();
     let payload = answers.recv_timeout(std::time::Duration::from_secs(120)).expect("an answer within two minutes").expect("a well-formed frame");
     assert_eq!(payload[0], Status::Ok as u8);

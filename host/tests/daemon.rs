@@ -5,7 +5,7 @@
 mod common;
 
 use common::{default_toml_at_8_mhz, have_verilator};
-use npu_host::daemon::client::{DaemonTransport, Watcher};
+use npu_host::daemon::client::Watcher;
 use npu_host::daemon::Daemon;
 use npu_host::transport::SimTransport;
 use npu_host::Npu;
@@ -28,9 +28,7 @@ fn start_daemon(socket: &Path, poll_ms: u64) -> Daemon {
 }
 
 fn client(socket: &Path, name: &str) -> Npu {
-    let t = DaemonTransport::connect(socket, name).unwrap();
-    let baud = t.baud();
-    Npu::open(Box::new(t), baud).unwrap()
+    npu_host::daemon::client::open_npu(socket, name).unwrap()
 }
 
 fn random(rows: usize, cols: usize, seed: u64) -> Matrix<i8> {

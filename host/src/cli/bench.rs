@@ -86,8 +86,6 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// The shipped ULX3S config, measured beside the bench's own.
-const ULX3S_CONFIG: (&str, &str) = ("configs/ulx3s.toml (ULX3S)", include_str!("../../../configs/ulx3s.toml"));
 
 /// Peak, on-chip and end-to-end throughput of `config`, from measurements
 /// already made (the bench's config) or made now.
@@ -158,23 +156,27 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     // TOPS in context: the same largest GEMM on each board config.
     let largest = *sizes.last().expect("sizes");
     let mut configs = vec![config_throughput(&config_name, &config, on_chip_gemms.iter().find(|p| p.k == largest).cloned().unwrap_or_else(|| on_chip_gemms[0].clone()), gemms.last().expect("gemms").clone())];
-    let ulx3s = NpuConfig::from_toml_str(ULX3S_CONFIG.1, "configs/ulx3s.toml")?;
+    // The shipped ULX3S config (the one its synthesis points use), measured beside the bench's own.
+    let (_, ulx3s_toml, ulx3s_path, _) = *SYNTH_POINTS.iter().find(|p| p.0 == "ulx3s").expect("SYNTH_POINTS has the ULX3S");
+    let ulx3s_name = format!("{ulx3s_path} (ULX3S)");
+    let ulx3s = NpuConfig::from_toml_str(ulx3s_toml, ulx3s_path)?;
     if ulx3s != config {
-        step(&format!("{largest}x{largest}x{largest} GEMM on {}: on chip, then through the driver", ULX3S_CONFIG.0));
+        step(&format!("{largest}x{largest}x{largest} GEMM on {ulx3s_name}: on chip, then through the driver"));
         let mut other = open_sim(&ulx3s)?;
         let on_chip = on_chip_point(&mut other, largest)?;
         let end_to_end = gemm_point(&mut other, largest, largest as u64)?;
-        configs.push(config_throughput(ULX3S_CONFIG.0, &ulx3s, on_chip, end_to_end));
+        configs.push(config_throughput(&ulx3s_name, &ulx3s, on_chip, end_to_end));
     }
     let cpu_size = if args.quick { 256 } else { 1024 };
     let threads: Vec<usize> = if cores() > 1 { vec![1, cores()] } else { vec![1] };
+    let mut rng = npu_spec::rng::XorShift::new(cpu_size as u64);
+    let a = npu_spec::Matrix::from_fn(cpu_size, cpu_size, |_, _| rng.next_u64() as i8);
+    let b = npu_spec::Matrix::from_fn(cpu_size, cpu_size, |_, _| rng.next_u64() as i8);
+    let want = npu_spec::gemm_reference(&a, &b)?;
     let mut cpu = vec![];
     for t in threads {
         step(&format!("{cpu_size}x{cpu_size}x{cpu_size} INT8 GEMM on this machine's CPU, {t} thread{}", if t > 1 { "s" } else { "" }));
-        let mut rng = npu_spec::rng::XorShift::new(cpu_size as u64);
-        let a: Vec<i8> = (0..cpu_size * cpu_size).map(|_| rng.next_u64() as i8).collect();
-        let b: Vec<i8> = (0..cpu_size * cpu_size).map(|_| rng.next_u64() as i8).collect();
-        let g = cpu_int8_gemm(&a, &b, cpu_size, t, if args.quick { 2 } else { 10 })?;
+        let g = cpu_int8_gemm(&a, &b, &want, t, if args.quick { 2 } else { 10 })?;
         anyhow::ensure!(g.exact, "the CPU's INT8 GEMM ({}) differs from the reference GEMM: its figure would not be the same GEMM's", g.library);
         cpu.push(g);
     }

@@ -38,9 +38,7 @@ pub fn run(args: &DaemonArgs) -> Result<()> {
     let config = args.config.load()?;
     let socket = args.socket.clone().unwrap_or_else(default_socket);
     // Refuse a second daemon before opening the device (which would disturb the first's).
-    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-        bail!("an npu daemon is already serving {}: stop it first, or give this one another --socket", socket.display());
-    }
+    crate::daemon::refuse_if_served(&socket)?;
     // And a second daemon on one port, before sending it anything.
     let port_lock = args.port.as_deref().map(crate::daemon::lock_port).transpose()?;
     let npu = if args.sim {

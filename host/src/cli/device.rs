@@ -30,14 +30,6 @@ pub struct DeviceArgs {
     pub config: ConfigArg,
 }
 
-/// The daemon's socket named by `NPU_DAEMON`, or the default one.
-fn socket_from_env() -> PathBuf {
-    match std::env::var_os("NPU_DAEMON").filter(|v| !v.is_empty()) {
-        Some(path) => PathBuf::from(path),
-        None => crate::daemon::default_socket(),
-    }
-}
-
 /// This program as a daemon's watchers see it: "npu gemm (pid 1234)".
 pub fn client_name() -> String {
     let command = std::env::args().nth(1).unwrap_or_default();
@@ -49,9 +41,8 @@ impl DeviceArgs {
     /// no other device is named.
     pub fn daemon_socket(&self) -> Option<PathBuf> {
         match &self.daemon {
-            Some(p) if p.as_os_str().is_empty() => Some(socket_from_env()),
-            Some(p) => Some(p.clone()),
-            None if !self.sim && self.port.is_empty() && std::env::var_os("NPU_DAEMON").is_some_and(|v| !v.is_empty()) => Some(socket_from_env()),
+            Some(p) => Some(crate::daemon::socket_named(p)),
+            None if !self.sim && self.port.is_empty() => crate::daemon::socket_from_env(),
             None => None,
         }
     }
@@ -59,10 +50,7 @@ impl DeviceArgs {
     /// Opens every device and reads its INFO.
     pub fn open(&self) -> Result<Vec<Npu>> {
         if let Some(socket) = self.daemon_socket() {
-            let t = crate::daemon::client::DaemonTransport::connect(&socket, &client_name()).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let baud = t.baud();
-            let npu = Npu::open(Box::new(t), baud).with_context(|| format!("the device of the npu daemon at {} is not answering as an NPU", socket.display()))?;
-            return Ok(vec![npu]);
+            return Ok(vec![crate::daemon::client::open_npu(&socket, &client_name())?]);
         }
         let config = self.config.load()?;
         let baud = self.baud.unwrap_or(config.link.baud);

@@ -173,18 +173,12 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
 /// GEMM and READ commands sent over the simulated UART.
 fn gemm_over_link(args: &GemmArgs, config: &npu_spec::NpuConfig, a: &Matrix<i8>, b: &Matrix<i8>, seed: u64) -> anyhow::Result<()> {
     let (m, n) = (a.rows(), b.cols());
-    let mut baud = config.link.baud;
-    let transport: Box<dyn crate::transport::Transport> = match (&args.port, &args.daemon) {
-        (Some(port), _) => Box::new(crate::transport::SerialTransport::open(port, config.link.baud)?),
-        (None, Some(socket)) => {
-            let socket = if socket.as_os_str().is_empty() { std::env::var_os("NPU_DAEMON").filter(|v| !v.is_empty()).map_or_else(crate::daemon::default_socket, std::path::PathBuf::from) } else { socket.clone() };
-            let t = crate::daemon::client::DaemonTransport::connect(&socket, &super::device::client_name()).map_err(|e| anyhow::anyhow!("{e}"))?;
-            baud = t.baud();
-            Box::new(t)
-        }
-        (None, None) => Box::new(crate::transport::SimTransport::with_vcd(config, args.vcd.as_deref())?),
+    let baud = config.link.baud;
+    let mut npu = match (&args.port, &args.daemon) {
+        (Some(port), _) => crate::Npu::open(Box::new(crate::transport::SerialTransport::open(port, baud)?), baud)?,
+        (None, Some(socket)) => crate::daemon::client::open_npu(&crate::daemon::socket_named(socket), &super::device::client_name())?,
+        (None, None) => crate::Npu::open(Box::new(crate::transport::SimTransport::with_vcd(config, args.vcd.as_deref())?), baud)?,
     };
-    let mut npu = crate::Npu::open(transport, baud)?;
     // A shared device's counters are everyone's: take this GEMM's as a
     // difference instead of clearing them.
     let before = if args.daemon.is_some() { npu.counters()? } else { npu.clear_counters().map(|_| npu_spec::protocol::Counters::default())? };

@@ -27,7 +27,7 @@ pub fn sparkline(values: &[f64], top: f64) -> String {
 /// The view's lines for one snapshot of the daemon's statistics.
 pub fn render(socket: &Path, s: &DaemonStats) -> Vec<String> {
     let peak_gops = 2.0 * (s.rows * s.cols) as f64 * s.core_hz as f64 / 1e9;
-    let last = s.samples.last().cloned().unwrap_or(Sample { at_s: 0.0, device_s: 0.0, utilization: 0.0, gops: 0.0, job_bytes: 0, job_bytes_in: 0, job_bytes_out: 0, poll_bytes: 0, holder: None });
+    let last = s.samples.last().cloned().unwrap_or_default();
     let history = |f: fn(&Sample) -> f64| s.samples.iter().map(f).collect::<Vec<f64>>();
     // Each graph is scaled to its largest value shown: a job over the link
     // keeps the array busy a few percent of the time, which a 0-100% scale

@@ -49,6 +49,21 @@ pub fn default_socket() -> PathBuf {
     }
 }
 
+/// The socket `NPU_DAEMON` names, if it is set.
+pub fn socket_from_env() -> Option<PathBuf> {
+    std::env::var_os("NPU_DAEMON").filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+/// The socket a `--daemon [SOCKET]` argument means: the path given, or for a
+/// bare `--daemon` (an empty path) `NPU_DAEMON`, else the default socket.
+pub fn socket_named(arg: &Path) -> PathBuf {
+    if arg.as_os_str().is_empty() {
+        socket_from_env().unwrap_or_else(default_socket)
+    } else {
+        arg.to_path_buf()
+    }
+}
+
 /// The user id, from the owner of this process's /proc entry.
 fn current_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
@@ -56,7 +71,7 @@ fn current_uid() -> u32 {
 }
 
 /// One poll interval as watchers see it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Sample {
     /// Wall seconds since the daemon started, at the interval's end.
     pub at_s: f64,
@@ -79,7 +94,7 @@ pub struct Sample {
 }
 
 /// What `npu stats --daemon` shows.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct DaemonStats {
     pub device: String,
     pub rows: usize,
@@ -156,6 +171,15 @@ pub fn lock_port(port: &str) -> Result<std::fs::File> {
     }
 }
 
+/// Refuses a second daemon on `socket`: one answers there already. (The CLI
+/// asks before opening its device, so that a refused daemon sends nothing.)
+pub fn refuse_if_served(socket: &Path) -> Result<()> {
+    if UnixStream::connect(socket).is_ok() {
+        bail!("an npu daemon is already serving {}: stop it first, or give this one another --socket", socket.display());
+    }
+    Ok(())
+}
+
 /// Binds `socket` owner-only; refuses when a daemon answers there already,
 /// and replaces a socket file that nothing answers on (a daemon that died).
 fn bind(socket: &Path) -> Result<UnixListener> {
@@ -165,9 +189,7 @@ fn bind(socket: &Path) -> Result<UnixListener> {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).with_context(|| format!("cannot make {} owner-only", dir.display()))?;
     }
     if socket.exists() {
-        if UnixStream::connect(socket).is_ok() {
-            bail!("an npu daemon is already serving {}: stop it first, or give this one another --socket", socket.display());
-        }
+        refuse_if_served(socket)?;
         std::fs::remove_file(socket).with_context(|| format!("cannot remove the stale socket {}", socket.display()))?;
     }
     // Created owner-only from the start: no moment in which another user
@@ -198,24 +220,7 @@ impl Daemon {
     pub fn start(npu: Npu, socket: &Path, port_lock: Option<std::fs::File>, poll: Duration) -> Result<Daemon> {
         let listener = bind(socket)?;
         let info = npu.info().clone();
-        let stats = DaemonStats {
-            device: npu.port(),
-            rows: info.rows,
-            cols: info.cols,
-            core_hz: info.core_hz,
-            poll_s: poll.as_secs_f64(),
-            holder: None,
-            waiting: vec![],
-            watchers: 0,
-            jobs: 0,
-            job_bytes_sent: 0,
-            job_bytes_received: 0,
-            poll_bytes: 0,
-            macs: 0,
-            cycles: 0,
-            samples: vec![],
-            error: None,
-        };
+        let stats = DaemonStats { device: npu.port(), rows: info.rows, cols: info.cols, core_hz: info.core_hz, poll_s: poll.as_secs_f64(), ..Default::default() };
         let shared = Arc::new(Shared {
             device: Mutex::new(npu),
             hold: Mutex::new(Hold::default()),

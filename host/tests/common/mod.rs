@@ -43,6 +43,16 @@ impl VirtualBoard {
     }
 }
 
+impl VirtualBoard {
+    /// Its terminal, opened as a serial program would, and the frames that
+    /// arrive on it.
+    pub fn connect(&self) -> (std::fs::File, Receiver<Result<Vec<u8>, FrameError>>) {
+        let port = std::fs::OpenOptions::new().read(true).write(true).open(&self.path).unwrap();
+        let answers = frames(port.try_clone().unwrap());
+        (port, answers)
+    }
+}
+
 impl Drop for VirtualBoard {
     fn drop(&mut self) {
         let _ = self.child.kill();
