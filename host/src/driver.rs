@@ -28,6 +28,26 @@ pub struct Requant {
     pub params: RequantParams,
     /// One INT32 per output column, added before the multiply.
     pub bias: Option<Vec<i32>>,
+    /// One multiplier and shift per output column (TFLite's per-channel
+    /// weights), in place of `params`' own.
+    pub channels: Option<Vec<ChannelScale>>,
+}
+
+/// One output column's scale: a Q31 multiplier and a right shift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelScale {
+    pub multiplier: i32,
+    pub shift: u8,
+}
+
+impl Requant {
+    /// The parameters of output column `j`.
+    pub fn column(&self, j: usize) -> RequantParams {
+        match &self.channels {
+            Some(c) => RequantParams { multiplier: c[j].multiplier, shift: c[j].shift, ..self.params },
+            None => self.params,
+        }
+    }
 }
 
 /// Utilization computed from two counter snapshots (or from power-up).
@@ -201,6 +221,11 @@ impl Npu {
         }
         if let Some(q) = q {
             check_requant(q, n)?;
+            if q.channels.is_some() {
+                let wide = self.gemm(a, b)?;
+                let bias = |j: usize| q.bias.as_ref().map_or(0, |b| b[j]);
+                return Ok(Output::Narrow(Matrix::from_fn(m, n, |i, j| npu_spec::requant::requantize(wide.get(i, j), bias(j), &q.column(j)))));
+            }
         }
         let mut wide = Matrix::<i32>::zeros(m, n);
         let mut narrow = Matrix::<i8>::zeros(m, n);
@@ -211,7 +236,7 @@ impl Npu {
             // Nothing to multiply: the sums are 0, requantized on the host
             // (no device command takes K = 0).
             if let Some(q) = q {
-                narrow = Matrix::from_fn(m, n, |_, j| npu_spec::requant::requantize(0, q.bias.as_ref().map_or(0, |b| b[j]), &q.params));
+                narrow = Matrix::from_fn(m, n, |_, j| npu_spec::requant::requantize(0, q.bias.as_ref().map_or(0, |b| b[j]), &q.column(j)));
                 return Ok(Output::Narrow(narrow));
             }
             return Ok(Output::Wide(wide));
@@ -369,6 +394,14 @@ fn check_requant(q: &Requant, n: usize) -> Result<(), DriverError> {
     }
     if p.min > p.max {
         return Err(DriverError::Requant(format!("clamp min {} is above max {}", p.min, p.max)));
+    }
+    if let Some(c) = &q.channels {
+        if c.len() != n {
+            return Err(DriverError::Requant(format!("{} channel scales for {n} output columns", c.len())));
+        }
+        if let Some(s) = c.iter().find(|s| s.shift > MAX_SHIFT) {
+            return Err(DriverError::Requant(format!("a channel's shift {} is above {MAX_SHIFT}", s.shift)));
+        }
     }
     if let Some(b) = &q.bias {
         if b.len() != n {

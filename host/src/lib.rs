@@ -22,8 +22,9 @@ pub mod output;
 pub mod plan;
 pub mod plot;
 pub mod shadow;
+pub mod tflite;
 pub mod tops;
 pub mod transport;
 
 pub use cluster::Cluster;
-pub use driver::{DriverError, Npu, Requant, Utilization};
+pub use driver::{ChannelScale, DriverError, Npu, Requant, Utilization};

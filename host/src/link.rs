@@ -56,6 +56,37 @@ pub struct LinkStats {
     pub retries: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// The device's time, split by what it was doing (see [`DeviceTime`]).
+    pub time: DeviceTime,
+}
+
+/// Device time spent in requests, on the transport's clock (simulated time
+/// on a simulation). `link` is the requests' and answers' bytes at the
+/// line rate; the rest of each request's time is its command's work.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceTime {
+    pub link: Duration,
+    /// GEMM commands: the array.
+    pub gemm: Duration,
+    /// REQUANT commands: the requantizer.
+    pub requant: Duration,
+    /// Every other command's work (WRITE, READ, INFO, ...).
+    pub other: Duration,
+}
+
+impl DeviceTime {
+    pub fn total(&self) -> Duration {
+        self.link + self.gemm + self.requant + self.other
+    }
+
+    pub fn since(&self, before: &DeviceTime) -> DeviceTime {
+        DeviceTime {
+            link: self.link.saturating_sub(before.link),
+            gemm: self.gemm.saturating_sub(before.gemm),
+            requant: self.requant.saturating_sub(before.requant),
+            other: self.other.saturating_sub(before.other),
+        }
+    }
 }
 
 impl Link {
@@ -104,9 +135,11 @@ impl Link {
         let wire = self.wire_time(frame.len() + answer_bytes + 8);
         let work = Duration::from_secs_f64(work_cycles as f64 / self.timing.core_hz as f64);
         let timeout = 2 * (wire + work) * self.transport.slowdown() + self.slack;
+        let (started, received) = (self.transport.now(), self.stats.bytes_received);
         self.transport.send(&frame).map_err(|cause| LinkError::Io { command, port: port.clone(), cause })?;
         self.stats.bytes_sent += frame.len() as u64;
         let result = self.await_answer(op, timeout);
+        self.account(op, started, frame.len() + (self.stats.bytes_received - received) as usize);
         if result.is_err() {
             self.resync();
         }
@@ -124,6 +157,19 @@ impl Link {
             return Err(LinkError::Mismatch { command, why: format!("{} data bytes where {answer_bytes} were expected", data.len()) });
         }
         Ok(data)
+    }
+
+    fn account(&mut self, op: Opcode, started: Duration, bytes: usize) {
+        let elapsed = self.transport.now().saturating_sub(started);
+        let wire = self.wire_time(bytes).min(elapsed);
+        let t = &mut self.stats.time;
+        t.link += wire;
+        let work = elapsed - wire;
+        match op {
+            Opcode::Gemm => t.gemm += work,
+            Opcode::Requant => t.requant += work,
+            _ => t.other += work,
+        }
     }
 
     fn await_answer(&mut self, op: Opcode, timeout: Duration) -> Result<Vec<u8>, LinkError> {

@@ -98,6 +98,50 @@ fn check_header_length(bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// An `int8` or `float32` array of any shape from `path`: a model's input.
+pub fn read_array(path: &Path) -> Result<(Vec<usize>, crate::tflite::runtime::Values)> {
+    use crate::tflite::runtime::Values;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    check_header_length(&bytes).with_context(|| format!("{} is not a NumPy .npy file", path.display()))?;
+    let npy = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{} is not a NumPy .npy file", path.display()))?;
+    if npy.order() == npyz::Order::Fortran {
+        bail!("{} is in Fortran order: save it in C order (np.ascontiguousarray)", path.display());
+    }
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| usize::try_from(d)).collect::<Result<_, _>>()?;
+    let descr = npy.dtype().descr();
+    let cut = || format!("{} is cut short", path.display());
+    let values = match descr.as_str() {
+        "'|i1'" | "'<i1'" | "'>i1'" => Values::Int8(npy.into_vec().with_context(cut)?),
+        "'<f4'" => Values::Float32(npy.into_vec().with_context(cut)?),
+        other => bail!("{} holds dtype {other}; a model's input is int8 (|i1) or float32 (<f4)", path.display()),
+    };
+    if values.len() != shape.iter().product::<usize>() {
+        bail!("{} holds {} values for shape {shape:?}", path.display(), values.len());
+    }
+    Ok((shape, values))
+}
+
+/// The bytes of a `.npy` file of `shape` holding `values` (C order).
+pub fn encode_array(shape: &[usize], values: &crate::tflite::runtime::Values) -> Result<Vec<u8>> {
+    use crate::tflite::runtime::Values;
+    use npyz::WriterBuilder;
+    let mut out = vec![];
+    let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    match values {
+        Values::Int8(v) => {
+            let mut w = npyz::WriteOptions::new().default_dtype().shape(&shape).writer(&mut out).begin_nd()?;
+            w.extend(v.iter().copied())?;
+            w.finish()?;
+        }
+        Values::Float32(v) => {
+            let mut w = npyz::WriteOptions::new().default_dtype().shape(&shape).writer(&mut out).begin_nd()?;
+            w.extend(v.iter().copied())?;
+            w.finish()?;
+        }
+    }
+    Ok(out)
+}
+
 /// The bytes of a `.npy` file holding `m` (C order, the element type's
 /// default little-endian dtype).
 pub fn encode<T: npyz::AutoSerialize + Copy>(m: &Matrix<T>) -> Result<Vec<u8>> {

@@ -16,6 +16,7 @@ mod flash;
 mod gemm;
 mod infer;
 mod info;
+mod run;
 mod sim;
 mod stats;
 mod stats_view;
@@ -53,6 +54,8 @@ enum Command {
     /// Run a network on the NPU and check it bit for bit against the CPU
     #[command(subcommand)]
     Infer(infer::InferCommand),
+    /// Run an int8 TensorFlow Lite model on the NPU (.npy in, .npy out), bit-exact with TFLite
+    Run(run::RunArgs),
     /// Train and quantize a network for `npu infer`
     #[command(subcommand)]
     Train(train::TrainCommand),
@@ -95,6 +98,7 @@ pub fn main() -> ExitCode {
         Command::Gemm(args) => gemm::run(&args),
         Command::Stats(args) => stats::run(&args),
         Command::Infer(cmd) => infer::run(&cmd),
+        Command::Run(args) => run::run(&args),
         Command::Train(cmd) => train::run(&cmd),
         Command::Synth(args) => synth::run(&args),
         Command::Flash(args) => flash::run(&args),

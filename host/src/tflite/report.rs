@@ -1,0 +1,202 @@
+//! What a run cost, per layer and in total: a table for people (stderr) and
+//! JSON for scripts (`--report FILE.json`). Figures are per inference (the
+//! batch's, divided by its size). Device time is on the device's clock:
+//! simulated time on `--sim`, which is what a board at the config's clock
+//! and link rate takes.
+
+use super::model::{Layer, Model};
+use crate::link::DeviceTime;
+use serde::Serialize;
+use std::fmt::Write;
+use std::time::Duration;
+
+/// Where a layer ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Place {
+    /// GEMM and requantization on the NPU.
+    Npu,
+    /// GEMM on the NPU, its INT32 sums requantized on the host (a scale
+    /// above one, which the hardware's right shift cannot express).
+    NpuHostRequant,
+    Host,
+}
+
+impl Place {
+    pub fn name(self) -> &'static str {
+        match self {
+            Place::Npu => "NPU",
+            Place::NpuHostRequant => "NPU+host rq",
+            Place::Host => "host",
+        }
+    }
+}
+
+/// Device cycles by what the device was doing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct CycleSplit {
+    /// GEMM commands: the array, with its fill and drain.
+    pub array: f64,
+    pub requantizer: f64,
+    /// Request and answer bytes on the line.
+    pub link: f64,
+    /// The other commands' work (WRITE, READ into and out of the memories).
+    pub other: f64,
+}
+
+impl CycleSplit {
+    fn of(t: &DeviceTime, core_hz: u64, per: f64) -> Self {
+        let c = |d: Duration| d.as_secs_f64() * core_hz as f64 / per;
+        Self { array: c(t.gemm), requantizer: c(t.requant), link: c(t.link), other: c(t.other) }
+    }
+
+    pub fn total(&self) -> f64 {
+        self.array + self.requantizer + self.link + self.other
+    }
+
+    fn add(&mut self, o: &CycleSplit) {
+        self.array += o.array;
+        self.requantizer += o.requantizer;
+        self.link += o.link;
+        self.other += o.other;
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerReport {
+    pub index: usize,
+    pub op: &'static str,
+    pub input_shapes: Vec<Vec<usize>>,
+    pub output_shape: Vec<usize>,
+    pub place: Place,
+    /// Per inference.
+    pub macs: u64,
+    pub device_cycles: f64,
+    pub cycles: CycleSplit,
+    pub host_ms: f64,
+    pub link_bytes: f64,
+    #[serde(skip)]
+    device_time: DeviceTime,
+}
+
+impl LayerReport {
+    pub fn new(model: &Model, layer: &Layer, place: Place, batch: usize, device: DeviceTime, host: Duration, link_bytes: u64) -> Self {
+        let shape = |i: usize| model.tensors[i].as_ref().map(|t| t.shape.clone()).unwrap_or_default();
+        Self {
+            index: layer.index,
+            op: layer.op.name(),
+            input_shapes: layer.inputs.iter().map(|&i| shape(i)).collect(),
+            output_shape: shape(layer.output),
+            place,
+            macs: layer.op.macs(),
+            device_cycles: 0.0,
+            cycles: CycleSplit::default(),
+            host_ms: host.as_secs_f64() * 1e3 / batch as f64,
+            link_bytes: link_bytes as f64 / batch as f64,
+            device_time: device,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Totals {
+    pub batch: usize,
+    pub macs_per_inference: u64,
+    /// Share of the MACs that ran on the NPU.
+    pub npu_mac_share: f64,
+    pub device_ms_per_inference: f64,
+    pub device_cycles_per_inference: f64,
+    pub cycles: CycleSplit,
+    /// The host's kernels, on this machine.
+    pub host_ms_per_inference: f64,
+    pub link_bytes_per_inference: f64,
+    /// 1 / (device time + host kernel time): what a board with this host takes.
+    pub inferences_per_second: f64,
+    pub core_hz: u64,
+    /// This run's wall-clock time (simulation included).
+    pub wall_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub layers: Vec<LayerReport>,
+    pub totals: Totals,
+}
+
+impl Report {
+    pub fn new(mut layers: Vec<LayerReport>, batch: usize, wall: Duration, core_hz: u64) -> Self {
+        let per = batch as f64;
+        let mut cycles = CycleSplit::default();
+        let mut device = Duration::ZERO;
+        for l in &mut layers {
+            l.cycles = CycleSplit::of(&l.device_time, core_hz, per);
+            l.device_cycles = l.cycles.total();
+            cycles.add(&l.cycles);
+            device += l.device_time.total();
+        }
+        let macs: u64 = layers.iter().map(|l| l.macs).sum();
+        let npu_macs: u64 = layers.iter().filter(|l| l.place != Place::Host).map(|l| l.macs).sum();
+        let device_ms = device.as_secs_f64() * 1e3 / per;
+        let host_ms: f64 = layers.iter().map(|l| l.host_ms).sum();
+        let totals = Totals {
+            batch,
+            macs_per_inference: macs,
+            npu_mac_share: if macs == 0 { 0.0 } else { npu_macs as f64 / macs as f64 },
+            device_ms_per_inference: device_ms,
+            device_cycles_per_inference: cycles.total(),
+            cycles,
+            host_ms_per_inference: host_ms,
+            link_bytes_per_inference: layers.iter().map(|l| l.link_bytes).sum(),
+            inferences_per_second: 1e3 / (device_ms + host_ms).max(1e-9),
+            core_hz,
+            wall_seconds: wall.as_secs_f64(),
+        };
+        Self { layers, totals }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report serializes")
+    }
+
+    /// The table for people.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let shapes = |v: &[Vec<usize>]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(" + ");
+        let _ = writeln!(s, "{:>3}  {:<17} {:<30} {:<16} {:<11} {:>10} {:>12} {:>10}", "#", "operator", "input", "output", "ran on", "MACs", "dev. cycles", "link B");
+        for l in &self.layers {
+            let _ = writeln!(
+                s,
+                "{:>3}  {:<17} {:<30} {:<16} {:<11} {:>10} {:>12.0} {:>10.0}",
+                l.index,
+                l.op,
+                shapes(&l.input_shapes),
+                format!("{:?}", l.output_shape),
+                l.place.name(),
+                l.macs,
+                l.device_cycles,
+                l.link_bytes
+            );
+        }
+        let t = &self.totals;
+        let c = &t.cycles;
+        let pct = |x: f64| if c.total() > 0.0 { 100.0 * x / c.total() } else { 0.0 };
+        let _ = writeln!(
+            s,
+            "per inference (batch {}): {} MACs, {:.1}% on the NPU; device {:.3} ms ({:.0} cycles at {:.0} MHz: array {:.1}%, requantizer {:.1}%, link {:.1}%, other {:.1}%); host kernels {:.3} ms; {:.0} link bytes; {:.1} inferences/s",
+            t.batch,
+            t.macs_per_inference,
+            100.0 * t.npu_mac_share,
+            t.device_ms_per_inference,
+            t.device_cycles_per_inference,
+            t.core_hz as f64 / 1e6,
+            pct(c.array),
+            pct(c.requantizer),
+            pct(c.link),
+            pct(c.other),
+            t.host_ms_per_inference,
+            t.link_bytes_per_inference,
+            t.inferences_per_second
+        );
+        s
+    }
+}

@@ -1,0 +1,223 @@
+//! A batch through a model: GEMM-shaped layers (CONV_2D as im2col GEMMs,
+//! FULLY_CONNECTED) on the NPU, the rest with TFLite's reference kernels on
+//! the host. Each layer runs once for the whole batch, so its weights cross
+//! the link once.
+
+use super::kernels::{ActivationRange, Nhwc};
+use super::fixed_point::QuantizedMultiplier;
+use super::kernels::quantize;
+use super::model::{DType, Layer, Model, Op};
+use super::report::{LayerReport, Place, Report};
+use crate::driver::{ChannelScale, DriverError, Requant};
+use crate::link::DeviceTime;
+use crate::Cluster;
+use npu_spec::requant::{RequantParams, MAX_SHIFT};
+use npu_spec::Matrix;
+use std::time::{Duration, Instant};
+
+/// A tensor's values for the whole batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    Int8(Vec<i8>),
+    Float32(Vec<f32>),
+}
+
+impl Values {
+    pub fn len(&self) -> usize {
+        match self {
+            Values::Int8(v) => v.len(),
+            Values::Float32(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn dtype(&self) -> DType {
+        match self {
+            Values::Int8(_) => DType::Int8,
+            Values::Float32(_) => DType::Float32,
+        }
+    }
+
+    fn int8(&self) -> &[i8] {
+        match self {
+            Values::Int8(v) => v,
+            Values::Float32(_) => unreachable!("the model's types were checked when it was read"),
+        }
+    }
+
+    fn float32(&self) -> &[f32] {
+        match self {
+            Values::Float32(v) => v,
+            Values::Int8(_) => unreachable!("the model's types were checked when it was read"),
+        }
+    }
+}
+
+/// Where the NPU layers go: devices, or none (every layer on the host,
+/// with the reference kernels: `Runtime::reference`).
+pub struct Runtime<'a> {
+    cluster: Option<&'a mut Cluster>,
+    /// Called after each layer with (layers done, layers).
+    pub progress: Option<Box<dyn FnMut(usize, usize) + 'a>>,
+}
+
+impl<'a> Runtime<'a> {
+    pub fn new(cluster: &'a mut Cluster) -> Self {
+        Self { cluster: Some(cluster), progress: None }
+    }
+
+    /// Every layer on the host with TFLite's reference kernels.
+    pub fn reference() -> Self {
+        Self { cluster: None, progress: None }
+    }
+
+    /// Runs `batch` items of `input` (the model's input dtype, `batch` x the
+    /// model's item shape) and returns the model's output for each.
+    pub fn run(&mut self, model: &Model, input: Values, batch: usize) -> Result<(Values, Report), DriverError> {
+        let item = model.input().item_len();
+        assert_eq!(input.len(), batch * item, "the caller checks the input's shape");
+        let mut values: Vec<Option<Values>> = vec![None; model.tensors.len()];
+        values[model.input] = Some(input);
+        let mut layers = Vec::new();
+        let started = Instant::now();
+        for (done, layer) in model.layers.iter().enumerate() {
+            let before = self.device_time();
+            let link_before = self.link_bytes();
+            let host_started = Instant::now();
+            let (out, place) = self.layer(model, layer, &values, batch)?;
+            let host = host_started.elapsed();
+            let device = self.device_time().since(&before);
+            let link = self.link_bytes() - link_before;
+            layers.push(LayerReport::new(model, layer, place, batch, device, if place == Place::Host { host } else { Duration::ZERO }, link));
+            values[layer.output] = Some(out);
+            if let Some(p) = self.progress.as_mut() {
+                p(done + 1, model.layers.len());
+            }
+        }
+        let output = values[model.output].take().expect("the model's output is written by a layer");
+        let report = Report::new(layers, batch, started.elapsed(), self.core_hz());
+        Ok((output, report))
+    }
+
+    fn core_hz(&mut self) -> u64 {
+        self.devices().first().map_or(1, |d| d.info().core_hz)
+    }
+
+    /// The device time so far: the slowest device's, as they run in parallel.
+    fn device_time(&mut self) -> DeviceTime {
+        self.devices().iter().map(|d| d.link_stats().time).max_by_key(DeviceTime::total).unwrap_or_default()
+    }
+
+    fn link_bytes(&mut self) -> u64 {
+        self.devices().iter().map(|d| d.link_stats().bytes_sent + d.link_stats().bytes_received).sum()
+    }
+
+    fn devices(&mut self) -> &mut [crate::Npu] {
+        match self.cluster.as_mut() {
+            Some(c) => c.devices(),
+            None => &mut [],
+        }
+    }
+
+    fn layer(&mut self, model: &Model, layer: &Layer, values: &[Option<Values>], batch: usize) -> Result<(Values, Place), DriverError> {
+        let x = values[layer.inputs[0]].as_ref().expect("layers run in order");
+        let act = |i: usize| model.tensors[i].as_ref().expect("an activation");
+        Ok(match &layer.op {
+            Op::Conv2d(c) if self.cluster.is_none() => (Values::Int8(c.clone().with_batch(batch).reference(x.int8())), Place::Host),
+            Op::FullyConnected(f) if self.cluster.is_none() => {
+                let mut f = f.clone();
+                f.batch *= batch;
+                (Values::Int8(f.reference(x.int8())), Place::Host)
+            }
+            Op::Conv2d(c) => {
+                let c = c.clone().with_batch(batch);
+                let q = hardware_requant(c.folded_bias(), &c.multipliers, c.output_offset, c.range);
+                let out = self.gemm_layer(&c.im2col(x.int8()), &c.weights(), c.folded_bias(), q, |acc| c.requantize(acc))?;
+                (Values::Int8(out.0), out.1)
+            }
+            Op::FullyConnected(f) => {
+                let mut f = f.clone();
+                f.batch *= batch;
+                let a = Matrix::from_vec(f.batch, f.depth, x.int8().to_vec()).expect("shape checked when read");
+                // Rounded once, unlike the hardware: see kernels::fully_connected.
+                let out = self.gemm_layer(&a, &f.weights(), f.folded_bias(), None, |acc| f.requantize(acc))?;
+                (Values::Int8(out.0), out.1)
+            }
+            Op::DepthwiseConv2d(d) => {
+                let mut d = d.clone();
+                d.input.n = batch;
+                (Values::Int8(d.reference(x.int8())), Place::Host)
+            }
+            Op::AveragePool2d(p) | Op::MaxPool2d(p) => {
+                let mut p = p.clone();
+                p.input.n = batch;
+                let out = if matches!(layer.op, Op::AveragePool2d(_)) { p.average(x.int8()) } else { p.max(x.int8()) };
+                (Values::Int8(out), Place::Host)
+            }
+            Op::Add(a) => {
+                let y = values[layer.inputs[1]].as_ref().expect("layers run in order");
+                (Values::Int8(a.reference(x.int8(), y.int8())), Place::Host)
+            }
+            Op::Reshape => (x.clone(), Place::Host),
+            Op::Softmax(s) => {
+                let depth = *act(layer.inputs[0]).shape.last().expect("shape checked when read");
+                (Values::Int8(s.reference(x.int8(), depth)), Place::Host)
+            }
+            Op::Quantize => {
+                let y = act(layer.output);
+                (Values::Int8(quantize::quantize(x.float32(), y.scale, y.zero_point)), Place::Host)
+            }
+            Op::Dequantize => {
+                let a = act(layer.inputs[0]);
+                (Values::Float32(quantize::dequantize(x.int8(), a.scale, a.zero_point)), Place::Host)
+            }
+        })
+    }
+
+    /// `a x b` on the NPU, requantized by the hardware with `q` when given;
+    /// otherwise (a scale the hardware cannot express, or a rounding it does
+    /// not do) the GEMM's INT32 sums come back and `host_requantize` finishes
+    /// them, `bias` added first.
+    fn gemm_layer(&mut self, a: &Matrix<i8>, b: &Matrix<i8>, bias: Vec<i32>, q: Option<Requant>, host_requantize: impl Fn(&Matrix<i32>) -> Vec<i8>) -> Result<(Vec<i8>, Place), DriverError> {
+        let cluster = self.cluster.as_mut().expect("GEMM layers go to the host without devices");
+        if let Some(q) = q {
+            let out = cluster.gemm_requant(a, b, &q)?;
+            return Ok((out.as_slice().to_vec(), Place::Npu));
+        }
+        let mut acc = cluster.gemm(a, b)?;
+        for i in 0..acc.rows() {
+            for j in 0..acc.cols() {
+                acc.set(i, j, acc.get(i, j).wrapping_add(bias[j]));
+            }
+        }
+        Ok((host_requantize(&acc), Place::NpuHostRequant))
+    }
+}
+
+/// The requantization as the hardware does it, when it can: every scale a
+/// right shift of at most 31, the zero point and range in int8.
+pub fn hardware_requant(bias: Vec<i32>, multipliers: &[QuantizedMultiplier], output_offset: i32, range: ActivationRange) -> Option<Requant> {
+    let right_shift = |m: &QuantizedMultiplier| u8::try_from(-m.shift).ok().filter(|&s| s <= MAX_SHIFT);
+    let scales: Option<Vec<ChannelScale>> = multipliers.iter().map(|m| Some(ChannelScale { multiplier: m.multiplier, shift: right_shift(m)? })).collect();
+    let scales = scales?;
+    let first = *scales.first()?;
+    let params = RequantParams {
+        multiplier: first.multiplier,
+        shift: first.shift,
+        zero_point: i8::try_from(output_offset).ok()?,
+        min: i8::try_from(range.min).ok()?,
+        max: i8::try_from(range.max).ok()?,
+    };
+    let per_channel = scales.iter().any(|s| *s != first);
+    Some(Requant { params, bias: Some(bias), channels: per_channel.then_some(scales) })
+}
+
+impl super::kernels::conv_2d::Conv2d {
+    fn with_batch(mut self, n: usize) -> Self {
+        self.input = Nhwc { n, ..self.input };
+        self
+    }
+}
