@@ -17,22 +17,74 @@ fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
+/// The project's own models, one per operator and edge case
+/// (`npu_host::tflite::builder::test_models`), committed in tests/tflite/models.
+const OWN_MODELS: [&str; 5] = ["conv_same_stride2_relu6", "conv_valid_relu", "depthwise_maxpool", "add_scales_avgpool", "float_interface"];
+
+fn model_path(name: &str) -> PathBuf {
+    let shared = repo(&format!("models/{name}.tflite"));
+    if shared.exists() {
+        shared
+    } else {
+        repo(&format!("tests/tflite/models/{name}.tflite"))
+    }
+}
+
+fn first(v: Values, items: usize, count: usize) -> Values {
+    let per = v.len() / items;
+    match v {
+        Values::Int8(x) => Values::Int8(x[..count * per].to_vec()),
+        Values::Float32(x) => Values::Float32(x[..count * per].to_vec()),
+    }
+}
+
 /// A model, its first `count` committed inputs and their expected outputs.
 fn case(name: &str, count: usize) -> (Model, Values, Values, usize) {
-    let model = Model::load(&repo(&format!("models/{name}.tflite"))).expect("the model reads");
+    let model = Model::load(&model_path(name)).expect("the model reads");
     let (shape, x) = npu_host::npy::read_array(&repo(&format!("tests/tflite/{name}.input.npy"))).unwrap();
     let (_, y) = npu_host::npy::read_array(&repo(&format!("tests/tflite/{name}.expected.npy"))).unwrap();
     let count = count.min(shape[0]);
-    let (Values::Int8(x), Values::Int8(y)) = (x, y) else { panic!("int8 models") };
-    let (xi, yi) = (x.len() / shape[0], y.len() / shape[0]);
-    (model, Values::Int8(x[..count * xi].to_vec()), Values::Int8(y[..count * yi].to_vec()), count)
+    (model, first(x, shape[0], count), first(y, shape[0], count), count)
 }
 
+/// Item by item, exactly (floats bit for bit).
 fn assert_items_equal(name: &str, got: &Values, want: &Values, count: usize) {
-    let (Values::Int8(g), Values::Int8(w)) = (got, want) else { panic!("int8 outputs") };
+    let bits = |v: &Values| -> Vec<u32> {
+        match v {
+            Values::Int8(x) => x.iter().map(|&b| b as u8 as u32).collect(),
+            Values::Float32(x) => x.iter().map(|f| f.to_bits()).collect(),
+        }
+    };
+    assert_eq!(got.dtype(), want.dtype(), "{name}");
+    let (g, w) = (bits(got), bits(want));
+    assert_eq!(g.len(), w.len(), "{name}");
     let per = w.len() / count;
     for i in 0..count {
         assert_eq!(g[i * per..(i + 1) * per], w[i * per..(i + 1) * per], "{name}: item {i} differs from TFLite's reference");
+    }
+}
+
+#[test]
+fn the_committed_own_models_are_the_builders() {
+    let built = npu_host::tflite::builder::test_models();
+    assert_eq!(built.iter().map(|m| m.0).collect::<Vec<_>>(), OWN_MODELS);
+    for (name, bytes) in built {
+        let committed = std::fs::read(model_path(name)).unwrap();
+        assert!(committed == bytes, "{name}: rerun `cargo run -p npu-host --example write_test_models` and scripts/tflite-reference (see the example)");
+    }
+}
+
+#[test]
+fn own_models_equal_tflite_on_the_host_and_the_npu() {
+    for name in OWN_MODELS {
+        let (model, x, want, count) = case(name, 8);
+        let (got, _) = Runtime::reference().run(&model, x.clone(), count).unwrap();
+        assert_items_equal(name, &got, &want, count);
+        if require(&VERILATOR).is_some() {
+            let mut cluster = npu_cluster();
+            let (got, _) = Runtime::new(&mut cluster).run(&model, x, count).unwrap();
+            assert_items_equal(name, &got, &want, count);
+        }
     }
 }
 
@@ -60,8 +112,10 @@ fn on_the_npu(name: &str, count: usize) {
     let mut cluster = npu_cluster();
     let (got, report) = Runtime::new(&mut cluster).run(&model, x, count).unwrap();
     assert_items_equal(name, &got, &want, count);
-    let npu_layers = report.layers.iter().filter(|l| l.place != Place::Host).count();
-    assert!(npu_layers >= 2, "{name}: the GEMM layers ran on the NPU");
+    // Every CONV_2D requantized by the hardware, per channel.
+    for l in report.layers.iter().filter(|l| l.op == "CONV_2D") {
+        assert_eq!(l.place, Place::Npu, "{name}: layer {}", l.index);
+    }
     assert_eq!(report.totals.npu_mac_share, 1.0, "{name}: every MAC is a CONV_2D's or FULLY_CONNECTED's");
 }
 

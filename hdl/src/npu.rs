@@ -36,6 +36,9 @@ use npu_spec::protocol::{
 use npu_spec::NpuConfig;
 use rust_hdl::prelude::*;
 
+// The BIAS bank's range check compares with the literal 3.
+const _: () = assert!(npu_spec::protocol::BIAS_ENTRIES == 3);
+
 // The literal patterns below are these protocol numbers.
 const _: () = assert!(Opcode::Info as u8 == 1 && Opcode::Write as u8 == 2 && Opcode::Read as u8 == 3);
 const _: () = assert!(Opcode::Gemm as u8 == 4 && Opcode::Requant as u8 == 5 && Opcode::Status as u8 == 6);
@@ -113,8 +116,11 @@ pub struct Npu {
     b_mem: Scratchpad,
     acc_mem: Vec<WordRam>,
     out_mem: Vec<Ram<Bits<8>>>,
-    /// The bias bank: entry j is lane j's bias.
+    /// The BIAS bank's three entries, one memory each (read together, at
+    /// the lane in hand): word j is lane j's bias, multiplier, shift.
     bias_mem: WordRam,
+    multiplier_mem: WordRam,
+    shift_mem: WordRam,
     engine: GemmEngine,
     requant: Requantizer,
     // Limits and records from the config and the protocol.
@@ -426,6 +432,8 @@ impl Npu {
             out_mem: rams(cols, m.acc_depth),
             // Written only while nothing reads it.
             bias_mem: WordRam::new(crate::requantizer::bias_depth(cols)),
+            multiplier_mem: WordRam::new(crate::requantizer::bias_depth(cols)),
+            shift_mem: WordRam::new(crate::requantizer::bias_depth(cols)),
             engine: GemmEngine::new(config),
             requant: Requantizer::new(config),
             info: Constant::new(info),
@@ -614,7 +622,11 @@ impl Npu {
             Bank::A => self.a_mem.peek(lane, entry).to_u32(),
             Bank::B => self.b_mem.peek(lane, entry).to_u32(),
             Bank::Acc => self.acc_mem[lane].peek(entry).to_u32(),
-            Bank::Bias => self.bias_mem.peek(lane).to_u32(),
+            Bank::Bias => match entry {
+                0 => self.bias_mem.peek(lane).to_u32(),
+                1 => self.multiplier_mem.peek(lane).to_u32(),
+                _ => self.shift_mem.peek(lane).to_u32() & 31,
+            },
             Bank::Out => self.out_mem[lane].peek(entry).to_u32(),
         }
     }
@@ -681,6 +693,7 @@ impl Logic for Npu {
         self.requant.min.next = self.head.q.val().get_bits::<8>(self.at_r_min.val().index());
         self.requant.max.next = self.head.q.val().get_bits::<8>(self.at_r_max.val().index());
         self.requant.use_bias.next = self.head.q.val().get_bit(self.at_r_flags.val().index());
+        self.requant.per_channel.next = self.head.q.val().get_bit(self.at_r_flags.val().index() + 1);
         // Starts are registered: the decode's tests end at a flip-flop, and
         // each unit starts in the executor's first Gemm or Requant cycle.
         self.engine.start.next = self.start_engine.q.val();
@@ -783,8 +796,29 @@ impl Logic for Npu {
         self.bias_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.q.val());
         self.bias_mem.write_address.next = bit_cast::<16, 8>(self.cursor_lane.q.val());
         self.bias_mem.write_data.next = self.frame_word.val();
-        self.bias_mem.write_bytes.next = self.write_bias.q.val();
+        self.multiplier_mem.clock.next = self.clock.val();
+        self.multiplier_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.q.val());
+        self.multiplier_mem.write_address.next = bit_cast::<16, 8>(self.cursor_lane.q.val());
+        self.multiplier_mem.write_data.next = self.frame_word.val();
+        self.shift_mem.clock.next = self.clock.val();
+        self.shift_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.q.val());
+        self.shift_mem.write_address.next = bit_cast::<16, 8>(self.cursor_lane.q.val());
+        self.shift_mem.write_data.next = self.frame_word.val();
+        // A BIAS WRITE's byte goes to the memory of the cursor's entry
+        // (0, 1 or 2: the range check keeps it below 3).
+        self.bias_mem.write_bytes.next = 0.into();
+        self.multiplier_mem.write_bytes.next = 0.into();
+        self.shift_mem.write_bytes.next = 0.into();
+        if self.cursor_entry.q.val().get_bit(1) {
+            self.shift_mem.write_bytes.next = self.write_bias.q.val();
+        } else if self.cursor_entry.q.val().get_bit(0) {
+            self.multiplier_mem.write_bytes.next = self.write_bias.q.val();
+        } else {
+            self.bias_mem.write_bytes.next = self.write_bias.q.val();
+        }
         self.requant.bias.next = self.bias_mem.read_data.val();
+        self.requant.lane_multiplier.next = self.multiplier_mem.read_data.val();
+        self.requant.lane_shift.next = self.shift_mem.read_data.val().get_bits::<5>(0);
 
         // ---- Counters, in the COUNTERS record's order.
         self.counters.clock.next = self.clock.val();
@@ -967,7 +1001,15 @@ impl Logic for Npu {
                 }
             }
         }
+        // (A BIAS READ's entry selects its memory, as its WRITE does; a
+        // shift reads back its bits 0..=4.)
         self.lane_u32.next = self.bias_mem.read_data.val();
+        if self.cursor_entry.q.val().get_bit(0) {
+            self.lane_u32.next = self.multiplier_mem.read_data.val();
+        }
+        if self.cursor_entry.q.val().get_bit(1) {
+            self.lane_u32.next = bit_cast::<32, 5>(self.shift_mem.read_data.val().get_bits::<5>(0));
+        }
         if self.bank_acc.q.val() {
             self.lane_u32.next = self.acc_lane.val();
         }
@@ -1009,7 +1051,7 @@ impl Logic for Npu {
             ((self.end_entry.q.val() >> self.b_depth_log.val()) != 0) & (self.end_entry.q.val() != self.b_depth.val());
         self.past_acc.d.next =
             ((self.end_entry.q.val() >> self.acc_depth_log.val()) != 0) & (self.end_entry.q.val() != self.acc_depth.val());
-        self.past_bias.d.next = self.end_entry.q.val() > 1;
+        self.past_bias.d.next = self.end_entry.q.val() > 3;
         self.past_end.d.next = self.past_acc.q.val();
         if self.bank_a.q.val() {
             self.past_end.d.next = self.past_a.q.val();

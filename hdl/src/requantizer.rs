@@ -107,6 +107,12 @@ pub struct Requantizer {
     pub min: Signal<In, Bits<8>>,
     pub max: Signal<In, Bits<8>>,
     pub use_bias: Signal<In, Bit>,
+    /// Per channel: each lane's multiplier and shift come from
+    /// `lane_multiplier` and `lane_shift` (shown for the lane in hand, as
+    /// `bias` is), not from `multiplier` and `shift`.
+    pub per_channel: Signal<In, Bit>,
+    pub lane_multiplier: Signal<In, Bits<32>>,
+    pub lane_shift: Signal<In, Bits<5>>,
     pub busy: Signal<Out, Bit>,
     /// One cycle: finished; `error` is the protocol status (0 = OK).
     pub done: Signal<Out, Bit>,
@@ -200,6 +206,9 @@ pub struct Requantizer {
     below_min: DFF<Bit>,
     above_max: DFF<Bit>,
     // Combinational helpers.
+    /// The multiplier and shift in force (the request's, or the lane's).
+    multiplier_used: Signal<Local, Bits<32>>,
+    shift_used: Signal<Local, Bits<8>>,
     x: DFF<Bits<32>>,
     /// `magnitude`'s sign bit in every bit.
     sign_fill: Signal<Local, Bits<32>>,
@@ -252,6 +261,11 @@ impl Requantizer {
             min: Default::default(),
             max: Default::default(),
             use_bias: Default::default(),
+            per_channel: Default::default(),
+            lane_multiplier: Default::default(),
+            lane_shift: Default::default(),
+            multiplier_used: Default::default(),
+            shift_used: Default::default(),
             busy: Default::default(),
             done: Default::default(),
             error: Default::default(),
@@ -332,6 +346,14 @@ impl Logic for Requantizer {
             self, clock, state, error_reg, finishing, entry, lane, entry_zero, lane_last, shift_zero, shift_one, magnitude, negative,
             saturate, multiplier_min, high, low, low_carry, step, last_step, addend, half, big, acc_end_start, out_end_start, params_bad, count_zero, acc_beyond, out_beyond, offset, below_min, above_max, x, at_high
         );
+        // The lane's own multiplier and shift hold from well before Setup
+        // (the lane shows three cycles ahead of it), as the request's do.
+        self.multiplier_used.next = self.multiplier.val();
+        self.shift_used.next = self.shift.val();
+        if self.per_channel.val() {
+            self.multiplier_used.next = self.lane_multiplier.val();
+            self.shift_used.next = bit_cast::<8, 5>(self.lane_shift.val());
+        }
         self.busy.next = self.state.q.val() != RequantState::Idle;
         self.done.next = self.finishing.q.val();
         self.finishing.d.next = false;
@@ -340,7 +362,7 @@ impl Logic for Requantizer {
         self.acc_end_start.d.next = bit_cast::<17, 16>(self.src.val()) + bit_cast::<17, 16>(self.count.val());
         self.out_end_start.d.next = bit_cast::<17, 16>(self.dst.val()) + bit_cast::<17, 16>(self.count.val());
         // (Comparisons with powers of two as plain logic: MAX_SHIFT is 31.)
-        self.params_bad.d.next = (self.shift.val().get_bits::<3>(5) != 0) | ((self.min.val() ^ 0x80) > (self.max.val() ^ 0x80));
+        self.params_bad.d.next = (self.shift_used.val().get_bits::<3>(5) != 0) | ((self.min.val() ^ 0x80) > (self.max.val() ^ 0x80));
         self.count_zero.d.next = self.count.val() == 0;
         // The elements' addresses: they run from the last entry down to the first.
         self.acc_address.next = self.src.val() + self.entry.q.val();
@@ -360,9 +382,9 @@ impl Logic for Requantizer {
         // (Registered, every cycle: the 32-bit carry chain ends at a
         // flip-flop in its own logic cells, and each user waits a cycle.)
         self.x.d.next = self.magnitude.q.val() + self.addend.q.val().get_bits::<32>(0);
-        self.multiplier_min.d.next = self.multiplier.val() == 0x8000_0000_u64;
-        self.shift_zero.d.next = self.shift.val().get_bits::<5>(0) == 0;
-        self.shift_one.d.next = self.shift.val().get_bits::<5>(0) == 1;
+        self.multiplier_min.d.next = self.multiplier_used.val() == 0x8000_0000_u64;
+        self.shift_zero.d.next = self.shift_used.val().get_bits::<5>(0) == 0;
+        self.shift_one.d.next = self.shift_used.val().get_bits::<5>(0) == 1;
         self.sign_fill.next = bits::<32>(0);
         if self.magnitude.q.val().get_bit(31) {
             self.sign_fill.next = bits::<32>(0xFFFF_FFFF_u64);
@@ -515,13 +537,13 @@ impl Logic for Requantizer {
                 if self.magnitude.q.val().get_bit(31) {
                     self.addend.d.next = 1.into();
                 }
-                self.negative.d.next = self.magnitude.q.val().get_bit(31) ^ self.multiplier.val().get_bit(31);
+                self.negative.d.next = self.magnitude.q.val().get_bit(31) ^ self.multiplier_used.val().get_bit(31);
                 // The multiplier's magnitude without an adder: a negative
                 // multiplier's is !m + 1, so `low` takes !m and Prime adds
                 // |x| to the product's start (the input holds: no copy).
-                self.low.d.next = self.multiplier.val();
-                if self.multiplier.val().get_bit(31) {
-                    self.low.d.next = !self.multiplier.val();
+                self.low.d.next = self.multiplier_used.val();
+                if self.multiplier_used.val().get_bit(31) {
+                    self.low.d.next = !self.multiplier_used.val();
                 }
                 // 32 Multiply steps: 31 down to 0.
                 self.step.d.next = 31.into();
@@ -540,7 +562,7 @@ impl Logic for Requantizer {
                 // adding |x| to it (Sum's adder) adds the multiplier's
                 // missing 1: |x| * (!m + 1) = |x| * |m|.
                 self.high.d.next = self.nudge.val();
-                if self.multiplier.val().get_bit(31) {
+                if self.multiplier_used.val().get_bit(31) {
                     self.high.d.next = bit_cast::<33, 32>(self.x.q.val());
                 }
                 // The saturating case: |x| = 2^31 (x = INT32_MIN) and m = INT32_MIN.
@@ -582,7 +604,7 @@ impl Logic for Requantizer {
                 self.half.d.next = false;
                 // `shift` Shift steps (Check made sure it is below 32), the
                 // last when `step` is 1.
-                self.step.d.next = self.shift.val().get_bits::<5>(0);
+                self.step.d.next = self.shift_used.val().get_bits::<5>(0);
                 self.last_step.d.next = self.shift_one.q.val();
                 self.state.d.next = RequantState::Shift;
                 if self.shift_zero.q.val() {
@@ -670,8 +692,11 @@ pub struct RequantBench {
     pub unit: Requantizer,
     pub acc_mem: Vec<crate::Ram<Bits<32>>>,
     pub out_mem: Vec<crate::Ram<Bits<8>>>,
-    /// The bias of each lane, entry j for lane j.
+    /// The bias of each lane, entry j for lane j; likewise each lane's
+    /// multiplier and shift.
     pub bias_mem: crate::Ram<Bits<32>>,
+    pub multiplier_mem: crate::Ram<Bits<32>>,
+    pub shift_mem: crate::Ram<Bits<5>>,
 }
 
 impl RequantBench {
@@ -683,6 +708,8 @@ impl RequantBench {
             acc_mem: (0..config.array.cols).map(|_| crate::Ram::new(depth)).collect(),
             out_mem: (0..config.array.cols).map(|_| crate::Ram::new(depth)).collect(),
             bias_mem: crate::Ram::new(bias_depth(config.array.cols)),
+            multiplier_mem: crate::Ram::new(bias_depth(config.array.cols)),
+            shift_mem: crate::Ram::new(bias_depth(config.array.cols)),
         }
     }
 }
@@ -697,6 +724,18 @@ impl Logic for RequantBench {
         self.bias_mem.write_data.next = 0.into();
         self.bias_mem.write_enable.next = false;
         self.unit.bias.next = self.bias_mem.read_data.val();
+        self.multiplier_mem.clock.next = self.clock.val();
+        self.multiplier_mem.read_address.next = bit_cast::<16, 8>(self.unit.lane_select.val());
+        self.multiplier_mem.write_address.next = 0.into();
+        self.multiplier_mem.write_data.next = 0.into();
+        self.multiplier_mem.write_enable.next = false;
+        self.unit.lane_multiplier.next = self.multiplier_mem.read_data.val();
+        self.shift_mem.clock.next = self.clock.val();
+        self.shift_mem.read_address.next = bit_cast::<16, 8>(self.unit.lane_select.val());
+        self.shift_mem.write_address.next = 0.into();
+        self.shift_mem.write_data.next = 0.into();
+        self.shift_mem.write_enable.next = false;
+        self.unit.lane_shift.next = self.shift_mem.read_data.val();
         self.unit.acc_data.next = 0.into();
         for j in 0..self.acc_mem.len() {
             self.acc_mem[j].clock.next = self.clock.val();

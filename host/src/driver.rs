@@ -110,7 +110,7 @@ impl Npu {
         Ok(Self {
             a: BankShadow::new(info.a_depth, r),
             b: BankShadow::new(info.b_depth, c),
-            bias: BankShadow::new(1, 4 * c),
+            bias: BankShadow::new(npu_spec::protocol::BIAS_ENTRIES, 4 * c),
             link,
             info,
         })
@@ -221,11 +221,6 @@ impl Npu {
         }
         if let Some(q) = q {
             check_requant(q, n)?;
-            if q.channels.is_some() {
-                let wide = self.gemm(a, b)?;
-                let bias = |j: usize| q.bias.as_ref().map_or(0, |b| b[j]);
-                return Ok(Output::Narrow(Matrix::from_fn(m, n, |i, j| npu_spec::requant::requantize(wide.get(i, j), bias(j), &q.column(j)))));
-            }
         }
         let mut wide = Matrix::<i32>::zeros(m, n);
         let mut narrow = Matrix::<i8>::zeros(m, n);
@@ -287,15 +282,32 @@ impl Npu {
                 Some(q) => {
                     for (n_slot, nb) in ns.clone().enumerate() {
                         let acc0 = p.acc_entry(0, n_slot);
-                        if let Some(bias) = &q.bias {
-                            let col0 = nb * p.block_cols;
+                        // The block's columns of BIAS entry 0 (bias) and, per
+                        // channel, entries 1 and 2 (multiplier, shift).
+                        let col0 = nb * p.block_cols;
+                        let lanes = |value: &dyn Fn(usize) -> i32| {
                             let mut data = vec![0u8; 4 * cols];
                             for j in 0..p.cols_of(nb) {
-                                data[4 * j..4 * j + 4].copy_from_slice(&bias[col0 + j].to_le_bytes());
+                                data[4 * j..4 * j + 4].copy_from_slice(&value(col0 + j).to_le_bytes());
                             }
-                            self.write(Bank::Bias, 0, &data)?;
+                            data
+                        };
+                        if let Some(bias) = &q.bias {
+                            self.write(Bank::Bias, 0, &lanes(&|j| bias[j]))?;
                         }
-                        let req = Request::Requant { src: acc0 as u16, dst: acc0 as u16, count: group_rows as u16, params: q.params, bias: q.bias.is_some() };
+                        if let Some(c) = &q.channels {
+                            let mut data = lanes(&|j| c[j].multiplier);
+                            data.extend(lanes(&|j| i32::from(c[j].shift)));
+                            self.write(Bank::Bias, 1, &data)?;
+                        }
+                        let req = Request::Requant {
+                            src: acc0 as u16,
+                            dst: acc0 as u16,
+                            count: group_rows as u16,
+                            params: q.params,
+                            bias: q.bias.is_some(),
+                            per_channel: q.channels.is_some(),
+                        };
                         self.call(&req, 0, group_rows as u64 * cols as u64 * REQUANT_CYCLES_PER_ELEMENT + 32)?;
                     }
                     Bank::Out

@@ -219,9 +219,10 @@ impl<P: NpuPins> Fuzzer<'_, P> {
                 };
                 let (src, dst, count) = (self.rng.below(depth + 1) as u16, self.rng.below(depth + 1) as u16, self.rng.below(5) as u16);
                 let bias = self.rng.below(2) == 0;
-                let status = self.model.requant(src, dst, count, &params, bias);
+                let per_channel = self.rng.below(2) == 0;
+                let status = self.model.requant(src, dst, count, &params, bias, per_channel);
                 let work = u64::from(count) * cols as u64 * 80 + 200;
-                (if status == Status::Ok { "requant" } else { "requant_rejected" }, Request::Requant { src, dst, count, params, bias }.frame(), expect(status, None, 0, work))
+                (if status == Status::Ok { "requant" } else { "requant_rejected" }, Request::Requant { src, dst, count, params, bias, per_channel }.frame(), expect(status, None, 0, work))
             }
             6 => ("info", Request::Info.frame(), expect(Status::Ok, Some(Info::of(c).encode()), 27, 10)),
             _ => {

@@ -32,6 +32,12 @@ impl RequantBenchSim {
         for (j, &v) in model.bias.iter().enumerate() {
             uut.bias_mem.poke(j, u64::from(v as u32).into());
         }
+        for (j, &v) in model.multipliers.iter().enumerate() {
+            uut.multiplier_mem.poke(j, u64::from(v as u32).into());
+        }
+        for (j, &v) in model.shifts.iter().enumerate() {
+            uut.shift_mem.poke(j, u64::from(v).into());
+        }
     }
 
     /// The OUT bank as the simulated hardware holds it.
@@ -41,7 +47,7 @@ impl RequantBenchSim {
     }
 
     /// Runs one REQUANT to `done`; the status and the cycles it took.
-    pub fn run(&mut self, src: u16, dst: u16, count: u16, p: &RequantParams, bias: bool) -> (Status, u64) {
+    pub fn run(&mut self, src: u16, dst: u16, count: u16, p: &RequantParams, bias: bool, per_channel: bool) -> (Status, u64) {
         let u = &mut self.sim.uut.unit;
         u.src.next = u64::from(src).into();
         u.dst.next = u64::from(dst).into();
@@ -52,6 +58,7 @@ impl RequantBenchSim {
         u.min.next = u64::from(p.min as u8).into();
         u.max.next = u64::from(p.max as u8).into();
         u.use_bias.next = bias;
+        u.per_channel.next = per_channel;
         u.start.next = true;
         self.sim.tick();
         self.sim.uut.unit.start.next = false;

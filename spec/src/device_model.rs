@@ -3,7 +3,7 @@
 //! shadow copy when it checks that a command changed nothing else.
 
 use crate::config::NpuConfig;
-use crate::protocol::{Bank, GemmTile, Status, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD};
+use crate::protocol::{Bank, GemmTile, Status, BIAS_ENTRIES, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD};
 use crate::requant::{requantize, RequantParams, MAX_SHIFT};
 
 /// Every bank, entry by entry, lane by lane.
@@ -14,7 +14,12 @@ pub struct DeviceModel {
     pub a: Vec<Vec<i8>>,
     pub b: Vec<Vec<i8>>,
     pub acc: Vec<Vec<i32>>,
+    /// BIAS entry 0: each column's bias.
     pub bias: Vec<i32>,
+    /// BIAS entry 1: each column's multiplier (REQUANT per channel).
+    pub multipliers: Vec<i32>,
+    /// BIAS entry 2: each column's shift, its bits 0..=4 (REQUANT per channel).
+    pub shifts: Vec<u8>,
     pub out: Vec<Vec<i8>>,
 }
 
@@ -29,6 +34,8 @@ impl DeviceModel {
             b: vec![vec![0; cols]; c.memory.b_depth],
             acc: vec![vec![0; cols]; c.memory.acc_depth],
             bias: vec![0; cols],
+            multipliers: vec![0; cols],
+            shifts: vec![0; cols],
             out: vec![vec![0; cols]; c.memory.acc_depth],
         }
     }
@@ -70,7 +77,7 @@ impl DeviceModel {
             Bank::A => (self.a.len(), self.rows),
             Bank::B => (self.b.len(), self.cols),
             Bank::Acc => (self.acc.len(), 4 * self.cols),
-            Bank::Bias => (1, 4 * self.cols),
+            Bank::Bias => (BIAS_ENTRIES, 4 * self.cols),
             Bank::Out => (self.out.len(), self.cols),
         }
     }
@@ -98,7 +105,11 @@ impl DeviceModel {
                 Bank::B => self.b[e] = chunk.iter().map(|&v| v as i8).collect(),
                 Bank::Out => self.out[e] = chunk.iter().map(|&v| v as i8).collect(),
                 Bank::Acc => self.acc[e] = (0..self.cols).map(word).collect(),
-                Bank::Bias => self.bias = (0..self.cols).map(word).collect(),
+                Bank::Bias => match e {
+                    0 => self.bias = (0..self.cols).map(word).collect(),
+                    1 => self.multipliers = (0..self.cols).map(word).collect(),
+                    _ => self.shifts = (0..self.cols).map(|l| (word(l) & 31) as u8).collect(),
+                },
             }
         }
         Status::Ok
@@ -122,16 +133,21 @@ impl DeviceModel {
                 Bank::B => out.extend(self.b[e].iter().map(|&v| v as u8)),
                 Bank::Out => out.extend(self.out[e].iter().map(|&v| v as u8)),
                 Bank::Acc => out.extend(self.acc[e].iter().flat_map(|v| v.to_le_bytes())),
-                Bank::Bias => out.extend(self.bias.iter().flat_map(|v| v.to_le_bytes())),
+                Bank::Bias => match e {
+                    0 => out.extend(self.bias.iter().flat_map(|v| v.to_le_bytes())),
+                    1 => out.extend(self.multipliers.iter().flat_map(|v| v.to_le_bytes())),
+                    _ => out.extend(self.shifts.iter().flat_map(|&v| u32::from(v).to_le_bytes())),
+                },
             }
         }
         Ok(out)
     }
 
-    /// The REQUANT command.
-    pub fn requant(&mut self, src: u16, dst: u16, count: u16, p: &RequantParams, use_bias: bool) -> Status {
+    /// The REQUANT command. Per channel, column j takes BIAS entries 1 and
+    /// 2's lane j as its multiplier and shift, and `p`'s are not looked at.
+    pub fn requant(&mut self, src: u16, dst: u16, count: u16, p: &RequantParams, use_bias: bool, per_channel: bool) -> Status {
         let (src, dst, count) = (usize::from(src), usize::from(dst), usize::from(count));
-        if p.shift > MAX_SHIFT || p.min > p.max {
+        if (!per_channel && p.shift > MAX_SHIFT) || p.min > p.max {
             return Status::BadParam;
         }
         if count == 0 || src + count > self.acc.len() || dst + count > self.out.len() {
@@ -140,7 +156,8 @@ impl DeviceModel {
         for e in 0..count {
             for j in 0..self.cols {
                 let bias = if use_bias { self.bias[j] } else { 0 };
-                self.out[dst + e][j] = requantize(self.acc[src + e][j], bias, p);
+                let column = if per_channel { RequantParams { multiplier: self.multipliers[j], shift: self.shifts[j], ..*p } } else { *p };
+                self.out[dst + e][j] = requantize(self.acc[src + e][j], bias, &column);
             }
         }
         Status::Ok

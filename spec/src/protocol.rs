@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 /// First byte of every frame.
 pub const SYNC: u8 = 0xA5;
 /// Version of this format, reported by INFO.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 /// Bytes before the payload: SYNC and the 16-bit payload length.
 pub const FRAME_HEAD: usize = 3;
 /// Bytes after the payload: the CRC.
@@ -206,7 +206,10 @@ pub enum Bank {
     B = 1,
     /// Accumulators: an entry is `cols` INT32, one row of an output tile.
     Acc = 2,
-    /// Requantization bias: one entry of `cols` INT32, lane j for column j.
+    /// Requantization parameters per column, three entries of `cols` INT32,
+    /// lane j for column j: entry 0 the bias, entry 1 the Q31 multiplier
+    /// and entry 2 the right shift (bits 0..=4 kept, the rest read as 0) of
+    /// REQUANT's per-channel mode.
     Bias = 3,
     /// Requantized outputs: an entry is `cols` INT8, one row of an output tile.
     Out = 4,
@@ -244,7 +247,7 @@ impl Bank {
             Bank::A => c.memory.a_depth,
             Bank::B => c.memory.b_depth,
             Bank::Acc | Bank::Out => c.memory.acc_depth,
-            Bank::Bias => 1,
+            Bank::Bias => BIAS_ENTRIES,
         }
     }
 }
@@ -283,6 +286,9 @@ pub const GEMM_FIELDS: &[Field] = &[
     f("b_step", 2, "B entries from one tile to the next"),
     f("acc_step", 2, "accumulator entries from one tile to the next"),
 ];
+/// Entries of the BIAS bank: bias, multiplier, shift.
+pub const BIAS_ENTRIES: usize = 3;
+
 pub const REQUANT_FIELDS: &[Field] = &[
     f("src", 2, "first accumulator entry"),
     f("dst", 2, "first OUT entry"),
@@ -292,7 +298,7 @@ pub const REQUANT_FIELDS: &[Field] = &[
     f("zero_point", 1, "output zero point (signed)"),
     f("min", 1, "lower clamp (signed)"),
     f("max", 1, "upper clamp (signed), at least min"),
-    f("flags", 1, "bit 0: add the BIAS entry's lane j to column j first"),
+    f("flags", 1, "bit 0: add BIAS entry 0's lane j to column j first; bit 1: per channel, column j's multiplier and shift are BIAS entries 1 and 2's lane j (the fields' are unused)"),
 ];
 pub const INFO_FIELDS: &[Field] = &[
     f("version", 1, "format version of this protocol"),
@@ -371,7 +377,7 @@ pub enum Request {
     Write { bank: Bank, entry: u16, data: Vec<u8> },
     Read { bank: Bank, entry: u16, count: u16 },
     Gemm(GemmTile),
-    Requant { src: u16, dst: u16, count: u16, params: RequantParams, bias: bool },
+    Requant { src: u16, dst: u16, count: u16, params: RequantParams, bias: bool, per_channel: bool },
     Status,
     Counters,
     ClearCounters,
@@ -418,7 +424,7 @@ impl Request {
                     p.extend_from_slice(&v.to_le_bytes());
                 }
             }
-            Request::Requant { src, dst, count, params, bias } => {
+            Request::Requant { src, dst, count, params, bias, per_channel } => {
                 for v in [src, dst, count] {
                     p.extend_from_slice(&v.to_le_bytes());
                 }
@@ -427,7 +433,7 @@ impl Request {
                 p.push(params.zero_point as u8);
                 p.push(params.min as u8);
                 p.push(params.max as u8);
-                p.push(u8::from(*bias));
+                p.push(u8::from(*bias) | (u8::from(*per_channel) << 1));
             }
         }
         p
@@ -709,7 +715,7 @@ pub fn markdown() -> String {
         Bank::A => ("`rows` INT8: lane i is A[i][k] of step k", "`memory.a_depth`"),
         Bank::B => ("`cols` INT8: lane j is B[k][j] of step k", "`memory.b_depth`"),
         Bank::Acc => ("`cols` INT32: one row of an output tile", "`memory.acc_depth`"),
-        Bank::Bias => ("`cols` INT32: lane j is the bias of column j", "1"),
+        Bank::Bias => ("`cols` INT32, lane j for column j: entry 0 its bias, entry 1 its multiplier, entry 2 its shift (bits 0..=4 kept; the others read as 0)", "3"),
         Bank::Out => ("`cols` INT8: one requantized output row", "`memory.acc_depth`"),
     };
     for b in Bank::ALL {
@@ -742,7 +748,7 @@ pub fn markdown() -> String {
         }
     }
     s.push_str("### GEMM semantics\n\nTile t (0-based) uses A entries `a_entry + t*a_step + kk` and B entries `b_entry + t*b_step + kk` for kk in 0..k, and writes output row i (i < m) of the tile to lanes 0..n of accumulator entry `acc_entry + t*acc_step + i`: C[i][j] = sum over kk of A-lane i times B-lane j, INT8 x INT8 summed in INT32 with wrap, added to the entry's old value when `flags` bit 0 is set. Every range of every tile is checked before the first step; a bad one is answered OUT_OF_RANGE and nothing runs.\n\n");
-    s.push_str("### REQUANT semantics\n\nFor each entry e < count and lane j: OUT[dst+e][j] = requantize(ACC[src+e][j] + (bias ? BIAS[0][j] : 0)) with the gemmlowp rules: saturating rounding doubling high multiply by `multiplier`, rounding divide by 2^`shift`, add `zero_point`, clamp to [`min`, `max`]. The bias add wraps in INT32 (as the accumulators do); the zero-point add saturates (it is done wider, before the clamp).\n");
+    s.push_str("### REQUANT semantics\n\nFor each entry e < count and lane j: OUT[dst+e][j] = requantize(ACC[src+e][j] + (bias ? BIAS[0][j] : 0)) with the gemmlowp rules: saturating rounding doubling high multiply by `multiplier`, rounding divide by 2^`shift`, add `zero_point`, clamp to [`min`, `max`]. With flags bit 1 (per channel, as TFLite's per-channel weights need), lane j's multiplier is BIAS[1][j] and its shift BIAS[2][j], and the request's `multiplier` and `shift` are not looked at (not even checked). The bias add wraps in INT32 (as the accumulators do); the zero-point add saturates (it is done wider, before the clamp).\n");
     s
 }
 
@@ -800,12 +806,12 @@ mod tests {
         assert_eq!(p[request_offset(Opcode::Gemm, "tiles")], 7);
         assert_eq!(p[request_offset(Opcode::Gemm, "acc_step")], 10);
         let params = RequantParams { multiplier: -2, shift: 31, zero_point: -3, min: -4, max: 5 };
-        let p = Request::Requant { src: 1, dst: 2, count: 3, params, bias: true }.payload();
+        let p = Request::Requant { src: 1, dst: 2, count: 3, params, bias: true, per_channel: true }.payload();
         assert_eq!(p.len(), Opcode::Requant.request_len());
         assert_eq!(p[request_offset(Opcode::Requant, "multiplier")], 0xFE);
         assert_eq!(p[request_offset(Opcode::Requant, "shift")], 31);
         assert_eq!(p[request_offset(Opcode::Requant, "max")], 5);
-        assert_eq!(p[request_offset(Opcode::Requant, "flags")], 1);
+        assert_eq!(p[request_offset(Opcode::Requant, "flags")], 3);
         let p = Request::Read { bank: Bank::B, entry: 0x1234, count: 9 }.payload();
         assert_eq!(p.len(), Opcode::Read.request_len());
         assert_eq!(p[request_offset(Opcode::Read, "entry")], 0x34);

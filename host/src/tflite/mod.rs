@@ -7,6 +7,7 @@
 //! - [`report`]: per layer and in total, what ran where and what it cost;
 //! - [`builder`]: `.tflite` files written from Rust (the test models).
 
+pub mod builder;
 pub mod fixed_point;
 pub mod kernels;
 pub mod model;

@@ -189,8 +189,8 @@ impl<'a> Runtime<'a> {
         }
         let mut acc = cluster.gemm(a, b)?;
         for i in 0..acc.rows() {
-            for j in 0..acc.cols() {
-                acc.set(i, j, acc.get(i, j).wrapping_add(bias[j]));
+            for (j, b) in bias.iter().enumerate() {
+                acc.set(i, j, acc.get(i, j).wrapping_add(*b));
             }
         }
         Ok((host_requantize(&acc), Place::NpuHostRequant))

@@ -151,13 +151,9 @@ mod tests {
         for (padding, stride) in [(Padding::Same, 1), (Padding::Same, 2), (Padding::Valid, 1), (Padding::Valid, 2)] {
             let c = conv(padding, stride);
             let input: Vec<i8> = (0..c.input.len()).map(|_| rng.next_u64() as i8).collect();
-            let mut acc = npu_spec::gemm_reference(&c.im2col(&input), &c.weights()).unwrap();
+            let gemm = npu_spec::gemm_reference(&c.im2col(&input), &c.weights()).unwrap();
             let bias = c.folded_bias();
-            for p in 0..acc.rows() {
-                for co in 0..acc.cols() {
-                    acc.set(p, co, acc.get(p, co).wrapping_add(bias[co]));
-                }
-            }
+            let acc = Matrix::from_fn(gemm.rows(), gemm.cols(), |p, co| gemm.get(p, co).wrapping_add(bias[co]));
             assert_eq!(acc, c.accumulate(&input), "{padding:?} stride {stride}");
             assert_eq!(c.requantize(&acc), c.reference(&input));
         }

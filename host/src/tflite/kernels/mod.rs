@@ -66,4 +66,8 @@ impl Nhwc {
     pub fn len(&self) -> usize {
         self.n * self.h * self.w * self.c
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }

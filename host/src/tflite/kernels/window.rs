@@ -27,7 +27,7 @@ impl Axis {
     pub fn new(input: usize, filter: usize, stride: usize, dilation: usize, padding: Padding) -> Self {
         let effective = (filter - 1) * dilation + 1;
         let output = match padding {
-            Padding::Same => (input + stride - 1) / stride,
+            Padding::Same => input.div_ceil(stride),
             Padding::Valid => (input + stride).saturating_sub(effective) / stride,
         };
         let needed = (output.max(1) - 1) * stride + effective;
