@@ -29,7 +29,7 @@ fn check_with(acc: &[i32], bias: [i32; 3], channels: Option<[(i32, u8); 3]>, p: 
     let mut model = DeviceModel::new(&c);
     if let Some(ch) = channels {
         model.multipliers = ch.iter().map(|c| c.0).collect();
-        model.shifts = ch.iter().map(|c| c.1).collect();
+        model.shifts = ch.iter().map(|c| i32::from(c.1)).collect();
     }
     let per_channel = channels.is_some();
     for (i, v) in acc.iter().enumerate() {

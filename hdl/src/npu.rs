@@ -116,8 +116,11 @@ pub struct Npu {
     b_mem: Scratchpad,
     acc_mem: Vec<WordRam>,
     out_mem: Vec<Ram<Bits<8>>>,
-    /// The BIAS bank's three entries, one memory each (read together, at
-    /// the lane in hand): word j is lane j's bias, multiplier, shift.
+    /// The BIAS bank: entry e, lane j at word `e * bias_depth + j` (bias,
+    /// multiplier, shift), which WRITE and READ address like any bank and
+    /// the requantizer reads entry 0 of. Entries 1 and 2 are also written
+    /// into their own memories, which the requantizer reads beside the
+    /// bias (one read port each), so that READ needs no multiplexer.
     bias_mem: WordRam,
     multiplier_mem: WordRam,
     shift_mem: WordRam,
@@ -138,6 +141,8 @@ pub struct Npu {
     /// The bits a row's or a column's lane number can use (a lane index is
     /// below the count, so the lane tests need compare only these bits).
     row_mask: Constant<Bits<8>>,
+    /// log2 of the BIAS bank's words per entry.
+    bias_lane_bits: Constant<Bits<16>>,
     col_mask: Constant<Bits<8>>,
     cols_less_one: Constant<Bits<8>>,
     a_depth: Constant<Bits<17>>,
@@ -351,6 +356,8 @@ pub struct Npu {
     /// The cursor's lane of the bank: byte lanes in lane_u8, word lanes in lane_u32.
     lane_u8: Signal<Local, Bits<8>>,
     lane_u32: Signal<Local, Bits<32>>,
+    /// The BIAS entry the bank's read port shows (0 while requantizing).
+    bias_entry: Signal<Local, Bits<2>>,
     /// The header register shifts, taking head_byte at its top.
     head_shift: Signal<Local, Bit>,
     head_byte: Signal<Local, Bits<8>>,
@@ -431,7 +438,7 @@ impl Npu {
             acc_mem: (0..cols).map(|_| WordRam::new(m.acc_depth)).collect(),
             out_mem: rams(cols, m.acc_depth),
             // Written only while nothing reads it.
-            bias_mem: WordRam::new(crate::requantizer::bias_depth(cols)),
+            bias_mem: WordRam::new(4 * crate::requantizer::bias_depth(cols)),
             multiplier_mem: WordRam::new(crate::requantizer::bias_depth(cols)),
             shift_mem: WordRam::new(crate::requantizer::bias_depth(cols)),
             engine: GemmEngine::new(config),
@@ -445,6 +452,7 @@ impl Npu {
             cols_x4: k(4 * cols as u64),
             rows_less_one: k(rows as u64 - 1),
             row_mask: k(rows.next_power_of_two() as u64 - 1),
+            bias_lane_bits: k(crate::requantizer::bias_depth(cols).trailing_zeros() as u64),
             col_mask: k(cols.next_power_of_two() as u64 - 1),
             cols_less_one: k(cols as u64 - 1),
             a_depth: k(m.a_depth as u64),
@@ -580,6 +588,7 @@ impl Npu {
             field_count: Default::default(),
             lane_u8: Default::default(),
             lane_u32: Default::default(),
+            bias_entry: Default::default(),
             head_shift: Default::default(),
             head_byte: Default::default(),
             lane_select: Default::default(),
@@ -622,11 +631,7 @@ impl Npu {
             Bank::A => self.a_mem.peek(lane, entry).to_u32(),
             Bank::B => self.b_mem.peek(lane, entry).to_u32(),
             Bank::Acc => self.acc_mem[lane].peek(entry).to_u32(),
-            Bank::Bias => match entry {
-                0 => self.bias_mem.peek(lane).to_u32(),
-                1 => self.multiplier_mem.peek(lane).to_u32(),
-                _ => self.shift_mem.peek(lane).to_u32() & 31,
-            },
+            Bank::Bias => self.bias_mem.peek(entry * crate::requantizer::bias_depth(self.cols()) + lane).to_u32(),
             Bank::Out => self.out_mem[lane].peek(entry).to_u32(),
         }
     }
@@ -792,29 +797,32 @@ impl Logic for Npu {
             }
         }
         self.requant.acc_data.next = self.acc_lane.val();
+        // The entry's bits sit above the lane's (bias_depth is a power of
+        // two); the requantizer reads entry 0.
+        self.bias_entry.next = self.cursor_entry.q.val().get_bits::<2>(0);
+        if self.requant.busy.val() {
+            self.bias_entry.next = 0.into();
+        }
         self.bias_mem.clock.next = self.clock.val();
-        self.bias_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.q.val());
-        self.bias_mem.write_address.next = bit_cast::<16, 8>(self.cursor_lane.q.val());
+        self.bias_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.q.val()) | (bit_cast::<16, 2>(self.bias_entry.val()) << self.bias_lane_bits.val());
+        self.bias_mem.write_address.next = bit_cast::<16, 8>(self.cursor_lane.q.val()) | (bit_cast::<16, 2>(self.cursor_entry.q.val().get_bits::<2>(0)) << self.bias_lane_bits.val());
         self.bias_mem.write_data.next = self.frame_word.val();
+        self.bias_mem.write_bytes.next = self.write_bias.q.val();
         self.multiplier_mem.clock.next = self.clock.val();
         self.multiplier_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.q.val());
         self.multiplier_mem.write_address.next = bit_cast::<16, 8>(self.cursor_lane.q.val());
         self.multiplier_mem.write_data.next = self.frame_word.val();
+        self.multiplier_mem.write_bytes.next = 0.into();
+        if self.cursor_entry.q.val().get_bit(0) {
+            self.multiplier_mem.write_bytes.next = self.write_bias.q.val();
+        }
         self.shift_mem.clock.next = self.clock.val();
         self.shift_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.q.val());
         self.shift_mem.write_address.next = bit_cast::<16, 8>(self.cursor_lane.q.val());
         self.shift_mem.write_data.next = self.frame_word.val();
-        // A BIAS WRITE's byte goes to the memory of the cursor's entry
-        // (0, 1 or 2: the range check keeps it below 3).
-        self.bias_mem.write_bytes.next = 0.into();
-        self.multiplier_mem.write_bytes.next = 0.into();
         self.shift_mem.write_bytes.next = 0.into();
         if self.cursor_entry.q.val().get_bit(1) {
-            self.shift_mem.write_bytes.next = self.write_bias.q.val();
-        } else if self.cursor_entry.q.val().get_bit(0) {
-            self.multiplier_mem.write_bytes.next = self.write_bias.q.val();
-        } else {
-            self.bias_mem.write_bytes.next = self.write_bias.q.val();
+            self.shift_mem.write_bytes.next = self.write_bias.q.val() & 1;
         }
         self.requant.bias.next = self.bias_mem.read_data.val();
         self.requant.lane_multiplier.next = self.multiplier_mem.read_data.val();
@@ -1001,15 +1009,7 @@ impl Logic for Npu {
                 }
             }
         }
-        // (A BIAS READ's entry selects its memory, as its WRITE does; a
-        // shift reads back its bits 0..=4.)
         self.lane_u32.next = self.bias_mem.read_data.val();
-        if self.cursor_entry.q.val().get_bit(0) {
-            self.lane_u32.next = self.multiplier_mem.read_data.val();
-        }
-        if self.cursor_entry.q.val().get_bit(1) {
-            self.lane_u32.next = bit_cast::<32, 5>(self.shift_mem.read_data.val().get_bits::<5>(0));
-        }
         if self.bank_acc.q.val() {
             self.lane_u32.next = self.acc_lane.val();
         }

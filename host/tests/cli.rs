@@ -35,6 +35,7 @@ fn every_command_has_help_with_examples() {
         vec!["stats"],
         vec!["infer"],
         vec!["infer", "digits"],
+        vec!["run"],
         vec!["train"],
         vec!["train", "digits"],
         vec!["synth"],
@@ -393,4 +394,64 @@ fn bench_writes_its_report_and_plots() {
     assert_eq!(json["vendor_peaks"].as_array().unwrap().len(), 6);
     let md = std::fs::read_to_string(dir.path().join("bench.md")).unwrap();
     assert!(md.contains("| Google Coral Edge TPU | 4.00 |") && md.contains("CPU, 1 thread"), "{md}");
+}
+
+/// A model with TANH (operator 1), which `npu run` lacks.
+fn tanh_model(dir: &Path) -> String {
+    use npu_host::tflite::builder::ModelBuilder;
+    use npu_tflite_schema::BuiltinOperator;
+    let mut b = ModelBuilder::new();
+    let x = b.int8("input", &[1, 4], 0.1, 0);
+    let y = b.int8("reshaped", &[1, 4], 0.1, 0);
+    let z = b.int8("output", &[1, 4], 0.1, 0);
+    b.op(BuiltinOperator::Reshape, &[x], &[y], None);
+    b.op(BuiltinOperator::Tanh, &[y], &[z], None);
+    let p = dir.join("tanh.tflite");
+    std::fs::write(&p, b.finish(x, z, "")).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn run_refuses_bad_models_and_inputs_in_one_line_with_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = save(dir.path(), "x.npy", &npu_spec::Matrix::<i8>::zeros(3, 4));
+    let out = dir.path().join("y.npy");
+    let o = npu(&["run", &tanh_model(dir.path()), "--input", &x, "-o", out.to_str().unwrap(), "--sim"]);
+    assert_clean_error(&o, 1, "operator 1 is TANH, which `npu run` does not support", "an unsupported operator");
+    assert_eq!(stderr(&o).lines().count(), 1, "one line:\n{}", stderr(&o));
+    assert!(!out.exists(), "no output file after a refusal");
+    // The right model, the wrong input shape: named with the model's.
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/micro_speech.tflite");
+    let o = npu(&["run", model, "--input", &x, "-o", out.to_str().unwrap(), "--sim"]);
+    assert_clean_error(&o, 1, "the model's input 'input_1_int8' is int8 of shape [N, 49, 40, 1]", "a wrong input shape");
+    assert!(!out.exists());
+    let o = npu(&["run", "no-such-model.tflite", "--describe"]);
+    assert_clean_error(&o, 1, "no-such-model.tflite", "a missing model");
+}
+
+#[test]
+fn run_describes_a_model_and_runs_it_on_the_simulated_npu() {
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/tflite/models/conv_same_stride2_relu6.tflite");
+    let o = npu(&["run", model, "--describe"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("input  'input': int8 [1, 9, 7, 3], scale 0.05, zero point -5"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("CONV_2D"), "{}", stdout(&o));
+    if !have_verilator() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (out, report) = (dir.path().join("y.npy"), dir.path().join("r.json"));
+    let input = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/tflite/conv_same_stride2_relu6.input.npy");
+    let o = npu(&["run", model, "--input", input, "-o", out.to_str().unwrap(), "--report", report.to_str().unwrap(), "--sim", "--config", &quick_config(dir.path())]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let expected = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/tflite/conv_same_stride2_relu6.expected.npy");
+    assert_eq!(load::<i8>(&out), load::<i8>(Path::new(expected)), "the NPU's output is TFLite's");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["layers"][0]["op"], "CONV_2D");
+    assert_eq!(json["layers"][0]["place"], "npu");
+    for key in ["npu_mac_share", "device_ms_per_inference", "link_bytes_per_inference", "inferences_per_second"] {
+        assert!(json["totals"][key].as_f64().is_some(), "totals.{key}");
+    }
+    assert_eq!(json["totals"]["npu_mac_share"], 1.0);
+    assert!(stderr(&o).contains("per inference (batch 8)"), "{}", stderr(&o));
 }

@@ -36,7 +36,7 @@ impl RequantBenchSim {
             uut.multiplier_mem.poke(j, u64::from(v as u32).into());
         }
         for (j, &v) in model.shifts.iter().enumerate() {
-            uut.shift_mem.poke(j, u64::from(v).into());
+            uut.shift_mem.poke(j, u64::from(v as u32 & 31).into());
         }
     }
 

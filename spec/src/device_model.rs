@@ -18,8 +18,9 @@ pub struct DeviceModel {
     pub bias: Vec<i32>,
     /// BIAS entry 1: each column's multiplier (REQUANT per channel).
     pub multipliers: Vec<i32>,
-    /// BIAS entry 2: each column's shift, its bits 0..=4 (REQUANT per channel).
-    pub shifts: Vec<u8>,
+    /// BIAS entry 2: each column's shift word; REQUANT per channel uses its
+    /// bits 0..=4.
+    pub shifts: Vec<i32>,
     pub out: Vec<Vec<i8>>,
 }
 
@@ -108,7 +109,7 @@ impl DeviceModel {
                 Bank::Bias => match e {
                     0 => self.bias = (0..self.cols).map(word).collect(),
                     1 => self.multipliers = (0..self.cols).map(word).collect(),
-                    _ => self.shifts = (0..self.cols).map(|l| (word(l) & 31) as u8).collect(),
+                    _ => self.shifts = (0..self.cols).map(word).collect(),
                 },
             }
         }
@@ -136,7 +137,7 @@ impl DeviceModel {
                 Bank::Bias => match e {
                     0 => out.extend(self.bias.iter().flat_map(|v| v.to_le_bytes())),
                     1 => out.extend(self.multipliers.iter().flat_map(|v| v.to_le_bytes())),
-                    _ => out.extend(self.shifts.iter().flat_map(|&v| u32::from(v).to_le_bytes())),
+                    _ => out.extend(self.shifts.iter().flat_map(|v| v.to_le_bytes())),
                 },
             }
         }
@@ -156,7 +157,7 @@ impl DeviceModel {
         for e in 0..count {
             for j in 0..self.cols {
                 let bias = if use_bias { self.bias[j] } else { 0 };
-                let column = if per_channel { RequantParams { multiplier: self.multipliers[j], shift: self.shifts[j], ..*p } } else { *p };
+                let column = if per_channel { RequantParams { multiplier: self.multipliers[j], shift: (self.shifts[j] & 31) as u8, ..*p } } else { *p };
                 self.out[dst + e][j] = requantize(self.acc[src + e][j], bias, &column);
             }
         }

@@ -208,7 +208,7 @@ pub enum Bank {
     Acc = 2,
     /// Requantization parameters per column, three entries of `cols` INT32,
     /// lane j for column j: entry 0 the bias, entry 1 the Q31 multiplier
-    /// and entry 2 the right shift (bits 0..=4 kept, the rest read as 0) of
+    /// and entry 2 the right shift (bits 0..=4 used) of
     /// REQUANT's per-channel mode.
     Bias = 3,
     /// Requantized outputs: an entry is `cols` INT8, one row of an output tile.
@@ -715,7 +715,7 @@ pub fn markdown() -> String {
         Bank::A => ("`rows` INT8: lane i is A[i][k] of step k", "`memory.a_depth`"),
         Bank::B => ("`cols` INT8: lane j is B[k][j] of step k", "`memory.b_depth`"),
         Bank::Acc => ("`cols` INT32: one row of an output tile", "`memory.acc_depth`"),
-        Bank::Bias => ("`cols` INT32, lane j for column j: entry 0 its bias, entry 1 its multiplier, entry 2 its shift (bits 0..=4 kept; the others read as 0)", "3"),
+        Bank::Bias => ("`cols` INT32, lane j for column j: entry 0 its bias, entry 1 its multiplier, entry 2 its shift (REQUANT uses bits 0..=4)", "3"),
         Bank::Out => ("`cols` INT8: one requantized output row", "`memory.acc_depth`"),
     };
     for b in Bank::ALL {
@@ -748,7 +748,7 @@ pub fn markdown() -> String {
         }
     }
     s.push_str("### GEMM semantics\n\nTile t (0-based) uses A entries `a_entry + t*a_step + kk` and B entries `b_entry + t*b_step + kk` for kk in 0..k, and writes output row i (i < m) of the tile to lanes 0..n of accumulator entry `acc_entry + t*acc_step + i`: C[i][j] = sum over kk of A-lane i times B-lane j, INT8 x INT8 summed in INT32 with wrap, added to the entry's old value when `flags` bit 0 is set. Every range of every tile is checked before the first step; a bad one is answered OUT_OF_RANGE and nothing runs.\n\n");
-    s.push_str("### REQUANT semantics\n\nFor each entry e < count and lane j: OUT[dst+e][j] = requantize(ACC[src+e][j] + (bias ? BIAS[0][j] : 0)) with the gemmlowp rules: saturating rounding doubling high multiply by `multiplier`, rounding divide by 2^`shift`, add `zero_point`, clamp to [`min`, `max`]. With flags bit 1 (per channel, as TFLite's per-channel weights need), lane j's multiplier is BIAS[1][j] and its shift BIAS[2][j], and the request's `multiplier` and `shift` are not looked at (not even checked). The bias add wraps in INT32 (as the accumulators do); the zero-point add saturates (it is done wider, before the clamp).\n");
+    s.push_str("### REQUANT semantics\n\nFor each entry e < count and lane j: OUT[dst+e][j] = requantize(ACC[src+e][j] + (bias ? BIAS[0][j] : 0)) with the gemmlowp rules: saturating rounding doubling high multiply by `multiplier`, rounding divide by 2^`shift`, add `zero_point`, clamp to [`min`, `max`]. With flags bit 1 (per channel, as TFLite's per-channel weights need), lane j's multiplier is BIAS[1][j] and its shift BIAS[2][j] & 31, and the request's `multiplier` and `shift` are not looked at (not even checked). The bias add wraps in INT32 (as the accumulators do); the zero-point add saturates (it is done wider, before the clamp).\n");
     s
 }
 
