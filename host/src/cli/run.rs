@@ -18,6 +18,7 @@ use std::path::PathBuf;
   npu run models/micro_speech.tflite --input x.npy -o expected.npy --cpu   (no device)
   npu run models/resnet8_cifar10.tflite --input images.npy -o logits.npy --sim --report run.json
   npu run model.tflite --input x.npy -o y.npy --port /dev/ttyUSB1
+  npu run models/micro_speech.tflite -i tests/tflite/micro_speech.input.npy --sim --expect tests/tflite/micro_speech.expected.npy
 
 The input has the model's input dtype and shape, except that its first
 dimension is the batch: any number of items, run with the weights written
@@ -39,6 +40,9 @@ pub struct RunArgs {
     /// Where to write the output batch (.npy); written only if the whole run succeeds
     #[arg(long, short = 'o', value_name = "Y.npy")]
     output: Option<PathBuf>,
+    /// Compare the output with this .npy (TFLite's, say): exit 1 if any value differs (floats bit for bit)
+    #[arg(long, value_name = "Y.npy")]
+    expect: Option<PathBuf>,
     /// Run every layer on this host's CPU with the reference kernels (no device): the output the NPU must equal
     #[arg(long, conflicts_with_all = ["sim", "port", "daemon"])]
     cpu: bool,
@@ -106,6 +110,17 @@ pub fn run(args: &RunArgs) -> Result<()> {
             eprintln!("wrote {} ({} of shape {out_shape:?})", path.display(), out.dtype().name());
         }
         None => eprintln!("(no -o: the output was not written)"),
+    }
+    if let Some(path) = &args.expect {
+        let (shape, want) = crate::npy::read_array(path)?;
+        if shape != out_shape || want.dtype() != out.dtype() {
+            bail!("{} is {} of shape {shape:?}; the output is {} of shape {out_shape:?}", path.display(), want.dtype().name(), out.dtype().name());
+        }
+        let differ = out.differences(&want);
+        if differ > 0 {
+            bail!("MISMATCH: {differ} of {} output values differ from {}", out.len(), path.display());
+        }
+        println!("all {} output values equal {} bit for bit", out.len(), path.display());
     }
     Ok(())
 }

@@ -34,6 +34,15 @@ impl Values {
         self.len() == 0
     }
 
+    /// How many values differ from `other`'s (floats compared bit for bit).
+    pub fn differences(&self, other: &Values) -> usize {
+        match (self, other) {
+            (Values::Int8(a), Values::Int8(b)) => a.iter().zip(b).filter(|(x, y)| x != y).count() + a.len().abs_diff(b.len()),
+            (Values::Float32(a), Values::Float32(b)) => a.iter().zip(b).filter(|(x, y)| x.to_bits() != y.to_bits()).count() + a.len().abs_diff(b.len()),
+            _ => self.len().max(other.len()),
+        }
+    }
+
     pub fn dtype(&self) -> DType {
         match self {
             Values::Int8(_) => DType::Int8,
