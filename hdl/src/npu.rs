@@ -193,8 +193,6 @@ pub struct Npu {
     at_r_src: Constant<Bits<16>>,
     at_r_dst: Constant<Bits<16>>,
     at_r_count: Constant<Bits<16>>,
-    at_r_multiplier: Constant<Bits<16>>,
-    at_r_shift: Constant<Bits<16>>,
     at_r_zero_point: Constant<Bits<16>>,
     at_r_min: Constant<Bits<16>>,
     at_r_max: Constant<Bits<16>>,
@@ -500,8 +498,6 @@ impl Npu {
             at_r_src: k(8 * request_offset(Opcode::Requant, "src") as u64),
             at_r_dst: k(8 * request_offset(Opcode::Requant, "dst") as u64),
             at_r_count: k(8 * request_offset(Opcode::Requant, "count") as u64),
-            at_r_multiplier: k(8 * request_offset(Opcode::Requant, "multiplier") as u64),
-            at_r_shift: k(8 * request_offset(Opcode::Requant, "shift") as u64),
             at_r_zero_point: k(8 * request_offset(Opcode::Requant, "zero_point") as u64),
             at_r_min: k(8 * request_offset(Opcode::Requant, "min") as u64),
             at_r_max: k(8 * request_offset(Opcode::Requant, "max") as u64),
@@ -692,13 +688,10 @@ impl Logic for Npu {
         self.requant.src.next = self.head.q.val().get_bits::<16>(self.at_r_src.val().index());
         self.requant.dst.next = self.head.q.val().get_bits::<16>(self.at_r_dst.val().index());
         self.requant.count.next = self.head.q.val().get_bits::<16>(self.at_r_count.val().index());
-        self.requant.multiplier.next = self.head.q.val().get_bits::<32>(self.at_r_multiplier.val().index());
-        self.requant.shift.next = self.head.q.val().get_bits::<8>(self.at_r_shift.val().index());
         self.requant.zero_point.next = self.head.q.val().get_bits::<8>(self.at_r_zero_point.val().index());
         self.requant.min.next = self.head.q.val().get_bits::<8>(self.at_r_min.val().index());
         self.requant.max.next = self.head.q.val().get_bits::<8>(self.at_r_max.val().index());
         self.requant.use_bias.next = self.head.q.val().get_bit(self.at_r_flags.val().index());
-        self.requant.per_channel.next = self.head.q.val().get_bit(self.at_r_flags.val().index() + 1);
         // Starts are registered: the decode's tests end at a flip-flop, and
         // each unit starts in the executor's first Gemm or Requant cycle.
         self.engine.start.next = self.start_engine.q.val();
@@ -825,8 +818,8 @@ impl Logic for Npu {
             self.shift_mem.write_bytes.next = self.write_bias.q.val() & 1;
         }
         self.requant.bias.next = self.bias_mem.read_data.val();
-        self.requant.lane_multiplier.next = self.multiplier_mem.read_data.val();
-        self.requant.lane_shift.next = self.shift_mem.read_data.val().get_bits::<5>(0);
+        self.requant.multiplier.next = self.multiplier_mem.read_data.val();
+        self.requant.shift.next = self.shift_mem.read_data.val().get_bits::<5>(0);
 
         // ---- Counters, in the COUNTERS record's order.
         self.counters.clock.next = self.clock.val();

@@ -23,8 +23,10 @@
 //!    Past 512 every quotient clamps the same way whatever the zero point, so
 //!    this last step is 12 bits wide.
 //!
-//! The parameter inputs must hold from `start` until `done` (the NPU wires
-//! them to its request register): the unit keeps no copy of them.
+//! The request's inputs must hold from `start` until `done` (the NPU wires
+//! them to its request register), and each lane's multiplier and shift
+//! while the lane is in hand (a block RAM read at `lane_select`, like the
+//! bias): the unit keeps no copy of them.
 //!
 //! About 85 + shift cycles an element (each step a register apart, for the
 //! clock): far less than the link needs to carry the result away (an 8N1
@@ -101,18 +103,14 @@ pub struct Requantizer {
     pub src: Signal<In, Bits<16>>,
     pub dst: Signal<In, Bits<16>>,
     pub count: Signal<In, Bits<16>>,
-    pub multiplier: Signal<In, Bits<32>>,
-    pub shift: Signal<In, Bits<8>>,
     pub zero_point: Signal<In, Bits<8>>,
     pub min: Signal<In, Bits<8>>,
     pub max: Signal<In, Bits<8>>,
     pub use_bias: Signal<In, Bit>,
-    /// Per channel: each lane's multiplier and shift come from
-    /// `lane_multiplier` and `lane_shift` (shown for the lane in hand, as
-    /// `bias` is), not from `multiplier` and `shift`.
-    pub per_channel: Signal<In, Bit>,
-    pub lane_multiplier: Signal<In, Bits<32>>,
-    pub lane_shift: Signal<In, Bits<5>>,
+    /// The multiplier and shift of the lane in hand (`lane_select`), shown
+    /// like `bias` (a block RAM's read): every column has its own.
+    pub multiplier: Signal<In, Bits<32>>,
+    pub shift: Signal<In, Bits<5>>,
     pub busy: Signal<Out, Bit>,
     /// One cycle: finished; `error` is the protocol status (0 = OK).
     pub done: Signal<Out, Bit>,
@@ -187,7 +185,7 @@ pub struct Requantizer {
     /// The last bit shifted out: the rounding increment.
     half: DFF<Bit>,
     /// src + count and dst + count (the ranges' ends, one bit wider), the
-    /// shift or the bounds out of order, and `count == 0`: registered every
+    /// bounds out of order, and `count == 0`: registered every
     /// cycle (the inputs hold from `start`), so that Check reads flip-flops.
     acc_end_start: DFF<Bits<17>>,
     out_end_start: DFF<Bits<17>>,
@@ -206,9 +204,6 @@ pub struct Requantizer {
     below_min: DFF<Bit>,
     above_max: DFF<Bit>,
     // Combinational helpers.
-    /// The multiplier and shift in force (the request's, or the lane's).
-    multiplier_used: Signal<Local, Bits<32>>,
-    shift_used: Signal<Local, Bits<8>>,
     x: DFF<Bits<32>>,
     /// `magnitude`'s sign bit in every bit.
     sign_fill: Signal<Local, Bits<32>>,
@@ -242,7 +237,7 @@ pub struct Requantizer {
     above_diff: Signal<Local, Bits<13>>,
 }
 
-// Check tests `shift > MAX_SHIFT` as "a bit above bit 4 is set".
+// A shift is 5 bits: 0..=MAX_SHIFT.
 const _: () = assert!(MAX_SHIFT == 31);
 
 impl Requantizer {
@@ -261,11 +256,6 @@ impl Requantizer {
             min: Default::default(),
             max: Default::default(),
             use_bias: Default::default(),
-            per_channel: Default::default(),
-            lane_multiplier: Default::default(),
-            lane_shift: Default::default(),
-            multiplier_used: Default::default(),
-            shift_used: Default::default(),
             busy: Default::default(),
             done: Default::default(),
             error: Default::default(),
@@ -346,14 +336,8 @@ impl Logic for Requantizer {
             self, clock, state, error_reg, finishing, entry, lane, entry_zero, lane_last, shift_zero, shift_one, magnitude, negative,
             saturate, multiplier_min, high, low, low_carry, step, last_step, addend, half, big, acc_end_start, out_end_start, params_bad, count_zero, acc_beyond, out_beyond, offset, below_min, above_max, x, at_high
         );
-        // The lane's own multiplier and shift hold from well before Setup
-        // (the lane shows three cycles ahead of it), as the request's do.
-        self.multiplier_used.next = self.multiplier.val();
-        self.shift_used.next = self.shift.val();
-        if self.per_channel.val() {
-            self.multiplier_used.next = self.lane_multiplier.val();
-            self.shift_used.next = bit_cast::<8, 5>(self.lane_shift.val());
-        }
+        // (The lane's multiplier and shift hold from well before Setup: the
+        // lane shows three cycles ahead of it.)
         self.busy.next = self.state.q.val() != RequantState::Idle;
         self.done.next = self.finishing.q.val();
         self.finishing.d.next = false;
@@ -361,8 +345,7 @@ impl Logic for Requantizer {
         // Check's tests, from the inputs.
         self.acc_end_start.d.next = bit_cast::<17, 16>(self.src.val()) + bit_cast::<17, 16>(self.count.val());
         self.out_end_start.d.next = bit_cast::<17, 16>(self.dst.val()) + bit_cast::<17, 16>(self.count.val());
-        // (Comparisons with powers of two as plain logic: MAX_SHIFT is 31.)
-        self.params_bad.d.next = (self.shift_used.val().get_bits::<3>(5) != 0) | ((self.min.val() ^ 0x80) > (self.max.val() ^ 0x80));
+        self.params_bad.d.next = (self.min.val() ^ 0x80) > (self.max.val() ^ 0x80);
         self.count_zero.d.next = self.count.val() == 0;
         // The elements' addresses: they run from the last entry down to the first.
         self.acc_address.next = self.src.val() + self.entry.q.val();
@@ -382,9 +365,9 @@ impl Logic for Requantizer {
         // (Registered, every cycle: the 32-bit carry chain ends at a
         // flip-flop in its own logic cells, and each user waits a cycle.)
         self.x.d.next = self.magnitude.q.val() + self.addend.q.val().get_bits::<32>(0);
-        self.multiplier_min.d.next = self.multiplier_used.val() == 0x8000_0000_u64;
-        self.shift_zero.d.next = self.shift_used.val().get_bits::<5>(0) == 0;
-        self.shift_one.d.next = self.shift_used.val().get_bits::<5>(0) == 1;
+        self.multiplier_min.d.next = self.multiplier.val() == 0x8000_0000_u64;
+        self.shift_zero.d.next = self.shift.val() == 0;
+        self.shift_one.d.next = self.shift.val() == 1;
         self.sign_fill.next = bits::<32>(0);
         if self.magnitude.q.val().get_bit(31) {
             self.sign_fill.next = bits::<32>(0xFFFF_FFFF_u64);
@@ -537,13 +520,13 @@ impl Logic for Requantizer {
                 if self.magnitude.q.val().get_bit(31) {
                     self.addend.d.next = 1.into();
                 }
-                self.negative.d.next = self.magnitude.q.val().get_bit(31) ^ self.multiplier_used.val().get_bit(31);
+                self.negative.d.next = self.magnitude.q.val().get_bit(31) ^ self.multiplier.val().get_bit(31);
                 // The multiplier's magnitude without an adder: a negative
                 // multiplier's is !m + 1, so `low` takes !m and Prime adds
                 // |x| to the product's start (the input holds: no copy).
-                self.low.d.next = self.multiplier_used.val();
-                if self.multiplier_used.val().get_bit(31) {
-                    self.low.d.next = !self.multiplier_used.val();
+                self.low.d.next = self.multiplier.val();
+                if self.multiplier.val().get_bit(31) {
+                    self.low.d.next = !self.multiplier.val();
                 }
                 // 32 Multiply steps: 31 down to 0.
                 self.step.d.next = 31.into();
@@ -562,7 +545,7 @@ impl Logic for Requantizer {
                 // adding |x| to it (Sum's adder) adds the multiplier's
                 // missing 1: |x| * (!m + 1) = |x| * |m|.
                 self.high.d.next = self.nudge.val();
-                if self.multiplier_used.val().get_bit(31) {
+                if self.multiplier.val().get_bit(31) {
                     self.high.d.next = bit_cast::<33, 32>(self.x.q.val());
                 }
                 // The saturating case: |x| = 2^31 (x = INT32_MIN) and m = INT32_MIN.
@@ -602,9 +585,9 @@ impl Logic for Requantizer {
                     self.negative.d.next = false;
                 }
                 self.half.d.next = false;
-                // `shift` Shift steps (Check made sure it is below 32), the
+                // `shift` Shift steps (5 bits: below 32), the
                 // last when `step` is 1.
-                self.step.d.next = self.shift_used.val().get_bits::<5>(0);
+                self.step.d.next = self.shift.val();
                 self.last_step.d.next = self.shift_one.q.val();
                 self.state.d.next = RequantState::Shift;
                 if self.shift_zero.q.val() {
@@ -729,13 +712,13 @@ impl Logic for RequantBench {
         self.multiplier_mem.write_address.next = 0.into();
         self.multiplier_mem.write_data.next = 0.into();
         self.multiplier_mem.write_enable.next = false;
-        self.unit.lane_multiplier.next = self.multiplier_mem.read_data.val();
+        self.unit.multiplier.next = self.multiplier_mem.read_data.val();
         self.shift_mem.clock.next = self.clock.val();
         self.shift_mem.read_address.next = bit_cast::<16, 8>(self.unit.lane_select.val());
         self.shift_mem.write_address.next = 0.into();
         self.shift_mem.write_data.next = 0.into();
         self.shift_mem.write_enable.next = false;
-        self.unit.lane_shift.next = self.shift_mem.read_data.val();
+        self.unit.shift.next = self.shift_mem.read_data.val();
         self.unit.acc_data.next = 0.into();
         for j in 0..self.acc_mem.len() {
             self.acc_mem[j].clock.next = self.clock.val();

@@ -282,8 +282,9 @@ impl Npu {
                 Some(q) => {
                     for (n_slot, nb) in ns.clone().enumerate() {
                         let acc0 = p.acc_entry(0, n_slot);
-                        // The block's columns of BIAS entry 0 (bias) and, per
-                        // channel, entries 1 and 2 (multiplier, shift).
+                        // The block's columns of BIAS entry 0 (bias) and
+                        // entries 1 and 2 (multiplier, shift: the request's
+                        // own in every lane, or each channel's).
                         let col0 = nb * p.block_cols;
                         let lanes = |value: &dyn Fn(usize) -> i32| {
                             let mut data = vec![0u8; 4 * cols];
@@ -295,19 +296,10 @@ impl Npu {
                         if let Some(bias) = &q.bias {
                             self.write(Bank::Bias, 0, &lanes(&|j| bias[j]))?;
                         }
-                        if let Some(c) = &q.channels {
-                            let mut data = lanes(&|j| c[j].multiplier);
-                            data.extend(lanes(&|j| i32::from(c[j].shift)));
-                            self.write(Bank::Bias, 1, &data)?;
-                        }
-                        let req = Request::Requant {
-                            src: acc0 as u16,
-                            dst: acc0 as u16,
-                            count: group_rows as u16,
-                            params: q.params,
-                            bias: q.bias.is_some(),
-                            per_channel: q.channels.is_some(),
-                        };
+                        let mut data = lanes(&|j| q.column(j).multiplier);
+                        data.extend(lanes(&|j| i32::from(q.column(j).shift)));
+                        self.write(Bank::Bias, 1, &data)?;
+                        let req = Request::Requant { src: acc0 as u16, dst: acc0 as u16, count: group_rows as u16, output: q.params.output(), bias: q.bias.is_some() };
                         self.call(&req, 0, group_rows as u64 * cols as u64 * REQUANT_CYCLES_PER_ELEMENT + 32)?;
                     }
                     Bank::Out

@@ -4,7 +4,7 @@
 
 use crate::config::NpuConfig;
 use crate::protocol::{Bank, GemmTile, Status, BIAS_ENTRIES, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD};
-use crate::requant::{requantize, RequantParams, MAX_SHIFT};
+use crate::requant::{requantize, RequantOutput, RequantParams};
 
 /// Every bank, entry by entry, lane by lane.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,10 +16,9 @@ pub struct DeviceModel {
     pub acc: Vec<Vec<i32>>,
     /// BIAS entry 0: each column's bias.
     pub bias: Vec<i32>,
-    /// BIAS entry 1: each column's multiplier (REQUANT per channel).
+    /// BIAS entry 1: each column's multiplier.
     pub multipliers: Vec<i32>,
-    /// BIAS entry 2: each column's shift word; REQUANT per channel uses its
-    /// bits 0..=4.
+    /// BIAS entry 2: each column's shift word; REQUANT uses its bits 0..=4.
     pub shifts: Vec<i32>,
     pub out: Vec<Vec<i8>>,
 }
@@ -39,6 +38,13 @@ impl DeviceModel {
             shifts: vec![0; cols],
             out: vec![vec![0; cols]; c.memory.acc_depth],
         }
+    }
+
+    /// Sets BIAS entries 1 and 2 to one scale in every lane (a per-tensor
+    /// REQUANT), as a WRITE of `p.scale_entries` does.
+    pub fn set_scale(&mut self, p: &RequantParams) {
+        self.multipliers = vec![p.multiplier; self.cols];
+        self.shifts = vec![i32::from(p.shift); self.cols];
     }
 
     /// The GEMM command: the status the device answers, memory updated only on OK.
@@ -144,11 +150,11 @@ impl DeviceModel {
         Ok(out)
     }
 
-    /// The REQUANT command. Per channel, column j takes BIAS entries 1 and
-    /// 2's lane j as its multiplier and shift, and `p`'s are not looked at.
-    pub fn requant(&mut self, src: u16, dst: u16, count: u16, p: &RequantParams, use_bias: bool, per_channel: bool) -> Status {
+    /// The REQUANT command: column j's multiplier and shift are BIAS
+    /// entries 1 and 2's lane j.
+    pub fn requant(&mut self, src: u16, dst: u16, count: u16, o: &RequantOutput, use_bias: bool) -> Status {
         let (src, dst, count) = (usize::from(src), usize::from(dst), usize::from(count));
-        if (!per_channel && p.shift > MAX_SHIFT) || p.min > p.max {
+        if o.min > o.max {
             return Status::BadParam;
         }
         if count == 0 || src + count > self.acc.len() || dst + count > self.out.len() {
@@ -157,7 +163,7 @@ impl DeviceModel {
         for e in 0..count {
             for j in 0..self.cols {
                 let bias = if use_bias { self.bias[j] } else { 0 };
-                let column = if per_channel { RequantParams { multiplier: self.multipliers[j], shift: (self.shifts[j] & 31) as u8, ..*p } } else { *p };
+                let column = RequantParams { multiplier: self.multipliers[j], shift: (self.shifts[j] & 31) as u8, zero_point: o.zero_point, min: o.min, max: o.max };
                 self.out[dst + e][j] = requantize(self.acc[src + e][j], bias, &column);
             }
         }
