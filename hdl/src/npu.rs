@@ -117,13 +117,9 @@ pub struct Npu {
     acc_mem: Vec<WordRam>,
     out_mem: Vec<Ram<Bits<8>>>,
     /// The BIAS bank: entry e, lane j at word `e * bias_depth + j` (bias,
-    /// multiplier, shift), which WRITE and READ address like any bank and
-    /// the requantizer reads entry 0 of. Entries 1 and 2 are also written
-    /// into their own memories, which the requantizer reads beside the
-    /// bias (one read port each), so that READ needs no multiplexer.
+    /// multiplier, shift), addressed by WRITE and READ like any bank, and by
+    /// the requantizer, which asks for each entry when its step needs it.
     bias_mem: WordRam,
-    multiplier_mem: WordRam,
-    shift_mem: WordRam,
     engine: GemmEngine,
     requant: Requantizer,
     // Limits and records from the config and the protocol.
@@ -367,6 +363,8 @@ pub struct Npu {
     /// The lane the requantizer or the cursor selected a cycle ago (ORed:
     /// each shows lane 0 while the other works), and that lane's accumulator.
     lane_select: DFF<Bits<8>>,
+    /// The requantizer's BIAS entry, a register away like its lane.
+    param_entry: DFF<Bits<2>>,
     acc_lane: Signal<Local, Bits<32>>,
     data_byte: Signal<Local, Bits<8>>,
     tx_byte: Signal<Local, Bits<8>>,
@@ -437,8 +435,6 @@ impl Npu {
             out_mem: rams(cols, m.acc_depth),
             // Written only while nothing reads it.
             bias_mem: WordRam::new(4 * crate::requantizer::bias_depth(cols)),
-            multiplier_mem: WordRam::new(crate::requantizer::bias_depth(cols)),
-            shift_mem: WordRam::new(crate::requantizer::bias_depth(cols)),
             engine: GemmEngine::new(config),
             requant: Requantizer::new(config),
             info: Constant::new(info),
@@ -588,6 +584,7 @@ impl Npu {
             head_shift: Default::default(),
             head_byte: Default::default(),
             lane_select: Default::default(),
+            param_entry: Default::default(),
             acc_read_other: Default::default(),
             acc_lane: Default::default(),
             data_byte: Default::default(),
@@ -640,7 +637,7 @@ impl Logic for Npu {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, crc_match, byte_last, cursor_last, lane_select, acc_read_other, idle, frame_status, exec, start_engine, clear_counters, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero, refused, refusal,
+            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, crc_match, byte_last, cursor_last, lane_select, param_entry, acc_read_other, idle, frame_status, exec, start_engine, clear_counters, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero, refused, refusal,
             opcode, data_len, bank, last_lane, last_byte, entry_bytes, cursor_entry, cursor_lane, cursor_byte,
             size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters, bank_a, bank_b, bank_acc, bank_bias, past_a, past_b, past_acc, past_bias, past_end, in_header, tx_byte_lane, record_byte, is_record, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_word, tx_len, data_zero, tx_data, tx_crc_reg, tx_go, tx_hold, crc_due, last_error, out_write_address, out_write_data
         );
@@ -791,35 +788,18 @@ impl Logic for Npu {
         }
         self.requant.acc_data.next = self.acc_lane.val();
         // The entry's bits sit above the lane's (bias_depth is a power of
-        // two); the requantizer reads entry 0.
+        // two); while requantizing, the requantizer picks the entry.
+        self.param_entry.d.next = self.requant.param_entry.val();
         self.bias_entry.next = self.cursor_entry.q.val().get_bits::<2>(0);
         if self.requant.busy.val() {
-            self.bias_entry.next = 0.into();
+            self.bias_entry.next = self.param_entry.q.val();
         }
         self.bias_mem.clock.next = self.clock.val();
         self.bias_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.q.val()) | (bit_cast::<16, 2>(self.bias_entry.val()) << self.bias_lane_bits.val());
         self.bias_mem.write_address.next = bit_cast::<16, 8>(self.cursor_lane.q.val()) | (bit_cast::<16, 2>(self.cursor_entry.q.val().get_bits::<2>(0)) << self.bias_lane_bits.val());
         self.bias_mem.write_data.next = self.frame_word.val();
         self.bias_mem.write_bytes.next = self.write_bias.q.val();
-        self.multiplier_mem.clock.next = self.clock.val();
-        self.multiplier_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.q.val());
-        self.multiplier_mem.write_address.next = bit_cast::<16, 8>(self.cursor_lane.q.val());
-        self.multiplier_mem.write_data.next = self.frame_word.val();
-        self.multiplier_mem.write_bytes.next = 0.into();
-        if self.cursor_entry.q.val().get_bit(0) {
-            self.multiplier_mem.write_bytes.next = self.write_bias.q.val();
-        }
-        self.shift_mem.clock.next = self.clock.val();
-        self.shift_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.q.val());
-        self.shift_mem.write_address.next = bit_cast::<16, 8>(self.cursor_lane.q.val());
-        self.shift_mem.write_data.next = self.frame_word.val();
-        self.shift_mem.write_bytes.next = 0.into();
-        if self.cursor_entry.q.val().get_bit(1) {
-            self.shift_mem.write_bytes.next = self.write_bias.q.val() & 1;
-        }
-        self.requant.bias.next = self.bias_mem.read_data.val();
-        self.requant.multiplier.next = self.multiplier_mem.read_data.val();
-        self.requant.shift.next = self.shift_mem.read_data.val().get_bits::<5>(0);
+        self.requant.param.next = self.bias_mem.read_data.val();
 
         // ---- Counters, in the COUNTERS record's order.
         self.counters.clock.next = self.clock.val();

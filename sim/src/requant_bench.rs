@@ -29,14 +29,11 @@ impl RequantBenchSim {
                 uut.out_mem[j].poke(e, u64::from(v as u8).into());
             }
         }
-        for (j, &v) in model.bias.iter().enumerate() {
-            uut.bias_mem.poke(j, u64::from(v as u32).into());
-        }
-        for (j, &v) in model.multipliers.iter().enumerate() {
-            uut.multiplier_mem.poke(j, u64::from(v as u32).into());
-        }
-        for (j, &v) in model.shifts.iter().enumerate() {
-            uut.shift_mem.poke(j, u64::from(v as u32 & 31).into());
+        for (e, entry) in [&model.bias, &model.multipliers, &model.shifts].into_iter().enumerate() {
+            for (j, &v) in entry.iter().enumerate() {
+                let at = uut.bias_index(e, j);
+                uut.bias_mem.poke(at, u64::from(v as u32).into());
+            }
         }
     }
 
