@@ -143,8 +143,9 @@ impl<'a> Runtime<'a> {
             }
             Op::Conv2d(c) => {
                 let c = c.clone().with_batch(batch);
-                let q = hardware_requant(c.folded_bias(), &c.multipliers, c.output_offset, c.range);
-                let out = self.gemm_layer(&c.im2col(x.int8()), &c.weights(), c.folded_bias(), q, |acc| c.requantize(acc))?;
+                let bias = c.folded_bias();
+                let q = hardware_requant(bias.clone(), &c.multipliers, c.output_offset, c.range);
+                let out = self.gemm_layer(&c.im2col(x.int8()), &c.weights(), bias, q, |acc| c.requantize(acc))?;
                 (Values::Int8(out.0), out.1)
             }
             Op::FullyConnected(f) => {

@@ -111,13 +111,7 @@ impl Conv2d {
     /// The bias with the input offset folded in: `bias + input_offset * sum(filter)`,
     /// so that the GEMM of the raw input gives the reference's sums (mod 2^32).
     pub fn folded_bias(&self) -> Vec<i32> {
-        let k = self.taps();
-        (0..self.out_channels)
-            .map(|co| {
-                let sum: i32 = self.filter[co * k..(co + 1) * k].iter().map(|&w| i32::from(w)).sum();
-                self.bias[co].wrapping_add(self.input_offset.wrapping_mul(sum))
-            })
-            .collect()
+        super::fold_input_offset(&self.bias, &self.filter, self.input_offset)
     }
 }
 

@@ -64,13 +64,9 @@ impl FullyConnected {
         Matrix::from_fn(self.depth, self.outputs, |k, o| self.filter[o * self.depth + k])
     }
 
+    /// The bias with the input offset folded in (see `fold_input_offset`).
     pub fn folded_bias(&self) -> Vec<i32> {
-        (0..self.outputs)
-            .map(|o| {
-                let sum: i32 = self.filter[o * self.depth..(o + 1) * self.depth].iter().map(|&w| i32::from(w)).sum();
-                self.bias[o].wrapping_add(self.input_offset.wrapping_mul(sum))
-            })
-            .collect()
+        super::fold_input_offset(&self.bias, &self.filter, self.input_offset)
     }
 }
 

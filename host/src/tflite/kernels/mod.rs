@@ -49,6 +49,21 @@ impl ActivationRange {
     }
 }
 
+/// The bias with the input offset folded in, for filters stored one output
+/// channel after another (`filter.len() / bias.len()` taps each):
+/// `bias + input_offset * sum(filter)`, so that the GEMM of the raw input
+/// gives the reference's sums (mod 2^32). CONV_2D's and FULLY_CONNECTED's.
+pub fn fold_input_offset(bias: &[i32], filter: &[i8], input_offset: i32) -> Vec<i32> {
+    let taps = filter.len() / bias.len().max(1);
+    bias.iter()
+        .zip(filter.chunks(taps.max(1)))
+        .map(|(&b, row)| {
+            let sum: i32 = row.iter().map(|&w| i32::from(w)).sum();
+            b.wrapping_add(input_offset.wrapping_mul(sum))
+        })
+        .collect()
+}
+
 /// NHWC dimensions of a 4-D activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Nhwc {
