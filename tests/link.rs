@@ -215,12 +215,15 @@ fn bad_frames_change_nothing_and_the_link_recovers() {
     let p = answer_to(&mut npu, &flipped).expect("an answer");
     assert_eq!(p[0], Status::BadCrc as u8);
     healthy(&mut npu);
-    // Lengths 0 and above the limit: BAD_LENGTH at once.
+    // Lengths 0 and above the limit that stop short: one BAD_LENGTH each,
+    // with opcode 0, after the idle time-out.
     let p = answer_to(&mut npu, &[SYNC, 0, 0]).expect("an answer");
-    assert_eq!(p[0], Status::BadLength as u8);
+    assert_eq!(p[..2], [Status::BadLength as u8, 0]);
+    assert_eq!(npu.next_frame(WAIT), None, "one answer only");
     healthy(&mut npu);
     let p = answer_to(&mut npu, &[SYNC, 0x01, 0x04]).expect("an answer");
-    assert_eq!(p[0], Status::BadLength as u8);
+    assert_eq!(p[..2], [Status::BadLength as u8, 0]);
+    assert_eq!(npu.next_frame(WAIT), None, "one answer only");
     healthy(&mut npu);
     // Good frames with bad contents.
     let unknown = npu_spec::protocol::encode_frame(&[0x42]);
@@ -248,6 +251,39 @@ fn bad_frames_change_nothing_and_the_link_recovers() {
     npu.send_break(20);
     healthy(&mut npu);
     assert_memory_equals(&npu, &model);
+}
+
+/// A frame whose length is refused is skipped whole, however its payload
+/// looks: exactly one BAD_LENGTH answer, nothing in its payload is taken
+/// for a frame, and the next request is answered as usual.
+#[test]
+fn a_refused_length_is_skipped_whole_and_answered_once() {
+    let c = small_config();
+    let mut npu = NpuSim::new(&c);
+    let mut model = DeviceModel::new(&c);
+    write_a(&mut npu, &mut model, 0, &vec![vec![3, 4]; 16]);
+    let write = Request::Write { bank: Bank::A, entry: 0, data: vec![7; 8] }.frame();
+    // An over-long frame (1025 bytes) whose payload is full of frames that
+    // would change memory, a SYNC with a small length first; an empty
+    // frame with its CRC.
+    let mut long = vec![SYNC, 0x01, 0x04];
+    let mut payload = vec![SYNC, 0x02, 0x00];
+    while payload.len() + write.len() <= 1025 {
+        payload.extend_from_slice(&write);
+    }
+    payload.resize(1025, SYNC);
+    long.extend_from_slice(&payload);
+    long.extend_from_slice(&[0x12, 0x34]);
+    let crc = npu_spec::protocol::crc16(&[0, 0]).to_le_bytes();
+    let empty = vec![SYNC, 0, 0, crc[0], crc[1]];
+    for refused in [long, empty] {
+        npu.send(&refused);
+        let first = npu.next_frame(WAIT).expect("an answer").expect("a good frame");
+        assert_eq!(first[..2], [Status::BadLength as u8, 0], "{} bytes refused", refused.len());
+        assert_eq!(npu.next_frame(WAIT), None, "one answer only");
+        expect(&mut npu, &Request::Status, Status::Ok);
+        assert_memory_equals(&npu, &model);
+    }
 }
 
 #[test]

@@ -1,18 +1,18 @@
 //! The whole NPU: the command link over a UART, the on-chip memories, the
 //! GEMM engine, the requantizer and the performance counters.
 //!
-//! Three processes share the block, each a state machine:
+//! Three processes, each a state machine in its own block, meet here:
 //!
-//! - the **frame receiver** hunts for SYNC, takes the length, stores the
-//!   payload in the frame buffer (its first bytes also in a header register),
-//!   and checks the CRC; a frame that stops arriving is dropped after an idle
-//!   time-out, and one cut by a break (a framing error) at once. A complete frame waits in `Ready` until the executor is done,
-//!   and bytes arriving meanwhile are dropped.
-//! - the **executor** decodes the request, checks it (length, bank, ranges:
-//!   a bad request changes nothing), runs it (copying WRITE data from the
-//!   frame buffer, starting the engine or the requantizer), and
-//! - the **sender** answers: SYNC, length, status, opcode, data, CRC, the data
-//!   fetched byte by byte from the INFO record, the counters or the memories.
+//! - the **frame receiver** ([`FrameReceiver`]) hands over one checked
+//!   request at a time: its status, header fields, length and a read port
+//!   on its payload, and takes it back (`release`) once the answer is out;
+//! - the **executor** (this block's `update`) decodes the request, checks it
+//!   (length, bank, ranges: a bad request changes nothing), runs it (copying
+//!   WRITE data from the frame buffer, starting the engine or the
+//!   requantizer), and serves the answer's data byte by byte from the INFO
+//!   record, the counters or the memories;
+//! - the **response sender** ([`ResponseSender`]) frames the answer (SYNC,
+//!   length, status, opcode, data, CRC) and asks for each data byte.
 //!
 //! The wire format is `npu_spec::protocol`'s: field offsets, lengths, limits
 //! and codes come from there (opcode and bank numbers appear as literal match
@@ -20,18 +20,17 @@
 //! protocol's definitions).
 
 use crate::counter_bank::CounterBank;
-use crate::crc16::Crc16Step;
+use crate::frame_receiver::{FrameReceiver, FrameState, HEADER_BYTES};
 use crate::gemm_engine::GemmEngine;
 use crate::ram::Ram;
 use crate::requantizer::Requantizer;
+use crate::response_sender::ResponseSender;
 use crate::scratchpad::Scratchpad;
-use crate::uart_rx::UartRx;
-use crate::uart_tx::UartTx;
 use crate::word_ram::WordRam;
 use crate::vecs::dffs;
 use npu_spec::protocol::{
-    offset, record_len, request_offset, Bank, Info, Opcode, Status, COUNTER_FIELDS, IDLE_TIMEOUT_BITS,
-    INFO_FIELDS, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD, STATUS_FIELDS, SYNC, WRITE_FIELDS,
+    offset, record_len, request_offset, Bank, Info, Opcode, Status, COUNTER_FIELDS,
+    INFO_FIELDS, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD, STATUS_FIELDS, WRITE_FIELDS,
 };
 use npu_spec::NpuConfig;
 use rust_hdl::prelude::*;
@@ -43,25 +42,6 @@ const _: () = assert!(Opcode::Counters as u8 == 7 && Opcode::ClearCounters as u8
 const _: () = assert!(Bank::A as u8 == 0 && Bank::B as u8 == 1 && Bank::Acc as u8 == 2);
 const _: () = assert!(Bank::Bias as u8 == 3 && Bank::Out as u8 == 4);
 const _: () = assert!(RESPONSE_HEAD == 2);
-
-/// Request bytes kept in registers: the longest fixed request (GEMM).
-pub const HEADER_BYTES: usize = 20;
-
-#[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
-pub enum FrameState {
-    Hunt,
-    Len0,
-    Len1,
-    /// The length is in `rx_len`: test it (the next byte is ten bit times away).
-    LenCheck,
-    Payload,
-    Crc0,
-    Crc1,
-    /// A frame cut short at its length (empty or too long): zeros shift
-    /// into the header register, as after a short frame's payload.
-    Pad,
-    Ready,
-}
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 pub enum ExecState {
@@ -75,18 +55,14 @@ pub enum ExecState {
     CopyData,
     Gemm,
     Requant,
-    TxSync,
-    TxLen0,
-    TxLen1,
-    TxStatus,
-    TxOpcode,
+    /// The answer: settle its length, start the sender, and serve it the
+    /// data bytes it asks for (TxFetch to TxPick, one byte each).
+    Reply,
+    Replying,
     TxFetch,
     TxSettle,
     TxWait,
     TxPick,
-    TxData,
-    TxCrc0,
-    TxCrc1,
     Done,
 }
 
@@ -99,15 +75,10 @@ pub struct Npu {
     pub uart_tx: Signal<Out, Bit>,
     /// High while a command executes and its answer goes out.
     pub busy: Signal<Out, Bit>,
-    receiver: UartRx,
-    transmitter: UartTx,
-    rx_crc: Crc16Step,
-    tx_crc: Crc16Step,
-    /// The request payload.
-    frame: Ram<Bits<8>>,
-    /// The request's first HEADER_BYTES bytes, byte i at bits 8i.., for decoding
-    /// (zeros past the end of a shorter request).
-    head: DFF<Bits<160>>,
+    /// The frame receiver: serial line in, one checked request out.
+    receiver: FrameReceiver,
+    /// The response sender: one answer frame out on the serial line.
+    sender: ResponseSender,
     // The banks.
     a_mem: Scratchpad,
     b_mem: Scratchpad,
@@ -121,10 +92,6 @@ pub struct Npu {
     /// (Padded with zeros to the width its byte index can reach: its byte
     /// is read every cycle.)
     info: Constant<Bits<256>>,
-    idle_limit_less_one: Constant<Bits<22>>,
-    max_request: Constant<Bits<16>>,
-    /// log2 of max_request (a power of two: `> max` is plain logic).
-    max_request_log: Constant<Bits<16>>,
     rows: Constant<Bits<8>>,
     cols: Constant<Bits<8>>,
     cols_x4: Constant<Bits<8>>,
@@ -140,9 +107,7 @@ pub struct Npu {
     a_depth_log: Constant<Bits<17>>,
     b_depth_log: Constant<Bits<17>>,
     acc_depth_log: Constant<Bits<17>>,
-    sync: Constant<Bits<8>>,
     st_ok: Constant<Bits<8>>,
-    st_bad_crc: Constant<Bits<8>>,
     st_bad_length: Constant<Bits<8>>,
     st_unknown_command: Constant<Bits<8>>,
     st_bad_bank: Constant<Bits<8>>,
@@ -163,8 +128,6 @@ pub struct Npu {
     read_len: Constant<Bits<16>>,
     gemm_len: Constant<Bits<16>>,
     requant_len: Constant<Bits<16>>,
-    /// The header register's last byte index.
-    header_last: Constant<Bits<11>>,
     /// Bit offsets of the request fields in `head`.
     at_entry: Constant<Bits<16>>,
     at_count: Constant<Bits<16>>,
@@ -188,24 +151,6 @@ pub struct Npu {
     at_r_min: Constant<Bits<16>>,
     at_r_max: Constant<Bits<16>>,
     at_r_flags: Constant<Bits<16>>,
-    // Frame receiver.
-    frame_state: DFF<FrameState>,
-    rx_len: DFF<Bits<16>>,
-    rx_index: DFF<Bits<11>>,
-    /// Payload bytes still to come after the next one.
-    rx_left: DFF<Bits<11>>,
-    /// `rx_index < HEADER_BYTES`: the header register takes a byte at rx_index.
-    in_header: DFF<Bit>,
-    /// The line has been idle for IDLE_TIMEOUT_BITS bit times.
-    idle_over: DFF<Bit>,
-    rx_crc_reg: DFF<Bits<16>>,
-    rx_crc_low: DFF<Bits<8>>,
-    /// The CRC's bytes (the one arriving and rx_crc_low) equal the CRC of
-    /// the payload, registered every cycle: in Crc1 its inputs have held
-    /// since the byte's last data bit.
-    crc_match: DFF<Bit>,
-    idle: DFF<Bits<22>>,
-    frame_status: DFF<Bits<8>>,
     // Executor.
     exec: DFF<ExecState>,
     /// Start the GEMM engine, the requantizer (one cycle, after Dispatch).
@@ -297,10 +242,9 @@ pub struct Npu {
     copy_index: DFF<Bits<11>>,
     /// Frame bytes still to copy after this one.
     copy_left: DFF<Bits<11>>,
-    // Sender.
+    // The answer's data source.
+    /// The answer's data byte the cursor is at (records are indexed by it).
     tx_index: DFF<Bits<6>>,
-    /// Data bytes still to send after the current one.
-    tx_left: DFF<Bits<16>>,
     /// The lane the cursor reads, taken in TxWait (the memories' data is
     /// a block RAM's output: the byte is chosen from a register).
     tx_word: DFF<Bits<32>>,
@@ -316,20 +260,11 @@ pub struct Npu {
     snapshot_byte: Signal<Local, Bits<3>>,
     /// The snapshot, widened so that every byte index reads within it.
     snapshot_wide: Signal<Local, Bits<64>>,
-    /// The answer's length field (data_len + 2) and whether it has no data,
-    /// registered every cycle: data_len settles long before they are read.
-    tx_len: DFF<Bits<16>>,
-    data_zero: DFF<Bit>,
-    /// The data byte to send next, selected a cycle ahead (TxPick).
+    /// The data byte the sender asked for, and that it is there (TxPick).
     tx_data: DFF<Bits<8>>,
-    /// The CRC of the answer so far, and whether it still has to take the
-    /// byte just sent, tx_hold (a cycle later, off the sender's path: the
-    /// UART needs ten bit times before the CRC bytes can go).
-    tx_crc_reg: DFF<Bits<16>>,
-    /// The UART's start and byte, registered.
-    tx_go: DFF<Bit>,
-    tx_hold: DFF<Bits<8>>,
-    crc_due: DFF<Bit>,
+    tx_data_valid: DFF<Bit>,
+    /// Start the sender (one cycle, after Reply).
+    start_reply: DFF<Bit>,
     /// The COUNTERS record's counters, in its order, as counters 0..=7 (each
     /// 40 bits or more: over 6 hours of cycles at 48 MHz; the record's bytes
     /// above read 0), and the STATUS record's frame counts as 8 and 9.
@@ -339,15 +274,10 @@ pub struct Npu {
     last_error: DFF<Bits<8>>,
     // Combinational helpers.
     field_entry: Signal<Local, Bits<16>>,
-    /// The frame's length, as its second length byte arrives.
-    frame_len: Signal<Local, Bits<16>>,
     field_count: Signal<Local, Bits<16>>,
     /// The cursor's lane of the bank: byte lanes in lane_u8, word lanes in lane_u32.
     lane_u8: Signal<Local, Bits<8>>,
     lane_u32: Signal<Local, Bits<32>>,
-    /// The header register shifts, taking head_byte at its top.
-    head_shift: Signal<Local, Bit>,
-    head_byte: Signal<Local, Bits<8>>,
     /// The ACC read address of the requantizer (while busy) or else the
     /// cursor, a cycle ago (each holds its address a cycle before it reads:
     /// see Requantizer::acc_address and TxSettle), so that only the engine's
@@ -358,9 +288,6 @@ pub struct Npu {
     lane_select: DFF<Bits<8>>,
     acc_lane: Signal<Local, Bits<32>>,
     data_byte: Signal<Local, Bits<8>>,
-    tx_byte: Signal<Local, Bits<8>>,
-    /// The UART can take a byte this cycle.
-    tx_ready: Signal<Local, Bit>,
     /// WRITE: the frame byte in all four bytes of a word, and the cursor's
     /// byte as a write enable (ACC and bias take a byte at a time).
     frame_word: Signal<Local, Bits<32>>,
@@ -400,22 +327,16 @@ impl Npu {
         assert_eq!(request_offset(Opcode::Write, "bank"), request_offset(Opcode::Read, "bank"));
         assert_eq!(request_offset(Opcode::Write, "entry"), request_offset(Opcode::Read, "entry"));
         assert!(Opcode::Gemm.request_len() <= HEADER_BYTES && Opcode::Requant.request_len() <= HEADER_BYTES);
-        // Frame indices are 11 bits, record indices 6, the idle timer 22.
+        // Frame indices are 11 bits, record indices 6.
         assert!(MAX_REQUEST_PAYLOAD < 1 << 11 && record_len(INFO_FIELDS) <= 32);
-        assert!(MAX_REQUEST_PAYLOAD.is_power_of_two() && RESPONSE_HEAD == 2, "the size tests' plain-logic forms");
-        assert!(IDLE_TIMEOUT_BITS * cpb <= 1 << 22, "{cpb} clocks per bit: the idle timer is 22 bits");
+        assert!(RESPONSE_HEAD == 2, "the size tests' plain-logic forms");
         Self {
             clock: Default::default(),
             uart_rx: Default::default(),
             uart_tx: Default::default(),
             busy: Default::default(),
-            receiver: UartRx::new(cpb),
-            transmitter: UartTx::new(cpb),
-            rx_crc: Default::default(),
-            tx_crc: Default::default(),
-            // Written while receiving, read while executing: never both.
-            frame: Ram::without_collisions(MAX_REQUEST_PAYLOAD),
-            head: Default::default(),
+            receiver: FrameReceiver::new(cpb),
+            sender: ResponseSender::new(cpb),
             a_mem: Scratchpad::new(rows, m.a_depth),
             b_mem: Scratchpad::new(cols, m.b_depth),
             // The engine reads ahead in ACC while it writes sums back, but
@@ -429,9 +350,6 @@ impl Npu {
             engine: GemmEngine::new(config),
             requant: Requantizer::new(config),
             info: Constant::new(info),
-            idle_limit_less_one: k(IDLE_TIMEOUT_BITS * cpb - 1),
-            max_request: k(MAX_REQUEST_PAYLOAD as u64),
-            max_request_log: k(MAX_REQUEST_PAYLOAD.trailing_zeros() as u64),
             rows: k(rows as u64),
             cols: k(cols as u64),
             cols_x4: k(4 * cols as u64),
@@ -445,9 +363,7 @@ impl Npu {
             a_depth_log: k(m.a_depth.trailing_zeros() as u64),
             b_depth_log: k(m.b_depth.trailing_zeros() as u64),
             acc_depth_log: k(m.acc_depth.trailing_zeros() as u64),
-            sync: k(u64::from(SYNC)),
             st_ok: k(Status::Ok as u64),
-            st_bad_crc: k(Status::BadCrc as u64),
             st_bad_length: k(Status::BadLength as u64),
             st_unknown_command: k(Status::UnknownCommand as u64),
             st_bad_bank: k(Status::BadBank as u64),
@@ -467,7 +383,6 @@ impl Npu {
             read_len: k(Opcode::Read.request_len() as u64),
             gemm_len: k(Opcode::Gemm.request_len() as u64),
             requant_len: k(Opcode::Requant.request_len() as u64),
-            header_last: k(HEADER_BYTES as u64 - 1),
             at_entry: k(8 * request_offset(Opcode::Read, "entry") as u64),
             at_count: k(8 * request_offset(Opcode::Read, "count") as u64),
             at_g_a_entry: k(8 * request_offset(Opcode::Gemm, "a_entry") as u64),
@@ -490,17 +405,6 @@ impl Npu {
             at_r_min: k(8 * request_offset(Opcode::Requant, "min") as u64),
             at_r_max: k(8 * request_offset(Opcode::Requant, "max") as u64),
             at_r_flags: k(8 * request_offset(Opcode::Requant, "flags") as u64),
-            frame_state: Default::default(),
-            rx_len: Default::default(),
-            rx_index: Default::default(),
-            rx_left: Default::default(),
-            in_header: Default::default(),
-            idle_over: Default::default(),
-            rx_crc_reg: Default::default(),
-            rx_crc_low: Default::default(),
-            crc_match: Default::default(),
-            idle: Default::default(),
-            frame_status: Default::default(),
             exec: Default::default(),
             start_engine: Default::default(),
             clear_counters: Default::default(),
@@ -559,35 +463,25 @@ impl Npu {
             copy_index: Default::default(),
             copy_left: Default::default(),
             tx_index: Default::default(),
-            tx_left: Default::default(),
             tx_data: Default::default(),
-            tx_crc_reg: Default::default(),
-            tx_go: Default::default(),
-            tx_hold: Default::default(),
-            crc_due: Default::default(),
+            tx_data_valid: Default::default(),
+            start_reply: Default::default(),
             counters: CounterBank::new(rows * cols),
             last_error: Default::default(),
             field_entry: Default::default(),
-            frame_len: Default::default(),
             field_count: Default::default(),
             lane_u8: Default::default(),
             lane_u32: Default::default(),
-            head_shift: Default::default(),
-            head_byte: Default::default(),
             lane_select: Default::default(),
             acc_read_other: Default::default(),
             acc_lane: Default::default(),
             data_byte: Default::default(),
-            tx_byte: Default::default(),
-            tx_ready: Default::default(),
-            tx_len: Default::default(),
             tx_word: Default::default(),
             tx_byte_lane: Default::default(),
             record_byte: Default::default(),
             is_record: Default::default(),
             snapshot_byte: Default::default(),
             snapshot_wide: Default::default(),
-            data_zero: Default::default(),
             frame_word: Default::default(),
             byte_lanes: Default::default(),
             byte_last: Default::default(),
@@ -605,7 +499,7 @@ impl Npu {
 
     /// The receiver's and the executor's states, for tests.
     pub fn states(&self) -> (FrameState, ExecState) {
-        (self.frame_state.q.val(), self.exec.q.val())
+        (self.receiver.state(), self.exec.q.val())
     }
 
     /// The simulated contents of a bank's lane, for tests.
@@ -627,60 +521,54 @@ impl Logic for Npu {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, head, frame_state, rx_len, rx_index, rx_left, idle_over, rx_crc_reg, rx_crc_low, crc_match, byte_last, cursor_last, lane_select, acc_read_other, idle, frame_status, exec, start_engine, clear_counters, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero, refused, refusal,
+            self, clock, byte_last, cursor_last, lane_select, acc_read_other, exec, start_engine, clear_counters, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero, refused, refusal,
             opcode, data_len, bank, last_lane, last_byte, entry_bytes, cursor_entry, cursor_lane, cursor_byte,
-            size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters, bank_a, bank_b, bank_acc, bank_bias, past_a, past_b, past_acc, past_bias, past_end, in_header, tx_byte_lane, record_byte, is_record, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_left, tx_word, tx_len, data_zero, tx_data, tx_crc_reg, tx_go, tx_hold, crc_due, last_error, out_write_address, out_write_data
+            size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters, bank_a, bank_b, bank_acc, bank_bias, past_a, past_b, past_acc, past_bias, past_end, tx_byte_lane, record_byte, is_record, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_word, tx_data, tx_data_valid, start_reply, last_error, out_write_address, out_write_data
         );
         // Clocks and fixed wiring.
         self.receiver.clock.next = self.clock.val();
-        self.transmitter.clock.next = self.clock.val();
-        self.frame.clock.next = self.clock.val();
+        self.sender.clock.next = self.clock.val();
         self.engine.clock.next = self.clock.val();
         self.requant.clock.next = self.clock.val();
         self.receiver.rx.next = self.uart_rx.val();
-        self.uart_tx.next = self.transmitter.tx.val();
-        // Busy until the answer's last byte is on the line (the UART takes
-        // it a cycle after the executor is done with it).
-        self.busy.next = (self.exec.q.val() != ExecState::Idle) | self.tx_go.q.val() | !self.transmitter.ready.val();
-        self.rx_crc.crc_in.next = self.rx_crc_reg.q.val();
-        self.rx_crc.data.next = self.receiver.data.val();
-        self.tx_crc.crc_in.next = self.tx_crc_reg.q.val();
-        // tx_hold is the byte chosen last cycle: the one sent, if any.
-        self.tx_crc.data.next = self.tx_hold.q.val();
-        self.crc_due.d.next = false;
-        if self.crc_due.q.val() {
-            self.tx_crc_reg.d.next = self.tx_crc.crc_out.val();
-        }
-        // The sender's start and byte reach the UART from flip-flops; the
-        // UART is ready for the next only once it has taken this one.
-        self.transmitter.start.next = self.tx_go.q.val();
-        self.transmitter.data.next = self.tx_hold.q.val();
-        self.tx_go.d.next = false;
-        self.tx_ready.next = self.transmitter.ready.val() & !self.tx_go.q.val();
+        self.receiver.release.next = false;
+        self.uart_tx.next = self.sender.tx.val();
+        // Busy until the answer's last byte is on the line.
+        self.busy.next = (self.exec.q.val() != ExecState::Idle) | self.sender.busy.val();
+        // The answer: its head from the executor's registers, its data
+        // served byte by byte (TxFetch to TxPick).
+        self.sender.start.next = self.start_reply.q.val();
+        self.start_reply.d.next = false;
+        self.sender.status.next = self.status.q.val();
+        self.sender.opcode.next = self.opcode.q.val();
+        self.sender.length.next = self.data_len.q.val();
+        self.sender.data.next = self.tx_data.q.val();
+        self.sender.data_valid.next = self.tx_data_valid.q.val();
+        self.tx_data_valid.d.next = false;
 
         // ---- Request fields, from the header register.
-        self.field_entry.next = self.head.q.val().get_bits::<16>(self.at_entry.val().index());
-        self.field_count.next = self.head.q.val().get_bits::<16>(self.at_count.val().index());
-        self.engine.a_entry.next = self.head.q.val().get_bits::<16>(self.at_g_a_entry.val().index());
-        self.engine.b_entry.next = self.head.q.val().get_bits::<16>(self.at_g_b_entry.val().index());
-        self.engine.acc_entry.next = self.head.q.val().get_bits::<16>(self.at_g_acc_entry.val().index());
-        self.engine.m.next = self.head.q.val().get_bits::<8>(self.at_g_m.val().index());
-        self.engine.n.next = self.head.q.val().get_bits::<8>(self.at_g_n.val().index());
-        self.engine.k.next = self.head.q.val().get_bits::<16>(self.at_g_k.val().index());
-        self.engine.accumulate.next = self.head.q.val().get_bit(self.at_g_flags.val().index());
-        self.engine.tiles.next = self.head.q.val().get_bits::<16>(self.at_g_tiles.val().index());
-        self.engine.a_step.next = self.head.q.val().get_bits::<16>(self.at_g_a_step.val().index());
-        self.engine.b_step.next = self.head.q.val().get_bits::<16>(self.at_g_b_step.val().index());
-        self.engine.acc_step.next = self.head.q.val().get_bits::<16>(self.at_g_acc_step.val().index());
-        self.requant.src.next = self.head.q.val().get_bits::<16>(self.at_r_src.val().index());
-        self.requant.dst.next = self.head.q.val().get_bits::<16>(self.at_r_dst.val().index());
-        self.requant.count.next = self.head.q.val().get_bits::<16>(self.at_r_count.val().index());
-        self.requant.multiplier.next = self.head.q.val().get_bits::<32>(self.at_r_multiplier.val().index());
-        self.requant.shift.next = self.head.q.val().get_bits::<8>(self.at_r_shift.val().index());
-        self.requant.zero_point.next = self.head.q.val().get_bits::<8>(self.at_r_zero_point.val().index());
-        self.requant.min.next = self.head.q.val().get_bits::<8>(self.at_r_min.val().index());
-        self.requant.max.next = self.head.q.val().get_bits::<8>(self.at_r_max.val().index());
-        self.requant.use_bias.next = self.head.q.val().get_bit(self.at_r_flags.val().index());
+        self.field_entry.next = self.receiver.head.val().get_bits::<16>(self.at_entry.val().index());
+        self.field_count.next = self.receiver.head.val().get_bits::<16>(self.at_count.val().index());
+        self.engine.a_entry.next = self.receiver.head.val().get_bits::<16>(self.at_g_a_entry.val().index());
+        self.engine.b_entry.next = self.receiver.head.val().get_bits::<16>(self.at_g_b_entry.val().index());
+        self.engine.acc_entry.next = self.receiver.head.val().get_bits::<16>(self.at_g_acc_entry.val().index());
+        self.engine.m.next = self.receiver.head.val().get_bits::<8>(self.at_g_m.val().index());
+        self.engine.n.next = self.receiver.head.val().get_bits::<8>(self.at_g_n.val().index());
+        self.engine.k.next = self.receiver.head.val().get_bits::<16>(self.at_g_k.val().index());
+        self.engine.accumulate.next = self.receiver.head.val().get_bit(self.at_g_flags.val().index());
+        self.engine.tiles.next = self.receiver.head.val().get_bits::<16>(self.at_g_tiles.val().index());
+        self.engine.a_step.next = self.receiver.head.val().get_bits::<16>(self.at_g_a_step.val().index());
+        self.engine.b_step.next = self.receiver.head.val().get_bits::<16>(self.at_g_b_step.val().index());
+        self.engine.acc_step.next = self.receiver.head.val().get_bits::<16>(self.at_g_acc_step.val().index());
+        self.requant.src.next = self.receiver.head.val().get_bits::<16>(self.at_r_src.val().index());
+        self.requant.dst.next = self.receiver.head.val().get_bits::<16>(self.at_r_dst.val().index());
+        self.requant.count.next = self.receiver.head.val().get_bits::<16>(self.at_r_count.val().index());
+        self.requant.multiplier.next = self.receiver.head.val().get_bits::<32>(self.at_r_multiplier.val().index());
+        self.requant.shift.next = self.receiver.head.val().get_bits::<8>(self.at_r_shift.val().index());
+        self.requant.zero_point.next = self.receiver.head.val().get_bits::<8>(self.at_r_zero_point.val().index());
+        self.requant.min.next = self.receiver.head.val().get_bits::<8>(self.at_r_min.val().index());
+        self.requant.max.next = self.receiver.head.val().get_bits::<8>(self.at_r_max.val().index());
+        self.requant.use_bias.next = self.receiver.head.val().get_bit(self.at_r_flags.val().index());
         // Starts are registered: the decode's tests end at a flip-flop, and
         // each unit starts in the executor's first Gemm or Requant cycle.
         self.engine.start.next = self.start_engine.q.val();
@@ -689,10 +577,10 @@ impl Logic for Npu {
         self.start_requant.d.next = false;
 
         // WRITE: the frame byte, written into its byte of an ACC or bias word.
-        self.frame_word.next = bit_cast::<32, 8>(self.frame.read_data.val())
-            | (bit_cast::<32, 8>(self.frame.read_data.val()) << 8)
-            | (bit_cast::<32, 8>(self.frame.read_data.val()) << 16)
-            | (bit_cast::<32, 8>(self.frame.read_data.val()) << 24);
+        self.frame_word.next = bit_cast::<32, 8>(self.receiver.read_data.val())
+            | (bit_cast::<32, 8>(self.receiver.read_data.val()) << 8)
+            | (bit_cast::<32, 8>(self.receiver.read_data.val()) << 16)
+            | (bit_cast::<32, 8>(self.receiver.read_data.val()) << 24);
         self.byte_lanes.next = bits::<4>(1) << self.cursor_byte.q.val();
         // ---- Memories: the engine and the requantizer own their ports while
         // busy; otherwise the executor's cursor addresses every lane. A
@@ -706,8 +594,8 @@ impl Logic for Npu {
             self.a_mem.address.next = self.engine.a_address.val();
             self.b_mem.address.next = self.engine.b_address.val();
         }
-        self.a_mem.write_data.next = self.frame.read_data.val();
-        self.b_mem.write_data.next = self.frame.read_data.val();
+        self.a_mem.write_data.next = self.receiver.read_data.val();
+        self.b_mem.write_data.next = self.receiver.read_data.val();
         // (Masked to the bits a lane number uses: each lane's write test
         // is then a LUT, on the way to the SPRAMs' far-off write enables.)
         self.a_mem.write_lane.next = self.cursor_lane.q.val() & self.row_mask.val();
@@ -755,7 +643,7 @@ impl Logic for Npu {
             self.out_write_lane[j].d.next = self.write_out[j].q.val() | self.requant.out_write_enable[j].val();
         }
         self.out_write_address.d.next = self.cursor_entry.q.val();
-        self.out_write_data.d.next = self.frame.read_data.val();
+        self.out_write_data.d.next = self.receiver.read_data.val();
         if self.requant.busy.val() {
             self.out_write_address.d.next = self.requant.out_address.val();
             self.out_write_data.d.next = self.requant.out_data.val();
@@ -797,9 +685,9 @@ impl Logic for Npu {
             self.counters.increment[3].next = bit_cast::<17, 16>(self.engine.macs_per_step.val() & self.macs_mask.val());
         }
         self.counters.increment[4].next = bit_cast::<17, 1>(self.engine.stall.val().into());
-        self.counters.increment[5].next = bit_cast::<17, 1>(self.receiver.valid.val().into());
+        self.counters.increment[5].next = bit_cast::<17, 1>(self.receiver.byte_valid.val().into());
         self.counters.increment[6].next =
-            bit_cast::<17, 1>((self.transmitter.start.val() & self.transmitter.ready.val()).into());
+            bit_cast::<17, 1>(self.sender.byte_sent.val().into());
         self.counters.increment[7].next = bit_cast::<17, 1>(self.engine.tile_done.val().into());
         // The STATUS record's frame counts: answered OK, answered with an error.
         self.counters.increment[8].next = 0.into();
@@ -824,126 +712,6 @@ impl Logic for Npu {
         self.counters.snapshot_counter.next = bit_cast::<4, 3>(self.tx_index.q.val().get_bits::<3>(3));
         if self.is_status.q.val() {
             self.counters.snapshot_counter.next = bits::<4>(8) | bit_cast::<4, 1>(self.tx_index.q.val().get_bit(2).into());
-        }
-
-        // ---- Frame receiver.
-        if self.receiver.valid.val() {
-            self.idle.d.next = 0.into();
-            self.idle_over.d.next = false;
-        } else if !self.idle_over.q.val() {
-            self.idle.d.next = self.idle.q.val() + 1;
-            self.idle_over.d.next = self.idle.q.val() == self.idle_limit_less_one.val();
-        }
-        self.frame.write_address.next = bit_cast::<16, 11>(self.rx_index.q.val());
-        self.frame_len.next = (bit_cast::<16, 8>(self.receiver.data.val()) << 8) | self.rx_len.q.val();
-        self.frame.write_data.next = self.receiver.data.val();
-        self.frame.write_enable.next = false;
-        // The header is a shift register: byte 0 enters at the top and has
-        // moved to the bottom after HEADER_BYTES shifts (a shorter frame, or
-        // one cut at its length, shifts zeros in for the rest). Its only
-        // logic is the enable and the top byte's gate.
-        self.head_shift.next = false;
-        self.head_byte.next = 0.into();
-        match self.frame_state.q.val() {
-            FrameState::Hunt => {
-                if self.receiver.valid.val() & (self.receiver.data.val() == self.sync.val()) {
-                    self.rx_crc_reg.d.next = 0xFFFF.into();
-                    self.frame_state.d.next = FrameState::Len0;
-                }
-            }
-            FrameState::Len0 => {
-                if self.receiver.valid.val() {
-                    self.rx_len.d.next = bit_cast::<16, 8>(self.receiver.data.val());
-                    self.rx_crc_reg.d.next = self.rx_crc.crc_out.val();
-                    self.frame_state.d.next = FrameState::Len1;
-                }
-            }
-            FrameState::Len1 => {
-                if self.receiver.valid.val() {
-                    self.rx_len.d.next = self.frame_len.val();
-                    self.rx_crc_reg.d.next = self.rx_crc.crc_out.val();
-                    self.frame_state.d.next = FrameState::LenCheck;
-                }
-            }
-            FrameState::LenCheck => {
-                self.rx_index.d.next = 0.into();
-                self.in_header.d.next = true;
-                self.rx_left.d.next = bit_cast::<11, 16>(self.rx_len.q.val() - 1);
-                self.frame_state.d.next = FrameState::Payload;
-                // Empty, or longer than max_request (a power of two, so
-                // the test is plain logic rather than a carry chain).
-                if (self.rx_len.q.val() == 0)
-                    | (((self.rx_len.q.val() >> self.max_request_log.val()) != 0) & (self.rx_len.q.val() != self.max_request.val()))
-                {
-                    // Answered at once (with opcode 0: the header is
-                    // zeroed); the rest of the frame is skipped as garbage.
-                    self.frame_status.d.next = self.st_bad_length.val();
-                    self.frame_state.d.next = FrameState::Pad;
-                }
-            }
-            FrameState::Payload => {
-                if self.receiver.valid.val() {
-                    self.frame.write_enable.next = true;
-                    self.head_byte.next = self.receiver.data.val();
-                    self.head_shift.next = self.in_header.q.val();
-                    self.rx_crc_reg.d.next = self.rx_crc.crc_out.val();
-                    self.rx_index.d.next = self.rx_index.q.val() + 1;
-                    self.in_header.d.next = self.in_header.q.val() & (self.rx_index.q.val() != self.header_last.val());
-                    self.rx_left.d.next = self.rx_left.q.val() - 1;
-                    if self.rx_left.q.val() == 0 {
-                        self.frame_state.d.next = FrameState::Crc0;
-                    }
-                }
-            }
-            FrameState::Crc0 => {
-                // A frame shorter than the header: shift zeros in until byte 0
-                // is at the bottom (at most HEADER_BYTES cycles, far less than
-                // the CRC byte's time on the line).
-                self.head_shift.next = self.in_header.q.val();
-                if self.in_header.q.val() {
-                    self.rx_index.d.next = self.rx_index.q.val() + 1;
-                    self.in_header.d.next = self.rx_index.q.val() != self.header_last.val();
-                }
-                if self.receiver.valid.val() {
-                    self.rx_crc_low.d.next = self.receiver.data.val();
-                    self.frame_state.d.next = FrameState::Crc1;
-                }
-            }
-            FrameState::Crc1 => {
-                if self.receiver.valid.val() {
-                    self.frame_status.d.next = self.st_bad_crc.val();
-                    if self.crc_match.q.val() {
-                        self.frame_status.d.next = self.st_ok.val();
-                    }
-                    self.frame_state.d.next = FrameState::Ready;
-                }
-            }
-            FrameState::Pad => {
-                // Zeros fill the header, then the frame is answered.
-                self.head_shift.next = self.in_header.q.val();
-                if self.in_header.q.val() {
-                    self.rx_index.d.next = self.rx_index.q.val() + 1;
-                    self.in_header.d.next = self.rx_index.q.val() != self.header_last.val();
-                } else {
-                    self.frame_state.d.next = FrameState::Ready;
-                }
-            }
-            FrameState::Ready => {}
-            _ => {
-                self.frame_state.d.next = FrameState::Hunt;
-            }
-        }
-        if self.head_shift.val() {
-            self.head.d.next = (self.head.q.val() >> 8) | (bit_cast::<160, 8>(self.head_byte.val()) << 152);
-        }
-        self.crc_match.d.next = ((bit_cast::<16, 8>(self.receiver.data.val()) << 8) | bit_cast::<16, 8>(self.rx_crc_low.q.val()))
-            == self.rx_crc_reg.q.val();
-        // A frame that stops arriving, or is cut by a break on the line, is dropped.
-        if (self.frame_state.q.val() != FrameState::Hunt)
-            & (self.frame_state.q.val() != FrameState::Ready)
-            & (self.idle_over.q.val() | self.receiver.framing_error.val())
-        {
-            self.frame_state.d.next = FrameState::Hunt;
         }
 
         // ---- Data sources for answers and copies.
@@ -998,7 +766,7 @@ impl Logic for Npu {
         if self.is_record.q.val() {
             self.data_byte.next = self.record_byte.q.val();
         }
-        // (Registered every cycle: the cursor moves in CopyData and TxData
+        // (Registered every cycle: the cursor moves in CopyData and TxPick
         // alone, and each comes back at least two cycles later.)
         self.byte_last.d.next = self.cursor_byte.q.val() == self.last_byte.q.val();
         // end_entry > a bank's depth, a power of two 2^d: `x >> d != 0 and
@@ -1022,7 +790,7 @@ impl Logic for Npu {
         }
         self.cursor_last.d.next =
             (self.cursor_byte.q.val() == self.last_byte.q.val()) & (self.cursor_lane.q.val() == self.last_lane.q.val());
-        self.frame.read_address.next = bit_cast::<16, 11>(self.copy_index.q.val());
+        self.receiver.read_address.next = self.copy_index.q.val();
 
         // ---- Executor and sender.
         // Size's tests, registered every cycle (no enable: SizeStep reads
@@ -1032,38 +800,35 @@ impl Logic for Npu {
         // Past 0xFFFD, the longest answer's data, as plain logic.
         self.size_long.d.next = self.size_bytes.q.val().get_bit(16) | (self.size_bytes.q.val().get_bits::<15>(1) == 0x7FFF);
         self.size_count.d.next = self.size_entries.q.val() == self.field_count.val();
-        self.tx_len.d.next = self.data_len.q.val() + 2;
-        self.data_zero.d.next = self.data_len.q.val() == 0;
-        self.len_one.d.next = self.rx_len.q.val() == 1;
-        self.len_write.d.next = self.rx_len.q.val() > self.write_head.val();
-        self.len_read.d.next = self.rx_len.q.val() == self.read_len.val();
-        self.len_gemm.d.next = self.rx_len.q.val() == self.gemm_len.val();
-        self.len_requant.d.next = self.rx_len.q.val() == self.requant_len.val();
-        self.tx_byte.next = self.sync.val();
+        self.len_one.d.next = self.receiver.length.val() == 1;
+        self.len_write.d.next = self.receiver.length.val() > self.write_head.val();
+        self.len_read.d.next = self.receiver.length.val() == self.read_len.val();
+        self.len_gemm.d.next = self.receiver.length.val() == self.gemm_len.val();
+        self.len_requant.d.next = self.receiver.length.val() == self.requant_len.val();
         match self.exec.q.val() {
             ExecState::Idle => {
                 // The request's kind and bank as flags, for every later
                 // decision (written in every Idle cycle: the enable does not
                 // wait for the frame).
-                self.is_write.d.next = self.head.q.val().get_bits::<8>(0) == self.op_write.val();
-                self.is_info.d.next = self.head.q.val().get_bits::<8>(0) == self.op_info.val();
-                self.is_status.d.next = self.head.q.val().get_bits::<8>(0) == self.op_status.val();
-                self.is_counters.d.next = self.head.q.val().get_bits::<8>(0) == self.op_counters.val();
-                self.is_record.d.next = (self.head.q.val().get_bits::<8>(0) == self.op_info.val())
-                    | (self.head.q.val().get_bits::<8>(0) == self.op_status.val())
-                    | (self.head.q.val().get_bits::<8>(0) == self.op_counters.val());
-                self.bank_a.d.next = self.head.q.val().get_bits::<8>(8) == 0;
-                self.bank_b.d.next = self.head.q.val().get_bits::<8>(8) == 1;
-                self.bank_acc.d.next = self.head.q.val().get_bits::<8>(8) == 2;
-                self.bank_bias.d.next = self.head.q.val().get_bits::<8>(8) == 3;
-                if self.frame_state.q.val() == FrameState::Ready {
-                    self.status.d.next = self.frame_status.q.val();
-                    self.opcode.d.next = self.head.q.val().get_bits::<8>(0);
+                self.is_write.d.next = self.receiver.head.val().get_bits::<8>(0) == self.op_write.val();
+                self.is_info.d.next = self.receiver.head.val().get_bits::<8>(0) == self.op_info.val();
+                self.is_status.d.next = self.receiver.head.val().get_bits::<8>(0) == self.op_status.val();
+                self.is_counters.d.next = self.receiver.head.val().get_bits::<8>(0) == self.op_counters.val();
+                self.is_record.d.next = (self.receiver.head.val().get_bits::<8>(0) == self.op_info.val())
+                    | (self.receiver.head.val().get_bits::<8>(0) == self.op_status.val())
+                    | (self.receiver.head.val().get_bits::<8>(0) == self.op_counters.val());
+                self.bank_a.d.next = self.receiver.head.val().get_bits::<8>(8) == 0;
+                self.bank_b.d.next = self.receiver.head.val().get_bits::<8>(8) == 1;
+                self.bank_acc.d.next = self.receiver.head.val().get_bits::<8>(8) == 2;
+                self.bank_bias.d.next = self.receiver.head.val().get_bits::<8>(8) == 3;
+                if self.receiver.ready.val() {
+                    self.status.d.next = self.receiver.status.val();
+                    self.opcode.d.next = self.receiver.head.val().get_bits::<8>(0);
                     self.data_len.d.next = 0.into();
                     self.exec.d.next = ExecState::Decode;
                     // The request's tests, registered for Decode.
                     self.length_ok.d.next = self.len_one.q.val();
-                    match self.head.q.val().get_bits::<8>(0).index() {
+                    match self.receiver.head.val().get_bits::<8>(0).index() {
                         2 => {
                             self.length_ok.d.next = self.len_write.q.val();
                         }
@@ -1078,18 +843,18 @@ impl Logic for Npu {
                         }
                         _ => {}
                     }
-                    self.bank_ok.d.next = self.head.q.val().get_bits::<8>(8) <= self.last_bank.val();
-                    self.frame_ok.d.next = self.frame_status.q.val() == self.st_ok.val();
+                    self.bank_ok.d.next = self.receiver.head.val().get_bits::<8>(8) <= self.last_bank.val();
+                    self.frame_ok.d.next = self.receiver.status.val() == self.st_ok.val();
                     // The opcode in 4 bits for Decode and Dispatch: 0 if unknown.
                     self.op_index.d.next = 0.into();
-                    if self.head.q.val().get_bits::<8>(0) <= self.last_opcode.val() {
-                        self.op_index.d.next = self.head.q.val().get_bits::<4>(0);
+                    if self.receiver.head.val().get_bits::<8>(0) <= self.last_opcode.val() {
+                        self.op_index.d.next = self.receiver.head.val().get_bits::<4>(0);
                     }
                     self.count_zero.d.next = self.field_count.val() == 0;
                 }
             }
             ExecState::Decode => {
-                self.bank.d.next = self.head.q.val().get_bits::<3>(8);
+                self.bank.d.next = self.receiver.head.val().get_bits::<3>(8);
                 self.cursor_entry.d.next = self.field_entry.val();
                 self.cursor_lane.d.next = 0.into();
                 self.cursor_byte.d.next = 0.into();
@@ -1101,9 +866,9 @@ impl Logic for Npu {
                     self.end_entry.d.next = bit_cast::<17, 16>(self.field_entry.val()) + bit_cast::<17, 16>(self.field_count.val());
                 }
                 self.copy_index.d.next = bit_cast::<11, 16>(self.write_head.val());
-                self.copy_left.d.next = bit_cast::<11, 16>(self.rx_len.q.val() - self.write_head_plus_one.val());
+                self.copy_left.d.next = bit_cast::<11, 16>(self.receiver.length.val() - self.write_head_plus_one.val());
                 // Every bank's geometry; the bank number is checked below.
-                match self.head.q.val().get_bits::<8>(8).index() {
+                match self.receiver.head.val().get_bits::<8>(8).index() {
                     0 => {
                         self.last_lane.d.next = self.rows_less_one.val();
                         self.last_byte.d.next = 0.into();
@@ -1154,7 +919,7 @@ impl Logic for Npu {
                 // Acts on Decode's verdict: every decision here reads a
                 // flip-flop (the verdict's tests are three levels of logic,
                 // too many before the status register's own).
-                self.exec.d.next = ExecState::TxSync;
+                self.exec.d.next = ExecState::Reply;
                 if self.refused.q.val() {
                     self.status.d.next = self.refusal.q.val();
                 }
@@ -1165,7 +930,7 @@ impl Logic for Npu {
                         }
                         2 => {
                             // Size compares the entries' bytes with the data's.
-                            self.data_len.d.next = self.rx_len.q.val() - self.write_head.val();
+                            self.data_len.d.next = self.receiver.length.val() - self.write_head.val();
                             if !self.refused.q.val() {
                                 self.exec.d.next = ExecState::Size;
                             }
@@ -1220,7 +985,7 @@ impl Logic for Npu {
                         self.exec.d.next = ExecState::Range;
                     } else if self.size_gt.q.val() {
                         self.status.d.next = self.st_bad_length.val();
-                        self.exec.d.next = ExecState::TxSync;
+                        self.exec.d.next = ExecState::Reply;
                     } else {
                         self.size_bytes.d.next = self.size_bytes.q.val() + bit_cast::<17, 8>(self.entry_bytes.q.val());
                         self.end_entry.d.next = self.end_entry.q.val() + 1;
@@ -1240,7 +1005,7 @@ impl Logic for Npu {
                 // Out of range first, then too long: a WRITE's data goes in
                 // and its answer carries none; a READ answers its bytes.
                 self.data_len.d.next = 0.into();
-                self.exec.d.next = ExecState::TxSync;
+                self.exec.d.next = ExecState::Reply;
                 if self.past_end.q.val() {
                     self.status.d.next = self.st_out_of_range.val();
                 } else if self.too_long.q.val() {
@@ -1288,7 +1053,7 @@ impl Logic for Npu {
                 // the write enables directly: see the memories' wiring.)
                 self.exec.d.next = ExecState::Copy;
                 if self.copy_left.q.val() == 0 {
-                    self.exec.d.next = ExecState::TxSync;
+                    self.exec.d.next = ExecState::Reply;
                 }
                 self.copy_index.d.next = self.copy_index.q.val() + 1;
                 self.copy_left.d.next = self.copy_left.q.val() - 1;
@@ -1305,60 +1070,30 @@ impl Logic for Npu {
             ExecState::Gemm => {
                 if self.engine.done.val() {
                     self.status.d.next = self.engine.error.val();
-                    self.exec.d.next = ExecState::TxSync;
+                    self.exec.d.next = ExecState::Reply;
                 }
             }
             ExecState::Requant => {
                 if self.requant.done.val() {
                     self.status.d.next = self.requant.error.val();
-                    self.exec.d.next = ExecState::TxSync;
+                    self.exec.d.next = ExecState::Reply;
                 }
             }
-            ExecState::TxSync => {
+            ExecState::Reply => {
+                // (An answer other than OK carries no data.)
                 if self.status.q.val() != self.st_ok.val() {
                     self.data_len.d.next = 0.into();
                 }
-                if self.tx_ready.val() {
-                    self.tx_go.d.next = true;
-                    self.tx_crc_reg.d.next = 0xFFFF.into();
-                    self.exec.d.next = ExecState::TxLen0;
-                }
+                self.tx_index.d.next = 0.into();
+                self.start_reply.d.next = true;
+                self.exec.d.next = ExecState::Replying;
             }
-            ExecState::TxLen0 => {
-                self.tx_byte.next = self.tx_len.q.val().get_bits::<8>(0);
-                if self.tx_ready.val() {
-                    self.tx_go.d.next = true;
-                    self.crc_due.d.next = true;
-                    self.exec.d.next = ExecState::TxLen1;
-                }
-            }
-            ExecState::TxLen1 => {
-                self.tx_byte.next = self.tx_len.q.val().get_bits::<8>(8);
-                if self.tx_ready.val() {
-                    self.tx_go.d.next = true;
-                    self.crc_due.d.next = true;
-                    self.exec.d.next = ExecState::TxStatus;
-                }
-            }
-            ExecState::TxStatus => {
-                self.tx_byte.next = self.status.q.val();
-                if self.tx_ready.val() {
-                    self.tx_go.d.next = true;
-                    self.crc_due.d.next = true;
-                    self.exec.d.next = ExecState::TxOpcode;
-                }
-            }
-            ExecState::TxOpcode => {
-                self.tx_byte.next = self.opcode.q.val();
-                if self.tx_ready.val() {
-                    self.tx_go.d.next = true;
-                    self.crc_due.d.next = true;
-                    self.tx_index.d.next = 0.into();
-                    self.tx_left.d.next = self.data_len.q.val() - 1;
+            ExecState::Replying => {
+                if self.sender.fetch.val() {
                     self.exec.d.next = ExecState::TxFetch;
-                    if self.data_zero.q.val() {
-                        self.exec.d.next = ExecState::TxCrc0;
-                    }
+                }
+                if self.sender.done.val() {
+                    self.exec.d.next = ExecState::Done;
                 }
             }
             ExecState::TxFetch => {
@@ -1386,59 +1121,32 @@ impl Logic for Npu {
                 }
             }
             ExecState::TxPick => {
+                // The byte goes to the sender; the cursor moves on to the next.
                 self.tx_data.d.next = self.data_byte.val();
-                self.exec.d.next = ExecState::TxData;
-            }
-            ExecState::TxData => {
-                self.tx_byte.next = self.tx_data.q.val();
-                if self.tx_ready.val() {
-                    self.tx_go.d.next = true;
-                    self.crc_due.d.next = true;
-                    self.tx_index.d.next = self.tx_index.q.val() + 1;
-                    self.tx_left.d.next = self.tx_left.q.val() - 1;
-                    self.cursor_byte.d.next = self.cursor_byte.q.val() + 1;
-                    if self.byte_last.q.val() {
-                        self.cursor_byte.d.next = 0.into();
-                        self.cursor_lane.d.next = self.cursor_lane.q.val() + 1;
-                        if self.cursor_last.q.val() {
-                            self.cursor_lane.d.next = 0.into();
-                            self.cursor_entry.d.next = self.cursor_entry.q.val() + 1;
-                        }
-                    }
-                    self.exec.d.next = ExecState::TxFetch;
-                    if self.tx_left.q.val() == 0 {
-                        self.exec.d.next = ExecState::TxCrc0;
+                self.tx_data_valid.d.next = true;
+                self.tx_index.d.next = self.tx_index.q.val() + 1;
+                self.cursor_byte.d.next = self.cursor_byte.q.val() + 1;
+                if self.byte_last.q.val() {
+                    self.cursor_byte.d.next = 0.into();
+                    self.cursor_lane.d.next = self.cursor_lane.q.val() + 1;
+                    if self.cursor_last.q.val() {
+                        self.cursor_lane.d.next = 0.into();
+                        self.cursor_entry.d.next = self.cursor_entry.q.val() + 1;
                     }
                 }
-            }
-            ExecState::TxCrc0 => {
-                self.tx_byte.next = self.tx_crc_reg.q.val().get_bits::<8>(0);
-                if self.tx_ready.val() {
-                    self.tx_go.d.next = true;
-                    self.exec.d.next = ExecState::TxCrc1;
-                }
-            }
-            ExecState::TxCrc1 => {
-                self.tx_byte.next = self.tx_crc_reg.q.val().get_bits::<8>(8);
-                if self.tx_ready.val() {
-                    self.tx_go.d.next = true;
-                    self.exec.d.next = ExecState::Done;
-                }
+                self.exec.d.next = ExecState::Replying;
             }
             ExecState::Done => {
                 // (The frame counts count this answer: see the counters.)
                 if self.status.q.val() != self.st_ok.val() {
                     self.last_error.d.next = self.status.q.val();
                 }
-                self.frame_state.d.next = FrameState::Hunt;
+                self.receiver.release.next = true;
                 self.exec.d.next = ExecState::Idle;
             }
             _ => {
                 self.exec.d.next = ExecState::Idle;
             }
         }
-        // The byte the sender chose above goes to the UART, and into the CRC
-        // a cycle later (the CRC bytes themselves are not part of it).
-        self.tx_hold.d.next = self.tx_byte.val();
     }
 }

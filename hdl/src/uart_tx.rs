@@ -13,6 +13,8 @@ pub struct UartTx {
     /// The serial line (idle high).
     pub tx: Signal<Out, Bit>,
     last_count: Constant<Bits<16>>,
+    /// The bits the bit timer needs (see UartRx's).
+    count_mask: Constant<Bits<16>>,
     /// Stop bit, data, start bit: shifted out from the bottom.
     shift: DFF<Bits<10>>,
     /// Bits still to send, and whether any are (`ready` is its inverse,
@@ -37,6 +39,7 @@ impl UartTx {
             ready: Default::default(),
             tx: Default::default(),
             last_count: Constant::new((clocks_per_bit - 1).into()),
+            count_mask: Constant::new((clocks_per_bit.next_power_of_two() - 1).into()),
             shift: Default::default(),
             bits_left: Default::default(),
             sending: Default::default(),
@@ -64,7 +67,7 @@ impl Logic for UartTx {
             }
         } else {
             self.line_low.d.next = !self.shift.q.val().get_bit(0);
-            self.left.d.next = self.left.q.val() - 1;
+            self.left.d.next = (self.left.q.val() - 1) & self.count_mask.val();
             self.bit_over.d.next = self.left.q.val() == 1;
             if self.bit_over.q.val() {
                 self.left.d.next = self.last_count.val();

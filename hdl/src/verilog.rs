@@ -74,7 +74,7 @@ pub const NPU_TOP: &str = "npu";
 /// state enum whose code 0 (Idle, or Hunt) is its power-up state, as every
 /// flip-flop starts at 0. The iCE40 flow has yosys recode them one-hot, which
 /// needs that state's bit to start at 1 (see npu_fpga::flow).
-pub const STATE_REGISTERS: &[&str] = &["exec.q", "frame_state.q", "engine.state.q", "requant.state.q", "receiver.state.q"];
+pub const STATE_REGISTERS: &[&str] = &["exec.q", "engine.state.q", "requant.state.q", "receiver.state.q", "receiver.uart.state.q"];
 
 /// Verilog of the whole NPU a config describes (UART pins in and out), top
 /// module [`NPU_TOP`]. Its state machines and counters need the WIDTH waiver.

@@ -690,12 +690,13 @@ pub fn markdown() -> String {
         s,
         "A request payload is at most {MAX_REQUEST_PAYLOAD} bytes: the device holds a whole request and checks its CRC before acting, so a damaged request changes nothing. \
          Bytes outside a frame are skipped until the next `sync`. A frame that stops arriving is dropped after {IDLE_TIMEOUT_BITS} bit times of silence, so it never swallows the next one. \
-         A request whose `len` is 0 or above the limit is answered BAD_LENGTH at once, with opcode byte 0x00 (no opcode was taken), and the bytes after its length are treated as garbage: the receiver hunts for the next `sync` among them. \
-         So the payload of an over-long request is read as if it were more frames, and a look-alike in it (a `sync` byte followed by a length) is answered too, or swallows the start of the next request: never send a request longer than `max_request` (INFO tells it).\n"
+         A request whose `len` is 0 or above the limit is skipped whole: its `len` payload bytes and 2 CRC bytes are counted off the line and dropped, so nothing inside it is taken for a frame, and it is answered BAD_LENGTH once, with opcode byte 0x00 (no opcode was taken). \
+         If such a frame stops short (or is cut by a break), its answer comes after the {IDLE_TIMEOUT_BITS} bit times of silence instead.\n"
     );
     let _ = writeln!(
         s,
-        "Every request whose `len` is within 1..={MAX_REQUEST_PAYLOAD} is answered by exactly one response frame whose payload starts with a status byte and the request's opcode (for BAD_CRC, the first payload byte as received), {RESPONSE_HEAD} bytes, then the command's data when the status is OK. \
+        "Every request, a frame whose `len` arrived and that did not stop short, is answered by exactly one response frame whose payload starts with a status byte and the request's opcode (for BAD_CRC, the first payload byte as received; for BAD_LENGTH of the frame's `len`, 0x00), {RESPONSE_HEAD} bytes, then the command's data when the status is OK. \
+         The device takes one request at a time: bytes that arrive before the answer's last byte has been sent are dropped, so send the next request once the answer is in. \
          A response payload is at most {MAX_RESPONSE_PAYLOAD} bytes (its `len` has 2 bytes): a READ whose data would not fit is answered BAD_LENGTH. \
          Field offsets in the tables below count from the payload's first byte, the opcode at offset 0, not from `sync`.\n"
     );
