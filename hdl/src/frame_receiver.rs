@@ -3,7 +3,7 @@
 //! It hunts for SYNC, takes the length, stores the payload in the frame
 //! buffer (its first HEADER_BYTES bytes also in a header register, for
 //! decoding) and checks the CRC. A whole frame waits in `Ready` until the
-//! executor has answered it (`release`); bytes arriving meanwhile are
+//! executor has answered it (`answered`); bytes arriving meanwhile are
 //! dropped.
 //!
 //! Every frame whose length arrived is answered exactly once:
@@ -63,7 +63,7 @@ pub struct FrameReceiver {
     pub read_address: Signal<In, Bits<11>>,
     pub read_data: Signal<Out, Bits<8>>,
     /// One cycle: the frame is answered; hunt for the next.
-    pub release: Signal<In, Bit>,
+    pub answered: Signal<In, Bit>,
     uart: UartRx,
     crc: Crc16Step,
     /// The payload.
@@ -129,7 +129,7 @@ impl FrameReceiver {
             length: Default::default(),
             read_address: Default::default(),
             read_data: Default::default(),
-            release: Default::default(),
+            answered: Default::default(),
             uart: UartRx::new(clocks_per_bit),
             crc: Default::default(),
             // Written while receiving, read while the executor works: never both.
@@ -294,7 +294,7 @@ impl Logic for FrameReceiver {
                 }
             }
             FrameState::Ready => {
-                if self.release.val() {
+                if self.answered.val() {
                     self.state.d.next = FrameState::Hunt;
                 }
             }

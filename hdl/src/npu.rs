@@ -5,7 +5,7 @@
 //!
 //! - the **frame receiver** ([`FrameReceiver`]) hands over one checked
 //!   request at a time: its status, header fields, length and a read port
-//!   on its payload, and takes it back (`release`) once the answer is out;
+//!   on its payload, and takes it back (`answered`) once the answer is out;
 //! - the **executor** (this block's `update`) decodes the request, checks it
 //!   (length, bank, ranges: a bad request changes nothing), runs it (copying
 //!   WRITE data from the frame buffer, starting the engine or the
@@ -329,7 +329,6 @@ impl Npu {
         assert!(Opcode::Gemm.request_len() <= HEADER_BYTES && Opcode::Requant.request_len() <= HEADER_BYTES);
         // Frame indices are 11 bits, record indices 6.
         assert!(MAX_REQUEST_PAYLOAD < 1 << 11 && record_len(INFO_FIELDS) <= 32);
-        assert!(RESPONSE_HEAD == 2, "the size tests' plain-logic forms");
         Self {
             clock: Default::default(),
             uart_rx: Default::default(),
@@ -531,7 +530,7 @@ impl Logic for Npu {
         self.engine.clock.next = self.clock.val();
         self.requant.clock.next = self.clock.val();
         self.receiver.rx.next = self.uart_rx.val();
-        self.receiver.release.next = false;
+        self.receiver.answered.next = false;
         self.uart_tx.next = self.sender.tx.val();
         // Busy until the answer's last byte is on the line.
         self.busy.next = (self.exec.q.val() != ExecState::Idle) | self.sender.busy.val();
@@ -1141,7 +1140,7 @@ impl Logic for Npu {
                 if self.status.q.val() != self.st_ok.val() {
                     self.last_error.d.next = self.status.q.val();
                 }
-                self.receiver.release.next = true;
+                self.receiver.answered.next = true;
                 self.exec.d.next = ExecState::Idle;
             }
             _ => {

@@ -62,7 +62,7 @@ pub struct ResponseSender {
     /// Data bytes still to send after the current one.
     left: DFF<Bits<16>>,
     /// The data byte to send.
-    byte: DFF<Bits<8>>,
+    data_byte: DFF<Bits<8>>,
     /// The CRC of the answer so far, and whether it still has to take the
     /// byte just sent, `hold` (a cycle later, off the sender's path: the
     /// UART needs ten bit times before the CRC bytes can go).
@@ -103,7 +103,7 @@ impl ResponseSender {
             length_field: Default::default(),
             empty: Default::default(),
             left: Default::default(),
-            byte: Default::default(),
+            data_byte: Default::default(),
             crc_reg: Default::default(),
             crc_due: Default::default(),
             go: Default::default(),
@@ -119,7 +119,7 @@ impl ResponseSender {
 impl Logic for ResponseSender {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, state, length_field, empty, left, byte, crc_reg, crc_due, go, hold, asking, finished);
+        dff_setup!(self, clock, state, length_field, empty, left, data_byte, crc_reg, crc_due, go, hold, asking, finished);
         self.uart.clock.next = self.clock.val();
         self.tx.next = self.uart.tx.val();
         // The start and byte reach the UART from flip-flops; the UART is
@@ -199,12 +199,12 @@ impl Logic for ResponseSender {
             }
             SendState::Wait => {
                 if self.data_valid.val() {
-                    self.byte.d.next = self.data.val();
+                    self.data_byte.d.next = self.data.val();
                     self.state.d.next = SendState::Data;
                 }
             }
             SendState::Data => {
-                self.chosen.next = self.byte.q.val();
+                self.chosen.next = self.data_byte.q.val();
                 if self.ready.val() {
                     self.go.d.next = true;
                     self.crc_due.d.next = true;
