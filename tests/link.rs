@@ -27,12 +27,21 @@ fn write_then_read_round_trips() {
     let c = small_config();
     let mut npu = NpuSim::new(&c);
     let data: Vec<u8> = (0..12).map(|i| 0x30 + i).collect();
-    let p = npu.request(&Request::Write { bank: Bank::Acc, entry: 3, data: data[..8].to_vec() }, WAIT).unwrap().unwrap();
+    let p = npu.request(&Request::Write { bank: Bank::Bias, entry: 0, data: data[..8].to_vec() }, WAIT).unwrap().unwrap();
     assert_eq!(&p[..2], &[Status::Ok as u8, Opcode::Write as u8]);
-    assert_eq!(npu.peek(Bank::Acc, 3, 0), u32::from_le_bytes([0x30, 0x31, 0x32, 0x33]));
-    let p = npu.request(&Request::Read { bank: Bank::Acc, entry: 3, count: 1 }, WAIT).unwrap().unwrap();
+    assert_eq!(npu.peek(Bank::Bias, 0, 0), u32::from_le_bytes([0x30, 0x31, 0x32, 0x33]));
+    let p = npu.request(&Request::Read { bank: Bank::Bias, entry: 0, count: 1 }, WAIT).unwrap().unwrap();
     assert_eq!(&p[..2], &[Status::Ok as u8, Opcode::Read as u8]);
     assert_eq!(&p[2..], &data[..8]);
+    // ACC and OUT hold results: READ reads them, WRITE is refused.
+    npu.poke(Bank::Acc, 3, 1, 0x1234_5678);
+    let p = npu.request(&Request::Read { bank: Bank::Acc, entry: 3, count: 1 }, WAIT).unwrap().unwrap();
+    assert_eq!(&p[2..], &[0, 0, 0, 0, 0x78, 0x56, 0x34, 0x12]);
+    for bank in [Bank::Acc, Bank::Out] {
+        let p = npu.request(&Request::Write { bank, entry: 3, data: data[..8].to_vec() }, WAIT).unwrap().unwrap();
+        assert_eq!(&p[..2], &[Status::BadBank as u8, Opcode::Write as u8], "{bank:?}");
+    }
+    assert_eq!(npu.peek(Bank::Acc, 3, 0), 0);
     let p = npu.request(&Request::Write { bank: Bank::A, entry: 15, data: vec![7, 9] }, WAIT).unwrap().unwrap();
     assert_eq!(p[0], Status::Ok as u8);
     let p = npu.request(&Request::Read { bank: Bank::A, entry: 15, count: 1 }, WAIT).unwrap().unwrap();
@@ -108,9 +117,9 @@ proptest! {
         let mut model = DeviceModel::new(&c);
         write_a(&mut npu, &mut model, 0, &a);
         write_b(&mut npu, &mut model, 0, &b);
-        let acc_bytes: Vec<u8> = acc0.iter().flat_map(|v| v.to_le_bytes()).collect();
-        expect(&mut npu, &Request::Write { bank: Bank::Acc, entry: 4, data: acc_bytes }, Status::Ok);
+        // (ACC is not writable over the link: the test sets it in the simulator.)
         for (i, v) in acc0.iter().enumerate() {
+            npu.poke(Bank::Acc, 4 + i / 2, i % 2, *v as u32);
             model.acc[4 + i / 2][i % 2] = *v;
         }
         let t = GemmTile { a_entry: a0, b_entry: b0, acc_entry: c0, m, n, k, accumulate, tiles, a_step: k, b_step: k, acc_step: u16::from(m) };
@@ -129,9 +138,8 @@ fn requant_over_the_link_equals_the_model() {
     let mut npu = NpuSim::new(&c);
     let mut model = DeviceModel::new(&c);
     let acc: Vec<i32> = vec![i32::MIN, i32::MAX, -1, 0, 1000, -1000, 123_456, -7];
-    let acc_bytes: Vec<u8> = acc.iter().flat_map(|v| v.to_le_bytes()).collect();
-    expect(&mut npu, &Request::Write { bank: Bank::Acc, entry: 2, data: acc_bytes }, Status::Ok);
     for (i, v) in acc.iter().enumerate() {
+        npu.poke(Bank::Acc, 2 + i / 2, i % 2, *v as u32);
         model.acc[2 + i / 2][i % 2] = *v;
     }
     let bias = [-5i32, i32::MAX];
@@ -233,7 +241,9 @@ fn bad_frames_change_nothing_and_the_link_recovers() {
     for (r, status) in [
         (Request::Write { bank: Bank::A, entry: 15, data: vec![1, 2, 3, 4] }, Status::OutOfRange),
         (Request::Write { bank: Bank::A, entry: 0, data: vec![1, 2, 3] }, Status::BadLength),
-        (Request::Write { bank: Bank::Acc, entry: 0, data: vec![1, 2, 3, 4] }, Status::BadLength),
+        (Request::Write { bank: Bank::Bias, entry: 0, data: vec![1, 2, 3, 4] }, Status::BadLength),
+        (Request::Write { bank: Bank::Acc, entry: 0, data: vec![1, 2, 3, 4] }, Status::BadBank),
+        (Request::Write { bank: Bank::Out, entry: 0, data: vec![1, 2] }, Status::BadBank),
         (Request::Read { bank: Bank::B, entry: 10, count: 7 }, Status::OutOfRange),
         (Request::Read { bank: Bank::B, entry: 0, count: 0 }, Status::OutOfRange),
         (Request::Read { bank: Bank::Bias, entry: 1, count: 1 }, Status::OutOfRange),

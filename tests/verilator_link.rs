@@ -43,13 +43,13 @@ fn assert_banks_equal<P: NpuPins>(npu: &mut NpuSim<P>, m: &DeviceModel) {
     assert_eq!(read(npu, Bank::Out, m.out.len()), out, "bank OUT");
 }
 
-/// A random device model of `c`, written into the NPU over the link.
+/// A random device model of `c`, written into the NPU over the link: A and
+/// B random, ACC the sums of a GEMM over them (the link only reads ACC).
 fn fill<P: NpuPins>(npu: &mut NpuSim<P>, c: &NpuConfig, seed: u64) -> DeviceModel {
-    let m = npu_tests::random_model(c, seed);
+    let mut m = npu_tests::random_model(c, seed);
     let a: Vec<u8> = m.a.iter().flatten().map(|&v| v as u8).collect();
     let b: Vec<u8> = m.b.iter().flatten().map(|&v| v as u8).collect();
-    let acc: Vec<u8> = m.acc.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
-    for (bank, data, entry_bytes) in [(Bank::A, a, m.rows), (Bank::B, b, m.cols), (Bank::Acc, acc, 4 * m.cols)] {
+    for (bank, data, entry_bytes) in [(Bank::A, a, m.rows), (Bank::B, b, m.cols)] {
         // Whole entries, at most 1000 bytes a request.
         let per = (1000 / entry_bytes) * entry_bytes;
         for (i, chunk) in data.chunks(per).enumerate() {
@@ -57,6 +57,13 @@ fn fill<P: NpuPins>(npu: &mut NpuSim<P>, c: &NpuConfig, seed: u64) -> DeviceMode
             expect(npu, &Request::Write { bank, entry, data: chunk.to_vec() }, Status::Ok);
         }
     }
+    // Every ACC entry: full tiles, A and B read through once.
+    let tiles = m.acc.len() / m.rows;
+    let k = (m.a.len().min(m.b.len()) / tiles) as u16;
+    let t = GemmTile { a_entry: 0, b_entry: 0, acc_entry: 0, m: m.rows as u8, n: m.cols as u8, k, accumulate: false, tiles: tiles as u16, a_step: k, b_step: k, acc_step: m.rows as u16 };
+    let status = m.gemm(&t);
+    assert_eq!(status, Status::Ok, "{t:?}");
+    expect(npu, &Request::Gemm(t), status);
     m
 }
 
@@ -122,7 +129,8 @@ fn info_and_requant_over_the_link_8x8() {
     let info = expect(&mut sim, &Request::Info, Status::Ok);
     assert_eq!(Info::decode(&info), Some(Info::of(&c)));
     let mut model = fill(&mut sim, &c, 5);
-    let bias: Vec<i32> = (0..8).map(|j| j * 1_000_003 - 4_000_000).collect();
+    // Extremes through the bias (x = acc + bias wraps): ACC holds GEMM sums.
+    let bias: Vec<i32> = vec![i32::MIN, i32::MAX, -1_000_000_007, 1_999_999_999, -4_000_000, 12_345, 0, -1];
     let bytes: Vec<u8> = bias.iter().flat_map(|v| v.to_le_bytes()).collect();
     expect(&mut sim, &Request::Write { bank: Bank::Bias, entry: 0, data: bytes }, Status::Ok);
     model.bias = bias;
@@ -136,19 +144,9 @@ fn info_and_requant_over_the_link_8x8() {
         expect(&mut sim, &Request::Requant { src: 0, dst: 0, count: 32, params, bias: use_bias }, want);
     }
     assert_banks_equal(&mut sim, &model);
-    // Accumulators of a real layer are small, and half of them negative:
-    // the sign handling of the multiply must hold there, not only in the
-    // saturated extremes that random 32-bit values reach.
-    let mut next = npu_tests::xorshift(11);
-    for row in model.acc.iter_mut() {
-        for v in row.iter_mut() {
-            *v = (next() % 20_001) as i32 - 10_000;
-        }
-    }
-    let acc: Vec<u8> = model.acc.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
-    for (i, chunk) in acc.chunks(32 * 8).enumerate() {
-        expect(&mut sim, &Request::Write { bank: Bank::Acc, entry: (i * 8) as u16, data: chunk.to_vec() }, Status::Ok);
-    }
+    // Accumulators of a real layer are GEMM sums, small and half of them
+    // negative (fill made ACC so): the sign handling of the multiply must
+    // hold there, not only in the saturated extremes the bias reaches.
     for params in [
         RequantParams { multiplier: 1_518_500_250, shift: 8, zero_point: -3, min: -128, max: 127 },
         RequantParams { multiplier: 1 << 30, shift: 4, zero_point: 0, min: -128, max: 127 },

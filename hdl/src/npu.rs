@@ -227,15 +227,14 @@ pub struct Npu {
     /// WRITE: the memory lane the byte arriving in CopyData completes.
     write_a: DFF<Bit>,
     write_b: DFF<Bit>,
-    /// WRITE: the bytes of an ACC lane's or the bias word the byte arriving
-    /// in CopyData goes to (the memories' byte enables, from flip-flops).
+    /// WRITE: the byte of the bias word the byte arriving in CopyData goes
+    /// to (the memory's byte enables, from flip-flops). ACC and OUT hold
+    /// results, which the link only reads: the engine and the requantizer
+    /// are their only writers, and no multiplexer sits on their write ports.
     write_bias: DFF<Bits<4>>,
-    write_acc: Vec<DFF<Bits<4>>>,
-    write_out: Vec<DFF<Bit>>,
-    /// OUT's write port, registered: the requantizer's and the executor's
-    /// writes land a cycle late (nothing reads OUT that soon), and the
-    /// memories' inputs come from flip-flops, not from a multiplexer on
-    /// the requantizer's state.
+    /// OUT's write port, registered: the requantizer's writes land a cycle
+    /// late (nothing reads OUT that soon), and the memories' inputs come
+    /// from flip-flops, not from a multiplexer on the requantizer's state.
     out_write_address: DFF<Bits<16>>,
     out_write_data: DFF<Bits<8>>,
     out_write_lane: Vec<DFF<Bit>>,
@@ -454,8 +453,6 @@ impl Npu {
             write_a: Default::default(),
             write_b: Default::default(),
             write_bias: Default::default(),
-            write_acc: dffs(cols),
-            write_out: dffs(cols),
             out_write_address: Default::default(),
             out_write_data: Default::default(),
             out_write_lane: dffs(cols),
@@ -499,6 +496,18 @@ impl Npu {
     /// The receiver's and the executor's states, for tests.
     pub fn states(&self) -> (FrameState, ExecState) {
         (self.receiver.state(), self.exec.q.val())
+    }
+
+    /// Sets a bank's lane in the simulated memories, for tests: ACC and OUT,
+    /// which the link only reads, get test values this way.
+    pub fn poke(&mut self, bank: Bank, entry: usize, lane: usize, value: u32) {
+        match bank {
+            Bank::A => self.a_mem.poke(lane, entry, u64::from(value as u8).into()),
+            Bank::B => self.b_mem.poke(lane, entry, u64::from(value as u8).into()),
+            Bank::Acc => self.acc_mem[lane].poke(entry, u64::from(value).into()),
+            Bank::Bias => self.bias_mem.poke(lane, u64::from(value).into()),
+            Bank::Out => self.out_mem[lane].poke(entry, u64::from(value as u8).into()),
+        }
     }
 
     /// The simulated contents of a bank's lane, for tests.
@@ -615,38 +624,24 @@ impl Logic for Npu {
             self.acc_mem[j].clock.next = self.clock.val();
             // (The engine shows acc_read_other while idle.)
             self.acc_mem[j].read_address.next = self.engine.acc_read_address.val();
-            self.acc_mem[j].write_address.next = self.cursor_entry.q.val();
-            self.acc_mem[j].write_data.next = self.frame_word.val();
-            // (The engine writes only while busy, the executor only while not.)
+            self.acc_mem[j].write_address.next = self.engine.acc_write_address.val();
+            self.acc_mem[j].write_data.next = self.engine.acc_write_data[j].val();
             self.acc_mem[j].write_bytes.next = 0.into();
-            self.acc_mem[j].write_bytes.next = self.write_acc[j].q.val();
             if self.engine.acc_write_enable[j].val() {
                 self.acc_mem[j].write_bytes.next = 0xF.into();
-            }
-            if self.engine.busy.val() {
-                self.acc_mem[j].write_address.next = self.engine.acc_write_address.val();
-                self.acc_mem[j].write_data.next = self.engine.acc_write_data[j].val();
             }
             self.engine.acc_read_data[j].next = self.acc_mem[j].read_data.val();
 
             self.out_mem[j].clock.next = self.clock.val();
-            self.write_acc[j].clock.next = self.clock.val();
-            self.write_acc[j].d.next = 0.into();
-            self.write_out[j].clock.next = self.clock.val();
-            self.write_out[j].d.next = false;
             self.out_mem[j].read_address.next = self.cursor_entry.q.val();
             self.out_mem[j].write_address.next = self.out_write_address.q.val();
             self.out_mem[j].write_data.next = self.out_write_data.q.val();
             self.out_mem[j].write_enable.next = self.out_write_lane[j].q.val();
             self.out_write_lane[j].clock.next = self.clock.val();
-            self.out_write_lane[j].d.next = self.write_out[j].q.val() | self.requant.out_write_enable[j].val();
+            self.out_write_lane[j].d.next = self.requant.out_write_enable[j].val();
         }
-        self.out_write_address.d.next = self.cursor_entry.q.val();
-        self.out_write_data.d.next = self.receiver.read_data.val();
-        if self.requant.busy.val() {
-            self.out_write_address.d.next = self.requant.out_address.val();
-            self.out_write_data.d.next = self.requant.out_data.val();
-        }
+        self.out_write_address.d.next = self.requant.out_address.val();
+        self.out_write_data.d.next = self.requant.out_data.val();
         // One lane multiplexer for the accumulators and one bias read port,
         // shared by the requantizer and the executor's cursor. Each shows
         // lane 0 while the other works (the requantizer ends on lane 0, the
@@ -842,7 +837,13 @@ impl Logic for Npu {
                         }
                         _ => {}
                     }
+                    // (WRITE takes the operand banks A, B and BIAS; READ any.)
                     self.bank_ok.d.next = self.receiver.head.val().get_bits::<8>(8) <= self.last_bank.val();
+                    if (self.receiver.head.val().get_bits::<8>(0) == self.op_write.val())
+                        & ((self.receiver.head.val().get_bits::<8>(8) == 2) | (self.receiver.head.val().get_bits::<8>(8) == 4))
+                    {
+                        self.bank_ok.d.next = false;
+                    }
                     self.frame_ok.d.next = self.receiver.status.val() == self.st_ok.val();
                     // The opcode in 4 bits for Decode and Dispatch: 0 if unknown.
                     self.op_index.d.next = 0.into();
@@ -1019,7 +1020,8 @@ impl Logic for Npu {
                 // frame.read_address shows copy_index; its byte arrives next
                 // cycle, and which memory it goes to is decided now, into
                 // flip-flops (every byte is written as it comes: a byte-wide
-                // bank's lane, or one byte of an ACC or bias word).
+                // bank's lane, or one byte of the bias word; Decode let
+                // WRITE name A, B and BIAS only).
                 self.exec.d.next = ExecState::CopyData;
                 match self.bank.q.val().index() {
                     0 => {
@@ -1028,22 +1030,8 @@ impl Logic for Npu {
                     1 => {
                         self.write_b.d.next = true;
                     }
-                    2 => {
-                        for j in 0..self.cols() {
-                            if (self.cursor_lane.q.val() & self.col_mask.val()).index() == j {
-                                self.write_acc[j].d.next = self.byte_lanes.val();
-                            }
-                        }
-                    }
-                    3 => {
-                        self.write_bias.d.next = self.byte_lanes.val();
-                    }
                     _ => {
-                        for j in 0..self.cols() {
-                            if (self.cursor_lane.q.val() & self.col_mask.val()).index() == j {
-                                self.write_out[j].d.next = true;
-                            }
-                        }
+                        self.write_bias.d.next = self.byte_lanes.val();
                     }
                 }
             }

@@ -138,6 +138,12 @@ impl NpuSim<RustHdlNpu> {
         self.sim.0.uut.states()
     }
 
+    /// Sets a lane of a bank entry in the simulated hardware (for tests of
+    /// ACC and OUT, which the link only reads).
+    pub fn poke(&mut self, bank: Bank, entry: usize, lane: usize, value: u32) {
+        self.sim.0.uut.poke(bank, entry, lane, value)
+    }
+
     /// A lane of a bank entry as the simulated hardware holds it.
     pub fn peek(&self, bank: Bank, entry: usize, lane: usize) -> u32 {
         self.sim.0.uut.peek(bank, entry, lane)

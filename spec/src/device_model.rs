@@ -76,12 +76,13 @@ impl DeviceModel {
     }
 
     /// The WRITE command (`data`: whole entries, lane 0 first, INT32 lanes
-    /// little-endian): the status the device answers, memory updated only on OK.
+    /// little-endian; banks A, B and BIAS): the status the device answers,
+    /// memory updated only on OK.
     pub fn write(&mut self, bank: u8, entry: u16, data: &[u8]) -> Status {
         if data.is_empty() || 4 + data.len() > MAX_REQUEST_PAYLOAD {
             return Status::BadLength;
         }
-        let Some(bank) = Bank::from_u8(bank) else { return Status::BadBank };
+        let Some(bank) = Bank::from_u8(bank).filter(|b| b.writable()) else { return Status::BadBank };
         let (depth, eb) = self.geometry(bank);
         if !data.len().is_multiple_of(eb) {
             return Status::BadLength;
@@ -96,9 +97,8 @@ impl DeviceModel {
             match bank {
                 Bank::A => self.a[e] = chunk.iter().map(|&v| v as i8).collect(),
                 Bank::B => self.b[e] = chunk.iter().map(|&v| v as i8).collect(),
-                Bank::Out => self.out[e] = chunk.iter().map(|&v| v as i8).collect(),
-                Bank::Acc => self.acc[e] = (0..self.cols).map(word).collect(),
                 Bank::Bias => self.bias = (0..self.cols).map(word).collect(),
+                Bank::Acc | Bank::Out => unreachable!("results are not writable"),
             }
         }
         Status::Ok

@@ -188,7 +188,7 @@ impl Status {
             Status::BadCrc => "the CRC did not match; nothing was done",
             Status::BadLength => "the payload length does not fit the command, or is above the limit",
             Status::UnknownCommand => "the opcode is not a command",
-            Status::BadBank => "the bank number is not a bank",
+            Status::BadBank => "the bank number is not a bank, or a WRITE names ACC or OUT (results: READ them)",
             Status::OutOfRange => "an entry range is empty or reaches past the end of its bank",
             Status::BadTile => "a GEMM tile is larger than the array (m, n) or empty (k, tiles)",
             Status::BadParam => "a REQUANT parameter is out of range (shift > 31, min > max)",
@@ -217,6 +217,12 @@ impl Bank {
 
     pub fn from_u8(v: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|b| *b as u8 == v)
+    }
+
+    /// WRITE takes this bank: the operands A and B and the bias, not the
+    /// results ACC and OUT.
+    pub fn writable(self) -> bool {
+        matches!(self, Bank::A | Bank::B | Bank::Bias)
     }
 
     pub fn name(self) -> &'static str {
@@ -262,7 +268,7 @@ const fn f(name: &'static str, bytes: usize, doc: &'static str) -> Field {
 }
 
 pub const WRITE_FIELDS: &[Field] = &[
-    f("bank", 1, "bank number"),
+    f("bank", 1, "bank number: A, B or BIAS"),
     f("entry", 2, "first entry written"),
 ];
 pub const READ_FIELDS: &[Field] = &[
@@ -704,7 +710,7 @@ pub fn markdown() -> String {
     for st in Status::ALL {
         let _ = writeln!(s, "| {} | {} | {} |", st as u8, st.name(), st.meaning());
     }
-    s.push_str("\nAn answer other than OK means the command changed nothing. A WRITE with no data is BAD_LENGTH (its length does not fit the command); a READ or REQUANT with `count` 0 is OUT_OF_RANGE (an empty range).\n\n## Banks\n\nMemories are addressed in entries; WRITE and READ move whole entries, lane 0 first, INT32 lanes little-endian.\n\n");
+    s.push_str("\nAn answer other than OK means the command changed nothing. A WRITE with no data is BAD_LENGTH (its length does not fit the command); a READ or REQUANT with `count` 0 is OUT_OF_RANGE (an empty range).\n\n## Banks\n\nMemories are addressed in entries; WRITE and READ move whole entries, lane 0 first, INT32 lanes little-endian. WRITE takes the operand banks A, B and BIAS; ACC and OUT hold results, which the engine and the requantizer write and the link only reads (a WRITE to them is BAD_BANK: leaving their write ports to one writer each saves the UP5K about 190 logic cells).\n\n");
     s.push_str("| number | bank | entry | entries |\n|---|---|---|---|\n");
     let entry_doc = |b: Bank| match b {
         Bank::A => ("`rows` INT8: lane i is A[i][k] of step k", "`memory.a_depth`"),
