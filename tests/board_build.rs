@@ -73,8 +73,14 @@ fn icebreaker_bitstream_fits_meets_timing_and_its_netlist_computes() {
     expect(&mut npu, &Request::Write { bank: Bank::Bias, entry: 0, data: bias.iter().flat_map(|v| v.to_le_bytes()).collect() }, Status::Ok);
     model.bias = bias;
     let p = RequantParams { multiplier: 1_518_500_250, shift: 6, zero_point: -4, min: -4, max: 127 };
-    assert_eq!(model.requant(3, 0, (2 * rows) as u16, &p, true), Status::Ok);
-    expect(&mut npu, &Request::Requant { src: 3, dst: 0, count: (2 * rows) as u16, params: p, bias: true }, Status::Ok);
+    // The scale in every lane but the last, which has its own (per channel).
+    let mut scales = p.scale_entries(cols);
+    scales[4 * (cols - 1)..4 * cols].copy_from_slice(&1_100_000_000i32.to_le_bytes());
+    scales[4 * (2 * cols - 1)..4 * 2 * cols].copy_from_slice(&3i32.to_le_bytes());
+    expect(&mut npu, &Request::Write { bank: Bank::Bias, entry: 1, data: scales.clone() }, Status::Ok);
+    assert_eq!(model.write(Bank::Bias as u8, 1, &scales), Status::Ok);
+    assert_eq!(model.requant(3, 0, (2 * rows) as u16, &p.output(), true), Status::Ok);
+    expect(&mut npu, &Request::Requant { src: 3, dst: 0, count: (2 * rows) as u16, output: p.output(), bias: true }, Status::Ok);
     let got = expect(&mut npu, &Request::Read { bank: Bank::Out, entry: 0, count: (2 * rows) as u16 }, Status::Ok);
     let want: Vec<u8> = model.out[..2 * rows].iter().flatten().map(|&v| v as u8).collect();
     assert_eq!(got, want, "the netlist's requantized outputs");

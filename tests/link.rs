@@ -50,7 +50,7 @@ fn write_then_read_round_trips() {
 
 use npu_spec::device_model::DeviceModel;
 use npu_spec::protocol::{Counters, GemmTile, FRAME_HEAD, SYNC};
-use npu_spec::requant::RequantParams;
+use npu_spec::requant::{RequantOutput, RequantParams};
 use proptest::prelude::*;
 
 /// The answer's data after checking its status and opcode.
@@ -151,15 +151,17 @@ fn requant_over_the_link_equals_the_model() {
         (RequantParams { multiplier: i32::MAX, shift: 31, zero_point: 0, min: 0, max: 127 }, false),
         (RequantParams { multiplier: i32::MIN, shift: 0, zero_point: 3, min: -10, max: 10 }, false),
     ] {
-        let r = Request::Requant { src: 2, dst: 5, count: 4, params, bias: use_bias };
-        let want = model.requant(2, 5, 4, &params, use_bias);
+        expect(&mut npu, &Request::Write { bank: Bank::Bias, entry: 1, data: params.scale_entries(2) }, Status::Ok);
+        model.set_scale(&params);
+        let r = Request::Requant { src: 2, dst: 5, count: 4, output: params.output(), bias: use_bias };
+        let want = model.requant(2, 5, 4, &params.output(), use_bias);
         expect(&mut npu, &r, want);
         let got = expect(&mut npu, &Request::Read { bank: Bank::Out, entry: 5, count: 4 }, Status::Ok);
         let want_bytes: Vec<u8> = model.out[5..9].iter().flatten().map(|&v| v as u8).collect();
         assert_eq!(got, want_bytes, "{params:?}");
     }
-    let bad = RequantParams { multiplier: 1, shift: 32, zero_point: 0, min: 0, max: 1 };
-    expect(&mut npu, &Request::Requant { src: 0, dst: 0, count: 1, params: bad, bias: false }, Status::BadParam);
+    let bad = RequantOutput { zero_point: 0, min: 1, max: 0 };
+    expect(&mut npu, &Request::Requant { src: 0, dst: 0, count: 1, output: bad, bias: false }, Status::BadParam);
     assert_memory_equals(&npu, &model);
 }
 
@@ -246,7 +248,7 @@ fn bad_frames_change_nothing_and_the_link_recovers() {
         (Request::Write { bank: Bank::Out, entry: 0, data: vec![1, 2] }, Status::BadBank),
         (Request::Read { bank: Bank::B, entry: 10, count: 7 }, Status::OutOfRange),
         (Request::Read { bank: Bank::B, entry: 0, count: 0 }, Status::OutOfRange),
-        (Request::Read { bank: Bank::Bias, entry: 1, count: 1 }, Status::OutOfRange),
+        (Request::Read { bank: Bank::Bias, entry: 3, count: 1 }, Status::OutOfRange),
         (Request::Gemm(GemmTile { a_entry: 0, b_entry: 0, acc_entry: 0, m: 3, n: 1, k: 1, accumulate: false, tiles: 1, a_step: 0, b_step: 0, acc_step: 0 }), Status::BadTile),
         (Request::Gemm(GemmTile { a_entry: 14, b_entry: 0, acc_entry: 0, m: 1, n: 1, k: 3, accumulate: false, tiles: 1, a_step: 0, b_step: 0, acc_step: 0 }), Status::OutOfRange),
     ] {

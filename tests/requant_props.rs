@@ -19,8 +19,19 @@ fn config() -> NpuConfig {
 }
 
 fn check(acc: &[i32], bias: [i32; 3], p: RequantParams, use_bias: bool, src: u16, dst: u16, count: u16) -> Result<(), TestCaseError> {
+    check_with(acc, bias, None, p, use_bias, src, dst, count)
+}
+
+/// With `channels`, each column's multiplier and shift (REQUANT per channel).
+#[allow(clippy::too_many_arguments)]
+fn check_with(acc: &[i32], bias: [i32; 3], channels: Option<[(i32, u8); 3]>, p: RequantParams, use_bias: bool, src: u16, dst: u16, count: u16) -> Result<(), TestCaseError> {
     let c = config();
     let mut model = DeviceModel::new(&c);
+    model.set_scale(&p);
+    if let Some(ch) = channels {
+        model.multipliers = ch.iter().map(|c| c.0).collect();
+        model.shifts = ch.iter().map(|c| i32::from(c.1)).collect();
+    }
     for (i, v) in acc.iter().enumerate() {
         model.acc[i / 3][i % 3] = *v;
     }
@@ -30,8 +41,8 @@ fn check(acc: &[i32], bias: [i32; 3], p: RequantParams, use_bias: bool, src: u16
     }
     let mut sim = RequantBenchSim::new(&c);
     sim.load(&model);
-    let want = model.requant(src, dst, count, &p, use_bias);
-    let (got, cycles) = sim.run(src, dst, count, &p, use_bias);
+    let want = model.requant(src, dst, count, &p.output(), use_bias);
+    let (got, cycles) = sim.run(src, dst, count, &p.output(), use_bias);
     prop_assert_eq!(got, want, "{:?}", p);
     // The drivers bound their wait by MAX_CYCLES_PER_ELEMENT (plus the checks).
     let bound = u64::from(count) * 3 * npu_hdl::requantizer::MAX_CYCLES_PER_ELEMENT + 8;
@@ -60,7 +71,6 @@ fn edge_values_equal_the_reference() {
 fn bad_parameters_and_ranges_change_nothing() {
     let acc = vec![1000; 48];
     let ok = RequantParams { multiplier: 1 << 30, shift: 3, zero_point: 0, min: -128, max: 127 };
-    check(&acc, [0; 3], RequantParams { shift: 32, ..ok }, false, 0, 0, 1).unwrap();
     check(&acc, [0; 3], RequantParams { min: 10, max: -10, ..ok }, false, 0, 0, 1).unwrap();
     check(&acc, [0; 3], ok, false, 0, 0, 0).unwrap();
     check(&acc, [0; 3], ok, false, 10, 0, 7).unwrap();
@@ -123,5 +133,25 @@ proptest! {
     ) {
         let p = RequantParams { multiplier, shift, zero_point, min, max };
         check(&acc, [0; 3], p, false, 0, 0, 4)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Per channel (TFLite's per-channel weights): each column its own
+    /// multiplier and shift.
+    #[test]
+    fn per_channel_parameters_equal_the_reference(
+        acc in proptest::collection::vec(-300_000i32..300_000, 12),
+        bias in proptest::array::uniform3(-5_000i32..5_000),
+        multipliers in proptest::array::uniform3(prop_oneof![(1i32 << 30)..i32::MAX, any::<i32>()]),
+        shifts in proptest::array::uniform3(0u8..=31),
+        zero_point in any::<i8>(),
+        use_bias in any::<bool>(),
+    ) {
+        let p = RequantParams { multiplier: 0, shift: 0, zero_point, min: -128, max: 127 };
+        let channels = [(multipliers[0], shifts[0]), (multipliers[1], shifts[1]), (multipliers[2], shifts[2])];
+        check_with(&acc, bias, Some(channels), p, use_bias, 0, 0, 4)?;
     }
 }

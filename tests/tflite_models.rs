@@ -112,10 +112,9 @@ fn on_the_npu(name: &str, count: usize) {
     let mut cluster = npu_cluster();
     let (got, report) = Runtime::new(&mut cluster).run(&model, x, count).unwrap();
     assert_items_equal(name, &got, &want, count);
-    // Every GEMM-shaped layer's MACs on the NPU; per-channel scales
-    // requantized on the host (docs/tflite.md).
-    for l in report.layers.iter().filter(|l| l.op == "CONV_2D" || l.op == "FULLY_CONNECTED") {
-        assert_eq!(l.place, Place::NpuHostRequant, "{name}: layer {}", l.index);
+    // Every CONV_2D requantized by the hardware, per channel.
+    for l in report.layers.iter().filter(|l| l.op == "CONV_2D") {
+        assert_eq!(l.place, Place::Npu, "{name}: layer {}", l.index);
     }
     assert_eq!(report.totals.npu_mac_share, 1.0, "{name}: every MAC is a CONV_2D's or FULLY_CONNECTED's");
 }

@@ -140,8 +140,10 @@ fn info_and_requant_over_the_link_8x8() {
         (RequantParams { multiplier: 1_518_500_250, shift: 20, zero_point: 7, min: 7, max: 127 }, true),
         (RequantParams { multiplier: i32::MIN, shift: 5, zero_point: 0, min: -100, max: 100 }, false),
     ] {
-        let want = model.requant(0, 0, 32, &params, use_bias);
-        expect(&mut sim, &Request::Requant { src: 0, dst: 0, count: 32, params, bias: use_bias }, want);
+        expect(&mut sim, &Request::Write { bank: Bank::Bias, entry: 1, data: params.scale_entries(8) }, Status::Ok);
+        model.set_scale(&params);
+        let want = model.requant(0, 0, 32, &params.output(), use_bias);
+        expect(&mut sim, &Request::Requant { src: 0, dst: 0, count: 32, output: params.output(), bias: use_bias }, want);
     }
     assert_banks_equal(&mut sim, &model);
     // Accumulators of a real layer are GEMM sums, small and half of them
@@ -152,8 +154,10 @@ fn info_and_requant_over_the_link_8x8() {
         RequantParams { multiplier: 1 << 30, shift: 4, zero_point: 0, min: -128, max: 127 },
         RequantParams { multiplier: -(1 << 29), shift: 2, zero_point: 9, min: -60, max: 60 },
     ] {
-        let want = model.requant(0, 0, 32, &params, true);
-        expect(&mut sim, &Request::Requant { src: 0, dst: 0, count: 32, params, bias: true }, want);
+        expect(&mut sim, &Request::Write { bank: Bank::Bias, entry: 1, data: params.scale_entries(8) }, Status::Ok);
+        model.set_scale(&params);
+        let want = model.requant(0, 0, 32, &params.output(), true);
+        expect(&mut sim, &Request::Requant { src: 0, dst: 0, count: 32, output: params.output(), bias: true }, want);
         assert_banks_equal(&mut sim, &model);
     }
 }

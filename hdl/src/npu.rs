@@ -35,6 +35,9 @@ use npu_spec::protocol::{
 use npu_spec::NpuConfig;
 use rust_hdl::prelude::*;
 
+// The BIAS bank's range check compares with the literal 3.
+const _: () = assert!(npu_spec::protocol::BIAS_ENTRIES == 3);
+
 // The literal patterns below are these protocol numbers.
 const _: () = assert!(Opcode::Info as u8 == 1 && Opcode::Write as u8 == 2 && Opcode::Read as u8 == 3);
 const _: () = assert!(Opcode::Gemm as u8 == 4 && Opcode::Requant as u8 == 5 && Opcode::Status as u8 == 6);
@@ -84,7 +87,9 @@ pub struct Npu {
     b_mem: Scratchpad,
     acc_mem: Vec<WordRam>,
     out_mem: Vec<Ram<Bits<8>>>,
-    /// The bias bank: entry j is lane j's bias.
+    /// The BIAS bank: entry e, lane j at word `e * bias_depth + j` (bias,
+    /// multiplier, shift), addressed by WRITE and READ like any bank, and by
+    /// the requantizer, which asks for each entry when its step needs it.
     bias_mem: WordRam,
     engine: GemmEngine,
     requant: Requantizer,
@@ -99,6 +104,8 @@ pub struct Npu {
     /// The bits a row's or a column's lane number can use (a lane index is
     /// below the count, so the lane tests need compare only these bits).
     row_mask: Constant<Bits<8>>,
+    /// log2 of the BIAS bank's words per entry.
+    bias_lane_bits: Constant<Bits<16>>,
     col_mask: Constant<Bits<8>>,
     cols_less_one: Constant<Bits<8>>,
     a_depth: Constant<Bits<17>>,
@@ -145,8 +152,6 @@ pub struct Npu {
     at_r_src: Constant<Bits<16>>,
     at_r_dst: Constant<Bits<16>>,
     at_r_count: Constant<Bits<16>>,
-    at_r_multiplier: Constant<Bits<16>>,
-    at_r_shift: Constant<Bits<16>>,
     at_r_zero_point: Constant<Bits<16>>,
     at_r_min: Constant<Bits<16>>,
     at_r_max: Constant<Bits<16>>,
@@ -277,6 +282,8 @@ pub struct Npu {
     /// The cursor's lane of the bank: byte lanes in lane_u8, word lanes in lane_u32.
     lane_u8: Signal<Local, Bits<8>>,
     lane_u32: Signal<Local, Bits<32>>,
+    /// The BIAS entry the bank's read port shows (0 while requantizing).
+    bias_entry: Signal<Local, Bits<2>>,
     /// The ACC read address of the requantizer (while busy) or else the
     /// cursor, a cycle ago (each holds its address a cycle before it reads:
     /// see Requantizer::acc_address and TxSettle), so that only the engine's
@@ -285,6 +292,8 @@ pub struct Npu {
     /// The lane the requantizer or the cursor selected a cycle ago (ORed:
     /// each shows lane 0 while the other works), and that lane's accumulator.
     lane_select: DFF<Bits<8>>,
+    /// The requantizer's BIAS entry, a register away like its lane.
+    param_entry: DFF<Bits<2>>,
     acc_lane: Signal<Local, Bits<32>>,
     data_byte: Signal<Local, Bits<8>>,
     /// WRITE: the frame byte in all four bytes of a word, and the cursor's
@@ -344,7 +353,7 @@ impl Npu {
             acc_mem: (0..cols).map(|_| WordRam::new(m.acc_depth)).collect(),
             out_mem: rams(cols, m.acc_depth),
             // Written only while nothing reads it.
-            bias_mem: WordRam::new(crate::requantizer::bias_depth(cols)),
+            bias_mem: WordRam::new(4 * crate::requantizer::bias_depth(cols)),
             engine: GemmEngine::new(config),
             requant: Requantizer::new(config),
             info: Constant::new(info),
@@ -353,6 +362,7 @@ impl Npu {
             cols_x4: k(4 * cols as u64),
             rows_less_one: k(rows as u64 - 1),
             row_mask: k(rows.next_power_of_two() as u64 - 1),
+            bias_lane_bits: k(crate::requantizer::bias_depth(cols).trailing_zeros() as u64),
             col_mask: k(cols.next_power_of_two() as u64 - 1),
             cols_less_one: k(cols as u64 - 1),
             a_depth: k(m.a_depth as u64),
@@ -397,8 +407,6 @@ impl Npu {
             at_r_src: k(8 * request_offset(Opcode::Requant, "src") as u64),
             at_r_dst: k(8 * request_offset(Opcode::Requant, "dst") as u64),
             at_r_count: k(8 * request_offset(Opcode::Requant, "count") as u64),
-            at_r_multiplier: k(8 * request_offset(Opcode::Requant, "multiplier") as u64),
-            at_r_shift: k(8 * request_offset(Opcode::Requant, "shift") as u64),
             at_r_zero_point: k(8 * request_offset(Opcode::Requant, "zero_point") as u64),
             at_r_min: k(8 * request_offset(Opcode::Requant, "min") as u64),
             at_r_max: k(8 * request_offset(Opcode::Requant, "max") as u64),
@@ -468,7 +476,9 @@ impl Npu {
             field_count: Default::default(),
             lane_u8: Default::default(),
             lane_u32: Default::default(),
+            bias_entry: Default::default(),
             lane_select: Default::default(),
+            param_entry: Default::default(),
             acc_read_other: Default::default(),
             acc_lane: Default::default(),
             data_byte: Default::default(),
@@ -505,7 +515,7 @@ impl Npu {
             Bank::A => self.a_mem.poke(lane, entry, u64::from(value as u8).into()),
             Bank::B => self.b_mem.poke(lane, entry, u64::from(value as u8).into()),
             Bank::Acc => self.acc_mem[lane].poke(entry, u64::from(value).into()),
-            Bank::Bias => self.bias_mem.poke(lane, u64::from(value).into()),
+            Bank::Bias => self.bias_mem.poke(entry * crate::requantizer::bias_depth(self.cols()) + lane, u64::from(value).into()),
             Bank::Out => self.out_mem[lane].poke(entry, u64::from(value as u8).into()),
         }
     }
@@ -516,7 +526,7 @@ impl Npu {
             Bank::A => self.a_mem.peek(lane, entry).to_u32(),
             Bank::B => self.b_mem.peek(lane, entry).to_u32(),
             Bank::Acc => self.acc_mem[lane].peek(entry).to_u32(),
-            Bank::Bias => self.bias_mem.peek(lane).to_u32(),
+            Bank::Bias => self.bias_mem.peek(entry * crate::requantizer::bias_depth(self.cols()) + lane).to_u32(),
             Bank::Out => self.out_mem[lane].peek(entry).to_u32(),
         }
     }
@@ -529,7 +539,7 @@ impl Logic for Npu {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, byte_last, cursor_last, lane_select, acc_read_other, exec, start_engine, clear_counters, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero, refused, refusal,
+            self, clock, byte_last, cursor_last, lane_select, param_entry, acc_read_other, exec, start_engine, clear_counters, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero, refused, refusal,
             opcode, data_len, bank, last_lane, last_byte, entry_bytes, cursor_entry, cursor_lane, cursor_byte,
             size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters, bank_a, bank_b, bank_acc, bank_bias, past_a, past_b, past_acc, past_bias, past_end, tx_byte_lane, record_byte, is_record, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_word, tx_data, tx_data_valid, start_reply, last_error, out_write_address, out_write_data
         );
@@ -571,8 +581,6 @@ impl Logic for Npu {
         self.requant.src.next = self.receiver.head.val().get_bits::<16>(self.at_r_src.val().index());
         self.requant.dst.next = self.receiver.head.val().get_bits::<16>(self.at_r_dst.val().index());
         self.requant.count.next = self.receiver.head.val().get_bits::<16>(self.at_r_count.val().index());
-        self.requant.multiplier.next = self.receiver.head.val().get_bits::<32>(self.at_r_multiplier.val().index());
-        self.requant.shift.next = self.receiver.head.val().get_bits::<8>(self.at_r_shift.val().index());
         self.requant.zero_point.next = self.receiver.head.val().get_bits::<8>(self.at_r_zero_point.val().index());
         self.requant.min.next = self.receiver.head.val().get_bits::<8>(self.at_r_min.val().index());
         self.requant.max.next = self.receiver.head.val().get_bits::<8>(self.at_r_max.val().index());
@@ -661,12 +669,19 @@ impl Logic for Npu {
             }
         }
         self.requant.acc_data.next = self.acc_lane.val();
+        // The entry's bits sit above the lane's (bias_depth is a power of
+        // two); while requantizing, the requantizer picks the entry.
+        self.param_entry.d.next = self.requant.param_entry.val();
+        self.bias_entry.next = self.cursor_entry.q.val().get_bits::<2>(0);
+        if self.requant.busy.val() {
+            self.bias_entry.next = self.param_entry.q.val();
+        }
         self.bias_mem.clock.next = self.clock.val();
-        self.bias_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.q.val());
-        self.bias_mem.write_address.next = bit_cast::<16, 8>(self.cursor_lane.q.val());
+        self.bias_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.q.val()) | (bit_cast::<16, 2>(self.bias_entry.val()) << self.bias_lane_bits.val());
+        self.bias_mem.write_address.next = bit_cast::<16, 8>(self.cursor_lane.q.val()) | (bit_cast::<16, 2>(self.cursor_entry.q.val().get_bits::<2>(0)) << self.bias_lane_bits.val());
         self.bias_mem.write_data.next = self.frame_word.val();
         self.bias_mem.write_bytes.next = self.write_bias.q.val();
-        self.requant.bias.next = self.bias_mem.read_data.val();
+        self.requant.param.next = self.bias_mem.read_data.val();
 
         // ---- Counters, in the COUNTERS record's order.
         self.counters.clock.next = self.clock.val();
@@ -771,7 +786,7 @@ impl Logic for Npu {
             ((self.end_entry.q.val() >> self.b_depth_log.val()) != 0) & (self.end_entry.q.val() != self.b_depth.val());
         self.past_acc.d.next =
             ((self.end_entry.q.val() >> self.acc_depth_log.val()) != 0) & (self.end_entry.q.val() != self.acc_depth.val());
-        self.past_bias.d.next = self.end_entry.q.val() > 1;
+        self.past_bias.d.next = self.end_entry.q.val() > 3;
         self.past_end.d.next = self.past_acc.q.val();
         if self.bank_a.q.val() {
             self.past_end.d.next = self.past_a.q.val();

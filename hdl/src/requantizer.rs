@@ -23,8 +23,10 @@
 //!    Past 512 every quotient clamps the same way whatever the zero point, so
 //!    this last step is 12 bits wide.
 //!
-//! The parameter inputs must hold from `start` until `done` (the NPU wires
-//! them to its request register): the unit keeps no copy of them.
+//! The request's inputs must hold from `start` until `done` (the NPU wires
+//! them to its request register), and each lane's multiplier and shift
+//! while the lane is in hand (a block RAM read at `lane_select`, like the
+//! bias): the unit keeps no copy of them.
 //!
 //! About 85 + shift cycles an element (each step a register apart, for the
 //! clock): far less than the link needs to carry the result away (an 8N1
@@ -101,8 +103,6 @@ pub struct Requantizer {
     pub src: Signal<In, Bits<16>>,
     pub dst: Signal<In, Bits<16>>,
     pub count: Signal<In, Bits<16>>,
-    pub multiplier: Signal<In, Bits<32>>,
-    pub shift: Signal<In, Bits<8>>,
     pub zero_point: Signal<In, Bits<8>>,
     pub min: Signal<In, Bits<8>>,
     pub max: Signal<In, Bits<8>>,
@@ -115,14 +115,17 @@ pub struct Requantizer {
     /// It holds for a cycle before the entry is read, so that the user may
     /// take it through a register.
     pub acc_address: Signal<Out, Bits<16>>,
-    /// The lane in hand. The user shows on `acc_data` lane `lane` of the
-    /// entry read, and on `bias` the bias of the lane `lane` showed a cycle
-    /// earlier (a block RAM's read). `lane` holds for a cycle before
-    /// `acc_data` is read and two before `bias` is, so the user may take it
-    /// through a register.
+    /// The lane in hand, and the BIAS entry wanted next (0 bias, 1
+    /// multiplier, 2 shift). The user shows on `acc_data` lane `lane` of the
+    /// accumulator entry read, and on `param` the BIAS bank's word at
+    /// (`param_entry`, `lane_select`) as they were two cycles earlier (a
+    /// block RAM's read behind a register): one read port serves the bias,
+    /// the multiplier and the shift, each when its step needs it. `lane`
+    /// holds for a cycle before `acc_data` is read and two before `param`.
     pub lane_select: Signal<Out, Bits<8>>,
+    pub param_entry: Signal<Out, Bits<2>>,
     pub acc_data: Signal<In, Bits<32>>,
-    pub bias: Signal<In, Bits<32>>,
+    pub param: Signal<In, Bits<32>>,
     /// OUT write port: one lane per write.
     pub out_address: Signal<Out, Bits<16>>,
     pub out_data: Signal<Out, Bits<8>>,
@@ -181,7 +184,7 @@ pub struct Requantizer {
     /// The last bit shifted out: the rounding increment.
     half: DFF<Bit>,
     /// src + count and dst + count (the ranges' ends, one bit wider), the
-    /// shift or the bounds out of order, and `count == 0`: registered every
+    /// bounds out of order, and `count == 0`: registered every
     /// cycle (the inputs hold from `start`), so that Check reads flip-flops.
     acc_end_start: DFF<Bits<17>>,
     out_end_start: DFF<Bits<17>>,
@@ -233,7 +236,7 @@ pub struct Requantizer {
     above_diff: Signal<Local, Bits<13>>,
 }
 
-// Check tests `shift > MAX_SHIFT` as "a bit above bit 4 is set".
+// A shift is 5 bits: 0..=MAX_SHIFT.
 const _: () = assert!(MAX_SHIFT == 31);
 
 impl Requantizer {
@@ -246,8 +249,6 @@ impl Requantizer {
             src: Default::default(),
             dst: Default::default(),
             count: Default::default(),
-            multiplier: Default::default(),
-            shift: Default::default(),
             zero_point: Default::default(),
             min: Default::default(),
             max: Default::default(),
@@ -257,8 +258,9 @@ impl Requantizer {
             error: Default::default(),
             acc_address: Default::default(),
             lane_select: Default::default(),
+            param_entry: Default::default(),
             acc_data: Default::default(),
-            bias: Default::default(),
+            param: Default::default(),
             out_address: Default::default(),
             out_data: Default::default(),
             out_write_enable: signals(cols),
@@ -332,6 +334,27 @@ impl Logic for Requantizer {
             self, clock, state, error_reg, finishing, entry, lane, entry_zero, lane_last, shift_zero, shift_one, magnitude, negative,
             saturate, multiplier_min, high, low, low_carry, step, last_step, addend, half, big, acc_end_start, out_end_start, params_bad, count_zero, acc_beyond, out_beyond, offset, below_min, above_max, x, at_high
         );
+        // Which BIAS entry `param` carries two cycles from now: the
+        // multiplier for Setup (all of it), PrimeWait (`multiplier_min`) and
+        // Prime (its sign); the shift from the second Multiply step until
+        // High (`shift_zero`, `shift_one` and the step count); otherwise the
+        // bias, which Bias reads.
+        self.param_entry.next = 0.into();
+        if (self.state.q.val() == RequantState::SumWait)
+            | (self.state.q.val() == RequantState::Sum)
+            | (self.state.q.val() == RequantState::Setup)
+            | (self.state.q.val() == RequantState::NegateWait)
+            | (self.state.q.val() == RequantState::Negate)
+        {
+            self.param_entry.next = 1.into();
+        }
+        if (self.state.q.val() == RequantState::Prime)
+            | (self.state.q.val() == RequantState::MultiplyLow)
+            | (self.state.q.val() == RequantState::MultiplyHigh)
+            | (self.state.q.val() == RequantState::High)
+        {
+            self.param_entry.next = 2.into();
+        }
         self.busy.next = self.state.q.val() != RequantState::Idle;
         self.done.next = self.finishing.q.val();
         self.finishing.d.next = false;
@@ -339,8 +362,7 @@ impl Logic for Requantizer {
         // Check's tests, from the inputs.
         self.acc_end_start.d.next = bit_cast::<17, 16>(self.src.val()) + bit_cast::<17, 16>(self.count.val());
         self.out_end_start.d.next = bit_cast::<17, 16>(self.dst.val()) + bit_cast::<17, 16>(self.count.val());
-        // (Comparisons with powers of two as plain logic: MAX_SHIFT is 31.)
-        self.params_bad.d.next = (self.shift.val().get_bits::<3>(5) != 0) | ((self.min.val() ^ 0x80) > (self.max.val() ^ 0x80));
+        self.params_bad.d.next = (self.min.val() ^ 0x80) > (self.max.val() ^ 0x80);
         self.count_zero.d.next = self.count.val() == 0;
         // The elements' addresses: they run from the last entry down to the first.
         self.acc_address.next = self.src.val() + self.entry.q.val();
@@ -360,9 +382,9 @@ impl Logic for Requantizer {
         // (Registered, every cycle: the 32-bit carry chain ends at a
         // flip-flop in its own logic cells, and each user waits a cycle.)
         self.x.d.next = self.magnitude.q.val() + self.addend.q.val().get_bits::<32>(0);
-        self.multiplier_min.d.next = self.multiplier.val() == 0x8000_0000_u64;
-        self.shift_zero.d.next = self.shift.val().get_bits::<5>(0) == 0;
-        self.shift_one.d.next = self.shift.val().get_bits::<5>(0) == 1;
+        self.multiplier_min.d.next = self.param.val() == 0x8000_0000_u64;
+        self.shift_zero.d.next = self.param.val().get_bits::<5>(0) == 0;
+        self.shift_one.d.next = self.param.val().get_bits::<5>(0) == 1;
         self.sign_fill.next = bits::<32>(0);
         if self.magnitude.q.val().get_bit(31) {
             self.sign_fill.next = bits::<32>(0xFFFF_FFFF_u64);
@@ -481,7 +503,7 @@ impl Logic for Requantizer {
             RequantState::Bias => {
                 self.addend.d.next = 0.into();
                 if self.use_bias.val() {
-                    self.addend.d.next = bit_cast::<33, 32>(self.bias.val());
+                    self.addend.d.next = bit_cast::<33, 32>(self.param.val());
                 }
                 self.state.d.next = RequantState::SumWait;
             }
@@ -515,13 +537,13 @@ impl Logic for Requantizer {
                 if self.magnitude.q.val().get_bit(31) {
                     self.addend.d.next = 1.into();
                 }
-                self.negative.d.next = self.magnitude.q.val().get_bit(31) ^ self.multiplier.val().get_bit(31);
+                self.negative.d.next = self.magnitude.q.val().get_bit(31) ^ self.param.val().get_bit(31);
                 // The multiplier's magnitude without an adder: a negative
                 // multiplier's is !m + 1, so `low` takes !m and Prime adds
                 // |x| to the product's start (the input holds: no copy).
-                self.low.d.next = self.multiplier.val();
-                if self.multiplier.val().get_bit(31) {
-                    self.low.d.next = !self.multiplier.val();
+                self.low.d.next = self.param.val();
+                if self.param.val().get_bit(31) {
+                    self.low.d.next = !self.param.val();
                 }
                 // 32 Multiply steps: 31 down to 0.
                 self.step.d.next = 31.into();
@@ -540,7 +562,7 @@ impl Logic for Requantizer {
                 // adding |x| to it (Sum's adder) adds the multiplier's
                 // missing 1: |x| * (!m + 1) = |x| * |m|.
                 self.high.d.next = self.nudge.val();
-                if self.multiplier.val().get_bit(31) {
+                if self.param.val().get_bit(31) {
                     self.high.d.next = bit_cast::<33, 32>(self.x.q.val());
                 }
                 // The saturating case: |x| = 2^31 (x = INT32_MIN) and m = INT32_MIN.
@@ -580,9 +602,9 @@ impl Logic for Requantizer {
                     self.negative.d.next = false;
                 }
                 self.half.d.next = false;
-                // `shift` Shift steps (Check made sure it is below 32), the
+                // `shift` Shift steps (5 bits: below 32), the
                 // last when `step` is 1.
-                self.step.d.next = self.shift.val().get_bits::<5>(0);
+                self.step.d.next = self.param.val().get_bits::<5>(0);
                 self.last_step.d.next = self.shift_one.q.val();
                 self.state.d.next = RequantState::Shift;
                 if self.shift_zero.q.val() {
@@ -662,41 +684,60 @@ impl Logic for Requantizer {
     }
 }
 
-/// The requantizer wired to accumulator and OUT memories and bias inputs,
-/// for tests: preload the accumulators, run, read OUT back.
+/// The requantizer wired to accumulator, OUT and BIAS memories as the NPU
+/// wires them, for tests: preload the accumulators and BIAS, run, read OUT
+/// back.
 #[derive(LogicBlock)]
 pub struct RequantBench {
     pub clock: Signal<In, Clock>,
     pub unit: Requantizer,
     pub acc_mem: Vec<crate::Ram<Bits<32>>>,
     pub out_mem: Vec<crate::Ram<Bits<8>>>,
-    /// The bias of each lane, entry j for lane j.
+    /// The BIAS bank: entry e, lane j at word `e * bias_depth + j`.
     pub bias_mem: crate::Ram<Bits<32>>,
+    /// The lane and entry the BIAS read port shows, a register away from
+    /// the unit (as in the NPU).
+    lane_reg: DFF<Bits<8>>,
+    entry_reg: DFF<Bits<2>>,
+    lane_bits: Constant<Bits<16>>,
 }
 
 impl RequantBench {
     pub fn new(config: &NpuConfig) -> Self {
         let depth = config.memory.acc_depth;
+        let lanes = bias_depth(config.array.cols);
         Self {
             clock: Default::default(),
             unit: Requantizer::new(config),
             acc_mem: (0..config.array.cols).map(|_| crate::Ram::new(depth)).collect(),
             out_mem: (0..config.array.cols).map(|_| crate::Ram::new(depth)).collect(),
-            bias_mem: crate::Ram::new(bias_depth(config.array.cols)),
+            bias_mem: crate::Ram::new(4 * lanes),
+            lane_reg: Default::default(),
+            entry_reg: Default::default(),
+            lane_bits: Constant::new((lanes.trailing_zeros() as u64).into()),
         }
+    }
+
+    /// The BIAS word of entry `entry`, lane `lane`.
+    pub fn bias_index(&self, entry: usize, lane: usize) -> usize {
+        entry * bias_depth(self.acc_mem.len()) + lane
     }
 }
 
 impl Logic for RequantBench {
     #[hdl_gen]
     fn update(&mut self) {
+        dff_setup!(self, clock, lane_reg, entry_reg);
         self.unit.clock.next = self.clock.val();
+        self.lane_reg.d.next = self.unit.lane_select.val();
+        self.entry_reg.d.next = self.unit.param_entry.val();
         self.bias_mem.clock.next = self.clock.val();
-        self.bias_mem.read_address.next = bit_cast::<16, 8>(self.unit.lane_select.val());
+        self.bias_mem.read_address.next =
+            bit_cast::<16, 8>(self.lane_reg.q.val()) | (bit_cast::<16, 2>(self.entry_reg.q.val()) << self.lane_bits.val());
         self.bias_mem.write_address.next = 0.into();
         self.bias_mem.write_data.next = 0.into();
         self.bias_mem.write_enable.next = false;
-        self.unit.bias.next = self.bias_mem.read_data.val();
+        self.unit.param.next = self.bias_mem.read_data.val();
         self.unit.acc_data.next = 0.into();
         for j in 0..self.acc_mem.len() {
             self.acc_mem[j].clock.next = self.clock.val();

@@ -72,7 +72,7 @@ impl Cluster {
                     let cols = cols.clone();
                     s.spawn(move || {
                         let part = Matrix::from_fn(b.rows(), cols.len(), |k, j| b.get(k, cols.start + j));
-                        let q = q.map(|q| Requant { params: q.params, bias: q.bias.as_ref().map(|v| v[cols.clone()].to_vec()) });
+                        let q = q.map(|q| Requant { params: q.params, bias: q.bias.as_ref().map(|v| v[cols.clone()].to_vec()), channels: q.channels.as_ref().map(|v| v[cols.clone()].to_vec()) });
                         run(npu, a, &part, q.as_ref())
                     })
                 })

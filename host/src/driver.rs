@@ -28,6 +28,26 @@ pub struct Requant {
     pub params: RequantParams,
     /// One INT32 per output column, added before the multiply.
     pub bias: Option<Vec<i32>>,
+    /// One multiplier and shift per output column (TFLite's per-channel
+    /// weights), in place of `params`' own.
+    pub channels: Option<Vec<ChannelScale>>,
+}
+
+/// One output column's scale: a Q31 multiplier and a right shift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelScale {
+    pub multiplier: i32,
+    pub shift: u8,
+}
+
+impl Requant {
+    /// The parameters of output column `j`.
+    pub fn column(&self, j: usize) -> RequantParams {
+        match &self.channels {
+            Some(c) => RequantParams { multiplier: c[j].multiplier, shift: c[j].shift, ..self.params },
+            None => self.params,
+        }
+    }
 }
 
 /// Utilization computed from two counter snapshots (or from power-up).
@@ -90,7 +110,7 @@ impl Npu {
         Ok(Self {
             a: BankShadow::new(info.a_depth, r),
             b: BankShadow::new(info.b_depth, c),
-            bias: BankShadow::new(1, 4 * c),
+            bias: BankShadow::new(npu_spec::protocol::BIAS_ENTRIES, 4 * c),
             link,
             info,
         })
@@ -211,7 +231,7 @@ impl Npu {
             // Nothing to multiply: the sums are 0, requantized on the host
             // (no device command takes K = 0).
             if let Some(q) = q {
-                narrow = Matrix::from_fn(m, n, |_, j| npu_spec::requant::requantize(0, q.bias.as_ref().map_or(0, |b| b[j]), &q.params));
+                narrow = Matrix::from_fn(m, n, |_, j| npu_spec::requant::requantize(0, q.bias.as_ref().map_or(0, |b| b[j]), &q.column(j)));
                 return Ok(Output::Narrow(narrow));
             }
             return Ok(Output::Wide(wide));
@@ -262,15 +282,24 @@ impl Npu {
                 Some(q) => {
                     for (n_slot, nb) in ns.clone().enumerate() {
                         let acc0 = p.acc_entry(0, n_slot);
-                        if let Some(bias) = &q.bias {
-                            let col0 = nb * p.block_cols;
+                        // The block's columns of BIAS entry 0 (bias) and
+                        // entries 1 and 2 (multiplier, shift: the request's
+                        // own in every lane, or each channel's).
+                        let col0 = nb * p.block_cols;
+                        let lanes = |value: &dyn Fn(usize) -> i32| {
                             let mut data = vec![0u8; 4 * cols];
                             for j in 0..p.cols_of(nb) {
-                                data[4 * j..4 * j + 4].copy_from_slice(&bias[col0 + j].to_le_bytes());
+                                data[4 * j..4 * j + 4].copy_from_slice(&value(col0 + j).to_le_bytes());
                             }
-                            self.write(Bank::Bias, 0, &data)?;
+                            data
+                        };
+                        if let Some(bias) = &q.bias {
+                            self.write(Bank::Bias, 0, &lanes(&|j| bias[j]))?;
                         }
-                        let req = Request::Requant { src: acc0 as u16, dst: acc0 as u16, count: group_rows as u16, params: q.params, bias: q.bias.is_some() };
+                        let mut data = lanes(&|j| q.column(j).multiplier);
+                        data.extend(lanes(&|j| i32::from(q.column(j).shift)));
+                        self.write(Bank::Bias, 1, &data)?;
+                        let req = Request::Requant { src: acc0 as u16, dst: acc0 as u16, count: group_rows as u16, output: q.params.output(), bias: q.bias.is_some() };
                         self.call(&req, 0, group_rows as u64 * cols as u64 * REQUANT_CYCLES_PER_ELEMENT + 32)?;
                     }
                     Bank::Out
@@ -369,6 +398,14 @@ fn check_requant(q: &Requant, n: usize) -> Result<(), DriverError> {
     }
     if p.min > p.max {
         return Err(DriverError::Requant(format!("clamp min {} is above max {}", p.min, p.max)));
+    }
+    if let Some(c) = &q.channels {
+        if c.len() != n {
+            return Err(DriverError::Requant(format!("{} channel scales for {n} output columns", c.len())));
+        }
+        if let Some(s) = c.iter().find(|s| s.shift > MAX_SHIFT) {
+            return Err(DriverError::Requant(format!("a channel's shift {} is above {MAX_SHIFT}", s.shift)));
+        }
     }
     if let Some(b) = &q.bias {
         if b.len() != n {

@@ -27,4 +27,4 @@ pub mod tops;
 pub mod transport;
 
 pub use cluster::Cluster;
-pub use driver::{DriverError, Npu, Requant, Utilization};
+pub use driver::{ChannelScale, DriverError, Npu, Requant, Utilization};

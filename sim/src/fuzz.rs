@@ -18,7 +18,7 @@
 use crate::npu_sim::{NpuPins, NpuSim};
 use npu_spec::device_model::DeviceModel;
 use npu_spec::protocol::{encode_frame, Bank, Counters, GemmTile, Info, LinkHealth, Opcode, Request, Status, IDLE_TIMEOUT_BITS, MAX_REQUEST_PAYLOAD, SYNC};
-use npu_spec::requant::RequantParams;
+use npu_spec::requant::RequantOutput;
 use npu_spec::rng::XorShift;
 use npu_spec::NpuConfig;
 use std::collections::BTreeMap;
@@ -210,18 +210,18 @@ impl<P: NpuPins> Fuzzer<'_, P> {
             5 => {
                 let depth = c.memory.acc_depth as u64;
                 let (lo, hi) = (self.rng.next_u64() as i8, self.rng.next_u64() as i8);
-                let params = RequantParams {
-                    multiplier: self.rng.next_u64() as i32,
-                    shift: self.rng.below(34) as u8,
+                // (Each column's multiplier and shift are whatever the random
+                // WRITEs left in BIAS entries 1 and 2.)
+                let output = RequantOutput {
                     zero_point: self.rng.next_u64() as i8,
                     min: if self.rng.below(10) == 0 { hi.max(lo) } else { lo.min(hi) },
                     max: if self.rng.below(10) == 0 { hi.min(lo) } else { lo.max(hi) },
                 };
                 let (src, dst, count) = (self.rng.below(depth + 1) as u16, self.rng.below(depth + 1) as u16, self.rng.below(5) as u16);
                 let bias = self.rng.below(2) == 0;
-                let status = self.model.requant(src, dst, count, &params, bias);
+                let status = self.model.requant(src, dst, count, &output, bias);
                 let work = u64::from(count) * cols as u64 * 80 + 200;
-                (if status == Status::Ok { "requant" } else { "requant_rejected" }, Request::Requant { src, dst, count, params, bias }.frame(), expect(status, None, 0, work))
+                (if status == Status::Ok { "requant" } else { "requant_rejected" }, Request::Requant { src, dst, count, output, bias }.frame(), expect(status, None, 0, work))
             }
             6 => ("info", Request::Info.frame(), expect(Status::Ok, Some(Info::of(c).encode()), 27, 10)),
             _ => {

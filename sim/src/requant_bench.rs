@@ -4,7 +4,7 @@ use crate::clocked::Clocked;
 use npu_hdl::RequantBench;
 use npu_spec::device_model::DeviceModel;
 use npu_spec::protocol::Status;
-use npu_spec::requant::RequantParams;
+use npu_spec::requant::RequantOutput;
 use npu_spec::NpuConfig;
 
 pub struct RequantBenchSim {
@@ -29,8 +29,11 @@ impl RequantBenchSim {
                 uut.out_mem[j].poke(e, u64::from(v as u8).into());
             }
         }
-        for (j, &v) in model.bias.iter().enumerate() {
-            uut.bias_mem.poke(j, u64::from(v as u32).into());
+        for (e, entry) in [&model.bias, &model.multipliers, &model.shifts].into_iter().enumerate() {
+            for (j, &v) in entry.iter().enumerate() {
+                let at = uut.bias_index(e, j);
+                uut.bias_mem.poke(at, u64::from(v as u32).into());
+            }
         }
     }
 
@@ -41,13 +44,11 @@ impl RequantBenchSim {
     }
 
     /// Runs one REQUANT to `done`; the status and the cycles it took.
-    pub fn run(&mut self, src: u16, dst: u16, count: u16, p: &RequantParams, bias: bool) -> (Status, u64) {
+    pub fn run(&mut self, src: u16, dst: u16, count: u16, p: &RequantOutput, bias: bool) -> (Status, u64) {
         let u = &mut self.sim.uut.unit;
         u.src.next = u64::from(src).into();
         u.dst.next = u64::from(dst).into();
         u.count.next = u64::from(count).into();
-        u.multiplier.next = u64::from(p.multiplier as u32).into();
-        u.shift.next = u64::from(p.shift).into();
         u.zero_point.next = u64::from(p.zero_point as u8).into();
         u.min.next = u64::from(p.min as u8).into();
         u.max.next = u64::from(p.max as u8).into();

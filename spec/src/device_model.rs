@@ -3,8 +3,8 @@
 //! shadow copy when it checks that a command changed nothing else.
 
 use crate::config::NpuConfig;
-use crate::protocol::{Bank, GemmTile, Status, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD};
-use crate::requant::{requantize, RequantParams, MAX_SHIFT};
+use crate::protocol::{Bank, GemmTile, Status, BIAS_ENTRIES, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD};
+use crate::requant::{requantize, RequantOutput, RequantParams};
 
 /// Every bank, entry by entry, lane by lane.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +14,12 @@ pub struct DeviceModel {
     pub a: Vec<Vec<i8>>,
     pub b: Vec<Vec<i8>>,
     pub acc: Vec<Vec<i32>>,
+    /// BIAS entry 0: each column's bias.
     pub bias: Vec<i32>,
+    /// BIAS entry 1: each column's multiplier.
+    pub multipliers: Vec<i32>,
+    /// BIAS entry 2: each column's shift word; REQUANT uses its bits 0..=4.
+    pub shifts: Vec<i32>,
     pub out: Vec<Vec<i8>>,
 }
 
@@ -29,8 +34,17 @@ impl DeviceModel {
             b: vec![vec![0; cols]; c.memory.b_depth],
             acc: vec![vec![0; cols]; c.memory.acc_depth],
             bias: vec![0; cols],
+            multipliers: vec![0; cols],
+            shifts: vec![0; cols],
             out: vec![vec![0; cols]; c.memory.acc_depth],
         }
+    }
+
+    /// Sets BIAS entries 1 and 2 to one scale in every lane (a per-tensor
+    /// REQUANT), as a WRITE of `p.scale_entries` does.
+    pub fn set_scale(&mut self, p: &RequantParams) {
+        self.multipliers = vec![p.multiplier; self.cols];
+        self.shifts = vec![i32::from(p.shift); self.cols];
     }
 
     /// The GEMM command: the status the device answers, memory updated only on OK.
@@ -70,7 +84,7 @@ impl DeviceModel {
             Bank::A => (self.a.len(), self.rows),
             Bank::B => (self.b.len(), self.cols),
             Bank::Acc => (self.acc.len(), 4 * self.cols),
-            Bank::Bias => (1, 4 * self.cols),
+            Bank::Bias => (BIAS_ENTRIES, 4 * self.cols),
             Bank::Out => (self.out.len(), self.cols),
         }
     }
@@ -97,7 +111,11 @@ impl DeviceModel {
             match bank {
                 Bank::A => self.a[e] = chunk.iter().map(|&v| v as i8).collect(),
                 Bank::B => self.b[e] = chunk.iter().map(|&v| v as i8).collect(),
-                Bank::Bias => self.bias = (0..self.cols).map(word).collect(),
+                Bank::Bias => match e {
+                    0 => self.bias = (0..self.cols).map(word).collect(),
+                    1 => self.multipliers = (0..self.cols).map(word).collect(),
+                    _ => self.shifts = (0..self.cols).map(word).collect(),
+                },
                 Bank::Acc | Bank::Out => unreachable!("results are not writable"),
             }
         }
@@ -122,16 +140,21 @@ impl DeviceModel {
                 Bank::B => out.extend(self.b[e].iter().map(|&v| v as u8)),
                 Bank::Out => out.extend(self.out[e].iter().map(|&v| v as u8)),
                 Bank::Acc => out.extend(self.acc[e].iter().flat_map(|v| v.to_le_bytes())),
-                Bank::Bias => out.extend(self.bias.iter().flat_map(|v| v.to_le_bytes())),
+                Bank::Bias => match e {
+                    0 => out.extend(self.bias.iter().flat_map(|v| v.to_le_bytes())),
+                    1 => out.extend(self.multipliers.iter().flat_map(|v| v.to_le_bytes())),
+                    _ => out.extend(self.shifts.iter().flat_map(|v| v.to_le_bytes())),
+                },
             }
         }
         Ok(out)
     }
 
-    /// The REQUANT command.
-    pub fn requant(&mut self, src: u16, dst: u16, count: u16, p: &RequantParams, use_bias: bool) -> Status {
+    /// The REQUANT command: column j's multiplier and shift are BIAS
+    /// entries 1 and 2's lane j.
+    pub fn requant(&mut self, src: u16, dst: u16, count: u16, o: &RequantOutput, use_bias: bool) -> Status {
         let (src, dst, count) = (usize::from(src), usize::from(dst), usize::from(count));
-        if p.shift > MAX_SHIFT || p.min > p.max {
+        if o.min > o.max {
             return Status::BadParam;
         }
         if count == 0 || src + count > self.acc.len() || dst + count > self.out.len() {
@@ -140,7 +163,8 @@ impl DeviceModel {
         for e in 0..count {
             for j in 0..self.cols {
                 let bias = if use_bias { self.bias[j] } else { 0 };
-                self.out[dst + e][j] = requantize(self.acc[src + e][j], bias, p);
+                let column = RequantParams { multiplier: self.multipliers[j], shift: (self.shifts[j] & 31) as u8, zero_point: o.zero_point, min: o.min, max: o.max };
+                self.out[dst + e][j] = requantize(self.acc[src + e][j], bias, &column);
             }
         }
         Status::Ok

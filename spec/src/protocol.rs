@@ -8,13 +8,13 @@
 //! All multi-byte fields are little-endian.
 
 use crate::config::NpuConfig;
-use crate::requant::RequantParams;
+use crate::requant::RequantOutput;
 use std::fmt::Write as _;
 
 /// First byte of every frame.
 pub const SYNC: u8 = 0xA5;
 /// Version of this format, reported by INFO.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 /// Bytes before the payload: SYNC and the 16-bit payload length.
 pub const FRAME_HEAD: usize = 3;
 /// Bytes after the payload: the CRC.
@@ -149,7 +149,7 @@ pub enum Status {
     OutOfRange = 5,
     /// A GEMM tile is larger than the array (m, n) or empty (k, tiles).
     BadTile = 6,
-    /// A REQUANT parameter is outside its range (shift > 31, min > max).
+    /// A REQUANT parameter is outside its range (min > max).
     BadParam = 7,
 }
 
@@ -191,7 +191,7 @@ impl Status {
             Status::BadBank => "the bank number is not a bank, or a WRITE names ACC or OUT (results: READ them)",
             Status::OutOfRange => "an entry range is empty or reaches past the end of its bank",
             Status::BadTile => "a GEMM tile is larger than the array (m, n) or empty (k, tiles)",
-            Status::BadParam => "a REQUANT parameter is out of range (shift > 31, min > max)",
+            Status::BadParam => "a REQUANT parameter is out of range (min > max)",
         }
     }
 }
@@ -206,7 +206,9 @@ pub enum Bank {
     B = 1,
     /// Accumulators: an entry is `cols` INT32, one row of an output tile.
     Acc = 2,
-    /// Requantization bias: one entry of `cols` INT32, lane j for column j.
+    /// Requantization parameters per column, three entries of `cols` INT32,
+    /// lane j for column j: entry 0 the bias, entry 1 the Q31 multiplier
+    /// and entry 2 the right shift (bits 0..=4 used).
     Bias = 3,
     /// Requantized outputs: an entry is `cols` INT8, one row of an output tile.
     Out = 4,
@@ -250,7 +252,7 @@ impl Bank {
             Bank::A => c.memory.a_depth,
             Bank::B => c.memory.b_depth,
             Bank::Acc | Bank::Out => c.memory.acc_depth,
-            Bank::Bias => 1,
+            Bank::Bias => BIAS_ENTRIES,
         }
     }
 }
@@ -289,16 +291,17 @@ pub const GEMM_FIELDS: &[Field] = &[
     f("b_step", 2, "B entries from one tile to the next"),
     f("acc_step", 2, "accumulator entries from one tile to the next"),
 ];
+/// Entries of the BIAS bank: bias, multiplier, shift.
+pub const BIAS_ENTRIES: usize = 3;
+
 pub const REQUANT_FIELDS: &[Field] = &[
     f("src", 2, "first accumulator entry"),
     f("dst", 2, "first OUT entry"),
     f("count", 2, "entries, at least 1"),
-    f("multiplier", 4, "Q31 multiplier (signed)"),
-    f("shift", 1, "rounding right shift, 0..=31"),
     f("zero_point", 1, "output zero point (signed)"),
     f("min", 1, "lower clamp (signed)"),
     f("max", 1, "upper clamp (signed), at least min"),
-    f("flags", 1, "bit 0: add the BIAS entry's lane j to column j first"),
+    f("flags", 1, "bit 0: add BIAS entry 0's lane j to column j first"),
 ];
 pub const INFO_FIELDS: &[Field] = &[
     f("version", 1, "format version of this protocol"),
@@ -377,7 +380,7 @@ pub enum Request {
     Write { bank: Bank, entry: u16, data: Vec<u8> },
     Read { bank: Bank, entry: u16, count: u16 },
     Gemm(GemmTile),
-    Requant { src: u16, dst: u16, count: u16, params: RequantParams, bias: bool },
+    Requant { src: u16, dst: u16, count: u16, output: RequantOutput, bias: bool },
     Status,
     Counters,
     ClearCounters,
@@ -424,15 +427,13 @@ impl Request {
                     p.extend_from_slice(&v.to_le_bytes());
                 }
             }
-            Request::Requant { src, dst, count, params, bias } => {
+            Request::Requant { src, dst, count, output, bias } => {
                 for v in [src, dst, count] {
                     p.extend_from_slice(&v.to_le_bytes());
                 }
-                p.extend_from_slice(&params.multiplier.to_le_bytes());
-                p.push(params.shift);
-                p.push(params.zero_point as u8);
-                p.push(params.min as u8);
-                p.push(params.max as u8);
+                p.push(output.zero_point as u8);
+                p.push(output.min as u8);
+                p.push(output.max as u8);
                 p.push(u8::from(*bias));
             }
         }
@@ -716,7 +717,7 @@ pub fn markdown() -> String {
         Bank::A => ("`rows` INT8: lane i is A[i][k] of step k", "`memory.a_depth`"),
         Bank::B => ("`cols` INT8: lane j is B[k][j] of step k", "`memory.b_depth`"),
         Bank::Acc => ("`cols` INT32: one row of an output tile", "`memory.acc_depth`"),
-        Bank::Bias => ("`cols` INT32: lane j is the bias of column j", "1"),
+        Bank::Bias => ("`cols` INT32, lane j for column j: entry 0 its bias, entry 1 its multiplier, entry 2 its shift (REQUANT uses bits 0..=4)", "3"),
         Bank::Out => ("`cols` INT8: one requantized output row", "`memory.acc_depth`"),
     };
     for b in Bank::ALL {
@@ -749,7 +750,7 @@ pub fn markdown() -> String {
         }
     }
     s.push_str("### GEMM semantics\n\nTile t (0-based) uses A entries `a_entry + t*a_step + kk` and B entries `b_entry + t*b_step + kk` for kk in 0..k, and writes output row i (i < m) of the tile to lanes 0..n of accumulator entry `acc_entry + t*acc_step + i`: C[i][j] = sum over kk of A-lane i times B-lane j, INT8 x INT8 summed in INT32 with wrap, added to the entry's old value when `flags` bit 0 is set. Every range of every tile is checked before the first step; a bad one is answered OUT_OF_RANGE and nothing runs.\n\n");
-    s.push_str("### REQUANT semantics\n\nFor each entry e < count and lane j: OUT[dst+e][j] = requantize(ACC[src+e][j] + (bias ? BIAS[0][j] : 0)) with the gemmlowp rules: saturating rounding doubling high multiply by `multiplier`, rounding divide by 2^`shift`, add `zero_point`, clamp to [`min`, `max`]. The bias add wraps in INT32 (as the accumulators do); the zero-point add saturates (it is done wider, before the clamp).\n");
+    s.push_str("### REQUANT semantics\n\nFor each entry e < count and lane j: OUT[dst+e][j] = requantize(ACC[src+e][j] + (bias ? BIAS[0][j] : 0)) with the gemmlowp rules: saturating rounding doubling high multiply by lane j's multiplier BIAS[1][j], rounding divide by 2^(BIAS[2][j] & 31), add `zero_point`, clamp to [`min`, `max`]. Every column has its own multiplier and shift, as TFLite's per-channel weights need; a per-tensor scale is the same value in every lane. The bias add wraps in INT32 (as the accumulators do); the zero-point add saturates (it is done wider, before the clamp).\n");
     s
 }
 
@@ -806,11 +807,10 @@ mod tests {
         assert_eq!(p[request_offset(Opcode::Gemm, "n")], 5);
         assert_eq!(p[request_offset(Opcode::Gemm, "tiles")], 7);
         assert_eq!(p[request_offset(Opcode::Gemm, "acc_step")], 10);
-        let params = RequantParams { multiplier: -2, shift: 31, zero_point: -3, min: -4, max: 5 };
-        let p = Request::Requant { src: 1, dst: 2, count: 3, params, bias: true }.payload();
+        let output = RequantOutput { zero_point: -3, min: -4, max: 5 };
+        let p = Request::Requant { src: 1, dst: 2, count: 3, output, bias: true }.payload();
         assert_eq!(p.len(), Opcode::Requant.request_len());
-        assert_eq!(p[request_offset(Opcode::Requant, "multiplier")], 0xFE);
-        assert_eq!(p[request_offset(Opcode::Requant, "shift")], 31);
+        assert_eq!(p[request_offset(Opcode::Requant, "zero_point")], 0xFD);
         assert_eq!(p[request_offset(Opcode::Requant, "max")], 5);
         assert_eq!(p[request_offset(Opcode::Requant, "flags")], 1);
         let p = Request::Read { bank: Bank::B, entry: 0x1234, count: 9 }.payload();

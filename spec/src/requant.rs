@@ -29,6 +29,30 @@ pub struct RequantParams {
     pub max: i8,
 }
 
+/// What REQUANT's request carries: the output's zero point and clamp (each
+/// column's multiplier and shift are in the BIAS bank).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequantOutput {
+    pub zero_point: i8,
+    pub min: i8,
+    pub max: i8,
+}
+
+impl RequantParams {
+    pub fn output(&self) -> RequantOutput {
+        RequantOutput { zero_point: self.zero_point, min: self.min, max: self.max }
+    }
+
+    /// The BIAS bank's entries 1 and 2 (multiplier, shift) with this scale in
+    /// each of `cols` lanes: the data of a WRITE at entry 1.
+    pub fn scale_entries(&self, cols: usize) -> Vec<u8> {
+        let mut data = Vec::with_capacity(8 * cols);
+        data.extend((0..cols).flat_map(|_| self.multiplier.to_le_bytes()));
+        data.extend((0..cols).flat_map(|_| i32::from(self.shift).to_le_bytes()));
+        data
+    }
+}
+
 /// The largest shift the rules define (a shift of 32 would drop every bit).
 pub const MAX_SHIFT: u8 = 31;
 

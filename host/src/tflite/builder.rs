@@ -116,16 +116,14 @@ fn conv_options(padding: fb::Padding, stride: i32, activation: fb::ActivationFun
     fb::BuiltinOptions::Conv2DOptions(Box::new(fb::Conv2DOptions { padding, stride_w: stride, stride_h: stride, fused_activation_function: activation, dilation_w_factor: 1, dilation_h_factor: 1 }))
 }
 
-/// A CONV_2D layer from `x` (NHWC `[1, h, w, cin]`, `scale`) to a new int8
-/// tensor; `channels` weight scales (1: per tensor, `cout`: per channel).
+/// A CONV_2D layer from `x` (NHWC `[1, h, w, cin]`, `scale`) to a new int8 tensor.
 #[allow(clippy::too_many_arguments)]
-fn conv(b: &mut ModelBuilder, rng: &mut XorShift, x: i32, (h, w, cin): (usize, usize, usize), scale: f32, (kh, kw, cout): (usize, usize, usize), channels: usize, padding: fb::Padding, stride: usize, activation: fb::ActivationFunctionType, out_scale: f32, out_zero: i64) -> (i32, (usize, usize)) {
-    let (weights, scales) = random_weights(rng, cout * kh * kw * cin, channels);
+fn conv(b: &mut ModelBuilder, rng: &mut XorShift, x: i32, (h, w, cin): (usize, usize, usize), scale: f32, (kh, kw, cout): (usize, usize, usize), padding: fb::Padding, stride: usize, activation: fb::ActivationFunctionType, out_scale: f32, out_zero: i64) -> (i32, (usize, usize)) {
+    let (weights, scales) = random_weights(rng, cout * kh * kw * cin, cout);
     let filter = b.weights("conv/filter", &[cout, kh, kw, cin], &weights, &scales, 0);
     let bias_values: Vec<i32> = (0..cout).map(|_| (rng.next_u64() % 4001) as i32 - 2000).collect();
     let bias_scales: Vec<f32> = scales.iter().map(|s| s * scale).collect();
     let bias = b.bias("conv/bias", &bias_values, &bias_scales);
-    // (A per-tensor bias has one scale, like its weights.)
     let out = |n: usize, k: usize| match padding {
         fb::Padding::Same => n.div_ceil(stride),
         fb::Padding::Valid => (n - k) / stride + 1,
@@ -148,14 +146,13 @@ pub fn test_models() -> Vec<(&'static str, Vec<u8>)> {
     // end), ReLU6, an input zero point folded into the bias.
     let mut b = ModelBuilder::new();
     let x = b.int8("input", &[1, 9, 7, 3], 0.05, -5);
-    let (y, _) = conv(&mut b, &mut rng, x, (9, 7, 3), 0.05, (3, 3, 5), 5, fb::Padding::Same, 2, Relu6, 0.04, -128);
+    let (y, _) = conv(&mut b, &mut rng, x, (9, 7, 3), 0.05, (3, 3, 5), fb::Padding::Same, 2, Relu6, 0.04, -128);
     models.push(("conv_same_stride2_relu6", b.finish(x, y, "CONV_2D SAME stride 2 RELU6")));
 
-    // CONV_2D, VALID, stride 1, a 2x4 kernel, ReLU, per-tensor weights
-    // (one scale: requantized by the hardware).
+    // CONV_2D, VALID, stride 1, a 2x4 kernel, ReLU.
     let mut b = ModelBuilder::new();
     let x = b.int8("input", &[1, 6, 8, 2], 0.1, 3);
-    let (y, _) = conv(&mut b, &mut rng, x, (6, 8, 2), 0.1, (2, 4, 6), 1, fb::Padding::Valid, 1, Relu, 0.08, -128);
+    let (y, _) = conv(&mut b, &mut rng, x, (6, 8, 2), 0.1, (2, 4, 6), fb::Padding::Valid, 1, Relu, 0.08, -128);
     models.push(("conv_valid_relu", b.finish(x, y, "CONV_2D VALID stride 1 RELU")));
 
     // DEPTHWISE_CONV_2D, depth multiplier 2, SAME, then MAX_POOL_2D SAME stride 2.
@@ -177,7 +174,7 @@ pub fn test_models() -> Vec<(&'static str, Vec<u8>)> {
     // a 1x1 convolution of it), ReLU, then AVERAGE_POOL_2D VALID.
     let mut b = ModelBuilder::new();
     let x = b.int8("input", &[1, 6, 6, 4], 0.07, 7);
-    let (c, _) = conv(&mut b, &mut rng, x, (6, 6, 4), 0.07, (1, 1, 4), 4, fb::Padding::Valid, 1, Linear, 0.2, -3);
+    let (c, _) = conv(&mut b, &mut rng, x, (6, 6, 4), 0.07, (1, 1, 4), fb::Padding::Valid, 1, Linear, 0.2, -3);
     let s = b.int8("add/output", &[1, 6, 6, 4], 0.15, -100);
     let add = fb::AddOptions { fused_activation_function: Relu, ..Default::default() };
     b.op(fb::BuiltinOperator::Add, &[x, c], &[s], Some(fb::BuiltinOptions::AddOptions(Box::new(add))));

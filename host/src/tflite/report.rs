@@ -16,9 +16,8 @@ use std::time::Duration;
 pub enum Place {
     /// GEMM and requantization on the NPU.
     Npu,
-    /// GEMM on the NPU, its INT32 sums requantized on the host: per-channel
-    /// scales (the requantizer takes one per request), a scale of one or
-    /// more, or FULLY_CONNECTED's single rounding.
+    /// GEMM on the NPU, its INT32 sums requantized on the host (a scale
+    /// above one, which the hardware's right shift cannot express).
     NpuHostRequant,
     Host,
 }

@@ -8,7 +8,7 @@ use super::fixed_point::QuantizedMultiplier;
 use super::kernels::quantize;
 use super::model::{DType, Layer, Model, Op};
 use super::report::{LayerReport, Place, Report};
-use crate::driver::{DriverError, Requant};
+use crate::driver::{ChannelScale, DriverError, Requant};
 use crate::link::DeviceTime;
 use crate::Cluster;
 use npu_spec::requant::{RequantParams, MAX_SHIFT};
@@ -188,9 +188,9 @@ impl<'a> Runtime<'a> {
     }
 
     /// `a x b` on the NPU, requantized by the hardware with `q` when given;
-    /// otherwise (per-channel scales, a scale the hardware cannot express,
-    /// or a rounding it does not do) the GEMM's INT32 sums come back and
-    /// `host_requantize` finishes them, `bias` added first.
+    /// otherwise (a scale the hardware cannot express, or a rounding it does
+    /// not do) the GEMM's INT32 sums come back and `host_requantize` finishes
+    /// them, `bias` added first.
     fn gemm_layer(&mut self, a: &Matrix<i8>, b: &Matrix<i8>, bias: Vec<i32>, q: Option<Requant>, host_requantize: impl Fn(&Matrix<i32>) -> Vec<i8>) -> Result<(Vec<i8>, Place), DriverError> {
         let cluster = self.cluster.as_mut().expect("GEMM layers go to the host without devices");
         if let Some(q) = q {
@@ -207,25 +207,22 @@ impl<'a> Runtime<'a> {
     }
 }
 
-/// The requantization as the hardware does it, when it can: one scale for
-/// every channel (the requantizer takes one multiplier and shift per
-/// request), a right shift of at most 31, the zero point and range in int8.
-/// Per-channel scales (TFLite's int8 convolutions) are requantized on the
-/// host: see docs/tflite.md.
+/// The requantization as the hardware does it, when it can: every scale a
+/// right shift of at most 31, the zero point and range in int8.
 pub fn hardware_requant(bias: Vec<i32>, multipliers: &[QuantizedMultiplier], output_offset: i32, range: ActivationRange) -> Option<Requant> {
-    let first = *multipliers.first()?;
-    if multipliers.iter().any(|m| *m != first) {
-        return None;
-    }
-    let shift = u8::try_from(-first.shift).ok().filter(|&s| s <= MAX_SHIFT)?;
+    let right_shift = |m: &QuantizedMultiplier| u8::try_from(-m.shift).ok().filter(|&s| s <= MAX_SHIFT);
+    let scales: Option<Vec<ChannelScale>> = multipliers.iter().map(|m| Some(ChannelScale { multiplier: m.multiplier, shift: right_shift(m)? })).collect();
+    let scales = scales?;
+    let first = *scales.first()?;
     let params = RequantParams {
         multiplier: first.multiplier,
-        shift,
+        shift: first.shift,
         zero_point: i8::try_from(output_offset).ok()?,
         min: i8::try_from(range.min).ok()?,
         max: i8::try_from(range.max).ok()?,
     };
-    Some(Requant { params, bias: Some(bias) })
+    let per_channel = scales.iter().any(|s| *s != first);
+    Some(Requant { params, bias: Some(bias), channels: per_channel.then_some(scales) })
 }
 
 impl super::kernels::conv_2d::Conv2d {

@@ -17,12 +17,17 @@ pub fn have_verilator() -> bool {
     false
 }
 
-/// The default config's text with an 8 MHz core clock (8 clocks per bit at
-/// its 1 Mbaud), so that simulated traffic is short.
+/// The default config's text with an 8 MHz core clock and a 1 Mbaud link (8
+/// clocks per bit, as the default's 6 Mbaud at 48 MHz), so that simulated
+/// traffic and work are short.
 pub fn default_toml_at_8_mhz() -> String {
     let text = npu_spec::config::DEFAULT_TOML;
     assert!(text.lines().any(|l| l.starts_with("core_hz = ")), "the default config sets core_hz on a line of its own");
-    text.lines().map(|l| if l.starts_with("core_hz = ") { "core_hz = 8_000_000" } else { l }).collect::<Vec<_>>().join("\n")
+    assert!(text.lines().any(|l| l.starts_with("baud = ")), "the default config sets baud on a line of its own");
+    text.lines()
+        .map(|l| if l.starts_with("core_hz = ") { "core_hz = 8_000_000" } else if l.starts_with("baud = ") { "baud = 1_000_000" } else { l })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `npu sim serve` in its own process, stopped when dropped.
