@@ -22,6 +22,7 @@
 use crate::crc16::Crc16Step;
 use crate::ram::Ram;
 use crate::uart_rx::UartRx;
+use crate::vecs::k;
 use npu_spec::protocol::{Status, IDLE_TIMEOUT_BITS, MAX_REQUEST_PAYLOAD, SYNC};
 use rust_hdl::prelude::*;
 
@@ -107,10 +108,6 @@ pub struct FrameReceiver {
     /// The header register shifts, taking head_byte at its top.
     head_shift: Signal<Local, Bit>,
     head_byte: Signal<Local, Bits<8>>,
-}
-
-fn k<const N: usize>(v: u64) -> Constant<Bits<N>> {
-    Constant::new(v.into())
 }
 
 impl FrameReceiver {

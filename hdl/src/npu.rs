@@ -27,7 +27,7 @@ use crate::requantizer::Requantizer;
 use crate::response_sender::ResponseSender;
 use crate::scratchpad::Scratchpad;
 use crate::word_ram::WordRam;
-use crate::vecs::dffs;
+use crate::vecs::{dffs, k};
 use npu_spec::protocol::{
     offset, record_len, request_offset, Bank, Info, Opcode, Status, COUNTER_FIELDS,
     INFO_FIELDS, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD, STATUS_FIELDS, WRITE_FIELDS,
@@ -305,11 +305,6 @@ pub struct Npu {
     cursor_last: DFF<Bit>,
 }
 
-/// A constant of any width.
-fn k<const N: usize>(v: u64) -> Constant<Bits<N>> {
-    Constant::new(v.into())
-}
-
 /// RAMs that are never read and written in the same cycle: the executor
 /// writes them only while nothing else reads them, and ignores what its
 /// cursor reads during a write.
@@ -508,6 +503,12 @@ impl Npu {
         (self.receiver.state(), self.exec.q.val())
     }
 
+    /// The BIAS memory's word of an entry's lane (entries are bias_depth
+    /// words apart, as the hardware addresses them).
+    fn bias_word(&self, entry: usize, lane: usize) -> usize {
+        entry * crate::requantizer::bias_depth(self.cols()) + lane
+    }
+
     /// Sets a bank's lane in the simulated memories, for tests: ACC and OUT,
     /// which the link only reads, get test values this way.
     pub fn poke(&mut self, bank: Bank, entry: usize, lane: usize, value: u32) {
@@ -515,7 +516,7 @@ impl Npu {
             Bank::A => self.a_mem.poke(lane, entry, u64::from(value as u8).into()),
             Bank::B => self.b_mem.poke(lane, entry, u64::from(value as u8).into()),
             Bank::Acc => self.acc_mem[lane].poke(entry, u64::from(value).into()),
-            Bank::Bias => self.bias_mem.poke(entry * crate::requantizer::bias_depth(self.cols()) + lane, u64::from(value).into()),
+            Bank::Bias => self.bias_mem.poke(self.bias_word(entry, lane), u64::from(value).into()),
             Bank::Out => self.out_mem[lane].poke(entry, u64::from(value as u8).into()),
         }
     }
@@ -526,7 +527,7 @@ impl Npu {
             Bank::A => self.a_mem.peek(lane, entry).to_u32(),
             Bank::B => self.b_mem.peek(lane, entry).to_u32(),
             Bank::Acc => self.acc_mem[lane].peek(entry).to_u32(),
-            Bank::Bias => self.bias_mem.peek(entry * crate::requantizer::bias_depth(self.cols()) + lane).to_u32(),
+            Bank::Bias => self.bias_mem.peek(self.bias_word(entry, lane)).to_u32(),
             Bank::Out => self.out_mem[lane].peek(entry).to_u32(),
         }
     }
