@@ -6,11 +6,13 @@
 use npu_sim::requant_bench::RequantBenchSim;
 use npu_spec::device_model::DeviceModel;
 use npu_spec::requant::RequantParams;
+use npu_spec::config::RequantUnit;
 use npu_spec::NpuConfig;
 use proptest::prelude::*;
 
-fn config() -> NpuConfig {
+fn config(unit: RequantUnit) -> NpuConfig {
     let mut c = NpuConfig::default();
+    c.requant.unit = unit;
     c.array.rows = 2;
     c.array.cols = 3;
     c.memory.acc_depth = 16;
@@ -25,7 +27,25 @@ fn check(acc: &[i32], bias: [i32; 3], p: RequantParams, use_bias: bool, src: u16
 /// With `channels`, each column's multiplier and shift (REQUANT per channel).
 #[allow(clippy::too_many_arguments)]
 fn check_with(acc: &[i32], bias: [i32; 3], channels: Option<[(i32, u8); 3]>, p: RequantParams, use_bias: bool, src: u16, dst: u16, count: u16) -> Result<(), TestCaseError> {
-    let c = config();
+    for unit in [RequantUnit::Serial, RequantUnit::Pipelined] {
+        check_unit(unit, acc, bias, channels, p, use_bias, src, dst, count)?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_unit(
+    unit: RequantUnit,
+    acc: &[i32],
+    bias: [i32; 3],
+    channels: Option<[(i32, u8); 3]>,
+    p: RequantParams,
+    use_bias: bool,
+    src: u16,
+    dst: u16,
+    count: u16,
+) -> Result<(), TestCaseError> {
+    let c = config(unit);
     let mut model = DeviceModel::new(&c);
     model.set_scale(&p);
     if let Some(ch) = channels {
@@ -43,11 +63,17 @@ fn check_with(acc: &[i32], bias: [i32; 3], channels: Option<[(i32, u8); 3]>, p: 
     sim.load(&model);
     let want = model.requant(src, dst, count, &p.output(), use_bias);
     let (got, cycles) = sim.run(src, dst, count, &p.output(), use_bias);
-    prop_assert_eq!(got, want, "{:?}", p);
-    // The drivers bound their wait by MAX_CYCLES_PER_ELEMENT (plus the checks).
-    let bound = u64::from(count) * 3 * npu_hdl::requantizer::MAX_CYCLES_PER_ELEMENT + 8;
+    prop_assert_eq!(got, want, "{} unit: {:?}", unit, p);
+    // The drivers bound their wait by MAX_CYCLES_PER_ELEMENT (plus the
+    // checks); the pipelined unit takes exactly its load, one cycle an
+    // element and its stages.
+    let bound = match unit {
+        RequantUnit::Serial => u64::from(count) * 3 * npu_hdl::requantizer::MAX_CYCLES_PER_ELEMENT + 8,
+        RequantUnit::Pipelined if got == npu_spec::protocol::Status::Ok => npu_hdl::requant_pipeline::RequantPipeline::cycles(3, count.into(), use_bias) as u64,
+        RequantUnit::Pipelined => 4,
+    };
     prop_assert!(cycles <= bound, "{} elements took {} cycles, over {}", u64::from(count) * 3, cycles, bound);
-    prop_assert_eq!(sim.out(), model.out.clone(), "OUT after {:?} bias {}", p, use_bias);
+    prop_assert_eq!(sim.out(), model.out.clone(), "{} unit: OUT after {:?} bias {}", unit, p, use_bias);
     Ok(())
 }
 

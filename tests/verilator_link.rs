@@ -6,6 +6,7 @@
 use npu_sim::npu_sim::{NpuPins, NpuSim, VerilatedNpu};
 use npu_spec::device_model::DeviceModel;
 use npu_spec::protocol::{Bank, GemmTile, Info, Request, Status};
+use npu_spec::config::RequantUnit;
 use npu_spec::requant::RequantParams;
 use npu_spec::tools::VERILATOR;
 use npu_spec::NpuConfig;
@@ -124,13 +125,24 @@ fn gemm_over_the_link_16x16() {
 
 #[test]
 fn info_and_requant_over_the_link_8x8() {
-    let c = config(8);
+    info_and_requant(8, RequantUnit::Serial);
+}
+
+/// The pipelined unit in the NPU, at the ULX3S's array side.
+#[test]
+fn info_and_requant_over_the_link_16x16_pipelined() {
+    info_and_requant(16, RequantUnit::Pipelined);
+}
+
+fn info_and_requant(side: usize, unit: RequantUnit) {
+    let mut c = config(side);
+    c.requant.unit = unit;
     let Some(mut sim) = npu(&c) else { return };
     let info = expect(&mut sim, &Request::Info, Status::Ok);
     assert_eq!(Info::decode(&info), Some(Info::of(&c)));
     let mut model = fill(&mut sim, &c, 5);
     // Extremes through the bias (x = acc + bias wraps): ACC holds GEMM sums.
-    let bias: Vec<i32> = vec![i32::MIN, i32::MAX, -1_000_000_007, 1_999_999_999, -4_000_000, 12_345, 0, -1];
+    let bias: Vec<i32> = [i32::MIN, i32::MAX, -1_000_000_007, 1_999_999_999, -4_000_000, 12_345, 0, -1].into_iter().cycle().take(side).collect();
     let bytes: Vec<u8> = bias.iter().flat_map(|v| v.to_le_bytes()).collect();
     expect(&mut sim, &Request::Write { bank: Bank::Bias, entry: 0, data: bytes }, Status::Ok);
     model.bias = bias;
@@ -140,7 +152,7 @@ fn info_and_requant_over_the_link_8x8() {
         (RequantParams { multiplier: 1_518_500_250, shift: 20, zero_point: 7, min: 7, max: 127 }, true),
         (RequantParams { multiplier: i32::MIN, shift: 5, zero_point: 0, min: -100, max: 100 }, false),
     ] {
-        expect(&mut sim, &Request::Write { bank: Bank::Bias, entry: 1, data: params.scale_entries(8) }, Status::Ok);
+        expect(&mut sim, &Request::Write { bank: Bank::Bias, entry: 1, data: params.scale_entries(side) }, Status::Ok);
         model.set_scale(&params);
         let want = model.requant(0, 0, 32, &params.output(), use_bias);
         expect(&mut sim, &Request::Requant { src: 0, dst: 0, count: 32, output: params.output(), bias: use_bias }, want);
@@ -154,10 +166,22 @@ fn info_and_requant_over_the_link_8x8() {
         RequantParams { multiplier: 1 << 30, shift: 4, zero_point: 0, min: -128, max: 127 },
         RequantParams { multiplier: -(1 << 29), shift: 2, zero_point: 9, min: -60, max: 60 },
     ] {
-        expect(&mut sim, &Request::Write { bank: Bank::Bias, entry: 1, data: params.scale_entries(8) }, Status::Ok);
+        expect(&mut sim, &Request::Write { bank: Bank::Bias, entry: 1, data: params.scale_entries(side) }, Status::Ok);
         model.set_scale(&params);
         let want = model.requant(0, 0, 32, &params.output(), true);
         expect(&mut sim, &Request::Requant { src: 0, dst: 0, count: 32, output: params.output(), bias: true }, want);
         assert_banks_equal(&mut sim, &model);
     }
+    // Per channel: every column its own multiplier and shift, part of the
+    // range (src, dst and count off the ends' alignment).
+    let multipliers: Vec<i32> = (0..side as i32).map(|j| 1_100_000_000 + j * 61_000_017).collect();
+    let shifts: Vec<i32> = (0..side as i32).map(|j| (j * 3) % 32).collect();
+    let mut scales: Vec<u8> = multipliers.iter().flat_map(|v| v.to_le_bytes()).collect();
+    scales.extend(shifts.iter().flat_map(|v| v.to_le_bytes()));
+    expect(&mut sim, &Request::Write { bank: Bank::Bias, entry: 1, data: scales }, Status::Ok);
+    (model.multipliers, model.shifts) = (multipliers, shifts);
+    let output = RequantParams { multiplier: 0, shift: 0, zero_point: -5, min: -128, max: 127 }.output();
+    let want = model.requant(3, 7, 21, &output, true);
+    expect(&mut sim, &Request::Requant { src: 3, dst: 7, count: 21, output, bias: true }, want);
+    assert_banks_equal(&mut sim, &model);
 }

@@ -57,18 +57,35 @@ fn yosys_synthesises_the_array() {
 }
 
 /// Every operand pair through the multiplier pair's Verilog in Verilator:
-/// the generic variant, and with `NPU_ICE40_DSP` the SB_MAC16 variant on
-/// yosys's own cell model of the DSP.
-fn check_pair_verilog(dsp: bool) {
+/// the generic variant; with `NPU_ICE40_DSP` the SB_MAC16 variant on
+/// yosys's own cell model of the DSP; with `NPU_ECP5_DSP_PAIRS` both ECP5
+/// variants (pair 0 in MULT18X18D, on our model of it; pair 1 in LUTs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum PairVariant {
+    Generic,
+    Ice40Dsp,
+    Ecp5Dsp,
+    Ecp5Luts,
+}
+
+fn check_pair_verilog(variant: PairVariant) {
     use npu_sim::verilated::{ModelSpec, VerilatedModel};
-    let verilog = block_verilog(&mut MultiplierPair::default(), "pair");
+    let verilog = block_verilog(&mut MultiplierPair::new(usize::from(variant == PairVariant::Ecp5Luts)), "pair");
     let ports = npu_sim::verilated::top_ports(&verilog, "pair").unwrap();
     let mut spec = ModelSpec { sources: vec![("pair.v".into(), verilog)], top: "pair".into(), ports, flags: vec![] };
-    if dsp {
-        let cells = npu_fpga::yosys::share_dir().unwrap().join("ice40").join("cells_sim.v");
-        spec.sources.insert(0, ("cells_sim.v".into(), std::fs::read_to_string(cells).unwrap()));
-        spec.flags = vec!["-DNPU_ICE40_DSP".into(), "-DNO_ICE40_DEFAULT_ASSIGNMENTS".into(), "--no-timing".into()];
+    match variant {
+        PairVariant::Generic => {}
+        PairVariant::Ice40Dsp => {
+            let cells = npu_fpga::yosys::share_dir().unwrap().join("ice40").join("cells_sim.v");
+            spec.sources.insert(0, ("cells_sim.v".into(), std::fs::read_to_string(cells).unwrap()));
+            spec.flags = vec!["-DNPU_ICE40_DSP".into(), "-DNO_ICE40_DEFAULT_ASSIGNMENTS".into(), "--no-timing".into()];
+        }
+        PairVariant::Ecp5Dsp | PairVariant::Ecp5Luts => {
+            spec.sources.insert(0, ("mult18x18d.v".into(), npu_hdl::ecp5_dsp::mult18x18d_model()));
+            spec.flags = vec!["-DNPU_ECP5_DSP_PAIRS=1".into()];
+        }
     }
+    let dsp = variant;
     let mut m = VerilatedModel::build(&spec, None).unwrap_or_else(|e| panic!("{e}"));
     let port = |m: &VerilatedModel, n: &str| m.port(n).unwrap();
     let (a0, b0, a1, b1, p0, p1) = (port(&m, "a0"), port(&m, "b0"), port(&m, "a1"), port(&m, "b1"), port(&m, "p0"), port(&m, "p1"));
@@ -83,8 +100,8 @@ fn check_pair_verilog(dsp: bool) {
             m.set(b1, u64::from(d as u8));
             m.tick(1);
             let (x, y) = (m.get(p0) as u32 as i32, m.get(p1) as u32 as i32);
-            assert_eq!(x, i32::from(a) * i32::from(b), "dsp {dsp}: {a} * {b} (previous {previous:?})");
-            assert_eq!(y, i32::from(c) * i32::from(d), "dsp {dsp}: {c} * {d}");
+            assert_eq!(x, i32::from(a) * i32::from(b), "{dsp:?}: {a} * {b} (previous {previous:?})");
+            assert_eq!(y, i32::from(c) * i32::from(d), "{dsp:?}: {c} * {d}");
             previous = Some((a, b));
         }
     }
@@ -95,8 +112,9 @@ fn the_multiplier_pair_verilog_is_exact_for_every_pair() {
     if require(&VERILATOR).is_none() || require(&YOSYS).is_none() {
         return;
     }
-    check_pair_verilog(false);
-    check_pair_verilog(true);
+    for variant in [PairVariant::Generic, PairVariant::Ice40Dsp, PairVariant::Ecp5Dsp, PairVariant::Ecp5Luts] {
+        check_pair_verilog(variant);
+    }
 }
 
 fn npu_file(dir: &tempfile::TempDir, c: &NpuConfig) -> PathBuf {
@@ -152,4 +170,39 @@ fn every_memory_maps_to_spram_or_block_ram() {
     let flops = stats.count_matching("DFF");
     assert!(flops < memory_bits / 4, "{flops} flip-flops for {memory_bits} memory bits: {stats:?}");
     eprintln!("default NPU on iCE40: {brams} SB_RAM40_4K, {flops} flip-flops, {} LUTs", stats.count_matching("SB_LUT4"));
+}
+
+/// The requantizer's 18 x 18 multiplier leaf in Verilator, the generic
+/// variant and the ECP5 one (a MULT18X18D on our model of it), on the
+/// factors' edges and a spread between.
+#[test]
+fn the_18x18_multiplier_verilog_is_exact() {
+    use npu_hdl::multiplier18::Multiplier18;
+    use npu_sim::verilated::{ModelSpec, VerilatedModel};
+    if require(&VERILATOR).is_none() {
+        return;
+    }
+    let verilog = block_verilog(&mut Multiplier18::default(), "mul18");
+    let ports = npu_sim::verilated::top_ports(&verilog, "mul18").unwrap();
+    let mut values: Vec<i64> = vec![-(1 << 17), -(1 << 17) + 1, -65536, -1, 0, 1, 65535, 65536, (1 << 17) - 1];
+    let mut next = npu_tests::xorshift(18);
+    values.extend((0..60).map(|_| ((next() as i64) << 46) >> 46));
+    for ecp5 in [false, true] {
+        let mut spec = ModelSpec { sources: vec![("mul18.v".into(), verilog.clone())], top: "mul18".into(), ports: ports.clone(), flags: vec![] };
+        if ecp5 {
+            spec.sources.insert(0, ("mult18x18d.v".into(), npu_hdl::ecp5_dsp::mult18x18d_model()));
+            spec.flags = vec!["-DNPU_ECP5_DSP_PAIRS=1".into()];
+        }
+        let mut m = VerilatedModel::build(&spec, None).unwrap_or_else(|e| panic!("{e}"));
+        let (a, b, p) = (m.port("a").unwrap(), m.port("b").unwrap(), m.port("p").unwrap());
+        for &x in &values {
+            for &y in &values {
+                m.set(a, x as u64 & 0x3_FFFF);
+                m.set(b, y as u64 & 0x3_FFFF);
+                m.tick(1);
+                let got = ((m.get(p) << 28) as i64) >> 28;
+                assert_eq!(got, x * y, "ecp5 {ecp5}: {x} * {y}");
+            }
+        }
+    }
 }

@@ -153,8 +153,8 @@ fn ice40_timing_class(device: &str) -> &'static str {
 }
 
 /// The NPU's state registers as a yosys selection (`w:core.exec.q ...`).
-fn state_register_selection() -> String {
-    npu_hdl::verilog::STATE_REGISTERS.iter().map(|r| format!("w:{}.{r}", wrapper::CORE_INSTANCE)).collect::<Vec<_>>().join(" ")
+fn state_register_selection(config: &NpuConfig) -> String {
+    npu_hdl::verilog::state_registers(config).iter().map(|r| format!("w:{}.{r}", wrapper::CORE_INSTANCE)).collect::<Vec<_>>().join(" ")
 }
 
 /// Checks in yosys's log that every state register was recoded one-hot with
@@ -169,9 +169,9 @@ fn state_register_selection() -> String {
 /// flip-flops start at 0, so yosys inverts that one). That is right only if
 /// yosys put the power-up state on bit 0, which this checks; the netlist
 /// check then runs the recoded netlist from power-up.
-fn ice40_state_machines(yosys_log: &str) -> Result<(), String> {
+fn ice40_state_machines(yosys_log: &str, config: &NpuConfig) -> Result<(), String> {
     let lines: Vec<&str> = yosys_log.lines().collect();
-    for register in npu_hdl::verilog::STATE_REGISTERS {
+    for register in npu_hdl::verilog::state_registers(config) {
         let name = format!("Recoding FSM `$fsm$\\{}.{register}$", wrapper::CORE_INSTANCE);
         let Some(at) = lines.iter().position(|l| l.starts_with(&name)) else {
             return Err(format!("yosys did not recode the state register {}.{register} one-hot", wrapper::CORE_INSTANCE));
@@ -223,6 +223,14 @@ impl Stage {
     }
 }
 
+/// How many of the array's PE pairs get two MULT18X18D each on an ECP5
+/// board: as many as its DSPs hold, less the requantizer's.
+pub fn ecp5_dsp_pairs(board: &Board, config: &NpuConfig) -> u64 {
+    let pairs = (config.array.rows * config.array.cols).div_ceil(2) as u64;
+    let free = board.resources.dsps.saturating_sub(npu_hdl::requant_unit::dsps(config));
+    pairs.min(free / 2)
+}
+
 /// Builds `config` for `board` in `out`, calling `progress` as each stage
 /// starts (and as each further nextpnr seed starts), with what it does. On success `out/npu.bin` (iCE40) or `out/npu.bit` (ECP5) and
 /// `out/report.json` exist; a design that does not fit or misses timing is
@@ -266,21 +274,27 @@ pub fn build(board: &Board, config: &NpuConfig, out: &Path, progress: &mut dyn F
         Family::Ice40 => {
             let spram = if board.resources.spram > 0 { " -spram" } else { "" };
             let synth = format!("synth_ice40{spram} -abc9 -device {} -top {top}", ice40_timing_class(&board.device));
-            let registers = state_register_selection();
+            let registers = state_register_selection(config);
             format!(
                 "scratchpad -set synth_ice40.abc9.W {ICE40_WIRE_DELAY_PS}; {synth} -run begin:coarse; \
                  setattr -set fsm_encoding \"one-hot\" {registers}; {synth} -run coarse:map_ram; \
                  setattr -set init 1 {registers}; {synth} -run map_ram: -json npu.json"
             )
         }
-        Family::Ecp5 => format!("synth_ecp5 -top {top} -json npu.json"),
+        // -nodsp: the PE pairs that get DSPs instantiate them (see
+        // npu_hdl::ecp5_dsp); every other multiply becomes LUTs, instead
+        // of yosys inferring a DSP for each and overfilling the part.
+        Family::Ecp5 => format!("synth_ecp5 -nodsp -top {top} -json npu.json"),
     };
-    let define = if board.family == Family::Ice40 { "-DNPU_ICE40_DSP " } else { "" };
+    let define = match board.family {
+        Family::Ice40 => "-DNPU_ICE40_DSP ".to_string(),
+        Family::Ecp5 => format!("-DNPU_ECP5_DSP_PAIRS={} ", ecp5_dsp_pairs(board, config)),
+    };
     let script = format!("read_verilog {define}-sv npu_core.v npu_top.v; {synth}; tee -q -o synth_stat.json stat -json; write_verilog -noattr netlist.v");
     run_program(&tools.yosys, "yosys", &["-q", "-l", "yosys.log", "-p", &script], out, &out.join("yosys.stdout"))?;
     if board.family == Family::Ice40 {
         let log_text = std::fs::read_to_string(out.join("yosys.log")).unwrap_or_default();
-        ice40_state_machines(&log_text).map_err(|detail| FlowError::StateMachine { detail, log: out.join("yosys.log") })?;
+        ice40_state_machines(&log_text, config).map_err(|detail| FlowError::StateMachine { detail, log: out.join("yosys.log") })?;
     }
     seconds.insert("synth".to_string(), started.elapsed().as_secs_f64());
 
@@ -491,19 +505,21 @@ mod tests {
 
     #[test]
     fn every_state_register_recoded_with_power_up_on_bit_0_passes() {
-        let log: String = npu_hdl::verilog::STATE_REGISTERS.iter().map(|r| recoded(r, "00000 -> ---------1")).collect();
-        assert_eq!(ice40_state_machines(&log), Ok(()));
+        let config = NpuConfig::default();
+        let log: String = npu_hdl::verilog::state_registers(&config).iter().map(|r| recoded(r, "00000 -> ---------1")).collect();
+        assert_eq!(ice40_state_machines(&log, &config), Ok(()));
     }
 
     #[test]
     fn a_state_register_left_alone_or_recoded_otherwise_fails() {
-        let all = npu_hdl::verilog::STATE_REGISTERS;
+        let config = NpuConfig::default();
+        let all = npu_hdl::verilog::state_registers(&config);
         let missing: String = all[1..].iter().map(|r| recoded(r, "000 -> ----1")).collect();
-        let error = ice40_state_machines(&missing).unwrap_err();
+        let error = ice40_state_machines(&missing, &config).unwrap_err();
         assert!(error.contains(&format!("core.{}", all[0])) && error.contains("did not recode"), "{error}");
         let mut moved: String = all.iter().skip(1).map(|r| recoded(r, "000 -> ----1")).collect();
-        moved.push_str(&recoded(all[0], "00000 -> -----1---"));
-        let error = ice40_state_machines(&moved).unwrap_err();
+        moved.push_str(&recoded(&all[0], "00000 -> -----1---"));
+        let error = ice40_state_machines(&moved, &config).unwrap_err();
         assert!(error.contains("not on bit 0"), "{error}");
     }
 

@@ -7,9 +7,12 @@
 //! DSP serves two PEs, and the UP5K's 8 DSPs serve a 4x4 array, which
 //! yosys's own inference (one 8x8 multiply per SB_MAC16) cannot.
 //!
-//! The block is a leaf with hand-written Verilog in two variants, chosen
+//! The block is a leaf with hand-written Verilog in three variants, chosen
 //! when the Verilog is read:
 //! - with `NPU_ICE40_DSP` defined (the iCE40 board flow): one SB_MAC16;
+//! - with `NPU_ECP5_DSP_PAIRS` defined (the ECP5 flow): two MULT18X18D if
+//!   the pair's number is below it, else two LUT multipliers (the ECP5-85F
+//!   has 156 DSPs, fewer than a 16x16 array has PEs);
 //! - otherwise: two `$signed` multiplies into two registers, which every
 //!   simulator and synthesis tool takes (yosys makes LUT multipliers or its
 //!   own DSP choice from them).
@@ -24,7 +27,7 @@ use rust_hdl::core::timing::TimingInfo;
 use rust_hdl::prelude::*;
 
 /// `p0 = a0 * b0` and `p1 = a1 * b1` one clock edge after the operands.
-#[derive(LogicBlock, Default)]
+#[derive(LogicBlock)]
 pub struct MultiplierPair {
     pub clock: Signal<In, Clock>,
     /// First PE's factors, signed bytes.
@@ -36,10 +39,64 @@ pub struct MultiplierPair {
     /// The registered products, sign-extended to 32 bits (exact: |a*b| <= 2^14).
     pub p0: Signal<Out, Bits<32>>,
     pub p1: Signal<Out, Bits<32>>,
+    /// This pair's number in its array (the ECP5 build gives DSPs to the
+    /// first pairs; see [`crate::ecp5_dsp`]).
+    pair: Constant<Bits<16>>,
 }
 
-/// The Verilog body of [`MultiplierPair`].
-pub const VERILOG_BODY: &str = "\
+impl MultiplierPair {
+    /// Pair number `pair` of an array.
+    pub fn new(pair: usize) -> Self {
+        Self {
+            clock: Default::default(),
+            a0: Default::default(),
+            b0: Default::default(),
+            a1: Default::default(),
+            b1: Default::default(),
+            p0: Default::default(),
+            p1: Default::default(),
+            pair: Constant::new((pair as u64).into()),
+        }
+    }
+}
+
+/// The Verilog body of [`MultiplierPair`] number `pair` of its array.
+pub fn verilog_body(pair: usize) -> String {
+    let dsp = |n: usize| {
+        let (a, b) = (format!("a{n}"), format!("b{n}"));
+        crate::ecp5_dsp::mult18x18d(&format!("dsp{n}"), &crate::ecp5_dsp::byte_factor(&a), &crate::ecp5_dsp::byte_factor(&b), &format!("y{n}"))
+    };
+    format!(
+        "{ICE40}`elsif NPU_ECP5_DSP_PAIRS
+// Pair {pair}: two MULT18X18D if the ECP5 flow gave this pair DSPs (pairs
+// 0 to NPU_ECP5_DSP_PAIRS - 1), else two LUT multipliers.
+reg [15:0] r0;
+reg [15:0] r1;
+generate if ({pair} < `NPU_ECP5_DSP_PAIRS) begin : dsps
+wire [35:0] y0;
+wire [35:0] y1;
+{}{}always @(posedge clock) begin
+    r0 <= y0[15:0];
+    r1 <= y1[15:0];
+end
+end else begin : luts
+always @(posedge clock) begin
+    r0 <= $signed(a0) * $signed(b0);
+    r1 <= $signed(a1) * $signed(b1);
+end
+end endgenerate
+always @(*) begin
+    p0 = {{{{16{{r0[15]}}}}, r0}};
+    p1 = {{{{16{{r1[15]}}}}, r1}};
+end
+{GENERIC}",
+        dsp(0),
+        dsp(1)
+    )
+}
+
+/// The iCE40 variant, and the start of the chain of variants.
+const ICE40: &str = "\
 `ifdef NPU_ICE40_DSP
 // One SB_MAC16 in 8x8 mode: O[31:16] = A[15:8] * B[15:8] (the top product,
 // F) and O[15:0] = A[7:0] * B[7:0] (the bottom product, G), both signed and
@@ -62,6 +119,10 @@ always @(*) begin
     p1 = {{16{o[31]}}, o[31:16]};
     p0 = {{16{o[15]}}, o[15:0]};
 end
+";
+
+/// The generic variant: every simulator and synthesis tool takes it.
+const GENERIC: &str = "\
 `else
 wire signed [15:0] a0_wide = {{8{a0[7]}}, a0};
 wire signed [15:0] b0_wide = {{8{b0[7]}}, b0};
@@ -100,13 +161,16 @@ impl Logic for MultiplierPair {
     }
 
     fn hdl(&self) -> Verilog {
-        Verilog::Custom(VERILOG_BODY.into())
+        Verilog::Custom(verilog_body(self.pair.val().index()))
     }
 
     fn timing(&self) -> Vec<TimingInfo> {
-        vec![
-            TimingInfo { name: "multiplier_pair".into(), clock: "clock".into(), inputs: vec!["a0".into(), "b0".into(), "a1".into(), "b1".into()], outputs: vec!["p0".into(), "p1".into()] },
-        ]
+        vec![TimingInfo {
+            name: "multiplier_pair".into(),
+            clock: "clock".into(),
+            inputs: vec!["a0".into(), "b0".into(), "a1".into(), "b1".into()],
+            outputs: vec!["p0".into(), "p1".into()],
+        }]
     }
 }
 

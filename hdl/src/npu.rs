@@ -23,7 +23,7 @@ use crate::counter_bank::CounterBank;
 use crate::frame_receiver::{FrameReceiver, FrameState, HEADER_BYTES};
 use crate::gemm_engine::GemmEngine;
 use crate::ram::Ram;
-use crate::requantizer::Requantizer;
+use crate::requant_unit::RequantUnit;
 use crate::response_sender::ResponseSender;
 use crate::scratchpad::Scratchpad;
 use crate::word_ram::WordRam;
@@ -92,7 +92,7 @@ pub struct Npu {
     /// the requantizer, which asks for each entry when its step needs it.
     bias_mem: WordRam,
     engine: GemmEngine,
-    requant: Requantizer,
+    requant: RequantUnit,
     // Limits and records from the config and the protocol.
     /// (Padded with zeros to the width its byte index can reach: its byte
     /// is read every cycle.)
@@ -350,7 +350,7 @@ impl Npu {
             // Written only while nothing reads it.
             bias_mem: WordRam::new(4 * crate::requantizer::bias_depth(cols)),
             engine: GemmEngine::new(config),
-            requant: Requantizer::new(config),
+            requant: RequantUnit::new(config),
             info: Constant::new(info),
             rows: k(rows as u64),
             cols: k(cols as u64),

@@ -35,7 +35,7 @@
 use npu_spec::protocol::Status;
 use npu_spec::requant::MAX_SHIFT;
 use npu_spec::NpuConfig;
-use crate::vecs::signals;
+
 use rust_hdl::prelude::*;
 
 /// Entries of the bias bank the unit reads (entry j: lane j's bias): the
@@ -126,10 +126,11 @@ pub struct Requantizer {
     pub param_entry: Signal<Out, Bits<2>>,
     pub acc_data: Signal<In, Bits<32>>,
     pub param: Signal<In, Bits<32>>,
-    /// OUT write port: one lane per write.
+    /// OUT write port: one lane per write, bit j of `out_lanes` for lane j
+    /// (one word, not a port per lane: a wrapper picks it up whole).
     pub out_address: Signal<Out, Bits<16>>,
     pub out_data: Signal<Out, Bits<8>>,
-    pub out_write_enable: Vec<Signal<Out, Bit>>,
+    pub out_lanes: Signal<Out, Bits<32>>,
     acc_depth: Constant<Bits<17>>,
     acc_depth_log: Constant<Bits<17>>,
     last_lane: Constant<Bits<8>>,
@@ -263,7 +264,7 @@ impl Requantizer {
             param: Default::default(),
             out_address: Default::default(),
             out_data: Default::default(),
-            out_write_enable: signals(cols),
+            out_lanes: Default::default(),
             acc_depth: Constant::new((config.memory.acc_depth as u64).into()),
             acc_depth_log: Constant::new((config.memory.acc_depth.trailing_zeros() as u64).into()),
             last_lane: Constant::new(((cols - 1) as u64).into()),
@@ -323,7 +324,7 @@ impl Requantizer {
     }
 
     pub fn cols(&self) -> usize {
-        self.out_write_enable.len()
+        self.last_lane.val().index() + 1
     }
 }
 
@@ -369,9 +370,7 @@ impl Logic for Requantizer {
         self.out_address.next = self.dst.val() + self.entry.q.val();
         // The lane in hand, with its bias (the user selects both).
         self.lane_select.next = self.lane.q.val();
-        for j in 0..self.cols() {
-            self.out_write_enable[j].next = false;
-        }
+        self.out_lanes.next = 0.into();
         // Sum adds the bias to the lane's accumulator, which Wait kept in
         // `magnitude`; Setup takes the magnitude of the sum.
         self.entry_less_one.next = self.entry.q.val() - 1;
@@ -649,11 +648,7 @@ impl Logic for Requantizer {
                 self.state.d.next = RequantState::Store;
             }
             RequantState::Store => {
-                for j in 0..self.cols() {
-                    if (self.lane.q.val() & self.lane_mask.val()).index() == j {
-                        self.out_write_enable[j].next = true;
-                    }
-                }
+                self.out_lanes.next = bits::<32>(1) << bit_cast::<32, 8>(self.lane.q.val() & self.lane_mask.val());
                 self.lane.d.next = self.lane.q.val() + 1;
                 self.lane_last.d.next = (self.lane.q.val() & self.lane_mask.val()) == self.lane_before_last.val();
                 self.state.d.next = RequantState::LaneWait;
@@ -684,75 +679,3 @@ impl Logic for Requantizer {
     }
 }
 
-/// The requantizer wired to accumulator, OUT and BIAS memories as the NPU
-/// wires them, for tests: preload the accumulators and BIAS, run, read OUT
-/// back.
-#[derive(LogicBlock)]
-pub struct RequantBench {
-    pub clock: Signal<In, Clock>,
-    pub unit: Requantizer,
-    pub acc_mem: Vec<crate::Ram<Bits<32>>>,
-    pub out_mem: Vec<crate::Ram<Bits<8>>>,
-    /// The BIAS bank: entry e, lane j at word `e * bias_depth + j`.
-    pub bias_mem: crate::Ram<Bits<32>>,
-    /// The lane and entry the BIAS read port shows, a register away from
-    /// the unit (as in the NPU).
-    lane_reg: DFF<Bits<8>>,
-    entry_reg: DFF<Bits<2>>,
-    lane_bits: Constant<Bits<16>>,
-}
-
-impl RequantBench {
-    pub fn new(config: &NpuConfig) -> Self {
-        let depth = config.memory.acc_depth;
-        let lanes = bias_depth(config.array.cols);
-        Self {
-            clock: Default::default(),
-            unit: Requantizer::new(config),
-            acc_mem: (0..config.array.cols).map(|_| crate::Ram::new(depth)).collect(),
-            out_mem: (0..config.array.cols).map(|_| crate::Ram::new(depth)).collect(),
-            bias_mem: crate::Ram::new(4 * lanes),
-            lane_reg: Default::default(),
-            entry_reg: Default::default(),
-            lane_bits: Constant::new((lanes.trailing_zeros() as u64).into()),
-        }
-    }
-
-    /// The BIAS word of entry `entry`, lane `lane`.
-    pub fn bias_index(&self, entry: usize, lane: usize) -> usize {
-        entry * bias_depth(self.acc_mem.len()) + lane
-    }
-}
-
-impl Logic for RequantBench {
-    #[hdl_gen]
-    fn update(&mut self) {
-        dff_setup!(self, clock, lane_reg, entry_reg);
-        self.unit.clock.next = self.clock.val();
-        self.lane_reg.d.next = self.unit.lane_select.val();
-        self.entry_reg.d.next = self.unit.param_entry.val();
-        self.bias_mem.clock.next = self.clock.val();
-        self.bias_mem.read_address.next =
-            bit_cast::<16, 8>(self.lane_reg.q.val()) | (bit_cast::<16, 2>(self.entry_reg.q.val()) << self.lane_bits.val());
-        self.bias_mem.write_address.next = 0.into();
-        self.bias_mem.write_data.next = 0.into();
-        self.bias_mem.write_enable.next = false;
-        self.unit.param.next = self.bias_mem.read_data.val();
-        self.unit.acc_data.next = 0.into();
-        for j in 0..self.acc_mem.len() {
-            self.acc_mem[j].clock.next = self.clock.val();
-            self.acc_mem[j].read_address.next = self.unit.acc_address.val();
-            self.acc_mem[j].write_address.next = 0.into();
-            self.acc_mem[j].write_data.next = 0.into();
-            self.acc_mem[j].write_enable.next = false;
-            if self.unit.lane_select.val().index() == j {
-                self.unit.acc_data.next = self.acc_mem[j].read_data.val();
-            }
-            self.out_mem[j].clock.next = self.clock.val();
-            self.out_mem[j].read_address.next = 0.into();
-            self.out_mem[j].write_address.next = self.unit.out_address.val();
-            self.out_mem[j].write_data.next = self.unit.out_data.val();
-            self.out_mem[j].write_enable.next = self.unit.out_write_enable[j].val();
-        }
-    }
-}

@@ -27,8 +27,8 @@
 use crate::delay_line::DelayLine;
 use crate::multiplier::MultiplierPair;
 use crate::pe::{ProcessingElement, PE_LATENCY};
-use npu_spec::NpuConfig;
 use crate::vecs::{dffs, signals};
+use npu_spec::NpuConfig;
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]
@@ -82,7 +82,7 @@ impl SystolicArray {
             b_skew: (0..cols).map(|_| DelayLine::new(1)).collect(),
             b_fwd: dffs((rows - 1) * cols),
             pes: (0..rows * cols).map(|_| ProcessingElement::default()).collect(),
-            pairs: (0..(rows * cols).div_ceil(2)).map(|_| MultiplierPair::default()).collect(),
+            pairs: (0..(rows * cols).div_ceil(2)).map(MultiplierPair::new).collect(),
             zero_byte: Constant::new(0.into()),
             unused_odd_product: Default::default(),
         }

@@ -30,13 +30,17 @@ pub enum LintWaiver {
 impl LintWaiver {
     fn pragma(self) -> &'static str {
         match self {
-            LintWaiver::DeclFilename => "// One file holds every module of the design, so only the top module can match\n\
+            LintWaiver::DeclFilename => {
+                "// One file holds every module of the design, so only the top module can match\n\
                  // the file name: the DECLFILENAME lint check is waived for that reason.\n\
-                 /* verilator lint_off DECLFILENAME */\n",
-            LintWaiver::Width => "// rust-hdl writes integer literals as 32-bit constants and sizes arithmetic by\n\
+                 /* verilator lint_off DECLFILENAME */\n"
+            }
+            LintWaiver::Width => {
+                "// rust-hdl writes integer literals as 32-bit constants and sizes arithmetic by\n\
                  // Verilog's context rules (x + 1, x == 0); the results are the intended ones, so\n\
                  // the WIDTH lint check is waived for that reason.\n\
-                 /* verilator lint_off WIDTH */\n",
+                 /* verilator lint_off WIDTH */\n"
+            }
         }
     }
 }
@@ -73,8 +77,15 @@ pub const NPU_TOP: &str = "npu";
 /// the instance of [`NPU_TOP`] once the design is flattened. Each holds a
 /// state enum whose code 0 (Idle, or Hunt) is its power-up state, as every
 /// flip-flop starts at 0. The iCE40 flow has yosys recode them one-hot, which
-/// needs that state's bit to start at 1 (see npu_fpga::flow).
-pub const STATE_REGISTERS: &[&str] = &["exec.q", "engine.state.q", "requant.state.q", "receiver.state.q", "receiver.uart.state.q"];
+/// needs that state's bit to start at 1 (see npu_fpga::flow). The
+/// requantizer's is the config's unit's.
+pub fn state_registers(config: &NpuConfig) -> Vec<String> {
+    let requant = match config.requant.unit {
+        npu_spec::config::RequantUnit::Serial => "requant.serial$0.state.q",
+        npu_spec::config::RequantUnit::Pipelined => "requant.pipelined$0.state.q",
+    };
+    ["exec.q", "engine.state.q", requant, "receiver.state.q", "receiver.uart.state.q"].map(String::from).to_vec()
+}
 
 /// Verilog of the whole NPU a config describes (UART pins in and out), top
 /// module [`NPU_TOP`]. Its state machines and counters need the WIDTH waiver.
@@ -154,12 +165,16 @@ mod tests {
 
     #[test]
     fn every_state_register_is_a_flip_flop_of_the_npu() {
-        let text = npu_verilog(&NpuConfig::default());
-        for register in STATE_REGISTERS {
-            // "engine.state.q" is the q of module npu$engine$state.
-            let path = register.strip_suffix(".q").expect("a flip-flop output");
-            let module = format!("module {NPU_TOP}${}(d,q,clock);", path.replace('.', "$"));
-            assert!(text.contains(&module), "{register}: no {module}");
+        let mut pipelined = NpuConfig::default();
+        pipelined.requant.unit = npu_spec::config::RequantUnit::Pipelined;
+        for config in [NpuConfig::default(), pipelined] {
+            let text = npu_verilog(&config);
+            for register in state_registers(&config) {
+                // "engine.state.q" is the q of module npu$engine$state.
+                let path = register.strip_suffix(".q").expect("a flip-flop output");
+                let module = format!("module {NPU_TOP}${}(d,q,clock);", path.replace('.', "$"));
+                assert!(text.contains(&module), "{register}: no {module}");
+            }
         }
     }
 }

@@ -41,6 +41,9 @@ pub struct NpuConfig {
     pub memory: MemoryConfig,
     pub clock: ClockConfig,
     pub link: LinkConfig,
+    /// The requantization unit; the serial one when the section is absent.
+    #[serde(default)]
+    pub requant: RequantConfig,
 }
 
 /// The systolic array.
@@ -107,6 +110,36 @@ pub struct ClockConfig {
 pub struct LinkConfig {
     /// UART rate in bit/s (8N1).
     pub baud: u32,
+}
+
+/// The requantization unit (INT32 accumulators to INT8, gemmlowp's rules).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequantConfig {
+    /// Which unit the hardware has.
+    pub unit: RequantUnit,
+}
+
+/// The two requantization units: the same results, different cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequantUnit {
+    /// One element at a time, 85 to 117 cycles each, no multiplier: a few
+    /// hundred logic cells (the UP5K's DSPs all serve the array).
+    #[default]
+    Serial,
+    /// One element a cycle once its lanes' parameters are loaded, through
+    /// a 32x32 multiply of four 18x18 DSPs (for the ECP5).
+    Pipelined,
+}
+
+impl fmt::Display for RequantUnit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RequantUnit::Serial => "serial",
+            RequantUnit::Pipelined => "pipelined",
+        })
+    }
 }
 
 /// Why a config could not be used.
