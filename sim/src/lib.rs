@@ -8,6 +8,7 @@
 
 pub mod array;
 pub mod clocked;
+pub mod ecp5_cells;
 pub mod fuzz;
 pub mod gemm_bench;
 pub mod netlist;
