@@ -41,11 +41,12 @@ fn the_architecture_diagram_names_every_block_and_its_svg_is_current() {
             assert!(svg.contains(&format!(">{line}</text>")), "docs/architecture.svg lacks the label line {line:?} of node {id}: render it again");
         }
     }
-    // Every hardware block has its file in the diagram.
+    // Every hardware block has its file in the diagram (not the helpers:
+    // Verilog text, vectors, the ECP5 DSP instance text, a test bench).
     let named: Vec<&str> = nodes.iter().map(|n| n.2.as_str()).collect();
     for entry in std::fs::read_dir(root().join("hdl/src")).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        if name.ends_with(".rs") && !["lib.rs", "vecs.rs", "verilog.rs"].contains(&name.as_str()) {
+        if name.ends_with(".rs") && !["lib.rs", "vecs.rs", "verilog.rs", "ecp5_dsp.rs", "requant_bench.rs"].contains(&name.as_str()) {
             let file = format!("hdl/src/{name}");
             assert!(named.contains(&file.as_str()), "docs/architecture.dot does not show {file}: add its block to the diagram");
         }

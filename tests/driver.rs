@@ -172,3 +172,36 @@ fn a_pseudo_terminal_is_waited_for_as_a_virtual_board() {
     let t = SerialTransport::open(pty.path.to_str().unwrap(), 1_000_000).unwrap();
     assert_eq!(t.slowdown(), VIRTUAL_BOARD_SLOWDOWN);
 }
+
+/// The shipped ULX3S config (16x16, the pipelined requantizer, at its own
+/// clock and link rate) on its Verilated model: GEMMs of shapes off the
+/// array's multiples, and a requantized GEMM with per-channel scales.
+#[test]
+fn the_ulx3s_config_computes_any_shape_exactly() {
+    if require(&VERILATOR).is_none() {
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let c = NpuConfig::load(&root.join("configs/ulx3s.toml")).unwrap();
+    let mut npu = sim_npu(&c);
+    for (n, (m, k, nn)) in [(1, 1, 1), (17, 33, 15), (40, 300, 21), (16, 16, 16)].into_iter().enumerate() {
+        let a = random(m, k, 300 + n as u64);
+        let b = random(k, nn, 400 + n as u64);
+        assert_eq!(npu.gemm(&a, &b).unwrap_or_else(|e| panic!("{m}x{k}x{nn}: {e}")), gemm_reference(&a, &b).unwrap(), "{m}x{k}x{nn}");
+    }
+    let (m, k, n) = (19, 90, 23);
+    let a = random(m, k, 7);
+    let b = random(k, n, 8);
+    let wide = gemm_reference(&a, &b).unwrap();
+    let params = RequantParams { multiplier: 1_518_500_250, shift: 9, zero_point: 4, min: -128, max: 127 };
+    let bias: Vec<i32> = (0..n as i32).map(|j| 733 * j - 9000).collect();
+    let channels: Vec<(i32, u8)> = (0..n).map(|j| (1_100_000_000 + 37_000_000 * j as i32, (5 + j % 9) as u8)).collect();
+    let scales = channels.iter().map(|&(multiplier, shift)| npu_host::driver::ChannelScale { multiplier, shift }).collect();
+    let q = Requant { params, bias: Some(bias.clone()), channels: Some(scales) };
+    let got = npu.gemm_requant(&a, &b, &q).unwrap();
+    let want = Matrix::from_fn(m, n, |i, j| {
+        let p = RequantParams { multiplier: channels[j].0, shift: channels[j].1, ..params };
+        requantize(wide.get(i, j), bias[j], &p)
+    });
+    assert_eq!(got, want);
+}

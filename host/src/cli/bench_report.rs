@@ -79,6 +79,15 @@ pub fn write_plots(out: &Path, bench: &Bench) -> anyhow::Result<()> {
         let pe_axis = Axis { label: "PEs (rows x cols)", scale: Scale::Log2 };
         line_chart(&out.join("hw_scaling.svg"), &hw_titles("Logic used against PEs (iCE40UP5K logic cells, ECP5-85F LUT4)"), pe_axis, pct("% of the device's logic"), &per_board(|r| 100.0 * r.logic.used as f64 / r.logic.available as f64, false))?;
         line_chart(&out.join("hw_fmax.svg"), &hw_titles("fmax after place and route against PEs (builds that fit)"), pe_axis, Axis { label: "fmax (MHz)", scale: Scale::Linear }, &per_board(|r| r.fmax_mhz, true))?;
+        // Peak GOPS at the config's clock, for the builds that meet it.
+        let gops: Vec<Series> = SYNTH_POINTS
+            .iter()
+            .map(|(board, _, path, _)| Series {
+                name: format!("{board} ({path})"),
+                points: bench.hardware.iter().filter(|r| r.board == *board && r.fits && r.timing_met).map(|r| (pes(r), r.peak_tops * 1e3)).collect(),
+            })
+            .collect();
+        line_chart(&out.join("hw_gops.svg"), &hw_titles("Peak INT8 GOPS against PEs, at the config's clock (builds that meet it)"), pe_axis, Axis { label: "GOPS (log scale)", scale: Scale::Log10 }, &gops)?;
     }
 
     let bars: Vec<Bar> = tops_entries(bench).into_iter().map(|e| Bar { label: e.label, value: e.tops, group: e.group }).collect();
@@ -126,6 +135,6 @@ pub fn markdown(bench: &Bench) -> String {
             let _ = writeln!(md, "| {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {fmax} | {:.2} MHz | {}, {} | {:.0} s |", r.board, r.array, r.logic.used, r.logic.available, r.dsps.used, r.dsps.available, r.block_ram.used, r.block_ram.available, r.spram.used, r.spram.available, r.required_mhz, if r.fits { "fits" } else { "does not fit" }, if r.timing_met { "met" } else { "missed" }, r.seconds.values().sum::<f64>());
         }
     }
-    let _ = writeln!(md, "\nPlots: tops.svg, utilization_vs_k.svg, gops.svg, link_efficiency.svg, sim_speed.svg{}.", if bench.hardware.is_empty() { "" } else { ", hw_scaling.svg, hw_fmax.svg" });
+    let _ = writeln!(md, "\nPlots: tops.svg, utilization_vs_k.svg, gops.svg, link_efficiency.svg, sim_speed.svg{}.", if bench.hardware.is_empty() { "" } else { ", hw_scaling.svg, hw_fmax.svg, hw_gops.svg" });
     md
 }
