@@ -173,16 +173,16 @@ fn a_pseudo_terminal_is_waited_for_as_a_virtual_board() {
     assert_eq!(t.slowdown(), VIRTUAL_BOARD_SLOWDOWN);
 }
 
-/// The shipped ULX3S config (16x16, the pipelined requantizer, at its own
+/// The VTA-sized ULX3S config (16x16, the pipelined requantizer, at its own
 /// clock and link rate) on its Verilated model: GEMMs of shapes off the
 /// array's multiples, and a requantized GEMM with per-channel scales.
 #[test]
-fn the_ulx3s_config_computes_any_shape_exactly() {
+fn the_16x16_ulx3s_config_computes_any_shape_exactly() {
     if require(&VERILATOR).is_none() {
         return;
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let c = NpuConfig::load(&root.join("configs/ulx3s.toml")).unwrap();
+    let c = NpuConfig::load(&root.join("configs/ulx3s-16x16.toml")).unwrap();
     let mut npu = sim_npu(&c);
     for (n, (m, k, nn)) in [(1, 1, 1), (17, 33, 15), (40, 300, 21), (16, 16, 16)].into_iter().enumerate() {
         let a = random(m, k, 300 + n as u64);

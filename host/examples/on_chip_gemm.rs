@@ -4,7 +4,7 @@
 //! requantization unit (rust-hdl's simulator, cycle-exact) requantizing
 //! every accumulator entry, start to done.
 //!
-//! cargo run --release -p npu-host --example on_chip_gemm -- configs/ulx3s.toml 256 1024
+//! cargo run --release -p npu-host --example on_chip_gemm -- configs/ulx3s-16x16.toml 256 1024
 
 use npu_host::bench::{on_chip_point, open_sim};
 use npu_spec::NpuConfig;

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  npu bench --out bench/                    (about 15 minutes on 2 cores)\n  npu bench --quick --out /tmp/bench        (half a minute)\n  npu bench --synth --out bench/            (adds iCEBreaker builds of 1x1, 2x2, 4x4 and ULX3S builds of 4x4, 8x8, 16x16: the 16x16 alone takes about an hour in the WebAssembly tools)\n  npu bench --from-json bench/bench.json --out bench/   (tables and plots again, measuring nothing)\n\nWrites DIR/bench.json (every figure with the machine, the config and this\ncommand), DIR/bench.md and SVG plots, among them DIR/tops.svg: this NPU's\npeak and measured INT8 TOPS (the bench's config and the ULX3S config) beside\nthis machine's CPU on the same INT8 GEMM and the NPUs people compare. All\ntimings of the NPU are device cycles of the cycle-exact Verilated model at\nthe config's clock; the CPU's and the simulation speed are wall time on\nthis machine.")]
+#[command(after_help = "Examples:\n  npu bench --out bench/                    (about 15 minutes on 2 cores)\n  npu bench --quick --out /tmp/bench        (half a minute)\n  npu bench --synth --out bench/            (adds iCEBreaker builds of 1x1, 2x2, 4x4 and ULX3S builds of 2x2, 4x4, 8x8: about 10 more minutes)\n  npu bench --from-json bench/bench.json --out bench/   (tables and plots again, measuring nothing)\n\nWrites DIR/bench.json (every figure with the machine, the config and this\ncommand), DIR/bench.md and SVG plots, among them DIR/tops.svg: this NPU's\npeak and measured INT8 TOPS (the bench's config and the ULX3S config) beside\nthis machine's CPU on the same INT8 GEMM and the NPUs people compare. All\ntimings of the NPU are device cycles of the cycle-exact Verilated model at\nthe config's clock; the CPU's and the simulation speed are wall time on\nthis machine.")]
 pub struct BenchArgs {
     #[command(flatten)]
     config: ConfigArg,
@@ -22,7 +22,7 @@ pub struct BenchArgs {
     /// Fewer and smaller runs (for tests)
     #[arg(long)]
     quick: bool,
-    /// Also build bitstreams: iCEBreaker 1x1, 2x2, 4x4 and ULX3S (ECP5) 4x4, 8x8, 16x16 (an hour or more)
+    /// Also build bitstreams: iCEBreaker 1x1, 2x2, 4x4 and ULX3S (ECP5) 2x2, 4x4, 8x8 (minutes)
     #[arg(long)]
     synth: bool,
     /// Measure nothing: write the tables and plots again from an earlier run's bench.json
@@ -230,7 +230,7 @@ fn write_report(out: &std::path::Path, bench: &Bench, json: bool) -> Result<()> 
 /// The synthesis runs of `--synth`: board, its shipped config, the array sides.
 pub(super) const SYNTH_POINTS: [(&str, &str, &str, [usize; 3]); 2] = [
     ("icebreaker", include_str!("../../../configs/default.toml"), "configs/default.toml", [1, 2, 4]),
-    ("ulx3s", include_str!("../../../configs/ulx3s.toml"), "configs/ulx3s.toml", [4, 8, 16]),
+    ("ulx3s", include_str!("../../../configs/ulx3s.toml"), "configs/ulx3s.toml", [2, 4, 8]),
 ];
 
 /// Builds every point of [`SYNTH_POINTS`] under `out/<board>-<side>x<side>/`,
