@@ -124,6 +124,8 @@ end
 /// The generic variant: every simulator and synthesis tool takes it.
 const GENERIC: &str = "\
 `else
+// (The pair's number matters to the ECP5 variant only.)
+wire unused_pair = &{1'b0, pair[0]};
 wire signed [15:0] a0_wide = {{8{a0[7]}}, a0};
 wire signed [15:0] b0_wide = {{8{b0[7]}}, b0};
 wire signed [15:0] a1_wide = {{8{a1[7]}}, a1};

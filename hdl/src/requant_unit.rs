@@ -40,8 +40,10 @@ pub struct RequantUnit {
     pub out_address: Signal<Out, Bits<16>>,
     pub out_data: Signal<Out, Bits<8>>,
     pub out_write_enable: Vec<Signal<Out, Bit>>,
-    /// The unit's `out_lanes`, spread onto `out_write_enable`.
+    /// The unit's `out_lanes`, spread onto `out_write_enable`; the bits
+    /// above the lanes are read by nothing (named so for the lint).
     lanes: Signal<Local, Bits<32>>,
+    unused_lanes: Signal<Local, Bits<32>>,
     /// One of the two units (the other list is empty).
     serial: Vec<Requantizer>,
     pipelined: Vec<RequantPipeline>,
@@ -75,6 +77,7 @@ impl RequantUnit {
             out_data: Default::default(),
             out_write_enable: signals(config.array.cols),
             lanes: Default::default(),
+            unused_lanes: Default::default(),
             serial,
             pipelined,
         }
@@ -144,5 +147,6 @@ impl Logic for RequantUnit {
         for j in 0..self.cols() {
             self.out_write_enable[j].next = self.lanes.val().get_bit(j);
         }
+        self.unused_lanes.next = self.lanes.val();
     }
 }
