@@ -8,14 +8,14 @@
 //! reference does.
 
 use npu_fpga::board::Board;
-use npu_sim::netlist::{netlist_npu_of, Family};
+use npu_sim::netlist::{netlist_npu, Family};
 use npu_sim::npu_sim::{NpuPins, NpuSim};
 use npu_spec::device_model::DeviceModel;
 use npu_spec::protocol::{Bank, GemmTile, Info, Request, Status};
 use npu_spec::requant::RequantParams;
 use npu_spec::tools::{ICEPACK, NEXTPNR_ICE40, VERILATOR, YOSYS};
 use npu_spec::NpuConfig;
-use npu_tests::{require, xorshift};
+use npu_tests::{available, require, xorshift};
 
 const WAIT: u64 = 5_000_000;
 
@@ -48,11 +48,7 @@ fn ulx3s_small_bitstream_fits_meets_timing_and_its_netlist_computes() {
     if require(&VERILATOR).is_none() {
         return;
     }
-    if let Err(e) = npu_fpga::flow::check_tools(npu_fpga::board::Family::Ecp5) {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI must have every tool: {e}");
-        }
-        eprintln!("SKIPPED: {e}");
+    if available(npu_fpga::flow::check_tools(npu_fpga::board::Family::Ecp5)).is_none() {
         return;
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
@@ -75,7 +71,7 @@ fn ulx3s_small_bitstream_fits_meets_timing_and_its_netlist_computes() {
 /// damaged frame refused.
 fn netlist_computes(family: Family, board: &Board, config: &NpuConfig, out: &std::path::Path) {
     let netlist = std::fs::read_to_string(out.join("netlist.v")).unwrap();
-    let pins = netlist_npu_of(family, &netlist, &npu_fpga::wrapper::top_name(board), board.leds.active_low).unwrap_or_else(|e| panic!("{e}"));
+    let pins = netlist_npu(family, &netlist, &npu_fpga::wrapper::top_name(board), board.leds.active_low).unwrap_or_else(|e| panic!("{e}"));
     let mut npu = NpuSim::with_pins(pins, config);
     let info = expect(&mut npu, &Request::Info, Status::Ok);
     assert_eq!(Info::decode(&info), Some(Info::of(config)));

@@ -92,6 +92,17 @@ module DP16KD(
         end
     endfunction
 
+    // A write of `w` bits (up to 18) at address `a`; at 18 the two low
+    // address bits enable the two nine-bit halves.
+    task write_word(input integer w, input [13:0] a, input [17:0] di);
+        integer d;
+        if (w == 18) begin
+            if (a[0]) mem[{{a[13:4], 1'b0}}] = di[8:0];
+            if (a[1]) mem[{{a[13:4], 1'b1}}] = di[17:9];
+        end else if (w == 9) mem[a[13:3]] = di[8:0];
+        else for (d = 0; d < w; d = d + 1) mem[({{2'b0, a}} / w * w + d) / 8][({{2'b0, a}} / w * w + d) % 8] = di[d];
+    endtask
+
     // The chip selects are unused: CSDECODE 0b000 with every CS pin low.
     wire a_on = CEA && {{CSA2, CSA1, CSA0}} == 3'b000;
     wire b_on = CEB && {{CSB2, CSB1, CSB0}} == 3'b000;
@@ -100,7 +111,6 @@ module DP16KD(
     reg [17:0] old_a;
     reg [17:0] old_b;
     reg [35:0] old_wide;
-    integer d;
     always @(posedge clock) begin
         old_a = read_word(DATA_WIDTH_A == 36 ? 18 : DATA_WIDTH_A, ada);
         old_b = read_word(DATA_WIDTH_B == 36 ? 18 : DATA_WIDTH_B, adb);
@@ -112,19 +122,9 @@ module DP16KD(
                 if (ada[1]) mem[{{ada[13:5], 2'd1}}] = dia[17:9];
                 if (ada[2]) mem[{{ada[13:5], 2'd2}}] = dib[8:0];
                 if (ada[3]) mem[{{ada[13:5], 2'd3}}] = dib[17:9];
-            end else if (DATA_WIDTH_A == 18) begin
-                if (ada[0]) mem[{{ada[13:4], 1'b0}}] = dia[8:0];
-                if (ada[1]) mem[{{ada[13:4], 1'b1}}] = dia[17:9];
-            end else if (DATA_WIDTH_A == 9) mem[ada[13:3]] = dia[8:0];
-            else for (d = 0; d < DATA_WIDTH_A; d = d + 1) mem[({{2'b0, ada}} / DATA_WIDTH_A * DATA_WIDTH_A + d) / 8][({{2'b0, ada}} / DATA_WIDTH_A * DATA_WIDTH_A + d) % 8] = dia[d];
+            end else write_word(DATA_WIDTH_A, ada, dia);
         end
-        if (b_on && WEB && DATA_WIDTH_B != 36) begin
-            if (DATA_WIDTH_B == 18) begin
-                if (adb[0]) mem[{{adb[13:4], 1'b0}}] = dib[8:0];
-                if (adb[1]) mem[{{adb[13:4], 1'b1}}] = dib[17:9];
-            end else if (DATA_WIDTH_B == 9) mem[adb[13:3]] = dib[8:0];
-            else for (d = 0; d < DATA_WIDTH_B; d = d + 1) mem[({{2'b0, adb}} / DATA_WIDTH_B * DATA_WIDTH_B + d) / 8][({{2'b0, adb}} / DATA_WIDTH_B * DATA_WIDTH_B + d) % 8] = dib[d];
-        end
+        if (b_on && WEB && DATA_WIDTH_B != 36) write_word(DATA_WIDTH_B, adb, dib);
         // Reads.
         if (DATA_WIDTH_B == 36) begin
             if (b_on) begin

@@ -82,14 +82,9 @@ pub enum Family {
     Ecp5,
 }
 
-/// A board build's netlist (top module `top`, ports as the board wrapper
-/// writes them) behind the NPU's pins.
-pub fn netlist_npu(netlist: &str, top: &str, busy_active_low: bool) -> Result<VerilatedNpu, ModelError> {
-    netlist_npu_of(Family::Ice40, netlist, top, busy_active_low)
-}
-
-/// As [`netlist_npu`], for a netlist of `family`.
-pub fn netlist_npu_of(family: Family, netlist: &str, top: &str, busy_active_low: bool) -> Result<VerilatedNpu, ModelError> {
+/// A board build's netlist of `family` (top module `top`, ports as the
+/// board wrapper writes them) behind the NPU's pins.
+pub fn netlist_npu(family: Family, netlist: &str, top: &str, busy_active_low: bool) -> Result<VerilatedNpu, ModelError> {
     let port = |name: &str, input: bool| Port { name: name.into(), width: 1, input };
     let (cells, flags) = match family {
         Family::Ice40 => (ice40_cell_models()?, vec!["-DNO_ICE40_DEFAULT_ASSIGNMENTS".to_string()]),

@@ -31,8 +31,15 @@ pub fn gemm_operands(m: usize, k: usize, n: usize) -> impl Strategy<Value = (Mat
 /// outside CI. In CI (the `CI` variable set) an absent tool fails the test:
 /// CI installs every tool, so a skip there would hide a broken setup.
 pub fn require(tool: &Tool) -> Option<PathBuf> {
-    match tool.find() {
-        Ok(path) => Some(path),
+    available(tool.find())
+}
+
+/// The tool check's result: `Some` when the tool is there; otherwise a
+/// panic in CI (which must have every tool) or a note that the test is
+/// skipped.
+pub fn available<T, E: std::fmt::Display>(found: Result<T, E>) -> Option<T> {
+    match found {
+        Ok(value) => Some(value),
         Err(e) if std::env::var_os("CI").is_some() => panic!("CI must have every tool: {e}"),
         Err(e) => {
             eprintln!("SKIPPED: {e}");
