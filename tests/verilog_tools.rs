@@ -135,6 +135,16 @@ fn verilator_lints_the_whole_npu_clean() {
             panic!("{rows}x{cols}: {e}");
         }
     }
+    // And with the pipelined requantizer, an odd and an even side.
+    for (rows, cols) in [(3, 3), (16, 16)] {
+        let mut c = config(rows, cols);
+        c.requant.unit = npu_spec::config::RequantUnit::Pipelined;
+        let dir = tempfile::tempdir().unwrap();
+        let path = npu_file(&dir, &c);
+        if let Err(e) = npu_sim::verilator::lint(&path, NPU_TOP) {
+            panic!("{rows}x{cols}, pipelined requantizer: {e}");
+        }
+    }
 }
 
 /// iCE40 block RAMs (SB_RAM40_4K: 4 kbit, at most 16 bits wide) that a

@@ -139,6 +139,12 @@ pub fn check_tools(family: Family) -> Result<(), FlowError> {
 /// netlist, and so the netlist check, is the same whichever seed places it.
 pub const NEXTPNR_SEEDS: &[u32] = &[1, 2, 3];
 
+/// A placement below this fraction of the required clock is not retried
+/// with another seed: seeds spread fmax by a few percent (the iCEBreaker's
+/// four seeds span 47.7 to 51.6 MHz), so none would close such a gap, and
+/// on the ECP5 each try of a large design is most of an hour.
+pub const SEED_REACH: f64 = 0.9;
+
 /// The weight nextpnr's placer gives timing on the iCE40 (its default is
 /// 10). The default 4x4 build fills 95% of the UP5K, and with the default
 /// weight its few slow paths end up with long wires: built for 48 MHz, seeds
@@ -200,6 +206,17 @@ fn ice40_state_machines(yosys_log: &str, config: &NpuConfig) -> Result<(), Strin
         }
     }
     Ok(())
+}
+
+/// Whether a placement that `placed` (or not) with `report` is worth
+/// another seed: not once it meets timing, not for a design over the
+/// device's size (every seed fails it alike), and not for one far short of
+/// its clock (see `SEED_REACH`).
+fn another_seed_could_help(report: &BuildReport, placed: bool) -> bool {
+    let over = report.logic.used > report.logic.available;
+    let far_short = placed && report.fmax_mhz < SEED_REACH * report.required_mhz;
+    let met = placed && report.timing_met;
+    !(met || over || far_short)
 }
 
 /// A seed's fmax as the table and the progress line say it.
@@ -330,6 +347,11 @@ pub fn build(board: &Board, config: &NpuConfig, out: &Path, progress: &mut dyn F
             board.speed.unwrap_or(6).to_string(),
             "--textcfg".into(),
             "npu.config".into(),
+            // router1 did not finish a 16x16 array at 77% of the 85F's LUTs
+            // in 45 minutes (hundreds of congested arcs left); router2
+            // routed it in 6.
+            "--router".into(),
+            "router2".into(),
         ],
     };
     args.extend(["--json", "npu.json", pins_flag, pins, "--freq", &mhz, "--timing-allow-fail", "--report", "nextpnr-report.json", "-l", "nextpnr.log"].map(String::from));
@@ -350,9 +372,7 @@ pub fn build(board: &Board, config: &NpuConfig, out: &Path, progress: &mut dyn F
         report.seed = seed;
         report.seeds_tried = seeds_tried.clone();
         let placed = pnr.is_ok() && report.fits;
-        // (A design over the device's size fails every seed alike.)
-        let over = report.logic.used > report.logic.available;
-        if (placed && report.timing_met) || over || seeds_tried.len() + 1 == NEXTPNR_SEEDS.len() {
+        if !another_seed_could_help(&report, placed) || seeds_tried.len() + 1 == NEXTPNR_SEEDS.len() {
             break (pnr, report);
         }
         seeds_tried.insert(seed, if placed { report.fmax_mhz } else { 0.0 });
@@ -506,6 +526,40 @@ mod tests {
     fn the_stages_count_from_one_to_count() {
         let numbers: Vec<usize> = [Stage::Synthesis, Stage::PlaceAndRoute, Stage::Pack].map(Stage::number).to_vec();
         assert_eq!(numbers, (1..=Stage::COUNT).collect::<Vec<_>>());
+    }
+
+    /// A report of a placement at `fmax_mhz` for 100 MHz, `used` of 100 cells.
+    fn placed_at(fmax_mhz: f64, used: u64) -> BuildReport {
+        let none = Usage { used: 0, available: 0 };
+        BuildReport {
+            board: "ulx3s".into(),
+            device: "85k".into(),
+            array: "16x16".into(),
+            logic: Usage { used, available: 100 },
+            flip_flops: 0,
+            dsps: none,
+            block_ram: none,
+            spram: none,
+            required_mhz: 100.0,
+            fmax_mhz,
+            fits: used <= 100,
+            timing_met: fmax_mhz >= 100.0,
+            peak_tops: 0.0,
+            peak_tops_at_fmax: 0.0,
+            seconds: BTreeMap::new(),
+            seed: 1,
+            seeds_tried: BTreeMap::new(),
+            bitstream: None,
+        }
+    }
+
+    #[test]
+    fn another_seed_only_for_a_near_miss_or_a_failed_placement() {
+        assert!(another_seed_could_help(&placed_at(95.0, 80), true), "5% short: a seed may close it");
+        assert!(another_seed_could_help(&placed_at(0.0, 80), false), "did not place: try another");
+        assert!(!another_seed_could_help(&placed_at(101.0, 80), true), "met");
+        assert!(!another_seed_could_help(&placed_at(43.4, 80), true), "less than half the clock");
+        assert!(!another_seed_could_help(&placed_at(0.0, 120), false), "over the device");
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod npu;
 pub mod pe;
 pub mod ram;
 pub mod requant_bench;
+pub mod requant_lane;
 pub mod requant_pipeline;
 pub mod requant_unit;
 pub mod requantizer;

@@ -107,6 +107,8 @@ pub struct Npu {
     /// log2 of the BIAS bank's words per entry.
     bias_lane_bits: Constant<Bits<16>>,
     col_mask: Constant<Bits<8>>,
+    /// Bit j set for an odd lane j (OUT writes it from `out_write_data_odd`).
+    odd_lanes: Constant<Bits<32>>,
     cols_less_one: Constant<Bits<8>>,
     a_depth: Constant<Bits<17>>,
     b_depth: Constant<Bits<17>>,
@@ -242,6 +244,8 @@ pub struct Npu {
     /// from flip-flops, not from a multiplexer on the requantizer's state.
     out_write_address: DFF<Bits<16>>,
     out_write_data: DFF<Bits<8>>,
+    /// The odd lanes' byte (the pipelined requantizer writes a lane pair).
+    out_write_data_odd: DFF<Bits<8>>,
     out_write_lane: Vec<DFF<Bit>>,
     copy_index: DFF<Bits<11>>,
     /// Frame bytes still to copy after this one.
@@ -295,6 +299,8 @@ pub struct Npu {
     /// The requantizer's BIAS entry, a register away like its lane.
     param_entry: DFF<Bits<2>>,
     acc_lane: Signal<Local, Bits<32>>,
+    /// The lane beside it (the pipelined requantizer's second slot).
+    acc_lane_odd: Signal<Local, Bits<32>>,
     data_byte: Signal<Local, Bits<8>>,
     /// WRITE: the frame byte in all four bytes of a word, and the cursor's
     /// byte as a write enable (ACC and bias take a byte at a time).
@@ -359,6 +365,7 @@ impl Npu {
             row_mask: k(rows.next_power_of_two() as u64 - 1),
             bias_lane_bits: k(crate::requantizer::bias_depth(cols).trailing_zeros() as u64),
             col_mask: k(cols.next_power_of_two() as u64 - 1),
+            odd_lanes: k(0xAAAA_AAAA),
             cols_less_one: k(cols as u64 - 1),
             a_depth: k(m.a_depth as u64),
             b_depth: k(m.b_depth as u64),
@@ -458,6 +465,7 @@ impl Npu {
             write_bias: Default::default(),
             out_write_address: Default::default(),
             out_write_data: Default::default(),
+            out_write_data_odd: Default::default(),
             out_write_lane: dffs(cols),
             copy_index: Default::default(),
             copy_left: Default::default(),
@@ -476,6 +484,7 @@ impl Npu {
             param_entry: Default::default(),
             acc_read_other: Default::default(),
             acc_lane: Default::default(),
+            acc_lane_odd: Default::default(),
             data_byte: Default::default(),
             tx_word: Default::default(),
             tx_byte_lane: Default::default(),
@@ -542,7 +551,7 @@ impl Logic for Npu {
         dff_setup!(
             self, clock, byte_last, cursor_last, lane_select, param_entry, acc_read_other, exec, start_engine, clear_counters, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero, refused, refusal,
             opcode, data_len, bank, last_lane, last_byte, entry_bytes, cursor_entry, cursor_lane, cursor_byte,
-            size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters, bank_a, bank_b, bank_acc, bank_bias, past_a, past_b, past_acc, past_bias, past_end, tx_byte_lane, record_byte, is_record, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_word, tx_data, tx_data_valid, start_reply, last_error, out_write_address, out_write_data
+            size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters, bank_a, bank_b, bank_acc, bank_bias, past_a, past_b, past_acc, past_bias, past_end, tx_byte_lane, record_byte, is_record, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_word, tx_data, tx_data_valid, start_reply, last_error, out_write_address, out_write_data, out_write_data_odd
         );
         // Clocks and fixed wiring.
         self.receiver.clock.next = self.clock.val();
@@ -645,12 +654,16 @@ impl Logic for Npu {
             self.out_mem[j].read_address.next = self.cursor_entry.q.val();
             self.out_mem[j].write_address.next = self.out_write_address.q.val();
             self.out_mem[j].write_data.next = self.out_write_data.q.val();
+            if self.odd_lanes.val().get_bit(j) {
+                self.out_mem[j].write_data.next = self.out_write_data_odd.q.val();
+            }
             self.out_mem[j].write_enable.next = self.out_write_lane[j].q.val();
             self.out_write_lane[j].clock.next = self.clock.val();
             self.out_write_lane[j].d.next = self.requant.out_write_enable[j].val();
         }
         self.out_write_address.d.next = self.requant.out_address.val();
         self.out_write_data.d.next = self.requant.out_data.val();
+        self.out_write_data_odd.d.next = self.requant.out_data_odd.val();
         // One lane multiplexer for the accumulators and one bias read port,
         // shared by the requantizer and the executor's cursor. Each shows
         // lane 0 while the other works (the requantizer ends on lane 0, the
@@ -664,12 +677,17 @@ impl Logic for Npu {
             self.acc_read_other.d.next = self.requant.acc_address.val();
         }
         self.acc_lane.next = 0.into();
+        self.acc_lane_odd.next = 0.into();
         for j in 0..self.cols() {
             if (self.lane_select.q.val() & self.col_mask.val()).index() == j {
                 self.acc_lane.next = self.acc_mem[j].read_data.val();
             }
+            if (self.lane_select.q.val() & self.col_mask.val()).index() + 1 == j {
+                self.acc_lane_odd.next = self.acc_mem[j].read_data.val();
+            }
         }
         self.requant.acc_data.next = self.acc_lane.val();
+        self.requant.acc_data_odd.next = self.acc_lane_odd.val();
         // The entry's bits sit above the lane's (bias_depth is a power of
         // two); while requantizing, the requantizer picks the entry.
         self.param_entry.d.next = self.requant.param_entry.val();

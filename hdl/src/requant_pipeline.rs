@@ -7,39 +7,34 @@
 //! 1. **Load**: every lane's bias (when used), multiplier and shift come
 //!    from the BIAS bank, one word a cycle through its one read port, into
 //!    registers: `2 * cols` or `3 * cols` cycles;
-//! 2. **Stream**: one element a cycle, entry by entry and lane by lane,
-//!    down a pipeline of twelve stages, each a register apart;
-//! 3. **Drain**: the last element leaves the pipeline.
+//! 2. **Stream**: two elements a cycle, an even lane and the odd one beside
+//!    it (`SLOTS`), entry by entry and lane pair by lane pair, each slot down
+//!    its own [`RequantLane`];
+//! 3. **Drain**: the last pair leaves the lanes.
 //!
-//! The pipeline, for an element issued at cycle t (its entry on
-//! `acc_address`; its lane on `lane_select` at t + 1; the NPU reads the
-//! entry through a register and shows the lane on `acc_data` at t + 2):
-//! - t + 2: the accumulator, the lane's bias, multiplier and shift, taken;
-//! - t + 3: `x = acc + bias` (wraps, like the GEMM's sums);
-//! - t + 4: four 18 x 18 signed products of `x` and the multiplier (high
-//!   and low halves; a low half is unsigned, so 17 bits);
-//! - t + 5: the two middle products summed, plus 2^14, which lands at bit
-//!   30 as gemmlowp's nudge: `(p + 2^30) >> 31` is exactly
-//!   SaturatingRoundingDoublingHighMul's quotient for either sign of `p`
-//!   (for `p < 0`, `(p + 1 - 2^30)` divided toward zero is the same floor);
-//! - t + 6: the 64-bit sum, its bits 62..31 (`x = m = INT32_MIN`, the one
-//!   overflow, saturates to INT32_MAX at the next stage);
-//! - t + 7: RoundingDivideByPOT's rounding added: `2^(shift-1)`, less one
-//!   for a negative value (half away from zero, then a floor shift);
-//! - t + 8, t + 9: the arithmetic shift, by multiples of 8 and then 0..7;
-//! - t + 10: plus the zero point; t + 11: compared with `min` and `max`;
-//! - t + 12: the clamped byte written to OUT, lane by lane.
+//! For a pair issued at cycle t (its entry on `acc_address`; its even lane
+//! on `lane_select` at t + 1; the NPU reads the entry through a register
+//! and shows lanes `lane_select` and `lane_select + 1` on `acc_data` and
+//! `acc_data_odd` at t + 2), each slot's lane takes the accumulator and
+//! the lane's parameters at t + 2 and gives its byte at t + 12, written to
+//! OUT with both lanes' enables at once. With two slots a REQUANT of the
+//! whole accumulator bank averages about two elements a cycle: the load
+//! and drain are a few dozen cycles, the stream `count * cols / 2`.
 
-use crate::multiplier18::Multiplier18;
+use crate::requant_lane::{RequantLane, LATENCY};
 use crate::vecs::{dffs, k};
 use npu_spec::protocol::Status;
 use npu_spec::NpuConfig;
 use rust_hdl::prelude::*;
 
 /// Pipeline stages an element passes after its issue, to its OUT write.
-pub const STAGES: usize = 12;
-/// The DSPs the unit uses (four 18 x 18 products).
-pub const DSPS: u64 = 4;
+pub const STAGES: usize = 2 + LATENCY;
+// The write reads tag 11 (rust-hdl indexes by literals only).
+const _: () = assert!(STAGES == 12);
+/// Elements issued a cycle: an even lane and the odd lane beside it.
+pub const SLOTS: usize = 2;
+/// The DSPs the unit uses (a lane's four 18 x 18 products, per slot).
+pub const DSPS: u64 = SLOTS as u64 * crate::requant_lane::DSPS;
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 pub enum PipeState {
@@ -78,15 +73,23 @@ pub struct RequantPipeline {
     pub lane_select: Signal<Out, Bits<8>>,
     pub param_entry: Signal<Out, Bits<2>>,
     pub acc_data: Signal<In, Bits<32>>,
+    /// Lane `lane_select + 1` of the entry read (the second slot's).
+    pub acc_data_odd: Signal<In, Bits<32>>,
     pub param: Signal<In, Bits<32>>,
-    /// OUT write port: one lane per write, bit j of `out_lanes` for lane j
-    /// (one word, not a port per lane: a wrapper picks it up whole).
+    /// OUT write port: an even lane and the odd one beside it per write,
+    /// bit j of `out_lanes` for lane j (one word, not a port per lane: a
+    /// wrapper picks it up whole); `out_data` is the even lane's byte,
+    /// `out_data_odd` the odd lane's.
     pub out_address: Signal<Out, Bits<16>>,
     pub out_data: Signal<Out, Bits<8>>,
+    pub out_data_odd: Signal<Out, Bits<8>>,
     pub out_lanes: Signal<Out, Bits<32>>,
     acc_depth: Constant<Bits<17>>,
     acc_depth_log: Constant<Bits<17>>,
     last_lane: Constant<Bits<8>>,
+    /// The last pair's even lane, and lanes that exist (bit j for lane j).
+    last_pair: Constant<Bits<8>>,
+    lanes_present: Constant<Bits<32>>,
     lane_mask: Constant<Bits<8>>,
     bad_param: Constant<Bits<8>>,
     out_of_range: Constant<Bits<8>>,
@@ -124,48 +127,8 @@ pub struct RequantPipeline {
     tag_valid: Vec<DFF<Bit>>,
     tag_lane: Vec<DFF<Bits<8>>>,
     tag_entry: Vec<DFF<Bits<16>>>,
-    /// t + 2: the accumulator and the lane's parameters; the lane's shift
-    /// then rides along (`shift_at[s]` is the element's at t + 3 + s).
-    acc: DFF<Bits<32>>,
-    lane_bias: DFF<Bits<32>>,
-    lane_multiplier: DFF<Bits<32>>,
-    shift_at: Vec<DFF<Bits<5>>>,
-    /// t + 3: the multiply's factors.
-    x: DFF<Bits<32>>,
-    m: DFF<Bits<32>>,
-    /// t + 4: the products (in the multipliers), and the overflow case.
-    products: Vec<Multiplier18>,
-    saturate: Vec<DFF<Bit>>,
-    /// t + 5: the middle products' sum plus the nudge, and the outer two side by side.
-    middle: DFF<Bits<35>>,
-    outer: DFF<Bits<64>>,
-    /// t + 6: the high-mul quotient, and the rounding for each sign.
-    quotient: DFF<Bits<32>>,
-    half: DFF<Bits<33>>,
-    half_less_one: DFF<Bits<33>>,
-    /// t + 7: the quotient with its rounding, 33 bits.
-    rounded: DFF<Bits<33>>,
-    /// t + 8, t + 9: shifted by the multiple of 8, then by the rest.
-    coarse: DFF<Bits<40>>,
-    shifted: DFF<Bits<33>>,
-    /// t + 10: plus the zero point (34 bits); t + 11: the clamp's tests.
-    offset: DFF<Bits<34>>,
-    below_min: DFF<Bit>,
-    above_max: DFF<Bit>,
-    low_byte: DFF<Bits<8>>,
-    // Combinational helpers.
-    /// The middle products, sign-extended to 35 bits.
-    middle_a: Signal<Local, Bits<35>>,
-    middle_b: Signal<Local, Bits<35>>,
-    sum64: Signal<Local, Bits<64>>,
-    rounded_wide: Signal<Local, Bits<64>>,
-    coarse_wide: Signal<Local, Bits<64>>,
-    /// The two shifts' whole results (rust-hdl selects bits of a signal only).
-    coarse_full: Signal<Local, Bits<64>>,
-    shifted_full: Signal<Local, Bits<64>>,
-    zero_point_wide: Signal<Local, Bits<34>>,
-    min_wide: Signal<Local, Bits<34>>,
-    max_wide: Signal<Local, Bits<34>>,
+    /// One arithmetic lane per slot (slot s takes lane `tag + s`).
+    lanes: Vec<RequantLane>,
     issuing: Signal<Local, Bit>,
 }
 
@@ -190,13 +153,17 @@ impl RequantPipeline {
             lane_select: Default::default(),
             param_entry: Default::default(),
             acc_data: Default::default(),
+            acc_data_odd: Default::default(),
             param: Default::default(),
             out_address: Default::default(),
             out_data: Default::default(),
+            out_data_odd: Default::default(),
             out_lanes: Default::default(),
             acc_depth: k(config.memory.acc_depth as u64),
             acc_depth_log: k(config.memory.acc_depth.trailing_zeros() as u64),
             last_lane: k((cols - 1) as u64),
+            last_pair: k(((cols - 1) & !1) as u64),
+            lanes_present: k((1u64 << cols) - 1),
             lane_mask: k((cols.next_power_of_two() - 1) as u64),
             bad_param: k(Status::BadParam as u64),
             out_of_range: k(Status::OutOfRange as u64),
@@ -225,36 +192,7 @@ impl RequantPipeline {
             tag_valid: dffs(STAGES),
             tag_lane: dffs(STAGES),
             tag_entry: dffs(STAGES),
-            acc: Default::default(),
-            lane_bias: Default::default(),
-            lane_multiplier: Default::default(),
-            shift_at: dffs(7),
-            x: Default::default(),
-            m: Default::default(),
-            products: (0..4).map(|_| Multiplier18::default()).collect(),
-            saturate: dffs(3),
-            middle: Default::default(),
-            outer: Default::default(),
-            quotient: Default::default(),
-            half: Default::default(),
-            half_less_one: Default::default(),
-            rounded: Default::default(),
-            coarse: Default::default(),
-            shifted: Default::default(),
-            offset: Default::default(),
-            below_min: Default::default(),
-            above_max: Default::default(),
-            low_byte: Default::default(),
-            middle_a: Default::default(),
-            middle_b: Default::default(),
-            sum64: Default::default(),
-            rounded_wide: Default::default(),
-            coarse_wide: Default::default(),
-            coarse_full: Default::default(),
-            shifted_full: Default::default(),
-            zero_point_wide: Default::default(),
-            min_wide: Default::default(),
-            max_wide: Default::default(),
+            lanes: (0..SLOTS).map(|_| RequantLane::default()).collect(),
             issuing: Default::default(),
         }
     }
@@ -266,7 +204,7 @@ impl RequantPipeline {
     /// Cycles a REQUANT of `count` entries takes from start to done.
     pub fn cycles(cols: usize, count: usize, use_bias: bool) -> usize {
         let loads = if use_bias { 3 * cols } else { 2 * cols };
-        2 + loads + count * cols + STAGES + 1
+        2 + loads + count * cols.div_ceil(SLOTS) + STAGES + 1
     }
 }
 
@@ -290,24 +228,7 @@ impl Logic for RequantPipeline {
             lane,
             entry_last,
             lane_last,
-            drain,
-            acc,
-            lane_bias,
-            lane_multiplier,
-            x,
-            m,
-            middle,
-            outer,
-            quotient,
-            half,
-            half_less_one,
-            rounded,
-            coarse,
-            shifted,
-            offset,
-            below_min,
-            above_max,
-            low_byte
+            drain
         );
         self.busy.next = self.state.q.val() != PipeState::Idle;
         self.done.next = self.finishing.q.val();
@@ -379,138 +300,36 @@ impl Logic for RequantPipeline {
             self.tag_entry[s].d.next = self.tag_entry[s - 1].q.val();
         }
 
-        // ---- t + 2: the accumulator and its lane's parameters.
-        self.acc.d.next = self.acc_data.val();
-        self.lane_bias.d.next = 0.into();
-        self.lane_multiplier.d.next = 0.into();
-        for s in 0..7 {
-            self.shift_at[s].clock.next = self.clock.val();
-        }
-        self.shift_at[0].d.next = 0.into();
-        for j in 0..self.cols() {
-            if (self.tag_lane[1].q.val() & self.lane_mask.val()).index() == j {
-                if self.use_bias.val() {
-                    self.lane_bias.d.next = self.bias[j].q.val();
+        // ---- t + 2: each slot's accumulator and its lane's parameters,
+        // into its lane (the odd slot of an odd `cols`' last pair reads no
+        // lane and writes nothing).
+        for s in 0..SLOTS {
+            self.lanes[s].clock.next = self.clock.val();
+            self.lanes[s].zero_point.next = self.zero_point.val();
+            self.lanes[s].min.next = self.min.val();
+            self.lanes[s].max.next = self.max.val();
+            self.lanes[s].bias_in.next = 0.into();
+            self.lanes[s].multiplier_in.next = 0.into();
+            self.lanes[s].shift_in.next = 0.into();
+            for j in 0..self.cols() {
+                if (self.tag_lane[1].q.val() & self.lane_mask.val()).index() + s == j {
+                    if self.use_bias.val() {
+                        self.lanes[s].bias_in.next = self.bias[j].q.val();
+                    }
+                    self.lanes[s].multiplier_in.next = self.multiplier[j].q.val();
+                    self.lanes[s].shift_in.next = self.shift[j].q.val();
                 }
-                self.lane_multiplier.d.next = self.multiplier[j].q.val();
-                self.shift_at[0].d.next = self.shift[j].q.val();
             }
         }
-        for s in 1..7 {
-            self.shift_at[s].d.next = self.shift_at[s - 1].q.val();
-        }
-        // ---- t + 3: x = acc + bias.
-        self.x.d.next = self.acc.q.val() + self.lane_bias.q.val();
-        self.m.d.next = self.lane_multiplier.q.val();
-        // ---- t + 4: the four products: x = xh * 2^16 + xl (xh signed,
-        // xl unsigned), likewise m; products 0: xh*mh, 1: xh*ml, 2: xl*mh, 3: xl*ml.
-        for p in 0..4 {
-            self.products[p].clock.next = self.clock.val();
-        }
-        self.products[0].a.next = bit_cast::<18, 16>(self.x.q.val().get_bits::<16>(16));
-        self.products[1].a.next = bit_cast::<18, 16>(self.x.q.val().get_bits::<16>(16));
-        if self.x.q.val().get_bit(31) {
-            self.products[0].a.next = bit_cast::<18, 16>(self.x.q.val().get_bits::<16>(16)) | 0x3_0000;
-            self.products[1].a.next = bit_cast::<18, 16>(self.x.q.val().get_bits::<16>(16)) | 0x3_0000;
-        }
-        self.products[2].a.next = bit_cast::<18, 16>(self.x.q.val().get_bits::<16>(0));
-        self.products[3].a.next = bit_cast::<18, 16>(self.x.q.val().get_bits::<16>(0));
-        self.products[0].b.next = bit_cast::<18, 16>(self.m.q.val().get_bits::<16>(16));
-        self.products[2].b.next = bit_cast::<18, 16>(self.m.q.val().get_bits::<16>(16));
-        if self.m.q.val().get_bit(31) {
-            self.products[0].b.next = bit_cast::<18, 16>(self.m.q.val().get_bits::<16>(16)) | 0x3_0000;
-            self.products[2].b.next = bit_cast::<18, 16>(self.m.q.val().get_bits::<16>(16)) | 0x3_0000;
-        }
-        self.products[1].b.next = bit_cast::<18, 16>(self.m.q.val().get_bits::<16>(0));
-        self.products[3].b.next = bit_cast::<18, 16>(self.m.q.val().get_bits::<16>(0));
-        for s in 0..3 {
-            self.saturate[s].clock.next = self.clock.val();
-        }
-        self.saturate[0].d.next = (self.x.q.val() == 0x8000_0000_u64) & (self.m.q.val() == 0x8000_0000_u64);
-        self.saturate[1].d.next = self.saturate[0].q.val();
-        self.saturate[2].d.next = self.saturate[1].q.val();
-        // ---- t + 5: middle = xh*ml + xl*mh + 2^14 (each below 2^31 in
-        // magnitude: 35 bits hold the sum); outer = xh*mh * 2^32 + xl*ml.
-        self.middle_a.next = bit_cast::<35, 34>(self.products[1].p.val().get_bits::<34>(0));
-        if self.products[1].p.val().get_bit(35) {
-            self.middle_a.next = bit_cast::<35, 34>(self.products[1].p.val().get_bits::<34>(0)) | 0x4_0000_0000_u64;
-        }
-        self.middle_b.next = bit_cast::<35, 34>(self.products[2].p.val().get_bits::<34>(0));
-        if self.products[2].p.val().get_bit(35) {
-            self.middle_b.next = bit_cast::<35, 34>(self.products[2].p.val().get_bits::<34>(0)) | 0x4_0000_0000_u64;
-        }
-        self.middle.d.next = self.middle_a.val() + self.middle_b.val() + 0x4000;
-        self.outer.d.next =
-            (bit_cast::<64, 32>(self.products[0].p.val().get_bits::<32>(0)) << 32) | bit_cast::<64, 32>(self.products[3].p.val().get_bits::<32>(0));
-        // ---- t + 6: p + 2^30 = outer + middle * 2^16; the quotient is its bits 62..31.
-        self.sum64.next = self.outer.q.val() + (bit_cast::<64, 35>(self.middle.q.val()) << 16);
-        if self.middle.q.val().get_bit(34) {
-            self.sum64.next = self.outer.q.val() + ((bit_cast::<64, 35>(self.middle.q.val()) | 0xFFFF_FFF8_0000_0000_u64) << 16);
-        }
-        self.quotient.d.next = self.sum64.val().get_bits::<32>(31);
-        // The rounding of the divide: 2^(shift-1), or 0 for shift 0.
-        self.half.d.next = 0.into();
-        if self.shift_at[3].q.val() != 0 {
-            self.half.d.next = bits::<33>(1) << (self.shift_at[3].q.val() - 1);
-        }
-        self.half_less_one.d.next = 0.into();
-        if self.shift_at[3].q.val() != 0 {
-            self.half_less_one.d.next = (bits::<33>(1) << (self.shift_at[3].q.val() - 1)) - 1;
-        }
-        // ---- t + 7: the saturated quotient (33 bits, sign-extended) plus its rounding.
-        if self.saturate[2].q.val() {
-            self.rounded.d.next = bits::<33>(0x7FFF_FFFF) + self.half.q.val();
-        } else if self.quotient.q.val().get_bit(31) {
-            self.rounded.d.next = (bit_cast::<33, 32>(self.quotient.q.val()) | 0x1_0000_0000_u64) + self.half_less_one.q.val();
-        } else {
-            self.rounded.d.next = bit_cast::<33, 32>(self.quotient.q.val()) + self.half.q.val();
-        }
-        // ---- t + 8, t + 9: the arithmetic shift right, in two steps.
-        self.rounded_wide.next = bit_cast::<64, 33>(self.rounded.q.val());
-        if self.rounded.q.val().get_bit(32) {
-            self.rounded_wide.next = bit_cast::<64, 33>(self.rounded.q.val()) | 0xFFFF_FFFE_0000_0000_u64;
-        }
-        self.coarse_full.next = self.rounded_wide.val() >> (self.shift_at[5].q.val() & 0x18);
-        self.coarse.d.next = self.coarse_full.val().get_bits::<40>(0);
-        self.coarse_wide.next = bit_cast::<64, 40>(self.coarse.q.val());
-        if self.coarse.q.val().get_bit(39) {
-            self.coarse_wide.next = bit_cast::<64, 40>(self.coarse.q.val()) | 0xFFFF_FF00_0000_0000_u64;
-        }
-        self.shifted_full.next = self.coarse_wide.val() >> (self.shift_at[6].q.val() & 0x07);
-        self.shifted.d.next = self.shifted_full.val().get_bits::<33>(0);
-        // ---- t + 10: plus the zero point, 34 bits.
-        self.zero_point_wide.next = bit_cast::<34, 8>(self.zero_point.val());
-        if self.zero_point.val().get_bit(7) {
-            self.zero_point_wide.next = bit_cast::<34, 8>(self.zero_point.val()) | 0x3_FFFF_FF00_u64;
-        }
-        self.offset.d.next = bit_cast::<34, 33>(self.shifted.q.val()) + self.zero_point_wide.val();
-        if self.shifted.q.val().get_bit(32) {
-            self.offset.d.next = (bit_cast::<34, 33>(self.shifted.q.val()) | 0x2_0000_0000_u64) + self.zero_point_wide.val();
-        }
-        // ---- t + 11: the clamp's tests (signed: compared with the sign bit flipped).
-        self.min_wide.next = bit_cast::<34, 8>(self.min.val());
-        if self.min.val().get_bit(7) {
-            self.min_wide.next = bit_cast::<34, 8>(self.min.val()) | 0x3_FFFF_FF00_u64;
-        }
-        self.max_wide.next = bit_cast::<34, 8>(self.max.val());
-        if self.max.val().get_bit(7) {
-            self.max_wide.next = bit_cast::<34, 8>(self.max.val()) | 0x3_FFFF_FF00_u64;
-        }
-        self.below_min.d.next = (self.offset.q.val() ^ 0x2_0000_0000_u64) < (self.min_wide.val() ^ 0x2_0000_0000_u64);
-        self.above_max.d.next = (self.offset.q.val() ^ 0x2_0000_0000_u64) > (self.max_wide.val() ^ 0x2_0000_0000_u64);
-        self.low_byte.d.next = self.offset.q.val().get_bits::<8>(0);
-        // ---- t + 12: the write.
-        self.out_data.next = self.low_byte.q.val();
-        if self.below_min.q.val() {
-            self.out_data.next = self.min.val();
-        }
-        if self.above_max.q.val() {
-            self.out_data.next = self.max.val();
-        }
+        self.lanes[0].acc_in.next = self.acc_data.val();
+        self.lanes[1].acc_in.next = self.acc_data_odd.val();
+        // ---- t + 12: the write, both lanes of the pair at once.
+        self.out_data.next = self.lanes[0].out_data.val();
+        self.out_data_odd.next = self.lanes[1].out_data.val();
         self.out_address.next = self.dst.val() + self.tag_entry[11].q.val();
         self.out_lanes.next = 0.into();
         if self.tag_valid[11].q.val() {
-            self.out_lanes.next = bits::<32>(1) << bit_cast::<32, 8>(self.tag_lane[11].q.val() & self.lane_mask.val());
+            self.out_lanes.next = (bits::<32>(3) << bit_cast::<32, 8>(self.tag_lane[11].q.val() & self.lane_mask.val())) & self.lanes_present.val();
         }
 
         // ---- The phases.
@@ -555,17 +374,17 @@ impl Logic for RequantPipeline {
                         self.entry.d.next = 0.into();
                         self.lane.d.next = 0.into();
                         self.entry_last.d.next = self.count.val() == 1;
-                        self.lane_last.d.next = self.last_lane.val() == 0;
+                        self.lane_last.d.next = self.last_pair.val() == 0;
                         self.state.d.next = PipeState::Stream;
                     }
                 }
             }
             PipeState::Stream => {
-                self.lane.d.next = self.lane.q.val() + 1;
-                self.lane_last.d.next = self.lane.q.val() + 1 == self.last_lane.val();
+                self.lane.d.next = self.lane.q.val() + 2;
+                self.lane_last.d.next = self.lane.q.val() + 2 == self.last_pair.val();
                 if self.lane_last.q.val() {
                     self.lane.d.next = 0.into();
-                    self.lane_last.d.next = self.last_lane.val() == 0;
+                    self.lane_last.d.next = self.last_pair.val() == 0;
                     self.entry.d.next = self.entry.q.val() + 1;
                     self.entry_last.d.next = self.entry.q.val() + 2 == self.count.val();
                     if self.entry_last.q.val() {

@@ -36,14 +36,22 @@ pub struct RequantUnit {
     pub lane_select: Signal<Out, Bits<8>>,
     pub param_entry: Signal<Out, Bits<2>>,
     pub acc_data: Signal<In, Bits<32>>,
+    /// Lane `lane_select + 1` (the pipelined unit's second slot; the serial
+    /// unit reads one lane).
+    pub acc_data_odd: Signal<In, Bits<32>>,
     pub param: Signal<In, Bits<32>>,
     pub out_address: Signal<Out, Bits<16>>,
+    /// The byte for even lanes, and for odd lanes (the serial unit writes
+    /// one lane at a time, the same byte on both).
     pub out_data: Signal<Out, Bits<8>>,
+    pub out_data_odd: Signal<Out, Bits<8>>,
     pub out_write_enable: Vec<Signal<Out, Bit>>,
     /// The unit's `out_lanes`, spread onto `out_write_enable`; the bits
     /// above the lanes are read by nothing (named so for the lint).
     lanes: Signal<Local, Bits<32>>,
     unused_lanes: Signal<Local, Bits<32>>,
+    /// The second lane, which the serial unit does not read.
+    unused_acc_odd: Signal<Local, Bits<32>>,
     /// One of the two units (the other list is empty).
     serial: Vec<Requantizer>,
     pipelined: Vec<RequantPipeline>,
@@ -72,12 +80,15 @@ impl RequantUnit {
             lane_select: Default::default(),
             param_entry: Default::default(),
             acc_data: Default::default(),
+            acc_data_odd: Default::default(),
             param: Default::default(),
             out_address: Default::default(),
             out_data: Default::default(),
+            out_data_odd: Default::default(),
             out_write_enable: signals(config.array.cols),
             lanes: Default::default(),
             unused_lanes: Default::default(),
+            unused_acc_odd: Default::default(),
             serial,
             pipelined,
         }
@@ -99,6 +110,7 @@ impl Logic for RequantUnit {
         self.param_entry.next = 0.into();
         self.out_address.next = 0.into();
         self.out_data.next = 0.into();
+        self.out_data_odd.next = 0.into();
         self.lanes.next = 0.into();
         for u in 0..self.serial.len() {
             self.serial[u].clock.next = self.clock.val();
@@ -120,6 +132,7 @@ impl Logic for RequantUnit {
             self.param_entry.next = self.serial[u].param_entry.val();
             self.out_address.next = self.serial[u].out_address.val();
             self.out_data.next = self.serial[u].out_data.val();
+            self.out_data_odd.next = self.serial[u].out_data.val();
             self.lanes.next = self.serial[u].out_lanes.val();
         }
         for u in 0..self.pipelined.len() {
@@ -133,6 +146,7 @@ impl Logic for RequantUnit {
             self.pipelined[u].max.next = self.max.val();
             self.pipelined[u].use_bias.next = self.use_bias.val();
             self.pipelined[u].acc_data.next = self.acc_data.val();
+            self.pipelined[u].acc_data_odd.next = self.acc_data_odd.val();
             self.pipelined[u].param.next = self.param.val();
             self.busy.next = self.pipelined[u].busy.val();
             self.done.next = self.pipelined[u].done.val();
@@ -142,11 +156,13 @@ impl Logic for RequantUnit {
             self.param_entry.next = self.pipelined[u].param_entry.val();
             self.out_address.next = self.pipelined[u].out_address.val();
             self.out_data.next = self.pipelined[u].out_data.val();
+            self.out_data_odd.next = self.pipelined[u].out_data_odd.val();
             self.lanes.next = self.pipelined[u].out_lanes.val();
         }
         for j in 0..self.cols() {
             self.out_write_enable[j].next = self.lanes.val().get_bit(j);
         }
         self.unused_lanes.next = self.lanes.val();
+        self.unused_acc_odd.next = self.acc_data_odd.val();
     }
 }

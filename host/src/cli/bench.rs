@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  npu bench --out bench/                    (about 15 minutes on 2 cores)\n  npu bench --quick --out /tmp/bench        (half a minute)\n  npu bench --synth --out bench/            (adds iCEBreaker builds of 1x1, 2x2, 4x4 and ULX3S builds of 2x2, 4x4, 8x8: about 10 more minutes)\n  npu bench --from-json bench/bench.json --out bench/   (tables and plots again, measuring nothing)\n\nWrites DIR/bench.json (every figure with the machine, the config and this\ncommand), DIR/bench.md and SVG plots, among them DIR/tops.svg: this NPU's\npeak and measured INT8 TOPS (the bench's config and the ULX3S config) beside\nthis machine's CPU on the same INT8 GEMM and the NPUs people compare. All\ntimings of the NPU are device cycles of the cycle-exact Verilated model at\nthe config's clock; the CPU's and the simulation speed are wall time on\nthis machine.")]
+#[command(after_help = "Examples:\n  npu bench --out bench/                    (about 15 minutes on 2 cores)\n  npu bench --quick --out /tmp/bench        (half a minute)\n  npu bench --synth --out bench/            (adds iCEBreaker builds of 1x1, 2x2, 4x4 and ULX3S builds of 2x2, 4x4, 8x8 and of configs/ulx3s-16x16.toml: about an hour more, most of it the 16x16)\n  npu bench --from-json bench/bench.json --out bench/   (tables and plots again, measuring nothing)\n\nWrites DIR/bench.json (every figure with the machine, the config and this\ncommand), DIR/bench.md and SVG plots, among them DIR/tops.svg: this NPU's\npeak and measured INT8 TOPS (the bench's config and the ULX3S config) beside\nthis machine's CPU on the same INT8 GEMM and the NPUs people compare. All\ntimings of the NPU are device cycles of the cycle-exact Verilated model at\nthe config's clock; the CPU's and the simulation speed are wall time on\nthis machine.")]
 pub struct BenchArgs {
     #[command(flatten)]
     config: ConfigArg,
@@ -233,6 +233,10 @@ pub(super) const SYNTH_POINTS: [(&str, &str, &str, [usize; 3]); 2] = [
     ("ulx3s", include_str!("../../../configs/ulx3s.toml"), "configs/ulx3s.toml", [2, 4, 8]),
 ];
 
+/// Configs `--synth` also builds as they are, after their board's sides:
+/// the ULX3S's VTA-sized 16x16 (most of an hour in the WebAssembly tools).
+pub(super) const SYNTH_WHOLE: [(&str, &str, &str); 1] = [("ulx3s", include_str!("../../../configs/ulx3s-16x16.toml"), "configs/ulx3s-16x16.toml")];
+
 /// Builds every point of [`SYNTH_POINTS`] under `out/<board>-<side>x<side>/`,
 /// the two boards side by side (one core each). A build that does not fit
 /// or misses timing still gives its report; one that gives none is an error.
@@ -244,19 +248,29 @@ fn synth_points(out: &std::path::Path, step: &(dyn Fn(&str) + Sync)) -> Result<V
                 scope.spawn(move || -> Result<Vec<npu_fpga::flow::BuildReport>> {
                     let board = npu_fpga::board::Board::named(name).map_err(anyhow::Error::msg)?;
                     let base = npu_spec::NpuConfig::from_toml_str(toml, path)?;
-                    let mut reports = vec![];
+                    let mut builds = vec![];
                     for side in sides {
                         let mut c = base.clone();
                         c.array.rows = side;
                         c.array.cols = side;
-                        let dir = out.join(format!("{name}-{side}x{side}"));
+                        builds.push((c, path, format!("{name}-{side}x{side}")));
+                    }
+                    for &(_, whole_toml, whole_path) in SYNTH_WHOLE.iter().filter(|w| w.0 == name) {
+                        let c = npu_spec::NpuConfig::from_toml_str(whole_toml, whole_path)?;
+                        let dir = format!("{name}-whole-{}x{}", c.array.rows, c.array.cols);
+                        builds.push((c, whole_path, dir));
+                    }
+                    let mut reports = vec![];
+                    for (c, path, dir) in builds {
+                        let array = format!("{}x{}", c.array.rows, c.array.cols);
+                        let dir = out.join(dir);
                         let _ = std::fs::remove_file(dir.join("report.json"));
-                        step(&format!("{name} build of {side}x{side} ({path}) in {}", dir.display()));
+                        step(&format!("{name} build of {array} ({path}) in {}", dir.display()));
                         let built = npu_fpga::flow::build(&board, &c, &dir, &mut |_, _| {});
                         if let Err(e) = &built {
-                            step(&format!("{name} {side}x{side}: {e}"));
+                            step(&format!("{name} {array}: {e}"));
                         }
-                        let text = std::fs::read_to_string(dir.join("report.json")).with_context(|| format!("the {name} build of {side}x{side} gave no report (logs in {})", dir.display()))?;
+                        let text = std::fs::read_to_string(dir.join("report.json")).with_context(|| format!("the {name} build of {array} gave no report (logs in {})", dir.display()))?;
                         reports.push(serde_json::from_str(&text)?);
                     }
                     Ok(reports)

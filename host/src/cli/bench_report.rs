@@ -73,17 +73,17 @@ pub fn write_plots(out: &Path, bench: &Bench) -> anyhow::Result<()> {
         let pes = |r: &BuildReport| r.array.split('x').map(|v| v.parse::<f64>().unwrap_or(0.0)).product::<f64>();
         // A build that does not fit has no fmax: it is left out of that plot.
         let per_board = |f: fn(&BuildReport) -> f64, placed_only: bool| -> Vec<Series> {
-            SYNTH_POINTS.iter().map(|(board, _, path, _)| Series { name: format!("{board} ({path})"), points: bench.hardware.iter().filter(|r| r.board == *board && (r.fits || !placed_only)).map(|r| (pes(r), f(r))).collect() }).collect()
+            SYNTH_POINTS.iter().map(|(board, _, _, _)| Series { name: board.to_string(), points: bench.hardware.iter().filter(|r| r.board == *board && (r.fits || !placed_only)).map(|r| (pes(r), f(r))).collect() }).collect()
         };
-        let hw_titles = |title: &str| Titles { title: title.into(), subtitle: format!("iCEBreaker: configs/default.toml, ULX3S: configs/ulx3s.toml, array side varied. Built on {}", bench.machine) };
+        let hw_titles = |title: &str| Titles { title: title.into(), subtitle: format!("iCEBreaker: configs/default.toml, ULX3S: configs/ulx3s.toml, array side varied, and configs/ulx3s-16x16.toml. Built on {}", bench.machine) };
         let pe_axis = Axis { label: "PEs (rows x cols)", scale: Scale::Log2 };
         line_chart(&out.join("hw_scaling.svg"), &hw_titles("Logic used against PEs (iCE40UP5K logic cells, ECP5-85F LUT4)"), pe_axis, pct("% of the device's logic"), &per_board(|r| 100.0 * r.logic.used as f64 / r.logic.available as f64, false))?;
         line_chart(&out.join("hw_fmax.svg"), &hw_titles("fmax after place and route against PEs (builds that fit)"), pe_axis, Axis { label: "fmax (MHz)", scale: Scale::Linear }, &per_board(|r| r.fmax_mhz, true))?;
         // Peak GOPS at the config's clock, for the builds that meet it.
         let gops: Vec<Series> = SYNTH_POINTS
             .iter()
-            .map(|(board, _, path, _)| Series {
-                name: format!("{board} ({path})"),
+            .map(|(board, _, _, _)| Series {
+                name: board.to_string(),
                 points: bench.hardware.iter().filter(|r| r.board == *board && r.fits && r.timing_met).map(|r| (pes(r), r.peak_tops * 1e3)).collect(),
             })
             .collect();
