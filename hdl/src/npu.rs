@@ -27,7 +27,7 @@ use crate::requant_unit::RequantUnit;
 use crate::response_sender::ResponseSender;
 use crate::scratchpad::Scratchpad;
 use crate::word_ram::WordRam;
-use crate::vecs::{dffs, k};
+use crate::vecs::{dffs, k, signals};
 use npu_spec::protocol::{
     offset, record_len, request_offset, Bank, Info, Opcode, Status, COUNTER_FIELDS,
     INFO_FIELDS, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD, STATUS_FIELDS, WRITE_FIELDS,
@@ -107,8 +107,6 @@ pub struct Npu {
     /// log2 of the BIAS bank's words per entry.
     bias_lane_bits: Constant<Bits<16>>,
     col_mask: Constant<Bits<8>>,
-    /// Bit j set for an odd lane j (OUT writes it from `out_write_data_odd`).
-    odd_lanes: Constant<Bits<32>>,
     cols_less_one: Constant<Bits<8>>,
     a_depth: Constant<Bits<17>>,
     b_depth: Constant<Bits<17>>,
@@ -244,8 +242,9 @@ pub struct Npu {
     /// from flip-flops, not from a multiplexer on the requantizer's state.
     out_write_address: DFF<Bits<16>>,
     out_write_data: DFF<Bits<8>>,
-    /// The odd lanes' byte (the pipelined requantizer writes a lane pair).
-    out_write_data_odd: DFF<Bits<8>>,
+    /// The odd lanes' byte: the pipelined requantizer writes a lane pair
+    /// (one register with that unit, none with the serial one).
+    out_write_data_odd: Vec<DFF<Bits<8>>>,
     out_write_lane: Vec<DFF<Bit>>,
     copy_index: DFF<Bits<11>>,
     /// Frame bytes still to copy after this one.
@@ -299,8 +298,9 @@ pub struct Npu {
     /// The requantizer's BIAS entry, a register away like its lane.
     param_entry: DFF<Bits<2>>,
     acc_lane: Signal<Local, Bits<32>>,
-    /// The lane beside it (the pipelined requantizer's second slot).
-    acc_lane_odd: Signal<Local, Bits<32>>,
+    /// The lane beside it (the pipelined requantizer's second slot; as
+    /// `out_write_data_odd`, one or none).
+    acc_lane_odd: Vec<Signal<Local, Bits<32>>>,
     data_byte: Signal<Local, Bits<8>>,
     /// WRITE: the frame byte in all four bytes of a word, and the cursor's
     /// byte as a write enable (ACC and bias take a byte at a time).
@@ -323,6 +323,8 @@ impl Npu {
         config.validate().expect("a checked config");
         let (rows, cols) = (config.array.rows, config.array.cols);
         let m = &config.memory;
+        // One odd-lane path for the pipelined requantizer, none for the serial one.
+        let requant_pairs = usize::from(config.requant.unit == npu_spec::config::RequantUnit::Pipelined);
         let cpb = config.clocks_per_bit();
         let info_bytes = Info::of(config).encode();
         assert!(info_bytes.len() * 8 <= 256);
@@ -365,7 +367,6 @@ impl Npu {
             row_mask: k(rows.next_power_of_two() as u64 - 1),
             bias_lane_bits: k(crate::requantizer::bias_depth(cols).trailing_zeros() as u64),
             col_mask: k(cols.next_power_of_two() as u64 - 1),
-            odd_lanes: k(0xAAAA_AAAA),
             cols_less_one: k(cols as u64 - 1),
             a_depth: k(m.a_depth as u64),
             b_depth: k(m.b_depth as u64),
@@ -465,7 +466,7 @@ impl Npu {
             write_bias: Default::default(),
             out_write_address: Default::default(),
             out_write_data: Default::default(),
-            out_write_data_odd: Default::default(),
+            out_write_data_odd: dffs(requant_pairs),
             out_write_lane: dffs(cols),
             copy_index: Default::default(),
             copy_left: Default::default(),
@@ -484,7 +485,7 @@ impl Npu {
             param_entry: Default::default(),
             acc_read_other: Default::default(),
             acc_lane: Default::default(),
-            acc_lane_odd: Default::default(),
+            acc_lane_odd: signals(requant_pairs),
             data_byte: Default::default(),
             tx_word: Default::default(),
             tx_byte_lane: Default::default(),
@@ -505,6 +506,11 @@ impl Npu {
 
     pub fn cols(&self) -> usize {
         self.b_mem.lanes()
+    }
+
+    /// The lanes 1, 3, 5, ... there are.
+    fn odd_lanes(&self) -> usize {
+        self.cols() / 2
     }
 
     /// The receiver's and the executor's states, for tests.
@@ -551,7 +557,7 @@ impl Logic for Npu {
         dff_setup!(
             self, clock, byte_last, cursor_last, lane_select, param_entry, acc_read_other, exec, start_engine, clear_counters, start_requant, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, frame_ok, op_index, bank_ok, count_zero, refused, refusal,
             opcode, data_len, bank, last_lane, last_byte, entry_bytes, cursor_entry, cursor_lane, cursor_byte,
-            size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters, bank_a, bank_b, bank_acc, bank_bias, past_a, past_b, past_acc, past_bias, past_end, tx_byte_lane, record_byte, is_record, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_word, tx_data, tx_data_valid, start_reply, last_error, out_write_address, out_write_data, out_write_data_odd
+            size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters, bank_a, bank_b, bank_acc, bank_bias, past_a, past_b, past_acc, past_bias, past_end, tx_byte_lane, record_byte, is_record, write_a, write_b, write_bias, copy_index, copy_left, tx_index, tx_word, tx_data, tx_data_valid, start_reply, last_error, out_write_address, out_write_data
         );
         // Clocks and fixed wiring.
         self.receiver.clock.next = self.clock.val();
@@ -654,16 +660,20 @@ impl Logic for Npu {
             self.out_mem[j].read_address.next = self.cursor_entry.q.val();
             self.out_mem[j].write_address.next = self.out_write_address.q.val();
             self.out_mem[j].write_data.next = self.out_write_data.q.val();
-            if self.odd_lanes.val().get_bit(j) {
-                self.out_mem[j].write_data.next = self.out_write_data_odd.q.val();
-            }
             self.out_mem[j].write_enable.next = self.out_write_lane[j].q.val();
             self.out_write_lane[j].clock.next = self.clock.val();
             self.out_write_lane[j].d.next = self.requant.out_write_enable[j].val();
         }
         self.out_write_address.d.next = self.requant.out_address.val();
         self.out_write_data.d.next = self.requant.out_data.val();
-        self.out_write_data_odd.d.next = self.requant.out_data_odd.val();
+        // The pipelined requantizer's odd lanes take their own byte.
+        for u in 0..self.out_write_data_odd.len() {
+            self.out_write_data_odd[u].clock.next = self.clock.val();
+            self.out_write_data_odd[u].d.next = self.requant.out_data_odd[u].val();
+            for p in 0..self.odd_lanes() {
+                self.out_mem[2 * p + 1].write_data.next = self.out_write_data_odd[u].q.val();
+            }
+        }
         // One lane multiplexer for the accumulators and one bias read port,
         // shared by the requantizer and the executor's cursor. Each shows
         // lane 0 while the other works (the requantizer ends on lane 0, the
@@ -677,17 +687,21 @@ impl Logic for Npu {
             self.acc_read_other.d.next = self.requant.acc_address.val();
         }
         self.acc_lane.next = 0.into();
-        self.acc_lane_odd.next = 0.into();
         for j in 0..self.cols() {
             if (self.lane_select.q.val() & self.col_mask.val()).index() == j {
                 self.acc_lane.next = self.acc_mem[j].read_data.val();
             }
-            if (self.lane_select.q.val() & self.col_mask.val()).index() + 1 == j {
-                self.acc_lane_odd.next = self.acc_mem[j].read_data.val();
-            }
         }
         self.requant.acc_data.next = self.acc_lane.val();
-        self.requant.acc_data_odd.next = self.acc_lane_odd.val();
+        for u in 0..self.acc_lane_odd.len() {
+            self.acc_lane_odd[u].next = 0.into();
+            for j in 0..self.cols() {
+                if (self.lane_select.q.val() & self.col_mask.val()).index() + 1 == j {
+                    self.acc_lane_odd[u].next = self.acc_mem[j].read_data.val();
+                }
+            }
+            self.requant.acc_data_odd[u].next = self.acc_lane_odd[u].val();
+        }
         // The entry's bits sit above the lane's (bias_depth is a power of
         // two); while requantizing, the requantizer picks the entry.
         self.param_entry.d.next = self.requant.param_entry.val();

@@ -24,8 +24,6 @@ pub struct RequantBench {
     entry_reg: DFF<Bits<2>>,
     acc_address_reg: DFF<Bits<16>>,
     lane_bits: Constant<Bits<16>>,
-    /// Bit j set for an odd lane j (written with `out_data_odd`).
-    odd_lanes: Constant<Bits<32>>,
 }
 
 impl RequantBench {
@@ -42,8 +40,12 @@ impl RequantBench {
             entry_reg: Default::default(),
             acc_address_reg: Default::default(),
             lane_bits: Constant::new((lanes.trailing_zeros() as u64).into()),
-            odd_lanes: Constant::new(0xAAAA_AAAA_u64.into()),
         }
+    }
+
+    /// The lanes 1, 3, 5, ... there are.
+    fn odd_lanes(&self) -> usize {
+        self.acc_mem.len() / 2
     }
 
     /// The BIAS word of entry `entry`, lane `lane`.
@@ -67,7 +69,6 @@ impl Logic for RequantBench {
         self.bias_mem.write_enable.next = false;
         self.unit.param.next = self.bias_mem.read_data.val();
         self.unit.acc_data.next = 0.into();
-        self.unit.acc_data_odd.next = 0.into();
         for j in 0..self.acc_mem.len() {
             self.acc_mem[j].clock.next = self.clock.val();
             self.acc_mem[j].read_address.next = self.acc_address_reg.q.val();
@@ -77,17 +78,23 @@ impl Logic for RequantBench {
             if self.lane_reg.q.val().index() == j {
                 self.unit.acc_data.next = self.acc_mem[j].read_data.val();
             }
-            if self.lane_reg.q.val().index() + 1 == j {
-                self.unit.acc_data_odd.next = self.acc_mem[j].read_data.val();
-            }
             self.out_mem[j].clock.next = self.clock.val();
             self.out_mem[j].read_address.next = 0.into();
             self.out_mem[j].write_address.next = self.unit.out_address.val();
             self.out_mem[j].write_data.next = self.unit.out_data.val();
-            if self.odd_lanes.val().get_bit(j) {
-                self.out_mem[j].write_data.next = self.unit.out_data_odd.val();
-            }
             self.out_mem[j].write_enable.next = self.unit.out_write_enable[j].val();
+        }
+        // The pipelined unit's second lane and its odd lanes' byte.
+        for u in 0..self.unit.acc_data_odd.len() {
+            self.unit.acc_data_odd[u].next = 0.into();
+            for j in 0..self.acc_mem.len() {
+                if self.lane_reg.q.val().index() + 1 == j {
+                    self.unit.acc_data_odd[u].next = self.acc_mem[j].read_data.val();
+                }
+            }
+            for p in 0..self.odd_lanes() {
+                self.out_mem[2 * p + 1].write_data.next = self.unit.out_data_odd[u].val();
+            }
         }
     }
 }

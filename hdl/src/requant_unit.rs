@@ -36,22 +36,22 @@ pub struct RequantUnit {
     pub lane_select: Signal<Out, Bits<8>>,
     pub param_entry: Signal<Out, Bits<2>>,
     pub acc_data: Signal<In, Bits<32>>,
-    /// Lane `lane_select + 1` (the pipelined unit's second slot; the serial
-    /// unit reads one lane).
-    pub acc_data_odd: Signal<In, Bits<32>>,
+    /// Lane `lane_select + 1`: the pipelined unit's second slot (one
+    /// port with that unit, none with the serial one, which reads one lane
+    /// and whose Verilog, and so the iCEBreaker's placement, stays as it was).
+    pub acc_data_odd: Vec<Signal<In, Bits<32>>>,
     pub param: Signal<In, Bits<32>>,
     pub out_address: Signal<Out, Bits<16>>,
-    /// The byte for even lanes, and for odd lanes (the serial unit writes
-    /// one lane at a time, the same byte on both).
+    /// The byte for the lane written (the pipelined unit: for the even lane
+    /// of its pair), and the pipelined unit's byte for the odd lane (one
+    /// port with that unit, none with the serial one).
     pub out_data: Signal<Out, Bits<8>>,
-    pub out_data_odd: Signal<Out, Bits<8>>,
+    pub out_data_odd: Vec<Signal<Out, Bits<8>>>,
     pub out_write_enable: Vec<Signal<Out, Bit>>,
     /// The unit's `out_lanes`, spread onto `out_write_enable`; the bits
     /// above the lanes are read by nothing (named so for the lint).
     lanes: Signal<Local, Bits<32>>,
     unused_lanes: Signal<Local, Bits<32>>,
-    /// The second lane, which the serial unit does not read.
-    unused_acc_odd: Signal<Local, Bits<32>>,
     /// One of the two units (the other list is empty).
     serial: Vec<Requantizer>,
     pipelined: Vec<RequantPipeline>,
@@ -59,6 +59,7 @@ pub struct RequantUnit {
 
 impl RequantUnit {
     pub fn new(config: &NpuConfig) -> Self {
+        let pairs = usize::from(config.requant.unit == Kind::Pipelined);
         let (serial, pipelined) = match config.requant.unit {
             Kind::Serial => (vec![Requantizer::new(config)], vec![]),
             Kind::Pipelined => (vec![], vec![RequantPipeline::new(config)]),
@@ -80,15 +81,14 @@ impl RequantUnit {
             lane_select: Default::default(),
             param_entry: Default::default(),
             acc_data: Default::default(),
-            acc_data_odd: Default::default(),
+            acc_data_odd: signals(pairs),
             param: Default::default(),
             out_address: Default::default(),
             out_data: Default::default(),
-            out_data_odd: Default::default(),
+            out_data_odd: signals(pairs),
             out_write_enable: signals(config.array.cols),
             lanes: Default::default(),
             unused_lanes: Default::default(),
-            unused_acc_odd: Default::default(),
             serial,
             pipelined,
         }
@@ -110,7 +110,6 @@ impl Logic for RequantUnit {
         self.param_entry.next = 0.into();
         self.out_address.next = 0.into();
         self.out_data.next = 0.into();
-        self.out_data_odd.next = 0.into();
         self.lanes.next = 0.into();
         for u in 0..self.serial.len() {
             self.serial[u].clock.next = self.clock.val();
@@ -132,7 +131,6 @@ impl Logic for RequantUnit {
             self.param_entry.next = self.serial[u].param_entry.val();
             self.out_address.next = self.serial[u].out_address.val();
             self.out_data.next = self.serial[u].out_data.val();
-            self.out_data_odd.next = self.serial[u].out_data.val();
             self.lanes.next = self.serial[u].out_lanes.val();
         }
         for u in 0..self.pipelined.len() {
@@ -146,7 +144,7 @@ impl Logic for RequantUnit {
             self.pipelined[u].max.next = self.max.val();
             self.pipelined[u].use_bias.next = self.use_bias.val();
             self.pipelined[u].acc_data.next = self.acc_data.val();
-            self.pipelined[u].acc_data_odd.next = self.acc_data_odd.val();
+            self.pipelined[u].acc_data_odd.next = self.acc_data_odd[u].val();
             self.pipelined[u].param.next = self.param.val();
             self.busy.next = self.pipelined[u].busy.val();
             self.done.next = self.pipelined[u].done.val();
@@ -156,13 +154,12 @@ impl Logic for RequantUnit {
             self.param_entry.next = self.pipelined[u].param_entry.val();
             self.out_address.next = self.pipelined[u].out_address.val();
             self.out_data.next = self.pipelined[u].out_data.val();
-            self.out_data_odd.next = self.pipelined[u].out_data_odd.val();
+            self.out_data_odd[u].next = self.pipelined[u].out_data_odd.val();
             self.lanes.next = self.pipelined[u].out_lanes.val();
         }
         for j in 0..self.cols() {
             self.out_write_enable[j].next = self.lanes.val().get_bit(j);
         }
         self.unused_lanes.next = self.lanes.val();
-        self.unused_acc_odd.next = self.acc_data_odd.val();
     }
 }
