@@ -323,8 +323,7 @@ impl Npu {
         config.validate().expect("a checked config");
         let (rows, cols) = (config.array.rows, config.array.cols);
         let m = &config.memory;
-        // One odd-lane path for the pipelined requantizer, none for the serial one.
-        let requant_pairs = usize::from(config.requant.unit == npu_spec::config::RequantUnit::Pipelined);
+        let requant_pairs = crate::requant_unit::odd_lane_paths(config);
         let cpb = config.clocks_per_bit();
         let info_bytes = Info::of(config).encode();
         assert!(info_bytes.len() * 8 <= 256);

@@ -17,6 +17,13 @@ pub fn dsps(config: &NpuConfig) -> u64 {
     }
 }
 
+/// The odd-lane paths (ports, and the NPU's register and multiplexer) the
+/// config's unit needs: one for the pipelined unit's second slot, none for
+/// the serial unit.
+pub fn odd_lane_paths(config: &NpuConfig) -> usize {
+    usize::from(config.requant.unit == Kind::Pipelined)
+}
+
 /// Ports as [`Requantizer`]'s (see there).
 #[derive(LogicBlock)]
 pub struct RequantUnit {
@@ -59,7 +66,7 @@ pub struct RequantUnit {
 
 impl RequantUnit {
     pub fn new(config: &NpuConfig) -> Self {
-        let pairs = usize::from(config.requant.unit == Kind::Pipelined);
+        let pairs = odd_lane_paths(config);
         let (serial, pipelined) = match config.requant.unit {
             Kind::Serial => (vec![Requantizer::new(config)], vec![]),
             Kind::Pipelined => (vec![], vec![RequantPipeline::new(config)]),
