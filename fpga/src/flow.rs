@@ -170,7 +170,7 @@ fn ice40_timing_class(device: &str) -> &'static str {
     }
 }
 
-/// The NPU's state registers as a yosys selection (`w:core.exec.q ...`).
+/// The NPU's state registers as a yosys selection (`w:core.executor.state.q ...`).
 fn state_register_selection(config: &NpuConfig) -> String {
     npu_hdl::verilog::state_registers(config).iter().map(|r| format!("w:{}.{r}", wrapper::CORE_INSTANCE)).collect::<Vec<_>>().join(" ")
 }

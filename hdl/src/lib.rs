@@ -8,6 +8,9 @@
 //!   [`NpuConfig`](npu_spec::NpuConfig) at elaboration time;
 //! - [`Scratchpad`]: an operand bank, lanes paired behind one address (SPRAM-shaped);
 //! - [`CounterBank`]: the performance counters, high parts in block RAM, read as snapshots;
+//! - [`FrameReceiver`](frame_receiver::FrameReceiver), [`Executor`](executor::Executor),
+//!   [`ResponseSender`](response_sender::ResponseSender): the command link's three
+//!   processes, which [`Npu`] composes with the memories and the units;
 //! - [`WordRam`]: block RAM of 32-bit words written a byte at a time (the ACC and bias banks);
 //! - [`verilog`]: Verilog text of any of them under a chosen module name.
 
@@ -16,6 +19,7 @@ pub mod counter_bank;
 pub mod crc16;
 pub mod delay_line;
 pub mod ecp5_dsp;
+pub mod executor;
 pub mod frame_receiver;
 pub mod gemm_engine;
 pub mod multiplier;

@@ -84,7 +84,7 @@ pub fn state_registers(config: &NpuConfig) -> Vec<String> {
         npu_spec::config::RequantUnit::Serial => "requant.serial$0.state.q",
         npu_spec::config::RequantUnit::Pipelined => "requant.pipelined$0.state.q",
     };
-    ["exec.q", "engine.state.q", requant, "receiver.state.q", "receiver.uart.state.q"].map(String::from).to_vec()
+    ["executor.state.q", "engine.state.q", requant, "receiver.state.q", "receiver.uart.state.q"].map(String::from).to_vec()
 }
 
 /// Verilog of the whole NPU a config describes (UART pins in and out), top

@@ -134,7 +134,7 @@ impl NpuSim<RustHdlNpu> {
     }
 
     /// The receiver's and the executor's states.
-    pub fn states(&self) -> (npu_hdl::frame_receiver::FrameState, npu_hdl::npu::ExecState) {
+    pub fn states(&self) -> (npu_hdl::frame_receiver::FrameState, npu_hdl::executor::ExecState) {
         self.sim.0.uut.states()
     }
 

@@ -1,0 +1,931 @@
+//! The executor: one checked request in, its effect and its answer's data out.
+//!
+//! It sits between the frame receiver and the response sender, as VTA's and
+//! Gemmini's execute stage sits between load and store:
+//!
+//! - from the **frame receiver** it takes a whole request (`request_ready`,
+//!   its status, header and length), reads WRITE's data through the frame
+//!   buffer's address (`frame_address`), and hands the frame back
+//!   (`answered`) once the answer is out;
+//! - it **decodes and checks** the request (length, bank, ranges: a refused
+//!   request changes nothing), then **runs** it: a WRITE's bytes go to the
+//!   bank under its byte cursor (`cursor_*`, `write_*`: the NPU wires the
+//!   frame byte to the memories), GEMM and REQUANT start their unit and wait
+//!   for it, CLEAR_COUNTERS clears;
+//! - it starts the **response sender** (`reply_*`) and serves each data byte
+//!   it asks for: a record's (INFO, a counter snapshot, STATUS) or a bank's,
+//!   from the lane the NPU's multiplexers show for the cursor (`lane_u8`,
+//!   `lane_u32`).
+//!
+//! Every decision reads a flip-flop: tests are registered a cycle before the
+//! state that acts on them (Decode before Dispatch, Size before SizeStep,
+//! TxFetch to TxPick for a data byte).
+
+use crate::counter_bank::SNAPSHOT_BITS;
+use crate::frame_receiver::HEADER_BYTES;
+use crate::vecs::k;
+use npu_spec::protocol::{
+    offset, record_len, request_offset, Bank, Info, Opcode, Status, COUNTER_FIELDS, INFO_FIELDS,
+    MAX_REQUEST_PAYLOAD, RESPONSE_HEAD, STATUS_FIELDS, WRITE_FIELDS,
+};
+use npu_spec::NpuConfig;
+use rust_hdl::prelude::*;
+
+// The BIAS bank's range check compares with the literal 3.
+const _: () = assert!(npu_spec::protocol::BIAS_ENTRIES == 3);
+
+// The literal patterns below are these protocol numbers (rust-hdl takes
+// only literals as match patterns).
+const _: () = assert!(Opcode::Info as u8 == 1 && Opcode::Write as u8 == 2 && Opcode::Read as u8 == 3);
+const _: () = assert!(Opcode::Gemm as u8 == 4 && Opcode::Requant as u8 == 5 && Opcode::Status as u8 == 6);
+const _: () = assert!(Opcode::Counters as u8 == 7 && Opcode::ClearCounters as u8 == 8);
+const _: () = assert!(Bank::A as u8 == 0 && Bank::B as u8 == 1 && Bank::Acc as u8 == 2);
+const _: () = assert!(Bank::Bias as u8 == 3 && Bank::Out as u8 == 4);
+const _: () = assert!(RESPONSE_HEAD == 2);
+
+#[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
+pub enum ExecState {
+    Idle,
+    Decode,
+    Dispatch,
+    Size,
+    SizeStep,
+    Range,
+    Copy,
+    CopyData,
+    Gemm,
+    Requant,
+    /// The answer: settle its length, start the sender, and serve it the
+    /// data bytes it asks for (TxFetch to TxPick, one byte each).
+    Reply,
+    Replying,
+    TxFetch,
+    TxSettle,
+    TxWait,
+    TxPick,
+    Done,
+}
+
+#[derive(LogicBlock)]
+pub struct Executor {
+    pub clock: Signal<In, Clock>,
+    // ---- The frame receiver's side.
+    /// A whole request waits: its status (OK, BAD_CRC, BAD_LENGTH), its
+    /// first bytes and its length, all holding until `answered`.
+    pub request_ready: Signal<In, Bit>,
+    pub request_status: Signal<In, Bits<8>>,
+    pub head: Signal<In, Bits<160>>,
+    pub length: Signal<In, Bits<16>>,
+    /// The frame buffer's byte to read (WRITE's data; the NPU wires the byte
+    /// that arrives a cycle later to the memories' write data).
+    pub frame_address: Signal<Out, Bits<11>>,
+    /// One cycle: the answer is out, the receiver may take the next frame.
+    pub answered: Signal<Out, Bit>,
+    // ---- The response sender's side.
+    /// One cycle: send the answer (`reply_status`, `reply_opcode` and
+    /// `reply_length` hold until `reply_done`).
+    pub reply_start: Signal<Out, Bit>,
+    pub reply_status: Signal<Out, Bits<8>>,
+    pub reply_opcode: Signal<Out, Bits<8>>,
+    pub reply_length: Signal<Out, Bits<16>>,
+    /// The sender asks for a data byte; the executor shows it a few cycles
+    /// later in `reply_data` with `reply_data_valid` (one cycle).
+    pub reply_fetch: Signal<In, Bit>,
+    pub reply_data: Signal<Out, Bits<8>>,
+    pub reply_data_valid: Signal<Out, Bit>,
+    pub reply_done: Signal<In, Bit>,
+    // ---- The units it starts and waits for (their parameters are the
+    // header's fields, which the NPU wires to them).
+    pub start_engine: Signal<Out, Bit>,
+    pub engine_done: Signal<In, Bit>,
+    pub engine_error: Signal<In, Bits<8>>,
+    pub start_requant: Signal<Out, Bit>,
+    pub requant_done: Signal<In, Bit>,
+    pub requant_error: Signal<In, Bits<8>>,
+    /// One cycle: zero the COUNTERS record's counters.
+    pub clear_counters: Signal<Out, Bit>,
+    /// One cycle: snapshot counter `snapshot_counter`; the bank raises
+    /// `snapshot_ready` when `snapshot` holds it.
+    pub snapshot_request: Signal<Out, Bit>,
+    pub snapshot_counter: Signal<Out, Bits<4>>,
+    pub snapshot_ready: Signal<In, Bit>,
+    pub snapshot: Signal<In, Bits<SNAPSHOT_BITS>>,
+    // ---- The byte cursor over a bank (WRITE and READ).
+    pub cursor_entry: Signal<Out, Bits<16>>,
+    pub cursor_lane: Signal<Out, Bits<8>>,
+    /// One cycle each: the frame byte arriving now goes to the cursor's lane
+    /// of A, of B, or to these bytes of the bias word.
+    pub write_a: Signal<Out, Bit>,
+    pub write_b: Signal<Out, Bit>,
+    pub write_bias: Signal<Out, Bits<4>>,
+    /// The request's bank is A, B, ACC (flip-flops, for the lane
+    /// multiplexers).
+    pub bank_a: Signal<Out, Bit>,
+    pub bank_b: Signal<Out, Bit>,
+    pub bank_acc: Signal<Out, Bit>,
+    /// The cursor's lane of its bank, as the NPU's multiplexers show it a
+    /// cycle after the cursor moves: a byte bank's (A, B, OUT), a word bank's
+    /// (ACC, BIAS).
+    pub lane_u8: Signal<In, Bits<8>>,
+    pub lane_u32: Signal<In, Bits<32>>,
+    // ---- Status.
+    /// A request is in hand.
+    pub busy: Signal<Out, Bit>,
+    /// One cycle, as the answer is handed back: it was OK, or an error
+    /// (the STATUS record's frame counts).
+    pub answered_ok: Signal<Out, Bit>,
+    pub answered_error: Signal<Out, Bit>,
+    // ---- Limits and records from the config and the protocol.
+    /// (Padded with zeros to the width its byte index can reach: its byte
+    /// is read every cycle.)
+    info: Constant<Bits<256>>,
+    rows: Constant<Bits<8>>,
+    cols: Constant<Bits<8>>,
+    cols_x4: Constant<Bits<8>>,
+    rows_less_one: Constant<Bits<8>>,
+    cols_less_one: Constant<Bits<8>>,
+    a_depth: Constant<Bits<17>>,
+    b_depth: Constant<Bits<17>>,
+    acc_depth: Constant<Bits<17>>,
+    a_depth_log: Constant<Bits<17>>,
+    b_depth_log: Constant<Bits<17>>,
+    acc_depth_log: Constant<Bits<17>>,
+    st_ok: Constant<Bits<8>>,
+    st_bad_length: Constant<Bits<8>>,
+    st_unknown_command: Constant<Bits<8>>,
+    st_bad_bank: Constant<Bits<8>>,
+    st_out_of_range: Constant<Bits<8>>,
+    op_write: Constant<Bits<8>>,
+    op_counters: Constant<Bits<8>>,
+    op_info: Constant<Bits<8>>,
+    op_status: Constant<Bits<8>>,
+    last_opcode: Constant<Bits<8>>,
+    last_bank: Constant<Bits<8>>,
+    info_len: Constant<Bits<16>>,
+    status_len: Constant<Bits<16>>,
+    counters_len: Constant<Bits<16>>,
+    /// WRITE's bytes before its data; READ's, GEMM's and REQUANT's lengths.
+    write_head: Constant<Bits<16>>,
+    write_head_plus_one: Constant<Bits<16>>,
+    read_len: Constant<Bits<16>>,
+    gemm_len: Constant<Bits<16>>,
+    requant_len: Constant<Bits<16>>,
+    /// Bit offsets of WRITE's and READ's fields in `head`.
+    at_entry: Constant<Bits<16>>,
+    at_count: Constant<Bits<16>>,
+    // ---- State.
+    state: DFF<ExecState>,
+    /// Start the GEMM engine, the requantizer (one cycle, after Dispatch).
+    start_engine_reg: DFF<Bit>,
+    start_requant_reg: DFF<Bit>,
+    /// Clear the counters (one cycle, after Dispatch).
+    clear_counters_reg: DFF<Bit>,
+    status: DFF<Bits<8>>,
+    /// Decode's tests, made a cycle earlier: the length suits the opcode,
+    /// the bank exists, a READ's count is zero.
+    length_ok: DFF<Bit>,
+    /// The request's length against each opcode's, registered every cycle
+    /// (`length` holds from the length bytes until the answer is out): 1, more
+    /// than WRITE's head, READ's, GEMM's, REQUANT's.
+    len_one: DFF<Bit>,
+    len_write: DFF<Bit>,
+    len_read: DFF<Bit>,
+    len_gemm: DFF<Bit>,
+    len_requant: DFF<Bit>,
+    /// The frame arrived whole; its opcode if known (1..=8), else 0.
+    frame_ok: DFF<Bit>,
+    op_index: DFF<Bits<4>>,
+    bank_ok: DFF<Bit>,
+    count_zero: DFF<Bit>,
+    /// Decode's verdict: the request is refused, with this status.
+    refused: DFF<Bit>,
+    refusal: DFF<Bits<8>>,
+    opcode: DFF<Bits<8>>,
+    data_len: DFF<Bits<16>>,
+    bank: DFF<Bits<3>>,
+    /// The bank's geometry: its last lane and a lane's last byte (for
+    /// equality tests, no adder), bytes per entry.
+    last_lane: DFF<Bits<8>>,
+    /// (A lane is one byte or four: two bits.)
+    last_byte: DFF<Bits<2>>,
+    entry_bytes: DFF<Bits<8>>,
+    /// The byte cursor over a bank, for WRITE and READ.
+    entry: DFF<Bits<16>>,
+    lane: DFF<Bits<8>>,
+    cursor_byte: DFF<Bits<2>>,
+    /// Size loop: bytes and entries counted so far (a READ stops before
+    /// its bytes pass 17 bits), and the end of the entry range: the entry
+    /// after the WRITE's entries counted so far, or the READ's last.
+    size_bytes: DFF<Bits<17>>,
+    size_entries: DFF<Bits<16>>,
+    end_entry: DFF<Bits<17>>,
+    /// A READ's bytes passed the longest answer.
+    too_long: DFF<Bit>,
+    /// Size's tests, registered every cycle for SizeStep: size_bytes
+    /// equals, exceeds data_len (WRITE); size_bytes is past the longest
+    /// answer, size_entries has reached the count (READ).
+    size_eq: DFF<Bit>,
+    size_gt: DFF<Bit>,
+    size_long: DFF<Bit>,
+    size_count: DFF<Bit>,
+    /// The opcode is WRITE, INFO, STATUS, COUNTERS; the bank is A, B, ACC, bias
+    /// (registered in Idle from the request: decisions read a flip-flop).
+    is_write: DFF<Bit>,
+    is_info: DFF<Bit>,
+    is_status: DFF<Bit>,
+    is_counters: DFF<Bit>,
+    is_bank_a: DFF<Bit>,
+    is_bank_b: DFF<Bit>,
+    is_bank_acc: DFF<Bit>,
+    is_bank_bias: DFF<Bit>,
+    /// end_entry is past each bank's last entry (A, B, ACC and OUT, bias),
+    /// registered every cycle; past_end picks the request's bank's a cycle
+    /// later (Range comes at least two cycles after end_entry settles).
+    past_a: DFF<Bit>,
+    past_b: DFF<Bit>,
+    past_acc: DFF<Bit>,
+    past_bias: DFF<Bit>,
+    past_end: DFF<Bit>,
+    /// WRITE: the memory the byte arriving in CopyData goes to (the
+    /// memories' write enables, from flip-flops): a lane of A or B, or
+    /// these bytes of the bias word. ACC and OUT hold results, which the
+    /// link only reads.
+    write_a_reg: DFF<Bit>,
+    write_b_reg: DFF<Bit>,
+    write_bias_reg: DFF<Bits<4>>,
+    copy_index: DFF<Bits<11>>,
+    /// Frame bytes still to copy after this one.
+    copy_left: DFF<Bits<11>>,
+    // The answer's data source.
+    /// The answer's data byte the cursor is at (records are indexed by it).
+    tx_index: DFF<Bits<6>>,
+    /// The lane the cursor reads, taken in TxWait (the memories' data is
+    /// a block RAM's output: the byte is chosen from a register).
+    tx_word: DFF<Bits<32>>,
+    tx_byte_lane: DFF<Bits<8>>,
+    /// The request's record's byte at tx_index (INFO, STATUS or COUNTERS),
+    /// registered every cycle: TxPick reads it two cycles after tx_index
+    /// moves, and a cycle after the snapshot is ready.
+    record_byte: DFF<Bits<8>>,
+    /// The request answers a record (INFO, STATUS, COUNTERS).
+    is_record: DFF<Bit>,
+    /// The data byte the sender asked for, and that it is there (TxPick).
+    tx_data: DFF<Bits<8>>,
+    tx_data_valid: DFF<Bit>,
+    /// Start the sender (one cycle, after Reply).
+    start_reply: DFF<Bit>,
+    /// The STATUS record's last error (its frame counts are counters 8
+    /// and 9 of the counter bank).
+    last_error: DFF<Bits<8>>,
+    /// The cursor is at its lane's last byte; at its entry's last byte.
+    byte_last: DFF<Bit>,
+    cursor_last: DFF<Bit>,
+    // Combinational helpers.
+    field_entry: Signal<Local, Bits<16>>,
+    field_count: Signal<Local, Bits<16>>,
+    /// The snapshot's byte index (tx_index's low bits; STATUS's two counts
+    /// take four bytes each).
+    snapshot_byte: Signal<Local, Bits<3>>,
+    /// The snapshot, widened so that every byte index reads within it.
+    snapshot_wide: Signal<Local, Bits<64>>,
+    data_byte: Signal<Local, Bits<8>>,
+    /// The cursor's byte as a write enable (ACC and bias take a byte at a time).
+    byte_lanes: Signal<Local, Bits<4>>,
+}
+
+impl Executor {
+    pub fn new(config: &NpuConfig) -> Self {
+        let (rows, cols) = (config.array.rows, config.array.cols);
+        let m = &config.memory;
+        let info_bytes = Info::of(config).encode();
+        assert!(info_bytes.len() * 8 <= 256);
+        let mut info = Bits::<256>::default();
+        for (i, b) in info_bytes.iter().enumerate() {
+            info = info | (bit_cast::<256, 8>(u64::from(*b).into()) << (8 * i as u64));
+        }
+        assert_eq!(record_len(COUNTER_FIELDS), 64);
+        assert_eq!(record_len(STATUS_FIELDS), 9);
+        assert_eq!(offset(STATUS_FIELDS, "frames_bad"), 4);
+        assert_eq!(request_offset(Opcode::Write, "bank"), request_offset(Opcode::Read, "bank"));
+        assert_eq!(request_offset(Opcode::Write, "entry"), request_offset(Opcode::Read, "entry"));
+        assert!(Opcode::Gemm.request_len() <= HEADER_BYTES && Opcode::Requant.request_len() <= HEADER_BYTES);
+        // Frame indices are 11 bits, record indices 6.
+        assert!(MAX_REQUEST_PAYLOAD < 1 << 11 && record_len(INFO_FIELDS) <= 32);
+        Self {
+            clock: Default::default(),
+            request_ready: Default::default(),
+            request_status: Default::default(),
+            head: Default::default(),
+            length: Default::default(),
+            frame_address: Default::default(),
+            answered: Default::default(),
+            reply_start: Default::default(),
+            reply_status: Default::default(),
+            reply_opcode: Default::default(),
+            reply_length: Default::default(),
+            reply_fetch: Default::default(),
+            reply_data: Default::default(),
+            reply_data_valid: Default::default(),
+            reply_done: Default::default(),
+            start_engine: Default::default(),
+            engine_done: Default::default(),
+            engine_error: Default::default(),
+            start_requant: Default::default(),
+            requant_done: Default::default(),
+            requant_error: Default::default(),
+            clear_counters: Default::default(),
+            snapshot_request: Default::default(),
+            snapshot_counter: Default::default(),
+            snapshot_ready: Default::default(),
+            snapshot: Default::default(),
+            cursor_entry: Default::default(),
+            cursor_lane: Default::default(),
+            write_a: Default::default(),
+            write_b: Default::default(),
+            write_bias: Default::default(),
+            bank_a: Default::default(),
+            bank_b: Default::default(),
+            bank_acc: Default::default(),
+            lane_u8: Default::default(),
+            lane_u32: Default::default(),
+            busy: Default::default(),
+            answered_ok: Default::default(),
+            answered_error: Default::default(),
+            info: Constant::new(info),
+            rows: k(rows as u64),
+            cols: k(cols as u64),
+            cols_x4: k(4 * cols as u64),
+            rows_less_one: k(rows as u64 - 1),
+            cols_less_one: k(cols as u64 - 1),
+            a_depth: k(m.a_depth as u64),
+            b_depth: k(m.b_depth as u64),
+            acc_depth: k(m.acc_depth as u64),
+            a_depth_log: k(m.a_depth.trailing_zeros() as u64),
+            b_depth_log: k(m.b_depth.trailing_zeros() as u64),
+            acc_depth_log: k(m.acc_depth.trailing_zeros() as u64),
+            st_ok: k(Status::Ok as u64),
+            st_bad_length: k(Status::BadLength as u64),
+            st_unknown_command: k(Status::UnknownCommand as u64),
+            st_bad_bank: k(Status::BadBank as u64),
+            st_out_of_range: k(Status::OutOfRange as u64),
+            op_write: k(Opcode::Write as u64),
+            op_counters: k(Opcode::Counters as u64),
+            op_info: k(Opcode::Info as u64),
+            op_status: k(Opcode::Status as u64),
+            last_opcode: k(Opcode::ClearCounters as u64),
+            last_bank: k(Bank::Out as u64),
+            info_len: k(record_len(INFO_FIELDS) as u64),
+            status_len: k(record_len(STATUS_FIELDS) as u64),
+            counters_len: k(record_len(COUNTER_FIELDS) as u64),
+            write_head: k((1 + record_len(WRITE_FIELDS)) as u64),
+            write_head_plus_one: k((2 + record_len(WRITE_FIELDS)) as u64),
+            read_len: k(Opcode::Read.request_len() as u64),
+            gemm_len: k(Opcode::Gemm.request_len() as u64),
+            requant_len: k(Opcode::Requant.request_len() as u64),
+            at_entry: k(8 * request_offset(Opcode::Read, "entry") as u64),
+            at_count: k(8 * request_offset(Opcode::Read, "count") as u64),
+            state: Default::default(),
+            start_engine_reg: Default::default(),
+            start_requant_reg: Default::default(),
+            clear_counters_reg: Default::default(),
+            status: Default::default(),
+            length_ok: Default::default(),
+            len_one: Default::default(),
+            len_write: Default::default(),
+            len_read: Default::default(),
+            len_gemm: Default::default(),
+            len_requant: Default::default(),
+            frame_ok: Default::default(),
+            op_index: Default::default(),
+            bank_ok: Default::default(),
+            count_zero: Default::default(),
+            refused: Default::default(),
+            refusal: Default::default(),
+            opcode: Default::default(),
+            data_len: Default::default(),
+            bank: Default::default(),
+            last_lane: Default::default(),
+            last_byte: Default::default(),
+            entry_bytes: Default::default(),
+            entry: Default::default(),
+            lane: Default::default(),
+            cursor_byte: Default::default(),
+            size_bytes: Default::default(),
+            size_entries: Default::default(),
+            end_entry: Default::default(),
+            too_long: Default::default(),
+            size_eq: Default::default(),
+            size_gt: Default::default(),
+            size_long: Default::default(),
+            size_count: Default::default(),
+            is_write: Default::default(),
+            is_info: Default::default(),
+            is_status: Default::default(),
+            is_counters: Default::default(),
+            is_bank_a: Default::default(),
+            is_bank_b: Default::default(),
+            is_bank_acc: Default::default(),
+            is_bank_bias: Default::default(),
+            past_a: Default::default(),
+            past_b: Default::default(),
+            past_acc: Default::default(),
+            past_bias: Default::default(),
+            past_end: Default::default(),
+            write_a_reg: Default::default(),
+            write_b_reg: Default::default(),
+            write_bias_reg: Default::default(),
+            copy_index: Default::default(),
+            copy_left: Default::default(),
+            tx_index: Default::default(),
+            tx_word: Default::default(),
+            tx_byte_lane: Default::default(),
+            record_byte: Default::default(),
+            is_record: Default::default(),
+            tx_data: Default::default(),
+            tx_data_valid: Default::default(),
+            start_reply: Default::default(),
+            last_error: Default::default(),
+            byte_last: Default::default(),
+            cursor_last: Default::default(),
+            field_entry: Default::default(),
+            field_count: Default::default(),
+            snapshot_byte: Default::default(),
+            snapshot_wide: Default::default(),
+            data_byte: Default::default(),
+            byte_lanes: Default::default(),
+        }
+    }
+
+    /// The state, for tests.
+    pub fn state(&self) -> ExecState {
+        self.state.q.val()
+    }
+}
+
+impl Logic for Executor {
+    // (Dispatch's arms test `refused` inside the arm: #[hdl_gen] takes no
+    // match guards.)
+    #[allow(clippy::collapsible_match)]
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, state, start_engine_reg, start_requant_reg, clear_counters_reg, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant,
+            frame_ok, op_index, bank_ok, count_zero, refused, refusal, opcode, data_len, bank, last_lane, last_byte, entry_bytes, entry, lane, cursor_byte,
+            size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters,
+            is_bank_a, is_bank_b, is_bank_acc, is_bank_bias, past_a, past_b, past_acc, past_bias, past_end, write_a_reg, write_b_reg, write_bias_reg,
+            copy_index, copy_left, tx_index, tx_word, tx_byte_lane, record_byte, is_record, tx_data, tx_data_valid, start_reply, last_error,
+            byte_last, cursor_last
+        );
+        // ---- Outputs, each a flip-flop (or, for the counts, the Done state).
+        self.busy.next = self.state.q.val() != ExecState::Idle;
+        self.answered.next = false;
+        self.answered_ok.next = (self.state.q.val() == ExecState::Done) & (self.status.q.val() == self.st_ok.val());
+        self.answered_error.next = (self.state.q.val() == ExecState::Done) & (self.status.q.val() != self.st_ok.val());
+        self.reply_start.next = self.start_reply.q.val();
+        self.start_reply.d.next = false;
+        self.reply_status.next = self.status.q.val();
+        self.reply_opcode.next = self.opcode.q.val();
+        self.reply_length.next = self.data_len.q.val();
+        self.reply_data.next = self.tx_data.q.val();
+        self.reply_data_valid.next = self.tx_data_valid.q.val();
+        self.tx_data_valid.d.next = false;
+        // Starts are registered: the decode's tests end at a flip-flop, and
+        // each unit starts in the executor's first Gemm or Requant cycle.
+        self.start_engine.next = self.start_engine_reg.q.val();
+        self.start_requant.next = self.start_requant_reg.q.val();
+        self.start_engine_reg.d.next = false;
+        self.start_requant_reg.d.next = false;
+        // CLEAR_COUNTERS, a cycle after Dispatch (from a flip-flop: the clear
+        // reaches every low part and pending bit).
+        self.clear_counters.next = self.clear_counters_reg.q.val();
+        self.clear_counters_reg.d.next = false;
+        self.cursor_entry.next = self.entry.q.val();
+        self.cursor_lane.next = self.lane.q.val();
+        self.write_a.next = self.write_a_reg.q.val();
+        self.write_b.next = self.write_b_reg.q.val();
+        self.write_bias.next = self.write_bias_reg.q.val();
+        self.write_a_reg.d.next = false;
+        self.write_b_reg.d.next = false;
+        self.write_bias_reg.d.next = 0.into();
+        self.bank_a.next = self.is_bank_a.q.val();
+        self.bank_b.next = self.is_bank_b.q.val();
+        self.bank_acc.next = self.is_bank_acc.q.val();
+        self.frame_address.next = self.copy_index.q.val();
+
+        // ---- Request fields, from the header.
+        self.field_entry.next = self.head.val().get_bits::<16>(self.at_entry.val().index());
+        self.field_count.next = self.head.val().get_bits::<16>(self.at_count.val().index());
+        self.byte_lanes.next = bits::<4>(1) << self.cursor_byte.q.val();
+
+        // ---- Snapshots: a counter's first byte asks for its snapshot as it
+        // is fetched (see TxFetch). COUNTERS: counter tx_index / 8; STATUS:
+        // 8 for bytes 0..=3, 9 for 4..=7.
+        self.snapshot_request.next = false;
+        self.snapshot_counter.next = bit_cast::<4, 3>(self.tx_index.q.val().get_bits::<3>(3));
+        if self.is_status.q.val() {
+            self.snapshot_counter.next = bits::<4>(8) | bit_cast::<4, 1>(self.tx_index.q.val().get_bit(2).into());
+        }
+
+        // ---- The answer's data.
+        // The record's byte at tx_index, registered every cycle. COUNTERS:
+        // the snapshot's 6 bytes, then zeros; STATUS: bytes 0..=7 from the
+        // frame counts' snapshots, byte 8 the last error.
+        self.snapshot_byte.next = self.tx_index.q.val().get_bits::<3>(0);
+        if self.is_status.q.val() {
+            self.snapshot_byte.next = self.tx_index.q.val().get_bits::<3>(0) & 3;
+        }
+        self.snapshot_wide.next = bit_cast::<64, SNAPSHOT_BITS>(self.snapshot.val());
+        self.record_byte.d.next = self.snapshot_wide.val().get_bits::<8>(self.snapshot_byte.val().index() * 8);
+        if self.is_counters.q.val() & (self.tx_index.q.val().get_bits::<3>(0).index() >= 6) {
+            self.record_byte.d.next = 0.into();
+        }
+        if self.is_status.q.val() & self.tx_index.q.val().get_bit(3) {
+            self.record_byte.d.next = self.last_error.q.val();
+        }
+        if self.is_info.q.val() {
+            self.record_byte.d.next = self.info.val().get_bits::<8>(self.tx_index.q.val().get_bits::<5>(0).index() * 8);
+        }
+        // The answer's next data byte (selected in TxPick, when the memory's
+        // lane is in tx_word or tx_byte_lane).
+        self.data_byte.next = self.tx_byte_lane.q.val();
+        if self.is_bank_acc.q.val() | self.is_bank_bias.q.val() {
+            self.data_byte.next = self.tx_word.q.val().get_bits::<8>(self.cursor_byte.q.val().index() * 8);
+        }
+        if self.is_record.q.val() {
+            self.data_byte.next = self.record_byte.q.val();
+        }
+        // (Registered every cycle: the cursor moves in CopyData and TxPick
+        // alone, and each comes back at least two cycles later.)
+        self.byte_last.d.next = self.cursor_byte.q.val() == self.last_byte.q.val();
+        // end_entry > a bank's depth, a power of two 2^d: `x >> d != 0 and
+        // x != 2^d`, plain logic; then the request's bank's test.
+        self.past_a.d.next =
+            ((self.end_entry.q.val() >> self.a_depth_log.val()) != 0) & (self.end_entry.q.val() != self.a_depth.val());
+        self.past_b.d.next =
+            ((self.end_entry.q.val() >> self.b_depth_log.val()) != 0) & (self.end_entry.q.val() != self.b_depth.val());
+        self.past_acc.d.next =
+            ((self.end_entry.q.val() >> self.acc_depth_log.val()) != 0) & (self.end_entry.q.val() != self.acc_depth.val());
+        self.past_bias.d.next = self.end_entry.q.val() > 3;
+        self.past_end.d.next = self.past_acc.q.val();
+        if self.is_bank_a.q.val() {
+            self.past_end.d.next = self.past_a.q.val();
+        }
+        if self.is_bank_b.q.val() {
+            self.past_end.d.next = self.past_b.q.val();
+        }
+        if self.is_bank_bias.q.val() {
+            self.past_end.d.next = self.past_bias.q.val();
+        }
+        self.cursor_last.d.next = (self.cursor_byte.q.val() == self.last_byte.q.val()) & (self.lane.q.val() == self.last_lane.q.val());
+
+        // ---- The state machine.
+        // Size's tests, registered every cycle (no enable: SizeStep reads
+        // them a cycle after Size, in which their inputs hold).
+        self.size_eq.d.next = self.size_bytes.q.val() == bit_cast::<17, 16>(self.data_len.q.val());
+        self.size_gt.d.next = self.size_bytes.q.val() > bit_cast::<17, 16>(self.data_len.q.val());
+        // Past 0xFFFD, the longest answer's data, as plain logic.
+        self.size_long.d.next = self.size_bytes.q.val().get_bit(16) | (self.size_bytes.q.val().get_bits::<15>(1) == 0x7FFF);
+        self.size_count.d.next = self.size_entries.q.val() == self.field_count.val();
+        self.len_one.d.next = self.length.val() == 1;
+        self.len_write.d.next = self.length.val() > self.write_head.val();
+        self.len_read.d.next = self.length.val() == self.read_len.val();
+        self.len_gemm.d.next = self.length.val() == self.gemm_len.val();
+        self.len_requant.d.next = self.length.val() == self.requant_len.val();
+        match self.state.q.val() {
+            ExecState::Idle => {
+                // The request's kind and bank as flags, for every later
+                // decision (written in every Idle cycle: the enable does not
+                // wait for the frame).
+                self.is_write.d.next = self.head.val().get_bits::<8>(0) == self.op_write.val();
+                self.is_info.d.next = self.head.val().get_bits::<8>(0) == self.op_info.val();
+                self.is_status.d.next = self.head.val().get_bits::<8>(0) == self.op_status.val();
+                self.is_counters.d.next = self.head.val().get_bits::<8>(0) == self.op_counters.val();
+                self.is_record.d.next = (self.head.val().get_bits::<8>(0) == self.op_info.val())
+                    | (self.head.val().get_bits::<8>(0) == self.op_status.val())
+                    | (self.head.val().get_bits::<8>(0) == self.op_counters.val());
+                self.is_bank_a.d.next = self.head.val().get_bits::<8>(8) == 0;
+                self.is_bank_b.d.next = self.head.val().get_bits::<8>(8) == 1;
+                self.is_bank_acc.d.next = self.head.val().get_bits::<8>(8) == 2;
+                self.is_bank_bias.d.next = self.head.val().get_bits::<8>(8) == 3;
+                if self.request_ready.val() {
+                    self.status.d.next = self.request_status.val();
+                    self.opcode.d.next = self.head.val().get_bits::<8>(0);
+                    self.data_len.d.next = 0.into();
+                    self.state.d.next = ExecState::Decode;
+                    // The request's tests, registered for Decode.
+                    self.length_ok.d.next = self.len_one.q.val();
+                    match self.head.val().get_bits::<8>(0).index() {
+                        2 => {
+                            self.length_ok.d.next = self.len_write.q.val();
+                        }
+                        3 => {
+                            self.length_ok.d.next = self.len_read.q.val();
+                        }
+                        4 => {
+                            self.length_ok.d.next = self.len_gemm.q.val();
+                        }
+                        5 => {
+                            self.length_ok.d.next = self.len_requant.q.val();
+                        }
+                        _ => {}
+                    }
+                    // (WRITE takes the operand banks A, B and BIAS; READ any.)
+                    self.bank_ok.d.next = self.head.val().get_bits::<8>(8) <= self.last_bank.val();
+                    if (self.head.val().get_bits::<8>(0) == self.op_write.val())
+                        & ((self.head.val().get_bits::<8>(8) == 2) | (self.head.val().get_bits::<8>(8) == 4))
+                    {
+                        self.bank_ok.d.next = false;
+                    }
+                    self.frame_ok.d.next = self.request_status.val() == self.st_ok.val();
+                    // The opcode in 4 bits for Decode and Dispatch: 0 if unknown.
+                    self.op_index.d.next = 0.into();
+                    if self.head.val().get_bits::<8>(0) <= self.last_opcode.val() {
+                        self.op_index.d.next = self.head.val().get_bits::<4>(0);
+                    }
+                    self.count_zero.d.next = self.field_count.val() == 0;
+                }
+            }
+            ExecState::Decode => {
+                self.bank.d.next = self.head.val().get_bits::<3>(8);
+                self.entry.d.next = self.field_entry.val();
+                self.lane.d.next = 0.into();
+                self.cursor_byte.d.next = 0.into();
+                self.size_bytes.d.next = 0.into();
+                self.size_entries.d.next = 0.into();
+                self.too_long.d.next = false;
+                self.end_entry.d.next = bit_cast::<17, 16>(self.field_entry.val());
+                if !self.is_write.q.val() {
+                    self.end_entry.d.next = bit_cast::<17, 16>(self.field_entry.val()) + bit_cast::<17, 16>(self.field_count.val());
+                }
+                self.copy_index.d.next = bit_cast::<11, 16>(self.write_head.val());
+                self.copy_left.d.next = bit_cast::<11, 16>(self.length.val() - self.write_head_plus_one.val());
+                // Every bank's geometry; the bank number is checked below.
+                match self.head.val().get_bits::<8>(8).index() {
+                    0 => {
+                        self.last_lane.d.next = self.rows_less_one.val();
+                        self.last_byte.d.next = 0.into();
+                        self.entry_bytes.d.next = self.rows.val();
+                    }
+                    1 => {
+                        self.last_lane.d.next = self.cols_less_one.val();
+                        self.last_byte.d.next = 0.into();
+                        self.entry_bytes.d.next = self.cols.val();
+                    }
+                    2 => {
+                        self.last_lane.d.next = self.cols_less_one.val();
+                        self.last_byte.d.next = 3.into();
+                        self.entry_bytes.d.next = self.cols_x4.val();
+                    }
+                    3 => {
+                        self.last_lane.d.next = self.cols_less_one.val();
+                        self.last_byte.d.next = 3.into();
+                        self.entry_bytes.d.next = self.cols_x4.val();
+                    }
+                    _ => {
+                        self.last_lane.d.next = self.cols_less_one.val();
+                        self.last_byte.d.next = 0.into();
+                        self.entry_bytes.d.next = self.cols.val();
+                    }
+                }
+                // The request's verdict, registered for Dispatch: refused,
+                // and with which status (an unknown opcode first, then the
+                // length, the bank, a READ of no entries).
+                self.state.d.next = ExecState::Dispatch;
+                self.refusal.d.next = self.st_out_of_range.val();
+                if !self.bank_ok.q.val() {
+                    self.refusal.d.next = self.st_bad_bank.val();
+                }
+                if !self.length_ok.q.val() {
+                    self.refusal.d.next = self.st_bad_length.val();
+                }
+                if self.op_index.q.val() == 0 {
+                    self.refusal.d.next = self.st_unknown_command.val();
+                }
+                self.refused.d.next = self.frame_ok.q.val()
+                    & ((self.op_index.q.val() == 0)
+                        | !self.length_ok.q.val()
+                        | (((self.op_index.q.val() == 2) | (self.op_index.q.val() == 3)) & !self.bank_ok.q.val())
+                        | ((self.op_index.q.val() == 3) & self.count_zero.q.val()));
+            }
+            ExecState::Dispatch => {
+                // Acts on Decode's verdict: every decision here reads a
+                // flip-flop (the verdict's tests are three levels of logic,
+                // too many before the status register's own).
+                self.state.d.next = ExecState::Reply;
+                if self.refused.q.val() {
+                    self.status.d.next = self.refusal.q.val();
+                }
+                if self.frame_ok.q.val() {
+                    match self.op_index.q.val().index() {
+                        1 => {
+                            self.data_len.d.next = self.info_len.val();
+                        }
+                        2 => {
+                            // Size compares the entries' bytes with the data's.
+                            self.data_len.d.next = self.length.val() - self.write_head.val();
+                            if !self.refused.q.val() {
+                                self.state.d.next = ExecState::Size;
+                            }
+                        }
+                        3 => {
+                            if !self.refused.q.val() {
+                                self.state.d.next = ExecState::Size;
+                            }
+                        }
+                        4 => {
+                            if !self.refused.q.val() {
+                                self.start_engine_reg.d.next = true;
+                                self.state.d.next = ExecState::Gemm;
+                            }
+                        }
+                        5 => {
+                            if !self.refused.q.val() {
+                                self.start_requant_reg.d.next = true;
+                                self.state.d.next = ExecState::Requant;
+                            }
+                        }
+                        6 => {
+                            self.data_len.d.next = self.status_len.val();
+                        }
+                        7 => {
+                            self.data_len.d.next = self.counters_len.val();
+                        }
+                        8 => {
+                            if !self.refused.q.val() {
+                                self.clear_counters_reg.d.next = true;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            ExecState::Size => {
+                // Entries x entry bytes, by repeated addition (no divider),
+                // one entry every two cycles: Size lets the tests (above)
+                // see the registers, SizeStep acts on the tests (every
+                // decision reads a flip-flop).
+                self.state.d.next = ExecState::SizeStep;
+            }
+            ExecState::SizeStep => {
+                // (past_end follows end_entry two cycles later: Range, at
+                // least two cycles after the last change, sees the end the
+                // loop stopped at.)
+                self.state.d.next = ExecState::Size;
+                if self.is_write.q.val() {
+                    if self.size_eq.q.val() {
+                        // Whole entries, ending before end_entry.
+                        self.state.d.next = ExecState::Range;
+                    } else if self.size_gt.q.val() {
+                        self.status.d.next = self.st_bad_length.val();
+                        self.state.d.next = ExecState::Reply;
+                    } else {
+                        self.size_bytes.d.next = self.size_bytes.q.val() + bit_cast::<17, 8>(self.entry_bytes.q.val());
+                        self.end_entry.d.next = self.end_entry.q.val() + 1;
+                    }
+                } else if self.size_long.q.val() {
+                    self.too_long.d.next = true;
+                    self.state.d.next = ExecState::Range;
+                } else if self.size_count.q.val() {
+                    // size_bytes holds the answer's length.
+                    self.state.d.next = ExecState::Range;
+                } else {
+                    self.size_bytes.d.next = self.size_bytes.q.val() + bit_cast::<17, 8>(self.entry_bytes.q.val());
+                    self.size_entries.d.next = self.size_entries.q.val() + 1;
+                }
+            }
+            ExecState::Range => {
+                // Out of range first, then too long: a WRITE's data goes in
+                // and its answer carries none; a READ answers its bytes.
+                self.data_len.d.next = 0.into();
+                self.state.d.next = ExecState::Reply;
+                if self.past_end.q.val() {
+                    self.status.d.next = self.st_out_of_range.val();
+                } else if self.too_long.q.val() {
+                    self.status.d.next = self.st_bad_length.val();
+                } else if self.is_write.q.val() {
+                    self.state.d.next = ExecState::Copy;
+                } else {
+                    self.data_len.d.next = self.size_bytes.q.val().get_bits::<16>(0);
+                }
+            }
+            ExecState::Copy => {
+                // frame_address shows copy_index; its byte arrives next
+                // cycle, and which memory it goes to is decided now, into
+                // flip-flops (every byte is written as it comes: a byte-wide
+                // bank's lane, or one byte of the bias word; Decode let
+                // WRITE name A, B and BIAS only).
+                self.state.d.next = ExecState::CopyData;
+                match self.bank.q.val().index() {
+                    0 => {
+                        self.write_a_reg.d.next = true;
+                    }
+                    1 => {
+                        self.write_b_reg.d.next = true;
+                    }
+                    _ => {
+                        self.write_bias_reg.d.next = self.byte_lanes.val();
+                    }
+                }
+            }
+            ExecState::CopyData => {
+                // (The write flags, set in Copy for this cycle alone, drive
+                // the write enables directly.)
+                self.state.d.next = ExecState::Copy;
+                if self.copy_left.q.val() == 0 {
+                    self.state.d.next = ExecState::Reply;
+                }
+                self.copy_index.d.next = self.copy_index.q.val() + 1;
+                self.copy_left.d.next = self.copy_left.q.val() - 1;
+                self.cursor_byte.d.next = self.cursor_byte.q.val() + 1;
+                if self.byte_last.q.val() {
+                    self.cursor_byte.d.next = 0.into();
+                    self.lane.d.next = self.lane.q.val() + 1;
+                    if self.cursor_last.q.val() {
+                        self.lane.d.next = 0.into();
+                        self.entry.d.next = self.entry.q.val() + 1;
+                    }
+                }
+            }
+            ExecState::Gemm => {
+                if self.engine_done.val() {
+                    self.status.d.next = self.engine_error.val();
+                    self.state.d.next = ExecState::Reply;
+                }
+            }
+            ExecState::Requant => {
+                if self.requant_done.val() {
+                    self.status.d.next = self.requant_error.val();
+                    self.state.d.next = ExecState::Reply;
+                }
+            }
+            ExecState::Reply => {
+                // (An answer other than OK carries no data.)
+                if self.status.q.val() != self.st_ok.val() {
+                    self.data_len.d.next = 0.into();
+                }
+                self.tx_index.d.next = 0.into();
+                self.start_reply.d.next = true;
+                self.state.d.next = ExecState::Replying;
+            }
+            ExecState::Replying => {
+                if self.reply_fetch.val() {
+                    self.state.d.next = ExecState::TxFetch;
+                }
+                if self.reply_done.val() {
+                    self.state.d.next = ExecState::Done;
+                }
+            }
+            ExecState::TxFetch => {
+                // The cursor addresses the memories; their data arrives next
+                // cycle. A counter's first byte asks for its snapshot, and
+                // so does each of the STATUS record's frame counts.
+                if self.is_counters.q.val() & (self.tx_index.q.val().get_bits::<3>(0) == 0) {
+                    self.snapshot_request.next = true;
+                }
+                if self.is_status.q.val() & (self.tx_index.q.val().get_bits::<2>(0) == 0) & !self.tx_index.q.val().get_bit(3) {
+                    self.snapshot_request.next = true;
+                }
+                self.state.d.next = ExecState::TxSettle;
+            }
+            ExecState::TxSettle => {
+                // The lane select is a register: the bias bank's data for
+                // the cursor's lane arrives a cycle after it.
+                self.state.d.next = ExecState::TxWait;
+            }
+            ExecState::TxWait => {
+                self.tx_word.d.next = self.lane_u32.val();
+                self.tx_byte_lane.d.next = self.lane_u8.val();
+                if !(self.is_counters.q.val() | self.is_status.q.val()) | self.snapshot_ready.val() {
+                    self.state.d.next = ExecState::TxPick;
+                }
+            }
+            ExecState::TxPick => {
+                // The byte goes to the sender; the cursor moves on to the next.
+                self.tx_data.d.next = self.data_byte.val();
+                self.tx_data_valid.d.next = true;
+                self.tx_index.d.next = self.tx_index.q.val() + 1;
+                self.cursor_byte.d.next = self.cursor_byte.q.val() + 1;
+                if self.byte_last.q.val() {
+                    self.cursor_byte.d.next = 0.into();
+                    self.lane.d.next = self.lane.q.val() + 1;
+                    if self.cursor_last.q.val() {
+                        self.lane.d.next = 0.into();
+                        self.entry.d.next = self.entry.q.val() + 1;
+                    }
+                }
+                self.state.d.next = ExecState::Replying;
+            }
+            ExecState::Done => {
+                // (The frame counts count this answer: see answered_ok.)
+                if self.status.q.val() != self.st_ok.val() {
+                    self.last_error.d.next = self.status.q.val();
+                }
+                self.answered.next = true;
+                self.state.d.next = ExecState::Idle;
+            }
+            _ => {
+                self.state.d.next = ExecState::Idle;
+            }
+        }
+    }
+}
