@@ -43,6 +43,17 @@ const _: () = assert!(Bank::A as u8 == 0 && Bank::B as u8 == 1 && Bank::Acc as u
 const _: () = assert!(Bank::Bias as u8 == 3 && Bank::Out as u8 == 4);
 const _: () = assert!(RESPONSE_HEAD == 2);
 
+/// The header bits the executor reads: opcode, bank, entry and count, the
+/// first six bytes of every request it decodes (`new` checks the offsets).
+pub const EXECUTOR_HEAD_BITS: usize = 48;
+
+/// A READ/WRITE field's bit offset in `head`, checked to lie within it.
+fn head_bit(op: Opcode, field: &str) -> u64 {
+    let bit = 8 * request_offset(op, field);
+    assert!(bit + 16 <= EXECUTOR_HEAD_BITS, "{op:?}.{field} lies beyond the executor's header bits");
+    bit as u64
+}
+
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 pub enum ExecState {
     Idle,
@@ -71,10 +82,12 @@ pub struct Executor {
     pub clock: Signal<In, Clock>,
     // ---- The frame receiver's side.
     /// A whole request waits: its status (OK, BAD_CRC, BAD_LENGTH), its
-    /// first bytes and its length, all holding until `answered`.
+    /// first bytes and its length, all holding until `answered`. The
+    /// executor reads only the first six bytes (opcode, bank, entry, count);
+    /// the units' fields go to them straight from the receiver.
     pub request_ready: Signal<In, Bit>,
     pub request_status: Signal<In, Bits<8>>,
-    pub head: Signal<In, Bits<160>>,
+    pub head: Signal<In, Bits<48>>,
     pub length: Signal<In, Bits<16>>,
     /// The frame buffer's byte to read (WRITE's data; the NPU wires the byte
     /// that arrives a cycle later to the memories' write data).
@@ -382,8 +395,8 @@ impl Executor {
             read_len: k(Opcode::Read.request_len() as u64),
             gemm_len: k(Opcode::Gemm.request_len() as u64),
             requant_len: k(Opcode::Requant.request_len() as u64),
-            at_entry: k(8 * request_offset(Opcode::Read, "entry") as u64),
-            at_count: k(8 * request_offset(Opcode::Read, "count") as u64),
+            at_entry: k(head_bit(Opcode::Read, "entry")),
+            at_count: k(head_bit(Opcode::Read, "count")),
             state: Default::default(),
             start_engine_reg: Default::default(),
             start_requant_reg: Default::default(),

@@ -19,7 +19,10 @@
 //! fields wired to the units; and the counters' events.
 
 use crate::counter_bank::CounterBank;
-use crate::executor::{ExecState, Executor};
+use crate::executor::{ExecState, Executor, EXECUTOR_HEAD_BITS};
+
+// The executor's `head` port is the header's low 48 bits (a literal in update).
+const _: () = assert!(EXECUTOR_HEAD_BITS == 48);
 use crate::frame_receiver::{FrameReceiver, FrameState};
 use crate::gemm_engine::GemmEngine;
 use crate::ram::Ram;
@@ -263,7 +266,7 @@ impl Logic for Npu {
         // ---- Receiver to executor to sender.
         self.executor.request_ready.next = self.receiver.ready.val();
         self.executor.request_status.next = self.receiver.status.val();
-        self.executor.head.next = self.receiver.head.val();
+        self.executor.head.next = self.receiver.head.val().get_bits::<48>(0);
         self.executor.length.next = self.receiver.length.val();
         self.receiver.read_address.next = self.executor.frame_address.val();
         self.receiver.answered.next = self.executor.answered.val();
