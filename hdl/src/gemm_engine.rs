@@ -468,7 +468,8 @@ impl Logic for GemmEngine {
         } else if self.final_go.val() {
             self.gap.d.next = self.spacing_less_one.val();
             self.gap_busy.d.next = true;
-        } else if self.gap.q.val() != 0 {
+        } else if self.gap_busy.q.val() {
+            // (`gap_busy` is `gap != 0`: the spacing is 3 or more.)
             self.gap.d.next = self.gap.q.val() - 1;
             self.gap_busy.d.next = self.gap.q.val() > 1;
         }

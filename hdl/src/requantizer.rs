@@ -196,7 +196,7 @@ pub struct Requantizer {
     out_beyond: DFF<Bit>,
     /// The quotient's magnitude is past 511 (Cap), for Round's cap.
     big: DFF<Bit>,
-    /// The rounded quotient (Round), signed (Sign), plus the zero point
+    /// The rounded quotient (Round), inverted if negative (Sign), plus the zero point
     /// (Offset): the result before the clamp.
     offset: DFF<Bits<12>>,
     /// The result is below `min`, above `max` (tested in Clamp): Store
@@ -226,8 +226,12 @@ pub struct Requantizer {
     /// the zero point (all 12-bit two's complement).
     capped: Signal<Local, Bits<12>>,
     quotient: Signal<Local, Bits<12>>,
-    quotient_negated: Signal<Local, Bits<12>>,
     zero_point_wide: Signal<Local, Bits<12>>,
+    /// The zero point, plus one for a negative product, registered every
+    /// cycle (`negative` holds from High to Store): Sign only inverts the
+    /// quotient, and Offset's add completes its negation, `-q + z = !q + 1 +
+    /// z`, so `offset` takes one adder fewer.
+    zero_point_addend: DFF<Bits<12>>,
     with_zero: Signal<Local, Bits<12>>,
     min_wide: Signal<Local, Bits<12>>,
     max_wide: Signal<Local, Bits<12>>,
@@ -313,7 +317,7 @@ impl Requantizer {
             truncated: Default::default(),
             capped: Default::default(),
             quotient: Default::default(),
-            quotient_negated: Default::default(),
+            zero_point_addend: Default::default(),
             zero_point_wide: Default::default(),
             with_zero: Default::default(),
             min_wide: Default::default(),
@@ -333,7 +337,7 @@ impl Logic for Requantizer {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, error_reg, finishing, entry, lane, entry_zero, lane_last, shift_zero, shift_one, magnitude, negative,
-            saturate, multiplier_min, high, low, low_carry, step, last_step, addend, half, big, acc_end_start, out_end_start, params_bad, count_zero, acc_beyond, out_beyond, offset, below_min, above_max, x, at_high
+            saturate, multiplier_min, zero_point_addend, high, low, low_carry, step, last_step, addend, half, big, acc_end_start, out_end_start, params_bad, count_zero, acc_beyond, out_beyond, offset, below_min, above_max, x, at_high
         );
         // Which BIAS entry `param` carries two cycles from now: the
         // multiplier for Setup (all of it), PrimeWait (`multiplier_min`) and
@@ -421,7 +425,6 @@ impl Logic for Requantizer {
             self.capped.next = bits::<12>(512);
         }
         self.quotient.next = self.capped.val() + bit_cast::<12, 1>(self.half.q.val().into());
-        self.quotient_negated.next = !self.offset.q.val() + 1;
         self.zero_point_wide.next = bit_cast::<12, 8>(self.zero_point.val());
         if self.zero_point.val().get_bit(7) {
             self.zero_point_wide.next = bit_cast::<12, 8>(self.zero_point.val()) | bits::<12>(0xF00);
@@ -434,7 +437,8 @@ impl Logic for Requantizer {
         if self.max.val().get_bit(7) {
             self.max_wide.next = bit_cast::<12, 8>(self.max.val()) | bits::<12>(0xF00);
         }
-        self.with_zero.next = self.offset.q.val() + self.zero_point_wide.val();
+        self.zero_point_addend.d.next = self.zero_point_wide.val() + bit_cast::<12, 1>(self.negative.q.val().into());
+        self.with_zero.next = self.offset.q.val() + self.zero_point_addend.q.val();
         // 13-bit sign extensions: bit 12 copies bit 11.
         self.below_diff.next = (bit_cast::<13, 12>(self.offset.q.val()) | (bit_cast::<13, 12>(self.offset.q.val() & 0x800) << 1))
             - (bit_cast::<13, 12>(self.min_wide.val()) | (bit_cast::<13, 12>(self.min_wide.val() & 0x800) << 1));
@@ -632,7 +636,7 @@ impl Logic for Requantizer {
             }
             RequantState::Sign => {
                 if self.negative.q.val() {
-                    self.offset.d.next = self.quotient_negated.val();
+                    self.offset.d.next = !self.offset.q.val();
                 }
                 self.state.d.next = RequantState::Offset;
             }
