@@ -32,8 +32,12 @@ struct Faulty {
     inner: SimTransport,
     fault: Arc<Mutex<Fault>>,
     sent: usize,
-    /// Damage the next answer.
-    armed: bool,
+    /// Requests sent and answers passed so far, and the answer to damage
+    /// (the one to the request of that number: with requests pipelined, a
+    /// request may be sent before the answer before it is in).
+    requests: usize,
+    answers: usize,
+    target: Option<usize>,
     /// Position in the answer being received, and its payload length.
     pos: usize,
     len: usize,
@@ -47,15 +51,16 @@ impl Faulty {
             0 if *byte != npu_spec::protocol::SYNC => return,
             1 => self.len = usize::from(*byte),
             2 => self.len |= usize::from(*byte) << 8,
-            3 if self.armed || corrupt_all => {
+            3 if self.target == Some(self.answers) || corrupt_all => {
                 *byte ^= 0x10;
-                self.armed = false;
+                self.target = None;
             }
             _ => {}
         }
         self.pos += 1;
         if self.pos == 3 + self.len + 2 {
             self.pos = 0;
+            self.answers += 1;
         }
     }
 }
@@ -72,10 +77,11 @@ impl Transport for Faulty {
         let fault = *self.fault.lock().unwrap();
         if let Fault::CorruptAnswerTo(op) = fault {
             if bytes.len() > 3 && bytes[3] == op {
-                self.armed = true;
+                self.target = Some(self.requests);
                 *self.fault.lock().unwrap() = Fault::None;
             }
         }
+        self.requests += 1;
         self.inner.send(bytes)
     }
 
@@ -97,6 +103,9 @@ impl Transport for Faulty {
     }
 
     fn resync(&mut self, quiet: Duration) -> io::Result<()> {
+        // Answers still on the line are dropped: count from here.
+        self.pos = 0;
+        self.answers = self.requests;
         self.inner.resync(quiet)
     }
 
@@ -115,7 +124,7 @@ fn config() -> NpuConfig {
 
 fn faulty(c: &NpuConfig, fault: Fault) -> (Box<Faulty>, Arc<Mutex<Fault>>) {
     let shared = Arc::new(Mutex::new(fault));
-    (Box::new(Faulty { inner: SimTransport::new(c).unwrap(), fault: shared.clone(), sent: 0, armed: false, pos: 0, len: 0 }), shared)
+    (Box::new(Faulty { inner: SimTransport::new(c).unwrap(), fault: shared.clone(), sent: 0, requests: 0, answers: 0, target: None, pos: 0, len: 0 }), shared)
 }
 
 fn random(rows: usize, cols: usize, seed: u64) -> Matrix<i8> {

@@ -338,3 +338,54 @@ fn a_k64_gemm_command_on_the_default_array() {
     );
     assert_eq!(counters.macs, 4 * 4 * 64);
 }
+
+/// The device takes one request ahead: a request sent before the last one
+/// is answered arrives in the other frame slot while the first executes and
+/// answers, and is answered after it, in order; a READ's answer and the next
+/// WRITE cross on the line. A second request ahead, sent while both slots
+/// are taken, is dropped whole (no answer, nothing changed).
+#[test]
+fn one_request_ahead_is_answered_in_order_and_a_second_ahead_is_dropped() {
+    let c = small_config();
+    let mut npu = NpuSim::new(&c);
+    let mut model = DeviceModel::new(&c);
+    let next = |npu: &mut NpuSim| npu.next_frame(WAIT).expect("an answer").expect("a good frame");
+    // Two WRITEs back to back, then a GEMM and the READ of its sums.
+    let a: Vec<u8> = (0..32).map(|i| (i * 7 + 3) as u8).collect();
+    let b: Vec<u8> = (0..32).map(|i| (i * 5 + 250) as u8).collect();
+    let tile = GemmTile { a_entry: 0, b_entry: 0, acc_entry: 0, m: 2, n: 2, k: 16, accumulate: false, tiles: 1, a_step: 0, b_step: 0, acc_step: 0 };
+    let read = Request::Read { bank: Bank::Acc, entry: 0, count: 2 };
+    npu.send(&Request::Write { bank: Bank::A, entry: 0, data: a.clone() }.frame());
+    npu.send(&Request::Write { bank: Bank::B, entry: 0, data: b.clone() }.frame());
+    for r in 0..16 {
+        model.a[r] = a[2 * r..2 * r + 2].iter().map(|&v| v as i8).collect();
+        model.b[r] = b[2 * r..2 * r + 2].iter().map(|&v| v as i8).collect();
+    }
+    assert_eq!(next(&mut npu)[..2], [Status::Ok as u8, Opcode::Write as u8]);
+    npu.send(&Request::Gemm(tile).frame());
+    assert_eq!(next(&mut npu)[..2], [Status::Ok as u8, Opcode::Write as u8]);
+    npu.send(&read.frame());
+    model.gemm(&tile);
+    assert_eq!(next(&mut npu)[..2], [Status::Ok as u8, Opcode::Gemm as u8]);
+    // The READ's answer goes out while the next WRITE comes in.
+    npu.send(&Request::Write { bank: Bank::A, entry: 3, data: vec![1, 2] }.frame());
+    let sums = next(&mut npu);
+    assert_eq!(sums[..2], [Status::Ok as u8, Opcode::Read as u8]);
+    let expected: Vec<u8> = model.acc[..2].iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
+    assert_eq!(sums[2..], expected[..]);
+    assert_eq!(next(&mut npu)[..2], [Status::Ok as u8, Opcode::Write as u8]);
+    model.a[3] = vec![1, 2];
+    assert_memory_equals(&npu, &model);
+    // Three requests back to back: the first is in hand, the second waits,
+    // the third finds no slot and is dropped.
+    let writes: Vec<Request> = (0..3).map(|i| Request::Write { bank: Bank::A, entry: 8, data: vec![10 * i + 1, 10 * i + 2] }).collect();
+    npu.send(&Request::Info.frame());
+    npu.send(&writes[0].frame());
+    npu.send(&writes[1].frame());
+    assert_eq!(next(&mut npu)[..2], [Status::Ok as u8, Opcode::Info as u8]);
+    assert_eq!(next(&mut npu)[..2], [Status::Ok as u8, Opcode::Write as u8]);
+    assert_eq!(npu.next_frame(WAIT), None, "the second request ahead gets no answer");
+    model.a[8] = vec![1, 2];
+    assert_memory_equals(&npu, &model);
+    expect(&mut npu, &Request::Status, Status::Ok);
+}

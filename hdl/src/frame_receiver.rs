@@ -1,16 +1,17 @@
 //! The frame receiver: serial bytes in, one checked request out.
 //!
-//! It hunts for SYNC, takes the length, stores the payload in the frame
-//! buffer (its first HEADER_BYTES bytes also in a header register, for
-//! decoding) and checks the CRC. A whole frame waits in `Ready` until the
-//! executor has answered it (`answered`); bytes arriving meanwhile are
-//! dropped.
+//! It hunts for SYNC, takes the length, hands the payload's bytes to the
+//! request slots (crate::request_slots, which keep two frames: the one the
+//! executor has and the next) and checks the CRC; a whole frame is handed
+//! over in `Done`. It takes a frame only while a slot is free (`room`):
+//! bytes arriving while both are taken are dropped.
 //!
 //! Every frame whose length arrived is answered exactly once:
 //!
 //! - a length of 0 or above the limit is **skipped whole**: its payload and
 //!   CRC bytes are counted off the line but not stored, the header reads
-//!   zero (opcode 0x00: no opcode was taken), and the status is BAD_LENGTH.
+//!   zero (opcode 0x00: no opcode was taken: it stores no header bytes),
+//!   and the status is BAD_LENGTH.
 //!   Should such a frame stop short, or be cut by a break, it is answered
 //!   after the idle time-out, so that a SYNC inside its payload is never
 //!   taken for a frame;
@@ -20,7 +21,6 @@
 //!   next request.
 
 use crate::crc16::Crc16Step;
-use crate::ram::Ram;
 use crate::uart_rx::UartRx;
 use crate::vecs::k;
 use npu_spec::protocol::{Status, IDLE_TIMEOUT_BITS, MAX_REQUEST_PAYLOAD, SYNC};
@@ -28,6 +28,8 @@ use rust_hdl::prelude::*;
 
 /// Request bytes kept in registers: the longest fixed request (GEMM).
 pub const HEADER_BYTES: usize = 20;
+// (`frame_head_bytes` is 5 bits, and its literal in `update` is this.)
+const _: () = assert!(HEADER_BYTES == 20);
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 pub enum FrameState {
@@ -39,10 +41,8 @@ pub enum FrameState {
     Payload,
     Crc0,
     Crc1,
-    /// A refused frame that stopped short: zeros shift into the header
-    /// register, as after a short frame's payload, then it is answered.
-    Pad,
-    Ready,
+    /// The frame is whole: handed to the request slots (one cycle).
+    Done,
 }
 
 #[derive(LogicBlock)]
@@ -52,23 +52,22 @@ pub struct FrameReceiver {
     pub rx: Signal<In, Bit>,
     /// One cycle per byte received (for the counters).
     pub byte_valid: Signal<Out, Bit>,
-    /// A frame is whole and waits for its answer: its status (OK, BAD_CRC,
-    /// BAD_LENGTH), its first bytes (byte i at bits 8i.., zeros past the end
-    /// of a shorter frame) and its length.
-    pub ready: Signal<Out, Bit>,
-    pub status: Signal<Out, Bits<8>>,
-    pub head: Signal<Out, Bits<160>>,
-    pub length: Signal<Out, Bits<16>>,
-    /// The payload, byte by byte (a block RAM: the byte arrives a cycle
-    /// after its address).
-    pub read_address: Signal<In, Bits<11>>,
-    pub read_data: Signal<Out, Bits<8>>,
-    /// One cycle: the frame is answered; hunt for the next.
-    pub answered: Signal<In, Bit>,
+    /// A slot is free for the next frame.
+    pub room: Signal<In, Bit>,
+    /// A payload byte to store, at its offset (refused frames store none).
+    pub byte_write: Signal<Out, Bit>,
+    pub byte_offset: Signal<Out, Bits<11>>,
+    pub byte_data: Signal<Out, Bits<8>>,
+    /// One cycle: a frame is whole, to be answered: its status (OK,
+    /// BAD_CRC, BAD_LENGTH), its length and how many of its first
+    /// HEADER_BYTES bytes it stored, which hold until the next frame is
+    /// taken (a byte time after `room`, at the earliest).
+    pub frame_done: Signal<Out, Bit>,
+    pub frame_status: Signal<Out, Bits<8>>,
+    pub frame_length: Signal<Out, Bits<16>>,
+    pub frame_head_bytes: Signal<Out, Bits<5>>,
     uart: UartRx,
     crc: Crc16Step,
-    /// The payload.
-    frame: Ram<Bits<8>>,
     sync: Constant<Bits<8>>,
     st_ok: Constant<Bits<8>>,
     st_bad_crc: Constant<Bits<8>>,
@@ -83,8 +82,6 @@ pub struct FrameReceiver {
     /// The header register's last byte index.
     header_last: Constant<Bits<11>>,
     state: DFF<FrameState>,
-    /// The frame's first bytes, a shift register (see `update`).
-    head_reg: DFF<Bits<160>>,
     length_reg: DFF<Bits<16>>,
     status_reg: DFF<Bits<8>>,
     /// The length is refused: the frame is skipped, not stored.
@@ -92,7 +89,7 @@ pub struct FrameReceiver {
     index: DFF<Bits<11>>,
     /// Payload bytes still to come after the next one.
     left: DFF<Bits<16>>,
-    /// `index < HEADER_BYTES`: the header register takes a byte at index.
+    /// `index < HEADER_BYTES`: the bytes stored are all header bytes.
     in_header: DFF<Bit>,
     /// The line has been idle for IDLE_TIMEOUT_BITS bit times.
     idle: DFF<Bits<22>>,
@@ -105,9 +102,6 @@ pub struct FrameReceiver {
     crc_match: DFF<Bit>,
     /// The frame's length, as its second length byte arrives.
     full_length: Signal<Local, Bits<16>>,
-    /// The header register shifts, taking head_byte at its top.
-    head_shift: Signal<Local, Bit>,
-    head_byte: Signal<Local, Bits<8>>,
 }
 
 impl FrameReceiver {
@@ -120,17 +114,16 @@ impl FrameReceiver {
             clock: Default::default(),
             rx: Default::default(),
             byte_valid: Default::default(),
-            ready: Default::default(),
-            status: Default::default(),
-            head: Default::default(),
-            length: Default::default(),
-            read_address: Default::default(),
-            read_data: Default::default(),
-            answered: Default::default(),
+            room: Default::default(),
+            byte_write: Default::default(),
+            byte_offset: Default::default(),
+            byte_data: Default::default(),
+            frame_done: Default::default(),
+            frame_status: Default::default(),
+            frame_length: Default::default(),
+            frame_head_bytes: Default::default(),
             uart: UartRx::new(clocks_per_bit),
             crc: Default::default(),
-            // Written while receiving, read while the executor works: never both.
-            frame: Ram::without_collisions(MAX_REQUEST_PAYLOAD),
             sync: k(u64::from(SYNC)),
             st_ok: k(Status::Ok as u64),
             st_bad_crc: k(Status::BadCrc as u64),
@@ -141,7 +134,6 @@ impl FrameReceiver {
             max_request_log: k(MAX_REQUEST_PAYLOAD.trailing_zeros() as u64),
             header_last: k(HEADER_BYTES as u64 - 1),
             state: Default::default(),
-            head_reg: Default::default(),
             length_reg: Default::default(),
             status_reg: Default::default(),
             refused: Default::default(),
@@ -154,8 +146,6 @@ impl FrameReceiver {
             crc_low: Default::default(),
             crc_match: Default::default(),
             full_length: Default::default(),
-            head_shift: Default::default(),
-            head_byte: Default::default(),
         }
     }
 
@@ -168,17 +158,22 @@ impl FrameReceiver {
 impl Logic for FrameReceiver {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, state, head_reg, length_reg, status_reg, refused, index, left, in_header, idle, idle_over, crc_reg, crc_low, crc_match);
+        dff_setup!(self, clock, state, length_reg, status_reg, refused, index, left, in_header, idle, idle_over, crc_reg, crc_low, crc_match);
         self.uart.clock.next = self.clock.val();
-        self.frame.clock.next = self.clock.val();
         self.uart.rx.next = self.rx.val();
         self.byte_valid.next = self.uart.valid.val();
-        self.ready.next = self.state.q.val() == FrameState::Ready;
-        self.status.next = self.status_reg.q.val();
-        self.head.next = self.head_reg.q.val();
-        self.length.next = self.length_reg.q.val();
-        self.frame.read_address.next = bit_cast::<16, 11>(self.read_address.val());
-        self.read_data.next = self.frame.read_data.val();
+        self.frame_done.next = self.state.q.val() == FrameState::Done;
+        self.frame_status.next = self.status_reg.q.val();
+        self.frame_length.next = self.length_reg.q.val();
+        // A refused frame stored nothing; a short one its length; any other
+        // the whole header.
+        self.frame_head_bytes.next = 20.into();
+        if self.in_header.q.val() {
+            self.frame_head_bytes.next = self.index.q.val().get_bits::<5>(0);
+        }
+        if self.refused.q.val() {
+            self.frame_head_bytes.next = 0.into();
+        }
         self.crc.crc_in.next = self.crc_reg.q.val();
         self.crc.data.next = self.uart.data.val();
 
@@ -190,19 +185,15 @@ impl Logic for FrameReceiver {
             self.idle.d.next = (self.idle.q.val() + 1) & self.idle_mask.val();
             self.idle_over.d.next = self.idle.q.val() == self.idle_limit_less_one.val();
         }
-        self.frame.write_address.next = bit_cast::<16, 11>(self.index.q.val());
+        self.byte_offset.next = self.index.q.val();
         self.full_length.next = (bit_cast::<16, 8>(self.uart.data.val()) << 8) | self.length_reg.q.val();
-        self.frame.write_data.next = self.uart.data.val();
-        self.frame.write_enable.next = false;
-        // The header is a shift register: byte 0 enters at the top and has
-        // moved to the bottom after HEADER_BYTES shifts (a shorter frame, or
-        // a refused one, shifts zeros in for the rest). Its only logic is
-        // the enable and the top byte's gate.
-        self.head_shift.next = false;
-        self.head_byte.next = 0.into();
+        self.byte_data.next = self.uart.data.val();
+        self.byte_write.next = false;
         match self.state.q.val() {
             FrameState::Hunt => {
-                if self.uart.valid.val() & (self.uart.data.val() == self.sync.val()) {
+                // (With both slots taken, a frame is not taken: its bytes,
+                // SYNC included, are dropped.)
+                if self.uart.valid.val() & (self.uart.data.val() == self.sync.val()) & self.room.val() {
                     self.crc_reg.d.next = 0xFFFF.into();
                     self.state.d.next = FrameState::Len0;
                 }
@@ -237,13 +228,8 @@ impl Logic for FrameReceiver {
             }
             FrameState::Payload => {
                 if self.uart.valid.val() {
-                    // (A refused frame's bytes go nowhere: the header takes
-                    // zeros, and its frame buffer is never read.)
-                    self.frame.write_enable.next = !self.refused.q.val();
-                    if !self.refused.q.val() {
-                        self.head_byte.next = self.uart.data.val();
-                    }
-                    self.head_shift.next = self.in_header.q.val();
+                    // (A refused frame's bytes go nowhere.)
+                    self.byte_write.next = !self.refused.q.val();
                     self.crc_reg.d.next = self.crc.crc_out.val();
                     self.index.d.next = self.index.q.val() + 1;
                     self.in_header.d.next = self.in_header.q.val() & (self.index.q.val() != self.header_last.val());
@@ -254,14 +240,6 @@ impl Logic for FrameReceiver {
                 }
             }
             FrameState::Crc0 => {
-                // A frame shorter than the header: shift zeros in until byte 0
-                // is at the bottom (at most HEADER_BYTES cycles, far less than
-                // the CRC byte's time on the line).
-                self.head_shift.next = self.in_header.q.val();
-                if self.in_header.q.val() {
-                    self.index.d.next = self.index.q.val() + 1;
-                    self.in_header.d.next = self.index.q.val() != self.header_last.val();
-                }
                 if self.uart.valid.val() {
                     self.crc_low.d.next = self.uart.data.val();
                     self.state.d.next = FrameState::Crc1;
@@ -276,31 +254,15 @@ impl Logic for FrameReceiver {
                     if self.refused.q.val() {
                         self.status_reg.d.next = self.st_bad_length.val();
                     }
-                    self.state.d.next = FrameState::Ready;
+                    self.state.d.next = FrameState::Done;
                 }
             }
-            FrameState::Pad => {
-                // Zeros fill the header, then the refused frame is answered.
-                self.status_reg.d.next = self.st_bad_length.val();
-                self.head_shift.next = self.in_header.q.val();
-                if self.in_header.q.val() {
-                    self.index.d.next = self.index.q.val() + 1;
-                    self.in_header.d.next = self.index.q.val() != self.header_last.val();
-                } else {
-                    self.state.d.next = FrameState::Ready;
-                }
-            }
-            FrameState::Ready => {
-                if self.answered.val() {
-                    self.state.d.next = FrameState::Hunt;
-                }
+            FrameState::Done => {
+                self.state.d.next = FrameState::Hunt;
             }
             _ => {
                 self.state.d.next = FrameState::Hunt;
             }
-        }
-        if self.head_shift.val() {
-            self.head_reg.d.next = (self.head_reg.q.val() >> 8) | (bit_cast::<160, 8>(self.head_byte.val()) << 152);
         }
         self.crc_match.d.next =
             ((bit_cast::<16, 8>(self.uart.data.val()) << 8) | bit_cast::<16, 8>(self.crc_low.q.val())) == self.crc_reg.q.val();
@@ -316,7 +278,8 @@ impl Logic for FrameReceiver {
         {
             self.state.d.next = FrameState::Hunt;
             if self.refused.q.val() & (self.state.q.val() != FrameState::Len0) & (self.state.q.val() != FrameState::Len1) {
-                self.state.d.next = FrameState::Pad;
+                self.status_reg.d.next = self.st_bad_length.val();
+                self.state.d.next = FrameState::Done;
             }
         }
     }

@@ -10,7 +10,9 @@
 //! - [`CounterBank`]: the performance counters, high parts in block RAM, read as snapshots;
 //! - [`FrameReceiver`](frame_receiver::FrameReceiver), [`Executor`](executor::Executor),
 //!   [`ResponseSender`](response_sender::ResponseSender): the command link's three
-//!   processes, which [`Npu`] composes with the memories and the units;
+//!   processes, which [`Npu`] composes with the memories and the units, the
+//!   receiver's frames kept in [`RequestSlots`](request_slots::RequestSlots)
+//!   (the request in hand and the next);
 //! - [`WordRam`]: block RAM of 32-bit words written a byte at a time (the ACC and bias banks);
 //! - [`verilog`]: Verilog text of any of them under a chosen module name.
 
@@ -27,6 +29,7 @@ pub mod multiplier18;
 pub mod npu;
 pub mod pe;
 pub mod ram;
+pub mod request_slots;
 pub mod requant_bench;
 pub mod requant_lane;
 pub mod requant_pipeline;

@@ -4,9 +4,11 @@
 //! Three processes, each a state machine in its own block, meet here, as
 //! VTA's and Gemmini's load, execute and store stages do:
 //!
-//! - the **frame receiver** ([`FrameReceiver`]) hands over one checked
-//!   request at a time: its status, header fields, length and a read port
-//!   on its payload, and takes it back once the answer is out;
+//! - the **frame receiver** ([`FrameReceiver`]) checks each frame and
+//!   stores it in the **request slots** ([`RequestSlots`]), which hand the
+//!   executor one request at a time (its status, header fields, length and
+//!   a read port on its payload) and take it back once the answer is out,
+//!   while the next request arrives in the other slot;
 //! - the **executor** ([`Executor`]) decodes and checks the request, runs
 //!   it (WRITE's bytes through its cursor, GEMM and REQUANT by starting
 //!   their unit) and serves the answer's data byte by byte;
@@ -24,6 +26,7 @@ use crate::executor::{ExecState, Executor, EXECUTOR_HEAD_BITS};
 // The executor's `head` port is the header's low 48 bits (a literal in update).
 const _: () = assert!(EXECUTOR_HEAD_BITS == 48);
 use crate::frame_receiver::{FrameReceiver, FrameState};
+use crate::request_slots::RequestSlots;
 use crate::gemm_engine::GemmEngine;
 use crate::ram::Ram;
 use crate::requant_unit::RequantUnit;
@@ -46,6 +49,8 @@ pub struct Npu {
     pub busy: Signal<Out, Bit>,
     /// The frame receiver: serial line in, one checked request out.
     receiver: FrameReceiver,
+    /// Two frame buffers: the request the executor has, and the next.
+    slots: RequestSlots,
     /// The executor: one request in, its effect and its answer's data out.
     executor: Executor,
     /// The response sender: one answer frame out on the serial line.
@@ -146,6 +151,7 @@ impl Npu {
             uart_tx: Default::default(),
             busy: Default::default(),
             receiver: FrameReceiver::new(cpb),
+            slots: Default::default(),
             executor: Executor::new(config),
             sender: ResponseSender::new(cpb),
             a_mem: Scratchpad::new(rows, m.a_depth),
@@ -254,6 +260,7 @@ impl Logic for Npu {
         dff_setup!(self, clock, lane_select, param_entry, acc_read_other, out_write_address, out_write_data);
         // Clocks and the serial line.
         self.receiver.clock.next = self.clock.val();
+        self.slots.clock.next = self.clock.val();
         self.executor.clock.next = self.clock.val();
         self.sender.clock.next = self.clock.val();
         self.engine.clock.next = self.clock.val();
@@ -263,13 +270,21 @@ impl Logic for Npu {
         // Busy until the answer's last byte is on the line.
         self.busy.next = self.executor.busy.val() | self.sender.busy.val();
 
-        // ---- Receiver to executor to sender.
-        self.executor.request_ready.next = self.receiver.ready.val();
-        self.executor.request_status.next = self.receiver.status.val();
-        self.executor.head.next = self.receiver.head.val().get_bits::<48>(0);
-        self.executor.length.next = self.receiver.length.val();
-        self.receiver.read_address.next = self.executor.frame_address.val();
-        self.receiver.answered.next = self.executor.answered.val();
+        // ---- Receiver to slots to executor to sender.
+        self.receiver.room.next = self.slots.room.val();
+        self.slots.byte_write.next = self.receiver.byte_write.val();
+        self.slots.byte_offset.next = self.receiver.byte_offset.val();
+        self.slots.byte_data.next = self.receiver.byte_data.val();
+        self.slots.frame_done.next = self.receiver.frame_done.val();
+        self.slots.frame_status.next = self.receiver.frame_status.val();
+        self.slots.frame_length.next = self.receiver.frame_length.val();
+        self.slots.frame_head_bytes.next = self.receiver.frame_head_bytes.val();
+        self.executor.request_ready.next = self.slots.ready.val();
+        self.executor.request_status.next = self.slots.status.val();
+        self.executor.head.next = self.slots.head.val().get_bits::<48>(0);
+        self.executor.length.next = self.slots.length.val();
+        self.slots.read_address.next = self.executor.frame_address.val();
+        self.slots.answered.next = self.executor.answered.val();
         self.sender.start.next = self.executor.reply_start.val();
         self.sender.status.next = self.executor.reply_status.val();
         self.sender.opcode.next = self.executor.reply_opcode.val();
@@ -281,24 +296,24 @@ impl Logic for Npu {
 
         // ---- The units: their parameters are the header's fields (which
         // hold until the answer is out), started and awaited by the executor.
-        self.engine.a_entry.next = self.receiver.head.val().get_bits::<16>(self.at_g_a_entry.val().index());
-        self.engine.b_entry.next = self.receiver.head.val().get_bits::<16>(self.at_g_b_entry.val().index());
-        self.engine.acc_entry.next = self.receiver.head.val().get_bits::<16>(self.at_g_acc_entry.val().index());
-        self.engine.m.next = self.receiver.head.val().get_bits::<8>(self.at_g_m.val().index());
-        self.engine.n.next = self.receiver.head.val().get_bits::<8>(self.at_g_n.val().index());
-        self.engine.k.next = self.receiver.head.val().get_bits::<16>(self.at_g_k.val().index());
-        self.engine.accumulate.next = self.receiver.head.val().get_bit(self.at_g_flags.val().index());
-        self.engine.tiles.next = self.receiver.head.val().get_bits::<16>(self.at_g_tiles.val().index());
-        self.engine.a_step.next = self.receiver.head.val().get_bits::<16>(self.at_g_a_step.val().index());
-        self.engine.b_step.next = self.receiver.head.val().get_bits::<16>(self.at_g_b_step.val().index());
-        self.engine.acc_step.next = self.receiver.head.val().get_bits::<16>(self.at_g_acc_step.val().index());
-        self.requant.src.next = self.receiver.head.val().get_bits::<16>(self.at_r_src.val().index());
-        self.requant.dst.next = self.receiver.head.val().get_bits::<16>(self.at_r_dst.val().index());
-        self.requant.count.next = self.receiver.head.val().get_bits::<16>(self.at_r_count.val().index());
-        self.requant.zero_point.next = self.receiver.head.val().get_bits::<8>(self.at_r_zero_point.val().index());
-        self.requant.min.next = self.receiver.head.val().get_bits::<8>(self.at_r_min.val().index());
-        self.requant.max.next = self.receiver.head.val().get_bits::<8>(self.at_r_max.val().index());
-        self.requant.use_bias.next = self.receiver.head.val().get_bit(self.at_r_flags.val().index());
+        self.engine.a_entry.next = self.slots.head.val().get_bits::<16>(self.at_g_a_entry.val().index());
+        self.engine.b_entry.next = self.slots.head.val().get_bits::<16>(self.at_g_b_entry.val().index());
+        self.engine.acc_entry.next = self.slots.head.val().get_bits::<16>(self.at_g_acc_entry.val().index());
+        self.engine.m.next = self.slots.head.val().get_bits::<8>(self.at_g_m.val().index());
+        self.engine.n.next = self.slots.head.val().get_bits::<8>(self.at_g_n.val().index());
+        self.engine.k.next = self.slots.head.val().get_bits::<16>(self.at_g_k.val().index());
+        self.engine.accumulate.next = self.slots.head.val().get_bit(self.at_g_flags.val().index());
+        self.engine.tiles.next = self.slots.head.val().get_bits::<16>(self.at_g_tiles.val().index());
+        self.engine.a_step.next = self.slots.head.val().get_bits::<16>(self.at_g_a_step.val().index());
+        self.engine.b_step.next = self.slots.head.val().get_bits::<16>(self.at_g_b_step.val().index());
+        self.engine.acc_step.next = self.slots.head.val().get_bits::<16>(self.at_g_acc_step.val().index());
+        self.requant.src.next = self.slots.head.val().get_bits::<16>(self.at_r_src.val().index());
+        self.requant.dst.next = self.slots.head.val().get_bits::<16>(self.at_r_dst.val().index());
+        self.requant.count.next = self.slots.head.val().get_bits::<16>(self.at_r_count.val().index());
+        self.requant.zero_point.next = self.slots.head.val().get_bits::<8>(self.at_r_zero_point.val().index());
+        self.requant.min.next = self.slots.head.val().get_bits::<8>(self.at_r_min.val().index());
+        self.requant.max.next = self.slots.head.val().get_bits::<8>(self.at_r_max.val().index());
+        self.requant.use_bias.next = self.slots.head.val().get_bit(self.at_r_flags.val().index());
         self.engine.start.next = self.executor.start_engine.val();
         self.requant.start.next = self.executor.start_requant.val();
         self.executor.engine_done.next = self.engine.done.val();
@@ -307,10 +322,10 @@ impl Logic for Npu {
         self.executor.requant_error.next = self.requant.error.val();
 
         // WRITE: the frame byte, written into its byte of an ACC or bias word.
-        self.frame_word.next = bit_cast::<32, 8>(self.receiver.read_data.val())
-            | (bit_cast::<32, 8>(self.receiver.read_data.val()) << 8)
-            | (bit_cast::<32, 8>(self.receiver.read_data.val()) << 16)
-            | (bit_cast::<32, 8>(self.receiver.read_data.val()) << 24);
+        self.frame_word.next = bit_cast::<32, 8>(self.slots.read_data.val())
+            | (bit_cast::<32, 8>(self.slots.read_data.val()) << 8)
+            | (bit_cast::<32, 8>(self.slots.read_data.val()) << 16)
+            | (bit_cast::<32, 8>(self.slots.read_data.val()) << 24);
         // ---- Memories: the engine and the requantizer own their ports while
         // busy; otherwise the executor's cursor addresses every lane. A
         // scratchpad has a single address (the executor writes only while
@@ -323,8 +338,8 @@ impl Logic for Npu {
             self.a_mem.address.next = self.engine.a_address.val();
             self.b_mem.address.next = self.engine.b_address.val();
         }
-        self.a_mem.write_data.next = self.receiver.read_data.val();
-        self.b_mem.write_data.next = self.receiver.read_data.val();
+        self.a_mem.write_data.next = self.slots.read_data.val();
+        self.b_mem.write_data.next = self.slots.read_data.val();
         // (Masked to the bits a lane number uses: each lane's write test
         // is then a LUT, on the way to the SPRAMs' far-off write enables.)
         self.a_mem.write_lane.next = self.executor.cursor_lane.val() & self.row_mask.val();

@@ -1,7 +1,7 @@
 //! The driver: an NPU behind a link, known from its INFO answer, running
 //! GEMMs of any shape exactly as the reference computes them.
 
-use crate::link::{Link, LinkError, LinkStats, LinkTiming};
+use crate::link::{Command, Link, LinkError, LinkStats, LinkTiming};
 use crate::plan::{GemmPlan, Geometry};
 use crate::shadow::BankShadow;
 use crate::transport::Transport;
@@ -246,10 +246,22 @@ impl Npu {
         Ok(if q.is_some() { Output::Narrow(narrow) } else { Output::Wide(wide) })
     }
 
+    /// The plan's commands, run with one request ahead (see
+    /// [`Link::pipeline`]). Group by group: the operands' WRITEs, the GEMMs,
+    /// the requantization, and the READs of the results, each READ followed
+    /// by one of the next group's first WRITEs, so that the results stream
+    /// back while the next operands stream in.
     fn run_plan(&mut self, p: &GemmPlan, a: &Matrix<i8>, b: &Matrix<i8>, q: Option<&Requant>, wide: &mut Matrix<i32>, narrow: &mut Matrix<i8>) -> Result<(), DriverError> {
         let (rows, cols) = (self.info.rows, self.info.cols);
+        let mut batch = Batch::default();
+        let mut reads: Vec<Vec<Command>> = vec![];
         for (ms, ns) in p.groups() {
+            // The first chunk's WRITEs go between the previous group's READs;
+            // the rest of the group's commands follow them.
+            let mut first_writes = vec![];
+            let mut body = vec![];
             for (chunk, (k0, kl)) in p.k_chunks().enumerate() {
+                let mut writes = vec![];
                 for (slot, mb) in ms.clone().enumerate() {
                     // Entry kk, lane i: A[mb*block_rows + i][k0 + kk]; lanes past the block are 0.
                     let mut data = vec![0u8; kl * rows];
@@ -258,7 +270,7 @@ impl Npu {
                             data[kk * rows + i] = a.get(mb * p.block_rows + i, k0 + kk) as u8;
                         }
                     }
-                    self.write(Bank::A, p.a_entry(slot), &data)?;
+                    self.write(&mut writes, Bank::A, p.a_entry(slot), &data);
                 }
                 for (slot, nb) in ns.clone().enumerate() {
                     let mut data = vec![0u8; kl * cols];
@@ -267,13 +279,20 @@ impl Npu {
                             data[kk * cols + j] = b.get(k0 + kk, nb * p.block_cols + j) as u8;
                         }
                     }
-                    self.write(Bank::B, p.b_entry(slot), &data)?;
+                    self.write(&mut writes, Bank::B, p.b_entry(slot), &data);
+                }
+                if chunk == 0 {
+                    first_writes = writes;
+                } else {
+                    body.extend(writes);
                 }
                 for tile in p.chunk_tiles(ms.clone(), ns.clone(), chunk, kl) {
                     let work = u64::from(tile.tiles) * (kl + 2 * rows + cols) as u64 + (rows + cols) as u64 + 16;
-                    self.call(&Request::Gemm(tile), 0, work)?;
+                    body.push(Command { req: Request::Gemm(tile), answer_bytes: 0, work_cycles: work });
                 }
             }
+            batch.interleave(reads.pop().unwrap_or_default(), first_writes);
+            batch.commands.extend(body);
             // The group's results: each N block's rows are contiguous.
             let row0 = ms.start * p.block_rows;
             let group_rows = (ms.end * p.block_rows).min(p.m) - row0;
@@ -293,29 +312,47 @@ impl Npu {
                             }
                             data
                         };
+                        let mut writes = vec![];
                         if let Some(bias) = &q.bias {
-                            self.write(Bank::Bias, 0, &lanes(&|j| bias[j]))?;
+                            self.write(&mut writes, Bank::Bias, 0, &lanes(&|j| bias[j]));
                         }
                         let mut data = lanes(&|j| q.column(j).multiplier);
                         data.extend(lanes(&|j| i32::from(q.column(j).shift)));
-                        self.write(Bank::Bias, 1, &data)?;
+                        self.write(&mut writes, Bank::Bias, 1, &data);
+                        batch.commands.extend(writes);
                         let req = Request::Requant { src: acc0 as u16, dst: acc0 as u16, count: group_rows as u16, output: q.params.output(), bias: q.bias.is_some() };
-                        self.call(&req, 0, group_rows as u64 * cols as u64 * REQUANT_CYCLES_PER_ELEMENT + 32)?;
+                        batch.commands.push(Command { req, answer_bytes: 0, work_cycles: group_rows as u64 * cols as u64 * REQUANT_CYCLES_PER_ELEMENT + 32 });
                     }
                     Bank::Out
                 }
             };
-            let blocks = self.read_blocks(bank, p, ns.len(), group_rows)?;
-            for (nb, bytes) in ns.clone().zip(blocks) {
+            let group_reads = self.read_blocks(bank, p, ns.len(), group_rows);
+            batch.results.push(GroupResult { bank, row0, rows: group_rows, blocks: ns.clone(), reads: group_reads.iter().map(|r| r.len()).collect() });
+            reads.push(group_reads.into_iter().flatten().collect());
+        }
+        batch.interleave(reads.pop().unwrap_or_default(), vec![]);
+        let answers = self.link.pipeline(&batch.commands)?;
+        // The READs' answers, in order, group by group.
+        let mut data = batch.commands.iter().zip(answers).filter(|(c, _)| matches!(c.req, Request::Read { .. })).map(|(_, d)| d);
+        for g in &batch.results {
+            let blocks: Vec<Vec<u8>> = g.reads.iter().map(|&n| data.by_ref().take(n).flatten().collect()).collect();
+            // A full group's blocks came in one run of READs: split it.
+            let blocks: Vec<Vec<u8>> = if blocks.len() == 1 && g.blocks.len() > 1 {
+                let per = blocks[0].len() / g.blocks.len();
+                blocks[0].chunks(per).map(<[u8]>::to_vec).collect()
+            } else {
+                blocks
+            };
+            for (nb, bytes) in g.blocks.clone().zip(blocks) {
                 let col0 = nb * p.block_cols;
-                for r in 0..group_rows {
+                for r in 0..g.rows {
                     for j in 0..p.cols_of(nb) {
-                        match bank {
+                        match g.bank {
                             Bank::Acc => {
                                 let at = (r * cols + j) * 4;
-                                wide.set(row0 + r, col0 + j, i32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()));
+                                wide.set(g.row0 + r, col0 + j, i32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()));
                             }
-                            _ => narrow.set(row0 + r, col0 + j, bytes[r * cols + j] as i8),
+                            _ => narrow.set(g.row0 + r, col0 + j, bytes[r * cols + j] as i8),
                         }
                     }
                 }
@@ -324,21 +361,22 @@ impl Npu {
         Ok(())
     }
 
-    /// The first `rows` entries of each of the group's first `blocks` N
-    /// blocks (ACC or OUT). A full group's blocks lie back to back, so they
-    /// come in as few READs as the answer size allows; a short one's are
-    /// read block by block, not to carry the unused rows between them.
-    fn read_blocks(&mut self, bank: Bank, p: &GemmPlan, blocks: usize, rows: usize) -> Result<Vec<Vec<u8>>, DriverError> {
+    /// The READs of the first `rows` entries of each of the group's first
+    /// `blocks` N blocks (ACC or OUT): one run for a full group, whose blocks
+    /// lie back to back (as few READs as the answer size allows), or one run
+    /// a block for a short one, not to carry the unused rows between them.
+    fn read_blocks(&self, bank: Bank, p: &GemmPlan, blocks: usize, rows: usize) -> Vec<Vec<Command>> {
         let stride = p.acc_entry(0, 1) - p.acc_entry(0, 0);
         if rows == stride {
-            let bytes = self.read(bank, p.acc_entry(0, 0), blocks * stride)?;
-            return Ok(bytes.chunks(stride * self.entry_bytes(bank)).map(<[u8]>::to_vec).collect());
+            return vec![self.read(bank, p.acc_entry(0, 0), blocks * stride)];
         }
         (0..blocks).map(|n_slot| self.read(bank, p.acc_entry(0, n_slot), rows)).collect()
     }
 
-    /// Writes whole entries of a bank, skipping those it already holds.
-    fn write(&mut self, bank: Bank, first: usize, data: &[u8]) -> Result<(), DriverError> {
+    /// WRITEs of whole entries of a bank, skipping those it already holds
+    /// (the shadow takes them as written: the commands run in order, and a
+    /// failed run forgets the shadow).
+    fn write(&mut self, out: &mut Vec<Command>, bank: Bank, first: usize, data: &[u8]) {
         let entry_bytes = self.entry_bytes(bank);
         let max_entries = ((self.info.max_request - 4) / entry_bytes).max(1);
         let shadow = match bank {
@@ -348,29 +386,27 @@ impl Npu {
             _ => unreachable!("the host writes only operand banks"),
         };
         for (entry, bytes) in shadow.runs(first, data, max_entries) {
-            self.call(&Request::Write { bank, entry: entry as u16, data: bytes.clone() }, 0, bytes.len() as u64 + 16)?;
             match bank {
                 Bank::A => self.a.wrote(entry, &bytes),
                 Bank::B => self.b.wrote(entry, &bytes),
                 _ => self.bias.wrote(entry, &bytes),
             }
+            let work_cycles = bytes.len() as u64 + 16;
+            out.push(Command { req: Request::Write { bank, entry: entry as u16, data: bytes }, answer_bytes: 0, work_cycles });
         }
-        Ok(())
     }
 
-    /// Reads `count` entries of a bank from `first` on.
-    fn read(&mut self, bank: Bank, first: usize, count: usize) -> Result<Vec<u8>, DriverError> {
+    /// The READs of `count` entries of a bank from `first` on.
+    fn read(&self, bank: Bank, first: usize, count: usize) -> Vec<Command> {
         let entry_bytes = self.entry_bytes(bank);
         let per_read = (MAX_READ_BYTES / entry_bytes).max(1);
-        let mut out = Vec::with_capacity(count * entry_bytes);
-        let mut at = 0;
-        while at < count {
-            let c = per_read.min(count - at);
-            let req = Request::Read { bank, entry: (first + at) as u16, count: c as u16 };
-            out.extend(self.call(&req, c * entry_bytes, (c * entry_bytes) as u64 + 16)?);
-            at += c;
-        }
-        Ok(out)
+        (0..count)
+            .step_by(per_read)
+            .map(|at| {
+                let c = per_read.min(count - at);
+                Command { req: Request::Read { bank, entry: (first + at) as u16, count: c as u16 }, answer_bytes: c * entry_bytes, work_cycles: (c * entry_bytes) as u64 + 16 }
+            })
+            .collect()
     }
 
     fn entry_bytes(&self, bank: Bank) -> usize {
@@ -389,6 +425,37 @@ impl Npu {
 enum Output {
     Wide(Matrix<i32>),
     Narrow(Matrix<i8>),
+}
+
+/// A GEMM's commands, and where its results are among the READs' answers.
+#[derive(Default)]
+struct Batch {
+    commands: Vec<Command>,
+    results: Vec<GroupResult>,
+}
+
+impl Batch {
+    /// Appends `reads`, each followed by the next of `writes` while they
+    /// last, then the rest of `writes`.
+    fn interleave(&mut self, reads: Vec<Command>, writes: Vec<Command>) {
+        let mut writes = writes.into_iter();
+        for read in reads {
+            self.commands.push(read);
+            self.commands.extend(writes.next());
+        }
+        self.commands.extend(writes);
+    }
+}
+
+/// One group's results: the bank read, its first row and row count, its N
+/// blocks, and how many READs each run of them took (one run for the whole
+/// group, or one per block).
+struct GroupResult {
+    bank: Bank,
+    row0: usize,
+    rows: usize,
+    blocks: std::ops::Range<usize>,
+    reads: Vec<usize>,
 }
 
 fn check_requant(q: &Requant, n: usize) -> Result<(), DriverError> {

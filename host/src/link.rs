@@ -30,6 +30,22 @@ pub fn idempotent(op: Opcode) -> bool {
     matches!(op, Opcode::Info | Opcode::Read | Opcode::Status | Opcode::Counters)
 }
 
+/// Whether `op` may run again after it may already have run, in a pipelined
+/// run that retries from a lost answer: a command that changes nothing, or a
+/// WRITE (the same bytes again).
+fn repeatable(op: Opcode) -> bool {
+    idempotent(op) || op == Opcode::Write
+}
+
+/// One command of a [`Link::pipeline`] run: the request, its answer's data
+/// bytes, and the device's compute cycles (both only set the time-out).
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub req: Request,
+    pub answer_bytes: usize,
+    pub work_cycles: u64,
+}
+
 /// Timing of the link, for time-outs: the line's baud and the core clock.
 #[derive(Debug, Clone, Copy)]
 pub struct LinkTiming {
@@ -41,6 +57,9 @@ pub struct LinkTiming {
 pub struct Link {
     transport: Box<dyn Transport>,
     decoder: FrameDecoder,
+    /// Frames decoded and not yet taken (two answers can arrive in one read
+    /// when requests are pipelined).
+    decoded: std::collections::VecDeque<Result<Vec<u8>, FrameError>>,
     timing: LinkTiming,
     /// Slack on every wait, for USB latency and the host's scheduling.
     pub slack: Duration,
@@ -91,7 +110,7 @@ impl DeviceTime {
 
 impl Link {
     pub fn new(transport: Box<dyn Transport>, timing: LinkTiming) -> Self {
-        Self { transport, decoder: FrameDecoder::new(), timing, slack: Duration::from_millis(250), stats: LinkStats::default() }
+        Self { transport, decoder: FrameDecoder::new(), decoded: Default::default(), timing, slack: Duration::from_millis(250), stats: LinkStats::default() }
     }
 
     pub fn set_timing(&mut self, timing: LinkTiming) {
@@ -129,21 +148,96 @@ impl Link {
 
     fn request_once(&mut self, req: &Request, answer_bytes: usize, work_cycles: u64) -> Result<Vec<u8>, LinkError> {
         let op = req.opcode();
-        let command = op.name();
         let frame = req.frame();
-        let port = self.transport.describe();
-        let wire = self.wire_time(frame.len() + answer_bytes + 8);
-        let work = Duration::from_secs_f64(work_cycles as f64 / self.timing.core_hz as f64);
-        let timeout = 2 * (wire + work) * self.transport.slowdown() + self.slack;
+        let timeout = self.answer_timeout(frame.len(), answer_bytes, work_cycles);
         let (started, received) = (self.transport.now(), self.stats.bytes_received);
-        self.transport.send(&frame).map_err(|cause| LinkError::Io { command, port: port.clone(), cause })?;
-        self.stats.bytes_sent += frame.len() as u64;
+        self.send_frame(op, &frame)?;
         let result = self.await_answer(op, timeout);
         self.account(op, started, frame.len() + (self.stats.bytes_received - received) as usize);
         if result.is_err() {
             self.resync();
         }
-        let payload = result?;
+        self.check_answer(op, answer_bytes, result?)
+    }
+
+    /// How long to wait for an answer: twice the request's and answer's
+    /// line time and the work, stretched by the transport's slowdown.
+    fn answer_timeout(&self, frame_bytes: usize, answer_bytes: usize, work_cycles: u64) -> Duration {
+        let wire = self.wire_time(frame_bytes + answer_bytes + 8);
+        let work = Duration::from_secs_f64(work_cycles as f64 / self.timing.core_hz as f64);
+        2 * (wire + work) * self.transport.slowdown() + self.slack
+    }
+
+    fn send_frame(&mut self, op: Opcode, frame: &[u8]) -> Result<(), LinkError> {
+        self.transport.send(frame).map_err(|cause| LinkError::Io { command: op.name(), port: self.transport.describe(), cause })?;
+        self.stats.bytes_sent += frame.len() as u64;
+        Ok(())
+    }
+
+    /// Runs `commands` in order with one request ahead: each request is sent
+    /// as soon as the answer before the one awaited is in, so the device
+    /// receives it while it executes and answers the one before (it holds
+    /// one request ahead, docs/protocol.md), and a READ's answer and the
+    /// next WRITE cross on the line. Returns each answer's data, in order.
+    ///
+    /// The first failure stops the run, once the answer to the request sent
+    /// ahead is in (or its time is up); a lost or damaged answer to a
+    /// command that changes nothing is tried again from that command, as
+    /// [`Link::request`] does, when the one sent ahead may run twice too.
+    pub fn pipeline(&mut self, commands: &[Command]) -> Result<Vec<Vec<u8>>, LinkError> {
+        if !self.transport.full_duplex() {
+            return commands.iter().map(|c| self.request(&c.req, c.answer_bytes, c.work_cycles)).collect();
+        }
+        let mut answers: Vec<Vec<u8>> = Vec::with_capacity(commands.len());
+        let mut sent = 0;
+        let mut attempts = 0;
+        let mut since = self.transport.now();
+        while answers.len() < commands.len() {
+            let i = answers.len();
+            // The command awaited and the one ahead are on their way.
+            while sent < commands.len() && sent < i + 2 {
+                let c = &commands[sent];
+                self.send_frame(c.req.opcode(), &c.req.frame())?;
+                sent += 1;
+            }
+            let c = &commands[i];
+            let op = c.req.opcode();
+            let frame_bytes = c.req.frame().len();
+            let received = self.stats.bytes_received;
+            let result = self.await_answer(op, self.answer_timeout(frame_bytes, c.answer_bytes, c.work_cycles));
+            self.account(op, since, frame_bytes + (self.stats.bytes_received - received) as usize);
+            since = self.transport.now();
+            let result = result.and_then(|payload| self.check_answer(op, c.answer_bytes, payload));
+            match result {
+                Ok(data) => answers.push(data),
+                Err(e) => {
+                    let ahead = (sent > i + 1).then(|| &commands[i + 1]);
+                    let lost = matches!(e, LinkError::Timeout { .. } | LinkError::Frame { .. });
+                    if let Some(next) = ahead {
+                        // Its answer comes after this one's: take it off the line.
+                        let t = self.answer_timeout(next.req.frame().len(), next.answer_bytes, next.work_cycles);
+                        let _ = self.await_answer(next.req.opcode(), t);
+                    }
+                    if lost {
+                        self.resync();
+                    }
+                    let again = lost && idempotent(op) && ahead.is_none_or(|n| repeatable(n.req.opcode())) && attempts < RETRIES;
+                    if !again {
+                        return Err(e);
+                    }
+                    attempts += 1;
+                    self.stats.retries += 1;
+                    sent = i;
+                    since = self.transport.now();
+                }
+            }
+        }
+        Ok(answers)
+    }
+
+    /// The answer's data, once its status, opcode and length are checked.
+    fn check_answer(&mut self, op: Opcode, answer_bytes: usize, payload: Vec<u8>) -> Result<Vec<u8>, LinkError> {
+        let command = op.name();
         self.stats.requests += 1;
         let status = Status::from_u8(payload[0]).ok_or_else(|| LinkError::Mismatch { command, why: format!("status byte {:#04x} is not a status", payload[0]) })?;
         if status != Status::Ok {
@@ -187,6 +281,9 @@ impl Link {
     /// keeping every byte received in `raw` when given; `None` when no frame
     /// completed in time.
     fn next_frame(&mut self, timeout: Duration, mut raw: Option<&mut Vec<u8>>) -> std::io::Result<Option<Result<Vec<u8>, FrameError>>> {
+        if let Some(frame) = self.decoded.pop_front() {
+            return Ok(Some(frame));
+        }
         let mut buf = [0u8; 4096];
         let deadline = self.transport.now() + timeout;
         loop {
@@ -199,7 +296,8 @@ impl Link {
             if let Some(raw) = raw.as_deref_mut() {
                 raw.extend_from_slice(&buf[..n]);
             }
-            if let Some(frame) = self.decoder.push(&buf[..n]).into_iter().next() {
+            self.decoded.extend(self.decoder.push(&buf[..n]));
+            if let Some(frame) = self.decoded.pop_front() {
                 return Ok(Some(frame));
             }
         }
@@ -211,6 +309,7 @@ impl Link {
     /// the client: its own link checks the answer.
     pub fn relay(&mut self, bytes: &[u8], timeout: Duration) -> std::io::Result<Vec<u8>> {
         self.decoder.reset();
+        self.decoded.clear();
         if !bytes.is_empty() {
             self.transport.send(bytes)?;
             self.stats.bytes_sent += bytes.len() as u64;
@@ -223,6 +322,7 @@ impl Link {
     /// For `npu daemon`: a client's resync, on the device's transport.
     pub fn resync_transport(&mut self, quiet: Duration) -> std::io::Result<()> {
         self.decoder.reset();
+        self.decoded.clear();
         self.transport.resync(quiet)
     }
 

@@ -128,6 +128,10 @@ impl Transport for DaemonTransport {
         self.now
     }
 
+    fn full_duplex(&self) -> bool {
+        false
+    }
+
     fn describe(&self) -> String {
         self.describe.clone()
     }

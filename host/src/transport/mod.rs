@@ -37,6 +37,12 @@ pub trait Transport: Send {
     fn slowdown(&self) -> u32 {
         1
     }
+    /// Whether bytes may be sent while an answer is still coming, so that
+    /// requests can be pipelined ([`crate::link::Link::pipeline`]): true for
+    /// a port or a simulation; a daemon relays one request at a time.
+    fn full_duplex(&self) -> bool {
+        true
+    }
 }
 
 /// How much longer than a board a virtual board (`npu sim serve`, a
