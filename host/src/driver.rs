@@ -254,7 +254,9 @@ impl Npu {
     fn run_plan(&mut self, p: &GemmPlan, a: &Matrix<i8>, b: &Matrix<i8>, q: Option<&Requant>, wide: &mut Matrix<i32>, narrow: &mut Matrix<i8>) -> Result<(), DriverError> {
         let (rows, cols) = (self.info.rows, self.info.cols);
         let mut batch = Batch::default();
-        let mut reads: Vec<Vec<Command>> = vec![];
+        // The previous group's READs, placed once the next group's first
+        // WRITEs are known.
+        let mut reads: Vec<Command> = vec![];
         for (ms, ns) in p.groups() {
             // The first chunk's WRITEs go between the previous group's READs;
             // the rest of the group's commands follow them.
@@ -291,7 +293,7 @@ impl Npu {
                     body.push(Command { req: Request::Gemm(tile), answer_bytes: 0, work_cycles: work });
                 }
             }
-            batch.interleave(reads.pop().unwrap_or_default(), first_writes);
+            batch.interleave(std::mem::take(&mut reads), first_writes);
             batch.commands.extend(body);
             // The group's results: each N block's rows are contiguous.
             let row0 = ms.start * p.block_rows;
@@ -328,9 +330,9 @@ impl Npu {
             };
             let group_reads = self.read_blocks(bank, p, ns.len(), group_rows);
             batch.results.push(GroupResult { bank, row0, rows: group_rows, blocks: ns.clone(), reads: group_reads.iter().map(|r| r.len()).collect() });
-            reads.push(group_reads.into_iter().flatten().collect());
+            reads = group_reads.into_iter().flatten().collect();
         }
-        batch.interleave(reads.pop().unwrap_or_default(), vec![]);
+        batch.interleave(reads, vec![]);
         let answers = self.link.pipeline(&batch.commands)?;
         // The READs' answers, in order, group by group.
         let mut data = batch.commands.iter().zip(answers).filter(|(c, _)| matches!(c.req, Request::Read { .. })).map(|(_, d)| d);

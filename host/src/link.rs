@@ -188,6 +188,8 @@ impl Link {
         if !self.transport.full_duplex() {
             return commands.iter().map(|c| self.request(&c.req, c.answer_bytes, c.work_cycles)).collect();
         }
+        // Each frame encoded once: sent, and sized for its time-out.
+        let frames: Vec<Vec<u8>> = commands.iter().map(|c| c.req.frame()).collect();
         let mut answers: Vec<Vec<u8>> = Vec::with_capacity(commands.len());
         let mut sent = 0;
         let mut attempts = 0;
@@ -196,13 +198,12 @@ impl Link {
             let i = answers.len();
             // The command awaited and the one ahead are on their way.
             while sent < commands.len() && sent < i + 2 {
-                let c = &commands[sent];
-                self.send_frame(c.req.opcode(), &c.req.frame())?;
+                self.send_frame(commands[sent].req.opcode(), &frames[sent])?;
                 sent += 1;
             }
             let c = &commands[i];
             let op = c.req.opcode();
-            let frame_bytes = c.req.frame().len();
+            let frame_bytes = frames[i].len();
             let received = self.stats.bytes_received;
             let result = self.await_answer(op, self.answer_timeout(frame_bytes, c.answer_bytes, c.work_cycles));
             self.account(op, since, frame_bytes + (self.stats.bytes_received - received) as usize);
@@ -215,7 +216,7 @@ impl Link {
                     let lost = matches!(e, LinkError::Timeout { .. } | LinkError::Frame { .. });
                     if let Some(next) = ahead {
                         // Its answer comes after this one's: take it off the line.
-                        let t = self.answer_timeout(next.req.frame().len(), next.answer_bytes, next.work_cycles);
+                        let t = self.answer_timeout(frames[i + 1].len(), next.answer_bytes, next.work_cycles);
                         let _ = self.await_answer(next.req.opcode(), t);
                     }
                     if lost {
