@@ -39,6 +39,22 @@ proptest! {
 
     #[test]
     fn tiles_equal_the_reference_1x1(t in tiles(1, 1)) { check_tiles(1, 1, &t, None)?; }
+}
+
+proptest! {
+    // Wider than 8 columns, a row's A register is kept in copies, one per
+    // group of PEs (three groups of four here), with bubbles in the stream.
+    #![proptest_config(ProptestConfig::with_cases(CASES / 4))]
+
+    #[test]
+    fn tiles_equal_the_reference_2x12_with_its_a_copies(t in tiles(2, 12), seed in any::<u64>()) {
+        assert_eq!(npu_hdl::systolic_array::timing::a_feed_group(12), 4);
+        check_tiles(2, 12, &t, Some(seed))?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
 
     #[test]
     fn bubbles_change_nothing(

@@ -47,6 +47,12 @@ const _: () = assert!(RESPONSE_HEAD == 2);
 /// first six bytes of every request it decodes (`new` checks the offsets).
 pub const EXECUTOR_HEAD_BITS: usize = 48;
 
+/// The executor reads a request's `request_status` and `length` only in
+/// the cycles Idle, Decode and Dispatch, the first three after
+/// `request_ready` (the request slots pass the receiver's record through,
+/// which holds at least that long: see RequestSlots).
+pub const EXECUTOR_READS_RECORD_WITHIN: usize = 3;
+
 /// A READ/WRITE field's bit offset in `head`, checked to lie within it.
 fn head_bit(op: Opcode, field: &str) -> u64 {
     let bit = 8 * request_offset(op, field);
@@ -63,6 +69,7 @@ pub enum ExecState {
     SizeStep,
     Range,
     Copy,
+    CopyWait,
     CopyData,
     Gemm,
     Requant,
@@ -82,15 +89,17 @@ pub struct Executor {
     pub clock: Signal<In, Clock>,
     // ---- The frame receiver's side.
     /// A whole request waits: its status (OK, BAD_CRC, BAD_LENGTH), its
-    /// first bytes and its length, all holding until `answered`. The
+    /// first bytes and its length. The first bytes hold until `answered`,
+    /// the status and length for EXECUTOR_READS_RECORD_WITHIN cycles. The
     /// executor reads only the first six bytes (opcode, bank, entry, count);
     /// the units' fields go to them straight from the receiver.
     pub request_ready: Signal<In, Bit>,
     pub request_status: Signal<In, Bits<8>>,
     pub head: Signal<In, Bits<48>>,
     pub length: Signal<In, Bits<16>>,
-    /// The frame buffer's byte to read (WRITE's data; the NPU wires the byte
-    /// that arrives a cycle later to the memories' write data).
+    /// The frame buffer's byte to read (WRITE's data; the byte arrives a
+    /// cycle later and the NPU registers it on its way to the memories'
+    /// write data: it is there two cycles after the address).
     pub frame_address: Signal<Out, Bits<11>>,
     /// One cycle: the answer is out, the receiver may take the next frame.
     pub answered: Signal<Out, Bit>,
@@ -126,7 +135,7 @@ pub struct Executor {
     // ---- The byte cursor over a bank (WRITE and READ).
     pub cursor_entry: Signal<Out, Bits<16>>,
     pub cursor_lane: Signal<Out, Bits<8>>,
-    /// One cycle each: the frame byte arriving now goes to the cursor's lane
+    /// One cycle each: the registered frame byte goes to the cursor's lane
     /// of A, of B, or to these bytes of the bias word.
     pub write_a: Signal<Out, Bit>,
     pub write_b: Signal<Out, Bit>,
@@ -823,10 +832,16 @@ impl Logic for Executor {
             }
             ExecState::Copy => {
                 // frame_address shows copy_index; its byte arrives next
-                // cycle, and which memory it goes to is decided now, into
-                // flip-flops (every byte is written as it comes: a byte-wide
-                // bank's lane, or one byte of the bias word; Decode let
-                // WRITE name A, B and BIAS only).
+                // cycle, and the NPU registers it (so that the frame buffer's
+                // block RAM is a flip-flop away from the banks' write data,
+                // which on a big part lie across the die).
+                self.state.d.next = ExecState::CopyWait;
+            }
+            ExecState::CopyWait => {
+                // Which memory the registered byte goes to is decided now,
+                // into flip-flops (every byte is written as it comes: a
+                // byte-wide bank's lane, or one byte of the bias word; Decode
+                // let WRITE name A, B and BIAS only).
                 self.state.d.next = ExecState::CopyData;
                 match self.bank.q.val().index() {
                     0 => {

@@ -116,6 +116,10 @@ pub struct Npu {
     lane_select: DFF<Bits<8>>,
     /// The requantizer's BIAS entry, a register away like its lane.
     param_entry: DFF<Bits<2>>,
+    /// WRITE's frame byte, registered from the frame buffer's read port:
+    /// the block RAM's output is a flip-flop away from every bank's write
+    /// data (on a big part the banks lie across the die).
+    frame_byte: DFF<Bits<8>>,
     // Combinational helpers.
     acc_lane: Signal<Local, Bits<32>>,
     /// The lane beside it (the pipelined requantizer's second slot; as
@@ -196,6 +200,7 @@ impl Npu {
             acc_read_other: Default::default(),
             lane_select: Default::default(),
             param_entry: Default::default(),
+            frame_byte: Default::default(),
             acc_lane: Default::default(),
             acc_lane_odd: signals(requant_pairs),
             bias_entry: Default::default(),
@@ -257,7 +262,7 @@ impl Npu {
 impl Logic for Npu {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, lane_select, param_entry, acc_read_other, out_write_address, out_write_data);
+        dff_setup!(self, clock, lane_select, param_entry, frame_byte, acc_read_other, out_write_address, out_write_data);
         // Clocks and the serial line.
         self.receiver.clock.next = self.clock.val();
         self.slots.clock.next = self.clock.val();
@@ -322,10 +327,11 @@ impl Logic for Npu {
         self.executor.requant_error.next = self.requant.error.val();
 
         // WRITE: the frame byte, written into its byte of an ACC or bias word.
-        self.frame_word.next = bit_cast::<32, 8>(self.slots.read_data.val())
-            | (bit_cast::<32, 8>(self.slots.read_data.val()) << 8)
-            | (bit_cast::<32, 8>(self.slots.read_data.val()) << 16)
-            | (bit_cast::<32, 8>(self.slots.read_data.val()) << 24);
+        self.frame_byte.d.next = self.slots.read_data.val();
+        self.frame_word.next = bit_cast::<32, 8>(self.frame_byte.q.val())
+            | (bit_cast::<32, 8>(self.frame_byte.q.val()) << 8)
+            | (bit_cast::<32, 8>(self.frame_byte.q.val()) << 16)
+            | (bit_cast::<32, 8>(self.frame_byte.q.val()) << 24);
         // ---- Memories: the engine and the requantizer own their ports while
         // busy; otherwise the executor's cursor addresses every lane. A
         // scratchpad has a single address (the executor writes only while
@@ -338,8 +344,8 @@ impl Logic for Npu {
             self.a_mem.address.next = self.engine.a_address.val();
             self.b_mem.address.next = self.engine.b_address.val();
         }
-        self.a_mem.write_data.next = self.slots.read_data.val();
-        self.b_mem.write_data.next = self.slots.read_data.val();
+        self.a_mem.write_data.next = self.frame_byte.q.val();
+        self.b_mem.write_data.next = self.frame_byte.q.val();
         // (Masked to the bits a lane number uses: each lane's write test
         // is then a LUT, on the way to the SPRAMs' far-off write enables.)
         self.a_mem.write_lane.next = self.executor.cursor_lane.val() & self.row_mask.val();

@@ -17,7 +17,15 @@
 //! Copying the header costs HEADER_BYTES + 3 cycles a request (under half a
 //! byte time on the line at 8 clocks a bit), and keeps the register single:
 //! the units read their parameters from it while the request runs.
+//!
+//! The presented request's status and length are the receiver's record, not
+//! a copy: it holds them until it takes the next frame, and it changes the
+//! length no sooner than a whole byte after `room` rises (a SYNC taken as
+//! `room` rises, then the length's first byte: 10 bits of at least 8
+//! clocks), while the header's copy and the executor's reads of the record
+//! (EXECUTOR_READS_RECORD_WITHIN cycles after `ready`) take fewer.
 
+use crate::executor::EXECUTOR_READS_RECORD_WITHIN;
 use crate::frame_receiver::HEADER_BYTES;
 use crate::ram::Ram;
 use crate::vecs::k;
@@ -26,6 +34,9 @@ use rust_hdl::prelude::*;
 
 // A slot is 2^10 bytes: the slot is address bit 10.
 const _: () = assert!(MAX_REQUEST_PAYLOAD == 1 << 10);
+// The receiver's record outlasts the header's copy and the executor's reads
+// of it: a byte at the fastest line (8 clocks a bit, see UartRx::new).
+const _: () = assert!(HEADER_BYTES + 3 + EXECUTOR_READS_RECORD_WITHIN < 10 * 8);
 
 #[derive(LogicBlock)]
 pub struct RequestSlots {
@@ -47,9 +58,9 @@ pub struct RequestSlots {
     /// A slot is free: the receiver may take the next frame.
     pub room: Signal<Out, Bit>,
     // ---- To the executor.
-    /// A request is presented: its status, its first bytes (byte i at bits
-    /// 8i.., zeros past its end) and its length, all holding until
-    /// `answered`.
+    /// A request is presented: its first bytes (byte i at bits 8i.., zeros
+    /// past its end), holding until `answered`, and its status and length,
+    /// holding for at least EXECUTOR_READS_RECORD_WITHIN cycles (see above).
     pub ready: Signal<Out, Bit>,
     pub status: Signal<Out, Bits<8>>,
     pub head: Signal<Out, Bits<160>>,
@@ -84,8 +95,6 @@ pub struct RequestSlots {
     shift: DFF<Bit>,
     shift_byte: DFF<Bit>,
     head_reg: DFF<Bits<160>>,
-    status_reg: DFF<Bits<8>>,
-    length_reg: DFF<Bits<16>>,
     // Combinational helpers.
     /// No request is in hand (none loading, settling or presented).
     empty: Signal<Local, Bit>,
@@ -128,8 +137,6 @@ impl Default for RequestSlots {
             shift: Default::default(),
             shift_byte: Default::default(),
             head_reg: Default::default(),
-            status_reg: Default::default(),
-            length_reg: Default::default(),
             empty: Default::default(),
             read_slot: Default::default(),
             offset: Default::default(),
@@ -142,15 +149,15 @@ impl Logic for RequestSlots {
     fn update(&mut self) {
         dff_setup!(
             self, clock, fill_slot, present_slot, pending, loading, settling, presented,
-            load_index, load_left, shift, shift_byte, head_reg, status_reg, length_reg
+            load_index, load_left, shift, shift_byte, head_reg
         );
         self.frame.clock.next = self.clock.val();
         self.empty.next = !self.loading.q.val() & (self.settling.q.val() == 0) & !self.presented.q.val();
         self.room.next = !(self.pending.q.val() & !self.empty.val());
         self.ready.next = self.presented.q.val();
-        self.status.next = self.status_reg.q.val();
+        self.status.next = self.frame_status.val();
         self.head.next = self.head_reg.q.val();
-        self.length.next = self.length_reg.q.val();
+        self.length.next = self.frame_length.val();
         self.read_data.next = self.frame.read_data.val();
 
         // The receiver's bytes go to the slot being filled.
@@ -176,8 +183,6 @@ impl Logic for RequestSlots {
         if self.empty.val() & self.pending.q.val() {
             self.pending.d.next = false;
             self.loading.d.next = true;
-            self.status_reg.d.next = self.frame_status.val();
-            self.length_reg.d.next = self.frame_length.val();
             self.load_index.d.next = 0.into();
             self.load_left.d.next = self.frame_head_bytes.val();
         }

@@ -10,7 +10,11 @@
 //! row works on the same step. Broadcasting A instead of passing it right
 //! saves its forwarding registers (on a 4x4, 168 of the iCE40's logic cells
 //! with the shorter B delay lines) and `cols - 1` cycles of latency; the
-//! price is a fan-out of `cols` on each A bit.
+//! price is a fan-out of `cols` on each A bit. On a wide array that fan-out
+//! crosses the die (a 16x16's DSP and LUT multipliers lie far apart on an
+//! ECP5), so the last register of a row's A delay is kept in several copies,
+//! each feeding a group of [`timing::a_feed_group`] PEs: the same delay,
+//! with a shorter wire from each copy to its PEs.
 //!
 //! Read-out: [`SystolicArray::result_latency`] cycles after the cycle that
 //! carried `last`, every PE holds its sum. Then `drain` high for `rows`
@@ -47,7 +51,11 @@ pub struct SystolicArray {
     /// The bottom row's result registers, one per column.
     pub result: Vec<Signal<Out, Bits<32>>>,
     // Edge skew: row i of A (with its control) by i + 1, each column of B by 1.
+    /// A's first i registers for row i >= 1, at i - 1 (row 0 has none).
     a_skew: Vec<DelayLine<Bits<8>>>,
+    /// A's last register, one copy per group of PEs: row i's copy g at
+    /// `i * groups + g` feeds PEs (i, g * group..(g + 1) * group).
+    a_feed: Vec<DFF<Bits<8>>>,
     valid_skew: Vec<DelayLine<Bit>>,
     last_skew: Vec<DelayLine<Bit>>,
     b_skew: Vec<DelayLine<Bits<8>>>,
@@ -76,7 +84,8 @@ impl SystolicArray {
             last: Default::default(),
             drain: Default::default(),
             result: signals(cols),
-            a_skew: (0..rows).map(|i| DelayLine::new(i + 1)).collect(),
+            a_skew: (1..rows).map(DelayLine::new).collect(),
+            a_feed: dffs(rows * (cols / timing::a_feed_group(cols))),
             valid_skew: (0..rows).map(|i| DelayLine::new(i + 1)).collect(),
             last_skew: (0..rows).map(|i| DelayLine::new(i + 1)).collect(),
             b_skew: (0..cols).map(|_| DelayLine::new(1)).collect(),
@@ -99,6 +108,15 @@ impl SystolicArray {
 
     pub fn cols(&self) -> usize {
         self.b_in.len()
+    }
+
+    /// Copies of a row's last A register, and the PEs each feeds.
+    fn feed_groups(&self) -> usize {
+        self.a_feed.len() / self.rows()
+    }
+
+    fn feed_group(&self) -> usize {
+        self.cols() / self.feed_groups()
     }
 
     /// Pairs whose both halves serve a PE.
@@ -125,6 +143,16 @@ impl SystolicArray {
 pub mod timing {
     use super::PE_LATENCY;
 
+    /// The PEs that one copy of a row's A register feeds: the whole row up
+    /// to 8 columns (one register, as on the iCE40's 4x4), else the smallest
+    /// divisor of `cols` from 4 up (a 16-wide row gets four copies).
+    pub fn a_feed_group(cols: usize) -> usize {
+        if cols <= 8 {
+            return cols;
+        }
+        (4..=cols).find(|d| cols % d == 0).unwrap_or(cols)
+    }
+
     /// See [`super::SystolicArray::result_latency`]. The columns work in step
     /// (A is broadcast along the rows), so the width does not add to it.
     pub fn result_latency(rows: usize, _cols: usize) -> usize {
@@ -148,18 +176,37 @@ impl Logic for SystolicArray {
     fn update(&mut self) {
         // Clocks and the edge skew.
         for i in 0..self.rows() {
-            self.a_skew[i].clock.next = self.clock.val();
             self.valid_skew[i].clock.next = self.clock.val();
             self.last_skew[i].clock.next = self.clock.val();
-            // A bubble enters with a zero A byte, so that its products are
-            // zero all the way along the row (see ProcessingElement); the
-            // gate becomes the skew register's synchronous reset.
-            self.a_skew[i].data_in.next = self.zero_byte.val();
-            if self.valid.val() {
-                self.a_skew[i].data_in.next = self.a_in[i].val();
-            }
             self.valid_skew[i].data_in.next = self.valid.val();
             self.last_skew[i].data_in.next = self.last.val();
+        }
+        for f in 0..self.a_feed.len() {
+            self.a_feed[f].clock.next = self.clock.val();
+        }
+        // A bubble enters with a zero A byte, so that its products are zero
+        // all the way along the row (see ProcessingElement); the gate
+        // becomes the first register's synchronous reset. Row 0's first
+        // register is its feed; row i's is in its skew line, whose end feeds
+        // the row's copies of the last register.
+        // (`gg` takes the single value feed_groups(), for the indices.)
+        for gg in self.feed_groups()..(self.feed_groups() + 1) {
+            for g in 0..self.feed_groups() {
+                self.a_feed[g].d.next = self.zero_byte.val();
+                if self.valid.val() {
+                    self.a_feed[g].d.next = self.a_in[0].val();
+                }
+            }
+            for i in 1..self.rows() {
+                self.a_skew[i - 1].clock.next = self.clock.val();
+                self.a_skew[i - 1].data_in.next = self.zero_byte.val();
+                if self.valid.val() {
+                    self.a_skew[i - 1].data_in.next = self.a_in[i].val();
+                }
+                for g in 0..self.feed_groups() {
+                    self.a_feed[i * gg + g].d.next = self.a_skew[i - 1].data_out.val();
+                }
+            }
         }
         for j in 0..self.cols() {
             self.b_skew[j].clock.next = self.clock.val();
@@ -170,11 +217,22 @@ impl Logic for SystolicArray {
         // this is how the grid's pitch reaches `pes[i * w + j]`.
         for w in self.cols()..(self.cols() + 1) {
             for i in 0..self.rows() {
-                // A and its control, broadcast along the row from its skew line.
+                // A's control, broadcast along the row from its skew line.
                 for j in 0..self.cols() {
-                    self.pes[i * w + j].a_in.next = self.a_skew[i].data_out.val();
                     self.pes[i * w + j].valid_in.next = self.valid_skew[i].data_out.val();
                     self.pes[i * w + j].last_in.next = self.last_skew[i].data_out.val();
+                }
+            }
+            // A, from the row's copy for the PE's group.
+            for gs in self.feed_group()..(self.feed_group() + 1) {
+                for gg in self.feed_groups()..(self.feed_groups() + 1) {
+                    for i in 0..self.rows() {
+                        for g in 0..self.feed_groups() {
+                            for c in 0..self.feed_group() {
+                                self.pes[i * w + g * gs + c].a_in.next = self.a_feed[i * gg + g].q.val();
+                            }
+                        }
+                    }
                 }
             }
             for j in 0..self.cols() {

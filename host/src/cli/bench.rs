@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  npu bench --out bench/                    (about 15 minutes on 2 cores)\n  npu bench --quick --out /tmp/bench        (half a minute)\n  npu bench --synth --out bench/            (adds iCEBreaker builds of 1x1, 2x2, 4x4 and ULX3S builds of 2x2, 4x4, 8x8 and of configs/ulx3s-16x16.toml: about an hour more, most of it the 16x16)\n  npu bench --from-json bench/bench.json --out bench/   (tables and plots again, measuring nothing)\n\nWrites DIR/bench.json (every figure with the machine, the config and this\ncommand), DIR/bench.md and SVG plots, among them DIR/tops.svg: this NPU's\npeak and measured INT8 TOPS (the bench's config and the ULX3S config) beside\nthis machine's CPU on the same INT8 GEMM and the NPUs people compare. All\ntimings of the NPU are device cycles of the cycle-exact Verilated model at\nthe config's clock; the CPU's and the simulation speed are wall time on\nthis machine.")]
+#[command(after_help = "Examples:\n  npu bench --out bench/                    (about 15 minutes on 2 cores)\n  npu bench --quick --out /tmp/bench        (half a minute)\n  npu bench --synth --out bench/            (adds iCEBreaker builds of 1x1, 2x2, 4x4 and ULX3S builds of 2x2, 4x4, 8x8 and of configs/ulx3s-16x16.toml: about an hour more, most of it the 16x16)\n  npu bench --from-json bench/bench.json --out bench/   (tables and plots again, measuring nothing)\n  npu bench --builds-from bench/bench.json --out bench/ (the simulations again, the builds from that run)\n\nWrites DIR/bench.json (every figure with the machine, the config and this\ncommand), DIR/bench.md and SVG plots, among them DIR/tops.svg: this NPU's\npeak and measured INT8 TOPS (the bench's config and the ULX3S config) beside\nthis machine's CPU on the same INT8 GEMM and the NPUs people compare. All\ntimings of the NPU are device cycles of the cycle-exact Verilated model at\nthe config's clock; the CPU's and the simulation speed are wall time on\nthis machine.")]
 pub struct BenchArgs {
     #[command(flatten)]
     config: ConfigArg,
@@ -28,6 +28,9 @@ pub struct BenchArgs {
     /// Measure nothing: write the tables and plots again from an earlier run's bench.json
     #[arg(long, value_name = "BENCH_JSON", conflicts_with_all = ["quick", "synth"])]
     from_json: Option<PathBuf>,
+    /// Measure the simulations again but take the bitstream builds from an earlier run's bench.json (named as such in bench.md)
+    #[arg(long, value_name = "BENCH_JSON", conflicts_with_all = ["synth", "from_json"])]
+    builds_from: Option<PathBuf>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -75,6 +78,10 @@ pub(super) struct Bench {
     pub vendor_peaks: Vec<VendorPeak>,
     pub simulation_speed: Vec<SimSpeed>,
     pub hardware: Vec<npu_fpga::flow::BuildReport>,
+    /// The command of the earlier run `hardware` was taken from
+    /// (`--builds-from`); none when this run built them or built none.
+    #[serde(default)]
+    pub builds_command: Option<String>,
 }
 
 fn machine() -> String {
@@ -106,8 +113,7 @@ fn config_throughput(name: &str, config: &NpuConfig, on_chip: KPoint, end_to_end
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(path) = &args.from_json {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let bench: Bench = serde_json::from_str(&text).with_context(|| format!("{} is not a bench.json of this version of npu bench", path.display()))?;
+        let bench = read_bench(path)?;
         std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
         return write_report(&args.out, &bench, false);
     }
@@ -119,6 +125,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let started = Instant::now();
     let step = |what: &str| eprintln!("[{:>5.0} s] {what}", started.elapsed().as_secs_f64());
+    // Read the earlier builds first: a bad path fails now, not after the run.
+    let earlier_builds = match &args.builds_from {
+        Some(path) => {
+            let earlier = read_bench(path)?;
+            anyhow::ensure!(!earlier.hardware.is_empty(), "{} has no bitstream builds (it was not an `npu bench --synth` run); run npu bench --synth to build them", path.display());
+            let command = earlier.builds_command.clone().unwrap_or(earlier.command.clone());
+            Some((earlier.hardware, command))
+        }
+        None => None,
+    };
     if args.synth {
         // Fail before the long run, not after it.
         for family in [npu_fpga::board::Family::Ice40, npu_fpga::board::Family::Ecp5] {
@@ -193,7 +209,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let v = npu_sim::npu_sim::uart_rate(&mut npu_sim::npu_sim::NpuSim::with_pins(pins, &c), if args.quick { 200_000 } else { 2_000_000 });
         simulation_speed.push(SimSpeed { array: format!("{side}x{side}"), rust_hdl_cycles_per_s: rhdl, verilator_cycles_per_s: v, ratio: v / rhdl });
     }
-    let hardware = if args.synth { synth_points(&args.out, &|what: &str| step(what))? } else { vec![] };
+    let (hardware, builds_command) = match earlier_builds {
+        Some((hardware, command)) => (hardware, Some(command)),
+        None if args.synth => (synth_points(&args.out, &|what: &str| step(what))?, None),
+        None => (vec![], None),
+    };
     let bench = Bench {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         machine: machine(),
@@ -209,10 +229,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         vendor_peaks: vendor_peaks(),
         simulation_speed,
         hardware,
+        builds_command,
     };
     write_report(&args.out, &bench, true)?;
     eprintln!("wrote {} in {:.0} s", args.out.display(), started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// An earlier run's bench.json.
+fn read_bench(path: &std::path::Path) -> Result<Bench> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a bench.json of this version of npu bench", path.display()))
 }
 
 /// bench.json (when `json`), the plots and bench.md, into `out`.

@@ -129,6 +129,9 @@ pub fn markdown(bench: &Bench) -> String {
         let _ = writeln!(md, "| {} | {:.0} | {:.0} | {:.0}x |", s.array, s.rust_hdl_cycles_per_s, s.verilator_cycles_per_s, s.ratio);
     }
     if !bench.hardware.is_empty() {
+        if let Some(command) = &bench.builds_command {
+            let _ = writeln!(md, "\nThe bitstream builds below are not this run's: they come from an earlier run, `{command}`, and are of the HDL as it was then.");
+        }
         let _ = writeln!(md, "\n| board | array | logic | DSPs | block RAM | SPRAM | fmax | required | fits, timing | build time |\n|---|---|---|---|---|---|---|---|---|---|");
         for r in &bench.hardware {
             let fmax = if r.fits { format!("{:.2} MHz", r.fmax_mhz) } else { "(does not fit)".into() };
