@@ -130,8 +130,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Some(path) => {
             let earlier = read_bench(path)?;
             anyhow::ensure!(!earlier.hardware.is_empty(), "{} has no bitstream builds (it was not an `npu bench --synth` run); run npu bench --synth to build them", path.display());
-            let command = earlier.builds_command.clone().unwrap_or(earlier.command.clone());
-            Some((earlier.hardware, command))
+            // (The run they were built in, through any runs that took them on.)
+            Some((earlier.hardware, earlier.builds_command.unwrap_or(earlier.command)))
         }
         None => None,
     };
