@@ -150,7 +150,7 @@ pub mod timing {
         if cols <= 8 {
             return cols;
         }
-        (4..=cols).find(|d| cols % d == 0).unwrap_or(cols)
+        (4..=cols).find(|d| cols.is_multiple_of(*d)).unwrap_or(cols)
     }
 
     /// See [`super::SystolicArray::result_latency`]. The columns work in step
