@@ -135,10 +135,12 @@ fn verilator_lints_the_whole_npu_clean() {
             panic!("{rows}x{cols}: {e}");
         }
     }
-    // And with the pipelined requantizer, an odd and an even side.
+    // And with the pipelined requantizer and multipliers of latency 3 (the
+    // ECP5's large arrays), an odd and an even side.
     for (rows, cols) in [(3, 3), (16, 16)] {
         let mut c = config(rows, cols);
         c.requant.unit = npu_spec::config::RequantUnit::Pipelined;
+        c.array.multiplier_latency = 3;
         let dir = tempfile::tempdir().unwrap();
         let path = npu_file(&dir, &c);
         if let Err(e) = npu_sim::verilator::lint(&path, NPU_TOP) {

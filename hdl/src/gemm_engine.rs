@@ -210,7 +210,7 @@ pub struct GemmEngine {
 impl GemmEngine {
     pub fn new(config: &NpuConfig) -> Self {
         let (rows, cols) = (config.array.rows, config.array.cols);
-        let latency = timing::result_latency(rows, cols);
+        let latency = timing::result_latency(rows, config.array.multiplier_latency);
         // At least 3: a tile that accumulates onto the previous tile's rows
         // must read them after they were written (a row is written the
         // cycle after it drains, and read the cycle before), not in the
@@ -265,7 +265,7 @@ impl GemmEngine {
             drain_wait: c8(latency - 1),
             bad_tile: c8(Status::BadTile as usize),
             out_of_range: c8(Status::OutOfRange as usize),
-            array: SystolicArray::new(rows, cols),
+            array: SystolicArray::from_config(config),
             acc_adders: (0..cols).map(|_| AccumulatorAdder::default()).collect(),
             write_sum: crate::vecs::dffs(cols),
             write_entry: Default::default(),

@@ -16,6 +16,14 @@
 //! each feeding a group of [`timing::a_feed_group`] PEs: the same delay,
 //! with a shorter wire from each copy to its PEs.
 //!
+//! The multiplies happen in pairs of PEs ([`MultiplierPair`], one iCE40 DSP
+//! or two ECP5 DSPs), which register each product. With a multiplier
+//! latency of 3 (`array.multiplier_latency`), each PE's factors also pass a
+//! register on their way to the pair and its product another on the way
+//! back, so that neither wire to a DSP across the die shares a clock period
+//! with the multiply; `valid` and `last` wait two cycles longer in their
+//! skew lines to stay with the products.
+//!
 //! Read-out: [`SystolicArray::result_latency`] cycles after the cycle that
 //! carried `last`, every PE holds its sum. Then `drain` high for `rows`
 //! cycles shifts the result registers down their columns: in drain cycle `s`
@@ -30,7 +38,7 @@
 
 use crate::delay_line::DelayLine;
 use crate::multiplier::MultiplierPair;
-use crate::pe::{ProcessingElement, PE_LATENCY};
+use crate::pe::ProcessingElement;
 use crate::vecs::{dffs, signals};
 use npu_spec::NpuConfig;
 use rust_hdl::prelude::*;
@@ -66,6 +74,11 @@ pub struct SystolicArray {
     /// PEs `2p` and `2p + 1` (row-major) multiply in pair `p`; with an odd
     /// count, the last pair's second half is idle.
     pairs: Vec<MultiplierPair>,
+    /// Multiplier latency 3 only (empty at 1): each PE's factors on their
+    /// way to its pair, and its product on the way back.
+    factor_a: Vec<DFF<Bits<8>>>,
+    factor_b: Vec<DFF<Bits<8>>>,
+    product: Vec<DFF<Bits<32>>>,
     /// Feeds the idle half of an odd count's last pair, and zeroes A in bubbles.
     zero_byte: Constant<Bits<8>>,
     /// The idle half's product (always 0), read by nothing.
@@ -73,9 +86,17 @@ pub struct SystolicArray {
 }
 
 impl SystolicArray {
-    /// An array of `rows x cols` PEs.
+    /// An array of `rows x cols` PEs whose products are registered once.
     pub fn new(rows: usize, cols: usize) -> Self {
+        Self::with_multiplier_latency(rows, cols, 1)
+    }
+
+    /// An array of `rows x cols` PEs whose multipliers take `latency` (1 or
+    /// 3) clock edges from factors to product.
+    pub fn with_multiplier_latency(rows: usize, cols: usize, latency: usize) -> Self {
         assert!(rows >= 1 && cols >= 1, "an array has at least one PE");
+        assert!(latency == 1 || latency == 3, "a multiplier latency of 1 or 3");
+        let staged = if latency == 3 { rows * cols } else { 0 };
         Self {
             clock: Default::default(),
             a_in: signals(rows),
@@ -86,12 +107,15 @@ impl SystolicArray {
             result: signals(cols),
             a_skew: (1..rows).map(DelayLine::new).collect(),
             a_feed: dffs(rows * (cols / timing::a_feed_group(cols))),
-            valid_skew: (0..rows).map(|i| DelayLine::new(i + 1)).collect(),
-            last_skew: (0..rows).map(|i| DelayLine::new(i + 1)).collect(),
+            valid_skew: (0..rows).map(|i| DelayLine::new(i + latency)).collect(),
+            last_skew: (0..rows).map(|i| DelayLine::new(i + latency)).collect(),
             b_skew: (0..cols).map(|_| DelayLine::new(1)).collect(),
             b_fwd: dffs((rows - 1) * cols),
             pes: (0..rows * cols).map(|_| ProcessingElement::default()).collect(),
             pairs: (0..(rows * cols).div_ceil(2)).map(MultiplierPair::new).collect(),
+            factor_a: dffs(staged),
+            factor_b: dffs(staged),
+            product: dffs(staged),
             zero_byte: Constant::new(0.into()),
             unused_odd_product: Default::default(),
         }
@@ -99,7 +123,7 @@ impl SystolicArray {
 
     /// The array a config describes.
     pub fn from_config(config: &NpuConfig) -> Self {
-        Self::new(config.array.rows, config.array.cols)
+        Self::with_multiplier_latency(config.array.rows, config.array.cols, config.array.multiplier_latency)
     }
 
     pub fn rows(&self) -> usize {
@@ -124,11 +148,49 @@ impl SystolicArray {
         self.pes.len() / 2
     }
 
+    /// The multiplier latency: 3 when the factors and products have
+    /// registers of their own, else 1.
+    pub fn multiplier_latency(&self) -> usize {
+        if self.product.is_empty() {
+            1
+        } else {
+            3
+        }
+    }
+
+    /// The pairs wired straight to their PEs (latency 1): the full ones, and
+    /// up to `direct_pairs` the odd one. None at latency 3.
+    fn direct_full_pairs(&self) -> usize {
+        if self.product.is_empty() {
+            self.full_pairs()
+        } else {
+            0
+        }
+    }
+
+    fn direct_pairs(&self) -> usize {
+        if self.product.is_empty() {
+            self.pairs.len()
+        } else {
+            self.full_pairs()
+        }
+    }
+
+    /// The pairs wired through the factor and product registers (latency
+    /// 3), likewise.
+    fn staged_full_pairs(&self) -> usize {
+        self.full_pairs() - self.direct_full_pairs()
+    }
+
+    fn staged_pairs(&self) -> usize {
+        self.pairs.len() + self.full_pairs() - self.direct_pairs()
+    }
+
     /// Cycles from the cycle that carries `last` to the first cycle in which
     /// `drain` may be raised: the bottom row's skew (B's hops down the
     /// columns), plus a PE's pipeline.
     pub fn result_latency(&self) -> usize {
-        timing::result_latency(self.rows(), self.cols())
+        timing::result_latency(self.rows(), self.multiplier_latency())
     }
 
     /// The fewest cycles between the `last` steps of two GEMMs streamed back
@@ -141,7 +203,7 @@ impl SystolicArray {
 /// The array's timing rules as functions of its size, for the controller and
 /// the drivers that schedule it.
 pub mod timing {
-    use super::PE_LATENCY;
+    use crate::pe::PE_LATENCY;
 
     /// The PEs that one copy of a row's A register feeds: the whole row up
     /// to 8 columns (one register, as on the iCE40's 4x4), else the smallest
@@ -153,21 +215,28 @@ pub mod timing {
         (4..=cols).find(|d| cols.is_multiple_of(*d)).unwrap_or(cols)
     }
 
+    /// Cycles from a PE's factors to its result register: the PE's own
+    /// pipeline, its multiplier's extra stages included.
+    pub fn pe_latency(multiplier_latency: usize) -> usize {
+        PE_LATENCY + multiplier_latency - 1
+    }
+
     /// See [`super::SystolicArray::result_latency`]. The columns work in step
     /// (A is broadcast along the rows), so the width does not add to it.
-    pub fn result_latency(rows: usize, _cols: usize) -> usize {
-        rows + PE_LATENCY
+    pub fn result_latency(rows: usize, multiplier_latency: usize) -> usize {
+        rows + pe_latency(multiplier_latency)
     }
 
     /// See [`super::SystolicArray::min_tile_spacing`]. The first GEMM drains
     /// in the `rows` cycles from `result_latency` after its `last`. The
     /// second's first sum (PE (0, 0)) is written at the clock edge that ends
-    /// the cycle `PE_LATENCY` after its own `last`; that edge may be the
+    /// the cycle `pe_latency` after its own `last`; that edge may be the
     /// drain's final one (a capture wins over a shift) but no earlier, or the
     /// drain would shift the new sum down the column. (Every PE of row 0
-    /// keeps PE (0, 0)'s time.)
-    pub fn min_tile_spacing(rows: usize, cols: usize) -> usize {
-        result_latency(rows, cols) + rows - 1 - PE_LATENCY
+    /// keeps PE (0, 0)'s time.) The multiplier's latency delays both alike,
+    /// so the spacing does not depend on it.
+    pub fn min_tile_spacing(rows: usize, _cols: usize) -> usize {
+        result_latency(rows, 1) + rows - 1 - pe_latency(1)
     }
 }
 
@@ -258,9 +327,11 @@ impl Logic for SystolicArray {
                 }
             }
         }
-        // The multiplies: PE 2p in the low half of pair p, PE 2p + 1 in the high.
+        // The multiplies: PE 2p in the low half of pair p, PE 2p + 1 in the
+        // high. Latency 1: the pairs take the PEs' factors and give back
+        // their products directly.
         self.unused_odd_product.next = bits::<32>(0);
-        for p in 0..self.full_pairs() {
+        for p in 0..self.direct_full_pairs() {
             self.pairs[p].clock.next = self.clock.val();
             self.pairs[p].a0.next = self.pes[2 * p].a_out.val();
             self.pairs[p].b0.next = self.pes[2 * p].b_out.val();
@@ -269,13 +340,40 @@ impl Logic for SystolicArray {
             self.pes[2 * p].product_in.next = self.pairs[p].p0.val();
             self.pes[2 * p + 1].product_in.next = self.pairs[p].p1.val();
         }
-        for p in self.full_pairs()..self.pairs.len() {
+        for p in self.full_pairs()..self.direct_pairs() {
             self.pairs[p].clock.next = self.clock.val();
             self.pairs[p].a0.next = self.pes[2 * p].a_out.val();
             self.pairs[p].b0.next = self.pes[2 * p].b_out.val();
             self.pairs[p].a1.next = self.zero_byte.val();
             self.pairs[p].b1.next = self.zero_byte.val();
             self.pes[2 * p].product_in.next = self.pairs[p].p0.val();
+            self.unused_odd_product.next = self.pairs[p].p1.val();
+        }
+        // Latency 3: each PE's factors and product pass a register each way.
+        for e in 0..self.product.len() {
+            self.factor_a[e].clock.next = self.clock.val();
+            self.factor_b[e].clock.next = self.clock.val();
+            self.product[e].clock.next = self.clock.val();
+            self.factor_a[e].d.next = self.pes[e].a_out.val();
+            self.factor_b[e].d.next = self.pes[e].b_out.val();
+            self.pes[e].product_in.next = self.product[e].q.val();
+        }
+        for p in 0..self.staged_full_pairs() {
+            self.pairs[p].clock.next = self.clock.val();
+            self.pairs[p].a0.next = self.factor_a[2 * p].q.val();
+            self.pairs[p].b0.next = self.factor_b[2 * p].q.val();
+            self.pairs[p].a1.next = self.factor_a[2 * p + 1].q.val();
+            self.pairs[p].b1.next = self.factor_b[2 * p + 1].q.val();
+            self.product[2 * p].d.next = self.pairs[p].p0.val();
+            self.product[2 * p + 1].d.next = self.pairs[p].p1.val();
+        }
+        for p in self.full_pairs()..self.staged_pairs() {
+            self.pairs[p].clock.next = self.clock.val();
+            self.pairs[p].a0.next = self.factor_a[2 * p].q.val();
+            self.pairs[p].b0.next = self.factor_b[2 * p].q.val();
+            self.pairs[p].a1.next = self.zero_byte.val();
+            self.pairs[p].b1.next = self.zero_byte.val();
+            self.product[2 * p].d.next = self.pairs[p].p0.val();
             self.unused_odd_product.next = self.pairs[p].p1.val();
         }
     }

@@ -101,6 +101,8 @@ pub struct ArraySim<B: ArrayBackend = RustHdlArray> {
     sim: B,
     rows: usize,
     cols: usize,
+    /// Clock edges from a PE's factors to its product (1 or 3).
+    multiplier_latency: usize,
 }
 
 /// A tile whose sums are waiting to be drained.
@@ -114,15 +116,20 @@ struct PendingDrain {
 impl ArraySim<RustHdlArray> {
     /// A fresh `rows x cols` array in rust-hdl's simulator (every register zero).
     pub fn new(rows: usize, cols: usize) -> Self {
-        let sim = Clocked::new(SystolicArray::new(rows, cols), |a| &mut a.clock);
-        Self::with_backend(RustHdlArray(sim), rows, cols)
+        Self::with_multiplier_latency(rows, cols, 1)
+    }
+
+    /// The same, with multipliers of `latency` (1 or 3) clock edges.
+    pub fn with_multiplier_latency(rows: usize, cols: usize, latency: usize) -> Self {
+        let sim = Clocked::new(SystolicArray::with_multiplier_latency(rows, cols, latency), |a| &mut a.clock);
+        Self { sim: RustHdlArray(sim), rows, cols, multiplier_latency: latency }
     }
 }
 
 impl<B: ArrayBackend> ArraySim<B> {
-    /// An array behind any backend.
+    /// An array behind any backend, its products registered once.
     pub fn with_backend(sim: B, rows: usize, cols: usize) -> Self {
-        Self { sim, rows, cols }
+        Self { sim, rows, cols, multiplier_latency: 1 }
     }
 
     pub fn rows(&self) -> usize {
@@ -180,7 +187,7 @@ impl<B: ArrayBackend> ArraySim<B> {
             self.check(tile, a, b)?;
         }
         let (rows, cols) = (self.rows, self.cols);
-        let latency = timing::result_latency(rows, cols) as u64;
+        let latency = timing::result_latency(rows, self.multiplier_latency) as u64;
         let spacing = timing::min_tile_spacing(rows, cols) as u64;
         let mut results: Vec<Matrix<i32>> =
             tiles.iter().map(|(a, b)| Matrix::zeros(a.rows(), b.cols())).collect();
@@ -307,8 +314,9 @@ mod tests {
     #[test]
     fn back_to_back_tiles_keep_the_array_busy() {
         // With K well above the tile spacing, streaming many tiles costs only
-        // one fill and one drain: utilisation approaches 1.
-        let (rows, cols, k, tiles) = (2, 2, 64, 8);
+        // one fill and one drain: utilisation approaches 1. Registered
+        // factors and products (latency 3) add two cycles to the fill alone.
+        let (rows, cols, k, tiles) = (2, 3, 64, 8);
         let t: Vec<_> = (0..tiles)
             .map(|n| {
                 let a = Matrix::from_fn(rows, k, |i, kk| ((i * 7 + kk * 3 + n) % 256) as u8 as i8);
@@ -316,15 +324,17 @@ mod tests {
                 (a, b)
             })
             .collect();
-        let mut sim = ArraySim::new(rows, cols);
-        let run = sim.run(&t).unwrap();
-        for (n, (a, b)) in t.iter().enumerate() {
-            assert_eq!(run.results[n], gemm_reference(a, b).unwrap(), "tile {n}");
+        for latency in [1, 3] {
+            let mut sim = ArraySim::with_multiplier_latency(rows, cols, latency);
+            let run = sim.run(&t).unwrap();
+            for (n, (a, b)) in t.iter().enumerate() {
+                assert_eq!(run.results[n], gemm_reference(a, b).unwrap(), "latency {latency}, tile {n}");
+            }
+            // The steps take cycles 0..T; the last drain starts `latency`
+            // cycles after cycle T - 1 and lasts `rows` cycles.
+            let fill_and_drain = (timing::result_latency(rows, latency) + rows - 1) as u64;
+            assert_eq!(run.cycles, (tiles * k) as u64 + fill_and_drain, "latency {latency}");
+            assert!(run.utilization(rows, cols) > 0.98);
         }
-        // The steps take cycles 0..T; the last drain starts `latency` cycles
-        // after cycle T - 1 and lasts `rows` cycles: T - 1 + latency + rows.
-        let fill_and_drain = (timing::result_latency(rows, cols) + rows - 1) as u64;
-        assert_eq!(run.cycles, (tiles * k) as u64 + fill_and_drain);
-        assert!(run.utilization(rows, cols) > 0.98);
     }
 }

@@ -61,6 +61,18 @@ pub struct ArrayConfig {
     /// Accumulator width in bits. Only 32 is built: INT8 x INT8 products summed
     /// in INT32 with two's-complement wrap (see `reference`).
     pub acc_bits: u32,
+    /// Clock edges from a PE's operands to its product: 1 (the product
+    /// registered once, in the iCE40's DSP) or 3 (also a register on the
+    /// operands' way to the multiplier and one on the product's way back,
+    /// for a large array whose DSPs lie far from their PEs, as on the ECP5:
+    /// 32 flip-flops a PE and 2 cycles more per tile). 1 when absent.
+    #[serde(default = "default_multiplier_latency")]
+    pub multiplier_latency: usize,
+}
+
+/// The multiplier latency of a config that does not name one.
+fn default_multiplier_latency() -> usize {
+    1
 }
 
 /// The dataflow of the array.
@@ -231,6 +243,10 @@ impl NpuConfig {
         check("array.acc_bits", self.array.acc_bits, self.array.acc_bits == 32, || {
             "must be 32 (the hardware accumulates in INT32)".into()
         })?;
+        let latency = self.array.multiplier_latency;
+        check("array.multiplier_latency", latency, latency == 1 || latency == 3, || {
+            "must be 1 (product registered) or 3 (operands and product registered twice more)".into()
+        })?;
         let depth = |field, v: usize| {
             check(field, v, v.is_power_of_two() && (MIN_DEPTH..=MAX_DEPTH).contains(&v), || {
                 format!("must be a power of two from {MIN_DEPTH} to {MAX_DEPTH}")
@@ -338,6 +354,8 @@ mod tests {
         let c = NpuConfig::from_toml_str(DEFAULT_TOML, "default").unwrap();
         assert_eq!((c.array.rows, c.array.cols), (4, 4));
         assert_eq!(c.array.dataflow, Dataflow::OutputStationary);
+        // Absent from the file: the product registered once.
+        assert_eq!(c.array.multiplier_latency, 1);
     }
 
     #[test]
@@ -357,6 +375,8 @@ mod tests {
     fn every_limit_is_enforced() {
         assert!(with(|c| c.array.cols = 33).is_err());
         assert!(with(|c| c.array.acc_bits = 24).is_err());
+        assert!(with(|c| c.array.multiplier_latency = 2).is_err());
+        assert!(with(|c| c.array.multiplier_latency = 3).is_ok());
         assert!(with(|c| c.memory.a_depth = 500).is_err());
         assert!(with(|c| c.memory.b_depth = 8).is_err());
         assert!(with(|c| c.memory.acc_depth = 1 << 17).is_err());
