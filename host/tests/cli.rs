@@ -455,3 +455,15 @@ fn run_describes_a_model_and_runs_it_on_the_simulated_npu() {
     assert_eq!(json["totals"]["npu_mac_share"], 1.0);
     assert!(stderr(&o).contains("per inference (batch 8)"), "{}", stderr(&o));
 }
+
+#[test]
+fn config_shows_the_multiplier_latency() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let o = npu(&["config"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("multipliers       1 clock edge from factors to product"), "{}", stdout(&o));
+    let big = root.join("configs/ulx3s-16x16.toml");
+    let o = npu(&["config", "--config", big.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("multipliers       3 clock edges"), "{}", stdout(&o));
+}

@@ -22,6 +22,11 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
     let origin = args.config.config.as_ref().map_or("built-in default".to_string(), |p| p.display().to_string());
     println!("config            {origin}");
     println!("array             {} x {} PEs, {}, INT8 x INT8 -> INT{}", c.array.rows, c.array.cols, c.array.dataflow, c.array.acc_bits);
+    let latency = match c.array.multiplier_latency {
+        1 => "1 clock edge from factors to product (the product registered)".to_string(),
+        n => format!("{n} clock edges from factors to product (factors and product also registered on the way to and from the multiplier)"),
+    };
+    println!("multipliers       {latency}");
     println!("A scratchpad      {} entries x {} B", c.memory.a_depth, c.array.rows);
     println!("B scratchpad      {} entries x {} B", c.memory.b_depth, c.array.cols);
     println!("accumulators      {} entries x {} x INT32", c.memory.acc_depth, c.array.cols);
