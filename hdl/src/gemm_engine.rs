@@ -26,7 +26,7 @@
 //! them into flip-flops every cycle, so that `start` finds the verdict ready.
 
 use crate::accumulator_adder::AccumulatorAdder;
-use crate::systolic_array::{timing, SystolicArray};
+use crate::systolic_array::SystolicArray;
 use npu_spec::protocol::Status;
 use npu_spec::NpuConfig;
 use crate::vecs::signals;
@@ -210,12 +210,13 @@ pub struct GemmEngine {
 impl GemmEngine {
     pub fn new(config: &NpuConfig) -> Self {
         let (rows, cols) = (config.array.rows, config.array.cols);
-        let latency = timing::result_latency(rows, config.array.multiplier_latency);
+        let array = SystolicArray::from_config(config);
+        let latency = array.result_latency();
         // At least 3: a tile that accumulates onto the previous tile's rows
         // must read them after they were written (a row is written the
         // cycle after it drains, and read the cycle before), not in the
         // same cycle.
-        let spacing = timing::min_tile_spacing(rows, cols).max(3);
+        let spacing = array.min_tile_spacing().max(3);
         let c8 = |v: usize| Constant::new(bits::<8>(v as u64));
         let c18 = |v: usize| Constant::new(bits::<18>(v as u64));
         let m = &config.memory;
@@ -265,7 +266,7 @@ impl GemmEngine {
             drain_wait: c8(latency - 1),
             bad_tile: c8(Status::BadTile as usize),
             out_of_range: c8(Status::OutOfRange as usize),
-            array: SystolicArray::from_config(config),
+            array,
             acc_adders: (0..cols).map(|_| AccumulatorAdder::default()).collect(),
             write_sum: crate::vecs::dffs(cols),
             write_entry: Default::default(),

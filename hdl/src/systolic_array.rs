@@ -159,7 +159,10 @@ impl SystolicArray {
     }
 
     /// The pairs wired straight to their PEs (latency 1): the full ones, and
-    /// up to `direct_pairs` the odd one. None at latency 3.
+    /// up to `direct_pairs` the odd one. None at latency 3, where the pairs
+    /// from there on (`direct_full_pairs..full_pairs`, and
+    /// `direct_pairs..pairs.len()` for the odd one) go through the factor
+    /// and product registers instead.
     fn direct_full_pairs(&self) -> usize {
         if self.product.is_empty() {
             self.full_pairs()
@@ -174,16 +177,6 @@ impl SystolicArray {
         } else {
             self.full_pairs()
         }
-    }
-
-    /// The pairs wired through the factor and product registers (latency
-    /// 3), likewise.
-    fn staged_full_pairs(&self) -> usize {
-        self.full_pairs() - self.direct_full_pairs()
-    }
-
-    fn staged_pairs(&self) -> usize {
-        self.pairs.len() + self.full_pairs() - self.direct_pairs()
     }
 
     /// Cycles from the cycle that carries `last` to the first cycle in which
@@ -358,7 +351,7 @@ impl Logic for SystolicArray {
             self.factor_b[e].d.next = self.pes[e].b_out.val();
             self.pes[e].product_in.next = self.product[e].q.val();
         }
-        for p in 0..self.staged_full_pairs() {
+        for p in self.direct_full_pairs()..self.full_pairs() {
             self.pairs[p].clock.next = self.clock.val();
             self.pairs[p].a0.next = self.factor_a[2 * p].q.val();
             self.pairs[p].b0.next = self.factor_b[2 * p].q.val();
@@ -367,7 +360,7 @@ impl Logic for SystolicArray {
             self.product[2 * p].d.next = self.pairs[p].p0.val();
             self.product[2 * p + 1].d.next = self.pairs[p].p1.val();
         }
-        for p in self.full_pairs()..self.staged_pairs() {
+        for p in self.direct_pairs()..self.pairs.len() {
             self.pairs[p].clock.next = self.clock.val();
             self.pairs[p].a0.next = self.factor_a[2 * p].q.val();
             self.pairs[p].b0.next = self.factor_b[2 * p].q.val();
