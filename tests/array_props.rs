@@ -54,11 +54,23 @@ proptest! {
 }
 
 proptest! {
-    // Multipliers of latency 3 (array.multiplier_latency, for the ECP5's
-    // large arrays): the factors and the products pass registers of their
-    // own, and valid and last wait for them; with bubbles, and an odd PE
-    // count whose last pair is half idle.
+    // Multipliers of latency 2 to 4 (array.multiplier_latency, for the
+    // ECP5's large arrays): the factors and the products pass registers of
+    // their own, and valid and last wait for them; with bubbles, and an odd
+    // PE count whose last pair is half idle.
     #![proptest_config(ProptestConfig::with_cases(CASES / 2))]
+
+    #[test]
+    fn tiles_equal_the_reference_3x3_with_multipliers_of_latency_4(t in tiles(3, 3), seed in any::<u64>()) {
+        let mut sim = ArraySim::with_multiplier_latency(3, 3, 4);
+        npu_tests::check_tiles(&mut sim, &t, Some((seed, 4)))?;
+    }
+
+    #[test]
+    fn tiles_equal_the_reference_2x3_with_multipliers_of_latency_2(t in tiles(2, 3), seed in any::<u64>()) {
+        let mut sim = ArraySim::with_multiplier_latency(2, 3, 2);
+        npu_tests::check_tiles(&mut sim, &t, Some((seed, 4)))?;
+    }
 
     #[test]
     fn tiles_equal_the_reference_3x3_with_multipliers_of_latency_3(t in tiles(3, 3), seed in any::<u64>()) {

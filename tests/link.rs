@@ -134,7 +134,21 @@ proptest! {
 
 #[test]
 fn requant_over_the_link_equals_the_model() {
-    let c = small_config();
+    requant_over_the_link(&small_config());
+}
+
+/// The ECP5's way to the accumulators (the pipelined unit, each lane's read
+/// data registered rather than the address): the same cycles, the same answers.
+#[test]
+fn requant_over_the_link_with_the_acc_data_registered() {
+    let mut c = small_config();
+    c.requant.unit = npu_spec::config::RequantUnit::Pipelined;
+    c.memory.acc_data_register = true;
+    requant_over_the_link(&c);
+}
+
+fn requant_over_the_link(c: &NpuConfig) {
+    let c = c.clone();
     let mut npu = NpuSim::new(&c);
     let mut model = DeviceModel::new(&c);
     let acc: Vec<i32> = vec![i32::MIN, i32::MAX, -1, 0, 1000, -1000, 123_456, -7];
@@ -162,6 +176,9 @@ fn requant_over_the_link_equals_the_model() {
     }
     let bad = RequantOutput { zero_point: 0, min: 1, max: 0 };
     expect(&mut npu, &Request::Requant { src: 0, dst: 0, count: 1, output: bad, bias: false }, Status::BadParam);
+    let got = expect(&mut npu, &Request::Read { bank: Bank::Acc, entry: 2, count: 4 }, Status::Ok);
+    let want_acc: Vec<u8> = model.acc[2..6].iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
+    assert_eq!(got, want_acc);
     assert_memory_equals(&npu, &model);
 }
 

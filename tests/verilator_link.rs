@@ -128,7 +128,8 @@ fn info_and_requant_over_the_link_8x8() {
     info_and_requant(8, RequantUnit::Serial);
 }
 
-/// The pipelined unit in the NPU, at the ULX3S's array side.
+/// The pipelined unit in the NPU, at the ULX3S's array side, with its
+/// accumulator lanes' read data registered.
 #[test]
 fn info_and_requant_over_the_link_16x16_pipelined() {
     info_and_requant(16, RequantUnit::Pipelined);
@@ -137,6 +138,7 @@ fn info_and_requant_over_the_link_16x16_pipelined() {
 fn info_and_requant(side: usize, unit: RequantUnit) {
     let mut c = config(side);
     c.requant.unit = unit;
+    c.memory.acc_data_register = unit == RequantUnit::Pipelined;
     let Some(mut sim) = npu(&c) else { return };
     let info = expect(&mut sim, &Request::Info, Status::Ok);
     assert_eq!(Info::decode(&info), Some(Info::of(&c)));

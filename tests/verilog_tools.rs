@@ -68,9 +68,10 @@ enum PairVariant {
     Ecp5Luts,
 }
 
-fn check_pair_verilog(variant: PairVariant) {
+fn check_pair_verilog(variant: PairVariant, latency: usize) {
     use npu_sim::verilated::{ModelSpec, VerilatedModel};
-    let verilog = block_verilog(&mut MultiplierPair::new(usize::from(variant == PairVariant::Ecp5Luts)), "pair");
+    let mut pair = MultiplierPair::with_latency(usize::from(variant == PairVariant::Ecp5Luts), latency);
+    let verilog = block_verilog(&mut pair, "pair");
     let ports = npu_sim::verilated::top_ports(&verilog, "pair").unwrap();
     let mut spec = ModelSpec { sources: vec![("pair.v".into(), verilog)], top: "pair".into(), ports, flags: vec![] };
     match variant {
@@ -89,7 +90,9 @@ fn check_pair_verilog(variant: PairVariant) {
     let mut m = VerilatedModel::build(&spec, None).unwrap_or_else(|e| panic!("{e}"));
     let port = |m: &VerilatedModel, n: &str| m.port(n).unwrap();
     let (a0, b0, a1, b1, p0, p1) = (port(&m, "a0"), port(&m, "b0"), port(&m, "a1"), port(&m, "b1"), port(&m, "p0"), port(&m, "p1"));
-    let mut previous: Option<(i8, i8)> = None;
+    // A new operand pair every cycle; the products come `latency` edges
+    // later, exactly: one edge early or late gives the neighbour's product.
+    let mut sent = std::collections::VecDeque::new();
     for a in i8::MIN..=i8::MAX {
         for b in i8::MIN..=i8::MAX {
             // The high half gets other operands, so the halves cannot be swapped unnoticed.
@@ -99,10 +102,14 @@ fn check_pair_verilog(variant: PairVariant) {
             m.set(a1, u64::from(c as u8));
             m.set(b1, u64::from(d as u8));
             m.tick(1);
+            sent.push_back((a, b, c, d));
+            if sent.len() < latency {
+                continue;
+            }
+            let (a, b, c, d) = sent.pop_front().unwrap();
             let (x, y) = (m.get(p0) as u32 as i32, m.get(p1) as u32 as i32);
-            assert_eq!(x, i32::from(a) * i32::from(b), "{dsp:?}: {a} * {b} (previous {previous:?})");
-            assert_eq!(y, i32::from(c) * i32::from(d), "{dsp:?}: {c} * {d}");
-            previous = Some((a, b));
+            assert_eq!(x, i32::from(a) * i32::from(b), "{dsp:?}, latency {latency}: {a} * {b}");
+            assert_eq!(y, i32::from(c) * i32::from(d), "{dsp:?}, latency {latency}: {c} * {d}");
         }
     }
 }
@@ -113,7 +120,9 @@ fn the_multiplier_pair_verilog_is_exact_for_every_pair() {
         return;
     }
     for variant in [PairVariant::Generic, PairVariant::Ice40Dsp, PairVariant::Ecp5Dsp, PairVariant::Ecp5Luts] {
-        check_pair_verilog(variant);
+        for latency in [1, 2] {
+            check_pair_verilog(variant, latency);
+        }
     }
 }
 
@@ -135,16 +144,18 @@ fn verilator_lints_the_whole_npu_clean() {
             panic!("{rows}x{cols}: {e}");
         }
     }
-    // And with the pipelined requantizer and multipliers of latency 3 (the
-    // ECP5's large arrays), an odd and an even side.
-    for (rows, cols) in [(3, 3), (16, 16)] {
+    // And with the pipelined requantizer and multipliers of latency 3 and 4
+    // (the ECP5's large arrays), an odd and an even side, the even one with
+    // its accumulator lanes' read data registered.
+    for (rows, cols, latency) in [(3, 3, 3), (16, 16, 4)] {
         let mut c = config(rows, cols);
         c.requant.unit = npu_spec::config::RequantUnit::Pipelined;
-        c.array.multiplier_latency = 3;
+        c.array.multiplier_latency = latency;
+        c.memory.acc_data_register = latency == 4;
         let dir = tempfile::tempdir().unwrap();
         let path = npu_file(&dir, &c);
         if let Err(e) = npu_sim::verilator::lint(&path, NPU_TOP) {
-            panic!("{rows}x{cols}, pipelined requantizer: {e}");
+            panic!("{rows}x{cols}, pipelined requantizer, multiplier latency {latency}: {e}");
         }
     }
 }

@@ -29,7 +29,7 @@ pub fn product18(a: Bits<18>, b: Bits<18>) -> Bits<36> {
 fn verilog_body() -> String {
     format!(
         "`ifdef NPU_ECP5_DSP_PAIRS\nwire [35:0] y;\n{}always @(posedge clock) p <= y;\n`else\nalways @(posedge clock) p <= $signed(a) * $signed(b);\n`endif\n",
-        crate::ecp5_dsp::mult18x18d("dsp", "a", "b", "y")
+        crate::ecp5_dsp::mult18x18d("dsp", "a", "b", "y", None)
     )
 }
 

@@ -111,6 +111,10 @@ pub struct Npu {
     /// see Requantizer::acc_address and the executor's TxSettle), so that
     /// only the engine's address is a multiplexer away from the memories.
     acc_read_other: DFF<Bits<16>>,
+    /// With `memory.acc_data_register` (else empty): each lane's read data,
+    /// registered, for the lane multiplexers; the address then goes to the
+    /// memories unregistered, so the cycles are the same.
+    acc_read_data: Vec<DFF<Bits<32>>>,
     /// The lane the requantizer or the cursor selected a cycle ago (ORed:
     /// each shows lane 0 while the other works), and that lane's accumulator.
     lane_select: DFF<Bits<8>>,
@@ -198,6 +202,7 @@ impl Npu {
             out_write_data_odd: dffs(requant_pairs),
             out_write_lane: dffs(cols),
             acc_read_other: Default::default(),
+            acc_read_data: dffs(if m.acc_data_register { cols } else { 0 }),
             lane_select: Default::default(),
             param_entry: Default::default(),
             frame_byte: Default::default(),
@@ -221,6 +226,11 @@ impl Npu {
     /// The lanes 1, 3, 5, ... there are.
     fn odd_lanes(&self) -> usize {
         self.cols() / 2
+    }
+
+    /// 1 with `memory.acc_data_register`, else 0 (a loop bound).
+    fn acc_data_registered(&self) -> usize {
+        usize::from(!self.acc_read_data.is_empty())
     }
 
     /// The receiver's and the executor's states, for tests.
@@ -401,10 +411,25 @@ impl Logic for Npu {
         if self.requant.busy.val() {
             self.acc_read_other.d.next = self.requant.acc_address.val();
         }
+        // With the data registers the address skips its register (the
+        // loop runs once, or not at all).
+        for _r in 0..self.acc_data_registered() {
+            self.engine.acc_read_idle.next = self.acc_read_other.d.val();
+        }
+        for j in 0..self.acc_read_data.len() {
+            self.acc_read_data[j].clock.next = self.clock.val();
+            self.acc_read_data[j].d.next = self.acc_mem[j].read_data.val();
+        }
+        // Each multiplexer takes the memories' data, or the registers'.
         self.acc_lane.next = 0.into();
         for j in 0..self.cols() {
             if (self.lane_select.q.val() & self.col_mask.val()).index() == j {
                 self.acc_lane.next = self.acc_mem[j].read_data.val();
+            }
+        }
+        for j in 0..self.acc_read_data.len() {
+            if (self.lane_select.q.val() & self.col_mask.val()).index() == j {
+                self.acc_lane.next = self.acc_read_data[j].q.val();
             }
         }
         self.requant.acc_data.next = self.acc_lane.val();
@@ -413,6 +438,11 @@ impl Logic for Npu {
             for j in 0..self.cols() {
                 if (self.lane_select.q.val() & self.col_mask.val()).index() + 1 == j {
                     self.acc_lane_odd[u].next = self.acc_mem[j].read_data.val();
+                }
+            }
+            for j in 0..self.acc_read_data.len() {
+                if (self.lane_select.q.val() & self.col_mask.val()).index() + 1 == j {
+                    self.acc_lane_odd[u].next = self.acc_read_data[j].q.val();
                 }
             }
             self.requant.acc_data_odd[u].next = self.acc_lane_odd[u].val();

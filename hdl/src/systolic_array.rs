@@ -17,11 +17,12 @@
 //! with a shorter wire from each copy to its PEs.
 //!
 //! The multiplies happen in pairs of PEs ([`MultiplierPair`], one iCE40 DSP
-//! or two ECP5 DSPs), which register each product. With a multiplier
-//! latency of 3 (`array.multiplier_latency`), each PE's factors also pass a
-//! register on their way to the pair and its product another on the way
-//! back, so that neither wire to a DSP across the die shares a clock period
-//! with the multiply; `valid` and `last` wait two cycles longer in their
+//! or two ECP5 DSPs), which register each product, and with an even
+//! multiplier latency (`array.multiplier_latency`, 1 to 4) each factor as
+//! well (inside an ECP5 DSP). With a latency of 3 or 4, each PE's factors
+//! also pass a register on their way to the pair and its product another on
+//! the way back, so that the wires to a DSP across the die have clock
+//! periods of their own; `valid` and `last` wait as much longer in their
 //! skew lines to stay with the products.
 //!
 //! Read-out: [`SystolicArray::result_latency`] cycles after the cycle that
@@ -74,8 +75,8 @@ pub struct SystolicArray {
     /// PEs `2p` and `2p + 1` (row-major) multiply in pair `p`; with an odd
     /// count, the last pair's second half is idle.
     pairs: Vec<MultiplierPair>,
-    /// Multiplier latency 3 only (empty at 1): each PE's factors on their
-    /// way to its pair, and its product on the way back.
+    /// Multiplier latency 3 or 4 only (else empty): each PE's factors on
+    /// their way to its pair, and its product on the way back.
     factor_a: Vec<DFF<Bits<8>>>,
     factor_b: Vec<DFF<Bits<8>>>,
     product: Vec<DFF<Bits<32>>>,
@@ -91,12 +92,15 @@ impl SystolicArray {
         Self::with_multiplier_latency(rows, cols, 1)
     }
 
-    /// An array of `rows x cols` PEs whose multipliers take `latency` (1 or
-    /// 3) clock edges from factors to product.
+    /// An array of `rows x cols` PEs whose multipliers take `latency` (1 to
+    /// 4) clock edges from factors to product: the pair's 1 or 2 (the even
+    /// latencies register the factors in the pair), and from 3 on 2 more
+    /// for the registers between the pairs and their PEs.
     pub fn with_multiplier_latency(rows: usize, cols: usize, latency: usize) -> Self {
         assert!(rows >= 1 && cols >= 1, "an array has at least one PE");
-        assert!(latency == 1 || latency == 3, "a multiplier latency of 1 or 3");
-        let staged = if latency == 3 { rows * cols } else { 0 };
+        assert!((1..=4).contains(&latency), "a multiplier latency of 1 to 4");
+        let staged = if latency >= 3 { rows * cols } else { 0 };
+        let pair_latency = 2 - latency % 2;
         Self {
             clock: Default::default(),
             a_in: signals(rows),
@@ -112,7 +116,7 @@ impl SystolicArray {
             b_skew: (0..cols).map(|_| DelayLine::new(1)).collect(),
             b_fwd: dffs((rows - 1) * cols),
             pes: (0..rows * cols).map(|_| ProcessingElement::default()).collect(),
-            pairs: (0..(rows * cols).div_ceil(2)).map(MultiplierPair::new).collect(),
+            pairs: (0..(rows * cols).div_ceil(2)).map(|p| MultiplierPair::with_latency(p, pair_latency)).collect(),
             factor_a: dffs(staged),
             factor_b: dffs(staged),
             product: dffs(staged),
@@ -148,19 +152,16 @@ impl SystolicArray {
         self.pes.len() / 2
     }
 
-    /// The multiplier latency: 3 when the factors and products have
-    /// registers of their own, else 1.
+    /// The multiplier latency: the pairs', plus 2 when the factors and
+    /// products have registers between the pairs and the PEs.
     pub fn multiplier_latency(&self) -> usize {
-        if self.product.is_empty() {
-            1
-        } else {
-            3
-        }
+        let staged = if self.product.is_empty() { 0 } else { 2 };
+        self.pairs[0].latency() + staged
     }
 
-    /// The pairs wired straight to their PEs (latency 1): the full ones, and
-    /// up to `direct_pairs` the odd one. None at latency 3, where the pairs
-    /// from there on (`direct_full_pairs..full_pairs`, and
+    /// The pairs wired straight to their PEs (latency 1 or 2): the full
+    /// ones, and up to `direct_pairs` the odd one. None at latency 3 or 4,
+    /// where the pairs from there on (`direct_full_pairs..full_pairs`, and
     /// `direct_pairs..pairs.len()` for the odd one) go through the factor
     /// and product registers instead.
     fn direct_full_pairs(&self) -> usize {
@@ -321,8 +322,8 @@ impl Logic for SystolicArray {
             }
         }
         // The multiplies: PE 2p in the low half of pair p, PE 2p + 1 in the
-        // high. Latency 1: the pairs take the PEs' factors and give back
-        // their products directly.
+        // high. Latency 1 or 2: the pairs take the PEs' factors and give
+        // back their products directly.
         self.unused_odd_product.next = bits::<32>(0);
         for p in 0..self.direct_full_pairs() {
             self.pairs[p].clock.next = self.clock.val();
@@ -342,7 +343,7 @@ impl Logic for SystolicArray {
             self.pes[2 * p].product_in.next = self.pairs[p].p0.val();
             self.unused_odd_product.next = self.pairs[p].p1.val();
         }
-        // Latency 3: each PE's factors and product pass a register each way.
+        // Latency 3 or 4: each PE's factors and product pass a register each way.
         for e in 0..self.product.len() {
             self.factor_a[e].clock.next = self.clock.val();
             self.factor_b[e].clock.next = self.clock.val();

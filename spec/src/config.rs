@@ -61,11 +61,13 @@ pub struct ArrayConfig {
     /// Accumulator width in bits. Only 32 is built: INT8 x INT8 products summed
     /// in INT32 with two's-complement wrap (see `reference`).
     pub acc_bits: u32,
-    /// Clock edges from a PE's operands to its product: 1 (the product
-    /// registered once, in the iCE40's DSP) or 3 (also a register on the
-    /// operands' way to the multiplier and one on the product's way back,
-    /// for a large array whose DSPs lie far from their PEs, as on the ECP5:
-    /// 32 flip-flops a PE and 2 cycles more per tile). 1 when absent.
+    /// Clock edges from a PE's operands to its product, 1 to 4: 1 (the
+    /// product registered once, in the iCE40's DSP); 2 (the factors
+    /// registered as well, inside the ECP5's DSP); 3 or 4 (1 or 2, with a
+    /// register on the operands' way to the multiplier and one on the
+    /// product's way back, for a large array whose DSPs lie far from their
+    /// PEs, as on the ECP5: 32 flip-flops a PE). Each edge past 1 adds a
+    /// cycle to every tile. 1 when absent.
     #[serde(default = "default_multiplier_latency")]
     pub multiplier_latency: usize,
 }
@@ -106,6 +108,14 @@ pub struct MemoryConfig {
     /// Accumulator entries; one entry is `cols` INT32 values, one row of an
     /// output tile. At least `rows`, so one whole tile fits.
     pub acc_depth: usize,
+    /// Where the accumulators' reads for the requantizer and READ pass a
+    /// register: on the address they present (false: 16 flip-flops, the
+    /// iCE40's choice) or on each lane's read data (true: 32 flip-flops a
+    /// lane, and the block RAM's slow output, 5.8 ns on an ECP5 DP16KD
+    /// without its output register, is a register away from the lane
+    /// multiplexer). The same cycles either way. false when absent.
+    #[serde(default)]
+    pub acc_data_register: bool,
 }
 
 /// Clocks.
@@ -244,8 +254,8 @@ impl NpuConfig {
             "must be 32 (the hardware accumulates in INT32)".into()
         })?;
         let latency = self.array.multiplier_latency;
-        check("array.multiplier_latency", latency, latency == 1 || latency == 3, || {
-            "must be 1 (product registered) or 3 (operands and product registered twice more)".into()
+        check("array.multiplier_latency", latency, (1..=4).contains(&latency), || {
+            "must be 1 (product registered), 2 (factors too), 3 or 4 (1 or 2 with the operands and product registered on their way)".into()
         })?;
         let depth = |field, v: usize| {
             check(field, v, v.is_power_of_two() && (MIN_DEPTH..=MAX_DEPTH).contains(&v), || {
@@ -375,8 +385,11 @@ mod tests {
     fn every_limit_is_enforced() {
         assert!(with(|c| c.array.cols = 33).is_err());
         assert!(with(|c| c.array.acc_bits = 24).is_err());
-        assert!(with(|c| c.array.multiplier_latency = 2).is_err());
-        assert!(with(|c| c.array.multiplier_latency = 3).is_ok());
+        assert!(with(|c| c.array.multiplier_latency = 0).is_err());
+        assert!(with(|c| c.array.multiplier_latency = 5).is_err());
+        for latency in 1..=4 {
+            assert!(with(|c| c.array.multiplier_latency = latency).is_ok());
+        }
         assert!(with(|c| c.memory.a_depth = 500).is_err());
         assert!(with(|c| c.memory.b_depth = 8).is_err());
         assert!(with(|c| c.memory.acc_depth = 1 << 17).is_err());

@@ -23,8 +23,10 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
     println!("config            {origin}");
     println!("array             {} x {} PEs, {}, INT8 x INT8 -> INT{}", c.array.rows, c.array.cols, c.array.dataflow, c.array.acc_bits);
     let latency = match c.array.multiplier_latency {
-        1 => "1 clock edge from factors to product (the product registered)".to_string(),
-        n => format!("{n} clock edges from factors to product (factors and product also registered on the way to and from the multiplier)"),
+        1 => "1 clock edge from factors to product (the product registered)",
+        2 => "2 clock edges from factors to product (factors and product registered at the multiplier)",
+        3 => "3 clock edges from factors to product (the product registered at the multiplier, factors and product also on the way to and from it)",
+        _ => "4 clock edges from factors to product (factors and product registered at the multiplier, and on the way to and from it)",
     };
     println!("multipliers       {latency}");
     println!("A scratchpad      {} entries x {} B", c.memory.a_depth, c.array.rows);
