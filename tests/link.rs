@@ -148,9 +148,8 @@ fn requant_over_the_link_with_the_acc_data_registered() {
 }
 
 fn requant_over_the_link(c: &NpuConfig) {
-    let c = c.clone();
-    let mut npu = NpuSim::new(&c);
-    let mut model = DeviceModel::new(&c);
+    let mut npu = NpuSim::new(c);
+    let mut model = DeviceModel::new(c);
     let acc: Vec<i32> = vec![i32::MIN, i32::MAX, -1, 0, 1000, -1000, 123_456, -7];
     for (i, v) in acc.iter().enumerate() {
         npu.poke(Bank::Acc, 2 + i / 2, i % 2, *v as u32);

@@ -74,9 +74,7 @@ impl MultiplierPair {
             held: crate::vecs::signals(if latency == 2 { 4 } else { 0 }),
         }
     }
-}
 
-impl MultiplierPair {
     /// Clock edges from factors to products: 1 or 2.
     pub fn latency(&self) -> usize {
         if self.held.is_empty() {
