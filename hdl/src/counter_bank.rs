@@ -1,34 +1,33 @@
-//! The performance counters and the frame counts, kept mostly in block RAM.
+//! The performance counters and the frame counts, kept in block RAM.
 //!
 //! The eight counters of the COUNTERS record each need 40 bits or more, and
 //! the STATUS record's two frame counts 32; as registers with their adders
 //! and the readout multiplexers they took about 850 iCE40 logic cells. Here
-//! each counter is split:
+//! each counter is a 40-bit word in block RAM, and a round-robin service
+//! visits one counter per cycle: it reads the word, and two cycles later
+//! writes it back plus what the counter gained since its last visit (read,
+//! fetch and write-back are pipeline stages, a register apart).
 //!
-//! - a **low part** of `low_bits` bits in a register, which takes the
-//!   counter's increment every cycle; its carry out sets the counter's
-//!   **pending** bit;
-//! - a **high part** of 32 bits in one block RAM word, which a round-robin
-//!   service visits one counter per cycle: it reads the word and takes the
-//!   pending bit (clearing it), and two cycles later writes the word back
-//!   plus that bit (read, fetch and write-back are pipeline stages, a
-//!   register apart). Every counter is visited every `COUNTERS` cycles, and
-//!   `low_bits` is chosen so that a low part cannot carry twice in that time.
+//! What a counter gains between visits is kept in a small **tally** in
+//! flip-flops: its increments, added every cycle. The service's read stage
+//! takes the tally and starts it again from this cycle's increment (for an
+//! event, 0 or 1, the tally's upper bits are then a synchronous reset, and
+//! each tally bit shares its adder's logic cell). Every counter is visited
+//! every `COUNTERS` cycles, so a tally holds at most `COUNTERS` increments:
+//! 5 bits for a counter of events (0 or 1 a cycle), and more only for the
+//! one wide counter ([`WIDE_COUNTER`], the MACs, up to `max_increment` a
+//! cycle).
 //!
-//! The value of a counter is `(high + pending) * 2^low_bits + low`. A read
-//! takes a **snapshot** of one counter, whole, as the service reads it: the
-//! read stage takes the low part along with the pending bit, so the word
-//! written back two cycles later and that low part are the counter's value
-//! at the read. `snapshot_request` names the counter, `snapshot_ready`
-//! rises at most `COUNTERS + 2` cycles later, and `snapshot` then holds the
-//! value until the next request. So every counter is read as one consistent
-//! number (a live register read byte by byte could tear when a carry
-//! crossed bytes).
+//! A read takes a **snapshot** of one counter as the service writes it
+//! back: that word is the counter's value at its read stage, whole.
+//! `snapshot_request` names the counter, `snapshot_ready` rises at most
+//! `COUNTERS + 2` cycles later, and `snapshot` then holds the value until
+//! the next request. So every counter is read as one consistent number (a
+//! live register read byte by byte could tear when a carry crossed bytes).
 //!
 //! `clear` zeroes the first CLEARABLE counters at once (the COUNTERS
-//! record's; the frame counts stay): the low parts and pending bits
-//! directly, the high parts by marking them stale until the service has
-//! written each one back as zero.
+//! record's; the frame counts stay): the tallies directly, the words by
+//! marking them stale until the service has written each one back as zero.
 
 use crate::ram::Ram;
 use crate::vecs::{dffs, signals};
@@ -40,18 +39,23 @@ use rust_hdl::prelude::*;
 pub const COUNTERS: usize = 16;
 /// The counters `clear` zeroes: 0..CLEARABLE.
 pub const CLEARABLE: usize = 8;
-/// Width of the snapshot: `low_bits + 32` is at most this.
-pub const SNAPSHOT_BITS: usize = 48;
+/// Width of a counter, and of the snapshot: 2^40 cycles are over 6 hours
+/// at 48 MHz (the protocol's 8-byte fields read 0 above).
+pub const SNAPSHOT_BITS: usize = 40;
+/// The one counter whose increment may exceed 1 (the COUNTERS record's
+/// MACs; `update` names it by this literal).
+pub const WIDE_COUNTER: usize = 3;
+const _: () = assert!(WIDE_COUNTER == 3);
 
 #[derive(LogicBlock)]
 pub struct CounterBank {
     pub clock: Signal<In, Clock>,
-    /// What each counter adds this cycle (most are 0 or 1; the top bit must
-    /// be 0). Registered on the way in, so an event is counted a cycle after
-    /// it happens and the logic that signals it is not in series with the
-    /// counters' adders.
+    /// What each counter adds this cycle: 0 or 1, and up to the bank's
+    /// `max_increment` for [`WIDE_COUNTER`]. Registered on the way in, so an
+    /// event is counted a cycle after it happens and the logic that signals
+    /// it is not in series with the tallies' adders.
     pub increment: Vec<Signal<In, Bits<17>>>,
-    /// Zero every counter (increments not yet counted are dropped too).
+    /// Zero every clearable counter (increments not yet counted are dropped too).
     pub clear: Signal<In, Bit>,
     /// One cycle: take a snapshot of counter `snapshot_counter`.
     pub snapshot_request: Signal<In, Bit>,
@@ -59,32 +63,28 @@ pub struct CounterBank {
     /// The snapshot asked for last is in `snapshot`.
     pub snapshot_ready: Signal<Out, Bit>,
     pub snapshot: Signal<Out, Bits<SNAPSHOT_BITS>>,
-    /// Width of the low parts, and `2^low_bits - 1`.
-    low_bits: Constant<Bits<8>>,
-    low_mask: Constant<Bits<17>>,
+    /// The bits a tally can use: an event counter's, the wide counter's.
+    event_mask: Constant<Bits<17>>,
+    wide_mask: Constant<Bits<17>>,
     clearable: Constant<Bits<4>>,
-    /// The high parts, entry c for counter c.
-    high: Ram<Bits<32>>,
+    /// The counters, entry c for counter c.
+    words: Ram<Bits<SNAPSHOT_BITS>>,
     /// The increments, registered.
     added: Vec<DFF<Bits<17>>>,
-    /// The low parts, and a carry out of each not yet added to its high part.
-    low: Vec<DFF<Bits<17>>>,
-    pending: Vec<DFF<Bit>>,
-    /// High parts to be read as zero: cleared since the service last wrote them.
+    /// What each counter gained since the service last took it.
+    tally: Vec<DFF<Bits<17>>>,
+    /// Words to be read as zero: cleared since the service last wrote them.
     stale: Vec<DFF<Bit>>,
-    /// The service, three counters in flight: the counter whose high part
-    /// is read this cycle (its pending bit is taken), the one whose high part
-    /// arrives (it is kept, zero if stale), and the one written back (the
-    /// kept value plus the taken bit). Each stage a register apart.
+    /// The service, three counters in flight: the counter whose word is
+    /// read this cycle (its tally is taken), the one whose word arrives (it
+    /// is kept, zero if stale), and the one written back (the kept word plus
+    /// the taken tally). Each stage a register apart.
     read_counter: DFF<Bits<4>>,
     fetch_counter: DFF<Bits<4>>,
     write_counter: DFF<Bits<4>>,
-    taken: DFF<Bit>,
-    taken_fetched: DFF<Bit>,
-    fetched: DFF<Bits<32>>,
-    /// The low part as the read stage found it, through the fetch stage.
-    taken_low: DFF<Bits<17>>,
-    fetched_low: DFF<Bits<17>>,
+    taken: DFF<Bits<17>>,
+    taken_fetched: DFF<Bits<17>>,
+    fetched: DFF<Bits<SNAPSHOT_BITS>>,
     /// The snapshot: which counter, whether taken, the value.
     wanted: DFF<Bits<4>>,
     ready: DFF<Bit>,
@@ -95,16 +95,18 @@ pub struct CounterBank {
     at_wanted: DFF<Bit>,
     requested: DFF<Bit>,
     // Combinational helpers.
-    /// Each low part plus its increment, one bit wider (the carry at `low_bits`).
+    /// Each tally plus its increment, cut to the bits the tally can use
+    /// (read by the tally alone: the read stage takes the tally's
+    /// flip-flops, so that each sum bit and its flip-flop share a cell).
     sum: Vec<Signal<Local, Bits<17>>>,
-    /// The read counter's low part.
-    read_low: Signal<Local, Bits<17>>,
+    /// Which bits each tally can use.
+    mask: Vec<Signal<Local, Bits<17>>>,
 }
 
 impl CounterBank {
-    /// A bank whose fastest counter adds at most `max_increment` a cycle.
+    /// A bank whose wide counter adds at most `max_increment` a cycle.
     pub fn new(max_increment: usize) -> Self {
-        let low_bits = Self::low_bits_for(max_increment);
+        let mask = |most: usize| Constant::new(((1u64 << Self::tally_bits_for(most)) - 1).into());
         Self {
             clock: Default::default(),
             increment: signals(COUNTERS),
@@ -113,14 +115,14 @@ impl CounterBank {
             snapshot_counter: Default::default(),
             snapshot_ready: Default::default(),
             snapshot: Default::default(),
-            low_bits: Constant::new((low_bits as u64).into()),
-            low_mask: Constant::new(((1u64 << low_bits) - 1).into()),
+            event_mask: mask(1),
+            wide_mask: mask(max_increment),
             clearable: Constant::new((CLEARABLE as u64).into()),
-            // The service reads one entry while it writes another.
-            high: Ram::never_colliding(256),
+            // The service reads one entry while it writes another; 256
+            // entries, so that synthesis puts the words in block RAM.
+            words: Ram::never_colliding(256),
             added: dffs(COUNTERS),
-            low: dffs(COUNTERS),
-            pending: dffs(COUNTERS),
+            tally: dffs(COUNTERS),
             stale: dffs(COUNTERS),
             read_counter: Default::default(),
             fetch_counter: Default::default(),
@@ -131,22 +133,20 @@ impl CounterBank {
             wanted: Default::default(),
             ready: Default::default(),
             value: Default::default(),
-            taken_low: Default::default(),
-            fetched_low: Default::default(),
             at_wanted: Default::default(),
             requested: Default::default(),
             sum: signals(COUNTERS),
-            read_low: Default::default(),
+            mask: signals(COUNTERS),
         }
     }
 
-    /// Low part width: between two visits (COUNTERS cycles) a low part gains
-    /// at most `COUNTERS * max_increment`, which must stay below half its
-    /// range so that it carries at most once; and at least 8 bits.
-    pub fn low_bits_for(max_increment: usize) -> usize {
+    /// Width of a tally that takes up to `max_increment` a cycle: it holds
+    /// the increments of `COUNTERS` cycles, at most `COUNTERS *
+    /// max_increment`.
+    pub fn tally_bits_for(max_increment: usize) -> usize {
         let most = (COUNTERS * max_increment.max(1)) as u64;
-        let bits = (64 - most.leading_zeros() as usize + 1).max(8);
-        assert!(bits <= 16 && bits + 32 <= SNAPSHOT_BITS, "increments up to {max_increment} need {bits} low bits");
+        let bits = 64 - most.leading_zeros() as usize;
+        assert!(bits <= 17, "increments up to {max_increment} need {bits} tally bits");
         bits
     }
 }
@@ -154,39 +154,40 @@ impl CounterBank {
 impl Logic for CounterBank {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, read_counter, fetch_counter, write_counter, taken, taken_fetched, fetched, wanted, ready, value, taken_low, fetched_low, at_wanted, requested);
-        self.high.clock.next = self.clock.val();
+        dff_setup!(self, clock, read_counter, fetch_counter, write_counter, taken, taken_fetched, fetched, wanted, ready, value, at_wanted, requested);
+        self.words.clock.next = self.clock.val();
         self.snapshot_ready.next = self.ready.q.val();
         self.snapshot.next = self.value.q.val();
 
-        // Low parts: add, keep the low bits; a carry makes the counter pending.
-        for c in 0..self.low.len() {
+        // Tallies: add the increment; the read stage takes the tally and
+        // starts it again from this cycle's increment.
+        for c in 0..self.tally.len() {
+            self.mask[c].next = self.event_mask.val();
+        }
+        self.mask[3].next = self.wide_mask.val();
+        self.taken.d.next = 0.into();
+        for c in 0..self.tally.len() {
             self.added[c].clock.next = self.clock.val();
             self.added[c].d.next = self.increment[c].val();
-            self.low[c].clock.next = self.clock.val();
-            self.pending[c].clock.next = self.clock.val();
+            self.tally[c].clock.next = self.clock.val();
             self.stale[c].clock.next = self.clock.val();
             self.stale[c].d.next = self.stale[c].q.val();
-            self.sum[c].next = self.low[c].q.val() + self.added[c].q.val();
-            self.low[c].d.next = self.sum[c].val() & self.low_mask.val();
-            self.pending[c].d.next = self.pending[c].q.val() | self.sum[c].val().get_bit(self.low_bits.val().index());
+            self.sum[c].next = (self.tally[c].q.val() + self.added[c].q.val()) & self.mask[c].val();
+            self.tally[c].d.next = self.sum[c].val();
+            if self.read_counter.q.val().index() == c {
+                self.taken.d.next = self.tally[c].q.val();
+                self.tally[c].d.next = self.added[c].q.val();
+            }
         }
 
         // The service: read, fetch, write back.
         self.read_counter.d.next = self.read_counter.q.val() + 1;
         self.fetch_counter.d.next = self.read_counter.q.val();
         self.write_counter.d.next = self.fetch_counter.q.val();
-        self.high.read_address.next = bit_cast::<16, 4>(self.read_counter.q.val());
-        self.taken.d.next = false;
+        self.words.read_address.next = bit_cast::<16, 4>(self.read_counter.q.val());
         self.taken_fetched.d.next = self.taken.q.val();
-        self.fetched.d.next = self.high.read_data.val();
-        self.read_low.next = 0.into();
-        for c in 0..self.low.len() {
-            if self.read_counter.q.val().index() == c {
-                self.taken.d.next = self.pending[c].q.val();
-                self.read_low.next = self.low[c].q.val();
-                self.pending[c].d.next = self.sum[c].val().get_bit(self.low_bits.val().index());
-            }
+        self.fetched.d.next = self.words.read_data.val();
+        for c in 0..self.tally.len() {
             if self.fetch_counter.q.val().index() == c {
                 if self.stale[c].q.val() {
                     self.fetched.d.next = 0.into();
@@ -194,43 +195,37 @@ impl Logic for CounterBank {
                 self.stale[c].d.next = false;
             }
         }
-        self.taken_low.d.next = self.read_low.val();
-        self.fetched_low.d.next = self.taken_low.q.val();
-        self.high.write_address.next = bit_cast::<16, 4>(self.write_counter.q.val());
-        self.high.write_data.next = self.fetched.q.val() + bit_cast::<32, 1>(self.taken_fetched.q.val().into());
+        self.words.write_address.next = bit_cast::<16, 4>(self.write_counter.q.val());
+        self.words.write_data.next = self.fetched.q.val() + bit_cast::<SNAPSHOT_BITS, 17>(self.taken_fetched.q.val());
         // (Not in the first cycle after power-up, when all are counter 0.)
-        self.high.write_enable.next = self.write_counter.q.val() != self.read_counter.q.val();
+        self.words.write_enable.next = self.write_counter.q.val() != self.read_counter.q.val();
 
-        // Snapshot: the written-back counter's value at its read.
+        // Snapshot: the written-back word, the counter's value at its read.
         self.at_wanted.d.next = self.fetch_counter.q.val() == self.wanted.q.val();
         self.requested.d.next = self.snapshot_request.val();
         if self.snapshot_request.val() {
             self.wanted.d.next = self.snapshot_counter.val();
             self.ready.d.next = false;
         } else if !self.ready.q.val() & self.at_wanted.q.val() & !self.requested.q.val() {
-            self.value.d.next = (bit_cast::<SNAPSHOT_BITS, 32>(self.high.write_data.val()) << self.low_bits.val())
-                | bit_cast::<SNAPSHOT_BITS, 17>(self.fetched_low.q.val());
+            self.value.d.next = self.words.write_data.val();
             self.ready.d.next = true;
         }
 
         if self.clear.val() {
             for c in 0..CLEARABLE {
-                self.low[c].d.next = 0.into();
+                self.tally[c].d.next = 0.into();
                 self.added[c].d.next = 0.into();
-                self.pending[c].d.next = false;
                 self.stale[c].d.next = true;
             }
-            // A cleared counter's value in flight is from before the clear:
-            // write zero (the read stage's taken bit, the fetch stage's
-            // value; the write stage's counter is stale until next round).
+            // A cleared counter's gains in flight are from before the
+            // clear: write zero (the read stage's tally, the fetch stage's
+            // word; the write stage's counter is stale until next round).
             if self.read_counter.q.val() < self.clearable.val() {
-                self.taken.d.next = false;
-                self.taken_low.d.next = 0.into();
+                self.taken.d.next = 0.into();
             }
             if self.fetch_counter.q.val() < self.clearable.val() {
-                self.taken_fetched.d.next = false;
+                self.taken_fetched.d.next = 0.into();
                 self.fetched.d.next = 0.into();
-                self.fetched_low.d.next = 0.into();
             }
         }
     }
@@ -267,11 +262,13 @@ mod tests {
     }
 
     #[test]
-    fn low_parts_carry_at_most_once_a_round() {
-        assert_eq!(CounterBank::low_bits_for(1), 8);
-        assert_eq!(CounterBank::low_bits_for(16), 10);
-        assert_eq!(CounterBank::low_bits_for(64), 12);
-        assert!(COUNTERS * 16 < 1 << (CounterBank::low_bits_for(16) - 1));
+    fn a_tally_holds_a_round_of_increments() {
+        assert_eq!(CounterBank::tally_bits_for(1), 5);
+        assert_eq!(CounterBank::tally_bits_for(16), 9);
+        assert_eq!(CounterBank::tally_bits_for(200), 12);
+        for most in [1, 2, 16, 200] {
+            assert!(COUNTERS * most < 1 << CounterBank::tally_bits_for(most));
+        }
     }
 
     #[test]

@@ -550,7 +550,7 @@ impl Logic for Executor {
 
         // ---- The answer's data.
         // The record's byte at tx_index, registered every cycle. COUNTERS:
-        // the snapshot's 6 bytes, then zeros; STATUS: bytes 0..=7 from the
+        // the snapshot's 5 bytes (its 40 bits), then zeros; STATUS: bytes 0..=7 from the
         // frame counts' snapshots, byte 8 the last error.
         self.snapshot_byte.next = self.tx_index.q.val().get_bits::<3>(0);
         if self.is_status.q.val() {
@@ -558,9 +558,6 @@ impl Logic for Executor {
         }
         self.snapshot_wide.next = bit_cast::<64, SNAPSHOT_BITS>(self.snapshot.val());
         self.record_byte.d.next = self.snapshot_wide.val().get_bits::<8>(self.snapshot_byte.val().index() * 8);
-        if self.is_counters.q.val() & (self.tx_index.q.val().get_bits::<3>(0).index() >= 6) {
-            self.record_byte.d.next = 0.into();
-        }
         if self.is_status.q.val() & self.tx_index.q.val().get_bit(3) {
             self.record_byte.d.next = self.last_error.q.val();
         }
