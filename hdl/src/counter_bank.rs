@@ -41,7 +41,7 @@ pub const COUNTERS: usize = 16;
 pub const CLEARABLE: usize = 8;
 /// Width of a counter, and of the snapshot: 2^40 cycles are over 6 hours
 /// at 48 MHz (the protocol's 8-byte fields read 0 above).
-pub const SNAPSHOT_BITS: usize = 40;
+pub const SNAPSHOT_BITS: usize = npu_spec::protocol::COUNTER_BITS;
 /// The one counter whose increment may exceed 1 (the COUNTERS record's
 /// MACs; `update` names it by this literal).
 pub const WIDE_COUNTER: usize = 3;

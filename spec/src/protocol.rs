@@ -126,7 +126,7 @@ impl Opcode {
             Opcode::Gemm => "Run `tiles` GEMM tiles through the array, the accumulators updated when the answer comes. Answer: no data.",
             Opcode::Requant => "Requantize `count` accumulator entries into OUT entries. Answer: no data.",
             Opcode::Status => "Link health. Answer: the STATUS record below.",
-            Opcode::Counters => "The performance counters. Answer: the COUNTERS record below. Each counter is read whole (the device takes it as one snapshot just before its first byte goes out, so no counter tears while a carry crosses its bytes); events reach the counters a few cycles after they happen.",
+            Opcode::Counters => "The performance counters. Answer: the COUNTERS record below. Each counter is read whole (the device takes it as one snapshot just before its first byte goes out, so no counter tears while a carry crosses its bytes); events reach the counters a few cycles after they happen. Each counter is 40 bits wide (the upper three bytes of its field read 0) and wraps after 2^40 (over 6 hours of cycles at 48 MHz); the difference of two readings modulo 2^40 is what was counted between them.",
             Opcode::ClearCounters => "Zero the performance counters. Answer: no data.",
         }
     }
@@ -525,19 +525,24 @@ pub struct Counters {
     pub tiles: u64,
 }
 
+/// Width of each COUNTERS counter in the device: it wraps after
+/// 2^COUNTER_BITS, and its field's bytes above read 0.
+pub const COUNTER_BITS: usize = 40;
+
 impl Counters {
-    /// What was counted between `before` and `self` (wrapping, as the
-    /// hardware's counters do).
+    /// What was counted between `before` and `self`, modulo
+    /// 2^[`COUNTER_BITS`], as the device's counters wrap.
     pub fn since(&self, before: &Counters) -> Counters {
+        let d = |after: u64, before: u64| after.wrapping_sub(before) & ((1u64 << COUNTER_BITS) - 1);
         Counters {
-            cycles: self.cycles.wrapping_sub(before.cycles),
-            busy: self.busy.wrapping_sub(before.busy),
-            mac_cycles: self.mac_cycles.wrapping_sub(before.mac_cycles),
-            macs: self.macs.wrapping_sub(before.macs),
-            stall: self.stall.wrapping_sub(before.stall),
-            bytes_in: self.bytes_in.wrapping_sub(before.bytes_in),
-            bytes_out: self.bytes_out.wrapping_sub(before.bytes_out),
-            tiles: self.tiles.wrapping_sub(before.tiles),
+            cycles: d(self.cycles, before.cycles),
+            busy: d(self.busy, before.busy),
+            mac_cycles: d(self.mac_cycles, before.mac_cycles),
+            macs: d(self.macs, before.macs),
+            stall: d(self.stall, before.stall),
+            bytes_in: d(self.bytes_in, before.bytes_in),
+            bytes_out: d(self.bytes_out, before.bytes_out),
+            tiles: d(self.tiles, before.tiles),
         }
     }
 
@@ -757,6 +762,14 @@ pub fn markdown() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_since_wraps_at_the_counters_width() {
+        let before = Counters { cycles: (1 << COUNTER_BITS) - 3, macs: 5, ..Default::default() };
+        let after = Counters { cycles: 4, macs: 12, ..Default::default() };
+        let d = after.since(&before);
+        assert_eq!((d.cycles, d.macs, d.tiles), (7, 7, 0));
+    }
 
     #[test]
     fn crc_is_ccitt_false() {
