@@ -86,9 +86,15 @@ pub struct FrameReceiver {
     status_reg: DFF<Bits<8>>,
     /// The length is refused: the frame is skipped, not stored.
     refused: DFF<Bit>,
-    index: DFF<Bits<11>>,
-    /// Payload bytes still to come after the next one.
-    left: DFF<Bits<16>>,
+    /// The payload byte to come: its offset (the frame buffer takes the
+    /// low 11 bits; a refused frame's bytes count on to its length).
+    index: DFF<Bits<16>>,
+    /// Every payload byte is in: `index == length`, registered every cycle
+    /// (Payload moves on to the CRC a few cycles after the last byte, long
+    /// before the CRC's first byte), so that no down-counter with its load
+    /// of `length - 1` is needed, and the index's flip-flops take nothing
+    /// but its incrementer.
+    payload_done: DFF<Bit>,
     /// `index < HEADER_BYTES`: the bytes stored are all header bytes.
     in_header: DFF<Bit>,
     /// The line has been idle for IDLE_TIMEOUT_BITS bit times.
@@ -138,7 +144,7 @@ impl FrameReceiver {
             status_reg: Default::default(),
             refused: Default::default(),
             index: Default::default(),
-            left: Default::default(),
+            payload_done: Default::default(),
             in_header: Default::default(),
             idle: Default::default(),
             idle_over: Default::default(),
@@ -158,7 +164,7 @@ impl FrameReceiver {
 impl Logic for FrameReceiver {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, state, length_reg, status_reg, refused, index, left, in_header, idle, idle_over, crc_reg, crc_low, crc_match);
+        dff_setup!(self, clock, state, length_reg, status_reg, refused, index, payload_done, in_header, idle, idle_over, crc_reg, crc_low, crc_match);
         self.uart.clock.next = self.clock.val();
         self.uart.rx.next = self.rx.val();
         self.byte_valid.next = self.uart.valid.val();
@@ -185,7 +191,8 @@ impl Logic for FrameReceiver {
             self.idle.d.next = (self.idle.q.val() + 1) & self.idle_mask.val();
             self.idle_over.d.next = self.idle.q.val() == self.idle_limit_less_one.val();
         }
-        self.byte_offset.next = self.index.q.val();
+        self.byte_offset.next = self.index.q.val().get_bits::<11>(0);
+        self.payload_done.d.next = self.index.q.val() == self.length_reg.q.val();
         self.full_length.next = (bit_cast::<16, 8>(self.uart.data.val()) << 8) | self.length_reg.q.val();
         self.byte_data.next = self.uart.data.val();
         self.byte_write.next = false;
@@ -214,8 +221,9 @@ impl Logic for FrameReceiver {
             }
             FrameState::LenCheck => {
                 self.index.d.next = 0.into();
+                // (Not the last frame's test: Payload's first cycle reads it.)
+                self.payload_done.d.next = false;
                 self.in_header.d.next = true;
-                self.left.d.next = self.length_reg.q.val() - 1;
                 self.state.d.next = FrameState::Payload;
                 // Empty, or longer than max_request (a power of two, so
                 // the test is plain logic rather than a carry chain).
@@ -232,11 +240,9 @@ impl Logic for FrameReceiver {
                     self.byte_write.next = !self.refused.q.val();
                     self.crc_reg.d.next = self.crc.crc_out.val();
                     self.index.d.next = self.index.q.val() + 1;
-                    self.in_header.d.next = self.in_header.q.val() & (self.index.q.val() != self.header_last.val());
-                    self.left.d.next = self.left.q.val() - 1;
-                    if self.left.q.val() == 0 {
-                        self.state.d.next = FrameState::Crc0;
-                    }
+                    self.in_header.d.next = self.in_header.q.val() & (self.index.q.val().get_bits::<11>(0) != self.header_last.val());
+                } else if self.payload_done.q.val() {
+                    self.state.d.next = FrameState::Crc0;
                 }
             }
             FrameState::Crc0 => {

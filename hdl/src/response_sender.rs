@@ -59,8 +59,13 @@ pub struct ResponseSender {
     /// registered in Sync (which lasts at least a cycle).
     length_field: DFF<Bits<16>>,
     empty: DFF<Bit>,
-    /// Data bytes still to send after the current one.
-    left: DFF<Bits<16>>,
+    /// The data byte in hand, counted from 1, and whether it is the last:
+    /// `sent == length`, registered every cycle (a data byte is at least
+    /// three cycles from the one before: Ask, Wait, Data), so that no
+    /// down-counter with its load of `length - 1` is needed, and the
+    /// count's flip-flops take nothing but its incrementer.
+    sent: DFF<Bits<16>>,
+    at_last: DFF<Bit>,
     /// The data byte to send.
     data_byte: DFF<Bits<8>>,
     /// The CRC of the answer so far, and whether it still has to take the
@@ -102,7 +107,8 @@ impl ResponseSender {
             state: Default::default(),
             length_field: Default::default(),
             empty: Default::default(),
-            left: Default::default(),
+            sent: Default::default(),
+            at_last: Default::default(),
             data_byte: Default::default(),
             crc_reg: Default::default(),
             crc_due: Default::default(),
@@ -119,7 +125,7 @@ impl ResponseSender {
 impl Logic for ResponseSender {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, state, length_field, empty, left, data_byte, crc_reg, crc_due, go, hold, asking, finished);
+        dff_setup!(self, clock, state, length_field, empty, sent, at_last, data_byte, crc_reg, crc_due, go, hold, asking, finished);
         self.uart.clock.next = self.clock.val();
         self.tx.next = self.uart.tx.val();
         // The start and byte reach the UART from flip-flops; the UART is
@@ -142,6 +148,7 @@ impl Logic for ResponseSender {
             self.crc_reg.d.next = self.crc.crc_out.val();
         }
         self.chosen.next = self.sync.val();
+        self.at_last.d.next = self.sent.q.val() == self.length.val();
         match self.state.q.val() {
             SendState::Idle => {
                 if self.start.val() {
@@ -186,7 +193,7 @@ impl Logic for ResponseSender {
                 if self.ready.val() {
                     self.go.d.next = true;
                     self.crc_due.d.next = true;
-                    self.left.d.next = self.length.val() - 1;
+                    self.sent.d.next = 1.into();
                     self.state.d.next = SendState::Ask;
                     if self.empty.q.val() {
                         self.state.d.next = SendState::Crc0;
@@ -208,9 +215,9 @@ impl Logic for ResponseSender {
                 if self.ready.val() {
                     self.go.d.next = true;
                     self.crc_due.d.next = true;
-                    self.left.d.next = self.left.q.val() - 1;
+                    self.sent.d.next = self.sent.q.val() + 1;
                     self.state.d.next = SendState::Ask;
-                    if self.left.q.val() == 0 {
+                    if self.at_last.q.val() {
                         self.state.d.next = SendState::Crc0;
                     }
                 }
