@@ -37,8 +37,10 @@ use rust_hdl::prelude::*;
 /// record's two frame counts, and six unused (their increments are tied to
 /// zero; sixteen slots let the service's counter wrap by itself).
 pub const COUNTERS: usize = 16;
-/// The counters `clear` zeroes: 0..CLEARABLE.
+/// The counters `clear` zeroes: 0..CLEARABLE (`update` tests bit 3 of a
+/// counter's number for it).
 pub const CLEARABLE: usize = 8;
+const _: () = assert!(CLEARABLE == 8 && COUNTERS == 16);
 /// Width of a counter, and of the snapshot: 2^40 cycles are over 6 hours
 /// at 48 MHz (the protocol's 8-byte fields read 0 above).
 pub const SNAPSHOT_BITS: usize = npu_spec::protocol::COUNTER_BITS;
@@ -63,10 +65,14 @@ pub struct CounterBank {
     /// The snapshot asked for last is in `snapshot`.
     pub snapshot_ready: Signal<Out, Bit>,
     pub snapshot: Signal<Out, Bits<SNAPSHOT_BITS>>,
+    /// One cycle: the snapshot moves down a byte, zeros coming in at the
+    /// top (a reader takes it byte by byte from the low byte: no byte
+    /// multiplexer, and the snapshot's flip-flops share their cells with
+    /// the shift's).
+    pub snapshot_shift: Signal<In, Bit>,
     /// The bits a tally can use: an event counter's, the wide counter's.
     event_mask: Constant<Bits<17>>,
     wide_mask: Constant<Bits<17>>,
-    clearable: Constant<Bits<4>>,
     /// The counters, entry c for counter c.
     words: Ram<Bits<SNAPSHOT_BITS>>,
     /// The increments, registered.
@@ -115,9 +121,9 @@ impl CounterBank {
             snapshot_counter: Default::default(),
             snapshot_ready: Default::default(),
             snapshot: Default::default(),
+            snapshot_shift: Default::default(),
             event_mask: mask(1),
             wide_mask: mask(max_increment),
-            clearable: Constant::new((CLEARABLE as u64).into()),
             // The service reads one entry while it writes another; 256
             // entries, so that synthesis puts the words in block RAM.
             words: Ram::never_colliding(256),
@@ -209,6 +215,8 @@ impl Logic for CounterBank {
         } else if !self.ready.q.val() & self.at_wanted.q.val() & !self.requested.q.val() {
             self.value.d.next = self.words.write_data.val();
             self.ready.d.next = true;
+        } else if self.snapshot_shift.val() {
+            self.value.d.next = self.value.q.val() >> 8;
         }
 
         if self.clear.val() {
@@ -220,10 +228,10 @@ impl Logic for CounterBank {
             // A cleared counter's gains in flight are from before the
             // clear: write zero (the read stage's tally, the fetch stage's
             // word; the write stage's counter is stale until next round).
-            if self.read_counter.q.val() < self.clearable.val() {
+            if !self.read_counter.q.val().get_bit(3) {
                 self.taken.d.next = 0.into();
             }
-            if self.fetch_counter.q.val() < self.clearable.val() {
+            if !self.fetch_counter.q.val().get_bit(3) {
                 self.taken_fetched.d.next = 0.into();
                 self.fetched.d.next = 0.into();
             }

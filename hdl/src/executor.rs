@@ -23,7 +23,7 @@
 
 use crate::counter_bank::SNAPSHOT_BITS;
 use crate::frame_receiver::HEADER_BYTES;
-use crate::vecs::k;
+use crate::vecs::{above, k};
 use npu_spec::protocol::{
     offset, record_len, request_offset, Bank, Info, Opcode, Status, COUNTER_FIELDS, INFO_FIELDS,
     MAX_REQUEST_PAYLOAD, RESPONSE_HEAD, STATUS_FIELDS, WRITE_FIELDS,
@@ -132,6 +132,10 @@ pub struct Executor {
     pub snapshot_counter: Signal<Out, Bits<4>>,
     pub snapshot_ready: Signal<In, Bit>,
     pub snapshot: Signal<In, Bits<SNAPSHOT_BITS>>,
+    /// One cycle: a data byte was taken; the snapshot moves down a byte, so
+    /// that its low byte is always the next one (COUNTERS: five bytes, then
+    /// zeros; STATUS: four bytes of each frame count).
+    pub snapshot_shift: Signal<Out, Bit>,
     // ---- The byte cursor over a bank (WRITE and READ).
     pub cursor_entry: Signal<Out, Bits<16>>,
     pub cursor_lane: Signal<Out, Bits<8>>,
@@ -181,8 +185,11 @@ pub struct Executor {
     op_counters: Constant<Bits<8>>,
     op_info: Constant<Bits<8>>,
     op_status: Constant<Bits<8>>,
-    last_opcode: Constant<Bits<8>>,
-    last_bank: Constant<Bits<8>>,
+    /// `v > x` for the last opcode and bank, and WRITE's head length, by
+    /// the low bits v of a field (see `vecs::above`).
+    above_last_opcode: Constant<Bits<16>>,
+    above_last_bank: Constant<Bits<8>>,
+    above_write_head: Constant<Bits<16>>,
     info_len: Constant<Bits<16>>,
     status_len: Constant<Bits<16>>,
     counters_len: Constant<Bits<16>>,
@@ -305,11 +312,6 @@ pub struct Executor {
     // Combinational helpers.
     field_entry: Signal<Local, Bits<16>>,
     field_count: Signal<Local, Bits<16>>,
-    /// The snapshot's byte index (tx_index's low bits; STATUS's two counts
-    /// take four bytes each).
-    snapshot_byte: Signal<Local, Bits<3>>,
-    /// The snapshot, widened so that every byte index reads within it.
-    snapshot_wide: Signal<Local, Bits<64>>,
     data_byte: Signal<Local, Bits<8>>,
     /// The cursor's byte as a write enable (ACC and bias take a byte at a time).
     byte_lanes: Signal<Local, Bits<4>>,
@@ -360,6 +362,7 @@ impl Executor {
             snapshot_counter: Default::default(),
             snapshot_ready: Default::default(),
             snapshot: Default::default(),
+            snapshot_shift: Default::default(),
             cursor_entry: Default::default(),
             cursor_lane: Default::default(),
             write_a: Default::default(),
@@ -394,8 +397,9 @@ impl Executor {
             op_counters: k(Opcode::Counters as u64),
             op_info: k(Opcode::Info as u64),
             op_status: k(Opcode::Status as u64),
-            last_opcode: k(Opcode::ClearCounters as u64),
-            last_bank: k(Bank::Out as u64),
+            above_last_opcode: above(Opcode::ClearCounters as usize),
+            above_last_bank: above(Bank::Out as usize),
+            above_write_head: above(1 + record_len(WRITE_FIELDS)),
             info_len: k(record_len(INFO_FIELDS) as u64),
             status_len: k(record_len(STATUS_FIELDS) as u64),
             counters_len: k(record_len(COUNTER_FIELDS) as u64),
@@ -471,8 +475,6 @@ impl Executor {
             cursor_last: Default::default(),
             field_entry: Default::default(),
             field_count: Default::default(),
-            snapshot_byte: Default::default(),
-            snapshot_wide: Default::default(),
             data_byte: Default::default(),
             byte_lanes: Default::default(),
         }
@@ -543,21 +545,17 @@ impl Logic for Executor {
         // is fetched (see TxFetch). COUNTERS: counter tx_index / 8; STATUS:
         // 8 for bytes 0..=3, 9 for 4..=7.
         self.snapshot_request.next = false;
+        self.snapshot_shift.next = false;
         self.snapshot_counter.next = bit_cast::<4, 3>(self.tx_index.q.val().get_bits::<3>(3));
         if self.is_status.q.val() {
             self.snapshot_counter.next = bits::<4>(8) | bit_cast::<4, 1>(self.tx_index.q.val().get_bit(2).into());
         }
 
         // ---- The answer's data.
-        // The record's byte at tx_index, registered every cycle. COUNTERS:
-        // the snapshot's 5 bytes (its 40 bits), then zeros; STATUS: bytes 0..=7 from the
-        // frame counts' snapshots, byte 8 the last error.
-        self.snapshot_byte.next = self.tx_index.q.val().get_bits::<3>(0);
-        if self.is_status.q.val() {
-            self.snapshot_byte.next = self.tx_index.q.val().get_bits::<3>(0) & 3;
-        }
-        self.snapshot_wide.next = bit_cast::<64, SNAPSHOT_BITS>(self.snapshot.val());
-        self.record_byte.d.next = self.snapshot_wide.val().get_bits::<8>(self.snapshot_byte.val().index() * 8);
+        // The record's byte at tx_index, registered every cycle. COUNTERS
+        // and STATUS's bytes 0..=7: the snapshot's low byte (it moves down a
+        // byte as each is taken, see TxPick); STATUS's byte 8 the last error.
+        self.record_byte.d.next = self.snapshot.val().get_bits::<8>(0);
         if self.is_status.q.val() & self.tx_index.q.val().get_bit(3) {
             self.record_byte.d.next = self.last_error.q.val();
         }
@@ -584,7 +582,7 @@ impl Logic for Executor {
             ((self.end_entry.q.val() >> self.b_depth_log.val()) != 0) & (self.end_entry.q.val() != self.b_depth.val());
         self.past_acc.d.next =
             ((self.end_entry.q.val() >> self.acc_depth_log.val()) != 0) & (self.end_entry.q.val() != self.acc_depth.val());
-        self.past_bias.d.next = self.end_entry.q.val() > 3;
+        self.past_bias.d.next = (self.end_entry.q.val() >> 2) != 0;
         self.past_end.d.next = self.past_acc.q.val();
         if self.is_bank_a.q.val() {
             self.past_end.d.next = self.past_a.q.val();
@@ -606,7 +604,7 @@ impl Logic for Executor {
         self.size_long.d.next = self.size_bytes.q.val().get_bit(16) | (self.size_bytes.q.val().get_bits::<15>(1) == 0x7FFF);
         self.size_count.d.next = self.size_entries.q.val() == self.field_count.val();
         self.len_one.d.next = self.length.val() == 1;
-        self.len_write.d.next = self.length.val() > self.write_head.val();
+        self.len_write.d.next = ((self.length.val() >> 4) != 0) | self.above_write_head.val().get_bit(self.length.val().get_bits::<4>(0).index());
         self.len_read.d.next = self.length.val() == self.read_len.val();
         self.len_gemm.d.next = self.length.val() == self.gemm_len.val();
         self.len_requant.d.next = self.length.val() == self.requant_len.val();
@@ -649,7 +647,7 @@ impl Logic for Executor {
                         _ => {}
                     }
                     // (WRITE takes the operand banks A, B and BIAS; READ any.)
-                    self.bank_ok.d.next = self.head.val().get_bits::<8>(8) <= self.last_bank.val();
+                    self.bank_ok.d.next = ((self.head.val().get_bits::<8>(8) >> 3) == 0) & !self.above_last_bank.val().get_bit(self.head.val().get_bits::<3>(8).index());
                     if (self.head.val().get_bits::<8>(0) == self.op_write.val())
                         & ((self.head.val().get_bits::<8>(8) == 2) | (self.head.val().get_bits::<8>(8) == 4))
                     {
@@ -658,7 +656,7 @@ impl Logic for Executor {
                     self.frame_ok.d.next = self.request_status.val() == self.st_ok.val();
                     // The opcode in 4 bits for Decode and Dispatch: 0 if unknown.
                     self.op_index.d.next = 0.into();
-                    if self.head.val().get_bits::<8>(0) <= self.last_opcode.val() {
+                    if ((self.head.val().get_bits::<8>(0) >> 4) == 0) & !self.above_last_opcode.val().get_bit(self.head.val().get_bits::<4>(0).index()) {
                         self.op_index.d.next = self.head.val().get_bits::<4>(0);
                     }
                     self.count_zero.d.next = self.field_count.val() == 0;
@@ -925,7 +923,9 @@ impl Logic for Executor {
                 }
             }
             ExecState::TxPick => {
-                // The byte goes to the sender; the cursor moves on to the next.
+                // The byte goes to the sender; the cursor moves on to the
+                // next, and the snapshot to its next byte.
+                self.snapshot_shift.next = true;
                 self.tx_data.d.next = self.data_byte.val();
                 self.tx_data_valid.d.next = true;
                 self.tx_index.d.next = self.tx_index.q.val() + 1;

@@ -87,8 +87,13 @@ pub struct GemmEngine {
     pub tile_done: Signal<Out, Bit>,
     pub macs_per_step: Signal<Out, Bits<16>>,
     // Hardware limits, from the config.
-    rows: Constant<Bits<8>>,
-    cols: Constant<Bits<8>>,
+    /// `v > rows`, `v > cols` for v below 64 (sides are at most 32), and
+    /// `v > j` for lane j at bit `64 j + v` (see `vecs::above`): the shape
+    /// tests without carry chains.
+    above_rows: Constant<Bits<64>>,
+    above_last_row: Constant<Bits<64>>,
+    above_cols: Constant<Bits<64>>,
+    above_lanes: Constant<Bits<2048>>,
     last_row: Constant<Bits<8>>,
     a_depth: Constant<Bits<18>>,
     b_depth: Constant<Bits<18>>,
@@ -253,8 +258,16 @@ impl GemmEngine {
             stall: Default::default(),
             tile_done: Default::default(),
             macs_per_step: Default::default(),
-            rows: c8(rows),
-            cols: c8(cols),
+            above_rows: crate::vecs::above(rows),
+            above_last_row: crate::vecs::above(rows - 1),
+            above_cols: crate::vecs::above(cols),
+            above_lanes: {
+                let mut t = Bits::<2048>::default();
+                for j in 0..cols {
+                    t = t | (bit_cast::<2048, 64>(crate::vecs::above::<64>(j).val()) << (64 * j as u64));
+                }
+                Constant::new(t)
+            },
             last_row: c8(rows - 1),
             a_depth: c18(config.memory.a_depth),
             b_depth: c18(config.memory.b_depth),
@@ -381,8 +394,8 @@ impl Logic for GemmEngine {
             | (self.finishing.val() & self.s1_pending.q.val() & self.s1_wait_one.q.val())
             | (self.s0_pending.q.val() & !self.draining.val() & self.s0_wait_one.q.val());
 
-        self.bad_m.d.next = (self.m.val() == 0) | (self.m.val() > self.rows.val());
-        self.bad_n.d.next = (self.n.val() == 0) | (self.n.val() > self.cols.val());
+        self.bad_m.d.next = (self.m.val() == 0) | ((self.m.val() >> 6) != 0) | self.above_rows.val().get_bit(self.m.val().get_bits::<6>(0).index());
+        self.bad_n.d.next = (self.n.val() == 0) | ((self.n.val() >> 6) != 0) | self.above_cols.val().get_bit(self.n.val().get_bits::<6>(0).index());
         self.bad_k_or_tiles.d.next = (self.k.val() == 0) | (self.tiles.val() == 0);
         self.bad_shape.next = self.bad_m.q.val() | self.bad_n.q.val() | self.bad_k_or_tiles.q.val();
         // The state's work on the descriptor's registers, by the one-hot
@@ -472,7 +485,7 @@ impl Logic for GemmEngine {
         } else if self.gap_busy.q.val() {
             // (`gap_busy` is `gap != 0`: the spacing is 3 or more.)
             self.gap.d.next = self.gap.q.val() - 1;
-            self.gap_busy.d.next = self.gap.q.val() > 1;
+            self.gap_busy.d.next = (self.gap.q.val() >> 1) != 0;
         }
         if self.step_go.val() {
             // A step enters the array (a final step held back by the
@@ -602,7 +615,7 @@ impl Logic for GemmEngine {
         self.acc_write_address.next = self.write_entry.q.val();
         for j in 0..self.cols() {
             self.lane_used[j].clock.next = self.clock.val();
-            self.lane_used[j].d.next = self.n.val().index() > j;
+            self.lane_used[j].d.next = ((self.n.val() >> 6) != 0) | self.above_lanes.val().get_bit(j * 64 + self.n.val().get_bits::<6>(0).index());
             self.write_lane[j].clock.next = self.clock.val();
             self.write_lane[j].d.next = self.draining.val() & self.lane_used[j].q.val() & self.row_used.q.val();
             self.acc_write_enable[j].next = self.write_lane[j].q.val();
@@ -624,7 +637,7 @@ impl Logic for GemmEngine {
                 self.s0_wait_one.d.next = self.s1_wait.q.val() == 2;
                 self.s0_row.d.next = self.last_row.val();
                 self.on_last_row.d.next = self.last_row.val() == 0;
-                self.row_used.d.next = self.m.val() > self.last_row.val();
+                self.row_used.d.next = ((self.m.val() >> 6) != 0) | self.above_last_row.val().get_bit(self.m.val().get_bits::<6>(0).index());
                 self.s0_entry.d.next = self.s1_entry.q.val();
                 self.s1_pending.d.next = false;
             }
@@ -645,7 +658,7 @@ impl Logic for GemmEngine {
                 self.s0_wait_one.d.next = self.drain_wait.val() == 1;
                 self.s0_row.d.next = self.last_row.val();
                 self.on_last_row.d.next = self.last_row.val() == 0;
-                self.row_used.d.next = self.m.val() > self.last_row.val();
+                self.row_used.d.next = ((self.m.val() >> 6) != 0) | self.above_last_row.val().get_bit(self.m.val().get_bits::<6>(0).index());
                 self.s0_entry.d.next = self.acc_bottom.val();
             }
         }

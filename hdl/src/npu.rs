@@ -515,5 +515,6 @@ impl Logic for Npu {
         self.counters.snapshot_counter.next = self.executor.snapshot_counter.val();
         self.executor.snapshot_ready.next = self.counters.snapshot_ready.val();
         self.executor.snapshot.next = self.counters.snapshot.val();
+        self.counters.snapshot_shift.next = self.executor.snapshot_shift.val();
     }
 }
