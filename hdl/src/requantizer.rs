@@ -8,9 +8,10 @@
 //! 1. `x = acc + bias`; the multiply works on magnitudes: `P = |x| * |m|`, a
 //!    shift-and-add of 32 steps (the product's high half accumulates while
 //!    both halves shift right; a negative multiplier enters as `!m` with the
-//!    product started at `|x|`, so no adder negates it). A step a cycle:
-//!    the 33-bit sum of the high half and the addend, shifted into both
-//!    halves;
+//!    product started at `|x|`, so no adder negates it). Each step adds in
+//!    two cycles, the low 17 bits and then the high 16 with the carry, so
+//!    that no carry chain is longer than 17 bits (a 33-bit chain in one
+//!    cycle was the UP5K build's slowest path, at 45.8 MHz against 48);
 //! 2. SaturatingRoundingDoublingHighMul on the magnitude: `R = (P + 2^30 -
 //!    neg) >> 31` (gemmlowp divides the signed sum toward zero). The
 //!    shift-and-add adds its starting high half at the product's bit 0, so
@@ -28,7 +29,7 @@
 //! while the lane is in hand (a block RAM read at `lane_select`, like the
 //! bias): the unit keeps no copy of them.
 //!
-//! About 50 + shift cycles an element (each step a register apart, for the
+//! About 85 + shift cycles an element (each step a register apart, for the
 //! clock): less than the link needs to carry the result away (an 8N1 byte
 //! takes ten bit times of 8 clocks or more).
 
@@ -45,14 +46,14 @@ pub fn bias_depth(cols: usize) -> usize {
 }
 
 /// Cycles per element at most (shift 31), for drivers that bound a wait.
-pub const MAX_CYCLES_PER_ELEMENT: u64 = 85;
+pub const MAX_CYCLES_PER_ELEMENT: u64 = 117;
 
 /// The steps, in the order of their codes (rust-hdl numbers the variants
 /// 0, 1, 2, ...), which is not the order they run in: the states that write
 /// one wide register share a pattern of state bits, so that one LUT
 /// decodes its enable. `magnitude` is written in 4..=7 (`001xx`), `low` and
-/// `step` in 3, 7, 11, 15 (`0xx11`), `high` in 12..=15 (`011xx`; 13 and 14
-/// are spares), `offset` in 16..=18 (`100xx`; 19 is a spare), `half` in 3 and
+/// `step` in 3, 7, 11, 15 (`0xx11`), `high` in 12..=15 (`011xx`; 13 is a
+/// spare), `offset` in 16..=18 (`100xx`; 19 is a spare), `half` in 3 and
 /// 11; the waits for the sum register, the lane and the entry are `11xxx`. Spare codes go back to
 /// Idle. Idle is 0, the flip-flops' power-up value. (The iCE40 build
 /// recodes the state one-hot, see npu_hdl::verilog::STATE_REGISTERS; the
@@ -73,8 +74,8 @@ pub enum RequantState {
     Shift,
     Prime,
     Spare13,
-    Spare14,
-    Multiply,
+    MultiplyLow,
+    MultiplyHigh,
     Round,
     Sign,
     Offset,
@@ -159,17 +160,19 @@ pub struct Requantizer {
     shift_one: DFF<Bit>,
     /// x = acc + bias (Sum), then |x|, the multiplicand (Setup).
     magnitude: DFF<Bits<32>>,
-    /// `multiplier == INT32_MIN`, registered every cycle (the input holds).
-    multiplier_min: DFF<Bit>,
-    /// The product's sign, and the one case that saturates.
+    /// The product's sign.
     negative: DFF<Bit>,
+    /// Check's test that the count is zero, for Verdict.
     saturate: DFF<Bit>,
-    /// The product: high half (33 bits for the step's sum) and low half,
+    /// The product: high half (33 bits for the adder's carry) and low half,
     /// which starts as the multiplier's bits and is consumed from bit 0.
     /// After the multiply, `low` holds the magnitude being divided by
     /// 2^shift (High, Shift): it shifts right in both.
     high: DFF<Bits<33>>,
     low: DFF<Bits<32>>,
+    /// The carry out of a step's low 17 bits (MultiplyLow), for its high
+    /// bits (MultiplyHigh).
+    low_carry: DFF<Bit>,
     /// What the next Multiply step adds to the high half: the multiplicand
     /// or zero (and before that, for Sum, the bias or zero; for Negate, the
     /// one that completes `!x + 1`, or zero; for Prime, the nudge).
@@ -209,10 +212,15 @@ pub struct Requantizer {
     /// The multiplier's bit for the next Multiply step (low[0] before the
     /// first, low[1] during the steps, as low shifts right).
     next_bit: Signal<Local, Bit>,
-    /// A Multiply step's sum, the high half plus the addend (below 2^33).
-    step_sum: Signal<Local, Bits<33>>,
-    /// The bit `low` takes at the top as it shifts right: the step's sum's
-    /// bit 0 in Multiply, zero in Shift.
+    /// The state is MultiplyHigh (MultiplyLow's successor, registered).
+    at_high: DFF<Bit>,
+    /// A Multiply step's sum: its low 17 bits with their carry out
+    /// (MultiplyLow), then its high 16 bits (MultiplyHigh: computed one bit
+    /// wider, a one below both operands, so that the carry comes in).
+    partial_low: Signal<Local, Bits<18>>,
+    partial_high: Signal<Local, Bits<17>>,
+    /// The bit `low` takes at the top as it shifts right: the sum's bit 0
+    /// in MultiplyHigh, zero in Shift.
     shift_in: Signal<Local, Bit>,
     /// The rounding nudge, `2^30 - neg`; `(P + nudge) >> 31` (High).
     nudge: Signal<Local, Bits<33>>,
@@ -283,9 +291,9 @@ impl Requantizer {
             magnitude: Default::default(),
             negative: Default::default(),
             saturate: Default::default(),
-            multiplier_min: Default::default(),
             high: Default::default(),
             low: Default::default(),
+            low_carry: Default::default(),
             step: Default::default(),
             last_step: Default::default(),
             addend: Default::default(),
@@ -304,7 +312,9 @@ impl Requantizer {
             sign_fill: Default::default(),
             entry_less_one: Default::default(),
             next_bit: Default::default(),
-            step_sum: Default::default(),
+            at_high: Default::default(),
+            partial_low: Default::default(),
+            partial_high: Default::default(),
             shift_in: Default::default(),
             nudge: Default::default(),
             truncated: Default::default(),
@@ -330,11 +340,10 @@ impl Logic for Requantizer {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, error_reg, finishing, entry, lane, entry_zero, lane_last, shift_zero, shift_one, magnitude, negative,
-            saturate, multiplier_min, zero_point_addend, high, low, step, last_step, addend, half, big, acc_end_start, out_end_start, params_bad, count_zero, acc_beyond, out_beyond, offset, below_min, above_max, x
+            saturate, zero_point_addend, high, low, low_carry, step, last_step, addend, half, big, acc_end_start, out_end_start, params_bad, count_zero, acc_beyond, out_beyond, offset, below_min, above_max, x, at_high
         );
         // Which BIAS entry `param` carries two cycles from now: the
-        // multiplier for Setup (all of it), PrimeWait (`multiplier_min`) and
-        // Prime (its sign); the shift from the second Multiply step until
+        // multiplier for Setup (all of it) and Prime (its sign); the shift from the second Multiply step until
         // High (`shift_zero`, `shift_one` and the step count); otherwise the
         // bias, which Bias reads.
         self.param_entry.next = 0.into();
@@ -347,7 +356,8 @@ impl Logic for Requantizer {
             self.param_entry.next = 1.into();
         }
         if (self.state.q.val() == RequantState::Prime)
-            | (self.state.q.val() == RequantState::Multiply)
+            | (self.state.q.val() == RequantState::MultiplyLow)
+            | (self.state.q.val() == RequantState::MultiplyHigh)
             | (self.state.q.val() == RequantState::High)
         {
             self.param_entry.next = 2.into();
@@ -377,7 +387,6 @@ impl Logic for Requantizer {
         // (Registered, every cycle: the 32-bit carry chain ends at a
         // flip-flop in its own logic cells, and each user waits a cycle.)
         self.x.d.next = self.magnitude.q.val() + self.addend.q.val().get_bits::<32>(0);
-        self.multiplier_min.d.next = self.param.val() == 0x8000_0000_u64;
         self.shift_zero.d.next = self.param.val().get_bits::<5>(0) == 0;
         self.shift_one.d.next = self.param.val().get_bits::<5>(0) == 1;
         self.sign_fill.next = bits::<32>(0);
@@ -387,20 +396,25 @@ impl Logic for Requantizer {
         // Multiply step: add the multiplicand to the high half when the
         // multiplier's bit is set; the addend is chosen a cycle ahead, into
         // a register, so that the step's adder starts from flip-flops.
+        self.at_high.d.next = self.state.q.val() == RequantState::MultiplyLow;
         self.next_bit.next = self.low.q.val().get_bit(0);
-        if self.state.q.val() == RequantState::Multiply {
+        if self.at_high.q.val() {
             self.next_bit.next = self.low.q.val().get_bit(1);
         }
         self.addend.d.next = bits::<33>(0);
         if self.next_bit.val() {
             self.addend.d.next = bit_cast::<33, 32>(self.magnitude.q.val());
         }
-        self.step_sum.next = self.high.q.val() + self.addend.q.val();
-        // Multiply and Shift both shift `low` right (one enable, one
-        // multiplexer input): Multiply takes the sum's bit 0 in at the top.
+        self.partial_low.next = bit_cast::<18, 17>(self.high.q.val().get_bits::<17>(0))
+            + bit_cast::<18, 17>(self.addend.q.val().get_bits::<17>(0));
+        self.partial_high.next = ((bit_cast::<17, 16>(self.high.q.val().get_bits::<16>(17)) << 1) | 1)
+            + ((bit_cast::<17, 16>(self.addend.q.val().get_bits::<16>(17)) << 1) | bit_cast::<17, 1>(self.low_carry.q.val().into()));
+        // MultiplyHigh and Shift both shift `low` right (one enable, one
+        // multiplexer input): MultiplyHigh takes the sum's bit 0 (in
+        // high's bit 0 since MultiplyLow) in at the top.
         self.shift_in.next = false;
-        if self.state.q.val() == RequantState::Multiply {
-            self.shift_in.next = self.step_sum.val().get_bit(0);
+        if self.state.q.val() == RequantState::MultiplyHigh {
+            self.shift_in.next = self.high.q.val().get_bit(0);
         }
         // The rounding nudge, 2^30 (2^30 - 1 when negative), which starts the
         // product (Negate, Prime), and R = (P + nudge) >> 31, read in High.
@@ -448,7 +462,7 @@ impl Logic for Requantizer {
             self.out_data.next = self.max.val();
         }
 
-        if (self.state.q.val() == RequantState::Multiply) | (self.state.q.val() == RequantState::Shift) {
+        if (self.state.q.val() == RequantState::MultiplyHigh) | (self.state.q.val() == RequantState::Shift) {
             self.low.d.next = (self.low.q.val() >> 1) | (bit_cast::<32, 1>(self.shift_in.val().into()) << 31);
         }
         match self.state.q.val() {
@@ -566,14 +580,21 @@ impl Logic for Requantizer {
                     self.high.d.next = bit_cast::<33, 32>(self.x.q.val());
                 }
                 // The saturating case: |x| = 2^31 (x = INT32_MIN) and m = INT32_MIN.
-                self.saturate.d.next = (self.magnitude.q.val() == 0x8000_0000_u64) & self.multiplier_min.q.val();
-                self.state.d.next = RequantState::Multiply;
+                self.state.d.next = RequantState::MultiplyLow;
             }
-            RequantState::Multiply => {
-                // {high, low} = ({high + addend, low}) >> 1, 32 times (`low`
-                // shifts above, with Shift's).
-                self.high.d.next = self.step_sum.val() >> 1;
-                self.state.d.next = RequantState::Multiply;
+            RequantState::MultiplyLow => {
+                // {high, low} = ({high + addend, low}) >> 1, 32 times: the
+                // low 17 bits of the sum here, into high, and their carry.
+                self.high.d.next = (self.high.q.val() & 0x1_FFFE_0000_u64) | bit_cast::<33, 17>(self.partial_low.val().get_bits::<17>(0));
+                self.low_carry.d.next = self.partial_low.val().get_bit(17);
+                self.state.d.next = RequantState::MultiplyHigh;
+            }
+            RequantState::MultiplyHigh => {
+                // The high 16 bits of the sum with the carry, and the shift
+                // (`low` shifts above, with Shift's).
+                self.high.d.next = (bit_cast::<33, 17>(self.partial_high.val() >> 1) << 16)
+                    | bit_cast::<33, 16>(self.high.q.val().get_bits::<16>(1));
+                self.state.d.next = RequantState::MultiplyLow;
                 self.step.d.next = self.step.q.val() - 1;
                 self.last_step.d.next = self.step.q.val() == 1;
                 if self.last_step.q.val() {
@@ -585,17 +606,14 @@ impl Logic for Requantizer {
                 self.high.d.next = bits::<33>(0);
                 self.state.d.next = RequantState::Idle;
             }
-            RequantState::Spare14 => {
-                self.high.d.next = bits::<33>(0);
-                self.state.d.next = RequantState::Idle;
-            }
             RequantState::High => {
                 // SaturatingRoundingDoublingHighMul's magnitude, (P + nudge)
-                // >> 31 (the saturated case is positive: INT32_MIN squared).
+                // >> 31. Both magnitudes are at most 2^31, so R is at most
+                // 2^31, and reaches it only for x = m = INT32_MIN, whose
+                // product is positive: that one case saturates to INT32_MAX.
                 self.low.d.next = self.truncated.val();
-                if self.saturate.q.val() {
+                if self.truncated.val().get_bit(31) {
                     self.low.d.next = bits::<32>(0x7FFF_FFFF);
-                    self.negative.d.next = false;
                 }
                 self.half.d.next = false;
                 // `shift` Shift steps (5 bits: below 32), the
