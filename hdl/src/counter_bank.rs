@@ -44,6 +44,8 @@ const _: () = assert!(CLEARABLE == 8 && COUNTERS == 16);
 /// Width of a counter, and of the snapshot: 2^40 cycles are over 6 hours
 /// at 48 MHz (the protocol's 8-byte fields read 0 above).
 pub const SNAPSHOT_BITS: usize = npu_spec::protocol::COUNTER_BITS;
+// The write-back adds in two halves of 20 bits (`update`).
+const _: () = assert!(SNAPSHOT_BITS == 40);
 /// The one counter whose increment may exceed 1 (the COUNTERS record's
 /// MACs; `update` names it by this literal).
 pub const WIDE_COUNTER: usize = 3;
@@ -82,15 +84,18 @@ pub struct CounterBank {
     /// Words to be read as zero: cleared since the service last wrote them.
     stale: Vec<DFF<Bit>>,
     /// The service, three counters in flight: the counter whose word is
-    /// read this cycle (its tally is taken), the one whose word arrives (it
-    /// is kept, zero if stale), and the one written back (the kept word plus
-    /// the taken tally). Each stage a register apart.
+    /// read this cycle (its tally is taken), the one whose word arrives
+    /// (zero if stale; its low half plus the tally is added here), and the
+    /// one written back (the high half plus that sum's carry). Each stage a
+    /// register apart, and no carry chain longer than 21 bits.
     read_counter: DFF<Bits<4>>,
     fetch_counter: DFF<Bits<4>>,
     write_counter: DFF<Bits<4>>,
     taken: DFF<Bits<17>>,
-    taken_fetched: DFF<Bits<17>>,
-    fetched: DFF<Bits<SNAPSHOT_BITS>>,
+    /// The fetched word's low half plus the tally, with its carry out
+    /// (bit 20), and the word's high half.
+    sum_low: DFF<Bits<21>>,
+    fetched_high: DFF<Bits<20>>,
     /// The snapshot: which counter, whether taken, the value.
     wanted: DFF<Bits<4>>,
     ready: DFF<Bit>,
@@ -107,6 +112,8 @@ pub struct CounterBank {
     sum: Vec<Signal<Local, Bits<17>>>,
     /// Which bits each tally can use.
     mask: Vec<Signal<Local, Bits<17>>>,
+    /// The fetched word, zero if stale.
+    kept: Signal<Local, Bits<SNAPSHOT_BITS>>,
 }
 
 impl CounterBank {
@@ -134,8 +141,9 @@ impl CounterBank {
             fetch_counter: Default::default(),
             write_counter: Default::default(),
             taken: Default::default(),
-            taken_fetched: Default::default(),
-            fetched: Default::default(),
+            sum_low: Default::default(),
+            fetched_high: Default::default(),
+            kept: Default::default(),
             wanted: Default::default(),
             ready: Default::default(),
             value: Default::default(),
@@ -160,7 +168,7 @@ impl CounterBank {
 impl Logic for CounterBank {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, read_counter, fetch_counter, write_counter, taken, taken_fetched, fetched, wanted, ready, value, at_wanted, requested);
+        dff_setup!(self, clock, read_counter, fetch_counter, write_counter, taken, sum_low, fetched_high, wanted, ready, value, at_wanted, requested);
         self.words.clock.next = self.clock.val();
         self.snapshot_ready.next = self.ready.q.val();
         self.snapshot.next = self.value.q.val();
@@ -191,18 +199,20 @@ impl Logic for CounterBank {
         self.fetch_counter.d.next = self.read_counter.q.val();
         self.write_counter.d.next = self.fetch_counter.q.val();
         self.words.read_address.next = bit_cast::<16, 4>(self.read_counter.q.val());
-        self.taken_fetched.d.next = self.taken.q.val();
-        self.fetched.d.next = self.words.read_data.val();
+        self.kept.next = self.words.read_data.val();
         for c in 0..self.tally.len() {
             if self.fetch_counter.q.val().index() == c {
                 if self.stale[c].q.val() {
-                    self.fetched.d.next = 0.into();
+                    self.kept.next = 0.into();
                 }
                 self.stale[c].d.next = false;
             }
         }
+        self.sum_low.d.next = bit_cast::<21, 20>(self.kept.val().get_bits::<20>(0)) + bit_cast::<21, 17>(self.taken.q.val());
+        self.fetched_high.d.next = self.kept.val().get_bits::<20>(20);
         self.words.write_address.next = bit_cast::<16, 4>(self.write_counter.q.val());
-        self.words.write_data.next = self.fetched.q.val() + bit_cast::<SNAPSHOT_BITS, 17>(self.taken_fetched.q.val());
+        self.words.write_data.next = (bit_cast::<SNAPSHOT_BITS, 20>(self.fetched_high.q.val() + bit_cast::<20, 1>(self.sum_low.q.val().get_bit(20).into())) << 20)
+            | bit_cast::<SNAPSHOT_BITS, 20>(self.sum_low.q.val().get_bits::<20>(0));
         // (Not in the first cycle after power-up, when all are counter 0.)
         self.words.write_enable.next = self.write_counter.q.val() != self.read_counter.q.val();
 
@@ -227,13 +237,13 @@ impl Logic for CounterBank {
             }
             // A cleared counter's gains in flight are from before the
             // clear: write zero (the read stage's tally, the fetch stage's
-            // word; the write stage's counter is stale until next round).
+            // sum; the write stage's counter is stale until next round).
             if !self.read_counter.q.val().get_bit(3) {
                 self.taken.d.next = 0.into();
             }
             if !self.fetch_counter.q.val().get_bit(3) {
-                self.taken_fetched.d.next = 0.into();
-                self.fetched.d.next = 0.into();
+                self.sum_low.d.next = 0.into();
+                self.fetched_high.d.next = 0.into();
             }
         }
     }
