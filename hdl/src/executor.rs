@@ -309,6 +309,11 @@ pub struct Executor {
     /// The cursor is at its lane's last byte; at its entry's last byte.
     byte_last: DFF<Bit>,
     cursor_last: DFF<Bit>,
+    /// The cursor moved past its entry's last byte last cycle: the entry
+    /// steps now, a cycle after the lane (nothing reads the entry in the
+    /// cycle after CopyData or TxPick), so that its enable is one LUT from
+    /// flip-flops.
+    entry_step: DFF<Bit>,
     // Combinational helpers.
     field_entry: Signal<Local, Bits<16>>,
     field_count: Signal<Local, Bits<16>>,
@@ -473,6 +478,7 @@ impl Executor {
             last_error: Default::default(),
             byte_last: Default::default(),
             cursor_last: Default::default(),
+            entry_step: Default::default(),
             field_entry: Default::default(),
             field_count: Default::default(),
             data_byte: Default::default(),
@@ -498,7 +504,7 @@ impl Logic for Executor {
             size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters,
             is_bank_a, is_bank_b, is_bank_acc, is_bank_bias, past_a, past_b, past_acc, past_bias, past_end, write_a_reg, write_b_reg, write_bias_reg,
             copy_index, copy_left, tx_index, tx_word, tx_byte_lane, record_byte, is_record, tx_data, tx_data_valid, start_reply, last_error,
-            byte_last, cursor_last
+            byte_last, cursor_last, entry_step
         );
         // ---- Outputs, each a flip-flop (or, for the counts, the Done state).
         self.busy.next = self.state.q.val() != ExecState::Idle;
@@ -524,6 +530,10 @@ impl Logic for Executor {
         self.clear_counters.next = self.clear_counters_reg.q.val();
         self.clear_counters_reg.d.next = false;
         self.cursor_entry.next = self.entry.q.val();
+        self.entry_step.d.next = false;
+        if self.entry_step.q.val() {
+            self.entry.d.next = self.entry.q.val() + 1;
+        }
         self.cursor_lane.next = self.lane.q.val();
         self.write_a.next = self.write_a_reg.q.val();
         self.write_b.next = self.write_b_reg.q.val();
@@ -865,7 +875,7 @@ impl Logic for Executor {
                     self.lane.d.next = self.lane.q.val() + 1;
                     if self.cursor_last.q.val() {
                         self.lane.d.next = 0.into();
-                        self.entry.d.next = self.entry.q.val() + 1;
+                        self.entry_step.d.next = true;
                     }
                 }
             }
@@ -935,7 +945,7 @@ impl Logic for Executor {
                     self.lane.d.next = self.lane.q.val() + 1;
                     if self.cursor_last.q.val() {
                         self.lane.d.next = 0.into();
-                        self.entry.d.next = self.entry.q.val() + 1;
+                        self.entry_step.d.next = true;
                     }
                 }
                 self.state.d.next = ExecState::Replying;
