@@ -180,12 +180,12 @@ fn every_memory_maps_to_spram_or_block_ram() {
     let spram = |lanes: u64, depth: usize| lanes.div_ceil(2) * (depth as u64).div_ceil(16384);
     assert_eq!(stats.count_matching("SB_SPRAM256KA"), spram(rows, m.a_depth) + spram(cols, m.b_depth), "the scratchpads in SPRAM: {stats:?}");
     // Accumulators, OUT, the two request frames, the bias bank (a few entries, in
-    // block RAM on purpose) and the counters' high parts (8 of 256 entries).
+    // block RAM on purpose) and the counters' words (16 of 256 entries).
     let want = cols * ebr(m.acc_depth, 32)
         + cols * ebr(m.acc_depth, 8)
         + ebr(2 * npu_spec::protocol::MAX_REQUEST_PAYLOAD, 8)
         + ebr(cols as usize, 32)
-        + ebr(256, 32);
+        + ebr(256, npu_spec::protocol::COUNTER_BITS);
     let brams = stats.count_matching("SB_RAM40_4K");
     assert_eq!(brams, want, "every accumulator, OUT, frame, bias and counter memory in block RAM: {stats:?}");
     // Had one become registers, its bits would show up as flip-flops.

@@ -21,8 +21,9 @@
 //! A read takes a **snapshot** of one counter as the service writes it
 //! back: that word is the counter's value at its read stage, whole.
 //! `snapshot_request` names the counter, `snapshot_ready` rises at most
-//! `COUNTERS + 2` cycles later, and `snapshot` then holds the value until
-//! the next request. So every counter is read as one consistent number (a
+//! `COUNTERS + 2` cycles later, and the snapshot then holds the value until
+//! the next request, shown a byte at a time from its low byte
+//! (`snapshot_byte`, `snapshot_shift`). So every counter is read as one consistent number (a
 //! live register read byte by byte could tear when a carry crossed bytes).
 //!
 //! `clear` zeroes the first CLEARABLE counters at once (the COUNTERS
@@ -64,9 +65,9 @@ pub struct CounterBank {
     /// One cycle: take a snapshot of counter `snapshot_counter`.
     pub snapshot_request: Signal<In, Bit>,
     pub snapshot_counter: Signal<In, Bits<4>>,
-    /// The snapshot asked for last is in `snapshot`.
+    /// The snapshot asked for last is ready; its low byte.
     pub snapshot_ready: Signal<Out, Bit>,
-    pub snapshot: Signal<Out, Bits<SNAPSHOT_BITS>>,
+    pub snapshot_byte: Signal<Out, Bits<8>>,
     /// One cycle: the snapshot moves down a byte, zeros coming in at the
     /// top (a reader takes it byte by byte from the low byte: no byte
     /// multiplexer, and the snapshot's flip-flops share their cells with
@@ -130,7 +131,7 @@ impl CounterBank {
             snapshot_request: Default::default(),
             snapshot_counter: Default::default(),
             snapshot_ready: Default::default(),
-            snapshot: Default::default(),
+            snapshot_byte: Default::default(),
             snapshot_shift: Default::default(),
             event_mask: mask(1),
             wide_mask: mask(max_increment),
@@ -175,7 +176,7 @@ impl Logic for CounterBank {
         dff_setup!(self, clock, read_counter, fetch_counter, write_counter, taken, taken_stale, sum_low, fetched_high, wanted, ready, value, at_wanted, requested);
         self.words.clock.next = self.clock.val();
         self.snapshot_ready.next = self.ready.q.val();
-        self.snapshot.next = self.value.q.val();
+        self.snapshot_byte.next = self.value.q.val().get_bits::<8>(0);
 
         // Tallies: add the increment; the read stage takes the tally and
         // starts it again from this cycle's increment.
@@ -277,7 +278,7 @@ mod tests {
             bank.snapshot_request.next = false;
             waited += 1;
             if bank.snapshot_ready.val() {
-                return bank.snapshot.val().to_u64();
+                return bank.value.q.val().to_u64();
             }
             assert!(waited <= COUNTERS + 2, "the snapshot came within a service round");
         }

@@ -21,7 +21,6 @@
 //! state that acts on them (Decode before Dispatch, Size before SizeStep,
 //! TxFetch to TxPick for a data byte).
 
-use crate::counter_bank::SNAPSHOT_BITS;
 use crate::frame_receiver::HEADER_BYTES;
 use crate::vecs::{above, k};
 use npu_spec::protocol::{
@@ -127,11 +126,11 @@ pub struct Executor {
     /// One cycle: zero the COUNTERS record's counters.
     pub clear_counters: Signal<Out, Bit>,
     /// One cycle: snapshot counter `snapshot_counter`; the bank raises
-    /// `snapshot_ready` when `snapshot` holds it.
+    /// `snapshot_ready` when `snapshot_byte` shows its low byte.
     pub snapshot_request: Signal<Out, Bit>,
     pub snapshot_counter: Signal<Out, Bits<4>>,
     pub snapshot_ready: Signal<In, Bit>,
-    pub snapshot: Signal<In, Bits<SNAPSHOT_BITS>>,
+    pub snapshot_byte: Signal<In, Bits<8>>,
     /// One cycle: a data byte was taken; the snapshot moves down a byte, so
     /// that its low byte is always the next one (COUNTERS: five bytes, then
     /// zeros; STATUS: four bytes of each frame count).
@@ -366,7 +365,7 @@ impl Executor {
             snapshot_request: Default::default(),
             snapshot_counter: Default::default(),
             snapshot_ready: Default::default(),
-            snapshot: Default::default(),
+            snapshot_byte: Default::default(),
             snapshot_shift: Default::default(),
             cursor_entry: Default::default(),
             cursor_lane: Default::default(),
@@ -565,7 +564,7 @@ impl Logic for Executor {
         // The record's byte at tx_index, registered every cycle. COUNTERS
         // and STATUS's bytes 0..=7: the snapshot's low byte (it moves down a
         // byte as each is taken, see TxPick); STATUS's byte 8 the last error.
-        self.record_byte.d.next = self.snapshot.val().get_bits::<8>(0);
+        self.record_byte.d.next = self.snapshot_byte.val();
         if self.is_status.q.val() & self.tx_index.q.val().get_bit(3) {
             self.record_byte.d.next = self.last_error.q.val();
         }

@@ -514,7 +514,7 @@ impl Logic for Npu {
         self.counters.snapshot_request.next = self.executor.snapshot_request.val();
         self.counters.snapshot_counter.next = self.executor.snapshot_counter.val();
         self.executor.snapshot_ready.next = self.counters.snapshot_ready.val();
-        self.executor.snapshot.next = self.counters.snapshot.val();
+        self.executor.snapshot_byte.next = self.counters.snapshot_byte.val();
         self.counters.snapshot_shift.next = self.executor.snapshot_shift.val();
     }
 }
