@@ -105,6 +105,10 @@ pub struct GemmEngine {
     /// The fewest cycles between two final steps, less one.
     spacing_less_one: Constant<Bits<8>>,
     drain_wait: Constant<Bits<8>>,
+    /// The bits the drain waits and the spacing countdown use (their
+    /// counts never pass drain_wait and spacing_less_one, and never wrap:
+    /// the mask lets synthesis drop the rest).
+    wait_mask: Constant<Bits<8>>,
     bad_tile: Constant<Bits<8>>,
     out_of_range: Constant<Bits<8>>,
     array: SystolicArray,
@@ -277,6 +281,7 @@ impl GemmEngine {
             acc_depth_log: c18(config.memory.acc_depth.trailing_zeros() as usize),
             spacing_less_one: c8(spacing - 1),
             drain_wait: c8(latency - 1),
+            wait_mask: c8(latency.max(spacing).next_power_of_two() - 1),
             bad_tile: c8(Status::BadTile as usize),
             out_of_range: c8(Status::OutOfRange as usize),
             array,
@@ -484,7 +489,7 @@ impl Logic for GemmEngine {
             self.gap_busy.d.next = true;
         } else if self.gap_busy.q.val() {
             // (`gap_busy` is `gap != 0`: the spacing is 3 or more.)
-            self.gap.d.next = self.gap.q.val() - 1;
+            self.gap.d.next = (self.gap.q.val() - 1) & self.wait_mask.val();
             self.gap_busy.d.next = (self.gap.q.val() >> 1) != 0;
         }
         if self.step_go.val() {
@@ -578,11 +583,11 @@ impl Logic for GemmEngine {
         self.array.drain.next = self.draining.val();
         // (Wherever a wait changes, its `== 1` flag gets the new value's test.)
         if self.s0_pending.q.val() & (self.s0_wait.q.val() != 0) {
-            self.s0_wait.d.next = self.s0_wait.q.val() - 1;
+            self.s0_wait.d.next = (self.s0_wait.q.val() - 1) & self.wait_mask.val();
             self.s0_wait_one.d.next = self.s0_wait.q.val() == 2;
         }
         if self.s1_pending.q.val() & (self.s1_wait.q.val() != 0) {
-            self.s1_wait.d.next = self.s1_wait.q.val() - 1;
+            self.s1_wait.d.next = (self.s1_wait.q.val() - 1) & self.wait_mask.val();
             self.s1_wait_one.d.next = self.s1_wait.q.val() == 2;
         }
         if self.draining.val() {
@@ -633,7 +638,7 @@ impl Logic for GemmEngine {
             self.s0_pending.d.next = false;
             if self.s1_pending.q.val() {
                 self.s0_pending.d.next = true;
-                self.s0_wait.d.next = self.s1_wait.q.val() - 1;
+                self.s0_wait.d.next = (self.s1_wait.q.val() - 1) & self.wait_mask.val();
                 self.s0_wait_one.d.next = self.s1_wait.q.val() == 2;
                 self.s0_row.d.next = self.last_row.val();
                 self.on_last_row.d.next = self.last_row.val() == 0;
