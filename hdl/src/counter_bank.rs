@@ -31,6 +31,7 @@
 //! marking them stale until the service has written each one back as zero.
 
 use crate::ram::Ram;
+use npu_spec::protocol::COUNTER_BITS;
 use crate::vecs::{dffs, signals};
 use rust_hdl::prelude::*;
 
@@ -42,11 +43,10 @@ pub const COUNTERS: usize = 16;
 /// counter's number for it).
 pub const CLEARABLE: usize = 8;
 const _: () = assert!(CLEARABLE == 8 && COUNTERS == 16);
-/// Width of a counter, and of the snapshot: 2^40 cycles are over 6 hours
-/// at 48 MHz (the protocol's 8-byte fields read 0 above).
-pub const SNAPSHOT_BITS: usize = npu_spec::protocol::COUNTER_BITS;
-// The write-back adds in two halves of 20 bits (`update`).
-const _: () = assert!(SNAPSHOT_BITS == 40);
+// A counter is the protocol's COUNTER_BITS wide (2^40 cycles are over 6
+// hours at 48 MHz; the record's 8-byte fields read 0 above); the
+// write-back adds in two halves of 20 bits (`update`).
+const _: () = assert!(COUNTER_BITS == 40);
 /// The one counter whose increment may exceed 1 (the COUNTERS record's
 /// MACs; `update` names it by this literal).
 pub const WIDE_COUNTER: usize = 3;
@@ -77,7 +77,7 @@ pub struct CounterBank {
     event_mask: Constant<Bits<17>>,
     wide_mask: Constant<Bits<17>>,
     /// The counters, entry c for counter c.
-    words: Ram<Bits<SNAPSHOT_BITS>>,
+    words: Ram<Bits<COUNTER_BITS>>,
     /// The increments, registered.
     added: Vec<DFF<Bits<17>>>,
     /// What each counter gained since the service last took it.
@@ -103,7 +103,7 @@ pub struct CounterBank {
     /// The snapshot: which counter, whether taken, the value.
     wanted: DFF<Bits<4>>,
     ready: DFF<Bit>,
-    value: DFF<Bits<SNAPSHOT_BITS>>,
+    value: DFF<Bits<COUNTER_BITS>>,
     /// The counter written back next cycle is `wanted` (registered from the
     /// fetch stage; wrong for the cycle after a request, which `requested`
     /// marks), so that the snapshot's decision reads flip-flops only.
@@ -117,7 +117,7 @@ pub struct CounterBank {
     /// Which bits each tally can use.
     mask: Vec<Signal<Local, Bits<17>>>,
     /// The fetched word, zero if stale.
-    kept: Signal<Local, Bits<SNAPSHOT_BITS>>,
+    kept: Signal<Local, Bits<COUNTER_BITS>>,
 }
 
 impl CounterBank {
@@ -214,8 +214,8 @@ impl Logic for CounterBank {
         self.sum_low.d.next = bit_cast::<21, 20>(self.kept.val().get_bits::<20>(0)) + bit_cast::<21, 17>(self.taken.q.val());
         self.fetched_high.d.next = self.kept.val().get_bits::<20>(20);
         self.words.write_address.next = bit_cast::<16, 4>(self.write_counter.q.val());
-        self.words.write_data.next = (bit_cast::<SNAPSHOT_BITS, 20>(self.fetched_high.q.val() + bit_cast::<20, 1>(self.sum_low.q.val().get_bit(20).into())) << 20)
-            | bit_cast::<SNAPSHOT_BITS, 20>(self.sum_low.q.val().get_bits::<20>(0));
+        self.words.write_data.next = (bit_cast::<COUNTER_BITS, 20>(self.fetched_high.q.val() + bit_cast::<20, 1>(self.sum_low.q.val().get_bit(20).into())) << 20)
+            | bit_cast::<COUNTER_BITS, 20>(self.sum_low.q.val().get_bits::<20>(0));
         // (Not in the first cycle after power-up, when all are counter 0.)
         self.words.write_enable.next = self.write_counter.q.val() != self.read_counter.q.val();
 

@@ -325,6 +325,8 @@ impl Executor {
     pub fn new(config: &NpuConfig) -> Self {
         let (rows, cols) = (config.array.rows, config.array.cols);
         let m = &config.memory;
+        // WRITE's bytes before its data: the opcode and its fields.
+        let write_head = 1 + record_len(WRITE_FIELDS);
         let info_bytes = Info::of(config).encode();
         assert!(info_bytes.len() * 8 <= 256);
         let mut info = Bits::<256>::default();
@@ -403,12 +405,12 @@ impl Executor {
             op_status: k(Opcode::Status as u64),
             above_last_opcode: above(Opcode::ClearCounters as usize),
             above_last_bank: above(Bank::Out as usize),
-            above_write_head: above(1 + record_len(WRITE_FIELDS)),
+            above_write_head: above(write_head),
             info_len: k(record_len(INFO_FIELDS) as u64),
             status_len: k(record_len(STATUS_FIELDS) as u64),
             counters_len: k(record_len(COUNTER_FIELDS) as u64),
-            write_head: k((1 + record_len(WRITE_FIELDS)) as u64),
-            write_head_plus_one: k((2 + record_len(WRITE_FIELDS)) as u64),
+            write_head: k(write_head as u64),
+            write_head_plus_one: k(write_head as u64 + 1),
             read_len: k(Opcode::Read.request_len() as u64),
             gemm_len: k(Opcode::Gemm.request_len() as u64),
             requant_len: k(Opcode::Requant.request_len() as u64),
