@@ -24,8 +24,20 @@ fn info_answers_the_config() {
 
 #[test]
 fn write_then_read_round_trips() {
-    let c = small_config();
-    let mut npu = NpuSim::new(&c);
+    write_then_read_round_trip(&small_config());
+}
+
+/// The ECP5's way to the banks (each lane's read data registered on its way
+/// to READ's lane multiplexers): the same answers.
+#[test]
+fn write_then_read_round_trips_with_the_read_data_registered() {
+    let mut c = small_config();
+    c.memory.read_data_register = true;
+    write_then_read_round_trip(&c);
+}
+
+fn write_then_read_round_trip(c: &NpuConfig) {
+    let mut npu = NpuSim::new(c);
     let data: Vec<u8> = (0..12).map(|i| 0x30 + i).collect();
     let p = npu.request(&Request::Write { bank: Bank::Bias, entry: 0, data: data[..8].to_vec() }, WAIT).unwrap().unwrap();
     assert_eq!(&p[..2], &[Status::Ok as u8, Opcode::Write as u8]);
@@ -46,6 +58,17 @@ fn write_then_read_round_trips() {
     assert_eq!(p[0], Status::Ok as u8);
     let p = npu.request(&Request::Read { bank: Bank::A, entry: 15, count: 1 }, WAIT).unwrap().unwrap();
     assert_eq!(&p[2..], &[7, 9]);
+    // Several entries of each byte bank, every lane a different byte, so
+    // that a byte a cycle early or late, or from the wrong lane, shows.
+    let bytes: Vec<u8> = (0..6).map(|i| 0xA0 + 7 * i).collect();
+    for bank in [Bank::A, Bank::B] {
+        expect(&mut npu, &Request::Write { bank, entry: 4, data: bytes.clone() }, Status::Ok);
+        assert_eq!(expect(&mut npu, &Request::Read { bank, entry: 4, count: 3 }, Status::Ok), bytes, "{bank:?}");
+    }
+    for (i, b) in bytes.iter().enumerate() {
+        npu.poke(Bank::Out, 6 + i / 2, i % 2, u32::from(*b));
+    }
+    assert_eq!(expect(&mut npu, &Request::Read { bank: Bank::Out, entry: 6, count: 3 }, Status::Ok), bytes);
 }
 
 use npu_spec::device_model::DeviceModel;
@@ -140,10 +163,10 @@ fn requant_over_the_link_equals_the_model() {
 /// The ECP5's way to the accumulators (the pipelined unit, each lane's read
 /// data registered rather than the address): the same cycles, the same answers.
 #[test]
-fn requant_over_the_link_with_the_acc_data_registered() {
+fn requant_over_the_link_with_the_read_data_registered() {
     let mut c = small_config();
     c.requant.unit = npu_spec::config::RequantUnit::Pipelined;
-    c.memory.acc_data_register = true;
+    c.memory.read_data_register = true;
     requant_over_the_link(&c);
 }
 

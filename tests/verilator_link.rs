@@ -138,7 +138,7 @@ fn info_and_requant_over_the_link_16x16_pipelined() {
 fn info_and_requant(side: usize, unit: RequantUnit) {
     let mut c = config(side);
     c.requant.unit = unit;
-    c.memory.acc_data_register = unit == RequantUnit::Pipelined;
+    c.memory.read_data_register = unit == RequantUnit::Pipelined;
     let Some(mut sim) = npu(&c) else { return };
     let info = expect(&mut sim, &Request::Info, Status::Ok);
     assert_eq!(Info::decode(&info), Some(Info::of(&c)));

@@ -151,7 +151,7 @@ fn verilator_lints_the_whole_npu_clean() {
         let mut c = config(rows, cols);
         c.requant.unit = npu_spec::config::RequantUnit::Pipelined;
         c.array.multiplier_latency = latency;
-        c.memory.acc_data_register = latency == 4;
+        c.memory.read_data_register = latency == 4;
         let dir = tempfile::tempdir().unwrap();
         let path = npu_file(&dir, &c);
         if let Err(e) = npu_sim::verilator::lint(&path, NPU_TOP) {

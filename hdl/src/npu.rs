@@ -111,10 +111,17 @@ pub struct Npu {
     /// see Requantizer::acc_address and the executor's TxSettle), so that
     /// only the engine's address is a multiplexer away from the memories.
     acc_read_other: DFF<Bits<16>>,
-    /// With `memory.acc_data_register` (else empty): each lane's read data,
+    /// With `memory.read_data_register` (else empty): each lane's read data,
     /// registered, for the lane multiplexers; the address then goes to the
     /// memories unregistered, so the cycles are the same.
     acc_read_data: Vec<DFF<Bits<32>>>,
+    /// With `memory.read_data_register` (else empty): the byte banks' read
+    /// data for READ's lane multiplexer, each lane registered. The cursor
+    /// moves in TxPick and holds through Replying and TxFetch, so the
+    /// memories' data is in these registers by TxWait (see the executor).
+    out_read_data: Vec<DFF<Bits<8>>>,
+    a_read_data: Vec<DFF<Bits<8>>>,
+    b_read_data: Vec<DFF<Bits<8>>>,
     /// The lane the requantizer or the cursor selected a cycle ago (ORed:
     /// each shows lane 0 while the other works), and that lane's accumulator.
     lane_select: DFF<Bits<8>>,
@@ -202,7 +209,10 @@ impl Npu {
             out_write_data_odd: dffs(requant_pairs),
             out_write_lane: dffs(cols),
             acc_read_other: Default::default(),
-            acc_read_data: dffs(if m.acc_data_register { cols } else { 0 }),
+            acc_read_data: dffs(if m.read_data_register { cols } else { 0 }),
+            out_read_data: dffs(if m.read_data_register { cols } else { 0 }),
+            a_read_data: dffs(if m.read_data_register { rows } else { 0 }),
+            b_read_data: dffs(if m.read_data_register { cols } else { 0 }),
             lane_select: Default::default(),
             param_entry: Default::default(),
             frame_byte: Default::default(),
@@ -228,7 +238,7 @@ impl Npu {
         self.cols() / 2
     }
 
-    /// 1 with `memory.acc_data_register`, else 0 (a loop bound).
+    /// 1 with `memory.read_data_register`, else 0 (a loop bound).
     fn acc_data_registered(&self) -> usize {
         usize::from(!self.acc_read_data.is_empty())
     }
@@ -464,7 +474,7 @@ impl Logic for Npu {
 
         // ---- The cursor's lane of its bank, for the executor's answers.
         // (Bank flags rather than the bank number: each lane multiplexer is
-        // a few LUTs after the memory's output.)
+        // a few LUTs after the memory's output, or after its register.)
         self.lane_u8.next = 0.into();
         for j in 0..self.cols() {
             if (self.executor.cursor_lane.val() & self.col_mask.val()).index() == j {
@@ -475,6 +485,19 @@ impl Logic for Npu {
                 }
             }
         }
+        for j in 0..self.out_read_data.len() {
+            self.out_read_data[j].clock.next = self.clock.val();
+            self.out_read_data[j].d.next = self.out_mem[j].read_data.val();
+            self.b_read_data[j].clock.next = self.clock.val();
+            self.b_read_data[j].d.next = self.b_mem.read_data[j].val();
+            if (self.executor.cursor_lane.val() & self.col_mask.val()).index() == j {
+                if self.executor.bank_b.val() {
+                    self.lane_u8.next = self.b_read_data[j].q.val();
+                } else {
+                    self.lane_u8.next = self.out_read_data[j].q.val();
+                }
+            }
+        }
         if self.executor.bank_a.val() {
             self.lane_u8.next = 0.into();
             for i in 0..self.rows() {
@@ -482,6 +505,15 @@ impl Logic for Npu {
                     self.lane_u8.next = self.a_mem.read_data[i].val();
                 }
             }
+            for i in 0..self.a_read_data.len() {
+                if (self.executor.cursor_lane.val() & self.row_mask.val()).index() == i {
+                    self.lane_u8.next = self.a_read_data[i].q.val();
+                }
+            }
+        }
+        for i in 0..self.a_read_data.len() {
+            self.a_read_data[i].clock.next = self.clock.val();
+            self.a_read_data[i].d.next = self.a_mem.read_data[i].val();
         }
         self.lane_u32.next = self.bias_mem.read_data.val();
         if self.executor.bank_acc.val() {

@@ -108,14 +108,16 @@ pub struct MemoryConfig {
     /// Accumulator entries; one entry is `cols` INT32 values, one row of an
     /// output tile. At least `rows`, so one whole tile fits.
     pub acc_depth: usize,
-    /// Where the accumulators' reads for the requantizer and READ pass a
-    /// register: on the address they present (false: 16 flip-flops, the
-    /// iCE40's choice) or on each lane's read data (true: 32 flip-flops a
-    /// lane, and the block RAM's slow output, 5.8 ns on an ECP5 DP16KD
-    /// without its output register, is a register away from the lane
-    /// multiplexer). The same cycles either way. false when absent.
-    #[serde(default)]
-    pub acc_data_register: bool,
+    /// Where the banks' reads for the requantizer and READ pass a register:
+    /// on the address they present (false: 16 flip-flops, the iCE40's
+    /// choice) or on each lane's read data (true: 32 flip-flops an ACC
+    /// lane and 8 an A, B or OUT lane), so that a block RAM's slow output,
+    /// 5.8 ns on an ECP5 DP16KD without its output register, is a register
+    /// away from the lane multiplexers. The same cycles either way. false
+    /// when absent; `acc_data_register`, its name before it covered the
+    /// byte banks, is read as this.
+    #[serde(default, alias = "acc_data_register")]
+    pub read_data_register: bool,
 }
 
 /// Clocks.
@@ -373,6 +375,15 @@ mod tests {
         let c = NpuConfig::default();
         let again = NpuConfig::from_toml_str(&c.to_toml_string(), "round trip").unwrap();
         assert_eq!(c, again);
+    }
+
+    #[test]
+    fn the_read_data_registers_earlier_name_still_reads() {
+        for (line, want) in [("", false), ("read_data_register = true\n", true), ("acc_data_register = true\n", true)] {
+            let text = DEFAULT_TOML.replace("[clock]", &format!("{line}\n[clock]"));
+            let c = NpuConfig::from_toml_str(&text, "registers").unwrap();
+            assert_eq!(c.memory.read_data_register, want, "{line:?}");
+        }
     }
 
     #[test]
