@@ -113,9 +113,13 @@ pub struct MemoryConfig {
     /// choice) or on each lane's read data (true: 32 flip-flops an ACC
     /// lane and 8 an A, B or OUT lane), so that a block RAM's slow output,
     /// 5.8 ns on an ECP5 DP16KD without its output register, is a register
-    /// away from the lane multiplexers. The same cycles either way. false
-    /// when absent; `acc_data_register`, its name before it covered the
-    /// byte banks, is read as this.
+    /// away from the lane multiplexers. The same cycles either way for
+    /// those. The GEMM engine's accumulate path gets a register stage too
+    /// (the old value and the drained row registered before the adders):
+    /// each GEMM command takes a cycle more, and tiles are spaced at least
+    /// 4 cycles apart (3 without). false when absent; `acc_data_register`,
+    /// its name before it covered the byte banks and the engine, is read as
+    /// this.
     #[serde(default, alias = "acc_data_register")]
     pub read_data_register: bool,
 }
