@@ -206,7 +206,20 @@ fn requant_over_the_link(c: &NpuConfig) {
 
 #[test]
 fn counters_add_up() {
-    let c = small_config();
+    counters_add_up_in(&small_config());
+}
+
+/// With the read data registered: the GEMM engine's stage before its
+/// adders and the counter bank's hold stage, the same counts.
+#[test]
+fn counters_add_up_with_the_read_data_registered() {
+    let mut c = small_config();
+    c.memory.read_data_register = true;
+    counters_add_up_in(&c);
+}
+
+fn counters_add_up_in(c: &NpuConfig) {
+    let c = c.clone();
     let mut npu = NpuSim::new(&c);
     let mut model = DeviceModel::new(&c);
     write_a(&mut npu, &mut model, 0, &vec![vec![3, -4]; 5]);

@@ -181,7 +181,7 @@ impl Npu {
             bias_mem: WordRam::new(4 * crate::requantizer::bias_depth(cols)),
             engine: GemmEngine::new(config),
             requant: RequantUnit::new(config),
-            counters: CounterBank::new(rows * cols),
+            counters: CounterBank::new(rows * cols, m.read_data_register),
             row_mask: k(rows.next_power_of_two() as u64 - 1),
             col_mask: k(cols.next_power_of_two() as u64 - 1),
             bias_lane_bits: k(crate::requantizer::bias_depth(cols).trailing_zeros() as u64),

@@ -117,7 +117,9 @@ pub struct MemoryConfig {
     /// those. The GEMM engine's accumulate path gets a register stage too
     /// (the old value and the drained row registered before the adders):
     /// each GEMM command takes a cycle more, and tiles are spaced at least
-    /// 4 cycles apart (3 without). false when absent; `acc_data_register`,
+    /// 4 cycles apart (3 without); and the counter bank a hold stage
+    /// between its block RAM and its adder (a snapshot a cycle later).
+    /// false when absent; `acc_data_register`,
     /// its name before it covered the byte banks and the engine, is read as
     /// this.
     #[serde(default, alias = "acc_data_register")]
