@@ -313,6 +313,12 @@ pub struct Executor {
     /// cycle after CopyData or TxPick), so that its enable is one LUT from
     /// flip-flops.
     entry_step: DFF<Bit>,
+    /// With `memory.read_data_register` (else empty): TxSettle lasts a
+    /// second cycle (set in its first), for the NPU's register on the
+    /// bias bank's read data. (Needed if the sender asked for the next
+    /// byte the cycle after TxPick; today's sender asks once a UART byte,
+    /// so no test can tell, and it costs a cycle a byte of 10 bit times.)
+    settle_more: Vec<DFF<Bit>>,
     // Combinational helpers.
     field_entry: Signal<Local, Bits<16>>,
     field_count: Signal<Local, Bits<16>>,
@@ -480,6 +486,7 @@ impl Executor {
             byte_last: Default::default(),
             cursor_last: Default::default(),
             entry_step: Default::default(),
+            settle_more: crate::vecs::dffs(usize::from(m.read_data_register)),
             field_entry: Default::default(),
             field_count: Default::default(),
             data_byte: Default::default(),
@@ -507,6 +514,10 @@ impl Logic for Executor {
             copy_index, copy_left, tx_index, tx_word, tx_byte_lane, record_byte, is_record, tx_data, tx_data_valid, start_reply, last_error,
             byte_last, cursor_last, entry_step
         );
+        for e in 0..self.settle_more.len() {
+            self.settle_more[e].clock.next = self.clock.val();
+            self.settle_more[e].d.next = false;
+        }
         // ---- Outputs, each a flip-flop (or, for the counts, the Done state).
         self.busy.next = self.state.q.val() != ExecState::Idle;
         self.answered.next = false;
@@ -925,6 +936,12 @@ impl Logic for Executor {
                 // The lane select is a register: the bias bank's data for
                 // the cursor's lane arrives a cycle after it.
                 self.state.d.next = ExecState::TxWait;
+                for e in 0..self.settle_more.len() {
+                    self.settle_more[e].d.next = !self.settle_more[e].q.val();
+                    if !self.settle_more[e].q.val() {
+                        self.state.d.next = ExecState::TxSettle;
+                    }
+                }
             }
             ExecState::TxWait => {
                 self.tx_word.d.next = self.lane_u32.val();

@@ -122,6 +122,10 @@ pub struct Npu {
     out_read_data: Vec<DFF<Bits<8>>>,
     a_read_data: Vec<DFF<Bits<8>>>,
     b_read_data: Vec<DFF<Bits<8>>>,
+    /// With `memory.read_data_register` (else empty): the bias bank's read
+    /// data, registered for READ (the executor's TxSettle waits a cycle
+    /// more for it); the requantizer takes the bank's data directly.
+    bias_read_data: Vec<DFF<Bits<32>>>,
     /// The lane the requantizer or the cursor selected a cycle ago (ORed:
     /// each shows lane 0 while the other works), and that lane's accumulator.
     lane_select: DFF<Bits<8>>,
@@ -213,6 +217,7 @@ impl Npu {
             out_read_data: dffs(if m.read_data_register { cols } else { 0 }),
             a_read_data: dffs(if m.read_data_register { rows } else { 0 }),
             b_read_data: dffs(if m.read_data_register { cols } else { 0 }),
+            bias_read_data: dffs(usize::from(m.read_data_register)),
             lane_select: Default::default(),
             param_entry: Default::default(),
             frame_byte: Default::default(),
@@ -516,6 +521,11 @@ impl Logic for Npu {
             self.a_read_data[i].d.next = self.a_mem.read_data[i].val();
         }
         self.lane_u32.next = self.bias_mem.read_data.val();
+        for e in 0..self.bias_read_data.len() {
+            self.bias_read_data[e].clock.next = self.clock.val();
+            self.bias_read_data[e].d.next = self.bias_mem.read_data.val();
+            self.lane_u32.next = self.bias_read_data[e].q.val();
+        }
         if self.executor.bank_acc.val() {
             self.lane_u32.next = self.acc_lane.val();
         }
