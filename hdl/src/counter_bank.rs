@@ -21,7 +21,7 @@
 //! A read takes a **snapshot** of one counter as the service writes it
 //! back: that word is the counter's value at its read stage, whole.
 //! `snapshot_request` names the counter, `snapshot_ready` rises at most
-//! `COUNTERS + 2` cycles later, and the snapshot then holds the value until
+//! `COUNTERS + 2` cycles later (`COUNTERS + 3` with the hold stage), and the snapshot then holds the value until
 //! the next request, shown a byte at a time from its low byte
 //! (`snapshot_byte`, `snapshot_shift`). So every counter is read as one consistent number (a
 //! live register read byte by byte could tear when a carry crossed bytes).

@@ -178,7 +178,7 @@ impl Npu {
             // The engine reads ahead in ACC while it writes sums back, but
             // never the entry it writes in that cycle (see GemmEngine:
             // steps are unsigned and range-checked, and tiles are spaced at
-            // least 3 cycles apart), so no bypass logic is needed.
+            // least 3 cycles apart, 4 with its stage), so no bypass logic is needed.
             acc_mem: (0..cols).map(|_| WordRam::new(m.acc_depth)).collect(),
             out_mem: rams(cols, m.acc_depth),
             // Written only while nothing reads it.
