@@ -59,6 +59,18 @@ pub(super) struct ConfigThroughput {
     pub end_to_end: GemmPoint,
 }
 
+/// A large config's whole tiled GEMMs, operands on chip (its end to end
+/// over a simulated UART would take hours at these sizes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LargeOnChip {
+    pub name: String,
+    pub array: String,
+    pub core_mhz: f64,
+    pub peak_tops: f64,
+    /// `k` is the side M = N = K.
+    pub points: Vec<KPoint>,
+}
+
 #[derive(Serialize, Deserialize)]
 pub(super) struct Bench {
     pub command: String,
@@ -73,6 +85,9 @@ pub(super) struct Bench {
     pub gemms: Vec<GemmPoint>,
     /// The bench's config and the other board's shipped config.
     pub configs: Vec<ConfigThroughput>,
+    /// The large shipped configs ([`SYNTH_WHOLE`]): whole tiled GEMMs on chip.
+    #[serde(default)]
+    pub large_on_chip: Vec<LargeOnChip>,
     /// This machine's CPU on the same INT8 GEMM: one thread, all threads.
     pub cpu: Vec<CpuGemm>,
     pub vendor_peaks: Vec<VendorPeak>,
@@ -183,6 +198,21 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let end_to_end = gemm_point(&mut other, largest, largest as u64)?;
         configs.push(config_throughput(&ulx3s_name, &ulx3s, on_chip, end_to_end));
     }
+    let mut large_on_chip = vec![];
+    for &(_, toml, path) in SYNTH_WHOLE.iter() {
+        let large = NpuConfig::from_toml_str(toml, path)?;
+        let sides: Vec<usize> = if args.quick { vec![64] } else { vec![256, 1024] };
+        step(&format!("whole tiled GEMMs on chip on {path}: {}", sides.iter().map(|s| format!("{s}x{s}x{s}")).collect::<Vec<_>>().join(", ")));
+        let mut npu = open_sim(&large)?;
+        let points = sides.iter().map(|&side| on_chip_point(&mut npu, side)).collect::<Result<Vec<_>, _>>()?;
+        large_on_chip.push(LargeOnChip {
+            name: path.into(),
+            array: format!("{}x{}", large.array.rows, large.array.cols),
+            core_mhz: large.clock.core_hz as f64 / 1e6,
+            peak_tops: large.peak_ops_per_s(large.clock.core_hz) / 1e12,
+            points,
+        });
+    }
     let cpu_size = if args.quick { 256 } else { 1024 };
     let threads: Vec<usize> = if cores() > 1 { vec![1, cores()] } else { vec![1] };
     let mut rng = npu_spec::rng::XorShift::new(cpu_size as u64);
@@ -225,6 +255,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         on_chip_gemms,
         gemms,
         configs,
+        large_on_chip,
         cpu,
         vendor_peaks: vendor_peaks(),
         simulation_speed,

@@ -120,6 +120,12 @@ pub fn markdown(bench: &Bench) -> String {
     for p in &bench.on_chip_gemms {
         let _ = writeln!(md, "| {} | {} | {} | {:.1}% |", p.k, p.tiles, p.engine_cycles, 100.0 * p.utilization);
     }
+    for l in &bench.large_on_chip {
+        let _ = writeln!(md, "\n{} ({} at {:.0} MHz, peak {:.1} GOPS), operands on chip:\n\n| whole tiled GEMM, M = N = K | GEMM commands' tiles | engine cycles | MAC utilization on chip | GOPS at its clock |\n|---|---|---|---|---|", l.name, l.array, l.core_mhz, l.peak_tops * 1e3);
+        for p in &l.points {
+            let _ = writeln!(md, "| {} | {} | {} | {:.1}% | {:.1} |", p.k, p.tiles, p.engine_cycles, 100.0 * p.utilization, p.utilization * l.peak_tops * 1e3);
+        }
+    }
     let _ = writeln!(md, "\n| M = N = K | on-chip utilization | on-chip GOPS | end-to-end GOPS | device time | byte bound | link efficiency | bytes on the wire / bound |\n|---|---|---|---|---|---|---|---|");
     for p in &bench.gemms {
         let _ = writeln!(md, "| {} | {:.1}% | {:.3} | {:.4} | {:.1} ms | {:.1} ms | {:.1}% | {:.2} |", p.size, 100.0 * p.utilization_on_chip, p.effective_tops_on_chip * 1e3, p.effective_tops_end_to_end * 1e3, p.seconds_end_to_end * 1e3, p.seconds_byte_bound * 1e3, 100.0 * p.link_efficiency, p.bytes_on_wire as f64 / p.bound_bytes as f64);
