@@ -196,8 +196,9 @@ fn every_memory_maps_to_spram_or_block_ram() {
 }
 
 /// The requantizer's 18 x 18 multiplier leaf in Verilator, the generic
-/// variant and the ECP5 one (a MULT18X18D on our model of it), on the
-/// factors' edges and a spread between.
+/// variant and the ECP5 one (a MULT18X18D with its input and output
+/// registers, on our model of it), on the factors' edges and a spread
+/// between, streamed at its latency of 2.
 #[test]
 fn the_18x18_multiplier_verilog_is_exact() {
     use npu_hdl::multiplier18::Multiplier18;
@@ -218,13 +219,18 @@ fn the_18x18_multiplier_verilog_is_exact() {
         }
         let mut m = VerilatedModel::build(&spec, None).unwrap_or_else(|e| panic!("{e}"));
         let (a, b, p) = (m.port("a").unwrap(), m.port("b").unwrap(), m.port("p").unwrap());
-        for &x in &values {
-            for &y in &values {
-                m.set(a, x as u64 & 0x3_FFFF);
-                m.set(b, y as u64 & 0x3_FFFF);
-                m.tick(1);
+        // Streamed, a pair a cycle: after the edge that takes pair n, the
+        // product is pair n - 1's (two edges from factors to product), so a
+        // cycle early or late fails.
+        let pairs: Vec<(i64, i64)> = values.iter().flat_map(|&x| values.iter().map(move |&y| (x, y))).collect();
+        for (n, &(x, y)) in pairs.iter().enumerate() {
+            m.set(a, x as u64 & 0x3_FFFF);
+            m.set(b, y as u64 & 0x3_FFFF);
+            m.tick(1);
+            if n >= 1 {
+                let (px, py) = pairs[n - 1];
                 let got = ((m.get(p) << 28) as i64) >> 28;
-                assert_eq!(got, x * y, "ecp5 {ecp5}: {x} * {y}");
+                assert_eq!(got, px * py, "ecp5 {ecp5}: {px} * {py}");
             }
         }
     }

@@ -29,8 +29,8 @@ use rust_hdl::prelude::*;
 
 /// Pipeline stages an element passes after its issue, to its OUT write.
 pub const STAGES: usize = 2 + LATENCY;
-// The write reads tag 11 (rust-hdl indexes by literals only).
-const _: () = assert!(STAGES == 12);
+// The write reads tag 12 (rust-hdl indexes by literals only).
+const _: () = assert!(STAGES == 13);
 /// Elements issued a cycle: an even lane and the odd lane beside it.
 pub const SLOTS: usize = 2;
 /// The DSPs the unit uses (a lane's four 18 x 18 products, per slot).
@@ -326,10 +326,10 @@ impl Logic for RequantPipeline {
         // ---- t + 12: the write, both lanes of the pair at once.
         self.out_data.next = self.lanes[0].out_data.val();
         self.out_data_odd.next = self.lanes[1].out_data.val();
-        self.out_address.next = self.dst.val() + self.tag_entry[11].q.val();
+        self.out_address.next = self.dst.val() + self.tag_entry[12].q.val();
         self.out_lanes.next = 0.into();
-        if self.tag_valid[11].q.val() {
-            self.out_lanes.next = (bits::<32>(3) << bit_cast::<32, 8>(self.tag_lane[11].q.val() & self.lane_mask.val())) & self.lanes_present.val();
+        if self.tag_valid[12].q.val() {
+            self.out_lanes.next = (bits::<32>(3) << bit_cast::<32, 8>(self.tag_lane[12].q.val() & self.lane_mask.val())) & self.lanes_present.val();
         }
 
         // ---- The phases.
