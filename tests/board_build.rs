@@ -63,6 +63,14 @@ fn ulx3s_small_bitstream_fits_meets_timing_and_its_netlist_computes() {
     // The memories are DP16KD (the frame buffer and scratchpads in their
     // 9-bit form, ACC and BIAS in the 36-bit one), so their model is checked too.
     assert!(report.block_ram.used >= 7, "{}", report.table());
+    // The array's DSPs carry the floorplan's sites into nextpnr (which
+    // refuses a site the device lacks).
+    let pairs = npu_fpga::flow::ecp5_dsp_pairs(&board, &config) as usize;
+    let sites = npu_fpga::floorplan::dsp_sites(board.dsp_sites.as_ref().unwrap(), config.array.cols, pairs).unwrap();
+    let json = std::fs::read_to_string(out.path().join("npu.json")).unwrap();
+    for site in sites.iter().flatten() {
+        assert_eq!(json.matches(&format!("\"BEL\": \"{site}\"")).count(), 1, "{site} in npu.json");
+    }
     netlist_computes(Family::Ecp5, &board, &config, out.path());
 }
 

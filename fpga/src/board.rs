@@ -34,6 +34,23 @@ pub struct Board {
     pub leds: BoardLeds,
     pub resources: Resources,
     pub programmer: Programmer,
+    /// Where the device's DSPs are, for the array's floorplan (ECP5; see
+    /// [`crate::floorplan`]). None: nextpnr places the DSPs itself.
+    #[serde(default)]
+    pub dsp_sites: Option<DspSites>,
+}
+
+/// The DSP multiplier sites of an ECP5 device: nextpnr names a site
+/// `X<x>/Y<y>/MULT18_<n>`, and the device has one at every column of
+/// `columns` in every row of `rows`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DspSites {
+    /// The die rows (nextpnr's Y) that hold DSPs.
+    pub rows: Vec<u32>,
+    /// The DSP sites of a row, left to right: nextpnr's X and the site's
+    /// MULT18 number.
+    pub columns: Vec<[u32; 2]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -117,5 +134,9 @@ mod tests {
         assert_eq!((ib.family, ib.clock.pin.as_str(), ib.clock.hz, ib.uart.rx.as_str(), ib.uart.tx.as_str()), (Family::Ice40, "35", 12_000_000, "6", "9"));
         assert_eq!(ib.program_command("b.bin"), vec!["openFPGALoader", "-b", "ice40_generic", "b.bin"]);
         assert!(Board::named("nope").unwrap_err().contains("icebreaker, ulx3s"));
+        let ulx3s = Board::named("ulx3s").unwrap();
+        let sites = ulx3s.dsp_sites.expect("the ULX3S's DSP sites");
+        assert_eq!(sites.rows.len() * sites.columns.len(), ulx3s.resources.dsps as usize, "one site per MULT18X18D");
+        assert!(ib.dsp_sites.is_none());
     }
 }

@@ -322,7 +322,20 @@ pub fn build(board: &Board, config: &NpuConfig, out: &Path, progress: &mut dyn F
         Family::Ice40 => "-DNPU_ICE40_DSP ".to_string(),
         Family::Ecp5 => format!("-DNPU_ECP5_DSP_PAIRS={} ", ecp5_dsp_pairs(board, config)),
     };
-    let script = format!("read_verilog {define}-sv npu_core.v npu_top.v; {synth}; tee -q -o synth_stat.json stat -json; write_verilog -noattr netlist.v");
+    // The array's DSP sites, where the board gives its DSPs' (ECP5): a
+    // header of defines read before the NPU (see crate::floorplan).
+    let floorplan = match (board.family, &board.dsp_sites) {
+        (Family::Ecp5, Some(sites)) => crate::floorplan::dsp_sites(sites, config.array.cols, ecp5_dsp_pairs(board, config) as usize),
+        _ => None,
+    };
+    let floorplan_file = match floorplan {
+        Some(sites) => {
+            write(&out.join("floorplan.vh"), &crate::floorplan::header(&sites))?;
+            "floorplan.vh "
+        }
+        None => "",
+    };
+    let script = format!("read_verilog {define}-sv {floorplan_file}npu_core.v npu_top.v; {synth}; tee -q -o synth_stat.json stat -json; write_verilog -noattr netlist.v");
     run_program(&tools.yosys, "yosys", &["-q", "-l", "yosys.log", "-p", &script], out, &out.join("yosys.stdout"))?;
     if board.family == Family::Ice40 {
         let log_text = std::fs::read_to_string(out.join("yosys.log")).unwrap_or_default();

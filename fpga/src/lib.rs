@@ -3,9 +3,11 @@
 //! - [`run`]: running an external tool with its log kept and its failure explained;
 //! - [`yosys`]: synthesis and the statistics yosys reports;
 //! - [`board`], [`pll`], [`wrapper`]: board files, PLL settings, the board top level and pins;
+//! - [`floorplan`]: where the array's DSPs go on an ECP5;
 //! - [`flow`]: the whole board build (yosys, nextpnr, pack) and its report.
 
 pub mod board;
+pub mod floorplan;
 pub mod flow;
 pub mod pll;
 pub mod run;

@@ -21,6 +21,12 @@
 /// on that clock's rising edge (`p` is the product of the factors two edges
 /// before); without, the DSP is combinational.
 pub fn mult18x18d(name: &str, a: &str, b: &str, p: &str, clock: Option<&str>) -> String {
+    placed_mult18x18d(name, a, b, p, clock, "")
+}
+
+/// [`mult18x18d`] with `placement` written just before the cell: an
+/// attribute, such as [`floorplan_site`]'s, or nothing.
+pub fn placed_mult18x18d(name: &str, a: &str, b: &str, p: &str, clock: Option<&str>, placement: &str) -> String {
     let bits = |port: char, wire: &str, n: usize| (0..n).map(|i| format!(".{port}{i}({wire}[{i}])")).collect::<Vec<_>>().join(", ");
     let (registers, clk0) = match clock {
         Some(clock) => (" #(.REG_INPUTA_CLK(\"CLK0\"), .REG_INPUTB_CLK(\"CLK0\"), .REG_OUTPUT_CLK(\"CLK0\"))", clock),
@@ -28,7 +34,7 @@ pub fn mult18x18d(name: &str, a: &str, b: &str, p: &str, clock: Option<&str>) ->
     };
     format!(
         "wire [17:0] {name}_a = {a};\nwire [17:0] {name}_b = {b};\n\
-         MULT18X18D{registers} {name} (\n    {}, \n    {},\n    {},\n    \
+         {placement}MULT18X18D{registers} {name} (\n    {}, \n    {},\n    {},\n    \
          .SIGNEDA(1'b1), .SIGNEDB(1'b1), .SOURCEA(1'b0), .SOURCEB(1'b0),\n    \
          .CLK0({clk0}), .CLK1(1'b0), .CLK2(1'b0), .CLK3(1'b0), .CE0(1'b1), .CE1(1'b1), .CE2(1'b1), .CE3(1'b1),\n    \
          .RST0(1'b0), .RST1(1'b0), .RST2(1'b0), .RST3(1'b0),\n    {}\n);\n",
@@ -37,6 +43,15 @@ pub fn mult18x18d(name: &str, a: &str, b: &str, p: &str, clock: Option<&str>) ->
         (0..18).map(|i| format!(".C{i}(1'b0)")).collect::<Vec<_>>().join(", "),
         bits('P', p, 36),
     )
+}
+
+/// The placement of DSP `n` (0 or 1) of an array's multiplier pair
+/// `pair`, when the flow gives one: with `NPU_ECP5_FLOORPLAN` defined, the
+/// flow's floorplan header (see `npu_fpga::floorplan`) defines
+/// `NPU_DSP_SITE_<pair>_<n>` as the DSP's site, and nextpnr places the cell
+/// there (the `BEL` attribute). Without the define, nothing.
+pub fn floorplan_site(pair: usize, n: usize) -> String {
+    format!("`ifdef NPU_ECP5_FLOORPLAN\n(* BEL = `NPU_DSP_SITE_{pair}_{n} *)\n`endif\n")
 }
 
 /// `{{10{x[7]}}, x}`: a signed byte as the DSP's 18-bit factor.
@@ -127,5 +142,7 @@ mod tests {
             assert_eq!(v.matches("(\"CLK0\")").count(), if clock.is_some() { 3 } else { 0 });
         }
         assert_eq!(byte_factor("a0"), "{{10{a0[7]}}, a0}");
+        let placed = placed_mult18x18d("m", "x", "y", "p", None, &floorplan_site(3, 1));
+        assert!(placed.contains("`ifdef NPU_ECP5_FLOORPLAN\n(* BEL = `NPU_DSP_SITE_3_1 *)\n`endif\nMULT18X18D m ("), "{placed}");
     }
 }

@@ -100,7 +100,7 @@ pub fn verilog_body(pair: usize, latency: usize) -> String {
     let dsp = |n: usize| {
         let (a, b) = (format!("a{n}"), format!("b{n}"));
         let clock = registered.then_some("clock");
-        crate::ecp5_dsp::mult18x18d(&format!("dsp{n}"), &crate::ecp5_dsp::byte_factor(&a), &crate::ecp5_dsp::byte_factor(&b), &format!("y{n}"), clock)
+        crate::ecp5_dsp::placed_mult18x18d(&format!("dsp{n}"), &crate::ecp5_dsp::byte_factor(&a), &crate::ecp5_dsp::byte_factor(&b), &format!("y{n}"), clock, &crate::ecp5_dsp::floorplan_site(pair, n))
     };
     // The DSP's product: registered in the fabric, or (latency 2) inside.
     let dsp_product = if registered {
