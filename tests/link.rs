@@ -123,19 +123,23 @@ fn write_b(npu: &mut NpuSim, m: &mut DeviceModel, entry: usize, rows: &[Vec<i8>]
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(10))]
+    #![proptest_config(ProptestConfig::with_cases(16))]
 
     /// Random operands written over the link, a random GEMM descriptor, the
-    /// accumulators read back: equal to the device model, and nothing else changed.
+    /// accumulators read back: equal to the device model, and nothing else
+    /// changed; with and without `memory.read_data_register`.
     #[test]
     fn gemm_over_the_link_equals_the_model(
         a in proptest::collection::vec(proptest::collection::vec(npu_tests::operand(), 2), 16),
         b in proptest::collection::vec(proptest::collection::vec(npu_tests::operand(), 2), 16),
         acc0 in proptest::collection::vec(any::<i32>(), 8),
         m in 1u8..=2, n in 1u8..=2, k in 1u16..=6, tiles in 1u16..=2, accumulate in any::<bool>(),
-        a0 in 0u16..4, b0 in 0u16..4, c0 in 0u16..4,
+        a0 in 0u16..4, b0 in 0u16..4, c0 in 0u16..4, registered in any::<bool>(),
     ) {
-        let c = small_config();
+        // With the read data registered, the scratchpads also take a copy
+        // of their address per memory, from the next cycle's address.
+        let mut c = small_config();
+        c.memory.read_data_register = registered;
         let mut npu = NpuSim::new(&c);
         let mut model = DeviceModel::new(&c);
         write_a(&mut npu, &mut model, 0, &a);

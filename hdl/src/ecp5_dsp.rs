@@ -46,12 +46,13 @@ pub fn placed_mult18x18d(name: &str, a: &str, b: &str, p: &str, clock: Option<&s
 }
 
 /// The placement of DSP `n` (0 or 1) of an array's multiplier pair
-/// `pair`, when the flow gives one: with `NPU_ECP5_FLOORPLAN` defined, the
-/// flow's floorplan header (see `npu_fpga::floorplan`) defines
-/// `NPU_DSP_SITE_<pair>_<n>` as the DSP's site, and nextpnr places the cell
-/// there (the `BEL` attribute). Without the define, nothing.
+/// `pair`, when the flow gives one: the flow's floorplan header (see
+/// `npu_fpga::floorplan`) defines `NPU_DSP_SITE_<pair>_<n>` as the DSP's
+/// site for each pair that gets DSPs, and nextpnr places the cell there
+/// (the `BEL` attribute). Without the define, nothing (the pairs without
+/// DSPs have the cell's text too, in the branch not generated).
 pub fn floorplan_site(pair: usize, n: usize) -> String {
-    format!("`ifdef NPU_ECP5_FLOORPLAN\n(* BEL = `NPU_DSP_SITE_{pair}_{n} *)\n`endif\n")
+    format!("`ifdef NPU_DSP_SITE_{pair}_{n}\n(* BEL = `NPU_DSP_SITE_{pair}_{n} *)\n`endif\n")
 }
 
 /// `{{10{x[7]}}, x}`: a signed byte as the DSP's 18-bit factor.
@@ -143,6 +144,6 @@ mod tests {
         }
         assert_eq!(byte_factor("a0"), "{{10{a0[7]}}, a0}");
         let placed = placed_mult18x18d("m", "x", "y", "p", None, &floorplan_site(3, 1));
-        assert!(placed.contains("`ifdef NPU_ECP5_FLOORPLAN\n(* BEL = `NPU_DSP_SITE_3_1 *)\n`endif\nMULT18X18D m ("), "{placed}");
+        assert!(placed.contains("`ifdef NPU_DSP_SITE_3_1\n(* BEL = `NPU_DSP_SITE_3_1 *)\n`endif\nMULT18X18D m ("), "{placed}");
     }
 }

@@ -137,6 +137,9 @@ pub struct Executor {
     pub snapshot_shift: Signal<Out, Bit>,
     // ---- The byte cursor over a bank (WRITE and READ).
     pub cursor_entry: Signal<Out, Bits<16>>,
+    /// Next cycle's `cursor_entry` (for copies of the scratchpads' address
+    /// registered beside their memories).
+    pub cursor_entry_next: Signal<Out, Bits<16>>,
     pub cursor_lane: Signal<Out, Bits<8>>,
     /// One cycle each: the registered frame byte goes to the cursor's lane
     /// of A, of B, or to these bytes of the bias word.
@@ -376,6 +379,7 @@ impl Executor {
             snapshot_byte: Default::default(),
             snapshot_shift: Default::default(),
             cursor_entry: Default::default(),
+            cursor_entry_next: Default::default(),
             cursor_lane: Default::default(),
             write_a: Default::default(),
             write_b: Default::default(),
@@ -980,5 +984,8 @@ impl Logic for Executor {
                 self.state.d.next = ExecState::Idle;
             }
         }
+        // Next cycle's cursor entry: its flip-flop's input, read after every
+        // assignment to it above.
+        self.cursor_entry_next.next = self.entry.d.val();
     }
 }

@@ -63,6 +63,12 @@ pub struct GemmEngine {
     pub acc_step: Signal<In, Bits<16>>,
     /// Running a descriptor.
     pub busy: Signal<Out, Bit>,
+    /// Next cycle's `busy`, `a_address` and `b_address`, for copies of the
+    /// scratchpads' address registered beside their memories (the NPU's,
+    /// with `memory.read_data_register`).
+    pub busy_next: Signal<Out, Bit>,
+    pub a_address_next: Signal<Out, Bits<16>>,
+    pub b_address_next: Signal<Out, Bits<16>>,
     /// One cycle: the descriptor has finished; `error` says how.
     pub done: Signal<Out, Bit>,
     /// Protocol status code of the last descriptor (0 = OK).
@@ -263,6 +269,9 @@ impl GemmEngine {
             b_step: Default::default(),
             acc_step: Default::default(),
             busy: Default::default(),
+            busy_next: Default::default(),
+            a_address_next: Default::default(),
+            b_address_next: Default::default(),
             done: Default::default(),
             error: Default::default(),
             a_address: Default::default(),
@@ -716,6 +725,11 @@ impl Logic for GemmEngine {
                 self.s0_entry.d.next = self.acc_bottom.val();
             }
         }
+        // Next cycle's busy and addresses: the flip-flops' inputs, read after
+        // every assignment to them above.
+        self.busy_next.next = self.running.d.val();
+        self.a_address_next.next = self.a_ptr.d.val();
+        self.b_address_next.next = self.b_ptr.d.val();
     }
 }
 

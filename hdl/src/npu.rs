@@ -126,6 +126,13 @@ pub struct Npu {
     /// data, registered for READ (the executor's TxSettle waits a cycle
     /// more for it); the requantizer takes the bank's data directly.
     bias_read_data: Vec<DFF<Bits<32>>>,
+    /// With `memory.read_data_register` (else empty): the A and B
+    /// scratchpads' address, one copy for each of their memories, each
+    /// registered from the next cycle's address (the engine's while it
+    /// will be busy, else the executor's cursor) so that it equals the
+    /// address the memories would take otherwise, cycle for cycle.
+    a_address_copies: Vec<DFF<Bits<16>>>,
+    b_address_copies: Vec<DFF<Bits<16>>>,
     /// The lane the requantizer or the cursor selected a cycle ago (ORed:
     /// each shows lane 0 while the other works), and that lane's accumulator.
     lane_select: DFF<Bits<8>>,
@@ -148,6 +155,9 @@ pub struct Npu {
     /// WRITE: the frame byte in all four bytes of a word (ACC and bias
     /// take it a byte at a time, by their write enables).
     frame_word: Signal<Local, Bits<32>>,
+    /// The next cycle's addresses and busy, which only the address copies
+    /// read (named so for the lint when there are none).
+    unused_next: Signal<Local, Bits<16>>,
 }
 
 /// RAMs that are never read and written in the same cycle: the executor
@@ -173,8 +183,8 @@ impl Npu {
             slots: Default::default(),
             executor: Executor::new(config),
             sender: ResponseSender::new(cpb),
-            a_mem: Scratchpad::new(rows, m.a_depth),
-            b_mem: Scratchpad::new(cols, m.b_depth),
+            a_mem: if m.read_data_register { Scratchpad::with_address_copies(rows, m.a_depth) } else { Scratchpad::new(rows, m.a_depth) },
+            b_mem: if m.read_data_register { Scratchpad::with_address_copies(cols, m.b_depth) } else { Scratchpad::new(cols, m.b_depth) },
             // The engine reads ahead in ACC while it writes sums back, but
             // never the entry it writes in that cycle (see GemmEngine:
             // steps are unsigned and range-checked, and tiles are spaced at
@@ -216,6 +226,8 @@ impl Npu {
             acc_read_data: dffs(if m.read_data_register { cols } else { 0 }),
             out_read_data: dffs(if m.read_data_register { cols } else { 0 }),
             a_read_data: dffs(if m.read_data_register { rows } else { 0 }),
+            a_address_copies: dffs(if m.read_data_register { rows.div_ceil(2) } else { 0 }),
+            b_address_copies: dffs(if m.read_data_register { cols.div_ceil(2) } else { 0 }),
             b_read_data: dffs(if m.read_data_register { cols } else { 0 }),
             bias_read_data: dffs(usize::from(m.read_data_register)),
             lane_select: Default::default(),
@@ -226,6 +238,7 @@ impl Npu {
             bias_entry: Default::default(),
             lane_u8: Default::default(),
             lane_u32: Default::default(),
+            unused_next: Default::default(),
             frame_word: Default::default(),
         }
     }
@@ -368,6 +381,23 @@ impl Logic for Npu {
         if self.engine.busy.val() {
             self.a_mem.address.next = self.engine.a_address.val();
             self.b_mem.address.next = self.engine.b_address.val();
+        }
+        self.unused_next.next = self.executor.cursor_entry_next.val() ^ self.engine.a_address_next.val() ^ self.engine.b_address_next.val() ^ bit_cast::<16, 1>(self.engine.busy_next.val().into());
+        for g in 0..self.a_address_copies.len() {
+            self.a_address_copies[g].clock.next = self.clock.val();
+            self.a_address_copies[g].d.next = self.executor.cursor_entry_next.val();
+            if self.engine.busy_next.val() {
+                self.a_address_copies[g].d.next = self.engine.a_address_next.val();
+            }
+            self.a_mem.address_copies[g].next = self.a_address_copies[g].q.val();
+        }
+        for g in 0..self.b_address_copies.len() {
+            self.b_address_copies[g].clock.next = self.clock.val();
+            self.b_address_copies[g].d.next = self.executor.cursor_entry_next.val();
+            if self.engine.busy_next.val() {
+                self.b_address_copies[g].d.next = self.engine.b_address_next.val();
+            }
+            self.b_mem.address_copies[g].next = self.b_address_copies[g].q.val();
         }
         self.a_mem.write_data.next = self.frame_byte.q.val();
         self.b_mem.write_data.next = self.frame_byte.q.val();
