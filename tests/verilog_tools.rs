@@ -235,3 +235,25 @@ fn the_18x18_multiplier_verilog_is_exact() {
         }
     }
 }
+
+/// Copies of a register survive ECP5 synthesis. yosys merges identical
+/// registers, so a scratchpad's address copies (one per memory, a pair of
+/// lanes) are kept registers: TRELLIS_FFs under the flow's `NPU_ECP5`.
+/// Without the define the copies are plain registers and merge into one,
+/// which is what the array's A copies and these were before.
+#[test]
+fn register_copies_survive_ecp5_synthesis() {
+    use npu_hdl::scratchpad::Scratchpad;
+    if require(&YOSYS).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pad.v");
+    // 8 lanes: 4 memories, each addressed by 10 bits of its copy.
+    std::fs::write(&path, block_verilog(&mut Scratchpad::with_address_copies(8, 1024), "pad")).unwrap();
+    let log = dir.path().join("yosys.log");
+    let kept = npu_fpga::synth_ecp5(&path, "pad", &["NPU_ECP5"], &log).unwrap_or_else(|e| panic!("{e}"));
+    let merged = npu_fpga::synth_ecp5(&path, "pad", &[], &log).unwrap_or_else(|e| panic!("{e}"));
+    let (kept_ff, merged_ff) = (kept.count_matching("TRELLIS_FF"), merged.count_matching("TRELLIS_FF"));
+    assert_eq!(kept_ff, merged_ff + 3 * 10, "three more copies of 10 address bits: kept {kept:?}, merged {merged:?}");
+}

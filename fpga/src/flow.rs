@@ -320,7 +320,7 @@ pub fn build(board: &Board, config: &NpuConfig, out: &Path, progress: &mut dyn F
     };
     let define = match board.family {
         Family::Ice40 => "-DNPU_ICE40_DSP ".to_string(),
-        Family::Ecp5 => format!("-DNPU_ECP5_DSP_PAIRS={} ", ecp5_dsp_pairs(board, config)),
+        Family::Ecp5 => format!("-DNPU_ECP5 -DNPU_ECP5_DSP_PAIRS={} ", ecp5_dsp_pairs(board, config)),
     };
     // The array's DSP sites, where the board gives its DSPs' (ECP5): a
     // header of defines read before the NPU (see crate::floorplan).

@@ -15,4 +15,4 @@ pub mod wrapper;
 pub mod yosys;
 
 pub use run::ToolError;
-pub use yosys::{synth_generic, synth_ice40, SynthStats};
+pub use yosys::{synth_ecp5, synth_generic, synth_ice40, SynthStats};

@@ -66,15 +66,28 @@ pub fn synth_generic(verilog: &Path, top: &str, log: &Path) -> Result<SynthStats
     run_script(verilog, &format!("synth -flatten -top {top}; check -assert"), log)
 }
 
+/// ECP5 synthesis as the board build runs it (`synth_ecp5 -nodsp`) of
+/// `verilog` read with the Verilog `defines` (names, such as `NPU_ECP5`):
+/// the cell counts in ECP5 primitives. The log is `log`.
+pub fn synth_ecp5(verilog: &Path, top: &str, defines: &[&str], log: &Path) -> Result<SynthStats, ToolError> {
+    let read = defines.iter().map(|d| format!("-D{d} ")).collect::<String>();
+    run_script_reading(verilog, &read, &format!("synth_ecp5 -nodsp -top {top}"), log)
+}
+
 /// Runs `synthesis` on a copy of `verilog` and reads the statistics.
 fn run_script(verilog: &Path, synthesis: &str, log: &Path) -> Result<SynthStats, ToolError> {
+    run_script_reading(verilog, "", synthesis, log)
+}
+
+/// [`run_script`] with `read_flags` (such as defines) for `read_verilog`.
+fn run_script_reading(verilog: &Path, read_flags: &str, synthesis: &str, log: &Path) -> Result<SynthStats, ToolError> {
     let work = tempfile::tempdir().map_err(|error| ToolError::Log { path: log.to_owned(), error })?;
     // yosys scripts cannot quote file names, so the design is copied into a
     // scratch folder and named relative to it.
     let design = work.path().join("design.v");
     std::fs::copy(verilog, &design).map_err(|source| ToolError::Input { path: verilog.to_owned(), error: source })?;
     let stat_path = work.path().join("stat.json");
-    let script = format!("read_verilog design.v; {synthesis}; tee -q -o stat.json stat -json");
+    let script = format!("read_verilog {read_flags}design.v; {synthesis}; tee -q -o stat.json stat -json");
     run_logged(&YOSYS, &["-q", "-p", &script], work.path(), log)?;
     let text = std::fs::read_to_string(&stat_path).map_err(|e| ToolError::Output {
         program: YOSYS.program,

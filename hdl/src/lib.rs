@@ -13,6 +13,7 @@
 //!   processes, which [`Npu`] composes with the memories and the units, the
 //!   receiver's frames kept in [`RequestSlots`](request_slots::RequestSlots)
 //!   (the request in hand and the next);
+//! - [`KeptRegister`](kept_register::KeptRegister): a register that synthesis does not merge with its copies;
 //! - [`WordRam`]: block RAM of 32-bit words written a byte at a time (the ACC and bias banks);
 //! - [`verilog`]: Verilog text of any of them under a chosen module name.
 
@@ -23,6 +24,7 @@ pub mod delay_line;
 pub mod ecp5_dsp;
 pub mod executor;
 pub mod frame_receiver;
+pub mod kept_register;
 pub mod gemm_engine;
 pub mod multiplier;
 pub mod multiplier18;

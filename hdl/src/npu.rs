@@ -126,13 +126,6 @@ pub struct Npu {
     /// data, registered for READ (the executor's TxSettle waits a cycle
     /// more for it); the requantizer takes the bank's data directly.
     bias_read_data: Vec<DFF<Bits<32>>>,
-    /// With `memory.read_data_register` (else empty): the A and B
-    /// scratchpads' address, one copy for each of their memories, each
-    /// registered from the next cycle's address (the engine's while it
-    /// will be busy, else the executor's cursor) so that it equals the
-    /// address the memories would take otherwise, cycle for cycle.
-    a_address_copies: Vec<DFF<Bits<16>>>,
-    b_address_copies: Vec<DFF<Bits<16>>>,
     /// The lane the requantizer or the cursor selected a cycle ago (ORed:
     /// each shows lane 0 while the other works), and that lane's accumulator.
     lane_select: DFF<Bits<8>>,
@@ -226,8 +219,6 @@ impl Npu {
             acc_read_data: dffs(if m.read_data_register { cols } else { 0 }),
             out_read_data: dffs(if m.read_data_register { cols } else { 0 }),
             a_read_data: dffs(if m.read_data_register { rows } else { 0 }),
-            a_address_copies: dffs(if m.read_data_register { rows.div_ceil(2) } else { 0 }),
-            b_address_copies: dffs(if m.read_data_register { cols.div_ceil(2) } else { 0 }),
             b_read_data: dffs(if m.read_data_register { cols } else { 0 }),
             bias_read_data: dffs(usize::from(m.read_data_register)),
             lane_select: Default::default(),
@@ -238,8 +229,8 @@ impl Npu {
             bias_entry: Default::default(),
             lane_u8: Default::default(),
             lane_u32: Default::default(),
-            unused_next: Default::default(),
             frame_word: Default::default(),
+            unused_next: Default::default(),
         }
     }
 
@@ -382,22 +373,16 @@ impl Logic for Npu {
             self.a_mem.address.next = self.engine.a_address.val();
             self.b_mem.address.next = self.engine.b_address.val();
         }
+        // With `memory.read_data_register` the scratchpads register a copy
+        // of the address for each memory, from the next cycle's address.
         self.unused_next.next = self.executor.cursor_entry_next.val() ^ self.engine.a_address_next.val() ^ self.engine.b_address_next.val() ^ bit_cast::<16, 1>(self.engine.busy_next.val().into());
-        for g in 0..self.a_address_copies.len() {
-            self.a_address_copies[g].clock.next = self.clock.val();
-            self.a_address_copies[g].d.next = self.executor.cursor_entry_next.val();
+        for e in 0..self.a_mem.address_next.len() {
+            self.a_mem.address_next[e].next = self.executor.cursor_entry_next.val();
+            self.b_mem.address_next[e].next = self.executor.cursor_entry_next.val();
             if self.engine.busy_next.val() {
-                self.a_address_copies[g].d.next = self.engine.a_address_next.val();
+                self.a_mem.address_next[e].next = self.engine.a_address_next.val();
+                self.b_mem.address_next[e].next = self.engine.b_address_next.val();
             }
-            self.a_mem.address_copies[g].next = self.a_address_copies[g].q.val();
-        }
-        for g in 0..self.b_address_copies.len() {
-            self.b_address_copies[g].clock.next = self.clock.val();
-            self.b_address_copies[g].d.next = self.executor.cursor_entry_next.val();
-            if self.engine.busy_next.val() {
-                self.b_address_copies[g].d.next = self.engine.b_address_next.val();
-            }
-            self.b_mem.address_copies[g].next = self.b_address_copies[g].q.val();
         }
         self.a_mem.write_data.next = self.frame_byte.q.val();
         self.b_mem.write_data.next = self.frame_byte.q.val();

@@ -14,6 +14,7 @@
 //! SPRAM does), so the read data of the entry addressed in the previous
 //! non-writing cycle stays on `read_data`.
 
+use crate::kept_register::ecp5_flip_flops;
 use crate::ram::ADDRESS_BITS;
 use rust_hdl::core::timing::TimingInfo;
 use rust_hdl::prelude::*;
@@ -24,12 +25,14 @@ pub struct Scratchpad {
     /// The entry read (or written, when `write_enable`) at the next edge.
     /// Bits above the depth are ignored: the controller checks every address.
     pub address: Signal<In, Bits<ADDRESS_BITS>>,
-    /// With copies (`with_address_copies`): the same address, one copy for
-    /// each memory (pair of lanes), which then reads its own and not
-    /// `address`. On a large die one address net to every memory's block
-    /// RAMs is a long wire (13.5 ns to the 16x16's 64 DP16KD of A); a copy
-    /// registered for each memory lies beside it.
-    pub address_copies: Vec<Signal<In, Bits<ADDRESS_BITS>>>,
+    /// With copies (`with_address_copies`, else none): the next cycle's
+    /// address, which the scratchpad registers once for each memory (pair
+    /// of lanes), each memory then reading its copy and not `address`. On a
+    /// large die one address net to every memory's block RAMs is a long
+    /// wire (13.5 ns to the 16x16's 64 DP16KD of A); a copy lies beside its
+    /// memory. The copies are kept registers (see crate::kept_register):
+    /// yosys would merge plain ones back into one.
+    pub address_next: Vec<Signal<In, Bits<ADDRESS_BITS>>>,
     /// The byte written into lane `write_lane` of the entry.
     pub write_data: Signal<In, Bits<8>>,
     pub write_lane: Signal<In, Bits<8>>,
@@ -38,6 +41,8 @@ pub struct Scratchpad {
     pub read_data: Vec<Signal<Out, Bits<8>>>,
     /// The contents, lane by lane, for rust-hdl's simulator (not hardware).
     _contents: Vec<Vec<Bits<8>>>,
+    /// The registered address copies (all equal), for the simulator.
+    _address_copy: Bits<ADDRESS_BITS>,
 }
 
 impl Scratchpad {
@@ -47,8 +52,8 @@ impl Scratchpad {
         Self::with_copies(lanes, depth, false)
     }
 
-    /// A scratchpad whose memories each take their own copy of the address
-    /// (`address_copies`, one per pair of lanes).
+    /// A scratchpad whose memories each register their own copy of the
+    /// address from `address_next`, one per pair of lanes.
     pub fn with_address_copies(lanes: usize, depth: usize) -> Self {
         Self::with_copies(lanes, depth, true)
     }
@@ -59,12 +64,13 @@ impl Scratchpad {
         Self {
             clock: Default::default(),
             address: Default::default(),
-            address_copies: (0..if copies { lanes.div_ceil(2) } else { 0 }).map(|_| Default::default()).collect(),
+            address_next: (0..usize::from(copies)).map(|_| Default::default()).collect(),
             write_data: Default::default(),
             write_lane: Default::default(),
             write_enable: Default::default(),
             read_data: (0..lanes).map(|_| Default::default()).collect(),
             _contents: vec![vec![Bits::default(); depth]; lanes],
+            _address_copy: Bits::default(),
         }
     }
 
@@ -90,8 +96,11 @@ impl Scratchpad {
 impl Logic for Scratchpad {
     fn update(&mut self) {
         if self.clock.pos_edge() {
-            // (The copies hold the same address: the first stands for all.)
-            let address = self.address_copies.first().map_or(self.address.val(), |a| a.val());
+            // (The copies hold the same address: one stands for all.)
+            let address = if self.address_next.is_empty() { self.address.val() } else { self._address_copy };
+            if let Some(next) = self.address_next.first() {
+                self._address_copy = next.val();
+            }
             let index = address.index() & (self.depth() - 1);
             if self.write_enable.val() {
                 let lane = self.write_lane.val().index();
@@ -117,31 +126,33 @@ impl Logic for Scratchpad {
         vec![TimingInfo {
             name: "scratchpad".into(),
             clock: "clock".into(),
-            inputs: ["address", "write_data", "write_lane", "write_enable"].into_iter().map(String::from).chain((0..self.address_copies.len()).map(|i| format!("address_copies${i}"))).collect(),
+            inputs: ["address", "write_data", "write_lane", "write_enable"].into_iter().map(String::from).chain((0..self.address_next.len()).map(|i| format!("address_next${i}"))).collect(),
             outputs: (0..self.lanes()).map(|i| format!("read_data${i}")).collect(),
         }]
     }
 
     fn hdl(&self) -> Verilog {
-        Verilog::Custom(verilog_body(self.lanes(), self.depth(), !self.address_copies.is_empty()))
+        Verilog::Custom(verilog_body(self.lanes(), self.depth(), !self.address_next.is_empty()))
     }
 }
 
 /// One memory per pair of lanes (the last alone when the count is odd), each
 /// with a byte write enable per lane, the read port idle while writing, and
-/// with `copies` its own copy of the address.
+/// with `copies` its own copy of the address, registered from `address_next`.
 fn verilog_body(lanes: usize, depth: usize, copies: bool) -> String {
     let address_bits = depth.trailing_zeros() as usize;
     let mut out = String::new();
-    let address = |pair: usize| if copies { format!("address_copies${pair}") } else { "address".to_string() };
+    let address = |pair: usize| if copies { format!("address_copy_{pair}") } else { "address".to_string() };
     if copies {
         out += "wire unused_address = &{1'b0, address};\n";
-    }
-    for pair in 0..if copies { lanes.div_ceil(2) } else { 1 } {
-        if address_bits < ADDRESS_BITS {
-            let suffix = if copies { format!("_{pair}") } else { String::new() };
-            out += &format!("wire unused_address_bits{suffix} = &{{1'b0, {}[{}:{address_bits}]}};\n", address(pair), ADDRESS_BITS - 1);
+        for pair in 0..lanes.div_ceil(2) {
+            out += &format!("`ifdef NPU_ECP5\n{}`else\n", ecp5_flip_flops(&format!("address_copy_{pair}_ff"), "clock", "address_next$0", &address(pair), ADDRESS_BITS));
+            out += &format!("reg [{}:0] {};\ninitial {} = 0;\nalways @(posedge clock) {} <= address_next$0;\n`endif\n", ADDRESS_BITS - 1, address(pair), address(pair), address(pair));
         }
+    }
+    if address_bits < ADDRESS_BITS {
+        let used = if copies { (0..lanes.div_ceil(2)).map(|p| format!(", {}[{}:{address_bits}]", address(p), ADDRESS_BITS - 1)).collect::<String>() } else { format!(", address[{}:{address_bits}]", ADDRESS_BITS - 1) };
+        out += &format!("wire unused_address_bits = &{{1'b0{used}}};\n");
     }
     for pair in 0..lanes.div_ceil(2) {
         let width = 8 * (lanes - 2 * pair).min(2);
@@ -210,8 +221,10 @@ mod tests {
         assert!(v.contains("mem_0[address[13:0]][15:8] <= write_data;"), "{v}");
         assert!(v.contains("read_data$2 = word_1[7:0];"), "{v}");
         let v = verilog_body(3, 8192, true);
-        assert!(v.contains("mem_0[address_copies$0[12:0]][15:8] <= write_data;"), "{v}");
-        assert!(v.contains("word_1 <= mem_1[address_copies$1[12:0]];"), "{v}");
+        assert!(v.contains("mem_0[address_copy_0[12:0]][15:8] <= write_data;"), "{v}");
+        assert!(v.contains("word_1 <= mem_1[address_copy_1[12:0]];"), "{v}");
+        assert!(v.contains("always @(posedge clock) address_copy_1 <= address_next$0;"), "{v}");
+        assert!(v.contains(".DI(address_next$0[address_copy_1_ff_bit]), .Q(address_copy_1[address_copy_1_ff_bit])"), "{v}");
         assert!(!v.contains("[address["), "{v}");
     }
 }

@@ -14,7 +14,8 @@
 //! crosses the die (a 16x16's DSP and LUT multipliers lie far apart on an
 //! ECP5), so the last register of a row's A delay is kept in several copies,
 //! each feeding a group of [`timing::a_feed_group`] PEs: the same delay,
-//! with a shorter wire from each copy to its PEs.
+//! with a shorter wire from each copy to its PEs ([`KeptRegister`]s, which
+//! synthesis does not merge back into one).
 //!
 //! The multiplies happen in pairs of PEs ([`MultiplierPair`], one iCE40 DSP
 //! or two ECP5 DSPs), which register each product, and with an even
@@ -37,6 +38,7 @@
 //! `Vec`s of signals. rust-hdl also allows const generics, but those would fix
 //! the size at compile time and the toolkit builds any size a config asks for.
 
+use crate::kept_register::KeptRegister;
 use crate::delay_line::DelayLine;
 use crate::multiplier::MultiplierPair;
 use crate::pe::ProcessingElement;
@@ -63,8 +65,9 @@ pub struct SystolicArray {
     /// A's first i registers for row i >= 1, at i - 1 (row 0 has none).
     a_skew: Vec<DelayLine<Bits<8>>>,
     /// A's last register, one copy per group of PEs: row i's copy g at
-    /// `i * groups + g` feeds PEs (i, g * group..(g + 1) * group).
-    a_feed: Vec<DFF<Bits<8>>>,
+    /// `i * groups + g` feeds PEs (i, g * group..(g + 1) * group). Kept:
+    /// yosys would merge a row's copies into one register.
+    a_feed: Vec<KeptRegister<Bits<8>>>,
     valid_skew: Vec<DelayLine<Bit>>,
     last_skew: Vec<DelayLine<Bit>>,
     b_skew: Vec<DelayLine<Bits<8>>>,
@@ -110,7 +113,7 @@ impl SystolicArray {
             drain: Default::default(),
             result: signals(cols),
             a_skew: (1..rows).map(DelayLine::new).collect(),
-            a_feed: dffs(rows * (cols / timing::a_feed_group(cols))),
+            a_feed: (0..rows * (cols / timing::a_feed_group(cols))).map(|_| KeptRegister::default()).collect(),
             valid_skew: (0..rows).map(|i| DelayLine::new(i + latency)).collect(),
             last_skew: (0..rows).map(|i| DelayLine::new(i + latency)).collect(),
             b_skew: (0..cols).map(|_| DelayLine::new(1)).collect(),
