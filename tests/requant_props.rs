@@ -109,17 +109,19 @@ proptest! {
 
     #[test]
     fn random_parameters_equal_the_reference(
-        acc in proptest::collection::vec(any::<i32>(), 12),
+        acc in proptest::collection::vec(any::<i32>(), 48),
         bias in any::<[i32; 3]>(),
         multiplier in any::<i32>(),
         shift in 0u8..=31,
         zero_point in any::<i8>(),
         (min, max) in (any::<i8>(), any::<i8>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
         use_bias in any::<bool>(),
+        src in 0u16..12,
         dst in 0u16..8,
     ) {
+        // Every one of the 16 entries differs, so a wrong ACC address shows.
         let p = RequantParams { multiplier, shift, zero_point, min, max };
-        check(&acc, bias, p, use_bias, 0, dst, 4)?;
+        check(&acc, bias, p, use_bias, src, dst, 4)?;
     }
 }
 

@@ -119,6 +119,10 @@ pub struct RequantPipeline {
     /// the last.
     entry: DFF<Bits<16>>,
     lane: DFF<Bits<8>>,
+    /// `src + entry`, counted beside `entry`: `acc_address` leaves a
+    /// flip-flop, not an adder (on the ECP5 16x16 that adder's carry chain
+    /// began the slowest path, into the 16 accumulator memories).
+    acc_entry: DFF<Bits<16>>,
     entry_last: DFF<Bit>,
     lane_last: DFF<Bit>,
     /// Drain: cycles left.
@@ -185,6 +189,7 @@ impl RequantPipeline {
             multiplier: dffs(cols),
             shift: dffs(cols),
             entry: Default::default(),
+            acc_entry: Default::default(),
             lane: Default::default(),
             entry_last: Default::default(),
             lane_last: Default::default(),
@@ -226,6 +231,7 @@ impl Logic for RequantPipeline {
             load_lane,
             entry,
             lane,
+            acc_entry,
             entry_last,
             lane_last,
             drain
@@ -242,7 +248,7 @@ impl Logic for RequantPipeline {
 
         // ---- Outputs to the memories. Load shows BIAS words; Stream shows
         // an entry at issue and its lane a cycle later (stage 0's tag).
-        self.acc_address.next = self.src.val() + self.entry.q.val();
+        self.acc_address.next = self.acc_entry.q.val();
         self.param_entry.next = self.load_entry.q.val();
         self.lane_select.next = self.tag_lane[0].q.val();
         if self.state.q.val() == PipeState::Load {
@@ -372,6 +378,7 @@ impl Logic for RequantPipeline {
                     if self.load_entry.q.val() == 2 {
                         self.load_entry.d.next = 0.into();
                         self.entry.d.next = 0.into();
+                        self.acc_entry.d.next = self.src.val();
                         self.lane.d.next = 0.into();
                         self.entry_last.d.next = self.count.val() == 1;
                         self.lane_last.d.next = self.last_pair.val() == 0;
@@ -386,6 +393,7 @@ impl Logic for RequantPipeline {
                     self.lane.d.next = 0.into();
                     self.lane_last.d.next = self.last_pair.val() == 0;
                     self.entry.d.next = self.entry.q.val() + 1;
+                    self.acc_entry.d.next = self.acc_entry.q.val() + 1;
                     self.entry_last.d.next = self.entry.q.val() + 2 == self.count.val();
                     if self.entry_last.q.val() {
                         self.entry.d.next = 0.into();
