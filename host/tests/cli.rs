@@ -465,5 +465,5 @@ fn config_shows_the_multiplier_latency() {
     let big = root.join("configs/ulx3s-16x16.toml");
     let o = npu(&["config", "--config", big.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("multipliers       3 clock edges"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("multipliers       4 clock edges"), "{}", stdout(&o));
 }
