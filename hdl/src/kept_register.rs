@@ -33,7 +33,7 @@ impl<T: Synth> Logic for KeptRegister<T> {
     }
 
     fn hdl(&self) -> Verilog {
-        Verilog::Custom(verilog_body(T::BITS, &format!("{:x}", T::default().verilog())))
+        Verilog::Custom(verilog_body(T::BITS))
     }
 
     fn timing(&self) -> Vec<TimingInfo> {
@@ -41,26 +41,29 @@ impl<T: Synth> Logic for KeptRegister<T> {
     }
 }
 
-/// A `DFF`'s Verilog body, or the ECP5's primitive flip-flops under
-/// `NPU_ECP5` (`zero` is the initial value as rust-hdl writes it).
-fn verilog_body(bits: usize, zero: &str) -> String {
-    format!(
-        "`ifdef NPU_ECP5\n{}`else\ninitial begin\n   q = {zero};\nend\n\nalways @(posedge clock) begin\n   q <= d;\nend\n`endif\n",
-        ecp5_flip_flops("kept", "clock", "d", "kept_q", bits) + "always @(*) q = kept_q;\n"
-    )
+/// The register's body: `kept_q` is the flip-flops, `q` follows it.
+fn verilog_body(bits: usize) -> String {
+    verilog("kept", "clock", "d", "kept_q", bits) + "always @(*) q = kept_q;\n"
 }
 
-/// Verilog of `bits` TRELLIS_FF instances in a generate block named `name`,
-/// registering `d` into the wire `q` (declared here) on `clock`'s rising
-/// edge, reset to zero: registers that yosys does not merge with their
-/// copies. For any block that keeps copies in its own Verilog.
-pub fn ecp5_flip_flops(name: &str, clock: &str, d: &str, q: &str, bits: usize) -> String {
+/// Verilog of a `bits`-wide register `q` (declared here), `d` a rising edge
+/// of `clock` later and zero at the start: under `NPU_ECP5` one TRELLIS_FF
+/// per bit in a generate block named `name`, which yosys does not merge with
+/// its copies, and elsewhere a plain `reg`. For any block that keeps copies
+/// of a register in its own Verilog.
+pub fn verilog(name: &str, clock: &str, d: &str, q: &str, bits: usize) -> String {
     format!(
-        "wire [{top}:0] {q};\n\
+        "`ifdef NPU_ECP5\n\
+         wire [{top}:0] {q};\n\
          genvar {name}_bit;\n\
          generate for ({name}_bit = 0; {name}_bit < {bits}; {name}_bit = {name}_bit + 1) begin : {name}\n    \
          TRELLIS_FF #(.GSR(\"DISABLED\"), .CEMUX(\"1\"), .CLKMUX(\"CLK\"), .LSRMUX(\"LSR\"), .REGSET(\"RESET\")) ff (.CLK({clock}), .LSR(1'b0), .DI({d}[{name}_bit]), .Q({q}[{name}_bit]));\n\
-         end endgenerate\n",
+         end endgenerate\n\
+         `else\n\
+         reg [{top}:0] {q};\n\
+         initial {q} = 0;\n\
+         always @(posedge {clock}) {q} <= {d};\n\
+         `endif\n",
         top = bits - 1
     )
 }
@@ -86,9 +89,9 @@ mod tests {
 
     #[test]
     fn is_a_primitive_per_bit_on_the_ecp5_and_a_dff_elsewhere() {
-        let v = verilog_body(8, "8'h0");
+        let v = verilog_body(8);
         assert!(v.contains("kept_bit < 8;"), "{v}");
         assert!(v.contains(".DI(d[kept_bit]), .Q(kept_q[kept_bit])"), "{v}");
-        assert!(v.contains("`else\ninitial begin\n   q = 8'h0;\nend\n\nalways @(posedge clock) begin\n   q <= d;\nend\n`endif"), "{v}");
+        assert!(v.contains("`else\nreg [7:0] kept_q;\ninitial kept_q = 0;\nalways @(posedge clock) kept_q <= d;\n`endif\nalways @(*) q = kept_q;"), "{v}");
     }
 }

@@ -14,7 +14,7 @@
 //! SPRAM does), so the read data of the entry addressed in the previous
 //! non-writing cycle stays on `read_data`.
 
-use crate::kept_register::ecp5_flip_flops;
+use crate::kept_register;
 use crate::ram::ADDRESS_BITS;
 use rust_hdl::core::timing::TimingInfo;
 use rust_hdl::prelude::*;
@@ -146,8 +146,7 @@ fn verilog_body(lanes: usize, depth: usize, copies: bool) -> String {
     if copies {
         out += "wire unused_address = &{1'b0, address};\n";
         for pair in 0..lanes.div_ceil(2) {
-            out += &format!("`ifdef NPU_ECP5\n{}`else\n", ecp5_flip_flops(&format!("address_copy_{pair}_ff"), "clock", "address_next$0", &address(pair), ADDRESS_BITS));
-            out += &format!("reg [{}:0] {};\ninitial {} = 0;\nalways @(posedge clock) {} <= address_next$0;\n`endif\n", ADDRESS_BITS - 1, address(pair), address(pair), address(pair));
+            out += &kept_register::verilog(&format!("address_copy_{pair}_ff"), "clock", "address_next$0", &address(pair), ADDRESS_BITS);
         }
     }
     if address_bits < ADDRESS_BITS {
@@ -223,7 +222,7 @@ mod tests {
         let v = verilog_body(3, 8192, true);
         assert!(v.contains("mem_0[address_copy_0[12:0]][15:8] <= write_data;"), "{v}");
         assert!(v.contains("word_1 <= mem_1[address_copy_1[12:0]];"), "{v}");
-        assert!(v.contains("always @(posedge clock) address_copy_1 <= address_next$0;"), "{v}");
+        assert!(v.contains("always @(posedge clock) address_copy_1 <= address_next$0;\n`endif"), "{v}");
         assert!(v.contains(".DI(address_next$0[address_copy_1_ff_bit]), .Q(address_copy_1[address_copy_1_ff_bit])"), "{v}");
         assert!(!v.contains("[address["), "{v}");
     }
