@@ -174,6 +174,15 @@ fn requant_over_the_link_with_the_read_data_registered() {
     requant_over_the_link(&c);
 }
 
+/// The serial unit behind registered read data, which a config may ask for:
+/// its next-cycle ACC address feeds the accumulators' address copies too.
+#[test]
+fn requant_over_the_link_serial_with_the_read_data_registered() {
+    let mut c = small_config();
+    c.memory.read_data_register = true;
+    requant_over_the_link(&c);
+}
+
 fn requant_over_the_link(c: &NpuConfig) {
     let mut npu = NpuSim::new(c);
     let mut model = DeviceModel::new(c);

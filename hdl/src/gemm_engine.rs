@@ -82,6 +82,11 @@ pub struct GemmEngine {
     pub acc_read_address: Signal<Out, Bits<16>>,
     /// The read address to show while idle.
     pub acc_read_idle: Signal<In, Bits<16>>,
+    /// Next cycle's `acc_read_idle` and `acc_read_address`, for copies of
+    /// the accumulators' read address registered beside each memory (the
+    /// NPU's, with `memory.read_data_register`).
+    pub acc_read_idle_next: Signal<In, Bits<16>>,
+    pub acc_read_address_next: Signal<Out, Bits<16>>,
     pub acc_read_data: Vec<Signal<In, Bits<32>>>,
     pub acc_write_address: Signal<Out, Bits<16>>,
     pub acc_write_data: Vec<Signal<Out, Bits<32>>>,
@@ -280,6 +285,8 @@ impl GemmEngine {
             b_data: signals(cols),
             acc_read_address: Default::default(),
             acc_read_idle: Default::default(),
+            acc_read_idle_next: Default::default(),
+            acc_read_address_next: Default::default(),
             acc_read_data: signals(cols),
             acc_write_address: Default::default(),
             acc_write_data: signals(cols),
@@ -730,6 +737,21 @@ impl Logic for GemmEngine {
         self.busy_next.next = self.running.d.val();
         self.a_address_next.next = self.a_ptr.d.val();
         self.b_address_next.next = self.b_ptr.d.val();
+        // The accumulator read address's choice above, on the inputs of
+        // the flip-flops it reads (`draining` is `drain_reg`).
+        self.acc_read_address_next.next = self.acc_read_idle_next.val();
+        if self.running.d.val() {
+            self.acc_read_address_next.next = self.write_entry.d.val() ^ 1;
+        }
+        if self.s0_wait_one.d.val() {
+            self.acc_read_address_next.next = self.s0_entry.d.val();
+        }
+        if self.s1_pending.d.val() & self.s1_wait_one.d.val() {
+            self.acc_read_address_next.next = self.s1_entry.d.val();
+        }
+        if self.drain_reg.d.val() & !self.s0_wait_one.d.val() & !(self.s1_pending.d.val() & self.s1_wait_one.d.val()) {
+            self.acc_read_address_next.next = self.s0_entry.d.val() - 1;
+        }
     }
 }
 
@@ -780,6 +802,7 @@ impl Logic for GemmBench {
             self.acc_mem[j].clock.next = self.clock.val();
             self.acc_mem[j].read_address.next = self.engine.acc_read_address.val();
             self.engine.acc_read_idle.next = 0.into();
+            self.engine.acc_read_idle_next.next = 0.into();
             self.acc_mem[j].write_address.next = self.engine.acc_write_address.val();
             self.acc_mem[j].write_data.next = self.engine.acc_write_data[j].val();
             self.acc_mem[j].write_enable.next = self.engine.acc_write_enable[j].val();

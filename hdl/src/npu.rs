@@ -28,6 +28,7 @@ const _: () = assert!(EXECUTOR_HEAD_BITS == 48);
 use crate::frame_receiver::{FrameReceiver, FrameState};
 use crate::request_slots::RequestSlots;
 use crate::gemm_engine::GemmEngine;
+use crate::kept_register::KeptRegister;
 use crate::ram::Ram;
 use crate::requant_unit::RequantUnit;
 use crate::response_sender::ResponseSender;
@@ -115,6 +116,12 @@ pub struct Npu {
     /// registered, for the lane multiplexers; the address then goes to the
     /// memories unregistered, so the cycles are the same.
     acc_read_data: Vec<DFF<Bits<32>>>,
+    /// With `memory.read_data_register` (else empty): each accumulator
+    /// memory's own copy of the read address, registered from the engine's
+    /// next-cycle address (equal cycle for cycle to the address it stands
+    /// for), so that a flip-flop beside the memory, not the engine's and
+    /// the requantizer's multiplexers, drives it.
+    acc_address_copy: Vec<KeptRegister<Bits<16>>>,
     /// With `memory.read_data_register` (else empty): the byte banks' read
     /// data for READ's lane multiplexer, each lane registered. The cursor
     /// moves in TxPick and holds through Replying and TxFetch, so the
@@ -217,6 +224,7 @@ impl Npu {
             out_write_lane: dffs(cols),
             acc_read_other: Default::default(),
             acc_read_data: dffs(if m.read_data_register { cols } else { 0 }),
+            acc_address_copy: (0..if m.read_data_register { cols } else { 0 }).map(|_| KeptRegister::default()).collect(),
             out_read_data: dffs(if m.read_data_register { cols } else { 0 }),
             a_read_data: dffs(if m.read_data_register { rows } else { 0 }),
             b_read_data: dffs(if m.read_data_register { cols } else { 0 }),
@@ -375,7 +383,7 @@ impl Logic for Npu {
         }
         // With `memory.read_data_register` the scratchpads register a copy
         // of the address for each memory, from the next cycle's address.
-        self.unused_next.next = self.executor.cursor_entry_next.val() ^ self.engine.a_address_next.val() ^ self.engine.b_address_next.val() ^ bit_cast::<16, 1>(self.engine.busy_next.val().into());
+        self.unused_next.next = self.executor.cursor_entry_next.val() ^ self.engine.a_address_next.val() ^ self.engine.b_address_next.val() ^ self.engine.acc_read_address_next.val() ^ bit_cast::<16, 1>(self.engine.busy_next.val().into());
         for e in 0..self.a_mem.address_next.len() {
             self.a_mem.address_next[e].next = self.executor.cursor_entry_next.val();
             self.b_mem.address_next[e].next = self.executor.cursor_entry_next.val();
@@ -410,7 +418,13 @@ impl Logic for Npu {
                 self.acc_mem[j].write_bytes.next = 0xF.into();
             }
             self.engine.acc_read_data[j].next = self.acc_mem[j].read_data.val();
-
+        }
+        for j in 0..self.acc_address_copy.len() {
+            self.acc_address_copy[j].clock.next = self.clock.val();
+            self.acc_address_copy[j].d.next = self.engine.acc_read_address_next.val();
+            self.acc_mem[j].read_address.next = self.acc_address_copy[j].q.val();
+        }
+        for j in 0..self.cols() {
             self.out_mem[j].clock.next = self.clock.val();
             self.out_mem[j].read_address.next = self.executor.cursor_entry.val();
             self.out_mem[j].write_address.next = self.out_write_address.q.val();
@@ -438,6 +452,10 @@ impl Logic for Npu {
         self.lane_select.d.next = self.executor.cursor_lane.val() | self.requant.lane_select.val();
         self.engine.acc_read_idle.next = self.acc_read_other.q.val();
         self.acc_read_other.d.next = self.executor.cursor_entry.val();
+        self.engine.acc_read_idle_next.next = self.executor.cursor_entry_next.val();
+        if self.requant.busy_next.val() {
+            self.engine.acc_read_idle_next.next = self.requant.acc_address_next.val();
+        }
         if self.requant.busy.val() {
             self.acc_read_other.d.next = self.requant.acc_address.val();
         }

@@ -60,6 +60,10 @@ pub struct RequantPipeline {
     pub max: Signal<In, Bits<8>>,
     pub use_bias: Signal<In, Bit>,
     pub busy: Signal<Out, Bit>,
+    /// Next cycle's `busy` and `acc_address` (for the NPU's copies of the
+    /// ACC read address).
+    pub busy_next: Signal<Out, Bit>,
+    pub acc_address_next: Signal<Out, Bits<16>>,
     /// One cycle: finished; `error` is the protocol status (0 = OK).
     pub done: Signal<Out, Bit>,
     pub error: Signal<Out, Bits<8>>,
@@ -151,6 +155,8 @@ impl RequantPipeline {
             max: Default::default(),
             use_bias: Default::default(),
             busy: Default::default(),
+            busy_next: Default::default(),
+            acc_address_next: Default::default(),
             done: Default::default(),
             error: Default::default(),
             acc_address: Default::default(),
@@ -416,5 +422,8 @@ impl Logic for RequantPipeline {
                 self.state.d.next = PipeState::Idle;
             }
         }
+        // Next cycle's busy and ACC address, read after every assignment above.
+        self.busy_next.next = self.state.d.val() != PipeState::Idle;
+        self.acc_address_next.next = self.acc_entry.d.val();
     }
 }

@@ -37,6 +37,8 @@ pub struct RequantUnit {
     pub max: Signal<In, Bits<8>>,
     pub use_bias: Signal<In, Bit>,
     pub busy: Signal<Out, Bit>,
+    pub busy_next: Signal<Out, Bit>,
+    pub acc_address_next: Signal<Out, Bits<16>>,
     pub done: Signal<Out, Bit>,
     pub error: Signal<Out, Bits<8>>,
     pub acc_address: Signal<Out, Bits<16>>,
@@ -82,6 +84,8 @@ impl RequantUnit {
             max: Default::default(),
             use_bias: Default::default(),
             busy: Default::default(),
+            busy_next: Default::default(),
+            acc_address_next: Default::default(),
             done: Default::default(),
             error: Default::default(),
             acc_address: Default::default(),
@@ -110,6 +114,8 @@ impl Logic for RequantUnit {
     #[hdl_gen]
     fn update(&mut self) {
         self.busy.next = false;
+        self.busy_next.next = false;
+        self.acc_address_next.next = 0.into();
         self.done.next = false;
         self.error.next = 0.into();
         self.acc_address.next = 0.into();
@@ -131,6 +137,8 @@ impl Logic for RequantUnit {
             self.serial[u].acc_data.next = self.acc_data.val();
             self.serial[u].param.next = self.param.val();
             self.busy.next = self.serial[u].busy.val();
+            self.busy_next.next = self.serial[u].busy_next.val();
+            self.acc_address_next.next = self.serial[u].acc_address_next.val();
             self.done.next = self.serial[u].done.val();
             self.error.next = self.serial[u].error.val();
             self.acc_address.next = self.serial[u].acc_address.val();
@@ -154,6 +162,8 @@ impl Logic for RequantUnit {
             self.pipelined[u].acc_data_odd.next = self.acc_data_odd[u].val();
             self.pipelined[u].param.next = self.param.val();
             self.busy.next = self.pipelined[u].busy.val();
+            self.busy_next.next = self.pipelined[u].busy_next.val();
+            self.acc_address_next.next = self.pipelined[u].acc_address_next.val();
             self.done.next = self.pipelined[u].done.val();
             self.error.next = self.pipelined[u].error.val();
             self.acc_address.next = self.pipelined[u].acc_address.val();
