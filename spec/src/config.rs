@@ -119,6 +119,10 @@ pub struct MemoryConfig {
     /// each GEMM command takes a cycle more, and tiles are spaced at least
     /// 4 cycles apart (3 without); and the counter bank a hold stage
     /// between its block RAM and its adder (a snapshot a cycle later).
+    /// And each A and B memory (pair of lanes) and each accumulator lane
+    /// takes its own copy of its read address, registered from the next
+    /// cycle's address (the same cycles): one flip-flop beside each memory
+    /// drives it instead of one multiplexer across the die.
     /// false when absent; `acc_data_register`,
     /// its name before it covered the byte banks and the engine, is read as
     /// this.
