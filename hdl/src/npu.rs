@@ -388,6 +388,8 @@ impl Logic for Npu {
         for e in 0..self.a_mem.address_next.len() {
             self.a_mem.address_next[e].next = self.executor.cursor_entry_next.val();
             self.b_mem.address_next[e].next = self.executor.cursor_entry_next.val();
+            self.a_mem.write_data_next[e].next = self.frame_byte.d.val();
+            self.b_mem.write_data_next[e].next = self.frame_byte.d.val();
             if self.engine.busy_next.val() {
                 self.a_mem.address_next[e].next = self.engine.a_address_next.val();
                 self.b_mem.address_next[e].next = self.engine.b_address_next.val();

@@ -33,6 +33,10 @@ pub struct Scratchpad {
     /// memory. The copies are kept registers (see crate::kept_register):
     /// yosys would merge plain ones back into one.
     pub address_next: Vec<Signal<In, Bits<ADDRESS_BITS>>>,
+    /// With copies, likewise the next cycle's `write_data`: one register
+    /// a memory, for the same reason (14 ns of wire from one register to
+    /// the 16x16's B memories).
+    pub write_data_next: Vec<Signal<In, Bits<8>>>,
     /// The byte written into lane `write_lane` of the entry.
     pub write_data: Signal<In, Bits<8>>,
     pub write_lane: Signal<In, Bits<8>>,
@@ -43,6 +47,7 @@ pub struct Scratchpad {
     _contents: Vec<Vec<Bits<8>>>,
     /// The registered address copies (all equal), for the simulator.
     _address_copy: Bits<ADDRESS_BITS>,
+    _write_data_copy: Bits<8>,
 }
 
 impl Scratchpad {
@@ -65,12 +70,14 @@ impl Scratchpad {
             clock: Default::default(),
             address: Default::default(),
             address_next: (0..usize::from(copies)).map(|_| Default::default()).collect(),
+            write_data_next: (0..usize::from(copies)).map(|_| Default::default()).collect(),
             write_data: Default::default(),
             write_lane: Default::default(),
             write_enable: Default::default(),
             read_data: (0..lanes).map(|_| Default::default()).collect(),
             _contents: vec![vec![Bits::default(); depth]; lanes],
             _address_copy: Bits::default(),
+            _write_data_copy: Bits::default(),
         }
     }
 
@@ -98,14 +105,18 @@ impl Logic for Scratchpad {
         if self.clock.pos_edge() {
             // (The copies hold the same address: one stands for all.)
             let address = if self.address_next.is_empty() { self.address.val() } else { self._address_copy };
+            let write_data = if self.write_data_next.is_empty() { self.write_data.val() } else { self._write_data_copy };
             if let Some(next) = self.address_next.first() {
                 self._address_copy = next.val();
+            }
+            if let Some(next) = self.write_data_next.first() {
+                self._write_data_copy = next.val();
             }
             let index = address.index() & (self.depth() - 1);
             if self.write_enable.val() {
                 let lane = self.write_lane.val().index();
                 if lane < self.lanes() {
-                    self._contents[lane][index] = self.write_data.val();
+                    self._contents[lane][index] = write_data;
                 }
             } else {
                 for (lane, data) in self.read_data.iter_mut().enumerate() {
@@ -126,7 +137,7 @@ impl Logic for Scratchpad {
         vec![TimingInfo {
             name: "scratchpad".into(),
             clock: "clock".into(),
-            inputs: ["address", "write_data", "write_lane", "write_enable"].into_iter().map(String::from).chain((0..self.address_next.len()).map(|i| format!("address_next${i}"))).collect(),
+            inputs: ["address", "write_data", "write_lane", "write_enable"].into_iter().map(String::from).chain((0..self.address_next.len()).flat_map(|i| [format!("address_next${i}"), format!("write_data_next${i}")])).collect(),
             outputs: (0..self.lanes()).map(|i| format!("read_data${i}")).collect(),
         }]
     }
@@ -143,10 +154,12 @@ fn verilog_body(lanes: usize, depth: usize, copies: bool) -> String {
     let address_bits = depth.trailing_zeros() as usize;
     let mut out = String::new();
     let address = |pair: usize| if copies { format!("address_copy_{pair}") } else { "address".to_string() };
+    let write_data = |pair: usize| if copies { format!("write_data_copy_{pair}") } else { "write_data".to_string() };
     if copies {
-        out += "wire unused_address = &{1'b0, address};\n";
+        out += "wire unused_address = &{1'b0, address, write_data};\n";
         for pair in 0..lanes.div_ceil(2) {
             out += &kept_register::verilog(&format!("address_copy_{pair}_ff"), "clock", "address_next$0", &address(pair), ADDRESS_BITS);
+            out += &kept_register::verilog(&format!("write_data_copy_{pair}_ff"), "clock", "write_data_next$0", &write_data(pair), 8);
         }
     }
     if address_bits < ADDRESS_BITS {
@@ -162,11 +175,12 @@ fn verilog_body(lanes: usize, depth: usize, copies: bool) -> String {
         for half in 0..(lanes - 2 * pair).min(2) {
             let lane = 2 * pair + half;
             out += &format!(
-                "    if (write_enable && write_lane == 8'd{lane}) mem_{pair}[{}[{}:0]][{}:{}] <= write_data;\n",
+                "    if (write_enable && write_lane == 8'd{lane}) mem_{pair}[{}[{}:0]][{}:{}] <= {};\n",
                 address(pair),
                 address_bits - 1,
                 8 * half + 7,
-                8 * half
+                8 * half,
+                write_data(pair)
             );
         }
         out += &format!("    if (!write_enable) word_{pair} <= mem_{pair}[{}[{}:0]];\n", address(pair), address_bits - 1);
@@ -220,7 +234,8 @@ mod tests {
         assert!(v.contains("mem_0[address[13:0]][15:8] <= write_data;"), "{v}");
         assert!(v.contains("read_data$2 = word_1[7:0];"), "{v}");
         let v = verilog_body(3, 8192, true);
-        assert!(v.contains("mem_0[address_copy_0[12:0]][15:8] <= write_data;"), "{v}");
+        assert!(v.contains("mem_0[address_copy_0[12:0]][15:8] <= write_data_copy_0;"), "{v}");
+        assert!(v.contains("always @(posedge clock) write_data_copy_1 <= write_data_next$0;\n`endif"), "{v}");
         assert!(v.contains("word_1 <= mem_1[address_copy_1[12:0]];"), "{v}");
         assert!(v.contains("always @(posedge clock) address_copy_1 <= address_next$0;\n`endif"), "{v}");
         assert!(v.contains(".DI(address_next$0[address_copy_1_ff_bit]), .Q(address_copy_1[address_copy_1_ff_bit])"), "{v}");
