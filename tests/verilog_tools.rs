@@ -249,11 +249,12 @@ fn register_copies_survive_ecp5_synthesis() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pad.v");
-    // 8 lanes: 4 memories, each addressed by 10 bits of its copy.
+    // 8 lanes: 4 memories, each with its copies of the address (10 bits)
+    // and of the write data (8 bits).
     std::fs::write(&path, block_verilog(&mut Scratchpad::with_address_copies(8, 1024), "pad")).unwrap();
     let log = dir.path().join("yosys.log");
     let kept = npu_fpga::synth_ecp5(&path, "pad", &["NPU_ECP5"], &log).unwrap_or_else(|e| panic!("{e}"));
     let merged = npu_fpga::synth_ecp5(&path, "pad", &[], &log).unwrap_or_else(|e| panic!("{e}"));
     let (kept_ff, merged_ff) = (kept.count_matching("TRELLIS_FF"), merged.count_matching("TRELLIS_FF"));
-    assert_eq!(kept_ff, merged_ff + 3 * 10, "three more copies of 10 address bits: kept {kept:?}, merged {merged:?}");
+    assert_eq!(kept_ff, merged_ff + 3 * (10 + 8), "three more copies of 10 address and 8 write data bits: kept {kept:?}, merged {merged:?}");
 }
