@@ -625,7 +625,6 @@ impl Logic for GemmEngine {
 
         // Drains. Slot 0 drains once its wait is over, one row per cycle from
         // the bottom row up.
-        self.array.drain.next = self.draining.val();
         // (Wherever a wait changes, its `== 1` flag gets the new value's test.)
         if self.s0_pending.q.val() & (self.s0_wait.q.val() != 0) {
             self.s0_wait.d.next = (self.s0_wait.q.val() - 1) & self.wait_mask.val();
@@ -752,6 +751,9 @@ impl Logic for GemmEngine {
         if self.drain_reg.d.val() & !self.s0_wait_one.d.val() & !(self.s1_pending.d.val() & self.s1_wait_one.d.val()) {
             self.acc_read_address_next.next = self.s0_entry.d.val() - 1;
         }
+        // The array registers the drain beside each column: it takes the
+        // input of `drain_reg`, so its copies are `draining`.
+        self.array.drain_next.next = self.drain_reg.d.val();
     }
 }
 

@@ -48,8 +48,8 @@ impl ArrayRun {
 /// The array's ports, as a simulator exposes them.
 pub trait ArrayBackend {
     /// Drives one cycle's inputs: a step (`a` lanes, `b` lanes, `last`) or a
-    /// bubble, and the drain.
-    fn drive(&mut self, step: Option<(&[i8], &[i8], bool)>, drain: bool);
+    /// bubble, and whether the next cycle drains (the array registers it).
+    fn drive(&mut self, step: Option<(&[i8], &[i8], bool)>, drain_next: bool);
     /// The bottom row's result register of column `j`, this cycle.
     fn result(&self, j: usize) -> i32;
     /// One clock edge.
@@ -61,7 +61,7 @@ pub trait ArrayBackend {
 pub struct RustHdlArray(Clocked<SystolicArray>);
 
 impl ArrayBackend for RustHdlArray {
-    fn drive(&mut self, step: Option<(&[i8], &[i8], bool)>, drain: bool) {
+    fn drive(&mut self, step: Option<(&[i8], &[i8], bool)>, drain_next: bool) {
         let uut = &mut self.0.uut;
         match step {
             Some((a, b, last)) => {
@@ -79,7 +79,7 @@ impl ArrayBackend for RustHdlArray {
                 uut.last.next = false;
             }
         }
-        uut.drain.next = drain;
+        uut.drain_next.next = drain_next;
     }
 
     fn result(&self, j: usize) -> i32 {
@@ -256,7 +256,10 @@ impl<B: ArrayBackend> ArraySim<B> {
             let b_lanes: Vec<i8> = (0..self.cols).map(|j| if j < b.cols() { b.get(k, j) } else { 0 }).collect();
             (a_lanes, b_lanes, last)
         });
-        self.sim.drive(lanes.as_ref().map(|(a, b, last)| (&a[..], &b[..], *last)), draining.is_some());
+        // The array registers its drain: it is told a cycle ahead.
+        let rows = self.rows as u64;
+        let drain_next = drains.iter().any(|d| now + 1 >= d.start && now + 1 < d.start + rows);
+        self.sim.drive(lanes.as_ref().map(|(a, b, last)| (&a[..], &b[..], *last)), drain_next);
         if let Some(d) = draining {
             // Drain cycle s shows row rows - 1 - s of the tile's result.
             let s = (now - d.start) as usize;

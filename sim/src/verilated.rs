@@ -428,7 +428,7 @@ pub struct VerilatedArray {
     b_in: Vec<PortId>,
     valid: PortId,
     last: PortId,
-    drain: PortId,
+    drain_next: PortId,
     result: Vec<PortId>,
 }
 
@@ -445,7 +445,7 @@ impl VerilatedArray {
             b_in: ids("b_in", cols)?,
             valid: model.port("valid")?,
             last: model.port("last")?,
-            drain: model.port("drain")?,
+            drain_next: model.port("drain_next")?,
             result: ids("result", cols)?,
             model,
         })
@@ -457,7 +457,7 @@ impl VerilatedArray {
 }
 
 impl crate::array::ArrayBackend for VerilatedArray {
-    fn drive(&mut self, step: Option<(&[i8], &[i8], bool)>, drain: bool) {
+    fn drive(&mut self, step: Option<(&[i8], &[i8], bool)>, drain_next: bool) {
         match step {
             Some((a, b, last)) => {
                 for (i, &v) in a.iter().enumerate() {
@@ -474,7 +474,7 @@ impl crate::array::ArrayBackend for VerilatedArray {
                 self.model.set(self.last, 0);
             }
         }
-        self.model.set(self.drain, u64::from(drain));
+        self.model.set(self.drain_next, u64::from(drain_next));
     }
 
     fn result(&self, j: usize) -> i32 {
