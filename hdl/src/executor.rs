@@ -316,12 +316,14 @@ pub struct Executor {
     /// cycle after CopyData or TxPick), so that its enable is one LUT from
     /// flip-flops.
     entry_step: DFF<Bit>,
-    /// With `memory.read_data_register` (else empty): TxSettle lasts a
-    /// second cycle (set in its first), for the NPU's register on the
-    /// bias bank's read data. (Needed if the sender asked for the next
-    /// byte the cycle after TxPick; today's sender asks once a UART byte,
-    /// so no test can tell, and it costs a cycle a byte of 10 bit times.)
-    settle_more: Vec<DFF<Bit>>,
+    /// With `memory.read_data_register` (else empty): TxSettle lasts three
+    /// cycles (counted here), for the NPU's registers on the bias bank's
+    /// read data and on the lanes it shows the executor. (Needed if the
+    /// sender asked for the next byte the cycle after TxPick; today's
+    /// sender asks once a UART byte, long after the cursor moved, so no
+    /// test can tell: the link tests pass with no extra cycle at all, tried;
+    /// it costs two cycles a byte of 10 bit times.)
+    settle_more: Vec<DFF<Bits<2>>>,
     // Combinational helpers.
     field_entry: Signal<Local, Bits<16>>,
     field_count: Signal<Local, Bits<16>>,
@@ -520,7 +522,7 @@ impl Logic for Executor {
         );
         for e in 0..self.settle_more.len() {
             self.settle_more[e].clock.next = self.clock.val();
-            self.settle_more[e].d.next = false;
+            self.settle_more[e].d.next = 0.into();
         }
         // ---- Outputs, each a flip-flop (or, for the counts, the Done state).
         self.busy.next = self.state.q.val() != ExecState::Idle;
@@ -941,8 +943,8 @@ impl Logic for Executor {
                 // the cursor's lane arrives a cycle after it.
                 self.state.d.next = ExecState::TxWait;
                 for e in 0..self.settle_more.len() {
-                    self.settle_more[e].d.next = !self.settle_more[e].q.val();
-                    if !self.settle_more[e].q.val() {
+                    if self.settle_more[e].q.val() != 2 {
+                        self.settle_more[e].d.next = self.settle_more[e].q.val() + 1;
                         self.state.d.next = ExecState::TxSettle;
                     }
                 }

@@ -134,6 +134,13 @@ pub struct Npu {
     /// then skips its registers (`lane_select`, `param_entry`), so the
     /// requantizer's cycles are the same.
     bias_read_data: Vec<DFF<Bits<32>>>,
+    /// With `memory.read_data_register` (else empty): the cursor's lane,
+    /// registered on its way to the executor (which waits a cycle more for
+    /// it, see its `settle_more`): on the 16x16 ECP5 build the lane
+    /// multiplexers' inputs come from memories across the die, and the
+    /// path through them to the executor's byte was the slowest (15.2 ns).
+    lane_u8_reg: Vec<DFF<Bits<8>>>,
+    lane_u32_reg: Vec<DFF<Bits<32>>>,
     /// The lane the requantizer or the cursor selected a cycle ago (ORed:
     /// each shows lane 0 while the other works), and that lane's accumulator.
     lane_select: DFF<Bits<8>>,
@@ -238,6 +245,8 @@ impl Npu {
             bias_entry: Default::default(),
             lane_u8: Default::default(),
             lane_u32: Default::default(),
+            lane_u8_reg: dffs(usize::from(m.read_data_register)),
+            lane_u32_reg: dffs(usize::from(m.read_data_register)),
             frame_word: Default::default(),
             unused_next: Default::default(),
         }
@@ -577,6 +586,14 @@ impl Logic for Npu {
         }
         self.executor.lane_u8.next = self.lane_u8.val();
         self.executor.lane_u32.next = self.lane_u32.val();
+        for e in 0..self.lane_u8_reg.len() {
+            self.lane_u8_reg[e].clock.next = self.clock.val();
+            self.lane_u32_reg[e].clock.next = self.clock.val();
+            self.lane_u8_reg[e].d.next = self.lane_u8.val();
+            self.lane_u32_reg[e].d.next = self.lane_u32.val();
+            self.executor.lane_u8.next = self.lane_u8_reg[e].q.val();
+            self.executor.lane_u32.next = self.lane_u32_reg[e].q.val();
+        }
 
         // ---- Counters, in the COUNTERS record's order.
         self.counters.clock.next = self.clock.val();
