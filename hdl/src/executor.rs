@@ -146,6 +146,11 @@ pub struct Executor {
     pub write_a: Signal<Out, Bit>,
     pub write_b: Signal<Out, Bit>,
     pub write_bias: Signal<Out, Bits<4>>,
+    /// Next cycle's `cursor_lane`, `write_a` and `write_b` (for the
+    /// scratchpads' copies of their write enables).
+    pub cursor_lane_next: Signal<Out, Bits<8>>,
+    pub write_a_next: Signal<Out, Bit>,
+    pub write_b_next: Signal<Out, Bit>,
     /// The request's bank is A, B, ACC (flip-flops, for the lane
     /// multiplexers).
     pub bank_a: Signal<Out, Bit>,
@@ -382,6 +387,9 @@ impl Executor {
             snapshot_shift: Default::default(),
             cursor_entry: Default::default(),
             cursor_entry_next: Default::default(),
+            cursor_lane_next: Default::default(),
+            write_a_next: Default::default(),
+            write_b_next: Default::default(),
             cursor_lane: Default::default(),
             write_a: Default::default(),
             write_b: Default::default(),
@@ -989,5 +997,8 @@ impl Logic for Executor {
         // Next cycle's cursor entry: its flip-flop's input, read after every
         // assignment to it above.
         self.cursor_entry_next.next = self.entry.d.val();
+        self.cursor_lane_next.next = self.lane.d.val();
+        self.write_a_next.next = self.write_a_reg.d.val();
+        self.write_b_next.next = self.write_b_reg.d.val();
     }
 }

@@ -393,12 +393,17 @@ impl Logic for Npu {
         }
         // With `memory.read_data_register` the scratchpads register a copy
         // of the address for each memory, from the next cycle's address.
-        self.unused_next.next = self.executor.cursor_entry_next.val() ^ self.engine.a_address_next.val() ^ self.engine.b_address_next.val() ^ self.engine.acc_read_address_next.val() ^ bit_cast::<16, 1>(self.engine.busy_next.val().into());
+        self.unused_next.next = self.executor.cursor_entry_next.val() ^ self.engine.a_address_next.val() ^ self.engine.b_address_next.val() ^ self.engine.acc_read_address_next.val() ^ bit_cast::<16, 1>(self.engine.busy_next.val().into())
+            ^ bit_cast::<16, 8>(self.executor.cursor_lane_next.val()) ^ (bit_cast::<16, 1>(self.executor.write_a_next.val().into()) << 8) ^ (bit_cast::<16, 1>(self.executor.write_b_next.val().into()) << 9);
         for e in 0..self.a_mem.address_next.len() {
             self.a_mem.address_next[e].next = self.executor.cursor_entry_next.val();
             self.b_mem.address_next[e].next = self.executor.cursor_entry_next.val();
             self.a_mem.write_data_next[e].next = self.frame_byte.d.val();
             self.b_mem.write_data_next[e].next = self.frame_byte.d.val();
+            self.a_mem.write_enable_next[e].next = self.executor.write_a_next.val();
+            self.b_mem.write_enable_next[e].next = self.executor.write_b_next.val();
+            self.a_mem.write_lane_next[e].next = self.executor.cursor_lane_next.val() & self.row_mask.val();
+            self.b_mem.write_lane_next[e].next = self.executor.cursor_lane_next.val() & self.col_mask.val();
             if self.engine.busy_next.val() {
                 self.a_mem.address_next[e].next = self.engine.a_address_next.val();
                 self.b_mem.address_next[e].next = self.engine.b_address_next.val();
