@@ -40,7 +40,23 @@ fn icebreaker_bitstream_fits_meets_timing_and_its_netlist_computes() {
     assert!(report.fits && report.timing_met, "{}", report.table());
     assert_eq!(report.dsps.used, (config.array.rows * config.array.cols).div_ceil(2) as u64, "one DSP per PE pair");
     assert!(std::fs::metadata(out.path().join("npu.bin")).unwrap().len() > 100_000);
+    sdf_slack_agrees(root, out.path(), report.fmax_mhz, 1e9 / config.clock.core_hz as f64);
     netlist_computes(Family::Ice40, &board, &config, out.path());
+}
+
+/// scripts/sdf_slack.py, run on the build's npu.sdf, finds nextpnr's fmax.
+fn sdf_slack_agrees(root: &std::path::Path, out: &std::path::Path, fmax_mhz: f64, period_ns: f64) {
+    let run = std::process::Command::new("python3")
+        .arg(root.join("scripts/sdf_slack.py"))
+        .arg(out.join("npu.sdf"))
+        .arg(period_ns.to_string())
+        .output()
+        .expect("python3 runs scripts/sdf_slack.py");
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{text}{}", String::from_utf8_lossy(&run.stderr));
+    // Its first line ends "-> fmax 50.51 MHz"; equal to nextpnr's up to the rounding of two decimals.
+    let found: Option<f64> = text.lines().next().and_then(|l| l.split("fmax ").nth(1)).and_then(|f| f.trim_end_matches(" MHz").parse().ok());
+    assert!(found.is_some_and(|f| (f - fmax_mhz).abs() < 0.015), "nextpnr: {fmax_mhz:.3} MHz; scripts/sdf_slack.py: {text}");
 }
 
 #[test]

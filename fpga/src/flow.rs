@@ -372,6 +372,9 @@ pub fn build(board: &Board, config: &NpuConfig, out: &Path, progress: &mut dyn F
         ],
     };
     args.extend(["--json", "npu.json", pins_flag, pins, "--freq", &mhz, "--timing-allow-fail", "--report", "nextpnr-report.json", "-l", "nextpnr.log"].map(String::from));
+    // Every routed arc's delay, for a slack per endpoint (scripts/sdf_slack.py):
+    // nextpnr's report names only the slowest path.
+    args.extend(["--sdf", "npu.sdf"].map(String::from));
     let mut seeds_tried = BTreeMap::new();
     let (pnr, mut report) = loop {
         let seed = NEXTPNR_SEEDS[seeds_tried.len()];

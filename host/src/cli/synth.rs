@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  npu synth --board icebreaker\n  npu synth --board icebreaker --config my-npu.toml --out build/mine\n  npu synth --board ulx3s --config configs/ulx3s.toml      (ECP5: needs scripts/setup-ecp5 once)\n\nWrites DIR/npu.bin (iCE40) or DIR/npu.bit (ECP5), the tools' logs, the\nsynthesised netlist (DIR/netlist.v) and DIR/report.json. Exit code 1 when the\ndesign does not fit or misses timing; the report names the numbers.")]
+#[command(after_help = "Examples:\n  npu synth --board icebreaker\n  npu synth --board icebreaker --config my-npu.toml --out build/mine\n  npu synth --board ulx3s --config configs/ulx3s.toml      (ECP5: needs scripts/setup-ecp5 once)\n\nWrites DIR/npu.bin (iCE40) or DIR/npu.bit (ECP5), the tools' logs, the\nsynthesised netlist (DIR/netlist.v), every routed delay (DIR/npu.sdf: each\nendpoint's slack with scripts/sdf_slack.py DIR/npu.sdf PERIOD_NS) and\nDIR/report.json. Exit code 1 when the design does not fit or misses timing; the report names the numbers.")]
 pub struct SynthArgs {
     /// Board to build for (icebreaker, ulx3s)
     #[arg(long)]
