@@ -33,8 +33,8 @@ arcs = collections.defaultdict(list)    # output pin -> [(input pin, delay)]
 clk2q = {}                              # output pin -> delay
 setup = {}                              # input pin -> setup
 for chunk in text.split('\n  (CELL')[1:]:
-    cell = re.match(r'\s+\(CELLTYPE\s+"([^"]*)"\)\s+\(INSTANCE\s*([^)]*)\)(.*)', chunk, re.S)
-    ctype, inst, body = cell.group(1), un(cell.group(2).strip()), cell.group(3)
+    cell = re.match(r'\s+\(CELLTYPE\s+"[^"]*"\)\s+\(INSTANCE\s*([^)]*)\)(.*)', chunk, re.S)
+    inst, body = un(cell.group(1).strip()), cell.group(2)
     for m in re.finditer(r'\(INTERCONNECT\s+(\S+)\s+(\S+)\s+(\([^)]*\))', body):
         inter[un(m.group(2))].append((un(m.group(1)), dval(m.group(3))))
     clocks = set(re.findall(r'\((?:SETUPHOLD|SETUP)\s+\((?:posedge|negedge)\s+\S+\)\s+\((?:posedge|negedge)\s+(\S+?)\)', body))

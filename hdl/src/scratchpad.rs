@@ -115,22 +115,19 @@ impl Scratchpad {
 impl Logic for Scratchpad {
     fn update(&mut self) {
         if self.clock.pos_edge() {
-            // (The copies hold the same address: one stands for all.)
-            let address = if self.address_next.is_empty() { self.address.val() } else { self._address_copy };
-            let write_data = if self.write_data_next.is_empty() { self.write_data.val() } else { self._write_data_copy };
-            let write_enable = if self.write_enable_next.is_empty() { self.write_enable.val() } else { self._write_enable_copy };
-            let write_lane = if self.write_lane_next.is_empty() { self.write_lane.val() } else { self._write_lane_copy };
-            if let Some(next) = self.write_enable_next.first() {
-                self._write_enable_copy = next.val();
-            }
-            if let Some(next) = self.write_lane_next.first() {
-                self._write_lane_copy = next.val();
-            }
-            if let Some(next) = self.address_next.first() {
-                self._address_copy = next.val();
-            }
-            if let Some(next) = self.write_data_next.first() {
-                self._write_data_copy = next.val();
+            // (Every memory's copies hold the same values: one set stands
+            // for all.)
+            let copies = !self.address_next.is_empty();
+            let (address, write_data, write_enable, write_lane) = if copies {
+                (self._address_copy, self._write_data_copy, self._write_enable_copy, self._write_lane_copy)
+            } else {
+                (self.address.val(), self.write_data.val(), self.write_enable.val(), self.write_lane.val())
+            };
+            if copies {
+                self._address_copy = self.address_next[0].val();
+                self._write_data_copy = self.write_data_next[0].val();
+                self._write_enable_copy = self.write_enable_next[0].val();
+                self._write_lane_copy = self.write_lane_next[0].val();
             }
             let index = address.index() & (self.depth() - 1);
             if write_enable {
@@ -184,6 +181,8 @@ fn verilog_body(lanes: usize, depth: usize, copies: bool) -> String {
     let reads = |pair: usize| if copies { format!("!write_enable_copy_{pair}[0]") } else { "!write_enable".to_string() };
     if copies {
         out += "wire unused_address = &{1'b0, address, write_data, write_enable, write_lane};\n";
+        // (A vector, for the copies' bit-select.)
+        out += "wire [0:0] write_enable_next = write_enable_next$0;\n";
         for pair in 0..lanes.div_ceil(2) {
             out += &kept_register::verilog(&format!("address_copy_{pair}_ff"), "clock", "address_next$0", &address(pair), ADDRESS_BITS);
             out += &kept_register::verilog(&format!("write_data_copy_{pair}_ff"), "clock", "write_data_next$0", &write_data(pair), 8);
@@ -192,9 +191,8 @@ fn verilog_body(lanes: usize, depth: usize, copies: bool) -> String {
                 2 * pair + 1,
                 2 * pair
             );
-            out += &format!("wire [0:0] write_enable_next_{pair} = write_enable_next$0;\n");
             out += &kept_register::verilog(&format!("write_half_copy_{pair}_ff"), "clock", &format!("write_half_next_{pair}"), &format!("write_half_copy_{pair}"), 2);
-            out += &kept_register::verilog(&format!("write_enable_copy_{pair}_ff"), "clock", &format!("write_enable_next_{pair}"), &format!("write_enable_copy_{pair}"), 1);
+            out += &kept_register::verilog(&format!("write_enable_copy_{pair}_ff"), "clock", "write_enable_next", &format!("write_enable_copy_{pair}"), 1);
         }
     }
     if address_bits < ADDRESS_BITS {
