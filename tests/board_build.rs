@@ -11,7 +11,7 @@ use npu_fpga::board::Board;
 use npu_sim::netlist::{netlist_npu, Family};
 use npu_sim::npu_sim::{NpuPins, NpuSim};
 use npu_spec::device_model::DeviceModel;
-use npu_spec::protocol::{Bank, GemmTile, Info, Request, Status};
+use npu_spec::protocol::{Bank, GemmTile, Info, Move, Place, Request, Status};
 use npu_spec::requant::RequantParams;
 use npu_spec::tools::{ICEPACK, NEXTPNR_ICE40, VERILATOR, YOSYS};
 use npu_spec::NpuConfig;
@@ -139,6 +139,21 @@ fn netlist_computes(family: Family, board: &Board, config: &NpuConfig, out: &std
     let got = expect(&mut npu, &Request::Read { bank: Bank::Out, entry: 0, count: (2 * rows) as u16 }, Status::Ok);
     let want: Vec<u8> = model.out[..2 * rows].iter().flatten().map(|&v| v as u8).collect();
     assert_eq!(got, want, "the netlist's requantized outputs");
+
+    // With the mover: those outputs transposed into A (OUT row e, lane j to
+    // A entry 40 + j, lane e), and a refused MOVE that changes nothing.
+    if config.memory.mover {
+        let mut m = Move::run(Bank::Out, Place::new(0, 0), Bank::A, Place::new(40, 0), cols as u16);
+        (m.runs, m.src_step, m.src_run, m.dst_step, m.dst_run) = (rows as u16, Place::new(0, 1), Place::new(1, 0), Place::new(1, 0), Place::new(0, 1));
+        assert_eq!(model.move_bytes(&m), Status::Ok);
+        expect(&mut npu, &Request::Move(m), Status::Ok);
+        let bad = Move { dst: Place::new(0, rows as u8), ..m };
+        assert_eq!(model.move_bytes(&bad), Status::BadParam);
+        expect(&mut npu, &Request::Move(bad), Status::BadParam);
+        let got = expect(&mut npu, &Request::Read { bank: Bank::A, entry: 40, count: cols as u16 }, Status::Ok);
+        let want: Vec<u8> = model.a[40..40 + cols].iter().flatten().map(|&v| v as u8).collect();
+        assert_eq!(got, want, "the netlist's MOVE");
+    }
 
     // A damaged frame is refused and changes nothing.
     let mut bad = Request::Write { bank: Bank::A, entry: 0, data: vec![1; rows] }.frame();

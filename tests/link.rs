@@ -454,3 +454,58 @@ fn one_request_ahead_is_answered_in_order_and_a_second_ahead_is_dropped() {
     assert_memory_equals(&npu, &model);
     expect(&mut npu, &Request::Status, Status::Ok);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Random MOVEs between random banks: the status and every bank equal
+    /// the device model's (a refused MOVE changes nothing); with and
+    /// without `memory.read_data_register`.
+    #[test]
+    fn move_over_the_link_equals_the_model(
+        moves in proptest::collection::vec(npu_tests::move_descriptor(&small_config()), 3),
+        seed in any::<u64>(), registered in any::<bool>(),
+    ) {
+        let mut c = small_config();
+        c.memory.read_data_register = registered;
+        c.memory.mover = true;
+        let mut npu = NpuSim::new(&c);
+        let mut model = npu_tests::random_model(&c, seed);
+        let mut next = npu_tests::xorshift(seed ^ 1);
+        model.out.iter_mut().flatten().for_each(|v| *v = next() as i8);
+        for (bank, lanes) in [(Bank::A, &model.a), (Bank::B, &model.b)] {
+            let data: Vec<u8> = lanes.iter().flatten().map(|&v| v as u8).collect();
+            expect(&mut npu, &Request::Write { bank, entry: 0, data }, Status::Ok);
+        }
+        for (e, lanes) in model.out.iter().enumerate() {
+            for (j, v) in lanes.iter().enumerate() {
+                npu.poke(Bank::Out, e, j, *v as u8 as u32);
+            }
+        }
+        for (e, lanes) in model.acc.iter().enumerate() {
+            for (j, v) in lanes.iter().enumerate() {
+                npu.poke(Bank::Acc, e, j, *v as u32);
+            }
+        }
+        for m in &moves {
+            let want = model.move_bytes(m);
+            expect(&mut npu, &Request::Move(*m), want);
+            assert_memory_equals(&npu, &model);
+        }
+    }
+}
+
+/// Without `memory.mover` MOVE is no command: UNKNOWN_COMMAND, nothing
+/// moves, and the next request is served.
+#[test]
+fn move_without_the_mover_is_an_unknown_command() {
+    use npu_spec::protocol::{Move, Place};
+    let c = small_config();
+    assert!(!c.memory.mover);
+    let mut npu = NpuSim::new(&c);
+    expect(&mut npu, &Request::Write { bank: Bank::A, entry: 0, data: vec![1, 2] }, Status::Ok);
+    let m = Move::run(Bank::A, Place::new(0, 0), Bank::B, Place::new(0, 0), 2);
+    expect(&mut npu, &Request::Move(m), Status::UnknownCommand);
+    assert_eq!(expect(&mut npu, &Request::Read { bank: Bank::B, entry: 0, count: 1 }, Status::Ok), vec![0, 0]);
+}
+

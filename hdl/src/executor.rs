@@ -37,7 +37,7 @@ const _: () = assert!(npu_spec::protocol::BIAS_ENTRIES == 3);
 // only literals as match patterns).
 const _: () = assert!(Opcode::Info as u8 == 1 && Opcode::Write as u8 == 2 && Opcode::Read as u8 == 3);
 const _: () = assert!(Opcode::Gemm as u8 == 4 && Opcode::Requant as u8 == 5 && Opcode::Status as u8 == 6);
-const _: () = assert!(Opcode::Counters as u8 == 7 && Opcode::ClearCounters as u8 == 8);
+const _: () = assert!(Opcode::Counters as u8 == 7 && Opcode::ClearCounters as u8 == 8 && Opcode::Move as u8 == 9);
 const _: () = assert!(Bank::A as u8 == 0 && Bank::B as u8 == 1 && Bank::Acc as u8 == 2);
 const _: () = assert!(Bank::Bias as u8 == 3 && Bank::Out as u8 == 4);
 const _: () = assert!(RESPONSE_HEAD == 2);
@@ -72,6 +72,16 @@ pub enum ExecState {
     CopyData,
     Gemm,
     Requant,
+    /// MOVE: the mover's verdict, then each byte: the cursor at its source
+    /// (MoveFrom), the lane read (MoveFetch to MoveTake, as TxFetch to
+    /// TxWait), the cursor at its destination (MoveTo) and the write.
+    MoveCheck,
+    MoveFrom,
+    MoveFetch,
+    MoveSettle,
+    MoveTake,
+    MoveTo,
+    MoveWrite,
     /// The answer: settle its length, start the sender, and serve it the
     /// data bytes it asks for (TxFetch to TxPick, one byte each).
     Reply,
@@ -123,6 +133,24 @@ pub struct Executor {
     pub start_requant: Signal<Out, Bit>,
     pub requant_done: Signal<In, Bit>,
     pub requant_error: Signal<In, Bits<8>>,
+    /// MOVE: the mover checks the request (`mover_checked`, one cycle, with
+    /// `mover_error`), then shows each byte's places; the executor moves
+    /// the byte and says so (`move_advance`, one cycle) until `move_last`.
+    pub start_mover: Signal<Out, Bit>,
+    pub mover_checked: Signal<In, Bit>,
+    pub mover_error: Signal<In, Bits<8>>,
+    pub move_from_entry: Signal<In, Bits<16>>,
+    pub move_from_lane: Signal<In, Bits<8>>,
+    pub move_to_entry: Signal<In, Bits<16>>,
+    pub move_to_lane: Signal<In, Bits<8>>,
+    pub move_last: Signal<In, Bit>,
+    pub move_advance: Signal<Out, Bit>,
+    /// MOVE's flag: write zeros, read nothing.
+    pub move_zeros: Signal<In, Bit>,
+    /// A MOVE is in hand (a flip-flop): the NPU writes `move_data`, the
+    /// byte read, where WRITE's frame byte would go.
+    pub moving: Signal<Out, Bit>,
+    pub move_data: Signal<Out, Bits<8>>,
     /// One cycle: zero the COUNTERS record's counters.
     pub clear_counters: Signal<Out, Bit>,
     /// One cycle: snapshot counter `snapshot_counter`; the bank raises
@@ -206,6 +234,10 @@ pub struct Executor {
     read_len: Constant<Bits<16>>,
     gemm_len: Constant<Bits<16>>,
     requant_len: Constant<Bits<16>>,
+    move_len: Constant<Bits<16>>,
+    /// MOVE is built (`memory.mover`; else its opcode is unknown).
+    has_mover: Constant<Bit>,
+    op_move: Constant<Bits<8>>,
     /// Bit offsets of WRITE's and READ's fields in `head`.
     at_entry: Constant<Bits<16>>,
     at_count: Constant<Bits<16>>,
@@ -214,6 +246,7 @@ pub struct Executor {
     /// Start the GEMM engine, the requantizer (one cycle, after Dispatch).
     start_engine_reg: DFF<Bit>,
     start_requant_reg: DFF<Bit>,
+    start_mover_reg: DFF<Bit>,
     /// Clear the counters (one cycle, after Dispatch).
     clear_counters_reg: DFF<Bit>,
     status: DFF<Bits<8>>,
@@ -228,6 +261,7 @@ pub struct Executor {
     len_read: DFF<Bit>,
     len_gemm: DFF<Bit>,
     len_requant: DFF<Bit>,
+    len_move: DFF<Bit>,
     /// The frame arrived whole; its opcode if known (1..=8), else 0.
     frame_ok: DFF<Bit>,
     op_index: DFF<Bits<4>>,
@@ -274,6 +308,12 @@ pub struct Executor {
     is_bank_b: DFF<Bit>,
     is_bank_acc: DFF<Bit>,
     is_bank_bias: DFF<Bit>,
+    /// The opcode is MOVE; MOVE's destination bank is B (else A: the
+    /// mover refuses any other).
+    is_move: DFF<Bit>,
+    move_to_b: DFF<Bit>,
+    /// MOVE: the byte read, to be written.
+    move_byte: DFF<Bits<8>>,
     /// end_entry is past each bank's last entry (A, B, ACC and OUT, bias),
     /// registered every cycle; past_end picks the request's bank's a cycle
     /// later (Range comes at least two cycles after end_entry settles).
@@ -355,6 +395,11 @@ impl Executor {
         assert_eq!(request_offset(Opcode::Write, "bank"), request_offset(Opcode::Read, "bank"));
         assert_eq!(request_offset(Opcode::Write, "entry"), request_offset(Opcode::Read, "entry"));
         assert!(Opcode::Gemm.request_len() <= HEADER_BYTES && Opcode::Requant.request_len() <= HEADER_BYTES);
+        assert!(Opcode::Move.request_len() <= HEADER_BYTES);
+        assert!(Opcode::ClearCounters as u8 + 1 == Opcode::Move as u8, "MOVE is the last opcode, present or not");
+        // MOVE's banks are bytes 1 and 2: the first is where READ's bank is
+        // (the lane multiplexers' flags), the second is read in Idle.
+        assert_eq!((request_offset(Opcode::Move, "src_bank"), request_offset(Opcode::Move, "dst_bank")), (1, 2));
         // Frame indices are 11 bits, record indices 6.
         assert!(MAX_REQUEST_PAYLOAD < 1 << 11 && record_len(INFO_FIELDS) <= 32);
         Self {
@@ -379,6 +424,18 @@ impl Executor {
             start_requant: Default::default(),
             requant_done: Default::default(),
             requant_error: Default::default(),
+            start_mover: Default::default(),
+            mover_checked: Default::default(),
+            mover_error: Default::default(),
+            move_from_entry: Default::default(),
+            move_from_lane: Default::default(),
+            move_to_entry: Default::default(),
+            move_to_lane: Default::default(),
+            move_last: Default::default(),
+            move_advance: Default::default(),
+            move_zeros: Default::default(),
+            moving: Default::default(),
+            move_data: Default::default(),
             clear_counters: Default::default(),
             snapshot_request: Default::default(),
             snapshot_counter: Default::default(),
@@ -423,7 +480,8 @@ impl Executor {
             op_counters: k(Opcode::Counters as u64),
             op_info: k(Opcode::Info as u64),
             op_status: k(Opcode::Status as u64),
-            above_last_opcode: above(Opcode::ClearCounters as usize),
+            above_last_opcode: above(if config.memory.mover { Opcode::Move } else { Opcode::ClearCounters } as usize),
+            has_mover: Constant::new(config.memory.mover),
             above_last_bank: above(Bank::Out as usize),
             above_write_head: above(write_head),
             info_len: k(record_len(INFO_FIELDS) as u64),
@@ -434,11 +492,14 @@ impl Executor {
             read_len: k(Opcode::Read.request_len() as u64),
             gemm_len: k(Opcode::Gemm.request_len() as u64),
             requant_len: k(Opcode::Requant.request_len() as u64),
+            move_len: k(Opcode::Move.request_len() as u64),
+            op_move: k(Opcode::Move as u64),
             at_entry: k(head_bit(Opcode::Read, "entry")),
             at_count: k(head_bit(Opcode::Read, "count")),
             state: Default::default(),
             start_engine_reg: Default::default(),
             start_requant_reg: Default::default(),
+            start_mover_reg: Default::default(),
             clear_counters_reg: Default::default(),
             status: Default::default(),
             length_ok: Default::default(),
@@ -447,6 +508,7 @@ impl Executor {
             len_read: Default::default(),
             len_gemm: Default::default(),
             len_requant: Default::default(),
+            len_move: Default::default(),
             frame_ok: Default::default(),
             op_index: Default::default(),
             bank_ok: Default::default(),
@@ -478,6 +540,9 @@ impl Executor {
             is_bank_b: Default::default(),
             is_bank_acc: Default::default(),
             is_bank_bias: Default::default(),
+            is_move: Default::default(),
+            move_to_b: Default::default(),
+            move_byte: Default::default(),
             past_a: Default::default(),
             past_b: Default::default(),
             past_acc: Default::default(),
@@ -521,7 +586,8 @@ impl Logic for Executor {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, start_engine_reg, start_requant_reg, clear_counters_reg, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant,
+            self, clock, state, start_engine_reg, start_requant_reg, start_mover_reg, clear_counters_reg, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, len_move,
+            is_move, move_to_b, move_byte,
             frame_ok, op_index, bank_ok, count_zero, refused, refusal, opcode, data_len, bank, last_lane, last_byte, entry_bytes, entry, lane, cursor_byte,
             size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters,
             is_bank_a, is_bank_b, is_bank_acc, is_bank_bias, past_a, past_b, past_acc, past_bias, past_end, write_a_reg, write_b_reg, write_bias_reg,
@@ -551,6 +617,11 @@ impl Logic for Executor {
         self.start_requant.next = self.start_requant_reg.q.val();
         self.start_engine_reg.d.next = false;
         self.start_requant_reg.d.next = false;
+        self.start_mover.next = self.start_mover_reg.q.val();
+        self.start_mover_reg.d.next = false;
+        self.move_advance.next = false;
+        self.moving.next = self.is_move.q.val() & self.has_mover.val();
+        self.move_data.next = self.move_byte.q.val();
         // CLEAR_COUNTERS, a cycle after Dispatch (from a flip-flop: the clear
         // reaches every low part and pending bit).
         self.clear_counters.next = self.clear_counters_reg.q.val();
@@ -644,6 +715,7 @@ impl Logic for Executor {
         self.len_read.d.next = self.length.val() == self.read_len.val();
         self.len_gemm.d.next = self.length.val() == self.gemm_len.val();
         self.len_requant.d.next = self.length.val() == self.requant_len.val();
+        self.len_move.d.next = self.length.val() == self.move_len.val();
         match self.state.q.val() {
             ExecState::Idle => {
                 // The request's kind and bank as flags, for every later
@@ -660,6 +732,8 @@ impl Logic for Executor {
                 self.is_bank_b.d.next = self.head.val().get_bits::<8>(8) == 1;
                 self.is_bank_acc.d.next = self.head.val().get_bits::<8>(8) == 2;
                 self.is_bank_bias.d.next = self.head.val().get_bits::<8>(8) == 3;
+                self.is_move.d.next = self.head.val().get_bits::<8>(0) == self.op_move.val();
+                self.move_to_b.d.next = self.head.val().get_bits::<8>(16) == 1;
                 if self.request_ready.val() {
                     self.status.d.next = self.request_status.val();
                     self.opcode.d.next = self.head.val().get_bits::<8>(0);
@@ -679,6 +753,9 @@ impl Logic for Executor {
                         }
                         5 => {
                             self.length_ok.d.next = self.len_requant.q.val();
+                        }
+                        9 => {
+                            self.length_ok.d.next = self.len_move.q.val();
                         }
                         _ => {}
                     }
@@ -808,6 +885,12 @@ impl Logic for Executor {
                                 self.clear_counters_reg.d.next = true;
                             }
                         }
+                        9 => {
+                            if !self.refused.q.val() & self.has_mover.val() {
+                                self.start_mover_reg.d.next = true;
+                                self.state.d.next = ExecState::MoveCheck;
+                            }
+                        }
                         _ => {}
                     }
                 }
@@ -914,6 +997,62 @@ impl Logic for Executor {
             ExecState::Requant => {
                 if self.requant_done.val() {
                     self.status.d.next = self.requant_error.val();
+                    self.state.d.next = ExecState::Reply;
+                }
+            }
+            ExecState::MoveCheck => {
+                if self.mover_checked.val() {
+                    self.status.d.next = self.mover_error.val();
+                    self.state.d.next = ExecState::Reply;
+                    if self.mover_error.val() == self.st_ok.val() {
+                        self.state.d.next = ExecState::MoveFrom;
+                    }
+                }
+            }
+            ExecState::MoveFrom => {
+                // The cursor goes to the byte's source (the lane
+                // multiplexers show the source bank: its number is where
+                // READ's is).
+                self.entry.d.next = self.move_from_entry.val();
+                self.lane.d.next = self.move_from_lane.val();
+                self.state.d.next = ExecState::MoveFetch;
+            }
+            ExecState::MoveFetch => {
+                self.state.d.next = ExecState::MoveSettle;
+            }
+            ExecState::MoveSettle => {
+                // As TxSettle: with the read data registered, two cycles more.
+                self.state.d.next = ExecState::MoveTake;
+                for e in 0..self.settle_more.len() {
+                    if self.settle_more[e].q.val() != 2 {
+                        self.settle_more[e].d.next = self.settle_more[e].q.val() + 1;
+                        self.state.d.next = ExecState::MoveSettle;
+                    }
+                }
+            }
+            ExecState::MoveTake => {
+                self.move_byte.d.next = self.lane_u8.val();
+                if self.move_zeros.val() {
+                    self.move_byte.d.next = 0.into();
+                }
+                self.state.d.next = ExecState::MoveTo;
+            }
+            ExecState::MoveTo => {
+                // The cursor goes to the destination, and the byte (through
+                // the NPU's frame-byte register, as WRITE's) is written there
+                // next cycle.
+                self.entry.d.next = self.move_to_entry.val();
+                self.lane.d.next = self.move_to_lane.val();
+                self.write_a_reg.d.next = !self.move_to_b.q.val();
+                self.write_b_reg.d.next = self.move_to_b.q.val();
+                self.state.d.next = ExecState::MoveWrite;
+            }
+            ExecState::MoveWrite => {
+                // (`move_last` is a cycle late: the mover last moved at
+                // least six cycles ago.)
+                self.move_advance.next = true;
+                self.state.d.next = ExecState::MoveFrom;
+                if self.move_last.val() {
                     self.state.d.next = ExecState::Reply;
                 }
             }

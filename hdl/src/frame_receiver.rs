@@ -26,10 +26,21 @@ use crate::vecs::k;
 use npu_spec::protocol::{Status, IDLE_TIMEOUT_BITS, MAX_REQUEST_PAYLOAD, SYNC};
 use rust_hdl::prelude::*;
 
-/// Request bytes kept in registers: the longest fixed request (GEMM).
-pub const HEADER_BYTES: usize = 20;
-// (`frame_head_bytes` is 5 bits, and its literal in `update` is this.)
-const _: () = assert!(HEADER_BYTES == 20);
+/// Request bytes kept in registers, at most: the longest fixed request
+/// (MOVE). Without the mover (`memory.mover`), GEMM's 20 (see
+/// [`header_bytes`]): the register's bytes above are never written, and
+/// synthesis drops them.
+pub const HEADER_BYTES: usize = 26;
+// (`frame_head_bytes` is 5 bits.)
+const _: () = assert!(HEADER_BYTES < 32);
+
+/// The header bytes a config's NPU keeps: its longest fixed request.
+pub fn header_bytes(config: &npu_spec::NpuConfig) -> usize {
+    use npu_spec::protocol::Opcode;
+    let longest = if config.memory.mover { Opcode::Move } else { Opcode::Gemm };
+    assert!(longest.request_len() <= HEADER_BYTES);
+    longest.request_len()
+}
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 pub enum FrameState {
@@ -81,6 +92,7 @@ pub struct FrameReceiver {
     max_request_log: Constant<Bits<16>>,
     /// The header register's last byte index.
     header_last: Constant<Bits<11>>,
+    header_len: Constant<Bits<5>>,
     state: DFF<FrameState>,
     length_reg: DFF<Bits<16>>,
     status_reg: DFF<Bits<8>>,
@@ -111,8 +123,10 @@ pub struct FrameReceiver {
 }
 
 impl FrameReceiver {
-    /// A receiver for `clocks_per_bit` core clocks per bit.
-    pub fn new(clocks_per_bit: u64) -> Self {
+    /// A receiver for `clocks_per_bit` core clocks per bit that stores a
+    /// request's first `header_bytes` bytes (at most HEADER_BYTES).
+    pub fn new(clocks_per_bit: u64, header_bytes: usize) -> Self {
+        assert!((1..=HEADER_BYTES).contains(&header_bytes));
         let idle_limit = IDLE_TIMEOUT_BITS * clocks_per_bit;
         assert!(idle_limit <= 1 << 22, "{clocks_per_bit} clocks per bit: the idle timer is 22 bits");
         assert!(MAX_REQUEST_PAYLOAD < 1 << 11 && MAX_REQUEST_PAYLOAD.is_power_of_two(), "the length test's plain-logic form");
@@ -138,7 +152,8 @@ impl FrameReceiver {
             idle_mask: k(idle_limit.next_power_of_two() - 1),
             max_request: k(MAX_REQUEST_PAYLOAD as u64),
             max_request_log: k(MAX_REQUEST_PAYLOAD.trailing_zeros() as u64),
-            header_last: k(HEADER_BYTES as u64 - 1),
+            header_last: k(header_bytes as u64 - 1),
+            header_len: k(header_bytes as u64),
             state: Default::default(),
             length_reg: Default::default(),
             status_reg: Default::default(),
@@ -173,7 +188,7 @@ impl Logic for FrameReceiver {
         self.frame_length.next = self.length_reg.q.val();
         // A refused frame stored nothing; a short one its length; any other
         // the whole header.
-        self.frame_head_bytes.next = 20.into();
+        self.frame_head_bytes.next = self.header_len.val();
         if self.in_header.q.val() {
             self.frame_head_bytes.next = self.index.q.val().get_bits::<5>(0);
         }

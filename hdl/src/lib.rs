@@ -13,6 +13,8 @@
 //!   processes, which [`Npu`] composes with the memories and the units, the
 //!   receiver's frames kept in [`RequestSlots`](request_slots::RequestSlots)
 //!   (the request in hand and the next);
+//! - [`Mover`](mover::Mover) and its two [`PlaceWalker`](place_walker::PlaceWalker)s: MOVE's checks
+//!   and the places of each byte it copies on chip (with `memory.mover`);
 //! - [`KeptRegister`](kept_register::KeptRegister): a register that synthesis does not merge with its copies;
 //! - [`WordRam`]: block RAM of 32-bit words written a byte at a time (the ACC and bias banks);
 //! - [`verilog`]: Verilog text of any of them under a chosen module name.
@@ -28,8 +30,10 @@ pub mod kept_register;
 pub mod gemm_engine;
 pub mod multiplier;
 pub mod multiplier18;
+pub mod mover;
 pub mod npu;
 pub mod pe;
+pub mod place_walker;
 pub mod ram;
 pub mod request_slots;
 pub mod requant_bench;

@@ -11,7 +11,8 @@
 //!   while the next request arrives in the other slot;
 //! - the **executor** ([`Executor`]) decodes and checks the request, runs
 //!   it (WRITE's bytes through its cursor, GEMM and REQUANT by starting
-//!   their unit) and serves the answer's data byte by byte;
+//!   their unit, MOVE's bytes through its cursor from the places the
+//!   [`Mover`] shows) and serves the answer's data byte by byte;
 //! - the **response sender** ([`ResponseSender`]) frames the answer (SYNC,
 //!   length, status, opcode, data, CRC) and asks for each data byte.
 //!
@@ -25,10 +26,11 @@ use crate::executor::{ExecState, Executor, EXECUTOR_HEAD_BITS};
 
 // The executor's `head` port is the header's low 48 bits (a literal in update).
 const _: () = assert!(EXECUTOR_HEAD_BITS == 48);
-use crate::frame_receiver::{FrameReceiver, FrameState};
+use crate::frame_receiver::{header_bytes, FrameReceiver, FrameState};
 use crate::request_slots::RequestSlots;
 use crate::gemm_engine::GemmEngine;
 use crate::kept_register::KeptRegister;
+use crate::mover::Mover;
 use crate::ram::Ram;
 use crate::requant_unit::RequantUnit;
 use crate::response_sender::ResponseSender;
@@ -67,6 +69,9 @@ pub struct Npu {
     bias_mem: WordRam,
     engine: GemmEngine,
     requant: RequantUnit,
+    /// With `memory.mover` (else empty): MOVE's checks and places (the
+    /// executor's cursor moves the bytes).
+    mover: Vec<Mover>,
     /// The COUNTERS record's counters, in its order, as counters 0..=7 (each
     /// 40 bits or more: over 6 hours of cycles at 48 MHz; the record's bytes
     /// above read 0), and the STATUS record's frame counts as 8 and 9.
@@ -98,6 +103,24 @@ pub struct Npu {
     at_r_min: Constant<Bits<16>>,
     at_r_max: Constant<Bits<16>>,
     at_r_flags: Constant<Bits<16>>,
+    /// Bit offsets of MOVE's fields in the header.
+    at_m_src_bank: Constant<Bits<16>>,
+    at_m_dst_bank: Constant<Bits<16>>,
+    at_m_src_entry: Constant<Bits<16>>,
+    at_m_src_lane: Constant<Bits<16>>,
+    at_m_dst_entry: Constant<Bits<16>>,
+    at_m_dst_lane: Constant<Bits<16>>,
+    at_m_count: Constant<Bits<16>>,
+    at_m_runs: Constant<Bits<16>>,
+    at_m_src_step_entry: Constant<Bits<16>>,
+    at_m_src_step_lane: Constant<Bits<16>>,
+    at_m_src_run_entry: Constant<Bits<16>>,
+    at_m_src_run_lane: Constant<Bits<16>>,
+    at_m_dst_step_entry: Constant<Bits<16>>,
+    at_m_dst_step_lane: Constant<Bits<16>>,
+    at_m_dst_run_entry: Constant<Bits<16>>,
+    at_m_dst_run_lane: Constant<Bits<16>>,
+    at_m_flags: Constant<Bits<16>>,
     /// OUT's write port, registered: the requantizer's writes land a cycle
     /// late (nothing reads OUT that soon), and the memories' inputs come
     /// from flip-flops, not from a multiplexer on the requantizer's state.
@@ -164,7 +187,8 @@ pub struct Npu {
     /// take it a byte at a time, by their write enables).
     frame_word: Signal<Local, Bits<32>>,
     /// The next cycle's addresses and busy, which only the address copies
-    /// read (named so for the lint when there are none).
+    /// read, and the mover's controls, which only a mover reads (named so
+    /// for the lint when there are none).
     unused_next: Signal<Local, Bits<16>>,
 }
 
@@ -187,8 +211,8 @@ impl Npu {
             uart_rx: Default::default(),
             uart_tx: Default::default(),
             busy: Default::default(),
-            receiver: FrameReceiver::new(cpb),
-            slots: Default::default(),
+            receiver: FrameReceiver::new(cpb, header_bytes(config)),
+            slots: RequestSlots::new(header_bytes(config)),
             executor: Executor::new(config),
             sender: ResponseSender::new(cpb),
             a_mem: if m.read_data_register { Scratchpad::with_address_copies(rows, m.a_depth) } else { Scratchpad::new(rows, m.a_depth) },
@@ -203,6 +227,7 @@ impl Npu {
             bias_mem: WordRam::new(4 * crate::requantizer::bias_depth(cols)),
             engine: GemmEngine::new(config),
             requant: RequantUnit::new(config),
+            mover: (0..usize::from(m.mover)).map(|_| Mover::new(config)).collect(),
             counters: CounterBank::new(rows * cols, m.read_data_register),
             row_mask: k(rows.next_power_of_two() as u64 - 1),
             col_mask: k(cols.next_power_of_two() as u64 - 1),
@@ -226,6 +251,23 @@ impl Npu {
             at_r_min: k(8 * request_offset(Opcode::Requant, "min") as u64),
             at_r_max: k(8 * request_offset(Opcode::Requant, "max") as u64),
             at_r_flags: k(8 * request_offset(Opcode::Requant, "flags") as u64),
+            at_m_src_bank: k(8 * request_offset(Opcode::Move, "src_bank") as u64),
+            at_m_dst_bank: k(8 * request_offset(Opcode::Move, "dst_bank") as u64),
+            at_m_src_entry: k(8 * request_offset(Opcode::Move, "src_entry") as u64),
+            at_m_src_lane: k(8 * request_offset(Opcode::Move, "src_lane") as u64),
+            at_m_dst_entry: k(8 * request_offset(Opcode::Move, "dst_entry") as u64),
+            at_m_dst_lane: k(8 * request_offset(Opcode::Move, "dst_lane") as u64),
+            at_m_count: k(8 * request_offset(Opcode::Move, "count") as u64),
+            at_m_runs: k(8 * request_offset(Opcode::Move, "runs") as u64),
+            at_m_src_step_entry: k(8 * request_offset(Opcode::Move, "src_step_entry") as u64),
+            at_m_src_step_lane: k(8 * request_offset(Opcode::Move, "src_step_lane") as u64),
+            at_m_src_run_entry: k(8 * request_offset(Opcode::Move, "src_run_entry") as u64),
+            at_m_src_run_lane: k(8 * request_offset(Opcode::Move, "src_run_lane") as u64),
+            at_m_dst_step_entry: k(8 * request_offset(Opcode::Move, "dst_step_entry") as u64),
+            at_m_dst_step_lane: k(8 * request_offset(Opcode::Move, "dst_step_lane") as u64),
+            at_m_dst_run_entry: k(8 * request_offset(Opcode::Move, "dst_run_entry") as u64),
+            at_m_dst_run_lane: k(8 * request_offset(Opcode::Move, "dst_run_lane") as u64),
+            at_m_flags: k(8 * request_offset(Opcode::Move, "flags") as u64),
             out_write_address: Default::default(),
             out_write_data: Default::default(),
             out_write_data_odd: dffs(requant_pairs),
@@ -372,9 +414,53 @@ impl Logic for Npu {
         self.executor.engine_error.next = self.engine.error.val();
         self.executor.requant_done.next = self.requant.done.val();
         self.executor.requant_error.next = self.requant.error.val();
+        // MOVE: the mover, if built (none: MOVE is an unknown opcode, and
+        // the executor never starts it).
+        self.executor.mover_checked.next = false;
+        self.executor.mover_error.next = 0.into();
+        self.executor.move_from_entry.next = 0.into();
+        self.executor.move_from_lane.next = 0.into();
+        self.executor.move_to_entry.next = 0.into();
+        self.executor.move_to_lane.next = 0.into();
+        self.executor.move_last.next = false;
+        self.executor.move_zeros.next = false;
+        for u in 0..self.mover.len() {
+            self.mover[u].src_bank.next = self.slots.head.val().get_bits::<8>(self.at_m_src_bank.val().index());
+            self.mover[u].dst_bank.next = self.slots.head.val().get_bits::<8>(self.at_m_dst_bank.val().index());
+            self.mover[u].src_entry.next = self.slots.head.val().get_bits::<16>(self.at_m_src_entry.val().index());
+            self.mover[u].src_lane.next = self.slots.head.val().get_bits::<8>(self.at_m_src_lane.val().index());
+            self.mover[u].dst_entry.next = self.slots.head.val().get_bits::<16>(self.at_m_dst_entry.val().index());
+            self.mover[u].dst_lane.next = self.slots.head.val().get_bits::<8>(self.at_m_dst_lane.val().index());
+            self.mover[u].count.next = self.slots.head.val().get_bits::<16>(self.at_m_count.val().index());
+            self.mover[u].runs.next = self.slots.head.val().get_bits::<16>(self.at_m_runs.val().index());
+            self.mover[u].src_step_entry.next = self.slots.head.val().get_bits::<16>(self.at_m_src_step_entry.val().index());
+            self.mover[u].src_step_lane.next = self.slots.head.val().get_bits::<8>(self.at_m_src_step_lane.val().index());
+            self.mover[u].src_run_entry.next = self.slots.head.val().get_bits::<16>(self.at_m_src_run_entry.val().index());
+            self.mover[u].src_run_lane.next = self.slots.head.val().get_bits::<8>(self.at_m_src_run_lane.val().index());
+            self.mover[u].dst_step_entry.next = self.slots.head.val().get_bits::<16>(self.at_m_dst_step_entry.val().index());
+            self.mover[u].dst_step_lane.next = self.slots.head.val().get_bits::<8>(self.at_m_dst_step_lane.val().index());
+            self.mover[u].dst_run_entry.next = self.slots.head.val().get_bits::<16>(self.at_m_dst_run_entry.val().index());
+            self.mover[u].dst_run_lane.next = self.slots.head.val().get_bits::<8>(self.at_m_dst_run_lane.val().index());
+            self.mover[u].zeros.next = self.slots.head.val().get_bit(self.at_m_flags.val().index());
+            self.mover[u].clock.next = self.clock.val();
+            self.mover[u].start.next = self.executor.start_mover.val();
+            self.mover[u].advance.next = self.executor.move_advance.val();
+            self.executor.mover_checked.next = self.mover[u].checked.val();
+            self.executor.mover_error.next = self.mover[u].error.val();
+            self.executor.move_from_entry.next = self.mover[u].from_entry.val();
+            self.executor.move_from_lane.next = self.mover[u].from_lane.val();
+            self.executor.move_to_entry.next = self.mover[u].to_entry.val();
+            self.executor.move_to_lane.next = self.mover[u].to_lane.val();
+            self.executor.move_last.next = self.mover[u].last.val();
+            self.executor.move_zeros.next = self.mover[u].zeros.val();
+        }
 
         // WRITE: the frame byte, written into its byte of an ACC or bias word.
+        // MOVE: the byte it read, by the same register to the same places.
         self.frame_byte.d.next = self.slots.read_data.val();
+        if self.executor.moving.val() {
+            self.frame_byte.d.next = self.executor.move_data.val();
+        }
         self.frame_word.next = bit_cast::<32, 8>(self.frame_byte.q.val())
             | (bit_cast::<32, 8>(self.frame_byte.q.val()) << 8)
             | (bit_cast::<32, 8>(self.frame_byte.q.val()) << 16)
@@ -394,7 +480,8 @@ impl Logic for Npu {
         // With `memory.read_data_register` the scratchpads register a copy
         // of the address for each memory, from the next cycle's address.
         self.unused_next.next = self.executor.cursor_entry_next.val() ^ self.engine.a_address_next.val() ^ self.engine.b_address_next.val() ^ self.engine.acc_read_address_next.val() ^ bit_cast::<16, 1>(self.engine.busy_next.val().into())
-            ^ bit_cast::<16, 8>(self.executor.cursor_lane_next.val()) ^ (bit_cast::<16, 1>(self.executor.write_a_next.val().into()) << 8) ^ (bit_cast::<16, 1>(self.executor.write_b_next.val().into()) << 9);
+            ^ bit_cast::<16, 8>(self.executor.cursor_lane_next.val()) ^ (bit_cast::<16, 1>(self.executor.write_a_next.val().into()) << 8) ^ (bit_cast::<16, 1>(self.executor.write_b_next.val().into()) << 9)
+            ^ (bit_cast::<16, 1>(self.executor.start_mover.val().into()) << 10) ^ (bit_cast::<16, 1>(self.executor.move_advance.val().into()) << 11);
         for e in 0..self.a_mem.address_next.len() {
             self.a_mem.address_next[e].next = self.executor.cursor_entry_next.val();
             self.b_mem.address_next[e].next = self.executor.cursor_entry_next.val();

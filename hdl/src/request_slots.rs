@@ -37,6 +37,8 @@ const _: () = assert!(MAX_REQUEST_PAYLOAD == 1 << 10);
 // The receiver's record outlasts the header's copy and the executor's reads
 // of it: a byte at the fastest line (8 clocks a bit, see UartRx::new).
 const _: () = assert!(HEADER_BYTES + 3 + EXECUTOR_READS_RECORD_WITHIN < 10 * 8);
+// The header register's width (a literal in update).
+const _: () = assert!(8 * HEADER_BYTES == 208);
 
 #[derive(LogicBlock)]
 pub struct RequestSlots {
@@ -63,7 +65,7 @@ pub struct RequestSlots {
     /// holding for at least EXECUTOR_READS_RECORD_WITHIN cycles (see above).
     pub ready: Signal<Out, Bit>,
     pub status: Signal<Out, Bits<8>>,
-    pub head: Signal<Out, Bits<160>>,
+    pub head: Signal<Out, Bits<208>>,
     pub length: Signal<Out, Bits<16>>,
     /// The presented payload, byte by byte (the byte arrives a cycle after
     /// its offset).
@@ -74,6 +76,8 @@ pub struct RequestSlots {
     /// The payloads: slot s at offsets s * MAX_REQUEST_PAYLOAD...
     frame: Ram<Bits<8>>,
     header_last: Constant<Bits<5>>,
+    /// Where a byte enters the header register: its last byte's place.
+    header_top: Constant<Bits<16>>,
     /// The slot the next frame fills, and the slot presented (or, while
     /// none is, the one presented next).
     fill_slot: DFF<Bit>,
@@ -94,7 +98,7 @@ pub struct RequestSlots {
     /// The byte read last cycle arrives now: shift it in, or a zero.
     shift: DFF<Bit>,
     shift_byte: DFF<Bit>,
-    head_reg: DFF<Bits<160>>,
+    head_reg: DFF<Bits<208>>,
     // Combinational helpers.
     /// No request is in hand (none loading, settling or presented).
     empty: Signal<Local, Bit>,
@@ -105,8 +109,11 @@ pub struct RequestSlots {
     offset: Signal<Local, Bits<11>>,
 }
 
-impl Default for RequestSlots {
-    fn default() -> Self {
+impl RequestSlots {
+    /// Slots whose header register keeps a request's first `header_bytes`
+    /// bytes (at most HEADER_BYTES; the bytes above stay zero).
+    pub fn new(header_bytes: usize) -> Self {
+        assert!((1..=HEADER_BYTES).contains(&header_bytes));
         Self {
             clock: Default::default(),
             byte_write: Default::default(),
@@ -125,7 +132,8 @@ impl Default for RequestSlots {
             read_data: Default::default(),
             answered: Default::default(),
             frame: Ram::without_collisions(2 * MAX_REQUEST_PAYLOAD),
-            header_last: k(HEADER_BYTES as u64 - 1),
+            header_last: k(header_bytes as u64 - 1),
+            header_top: k(8 * (header_bytes as u64 - 1)),
             fill_slot: Default::default(),
             present_slot: Default::default(),
             pending: Default::default(),
@@ -210,7 +218,7 @@ impl Logic for RequestSlots {
         if self.shift.q.val() {
             self.head_reg.d.next = self.head_reg.q.val() >> 8;
             if self.shift_byte.q.val() {
-                self.head_reg.d.next = (self.head_reg.q.val() >> 8) | (bit_cast::<160, 8>(self.frame.read_data.val()) << 152);
+                self.head_reg.d.next = (self.head_reg.q.val() >> 8) | (bit_cast::<208, 8>(self.frame.read_data.val()) << self.header_top.val());
             }
         }
         if self.settling.q.val() != 0 {

@@ -128,6 +128,15 @@ pub struct MemoryConfig {
     /// this.
     #[serde(default, alias = "acc_data_register")]
     pub read_data_register: bool,
+    /// The MOVE command: on-chip copies from A, B or OUT into A or B with
+    /// strided runs (a layer's output placed where the next GEMM reads it,
+    /// a convolution's im2col operand, zero padding), so that data need not
+    /// cross the link. It costs about 630 of the UP5K's logic cells (the
+    /// mover's two address walkers and checks, and 6 more header bytes), so
+    /// the iCEBreaker's 4x4 leaves it out for now. false when absent; INFO
+    /// reports it.
+    #[serde(default)]
+    pub mover: bool,
 }
 
 /// Clocks.

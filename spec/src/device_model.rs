@@ -3,7 +3,7 @@
 //! shadow copy when it checks that a command changed nothing else.
 
 use crate::config::NpuConfig;
-use crate::protocol::{Bank, GemmTile, Status, BIAS_ENTRIES, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD};
+use crate::protocol::{Bank, GemmTile, Move, Place, Status, BIAS_ENTRIES, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD};
 use crate::requant::{requantize, RequantOutput, RequantParams};
 
 /// Every bank, entry by entry, lane by lane.
@@ -21,6 +21,8 @@ pub struct DeviceModel {
     /// BIAS entry 2: each column's shift word; REQUANT uses its bits 0..=4.
     pub shifts: Vec<i32>,
     pub out: Vec<Vec<i8>>,
+    /// MOVE is built (`memory.mover`): else it is UNKNOWN_COMMAND.
+    pub mover: bool,
 }
 
 impl DeviceModel {
@@ -37,6 +39,7 @@ impl DeviceModel {
             multipliers: vec![0; cols],
             shifts: vec![0; cols],
             out: vec![vec![0; cols]; c.memory.acc_depth],
+            mover: c.memory.mover,
         }
     }
 
@@ -169,6 +172,63 @@ impl DeviceModel {
         }
         Status::Ok
     }
+
+    /// A byte bank's entries and lanes (A, B, OUT), or None for any other.
+    fn byte_bank(&self, bank: u8) -> Option<(Bank, usize, usize)> {
+        match Bank::from_u8(bank)? {
+            Bank::A => Some((Bank::A, self.a.len(), self.rows)),
+            Bank::B => Some((Bank::B, self.b.len(), self.cols)),
+            Bank::Out => Some((Bank::Out, self.out.len(), self.cols)),
+            Bank::Acc | Bank::Bias => None,
+        }
+    }
+
+    fn byte_mut(&mut self, bank: Bank, index: usize, lanes: usize) -> &mut i8 {
+        let (e, l) = (index / lanes, index % lanes);
+        match bank {
+            Bank::A => &mut self.a[e][l],
+            Bank::B => &mut self.b[e][l],
+            _ => &mut self.out[e][l],
+        }
+    }
+
+    /// The MOVE command (see the protocol's MOVE semantics): the status the
+    /// device answers, memory updated only on OK.
+    pub fn move_bytes(&mut self, m: &Move) -> Status {
+        if !self.mover {
+            return Status::UnknownCommand;
+        }
+        let src = if m.zeros { None } else {
+            let Some(g) = self.byte_bank(m.src_bank) else { return Status::BadBank };
+            Some(g)
+        };
+        let Some(dst) = self.byte_bank(m.dst_bank).filter(|g| g.0 != Bank::Out) else { return Status::BadBank };
+        let lanes_fit = |lanes: usize, places: [Place; 3]| places.iter().all(|p| usize::from(p.lane) < lanes);
+        if !src.is_none_or(|g| lanes_fit(g.2, [m.src, m.src_step, m.src_run])) || !lanes_fit(dst.2, [m.dst, m.dst_step, m.dst_run]) {
+            return Status::BadParam;
+        }
+        if m.count == 0 || m.runs == 0 {
+            return Status::OutOfRange;
+        }
+        let (count, runs) = (usize::from(m.count), usize::from(m.runs));
+        let at = |base: Place, step: Place, run: Place, lanes: usize, r: usize, i: usize| {
+            base.index(lanes) + r * run.index(lanes) + i * step.index(lanes)
+        };
+        let past = |g: (Bank, usize, usize), base, step, run| at(base, step, run, g.2, runs - 1, count - 1) >= g.1 * g.2;
+        if src.is_some_and(|g| past(g, m.src, m.src_step, m.src_run)) || past(dst, m.dst, m.dst_step, m.dst_run) {
+            return Status::OutOfRange;
+        }
+        for r in 0..runs {
+            for i in 0..count {
+                let v = match src {
+                    Some(g) => *self.byte_mut(g.0, at(m.src, m.src_step, m.src_run, g.2, r, i), g.2),
+                    None => 0,
+                };
+                *self.byte_mut(dst.0, at(m.dst, m.dst_step, m.dst_run, dst.2, r, i), dst.2) = v;
+            }
+        }
+        Status::Ok
+    }
 }
 
 #[cfg(test)]
@@ -211,5 +271,77 @@ mod tests {
         let t = GemmTile { m: 1, tiles: 3, a_entry: (c.memory.a_depth - 7) as u16, a_step: 5, ..t };
         assert_eq!(d.gemm(&t), Status::OutOfRange);
         assert_eq!(d, before);
+    }
+
+    #[test]
+    fn move_transposes_out_rows_into_a_columns() {
+        // OUT rows (one output pixel each, lanes = channels) into A entries
+        // (one channel each, lanes = pixels): a stride of one entry.
+        let c = with_mover();
+        let mut d = DeviceModel::new(&c);
+        for e in 0..4 {
+            d.out[e] = (0..4).map(|j| (10 * e + j) as i8).collect();
+        }
+        let mut m = Move::run(Bank::Out, Place::new(0, 0), Bank::A, Place::new(100, 0), 4);
+        m.runs = 4;
+        m.src_step = Place::new(0, 1);
+        m.src_run = Place::new(1, 0);
+        m.dst_step = Place::new(1, 0);
+        m.dst_run = Place::new(0, 1);
+        assert_eq!(d.move_bytes(&m), Status::Ok);
+        for j in 0..4 {
+            assert_eq!(d.a[100 + j], (0..4).map(|e| (10 * e + j) as i8).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn move_lanes_carry_into_entries_and_zeros_fill() {
+        let c = with_mover();
+        let mut d = DeviceModel::new(&c);
+        d.b[0] = vec![1, 2, 3, 4];
+        d.b[1] = vec![5, 6, 7, 8];
+        // Every third byte from B index 1: 2, 5, 8, then to A from index 6.
+        let mut m = Move::run(Bank::B, Place::new(0, 1), Bank::A, Place::new(1, 2), 3);
+        m.src_step = Place::new(0, 3);
+        assert_eq!(d.move_bytes(&m), Status::Ok);
+        assert_eq!(d.a[1], vec![0, 0, 2, 5]);
+        assert_eq!(d.a[2], vec![8, 0, 0, 0]);
+        let z = Move { zeros: true, src_bank: 2, ..Move::run(Bank::A, Place::default(), Bank::A, Place::new(1, 3), 1) };
+        assert_eq!(d.move_bytes(&z), Status::Ok);
+        assert_eq!(d.a[1], vec![0, 0, 2, 0]);
+    }
+
+    #[test]
+    fn bad_moves_change_nothing() {
+        let c = with_mover();
+        let mut d = DeviceModel::new(&c);
+        d.a[0] = vec![1, 2, 3, 4];
+        let before = d.clone();
+        let good = Move::run(Bank::A, Place::new(0, 0), Bank::B, Place::new(0, 0), 4);
+        let last = (c.memory.b_depth - 1) as u16;
+        for (m, want) in [
+            (Move { src_bank: 2, ..good }, Status::BadBank),
+            (Move { dst_bank: 4, ..good }, Status::BadBank),
+            (Move { src: Place::new(0, 4), ..good }, Status::BadParam),
+            (Move { dst_run: Place::new(0, 4), ..good }, Status::BadParam),
+            (Move { count: 0, ..good }, Status::OutOfRange),
+            (Move { runs: 0, ..good }, Status::OutOfRange),
+            (Move { dst: Place::new(last, 1), ..good }, Status::OutOfRange),
+            (Move { runs: 2, src_run: Place::new(0xFFFF, 0), ..good }, Status::OutOfRange),
+        ] {
+            assert_eq!(d.move_bytes(&m), want, "{m:?}");
+            assert_eq!(d, before);
+        }
+        assert_eq!(d.move_bytes(&Move { dst: Place::new(last, 0), ..good }), Status::Ok);
+        assert_eq!(d.b[c.memory.b_depth - 1], vec![1, 2, 3, 4]);
+        // Without the mover, MOVE is no command.
+        let mut d = DeviceModel::new(&NpuConfig::default());
+        assert_eq!(d.move_bytes(&good), Status::UnknownCommand);
+    }
+
+    fn with_mover() -> NpuConfig {
+        let mut c = NpuConfig::default();
+        c.memory.mover = true;
+        c
     }
 }

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 /// First byte of every frame.
 pub const SYNC: u8 = 0xA5;
 /// Version of this format, reported by INFO.
-pub const FORMAT_VERSION: u8 = 2;
+pub const FORMAT_VERSION: u8 = 3;
 /// Bytes before the payload: SYNC and the 16-bit payload length.
 pub const FRAME_HEAD: usize = 3;
 /// Bytes after the payload: the CRC.
@@ -71,10 +71,11 @@ pub enum Opcode {
     Status = 0x06,
     Counters = 0x07,
     ClearCounters = 0x08,
+    Move = 0x09,
 }
 
 impl Opcode {
-    pub const ALL: [Opcode; 8] = [
+    pub const ALL: [Opcode; 9] = [
         Opcode::Info,
         Opcode::Write,
         Opcode::Read,
@@ -83,6 +84,7 @@ impl Opcode {
         Opcode::Status,
         Opcode::Counters,
         Opcode::ClearCounters,
+        Opcode::Move,
     ];
 
     pub fn from_u8(v: u8) -> Option<Self> {
@@ -99,6 +101,7 @@ impl Opcode {
             Opcode::Status => "STATUS",
             Opcode::Counters => "COUNTERS",
             Opcode::ClearCounters => "CLEAR_COUNTERS",
+            Opcode::Move => "MOVE",
         }
     }
 
@@ -109,6 +112,7 @@ impl Opcode {
             Opcode::Read => READ_FIELDS,
             Opcode::Gemm => GEMM_FIELDS,
             Opcode::Requant => REQUANT_FIELDS,
+            Opcode::Move => MOVE_FIELDS,
             _ => &[],
         }
     }
@@ -128,6 +132,7 @@ impl Opcode {
             Opcode::Status => "Link health. Answer: the STATUS record below.",
             Opcode::Counters => "The performance counters. Answer: the COUNTERS record below. Each counter is read whole (the device takes it as one snapshot just before its first byte goes out, so no counter tears while a carry crosses its bytes); events reach the counters a few cycles after they happen. Each counter is 40 bits wide (the upper three bytes of its field read 0) and wraps after 2^40 (over 6 hours of cycles at 48 MHz); the difference of two readings modulo 2^40 is what was counted between them.",
             Opcode::ClearCounters => "Zero the performance counters. Answer: no data.",
+            Opcode::Move => "Copy bytes on chip, from A, B or OUT (or zeros) into A or B, in `runs` runs of `count` bytes each, with strides (see MOVE semantics). Answer: no data.",
         }
     }
 }
@@ -149,7 +154,8 @@ pub enum Status {
     OutOfRange = 5,
     /// A GEMM tile is larger than the array (m, n) or empty (k, tiles).
     BadTile = 6,
-    /// A REQUANT parameter is outside its range (min > max).
+    /// A parameter is outside its range (REQUANT: min > max; MOVE: a lane
+    /// at or past its bank's lanes).
     BadParam = 7,
 }
 
@@ -188,10 +194,10 @@ impl Status {
             Status::BadCrc => "the CRC did not match; nothing was done",
             Status::BadLength => "the payload length does not fit the command, or is above the limit",
             Status::UnknownCommand => "the opcode is not a command",
-            Status::BadBank => "the bank number is not a bank, or a WRITE names ACC or OUT (results: READ them)",
+            Status::BadBank => "the bank number is not a bank, or a WRITE names ACC or OUT (results: READ them), or a MOVE reads other than A, B, OUT or writes other than A, B",
             Status::OutOfRange => "an entry range is empty or reaches past the end of its bank",
             Status::BadTile => "a GEMM tile is larger than the array (m, n) or empty (k, tiles)",
-            Status::BadParam => "a REQUANT parameter is out of range (min > max)",
+            Status::BadParam => "a parameter is out of range: REQUANT's min > max, or a MOVE lane (place or stride) at or past its bank's lanes",
         }
     }
 }
@@ -303,6 +309,25 @@ pub const REQUANT_FIELDS: &[Field] = &[
     f("max", 1, "upper clamp (signed), at least min"),
     f("flags", 1, "bit 0: add BIAS entry 0's lane j to column j first"),
 ];
+pub const MOVE_FIELDS: &[Field] = &[
+    f("src_bank", 1, "bank read: A, B or OUT (ignored with flags bit 0)"),
+    f("dst_bank", 1, "bank written: A or B"),
+    f("src_entry", 2, "entry of the first byte read"),
+    f("src_lane", 1, "lane of the first byte read, below the bank's lanes"),
+    f("dst_entry", 2, "entry of the first byte written"),
+    f("dst_lane", 1, "lane of the first byte written, below the bank's lanes"),
+    f("count", 2, "bytes in a run, at least 1"),
+    f("runs", 2, "runs, at least 1"),
+    f("src_step_entry", 2, "read stride from a byte to the next in a run: entries"),
+    f("src_step_lane", 1, "... and lanes, below the bank's lanes"),
+    f("src_run_entry", 2, "read stride from a run's first byte to the next run's: entries"),
+    f("src_run_lane", 1, "... and lanes"),
+    f("dst_step_entry", 2, "write stride from a byte to the next in a run: entries"),
+    f("dst_step_lane", 1, "... and lanes"),
+    f("dst_run_entry", 2, "write stride from a run's first byte to the next run's: entries"),
+    f("dst_run_lane", 1, "... and lanes"),
+    f("flags", 1, "bit 0: write zeros (the src fields are ignored)"),
+];
 pub const INFO_FIELDS: &[Field] = &[
     f("version", 1, "format version of this protocol"),
     f("rows", 1, "array rows"),
@@ -315,6 +340,7 @@ pub const INFO_FIELDS: &[Field] = &[
     f("core_hz", 4, "core clock in Hz"),
     f("baud", 4, "link baud"),
     f("max_request", 2, "longest request payload in bytes"),
+    f("mover", 1, "1 if MOVE is built (`memory.mover`), else 0 (MOVE is then UNKNOWN_COMMAND)"),
 ];
 pub const STATUS_FIELDS: &[Field] = &[
     f("frames_ok", 4, "requests answered OK since power-up"),
@@ -373,6 +399,58 @@ pub struct GemmTile {
     pub acc_step: u16,
 }
 
+/// A byte's place in a byte bank (A, B, OUT), or a stride between two
+/// places: entries and lanes. A stride's lanes carry into its entries, as
+/// the byte index `entry * lanes + lane` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Place {
+    pub entry: u16,
+    pub lane: u8,
+}
+
+impl Place {
+    pub const fn new(entry: u16, lane: u8) -> Self {
+        Self { entry, lane }
+    }
+
+    /// The place or stride as a byte index in a bank of `lanes` bytes an entry.
+    pub fn index(self, lanes: usize) -> usize {
+        usize::from(self.entry) * lanes + usize::from(self.lane)
+    }
+
+    /// The place or stride of byte index `index`, if its entry fits 16 bits.
+    pub fn of_index(index: usize, lanes: usize) -> Option<Self> {
+        Some(Self { entry: u16::try_from(index / lanes).ok()?, lane: (index % lanes) as u8 })
+    }
+}
+
+/// One MOVE command: byte i of run r goes from `src + r * src_run + i *
+/// src_step` to `dst + r * dst_run + i * dst_step`, in that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Move {
+    /// Bank numbers (raw, so that a refused bank can be sent).
+    pub src_bank: u8,
+    pub dst_bank: u8,
+    pub src: Place,
+    pub dst: Place,
+    pub count: u16,
+    pub runs: u16,
+    pub src_step: Place,
+    pub src_run: Place,
+    pub dst_step: Place,
+    pub dst_run: Place,
+    /// Write zeros; the src fields are ignored.
+    pub zeros: bool,
+}
+
+impl Move {
+    /// `count` bytes in a row, from `src` in `src_bank` to `dst` in `dst_bank`.
+    pub fn run(src_bank: Bank, src: Place, dst_bank: Bank, dst: Place, count: u16) -> Self {
+        let one = Place::new(0, 1);
+        Self { src_bank: src_bank as u8, dst_bank: dst_bank as u8, src, dst, count, runs: 1, src_step: one, src_run: Place::default(), dst_step: one, dst_run: Place::default(), zeros: false }
+    }
+}
+
 /// A request, as the host sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -384,6 +462,7 @@ pub enum Request {
     Status,
     Counters,
     ClearCounters,
+    Move(Move),
 }
 
 impl Request {
@@ -397,6 +476,7 @@ impl Request {
             Request::Status => Opcode::Status,
             Request::Counters => Opcode::Counters,
             Request::ClearCounters => Opcode::ClearCounters,
+            Request::Move(_) => Opcode::Move,
         }
     }
 
@@ -436,6 +516,22 @@ impl Request {
                 p.push(output.max as u8);
                 p.push(u8::from(*bias));
             }
+            Request::Move(m) => {
+                p.push(m.src_bank);
+                p.push(m.dst_bank);
+                let place = |p: &mut Vec<u8>, at: Place| {
+                    p.extend_from_slice(&at.entry.to_le_bytes());
+                    p.push(at.lane);
+                };
+                place(&mut p, m.src);
+                place(&mut p, m.dst);
+                p.extend_from_slice(&m.count.to_le_bytes());
+                p.extend_from_slice(&m.runs.to_le_bytes());
+                for at in [m.src_step, m.src_run, m.dst_step, m.dst_run] {
+                    place(&mut p, at);
+                }
+                p.push(u8::from(m.zeros));
+            }
         }
         p
     }
@@ -460,6 +556,7 @@ pub struct Info {
     pub core_hz: u64,
     pub baud: u32,
     pub max_request: usize,
+    pub mover: bool,
 }
 
 impl Info {
@@ -477,6 +574,7 @@ impl Info {
             core_hz: c.clock.core_hz,
             baud: c.link.baud,
             max_request: MAX_REQUEST_PAYLOAD,
+            mover: c.memory.mover,
         }
     }
 
@@ -487,6 +585,7 @@ impl Info {
             v.extend_from_slice(&x.to_le_bytes());
         }
         v.extend_from_slice(&(self.max_request as u16).to_le_bytes());
+        v.push(u8::from(self.mover));
         debug_assert_eq!(v.len(), record_len(INFO_FIELDS));
         v
     }
@@ -508,6 +607,7 @@ impl Info {
             core_hz: u32_at(17).into(),
             baud: u32_at(21),
             max_request: u16::from_le_bytes([b[25], b[26]]).into(),
+            mover: b[27] != 0,
         })
     }
 }
@@ -756,6 +856,7 @@ pub fn markdown() -> String {
     }
     s.push_str("### GEMM semantics\n\nTile t (0-based) uses A entries `a_entry + t*a_step + kk` and B entries `b_entry + t*b_step + kk` for kk in 0..k, and writes output row i (i < m) of the tile to lanes 0..n of accumulator entry `acc_entry + t*acc_step + i`: C[i][j] = sum over kk of A-lane i times B-lane j, INT8 x INT8 summed in INT32 with wrap, added to the entry's old value when `flags` bit 0 is set. Every range of every tile is checked before the first step; a bad one is answered OUT_OF_RANGE and nothing runs.\n\n");
     s.push_str("### REQUANT semantics\n\nFor each entry e < count and lane j: OUT[dst+e][j] = requantize(ACC[src+e][j] + (bias ? BIAS[0][j] : 0)) with the gemmlowp rules: saturating rounding doubling high multiply by lane j's multiplier BIAS[1][j], rounding divide by 2^(BIAS[2][j] & 31), add `zero_point`, clamp to [`min`, `max`]. Every column has its own multiplier and shift, as TFLite's per-channel weights need; a per-tensor scale is the same value in every lane. The bias add wraps in INT32 (as the accumulators do); the zero-point add saturates (it is done wider, before the clamp).\n");
+    s.push_str("\n### MOVE semantics\n\nA byte bank of L bytes an entry (A: L = `rows`; B and OUT: L = `cols`) is a row of bytes, byte `entry * L + lane`; a place (`entry`, `lane`) and a stride (`*_entry`, `*_lane`) both name such an index, with the lane below L. For run r < `runs` and byte i < `count`, in that order, one byte at a time: dst[`dst` + r * `dst_run` + i * `dst_step`] = src[`src` + r * `src_run` + i * `src_step`] (or 0 with flags bit 0). A byte written earlier in the same MOVE is read as written, so overlapping ranges copy as the loop says. Strides are unsigned, so the last byte of the last run is the farthest: it must lie inside its bank, else OUT_OF_RANGE and nothing moves. Checked in this order: the banks (BAD_BANK), the lanes (BAD_PARAM), `count` or `runs` 0 (OUT_OF_RANGE), the range (OUT_OF_RANGE). This is what places a layer's INT8 output (OUT) where the next GEMM reads it, a transposed placement included (a stride of one entry), and builds a convolution's im2col operand from a feature map (a run a kernel row, a stride a pixel); zeros make the padding.\n");
     s
 }
 
@@ -829,6 +930,14 @@ mod tests {
         let p = Request::Read { bank: Bank::B, entry: 0x1234, count: 9 }.payload();
         assert_eq!(p.len(), Opcode::Read.request_len());
         assert_eq!(p[request_offset(Opcode::Read, "entry")], 0x34);
+        let m = Move {
+            src_bank: 4, dst_bank: 1, src: Place::new(0x0201, 3), dst: Place::new(0x0504, 6), count: 0x0807, runs: 0x0A09,
+            src_step: Place::new(0x0C0B, 0x0D), src_run: Place::new(0x0F0E, 0x10), dst_step: Place::new(0x1211, 0x13), dst_run: Place::new(0x1514, 0x16), zeros: true,
+        };
+        let p = Request::Move(m).payload();
+        assert_eq!(p.len(), Opcode::Move.request_len());
+        assert_eq!(p[1..], [4, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xA, 0xB, 0xC, 0xD, 0xE, 0xF, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 1]);
+        assert_eq!(request_offset(Opcode::Move, "flags"), 25);
     }
 
     #[test]

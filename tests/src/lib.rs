@@ -102,3 +102,27 @@ pub fn link_test_config(side: usize, a_depth: usize, b_depth: usize, acc_depth: 
     c.validate().expect("a valid link test config");
     c
 }
+
+/// A MOVE for `c`'s banks: mostly valid (so that bytes move), sometimes a
+/// bank, a lane or a range the device must refuse, sometimes zeros; runs
+/// and strides that overlap, transpose (a stride of one entry) and carry
+/// lanes into entries.
+pub fn move_descriptor(c: &NpuConfig) -> impl Strategy<Value = npu_spec::protocol::Move> {
+    use npu_spec::protocol::{Move, Place};
+    let lanes = c.array.rows.max(c.array.cols) as u8;
+    let depth = c.memory.a_depth.min(c.memory.b_depth).min(c.memory.acc_depth) as u16;
+    // A lane, now and then one past the narrower bank's lanes.
+    let lane = move || prop_oneof![40 => 0..lanes.min(c.array.rows.min(c.array.cols) as u8), 1 => 0..=lanes];
+    let place = move || (0..depth / 4, lane()).prop_map(|(entry, lane)| Place::new(entry, lane));
+    let stride = move || (prop_oneof![12 => 0..2u16, 4 => 0..4u16, 1 => Just(depth)], lane()).prop_map(|(entry, lane)| Place::new(entry, lane));
+    let bank = || prop_oneof![8 => prop_oneof![Just(0u8), Just(1u8), Just(4u8)], 1 => 0..6u8];
+    (
+        (bank(), prop_oneof![8 => 0..2u8, 1 => 0..6u8], place(), place()),
+        (prop_oneof![12 => 1..=6u16, 1 => Just(0u16)], prop_oneof![12 => 1..=3u16, 1 => Just(0u16)]),
+        (stride(), stride(), stride(), stride()),
+        prop_oneof![7 => Just(false), 1 => Just(true)],
+    )
+        .prop_map(|((src_bank, dst_bank, src, dst), (count, runs), (src_step, src_run, dst_step, dst_run), zeros)| Move {
+            src_bank, dst_bank, src, dst, count, runs, src_step, src_run, dst_step, dst_run, zeros,
+        })
+}
