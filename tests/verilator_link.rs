@@ -234,3 +234,73 @@ fn move_over_the_link_3x3() {
 fn move_over_the_link_8x8_registered() {
     move_props(8, true, 64);
 }
+
+/// Two layers with only the input and the weights over the link: a 1x1
+/// convolution (GEMM, then REQUANT into OUT), then a 3x3 convolution with
+/// zero padding whose im2col operand the MOVEs of `npu_host::im2col` build
+/// in A from OUT. The accumulators equal the convolution computed on the
+/// host from the first layer's outputs, and the device model agrees on
+/// every answer.
+#[test]
+fn a_convolution_stays_on_chip_4x4() {
+    use npu_host::im2col::{im2col_moves, FeatureMap, Window};
+    let mut c = npu_tests::link_test_config(4, 512, 64, 32);
+    c.memory.mover = true;
+    let Some(mut sim) = npu(&c) else { return };
+    let mut model = DeviceModel::new(&c);
+    let mut next = npu_tests::xorshift(21);
+    let send = |sim: &mut NpuSim<VerilatedNpu>, model: &mut DeviceModel, r: Request| {
+        let want = match &r {
+            Request::Write { bank, entry, data } => model.write(*bank as u8, *entry, data),
+            Request::Gemm(t) => model.gemm(t),
+            Request::Requant { src, dst, count, output, bias } => model.requant(*src, *dst, *count, output, *bias),
+            Request::Move(m) => model.move_bytes(m),
+            _ => unreachable!(),
+        };
+        assert_eq!(want, Status::Ok, "{r:?}");
+        expect(sim, &r, want);
+    };
+    // Layer 0: 16 pixels (4x4) of 4 channels, a 1x1 convolution to 4.
+    // A: tile t's step ci holds pixels 4t..4t+4 of channel ci.
+    let x0: Vec<Vec<u8>> = (0..16).map(|_| (0..4).map(|_| next() as u8).collect()).collect();
+    let a0: Vec<u8> = (0..4).flat_map(|t| (0..4).flat_map(move |ci| (0..4).map(move |i| (t, ci, i)))).map(|(t, ci, i)| x0[4 * t + i][ci]).collect();
+    send(&mut sim, &mut model, Request::Write { bank: Bank::A, entry: 0, data: a0 });
+    let w0: Vec<u8> = (0..16).map(|_| next() as u8).collect();
+    send(&mut sim, &mut model, Request::Write { bank: Bank::B, entry: 0, data: w0 });
+    send(&mut sim, &mut model, Request::Gemm(GemmTile { a_entry: 0, b_entry: 0, acc_entry: 0, m: 4, n: 4, k: 4, accumulate: false, tiles: 4, a_step: 4, b_step: 0, acc_step: 4 }));
+    let p = RequantParams { multiplier: 1_518_500_250, shift: 7, zero_point: -2, min: -128, max: 127 };
+    send(&mut sim, &mut model, Request::Write { bank: Bank::Bias, entry: 1, data: p.scale_entries(4) });
+    send(&mut sim, &mut model, Request::Requant { src: 0, dst: 0, count: 16, output: p.output(), bias: false });
+    // Layer 1: OUT pixel p, lane c is the feature map; a 3x3 window,
+    // stride 1, padding 1, into A from entry 64.
+    let fm = FeatureMap { bank: Bank::Out, first_byte: 0, height: 4, width: 4, channels: 4, pixel_bytes: 4 };
+    let w = Window { kernel_h: 3, kernel_w: 3, stride: 1, pad_top: 1, pad_left: 1, out_h: 4, out_w: 4 };
+    let moves = im2col_moves(&fm, &w, 64, 4, 4).unwrap();
+    for m in moves {
+        send(&mut sim, &mut model, Request::Move(m));
+    }
+    let w1: Vec<Vec<u8>> = (0..36).map(|_| (0..4).map(|_| next() as u8).collect()).collect();
+    send(&mut sim, &mut model, Request::Write { bank: Bank::B, entry: 8, data: w1.concat() });
+    send(&mut sim, &mut model, Request::Gemm(GemmTile { a_entry: 64, b_entry: 8, acc_entry: 0, m: 4, n: 4, k: 36, accumulate: false, tiles: 4, a_step: 36, b_step: 0, acc_step: 4 }));
+    let got = expect(&mut sim, &Request::Read { bank: Bank::Acc, entry: 0, count: 16 }, Status::Ok);
+    // The convolution on the host, from the first layer's outputs.
+    let x1 = |y: isize, x: isize, c: usize| -> i32 { if (0..4).contains(&y) && (0..4).contains(&x) { i32::from(model.out[(y * 4 + x) as usize][c]) } else { 0 } };
+    let mut want = Vec::new();
+    for pix in 0..16isize {
+        let mut sums = [0i32; 4];
+        for ky in 0..3 {
+            for kx in 0..3 {
+                for ci in 0..4 {
+                    let v = x1(pix / 4 + ky - 1, pix % 4 + kx - 1, ci);
+                    for (sum, &wv) in sums.iter_mut().zip(&w1[(ky * 3 + kx) as usize * 4 + ci]) {
+                        *sum += v * i32::from(wv as i8);
+                    }
+                }
+            }
+        }
+        want.extend(sums.iter().flat_map(|s| s.to_le_bytes()));
+    }
+    assert!(model.out.iter().take(16).flatten().any(|&v| v != 0), "the first layer's outputs are not all zero");
+    assert_eq!(got, want, "the on-chip convolution");
+    assert_banks_equal(&mut sim, &model);
+}

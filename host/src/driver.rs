@@ -5,7 +5,7 @@ use crate::link::{Command, Link, LinkError, LinkStats, LinkTiming};
 use crate::plan::{GemmPlan, Geometry};
 use crate::shadow::BankShadow;
 use crate::transport::Transport;
-use npu_spec::protocol::{record_len, Bank, Counters, Info, LinkHealth, Request, COUNTER_FIELDS, FORMAT_VERSION, INFO_FIELDS, STATUS_FIELDS};
+use npu_spec::protocol::{record_len, Bank, Counters, Info, LinkHealth, Move, Request, COUNTER_FIELDS, FORMAT_VERSION, INFO_FIELDS, STATUS_FIELDS};
 use npu_spec::requant::{RequantParams, MAX_SHIFT};
 use npu_spec::Matrix;
 
@@ -189,6 +189,25 @@ impl Npu {
         self.a.forget();
         self.b.forget();
         self.bias.forget();
+    }
+
+    /// One MOVE: bytes copied on chip (see the protocol's MOVE semantics).
+    /// A device built without the mover says so before anything is sent;
+    /// a refused MOVE is the device's status as a link error. What the
+    /// driver believed of the bank written is forgotten.
+    pub fn move_bytes(&mut self, m: &Move) -> Result<(), DriverError> {
+        if !self.info.mover {
+            return Err(DriverError::Unsupported("this NPU has no MOVE (its config has memory.mover = false)".into()));
+        }
+        match Bank::from_u8(m.dst_bank) {
+            Some(Bank::A) => self.a.forget(),
+            Some(Bank::B) => self.b.forget(),
+            _ => {}
+        }
+        // 8 cycles a byte at most, and the range check's walk.
+        let bytes = u64::from(m.count) * u64::from(m.runs);
+        self.call(&Request::Move(*m), 0, 8 * bytes + u64::from(m.count) + u64::from(m.runs) + 16)?;
+        Ok(())
     }
 
     /// Utilization from a counter snapshot.

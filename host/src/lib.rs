@@ -4,6 +4,7 @@
 //! - [`link`]: requests and answers, time-outs that name the command;
 //! - [`driver`]: [`Npu`], any-shape GEMM and requantized GEMM, counters;
 //! - [`plan`]: how a GEMM is cut to the array and the scratchpads;
+//! - [`im2col`]: a convolution's operand built on chip by MOVEs;
 //! - [`cluster`]: one GEMM shared across several devices;
 //! - [`daemon`]: one process owning a device, shared by local programs;
 //! - [`digits`]: the end-to-end example, an INT8 MLP on the UCI digits;
@@ -16,6 +17,7 @@ pub mod cluster;
 pub mod daemon;
 pub mod digits;
 pub mod driver;
+pub mod im2col;
 pub mod link;
 pub mod npy;
 pub mod output;

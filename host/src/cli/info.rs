@@ -22,6 +22,7 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
             ("accumulators", format!("{} entries x {} B = {} B", i.acc_depth, 4 * i.cols, i.acc_depth * 4 * i.cols)),
             ("core clock", format!("{:.3} MHz", i.core_hz as f64 / 1e6)),
             ("link", format!("{} baud 8N1, requests up to {} B", i.baud, i.max_request)),
+            ("on-chip copies", if i.mover { "MOVE (A, B, OUT into A, B; strided runs)".to_string() } else { "none (MOVE not built: memory.mover = false)".to_string() }),
             ("peak INT8", format!("{:.4} TOPS (2 x {} x {} x {:.3} MHz; exact: {} ops/s)", npu.peak_ops_per_s() / 1e12, i.rows, i.cols, i.core_hz as f64 / 1e6, npu.peak_ops_per_s() as u64)),
         ];
         for (k, v) in rows {
