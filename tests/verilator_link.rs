@@ -304,3 +304,28 @@ fn a_convolution_stays_on_chip_4x4() {
     assert_eq!(got, want, "the on-chip convolution");
     assert_banks_equal(&mut sim, &model);
 }
+
+/// MOVE's cost, from the device's own `busy` counter: two MOVEs that
+/// differ by 96 bytes (one run each) differ by 7 cycles a byte, 9 with the
+/// read data registered: 6 or 8 to move it, 1 for the range check's walk
+/// over it. The rest cancels, but for where the answer starts against the
+/// UART's bit clock: within a bit time (8 cycles here).
+#[test]
+fn a_move_takes_six_cycles_a_byte_or_eight_registered() {
+    use npu_spec::protocol::{Counters, Move, Place};
+    for (registered, per_byte) in [(false, 6), (true, 8)] {
+        let mut c = config(4);
+        c.memory.read_data_register = registered;
+        c.memory.mover = true;
+        let Some(mut sim) = npu(&c) else { return };
+        let mut busy = |count: u16| {
+            expect(&mut sim, &Request::ClearCounters, Status::Ok);
+            let m = Move::run(Bank::A, Place::new(0, 0), Bank::B, Place::new(0, 0), count);
+            expect(&mut sim, &Request::Move(m), Status::Ok);
+            Counters::decode(&expect(&mut sim, &Request::Counters, Status::Ok)).unwrap().busy
+        };
+        let (short, long) = (busy(32), busy(128));
+        let want = 96 * (per_byte + 1);
+        assert!(long - short + 8 > want && long - short < want + 8, "registered: {registered}: {} cycles for 96 bytes, want {want}", long - short);
+    }
+}
