@@ -23,3 +23,21 @@ fn five_thousand_frames_change_nothing_they_should_not() {
         assert!(report.by_kind.get(kind).copied().unwrap_or(0) > 10, "too few {kind}: {:?}", report.by_kind);
     }
 }
+
+/// The same with the mover built: MOVEs among the commands (and among the
+/// cut, broken and damaged frames), opcode 9 no longer unknown.
+#[test]
+fn three_thousand_frames_with_the_mover() {
+    if require(&VERILATOR).is_none() {
+        return;
+    }
+    let mut config = link_test_config(2, 32, 32, 16);
+    config.memory.mover = true;
+    let mut sim = NpuSim::with_pins(VerilatedNpu::new(&config, None).unwrap(), &config);
+    let report = fuzz(&mut sim, &config, 3_000, 11, &mut |_| {});
+    eprintln!("{report:#?}");
+    assert!(report.clean(), "{report:#?}");
+    for kind in ["move", "move_rejected", "write", "unknown_command", "wrong_length"] {
+        assert!(report.by_kind.get(kind).copied().unwrap_or(0) > 10, "too few {kind}: {:?}", report.by_kind);
+    }
+}

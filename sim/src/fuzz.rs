@@ -17,7 +17,7 @@
 
 use crate::npu_sim::{NpuPins, NpuSim};
 use npu_spec::device_model::DeviceModel;
-use npu_spec::protocol::{encode_frame, Bank, Counters, GemmTile, Info, LinkHealth, Opcode, Request, Status, IDLE_TIMEOUT_BITS, MAX_REQUEST_PAYLOAD, SYNC};
+use npu_spec::protocol::{encode_frame, record_len, Bank, Counters, GemmTile, Info, LinkHealth, Move, Opcode, Place, Request, Status, IDLE_TIMEOUT_BITS, INFO_FIELDS, MAX_REQUEST_PAYLOAD, SYNC};
 use npu_spec::requant::RequantOutput;
 use npu_spec::rng::XorShift;
 use npu_spec::NpuConfig;
@@ -152,7 +152,8 @@ impl<P: NpuPins> Fuzzer<'_, P> {
     fn command(&mut self) -> (&'static str, Vec<u8>, Expect) {
         let c = self.config;
         let (rows, cols) = (c.array.rows, c.array.cols);
-        match self.rng.below(8) {
+        // (MOVE, where the config builds it.)
+        match self.rng.below(if c.memory.mover { 9 } else { 8 }) {
             0 | 1 => {
                 let bank = self.random_bank();
                 let eb = Bank::from_u8(bank).map_or(4, |b| b.entry_bytes(c));
@@ -223,7 +224,13 @@ impl<P: NpuPins> Fuzzer<'_, P> {
                 let work = u64::from(count) * cols as u64 * 80 + 200;
                 (if status == Status::Ok { "requant" } else { "requant_rejected" }, Request::Requant { src, dst, count, output, bias }.frame(), expect(status, None, 0, work))
             }
-            6 => ("info", Request::Info.frame(), expect(Status::Ok, Some(Info::of(c).encode()), 27, 10)),
+            6 => ("info", Request::Info.frame(), expect(Status::Ok, Some(Info::of(c).encode()), record_len(INFO_FIELDS), 10)),
+            8 => {
+                let m = self.random_move();
+                let status = self.model.move_bytes(&m);
+                let work = 10 * u64::from(m.count) * u64::from(m.runs) + 200;
+                (if status == Status::Ok { "move" } else { "move_rejected" }, Request::Move(m).frame(), expect(status, None, 0, work))
+            }
             _ => {
                 if self.rng.below(2) == 0 {
                     ("status", Request::Status.frame(), expect(Status::Ok, None, 9, 10))
@@ -231,6 +238,31 @@ impl<P: NpuPins> Fuzzer<'_, P> {
                     ("counters", Request::Counters.frame(), expect(Status::Ok, None, 64, 10))
                 }
             }
+        }
+    }
+
+    /// A MOVE, mostly between byte banks and inside them, now and then a
+    /// bank, a lane or a range the device must refuse.
+    fn random_move(&mut self) -> Move {
+        let c = self.config;
+        let lanes = c.array.rows.min(c.array.cols) as u64;
+        let depth = c.memory.a_depth.min(c.memory.b_depth).min(c.memory.acc_depth) as u64;
+        let lane = |rng: &mut XorShift| if rng.below(30) == 0 { rng.below(lanes + 2) as u8 } else { rng.below(lanes) as u8 };
+        let place = |rng: &mut XorShift, entries: u64| Place::new(rng.below(entries) as u16, lane(rng));
+        let rng = &mut self.rng;
+        let bank = |rng: &mut XorShift| [0u8, 1, 4][rng.below(3) as usize];
+        Move {
+            src_bank: if rng.below(20) == 0 { rng.below(6) as u8 } else { bank(rng) },
+            dst_bank: if rng.below(20) == 0 { rng.below(6) as u8 } else { rng.below(2) as u8 },
+            src: place(rng, depth / 2),
+            dst: place(rng, depth / 2),
+            count: rng.below(7) as u16,
+            runs: rng.below(4) as u16,
+            src_step: place(rng, 3),
+            src_run: place(rng, 4),
+            dst_step: place(rng, 3),
+            dst_run: place(rng, 4),
+            zeros: rng.below(8) == 0,
         }
     }
 
@@ -258,9 +290,11 @@ impl<P: NpuPins> Fuzzer<'_, P> {
                 self.exchange("skewed_3_percent", &frame, skew, e);
             }
             60..=64 => {
+                // (Past the last opcode the config builds: MOVE's with the mover.)
+                let first_unknown = if self.config.memory.mover { Opcode::Move as u8 + 1 } else { Opcode::Move as u8 };
                 let op = match self.rng.below(2) {
                     0 => 0u8,
-                    _ => 9 + self.rng.below(247) as u8,
+                    _ => first_unknown + self.rng.below(u64::from(255 - first_unknown) + 1) as u8,
                 };
                 let mut payload = vec![op];
                 let extra = self.rng.below(8) as usize;
@@ -268,7 +302,8 @@ impl<P: NpuPins> Fuzzer<'_, P> {
                 self.exchange("unknown_command", &encode_frame(&payload), 0, expect(Status::UnknownCommand, None, 0, 10));
             }
             65..=69 => {
-                let op = [Opcode::Info, Opcode::Read, Opcode::Gemm, Opcode::Requant, Opcode::Status, Opcode::Counters, Opcode::ClearCounters][self.rng.below(7) as usize];
+                let ops = [Opcode::Info, Opcode::Read, Opcode::Gemm, Opcode::Requant, Opcode::Status, Opcode::Counters, Opcode::ClearCounters, Opcode::Move];
+                let op = ops[self.rng.below(if self.config.memory.mover { 8 } else { 7 }) as usize];
                 let right = op.request_len();
                 let len = if right > 1 && self.rng.below(2) == 0 { right - 1 - self.rng.below(right as u64 - 1) as usize } else { right + 1 + self.rng.below(6) as usize };
                 let mut payload = vec![op as u8];
