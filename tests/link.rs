@@ -456,7 +456,7 @@ fn one_request_ahead_is_answered_in_order_and_a_second_ahead_is_dropped() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(12))]
 
     /// Random MOVEs between random banks: the status and every bank equal
     /// the device model's (a refused MOVE changes nothing); with and
