@@ -187,3 +187,48 @@ fn answers_that_never_come_time_out_naming_the_command() {
     let e = Npu::open(t, c.link.baud).err().expect("no answer").to_string();
     assert!(e.contains("INFO: no answer"), "{e}");
 }
+
+/// A device of protocol version 2, whose INFO record is a byte shorter
+/// (it has no `mover` byte): it answers INFO and nothing else.
+struct OldDevice {
+    out: Vec<u8>,
+}
+
+impl Transport for OldDevice {
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut info = npu_spec::protocol::Info::of(&config()).encode();
+        info.truncate(info.len() - 1);
+        info[0] = 2;
+        let mut payload = vec![npu_spec::protocol::Status::Ok as u8, bytes[3]];
+        payload.extend(info);
+        self.out.extend(npu_spec::protocol::encode_frame(&payload));
+        Ok(())
+    }
+
+    fn receive(&mut self, buf: &mut [u8], _timeout: Duration) -> io::Result<usize> {
+        let n = buf.len().min(self.out.len());
+        buf[..n].copy_from_slice(&self.out[..n]);
+        self.out.drain(..n);
+        Ok(n)
+    }
+
+    fn resync(&mut self, _quiet: Duration) -> io::Result<()> {
+        self.out.clear();
+        Ok(())
+    }
+
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn describe(&self) -> String {
+        "a device of protocol version 2".into()
+    }
+}
+
+#[test]
+fn a_device_of_another_protocol_version_is_told_apart_from_a_garbled_answer() {
+    let err = Npu::open(Box::new(OldDevice { out: Vec::new() }), config().link.baud).err().expect("the driver refuses it");
+    let text = err.to_string();
+    assert!(text.contains("protocol version 3") && text.contains("rebuild the bitstream or the host from the same tree"), "{text}");
+}

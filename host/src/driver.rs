@@ -94,7 +94,13 @@ impl Npu {
     pub fn open(transport: Box<dyn Transport>, baud: u32) -> Result<Self, DriverError> {
         // Until INFO tells the clock, assume a slow one for the time-out.
         let mut link = Link::new(transport, LinkTiming { baud, core_hz: 1_000_000 });
-        let data = link.request(&Request::Info, record_len(INFO_FIELDS), 100)?;
+        // (A device of another protocol version answers another INFO length.)
+        let data = link.request(&Request::Info, record_len(INFO_FIELDS), 100).map_err(|e| match e {
+            LinkError::Mismatch { why, .. } => DriverError::Unsupported(format!(
+                "its INFO answer is not protocol version {FORMAT_VERSION}'s ({why}): rebuild the bitstream or the host from the same tree"
+            )),
+            e => e.into(),
+        })?;
         let info = Info::decode(&data).ok_or_else(|| DriverError::Unsupported("its INFO record does not decode".into()))?;
         if info.version != FORMAT_VERSION {
             return Err(DriverError::Unsupported(format!("protocol version {} (this host speaks {FORMAT_VERSION}): rebuild the bitstream or the host from the same tree", info.version)));
