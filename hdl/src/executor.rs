@@ -73,13 +73,13 @@ pub enum ExecState {
     Gemm,
     Requant,
     /// MOVE: the mover's verdict, then each byte: the cursor at its source
-    /// (MoveFrom), the lane read (MoveFetch to MoveTake, as TxFetch to
-    /// TxWait), the cursor at its destination (MoveTo) and the write.
+    /// (MoveFrom), the lane read (MoveFetch, MoveSettle), the cursor at its
+    /// destination (MoveTo) and the write: 5 cycles, 7 with the read data
+    /// registered.
     MoveCheck,
     MoveFrom,
     MoveFetch,
     MoveSettle,
-    MoveTake,
     MoveTo,
     MoveWrite,
     /// The answer: settle its length, start the sender, and serve it the
@@ -1021,21 +1021,21 @@ impl Logic for Executor {
                 self.state.d.next = ExecState::MoveSettle;
             }
             ExecState::MoveSettle => {
-                // As TxSettle: with the read data registered, two cycles more.
-                self.state.d.next = ExecState::MoveTake;
+                // The lane is here in this state's last cycle: the memory's
+                // read a cycle after MoveFetch, then (with the read data
+                // registered, two cycles more, as TxSettle waits) its
+                // register and the lane's.
+                self.move_byte.d.next = self.lane_u8.val();
+                if self.move_zeros.val() {
+                    self.move_byte.d.next = 0.into();
+                }
+                self.state.d.next = ExecState::MoveTo;
                 for e in 0..self.settle_more.len() {
                     if self.settle_more[e].q.val() != 2 {
                         self.settle_more[e].d.next = self.settle_more[e].q.val() + 1;
                         self.state.d.next = ExecState::MoveSettle;
                     }
                 }
-            }
-            ExecState::MoveTake => {
-                self.move_byte.d.next = self.lane_u8.val();
-                if self.move_zeros.val() {
-                    self.move_byte.d.next = 0.into();
-                }
-                self.state.d.next = ExecState::MoveTo;
             }
             ExecState::MoveTo => {
                 // The cursor goes to the destination, and the byte (through
@@ -1049,7 +1049,7 @@ impl Logic for Executor {
             }
             ExecState::MoveWrite => {
                 // (`move_last` is a cycle late: the mover last moved at
-                // least six cycles ago.)
+                // least five cycles ago.)
                 self.move_advance.next = true;
                 self.state.d.next = ExecState::MoveFrom;
                 if self.move_last.val() {
