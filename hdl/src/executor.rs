@@ -361,8 +361,8 @@ pub struct Executor {
     /// cycle after CopyData or TxPick), so that its enable is one LUT from
     /// flip-flops.
     entry_step: DFF<Bit>,
-    /// With `memory.read_data_register` (else empty): TxSettle lasts three
-    /// cycles (counted here), for the NPU's registers on the bias bank's
+    /// With `memory.read_data_register` (else empty): TxSettle and
+    /// MoveSettle last three cycles (counted here), for the NPU's registers on the bias bank's
     /// read data and on the lanes it shows the executor. (Needed if the
     /// sender asked for the next byte the cycle after TxPick; today's
     /// sender asks once a UART byte, long after the cursor moved, so no
@@ -375,6 +375,8 @@ pub struct Executor {
     data_byte: Signal<Local, Bits<8>>,
     /// The cursor's byte as a write enable (ACC and bias take a byte at a time).
     byte_lanes: Signal<Local, Bits<4>>,
+    /// A settle state stays another cycle (see `settle_more`).
+    settle_wait: Signal<Local, Bit>,
 }
 
 impl Executor {
@@ -570,6 +572,7 @@ impl Executor {
             field_count: Default::default(),
             data_byte: Default::default(),
             byte_lanes: Default::default(),
+            settle_wait: Default::default(),
         }
     }
 
@@ -594,9 +597,16 @@ impl Logic for Executor {
             copy_index, copy_left, tx_index, tx_word, tx_byte_lane, record_byte, is_record, tx_data, tx_data_valid, start_reply, last_error,
             byte_last, cursor_last, entry_step
         );
+        // The settle states (TxSettle, MoveSettle) wait two cycles more
+        // with the read data registered, counted here for both.
+        self.settle_wait.next = false;
         for e in 0..self.settle_more.len() {
             self.settle_more[e].clock.next = self.clock.val();
             self.settle_more[e].d.next = 0.into();
+            if ((self.state.q.val() == ExecState::TxSettle) | (self.state.q.val() == ExecState::MoveSettle)) & (self.settle_more[e].q.val() != 2) {
+                self.settle_more[e].d.next = self.settle_more[e].q.val() + 1;
+                self.settle_wait.next = true;
+            }
         }
         // ---- Outputs, each a flip-flop (or, for the counts, the Done state).
         self.busy.next = self.state.q.val() != ExecState::Idle;
@@ -1030,11 +1040,8 @@ impl Logic for Executor {
                     self.move_byte.d.next = 0.into();
                 }
                 self.state.d.next = ExecState::MoveTo;
-                for e in 0..self.settle_more.len() {
-                    if self.settle_more[e].q.val() != 2 {
-                        self.settle_more[e].d.next = self.settle_more[e].q.val() + 1;
-                        self.state.d.next = ExecState::MoveSettle;
-                    }
+                if self.settle_wait.val() {
+                    self.state.d.next = ExecState::MoveSettle;
                 }
             }
             ExecState::MoveTo => {
@@ -1089,11 +1096,8 @@ impl Logic for Executor {
                 // The lane select is a register: the bias bank's data for
                 // the cursor's lane arrives a cycle after it.
                 self.state.d.next = ExecState::TxWait;
-                for e in 0..self.settle_more.len() {
-                    if self.settle_more[e].q.val() != 2 {
-                        self.settle_more[e].d.next = self.settle_more[e].q.val() + 1;
-                        self.state.d.next = ExecState::TxSettle;
-                    }
+                if self.settle_wait.val() {
+                    self.state.d.next = ExecState::TxSettle;
                 }
             }
             ExecState::TxWait => {

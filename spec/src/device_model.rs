@@ -198,9 +198,10 @@ impl DeviceModel {
         if !self.mover {
             return Status::UnknownCommand;
         }
-        let src = if m.zeros { None } else {
-            let Some(g) = self.byte_bank(m.src_bank) else { return Status::BadBank };
-            Some(g)
+        let src = match (m.zeros, self.byte_bank(m.src_bank)) {
+            (true, _) => None,
+            (false, None) => return Status::BadBank,
+            (false, g) => g,
         };
         let Some(dst) = self.byte_bank(m.dst_bank).filter(|g| g.0 != Bank::Out) else { return Status::BadBank };
         let lanes_fit = |lanes: usize, places: [Place; 3]| places.iter().all(|p| usize::from(p.lane) < lanes);
