@@ -128,3 +128,24 @@ fn micro_speech_on_the_npu_equals_tflite() {
 fn resnet8_on_the_npu_equals_tflite() {
     on_the_npu("resnet8_cifar10", 3);
 }
+
+/// With the mover, every CONV_2D's im2col operand is built on chip from
+/// the map the host wrote (`npu_host::conv_on_chip`): still equal to TFLite.
+#[test]
+fn with_the_mover_convolutions_build_their_operand_on_chip() {
+    if require(&VERILATOR).is_none() {
+        return;
+    }
+    let mut c = link_test_config(4, 16384, 16384, 256);
+    c.memory.mover = true;
+    let mut cluster = Cluster::new(vec![Npu::open(Box::new(SimTransport::new(&c).expect("Verilated NPU")), c.link.baud).expect("INFO")]);
+    for (name, count) in [("conv_same_stride2_relu6", 4), ("conv_valid_relu", 4), ("micro_speech", 3), ("resnet8_cifar10", 1)] {
+        let (model, x, want, count) = case(name, count);
+        let (got, report) = Runtime::new(&mut cluster).run(&model, x, count).unwrap();
+        assert_items_equal(name, &got, &want, count);
+        for l in report.layers.iter().filter(|l| l.op == "CONV_2D") {
+            assert_eq!(l.place, Place::NpuOnChip, "{name}: layer {}", l.index);
+        }
+        assert!(report.totals.cycles.data_movement > 0.0, "{name}: the MOVEs' time is counted");
+    }
+}

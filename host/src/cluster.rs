@@ -3,6 +3,7 @@
 //! device's array width, run in parallel threads and joined. With identical
 //! devices the time is that of the largest slice.
 
+use crate::conv_on_chip::ConvOnChip;
 use crate::driver::{DriverError, Npu, Requant};
 use npu_spec::Matrix;
 
@@ -89,5 +90,46 @@ impl Cluster {
             }
         }
         Ok(out)
+    }
+
+    /// One item of a convolution with its operand built on chip (see
+    /// [`Npu::conv_requant`]), its output channels shared out as a GEMM's
+    /// columns are. `Ok(None)` when a device cannot: nothing was computed.
+    pub fn conv_requant(&mut self, conv: &ConvOnChip, q: &Requant) -> Result<Option<Matrix<i8>>, DriverError> {
+        let ranges = self.split(conv.weights.cols());
+        let results: Vec<Result<Option<Matrix<i8>>, DriverError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .devices
+                .iter_mut()
+                .zip(&ranges)
+                .filter(|(_, cols)| !cols.is_empty())
+                .map(|(npu, cols)| {
+                    let cols = cols.clone();
+                    s.spawn(move || {
+                        let b = conv.weights;
+                        let part = Matrix::from_fn(b.rows(), cols.len(), |k, j| b.get(k, cols.start + j));
+                        let q = Requant { params: q.params, bias: q.bias.as_ref().map(|v| v[cols.clone()].to_vec()), channels: q.channels.as_ref().map(|v| v[cols.clone()].to_vec()) };
+                        npu.conv_requant(&ConvOnChip { weights: &part, ..*conv }, &q)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("a device thread panicked")).collect()
+        });
+        let pixels = conv.window.out_h * conv.window.out_w;
+        let mut out = Matrix::<i8>::zeros(pixels, conv.weights.cols());
+        for (part, cols) in results.into_iter().zip(ranges.into_iter().filter(|c| !c.is_empty())) {
+            let Some(part) = part? else { return Ok(None) };
+            for i in 0..pixels {
+                for (j, col) in cols.clone().enumerate() {
+                    out.set(i, col, part.get(i, j));
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Whether every device builds operands on chip (MOVE).
+    pub fn has_mover(&mut self) -> bool {
+        self.devices.iter().all(|d| d.info().mover)
     }
 }

@@ -205,15 +205,63 @@ impl Npu {
         if !self.info.mover {
             return Err(DriverError::Unsupported("this NPU has no MOVE (its config has memory.mover = false)".into()));
         }
-        match Bank::from_u8(m.dst_bank) {
-            Some(Bank::A) => self.a.forget(),
-            Some(Bank::B) => self.b.forget(),
-            _ => {}
+        let command = self.move_command(m);
+        self.call(&command.req, 0, command.work_cycles)?;
+        Ok(())
+    }
+
+    /// MOVEs sent with one request ahead (see [`Link::pipeline`]); the
+    /// entries they write are forgotten first.
+    pub fn move_all(&mut self, moves: &[Move]) -> Result<(), DriverError> {
+        if !self.info.mover {
+            return Err(DriverError::Unsupported("this NPU has no MOVE (its config has memory.mover = false)".into()));
+        }
+        let commands: Vec<Command> = moves.iter().map(|m| self.move_command(m)).collect();
+        if let Err(e) = self.link.pipeline(&commands) {
+            self.forget_on_chip();
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// `data` (whole entries) written into `bank` from entry `first` on,
+    /// skipping the entries the driver knows it holds.
+    pub(crate) fn write_entries(&mut self, bank: Bank, first: usize, data: &[u8]) -> Result<(), DriverError> {
+        let mut commands = vec![];
+        self.write(&mut commands, bank, first, data);
+        if let Err(e) = self.link.pipeline(&commands) {
+            self.forget_on_chip();
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// [`Self::run_plan`] with the requantization checked first, and what
+    /// is on chip forgotten on a failure.
+    pub(crate) fn run_plan_checked(&mut self, p: &GemmPlan, a: AOperand, b: &Matrix<i8>, q: &Requant, wide: &mut Matrix<i32>, narrow: &mut Matrix<i8>) -> Result<(), DriverError> {
+        check_requant(q, p.n)?;
+        let result = self.run_plan(p, a, b, Some(q), wide, narrow);
+        if result.is_err() {
+            self.forget_on_chip();
+        }
+        result
+    }
+
+    /// A MOVE's command, with what the driver believed of the entries it
+    /// writes forgotten.
+    fn move_command(&mut self, m: &Move) -> Command {
+        let bytes = usize::from(m.count) * usize::from(m.runs);
+        if let Some(bank) = Bank::from_u8(m.dst_bank).filter(|b| matches!(b, Bank::A | Bank::B) && bytes > 0) {
+            let lanes = self.entry_bytes(bank);
+            // The farthest byte written is the last run's last (strides are unsigned).
+            let last = m.dst.index(lanes) + (usize::from(m.runs) - 1) * m.dst_run.index(lanes) + (usize::from(m.count) - 1) * m.dst_step.index(lanes);
+            let (first, last) = (m.dst.index(lanes) / lanes, last / lanes);
+            let shadow = if bank == Bank::A { &mut self.a } else { &mut self.b };
+            shadow.forget_range(first, last + 1 - first);
         }
         // 8 cycles a byte at most, and the range check's walk.
-        let bytes = u64::from(m.count) * u64::from(m.runs);
-        self.call(&Request::Move(*m), 0, 8 * bytes + u64::from(m.count) + u64::from(m.runs) + 16)?;
-        Ok(())
+        let work_cycles = 8 * bytes as u64 + u64::from(m.count) + u64::from(m.runs) + 16;
+        Command { req: Request::Move(*m), answer_bytes: 0, work_cycles }
     }
 
     /// Utilization from a counter snapshot.
@@ -262,7 +310,7 @@ impl Npu {
             return Ok(Output::Wide(wide));
         }
         let plan = GemmPlan::new(Geometry::from(&self.info), m, k, n);
-        let result = self.run_plan(&plan, a, b, q, &mut wide, &mut narrow);
+        let result = self.run_plan(&plan, AOperand::Host(a), b, q, &mut wide, &mut narrow);
         if result.is_err() {
             // The device's memories are no longer known.
             self.forget_on_chip();
@@ -276,7 +324,11 @@ impl Npu {
     /// the requantization, and the READs of the results, each READ followed
     /// by one of the next group's first WRITEs, so that the results stream
     /// back while the next operands stream in.
-    fn run_plan(&mut self, p: &GemmPlan, a: &Matrix<i8>, b: &Matrix<i8>, q: Option<&Requant>, wide: &mut Matrix<i32>, narrow: &mut Matrix<i8>) -> Result<(), DriverError> {
+    ///
+    /// With `a` as [`AOperand::OnChip`], A is not written: M block `mb`'s
+    /// panel is already at entry `mb * k` (one K chunk only).
+    pub(crate) fn run_plan(&mut self, p: &GemmPlan, a: AOperand, b: &Matrix<i8>, q: Option<&Requant>, wide: &mut Matrix<i32>, narrow: &mut Matrix<i8>) -> Result<(), DriverError> {
+        assert!(matches!(a, AOperand::Host(_)) || p.k_chunk == p.k, "an A on chip is one K chunk");
         let (rows, cols) = (self.info.rows, self.info.cols);
         let mut batch = Batch::default();
         // The previous group's READs, placed once the next group's first
@@ -289,7 +341,8 @@ impl Npu {
             let mut body = vec![];
             for (chunk, (k0, kl)) in p.k_chunks().enumerate() {
                 let mut writes = vec![];
-                for (slot, mb) in ms.clone().enumerate() {
+                for (slot, mb) in ms.clone().enumerate().filter(|_| matches!(a, AOperand::Host(_))) {
+                    let AOperand::Host(a) = a else { unreachable!() };
                     // Entry kk, lane i: A[mb*block_rows + i][k0 + kk]; lanes past the block are 0.
                     let mut data = vec![0u8; kl * rows];
                     for kk in 0..kl {
@@ -313,7 +366,10 @@ impl Npu {
                 } else {
                     body.extend(writes);
                 }
-                for tile in p.chunk_tiles(ms.clone(), ns.clone(), chunk, kl) {
+                for mut tile in p.chunk_tiles(ms.clone(), ns.clone(), chunk, kl) {
+                    if matches!(a, AOperand::OnChip) {
+                        tile.a_entry += (ms.start * p.k_chunk) as u16;
+                    }
                     let work = u64::from(tile.tiles) * (kl + 2 * rows + cols) as u64 + (rows + cols) as u64 + 16;
                     body.push(Command { req: Request::Gemm(tile), answer_bytes: 0, work_cycles: work });
                 }
@@ -447,6 +503,15 @@ impl Npu {
     fn call(&mut self, req: &Request, answer_bytes: usize, work_cycles: u64) -> Result<Vec<u8>, DriverError> {
         Ok(self.link.request(req, answer_bytes, work_cycles)?)
     }
+}
+
+/// Where a plan's A operand comes from.
+#[derive(Clone, Copy)]
+pub(crate) enum AOperand<'a> {
+    /// Written by the plan, group by group.
+    Host(&'a Matrix<i8>),
+    /// Already in A, built there by MOVEs: M block `mb` at entry `mb * k`.
+    OnChip,
 }
 
 enum Output {

@@ -113,6 +113,109 @@ pub fn im2col_moves(x: &FeatureMap, w: &Window, a_entry: usize, rows: usize, src
     Ok(moves)
 }
 
+/// Where an [`im2col_by_taps`] operand is staged: a byte bank's bytes
+/// from `first_byte` on, `patch` rows of `pixels` bytes (tap-major).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Staging {
+    pub bank: Bank,
+    pub first_byte: usize,
+    /// The bank's bytes an entry.
+    pub lanes: usize,
+}
+
+/// The MOVEs that build the im2col operand of output rows `out_rows` of
+/// `x` under `w`, in A from entry `a_entry` on (as [`im2col_moves`] lays it
+/// out: tile t's step k in A entry `a_entry + t * patch`, lane i the output
+/// pixel `t * rows + i` of these rows), in two passes through `staging`:
+///
+/// 1. into staging row `tap` (ky, kx, c), the tap's value under every
+///    output pixel: one MOVE a tap (a rectangle of the map: a run an output
+///    row, a step the stride), or, with more channels than output rows, one
+///    MOVE a (ky, kx) and output row (a run a pixel's channels);
+/// 2. one MOVE a lane: lane i of every tile, its `patch` bytes a staging
+///    column apart (`rows` MOVEs).
+///
+/// So a convolution costs `kernel_h * kernel_w * min(channels, output
+/// rows) + rows` commands, against one a tile and tap for [`im2col_moves`]. The map has no padding left to
+/// add: `w.pad_top` and `w.pad_left` must be 0, and every window inside it
+/// (store the map padded with the input's zero point, which is what a
+/// padded tap must hold for the folded bias).
+pub fn im2col_by_taps(x: &FeatureMap, w: &Window, out_rows: std::ops::Range<usize>, staging: &Staging, a_entry: usize, rows: usize, src_lanes: usize) -> Result<Vec<Move>, String> {
+    if w.pad_top != 0 || w.pad_left != 0 {
+        return Err("the map must be stored padded: the window has padding left".into());
+    }
+    if (w.out_h - 1) * w.stride + w.kernel_h > x.height || (w.out_w - 1) * w.stride + w.kernel_w > x.width {
+        return Err(format!("a window falls outside the {}x{} map", x.height, x.width));
+    }
+    let k = w.patch(x.channels);
+    let pixels = out_rows.len() * w.out_w;
+    if pixels == 0 {
+        return Ok(vec![]);
+    }
+    let place = |index: usize, lanes: usize| Place::of_index(index, lanes).ok_or_else(|| format!("byte {index} lies past entry 65535"));
+    let count = |n: usize, what: &str| u16::try_from(n).map_err(|_| format!("{what} {n} exceeds a MOVE's 65535"));
+    let mut moves = Vec::with_capacity(k + rows);
+    // Each (ky, kx)'s C staging rows: one MOVE a channel (a run an output
+    // row), or one an output row (a run a pixel's channels), whichever
+    // takes fewer commands.
+    let by_channel = x.channels <= out_rows.len();
+    for ky in 0..w.kernel_h {
+        for kx in 0..w.kernel_w {
+            let tap0 = (ky * w.kernel_w + kx) * x.channels;
+            let src = |oy: usize, c: usize| place(x.first_byte + ((oy * w.stride + ky) * x.width + kx) * x.pixel_bytes + c, src_lanes);
+            if by_channel {
+                for c in 0..x.channels {
+                    moves.push(Move {
+                        src_bank: x.bank as u8,
+                        dst_bank: staging.bank as u8,
+                        src: src(out_rows.start, c)?,
+                        dst: place(staging.first_byte + (tap0 + c) * pixels, staging.lanes)?,
+                        count: count(w.out_w, "output width")?,
+                        runs: count(out_rows.len(), "output rows")?,
+                        src_step: place(w.stride * x.pixel_bytes, src_lanes)?,
+                        src_run: place(w.stride * x.width * x.pixel_bytes, src_lanes)?,
+                        dst_step: Place::new(0, 1),
+                        dst_run: place(w.out_w, staging.lanes)?,
+                        zeros: false,
+                    });
+                }
+            } else {
+                for (r, oy) in out_rows.clone().enumerate() {
+                    moves.push(Move {
+                        src_bank: x.bank as u8,
+                        dst_bank: staging.bank as u8,
+                        src: src(oy, 0)?,
+                        dst: place(staging.first_byte + tap0 * pixels + r * w.out_w, staging.lanes)?,
+                        count: count(x.channels, "channels")?,
+                        runs: count(w.out_w, "output width")?,
+                        src_step: Place::new(0, 1),
+                        src_run: place(w.stride * x.pixel_bytes, src_lanes)?,
+                        dst_step: place(pixels, staging.lanes)?,
+                        dst_run: Place::new(0, 1),
+                        zeros: false,
+                    });
+                }
+            }
+        }
+    }
+    for lane in 0..rows.min(pixels) {
+        moves.push(Move {
+            src_bank: staging.bank as u8,
+            dst_bank: Bank::A as u8,
+            src: place(staging.first_byte + lane, staging.lanes)?,
+            dst: Place::new(count(a_entry, "A entry")?, lane as u8),
+            count: count(k, "patch")?,
+            runs: count((pixels - lane).div_ceil(rows), "tiles")?,
+            src_step: place(pixels, staging.lanes)?,
+            src_run: place(rows, staging.lanes)?,
+            dst_step: Place::new(1, 0),
+            dst_run: Place::new(count(k, "patch")?, 0),
+            zeros: false,
+        });
+    }
+    Ok(moves)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +271,45 @@ mod tests {
             }
             let want = im2col_reference(&x, &fm, &w, 4);
             assert_eq!(&d.a[10..10 + want.len()], &want[..], "{h}x{wd}x{ch} kernel {kh}x{kw} stride {stride} pad {pad}");
+        }
+    }
+
+    #[test]
+    fn two_passes_through_staging_build_the_same_operand() {
+        let mut c = NpuConfig::default();
+        c.memory.mover = true;
+        // (map h, w, channels, kernel h, w, stride, output rows taken)
+        for (h, wd, ch, kh, kw, stride, rows) in [(5usize, 5usize, 4usize, 3usize, 3usize, 1usize, 0..3usize), (7, 7, 3, 3, 3, 2, 1..3), (4, 6, 6, 2, 3, 1, 0..3), (3, 3, 1, 3, 3, 1, 0..1), (9, 8, 1, 4, 2, 2, 0..3)] {
+            let mut d = DeviceModel::new(&c);
+            let x: Vec<Vec<i8>> = (0..h * wd).map(|p| (0..ch).map(|ci| (p * 7 + ci * 13 + 1) as i8).collect()).collect();
+            // The map packed (pixel_bytes = channels) in B from byte 6 on.
+            for (p, v) in x.iter().enumerate() {
+                for (ci, &b) in v.iter().enumerate() {
+                    let i = 6 + p * ch + ci;
+                    d.b[i / 4][i % 4] = b;
+                }
+            }
+            let fm = FeatureMap { bank: Bank::B, first_byte: 6, height: h, width: wd, channels: ch, pixel_bytes: ch };
+            let out_h = (h - kh) / stride + 1;
+            let out_w = (wd - kw) / stride + 1;
+            let w = Window { kernel_h: kh, kernel_w: kw, stride, pad_top: 0, pad_left: 0, out_h, out_w };
+            let staging = Staging { bank: Bank::B, first_byte: 6 + h * wd * ch + 3, lanes: 4 };
+            d.a.iter_mut().take(400).for_each(|e| e.fill(99));
+            let moves = im2col_by_taps(&fm, &w, rows.clone(), &staging, 10, 4, 4).unwrap();
+            assert_eq!(moves.len(), kh * kw * ch.min(rows.len()) + 4.min(rows.len() * out_w));
+            for m in &moves {
+                assert_eq!(d.move_bytes(m), Status::Ok, "{m:?}");
+            }
+            // The reference over the whole map, cut to the rows taken.
+            let whole = im2col_reference(&x, &fm, &w, 4);
+            let k = w.patch(ch);
+            let pixels = rows.len() * out_w;
+            for p in 0..pixels {
+                let q = rows.start * out_w + p;
+                for kk in 0..k {
+                    assert_eq!(d.a[10 + (p / 4) * k + kk][p % 4], whole[(q / 4) * k + kk][q % 4], "{h}x{wd}x{ch} kernel {kh}x{kw} stride {stride} rows {rows:?}: pixel {p} tap {kk}");
+                }
+            }
         }
     }
 }

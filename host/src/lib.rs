@@ -5,6 +5,7 @@
 //! - [`driver`]: [`Npu`], any-shape GEMM and requantized GEMM, counters;
 //! - [`plan`]: how a GEMM is cut to the array and the scratchpads;
 //! - [`im2col`]: a convolution's operand built on chip by MOVEs;
+//! - [`conv_on_chip`]: a convolution run that way, its map written once;
 //! - [`cluster`]: one GEMM shared across several devices;
 //! - [`daemon`]: one process owning a device, shared by local programs;
 //! - [`digits`]: the end-to-end example, an INT8 MLP on the UCI digits;
@@ -14,6 +15,7 @@
 pub mod bench;
 pub mod cli;
 pub mod cluster;
+pub mod conv_on_chip;
 pub mod daemon;
 pub mod digits;
 pub mod driver;

@@ -89,13 +89,15 @@ pub struct DeviceTime {
     pub gemm: Duration,
     /// REQUANT commands: the requantizer.
     pub requant: Duration,
+    /// MOVE commands: data moved on chip.
+    pub moves: Duration,
     /// Every other command's work (WRITE, READ, INFO, ...).
     pub other: Duration,
 }
 
 impl DeviceTime {
     pub fn total(&self) -> Duration {
-        self.link + self.gemm + self.requant + self.other
+        self.link + self.gemm + self.requant + self.moves + self.other
     }
 
     pub fn since(&self, before: &DeviceTime) -> DeviceTime {
@@ -103,6 +105,7 @@ impl DeviceTime {
             link: self.link.saturating_sub(before.link),
             gemm: self.gemm.saturating_sub(before.gemm),
             requant: self.requant.saturating_sub(before.requant),
+            moves: self.moves.saturating_sub(before.moves),
             other: self.other.saturating_sub(before.other),
         }
     }
@@ -263,6 +266,7 @@ impl Link {
         match op {
             Opcode::Gemm => t.gemm += work,
             Opcode::Requant => t.requant += work,
+            Opcode::Move => t.moves += work,
             _ => t.other += work,
         }
     }

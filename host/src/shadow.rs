@@ -46,6 +46,12 @@ impl BankShadow {
         }
     }
 
+    /// Forgets entries `first..first + count` (written on chip by a MOVE).
+    pub fn forget_range(&mut self, first: usize, count: usize) {
+        let end = (first + count).min(self.entries.len());
+        self.entries[first.min(end)..end].iter_mut().for_each(|e| *e = None);
+    }
+
     /// Forgets everything (after a failed command the device's state is unknown).
     pub fn forget(&mut self) {
         self.entries.iter_mut().for_each(|e| *e = None);

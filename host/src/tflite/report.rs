@@ -16,6 +16,8 @@ use std::time::Duration;
 pub enum Place {
     /// GEMM and requantization on the NPU.
     Npu,
+    /// The same, its im2col operand built on chip from the map (MOVE).
+    NpuOnChip,
     /// GEMM on the NPU, its INT32 sums requantized on the host (a scale
     /// above one, which the hardware's right shift cannot express).
     NpuHostRequant,
@@ -26,6 +28,7 @@ impl Place {
     pub fn name(self) -> &'static str {
         match self {
             Place::Npu => "NPU",
+            Place::NpuOnChip => "NPU, on chip",
             Place::NpuHostRequant => "NPU+host rq",
             Place::Host => "host",
         }
@@ -38,6 +41,8 @@ pub struct CycleSplit {
     /// GEMM commands: the array, with its fill and drain.
     pub array: f64,
     pub requantizer: f64,
+    /// MOVE commands: operands built on chip.
+    pub data_movement: f64,
     /// Request and answer bytes on the line.
     pub link: f64,
     /// The other commands' work (WRITE, READ into and out of the memories).
@@ -47,16 +52,17 @@ pub struct CycleSplit {
 impl CycleSplit {
     fn of(t: &DeviceTime, core_hz: u64, per: f64) -> Self {
         let c = |d: Duration| d.as_secs_f64() * core_hz as f64 / per;
-        Self { array: c(t.gemm), requantizer: c(t.requant), link: c(t.link), other: c(t.other) }
+        Self { array: c(t.gemm), requantizer: c(t.requant), data_movement: c(t.moves), link: c(t.link), other: c(t.other) }
     }
 
     pub fn total(&self) -> f64 {
-        self.array + self.requantizer + self.link + self.other
+        self.array + self.requantizer + self.data_movement + self.link + self.other
     }
 
     fn add(&mut self, o: &CycleSplit) {
         self.array += o.array;
         self.requantizer += o.requantizer;
+        self.data_movement += o.data_movement;
         self.link += o.link;
         self.other += o.other;
     }
@@ -113,6 +119,15 @@ pub struct Totals {
     /// 1 / (device time + host kernel time): what a board with this host takes.
     pub inferences_per_second: f64,
     pub core_hz: u64,
+    /// The model's input and output bytes on the line at the link rate:
+    /// what an inference must move whatever else stays on chip.
+    pub transfer_ms: f64,
+    /// MLPerf Tiny's latency, with the input already on the device: device
+    /// and host kernel time, less `transfer_ms` (every other byte on the
+    /// line, weights and layers' operands and results, counts).
+    pub inference_ms: f64,
+    /// The NPU's MACs over what its PEs could do in `inference_ms`.
+    pub mac_utilization: f64,
     /// This run's wall-clock time (simulation included).
     pub wall_seconds: f64,
 }
@@ -123,8 +138,20 @@ pub struct Report {
     pub totals: Totals,
 }
 
+/// What a report needs of the device and the model beyond the layers.
+#[derive(Debug, Clone, Copy)]
+pub struct RunFacts {
+    pub core_hz: u64,
+    /// The array's PEs (0 without a device).
+    pub pes: usize,
+    pub baud: u32,
+    /// The model's input and output bytes per inference.
+    pub io_bytes: usize,
+}
+
 impl Report {
-    pub fn new(mut layers: Vec<LayerReport>, batch: usize, wall: Duration, core_hz: u64) -> Self {
+    pub fn new(mut layers: Vec<LayerReport>, batch: usize, wall: Duration, facts: RunFacts) -> Self {
+        let core_hz = facts.core_hz;
         let per = batch as f64;
         let mut cycles = CycleSplit::default();
         let mut device = Duration::ZERO;
@@ -138,6 +165,9 @@ impl Report {
         let npu_macs: u64 = layers.iter().filter(|l| l.place != Place::Host).map(|l| l.macs).sum();
         let device_ms = device.as_secs_f64() * 1e3 / per;
         let host_ms: f64 = layers.iter().map(|l| l.host_ms).sum();
+        let transfer_ms = if facts.pes == 0 { 0.0 } else { facts.io_bytes as f64 * 10.0 / f64::from(facts.baud.max(1)) * 1e3 };
+        let inference_ms = (device_ms + host_ms - transfer_ms).max(0.0);
+        let pe_cycles = facts.pes as f64 * inference_ms * 1e-3 * core_hz as f64;
         let totals = Totals {
             batch,
             macs_per_inference: macs,
@@ -149,6 +179,9 @@ impl Report {
             link_bytes_per_inference: layers.iter().map(|l| l.link_bytes).sum(),
             inferences_per_second: 1e3 / (device_ms + host_ms).max(1e-9),
             core_hz,
+            transfer_ms,
+            inference_ms,
+            mac_utilization: if pe_cycles > 0.0 { npu_macs as f64 / pe_cycles } else { 0.0 },
             wall_seconds: wall.as_secs_f64(),
         };
         Self { layers, totals }
@@ -162,11 +195,11 @@ impl Report {
     pub fn table(&self) -> String {
         let mut s = String::new();
         let shapes = |v: &[Vec<usize>]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(" + ");
-        let _ = writeln!(s, "{:>3}  {:<17} {:<30} {:<16} {:<11} {:>10} {:>12} {:>10}", "#", "operator", "input", "output", "ran on", "MACs", "dev. cycles", "link B");
+        let _ = writeln!(s, "{:>3}  {:<17} {:<30} {:<16} {:<12} {:>10} {:>12} {:>10}", "#", "operator", "input", "output", "ran on", "MACs", "dev. cycles", "link B");
         for l in &self.layers {
             let _ = writeln!(
                 s,
-                "{:>3}  {:<17} {:<30} {:<16} {:<11} {:>10} {:>12.0} {:>10.0}",
+                "{:>3}  {:<17} {:<30} {:<16} {:<12} {:>10} {:>12.0} {:>10.0}",
                 l.index,
                 l.op,
                 shapes(&l.input_shapes),
@@ -182,7 +215,7 @@ impl Report {
         let pct = |x: f64| if c.total() > 0.0 { 100.0 * x / c.total() } else { 0.0 };
         let _ = writeln!(
             s,
-            "per inference (batch {}): {} MACs, {:.1}% on the NPU; device {:.3} ms ({:.0} cycles at {:.0} MHz: array {:.1}%, requantizer {:.1}%, link {:.1}%, other {:.1}%); host kernels {:.3} ms; {:.0} link bytes; {:.1} inferences/s",
+            "per inference (batch {}): {} MACs, {:.1}% on the NPU; device {:.3} ms ({:.0} cycles at {:.0} MHz: array {:.1}%, requantizer {:.1}%, data movement {:.1}%, link {:.1}%, other {:.1}%); host kernels {:.3} ms; {:.0} link bytes; {:.1} inferences/s\ninference {:.3} ms with the input on the device (transfer of input and output {:.3} ms); MAC utilization {:.2}%",
             t.batch,
             t.macs_per_inference,
             100.0 * t.npu_mac_share,
@@ -191,11 +224,15 @@ impl Report {
             t.core_hz as f64 / 1e6,
             pct(c.array),
             pct(c.requantizer),
+            pct(c.data_movement),
             pct(c.link),
             pct(c.other),
             t.host_ms_per_inference,
             t.link_bytes_per_inference,
-            t.inferences_per_second
+            t.inferences_per_second,
+            t.inference_ms,
+            t.transfer_ms,
+            100.0 * t.mac_utilization
         );
         s
     }

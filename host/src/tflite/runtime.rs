@@ -7,8 +7,11 @@ use super::kernels::{ActivationRange, Nhwc};
 use super::fixed_point::QuantizedMultiplier;
 use super::kernels::quantize;
 use super::model::{DType, Layer, Model, Op};
-use super::report::{LayerReport, Place, Report};
+use super::report::{LayerReport, Place, Report, RunFacts};
+use super::kernels::conv_2d::Conv2d;
+use crate::conv_on_chip::ConvOnChip;
 use crate::driver::{ChannelScale, DriverError, Requant};
+use crate::im2col::Window;
 use crate::link::DeviceTime;
 use crate::Cluster;
 use npu_spec::requant::{RequantParams, MAX_SHIFT};
@@ -107,7 +110,11 @@ impl<'a> Runtime<'a> {
             }
         }
         let output = values[model.output].take().expect("the model's output is written by a layer");
-        let report = Report::new(layers, batch, started.elapsed(), self.core_hz());
+        let bytes = |a: &super::model::Activ| a.item_len() * if a.dtype == DType::Float32 { 4 } else { 1 };
+        let pes = self.devices().iter().map(|d| d.info().rows * d.info().cols).sum();
+        let baud = self.devices().first().map_or(1, |d| d.info().baud);
+        let facts = RunFacts { core_hz: self.core_hz(), pes, baud, io_bytes: bytes(model.input()) + bytes(model.output()) };
+        let report = Report::new(layers, batch, started.elapsed(), facts);
         Ok((output, report))
     }
 
@@ -142,6 +149,9 @@ impl<'a> Runtime<'a> {
                 (Values::Int8(f.reference(x.int8())), Place::Host)
             }
             Op::Conv2d(c) => {
+                if let Some(out) = self.conv_on_chip(c, x.int8(), batch)? {
+                    return Ok((Values::Int8(out), Place::NpuOnChip));
+                }
                 let c = c.clone().with_batch(batch);
                 let bias = c.folded_bias();
                 let q = hardware_requant(bias.clone(), &c.multipliers, c.output_offset, c.range);
@@ -185,6 +195,35 @@ impl<'a> Runtime<'a> {
                 (Values::Float32(quantize::dequantize(x.int8(), a.scale, a.zero_point)), Place::Host)
             }
         })
+    }
+
+    /// A convolution item by item with its im2col operand built on chip
+    /// from the map (see [`crate::conv_on_chip`]), when every device has
+    /// the mover, the hardware can requantize it, and it fits; `None` when
+    /// not, before any item ran.
+    fn conv_on_chip(&mut self, c: &Conv2d, x: &[i8], batch: usize) -> Result<Option<Vec<i8>>, DriverError> {
+        let cluster = self.cluster.as_mut().expect("GEMM layers go to the host without devices");
+        let Some(q) = hardware_requant(c.folded_bias(), &c.multipliers, c.output_offset, c.range) else { return Ok(None) };
+        let Ok(zero_point) = i8::try_from(-c.input_offset) else { return Ok(None) };
+        if !cluster.has_mover() || c.rows.dilation != 1 || c.cols.dilation != 1 {
+            return Ok(None);
+        }
+        let window = Window { kernel_h: c.rows.filter, kernel_w: c.cols.filter, stride: c.rows.stride, pad_top: c.rows.pad, pad_left: c.cols.pad, out_h: c.rows.output, out_w: c.cols.output };
+        if c.cols.stride != c.rows.stride {
+            return Ok(None);
+        }
+        let weights = c.weights();
+        let item = c.input.h * c.input.w * c.input.c;
+        let mut out = Vec::with_capacity(batch * window.out_h * window.out_w * c.out_channels);
+        for n in 0..batch {
+            let conv = ConvOnChip { input: &x[n * item..(n + 1) * item], height: c.input.h, width: c.input.w, channels: c.input.c, window, zero_point, weights: &weights };
+            match cluster.conv_requant(&conv, &q)? {
+                Some(y) => out.extend_from_slice(y.as_slice()),
+                None if n == 0 => return Ok(None),
+                None => return Err(DriverError::Unsupported("a device refused an item of a convolution it took before".into())),
+            }
+        }
+        Ok(Some(out))
     }
 
     /// `a x b` on the NPU, requantized by the hardware with `q` when given;

@@ -1,0 +1,182 @@
+//! A convolution whose im2col operand is built on chip: the host writes the
+//! input feature map once (padded with its zero point), and MOVEs spread it
+//! into the GEMM's A operand ([`im2col_by_taps`]), so the link carries the
+//! map, not k x k copies of it.
+//!
+//! B holds, in this order: the weights (the plan's panels, from entry 0),
+//! the padded map, and the staging rows of the im2col's first pass. A holds
+//! the operand of as many output rows as fit (a *chunk*); a larger output is
+//! done chunk by chunk, the map written once.
+
+use crate::driver::{AOperand, DriverError, Npu, Requant};
+use crate::im2col::{im2col_by_taps, FeatureMap, Staging, Window};
+use crate::plan::{GemmPlan, Geometry};
+use npu_spec::protocol::{Bank, Info};
+use npu_spec::Matrix;
+
+/// One item of a convolution, as the hardware needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvOnChip<'a> {
+    /// `height x width x channels` values (NHWC, one item).
+    pub input: &'a [i8],
+    pub height: usize,
+    pub width: usize,
+    pub channels: usize,
+    /// Kernel, stride, padding (top and left; the rest pads to the output
+    /// size) and output size.
+    pub window: Window,
+    /// The input's zero point: what a tap in the padding holds, so that it
+    /// adds nothing once the bias is folded.
+    pub zero_point: i8,
+    /// The filter as the GEMM's B: taps (ky, kx, c) down, output channels across.
+    pub weights: &'a Matrix<i8>,
+}
+
+/// Where one convolution lies in the banks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvLayout {
+    /// The padded map in B (its window has no padding left).
+    pub map: FeatureMap,
+    pub window: Window,
+    pub staging: Staging,
+    /// Output rows a chunk.
+    pub chunk_rows: usize,
+}
+
+impl ConvLayout {
+    /// The layout on a device, or `None` when the device cannot build this
+    /// operand on chip (no mover, a K longer than the scratchpads, not one
+    /// output row fitting A and the staging rows).
+    pub fn new(info: &Info, conv: &ConvOnChip) -> Option<Self> {
+        let g = Geometry::from(info);
+        let w = conv.window;
+        let k = w.patch(conv.channels);
+        let n = conv.weights.cols();
+        if !info.mover || k == 0 || n == 0 || w.out_h == 0 || w.out_w == 0 || g.acc_depth < g.rows || conv.weights.rows() != k {
+            return None;
+        }
+        let plan = GemmPlan::new(g, 1, k, n);
+        if plan.k_chunk != k {
+            return None;
+        }
+        // The padded map: every window inside, nothing past the last one.
+        let (height, width) = ((w.out_h - 1) * w.stride + w.kernel_h, (w.out_w - 1) * w.stride + w.kernel_w);
+        let weight_entries = plan.group_n * k;
+        let map_entries = (height * width * conv.channels).div_ceil(g.cols);
+        let staging_byte = (weight_entries + map_entries) * g.cols;
+        let staging_room = (g.b_depth * g.cols).checked_sub(staging_byte)?;
+        let fits = |r: usize| (r * w.out_w).div_ceil(g.rows) * k <= g.a_depth && r * w.out_w * k <= staging_room && r * w.out_w <= usize::from(u16::MAX);
+        let chunk_rows = (1..=w.out_h).take_while(|&r| fits(r)).last()?;
+        Some(Self {
+            map: FeatureMap { bank: Bank::B, first_byte: weight_entries * g.cols, height, width, channels: conv.channels, pixel_bytes: conv.channels },
+            window: Window { pad_top: 0, pad_left: 0, ..w },
+            staging: Staging { bank: Bank::B, first_byte: staging_byte, lanes: g.cols },
+            chunk_rows,
+        })
+    }
+
+    /// The map's bytes, padded with the zero point, in whole B entries.
+    pub fn padded_map(&self, conv: &ConvOnChip, cols: usize) -> Vec<u8> {
+        let (w, c) = (conv.window, conv.channels);
+        let mut data = vec![conv.zero_point as u8; self.map.height * self.map.width * c];
+        for y in 0..self.map.height {
+            let Some(iy) = y.checked_sub(w.pad_top).filter(|&v| v < conv.height) else { continue };
+            for x in 0..self.map.width {
+                let Some(ix) = x.checked_sub(w.pad_left).filter(|&v| v < conv.width) else { continue };
+                let at = (iy * conv.width + ix) * c;
+                for (ch, &v) in conv.input[at..at + c].iter().enumerate() {
+                    data[(y * self.map.width + x) * c + ch] = v as u8;
+                }
+            }
+        }
+        data.resize(data.len().div_ceil(cols) * cols, 0);
+        data
+    }
+}
+
+impl Npu {
+    /// One item of a convolution, requantized by the hardware: the output
+    /// pixels (row-major) down, the output channels across, exactly as the
+    /// GEMM of its im2col. `Ok(None)` when this device cannot build the
+    /// operand on chip (see [`ConvLayout::new`]): nothing was sent.
+    pub fn conv_requant(&mut self, conv: &ConvOnChip, q: &Requant) -> Result<Option<Matrix<i8>>, DriverError> {
+        let (h, w, c) = (conv.height, conv.width, conv.channels);
+        if conv.input.len() != h * w * c {
+            return Err(DriverError::Shape(format!("the input has {} values, not {h} x {w} x {c}", conv.input.len())));
+        }
+        let Some(layout) = ConvLayout::new(self.info(), conv) else { return Ok(None) };
+        let (rows, cols) = (self.info().rows, self.info().cols);
+        let g = Geometry::from(self.info());
+        let (k, n) = (conv.weights.rows(), conv.weights.cols());
+        let win = layout.window;
+        self.write_entries(Bank::B, layout.map.first_byte / cols, &layout.padded_map(conv, cols))?;
+        let mut out = Matrix::<i8>::zeros(win.out_h * win.out_w, n);
+        for r0 in (0..win.out_h).step_by(layout.chunk_rows) {
+            let out_rows = r0..(r0 + layout.chunk_rows).min(win.out_h);
+            let pixels = out_rows.len() * win.out_w;
+            let moves = im2col_by_taps(&layout.map, &win, out_rows, &layout.staging, 0, rows, cols).map_err(DriverError::Shape)?;
+            self.move_all(&moves)?;
+            let plan = GemmPlan::new(g, pixels, k, n);
+            let mut wide = Matrix::<i32>::zeros(0, 0);
+            let mut narrow = Matrix::<i8>::zeros(pixels, n);
+            self.run_plan_checked(&plan, AOperand::OnChip, conv.weights, q, &mut wide, &mut narrow)?;
+            for p in 0..pixels {
+                for j in 0..n {
+                    out.set(r0 * win.out_w + p, j, narrow.get(p, j));
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use npu_spec::NpuConfig;
+
+    fn info(mover: bool) -> Info {
+        let mut c = NpuConfig::default();
+        c.memory.mover = mover;
+        Info::of(&c)
+    }
+
+    fn conv<'a>(input: &'a [i8], weights: &'a Matrix<i8>, h: usize, w: usize, c: usize) -> ConvOnChip<'a> {
+        let window = Window { kernel_h: 3, kernel_w: 3, stride: 1, pad_top: 1, pad_left: 1, out_h: h, out_w: w };
+        ConvOnChip { input, height: h, width: w, channels: c, window, zero_point: -5, weights }
+    }
+
+    #[test]
+    fn no_mover_no_layout() {
+        let (x, wt) = (vec![0i8; 8 * 8 * 2], Matrix::<i8>::zeros(18, 4));
+        assert!(ConvLayout::new(&info(false), &conv(&x, &wt, 8, 8, 2)).is_none());
+        assert!(ConvLayout::new(&info(true), &conv(&x, &wt, 8, 8, 2)).is_some());
+    }
+
+    #[test]
+    fn a_large_map_is_done_in_chunks_that_fit() {
+        // ResNet-8's first blocks: 32 x 32 x 16, 3x3, K = 144. The weights
+        // (576 entries) and the padded map (34 x 34 x 16) leave 44 KB of B
+        // for staging: 9 output rows of 32 pixels' patches.
+        let (x, wt) = (vec![0i8; 32 * 32 * 16], Matrix::<i8>::zeros(144, 16));
+        let i = info(true);
+        let l = ConvLayout::new(&i, &conv(&x, &wt, 32, 32, 16)).unwrap();
+        assert_eq!((l.map.height, l.map.width, l.map.first_byte), (34, 34, 576 * 4));
+        assert_eq!(l.chunk_rows, 9);
+        assert!(l.staging.first_byte + 9 * 32 * 144 <= i.b_depth * 4);
+        // A map larger than B is not done on chip.
+        let x = vec![0i8; 128 * 128 * 16];
+        assert!(ConvLayout::new(&i, &conv(&x, &wt, 128, 128, 16)).is_none());
+    }
+
+    #[test]
+    fn the_padded_map_holds_the_zero_point_around_the_input() {
+        let x: Vec<i8> = (1..=4).collect();
+        let wt = Matrix::<i8>::zeros(9, 1);
+        let cv = conv(&x, &wt, 2, 2, 1);
+        let l = ConvLayout::new(&info(true), &cv).unwrap();
+        let m = l.padded_map(&cv, 4);
+        let zp = -5i8 as u8;
+        assert_eq!(&m[..16], &[zp, zp, zp, zp, zp, 1, 2, zp, zp, 3, 4, zp, zp, zp, zp, zp]);
+    }
+}
