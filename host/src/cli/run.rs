@@ -25,7 +25,9 @@ dimension is the batch: any number of items, run with the weights written
 once. The output has the model's output dtype and shape, batch first.
 CONV_2D and FULLY_CONNECTED run on the NPU; DEPTHWISE_CONV_2D, pools, ADD,
 RESHAPE, SOFTMAX, QUANTIZE and DEQUANTIZE run on the host, each equal to
-TFLite's reference kernel bit for bit. A model with any other operator is
+TFLite's reference kernel bit for bit. On a device with the mover
+(memory.mover), a CONV_2D's im2col operand is built on chip from its input
+map (the report says \"NPU, on chip\"). A model with any other operator is
 refused before anything is sent (exit 1, no output file).")]
 pub struct RunArgs {
     /// The model: an int8 TensorFlow Lite flatbuffer
