@@ -62,64 +62,52 @@ impl Cluster {
         if b.rows() != a.cols() {
             return Err(DriverError::Shape(format!("A is {}x{}, so B must have {} rows, but it is {}x{}", a.rows(), a.cols(), a.cols(), b.rows(), b.cols())));
         }
-        let ranges = self.split(b.cols());
-        let results: Vec<Result<Matrix<T>, DriverError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = self
-                .devices
-                .iter_mut()
-                .zip(&ranges)
-                .map(|(npu, cols)| {
-                    let run = &run;
-                    let cols = cols.clone();
-                    s.spawn(move || {
-                        let part = Matrix::from_fn(b.rows(), cols.len(), |k, j| b.get(k, cols.start + j));
-                        let q = q.map(|q| Requant { params: q.params, bias: q.bias.as_ref().map(|v| v[cols.clone()].to_vec()), channels: q.channels.as_ref().map(|v| v[cols.clone()].to_vec()) });
-                        run(npu, a, &part, q.as_ref())
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("a device thread panicked")).collect()
-        });
-        let mut out = Matrix::<T>::zeros(a.rows(), b.cols());
-        for (part, cols) in results.into_iter().zip(ranges) {
-            let part = part?;
-            for i in 0..a.rows() {
-                for (j, col) in cols.clone().enumerate() {
-                    out.set(i, col, part.get(i, j));
-                }
-            }
-        }
-        Ok(out)
+        let out = self.by_columns(b, q, a.rows(), |npu, part, q| run(npu, a, part, q).map(Some))?;
+        Ok(out.expect("every device answers"))
     }
 
     /// One item of a convolution with its operand built on chip (see
     /// [`Npu::conv_requant`]), its output channels shared out as a GEMM's
     /// columns are. `Ok(None)` when a device cannot: nothing was computed.
     pub fn conv_requant(&mut self, conv: &ConvOnChip, q: &Requant) -> Result<Option<Matrix<i8>>, DriverError> {
-        let ranges = self.split(conv.weights.cols());
-        let results: Vec<Result<Option<Matrix<i8>>, DriverError>> = std::thread::scope(|s| {
+        let pixels = conv.window.out_h * conv.window.out_w;
+        self.by_columns(conv.weights, Some(q), pixels, |npu, part, q| npu.conv_requant(&ConvOnChip { weights: part, ..*conv }, q.expect("given")))
+    }
+
+    /// `run` on each device with its slice of `b`'s columns (and of `q`'s),
+    /// in parallel threads; the slices of the `rows`-row result joined, or
+    /// `None` when a device answers `None`. A device with no columns is
+    /// left idle.
+    fn by_columns<T: Copy + Default + Send>(
+        &mut self,
+        b: &Matrix<i8>,
+        q: Option<&Requant>,
+        rows: usize,
+        run: impl Fn(&mut Npu, &Matrix<i8>, Option<&Requant>) -> Result<Option<Matrix<T>>, DriverError> + Sync,
+    ) -> Result<Option<Matrix<T>>, DriverError> {
+        let ranges = self.split(b.cols());
+        let results: Vec<Result<Option<Matrix<T>>, DriverError>> = std::thread::scope(|s| {
             let handles: Vec<_> = self
                 .devices
                 .iter_mut()
                 .zip(&ranges)
                 .filter(|(_, cols)| !cols.is_empty())
                 .map(|(npu, cols)| {
+                    let run = &run;
                     let cols = cols.clone();
                     s.spawn(move || {
-                        let b = conv.weights;
                         let part = Matrix::from_fn(b.rows(), cols.len(), |k, j| b.get(k, cols.start + j));
-                        let q = Requant { params: q.params, bias: q.bias.as_ref().map(|v| v[cols.clone()].to_vec()), channels: q.channels.as_ref().map(|v| v[cols.clone()].to_vec()) };
-                        npu.conv_requant(&ConvOnChip { weights: &part, ..*conv }, &q)
+                        let q = q.map(|q| q.columns(cols));
+                        run(npu, &part, q.as_ref())
                     })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().expect("a device thread panicked")).collect()
         });
-        let pixels = conv.window.out_h * conv.window.out_w;
-        let mut out = Matrix::<i8>::zeros(pixels, conv.weights.cols());
+        let mut out = Matrix::<T>::zeros(rows, b.cols());
         for (part, cols) in results.into_iter().zip(ranges.into_iter().filter(|c| !c.is_empty())) {
             let Some(part) = part? else { return Ok(None) };
-            for i in 0..pixels {
+            for i in 0..rows {
                 for (j, col) in cols.clone().enumerate() {
                     out.set(i, col, part.get(i, j));
                 }

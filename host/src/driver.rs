@@ -41,6 +41,11 @@ pub struct ChannelScale {
 }
 
 impl Requant {
+    /// The requantization of output columns `cols` alone.
+    pub fn columns(&self, cols: std::ops::Range<usize>) -> Self {
+        Self { params: self.params, bias: self.bias.as_ref().map(|v| v[cols.clone()].to_vec()), channels: self.channels.as_ref().map(|v| v[cols].to_vec()) }
+    }
+
     /// The parameters of output column `j`.
     pub fn column(&self, j: usize) -> RequantParams {
         match &self.channels {
@@ -202,9 +207,7 @@ impl Npu {
     /// a refused MOVE is the device's status as a link error. What the
     /// driver believed of the bank written is forgotten.
     pub fn move_bytes(&mut self, m: &Move) -> Result<(), DriverError> {
-        if !self.info.mover {
-            return Err(DriverError::Unsupported("this NPU has no MOVE (its config has memory.mover = false)".into()));
-        }
+        self.require_mover()?;
         let command = self.move_command(m);
         self.call(&command.req, 0, command.work_cycles)?;
         Ok(())
@@ -213,15 +216,26 @@ impl Npu {
     /// MOVEs sent with one request ahead (see [`Link::pipeline`]); the
     /// entries they write are forgotten first.
     pub fn move_all(&mut self, moves: &[Move]) -> Result<(), DriverError> {
+        self.require_mover()?;
+        let commands: Vec<Command> = moves.iter().map(|m| self.move_command(m)).collect();
+        let result = self.link.pipeline(&commands).map_err(DriverError::from);
+        self.forget_on_failure(result).map(drop)
+    }
+
+    fn require_mover(&self) -> Result<(), DriverError> {
         if !self.info.mover {
             return Err(DriverError::Unsupported("this NPU has no MOVE (its config has memory.mover = false)".into()));
         }
-        let commands: Vec<Command> = moves.iter().map(|m| self.move_command(m)).collect();
-        if let Err(e) = self.link.pipeline(&commands) {
-            self.forget_on_chip();
-            return Err(e.into());
-        }
         Ok(())
+    }
+
+    /// `result`, with what the driver believed is on chip forgotten when it
+    /// failed (the device's memories are no longer known).
+    fn forget_on_failure<T>(&mut self, result: Result<T, DriverError>) -> Result<T, DriverError> {
+        if result.is_err() {
+            self.forget_on_chip();
+        }
+        result
     }
 
     /// `data` (whole entries) written into `bank` from entry `first` on,
@@ -229,11 +243,8 @@ impl Npu {
     pub(crate) fn write_entries(&mut self, bank: Bank, first: usize, data: &[u8]) -> Result<(), DriverError> {
         let mut commands = vec![];
         self.write(&mut commands, bank, first, data);
-        if let Err(e) = self.link.pipeline(&commands) {
-            self.forget_on_chip();
-            return Err(e.into());
-        }
-        Ok(())
+        let result = self.link.pipeline(&commands).map_err(DriverError::from);
+        self.forget_on_failure(result).map(drop)
     }
 
     /// [`Self::run_plan`] with the requantization checked first, and what
@@ -241,10 +252,7 @@ impl Npu {
     pub(crate) fn run_plan_checked(&mut self, p: &GemmPlan, a: AOperand, b: &Matrix<i8>, q: &Requant, wide: &mut Matrix<i32>, narrow: &mut Matrix<i8>) -> Result<(), DriverError> {
         check_requant(q, p.n)?;
         let result = self.run_plan(p, a, b, Some(q), wide, narrow);
-        if result.is_err() {
-            self.forget_on_chip();
-        }
-        result
+        self.forget_on_failure(result)
     }
 
     /// A MOVE's command, with what the driver believed of the entries it
@@ -311,11 +319,7 @@ impl Npu {
         }
         let plan = GemmPlan::new(Geometry::from(&self.info), m, k, n);
         let result = self.run_plan(&plan, AOperand::Host(a), b, q, &mut wide, &mut narrow);
-        if result.is_err() {
-            // The device's memories are no longer known.
-            self.forget_on_chip();
-        }
-        result?;
+        self.forget_on_failure(result)?;
         Ok(if q.is_some() { Output::Narrow(narrow) } else { Output::Wide(wide) })
     }
 
@@ -341,16 +345,17 @@ impl Npu {
             let mut body = vec![];
             for (chunk, (k0, kl)) in p.k_chunks().enumerate() {
                 let mut writes = vec![];
-                for (slot, mb) in ms.clone().enumerate().filter(|_| matches!(a, AOperand::Host(_))) {
-                    let AOperand::Host(a) = a else { unreachable!() };
-                    // Entry kk, lane i: A[mb*block_rows + i][k0 + kk]; lanes past the block are 0.
-                    let mut data = vec![0u8; kl * rows];
-                    for kk in 0..kl {
-                        for i in 0..p.rows_of(mb) {
-                            data[kk * rows + i] = a.get(mb * p.block_rows + i, k0 + kk) as u8;
+                if let AOperand::Host(a) = a {
+                    for (slot, mb) in ms.clone().enumerate() {
+                        // Entry kk, lane i: A[mb*block_rows + i][k0 + kk]; lanes past the block are 0.
+                        let mut data = vec![0u8; kl * rows];
+                        for kk in 0..kl {
+                            for i in 0..p.rows_of(mb) {
+                                data[kk * rows + i] = a.get(mb * p.block_rows + i, k0 + kk) as u8;
+                            }
                         }
+                        self.write(&mut writes, Bank::A, p.a_entry(slot), &data);
                     }
-                    self.write(&mut writes, Bank::A, p.a_entry(slot), &data);
                 }
                 for (slot, nb) in ns.clone().enumerate() {
                     let mut data = vec![0u8; kl * cols];

@@ -60,8 +60,6 @@ pub fn im2col_moves(x: &FeatureMap, w: &Window, a_entry: usize, rows: usize, src
     let pixels = w.out_h * w.out_w;
     let tiles = pixels.div_ceil(rows);
     let entries = tiles * k;
-    let place = |index: usize, lanes: usize| Place::of_index(index, lanes).ok_or_else(|| format!("byte {index} lies past entry 65535"));
-    let count = |n: usize, what: &str| u16::try_from(n).map_err(|_| format!("{what} {n} exceeds a MOVE's 65535"));
     let mut moves = Vec::new();
     // The padding: the whole operand zero first.
     let zeros = Move::run(Bank::A, Place::default(), Bank::A, place(a_entry * rows, rows)?, count(entries * rows, "operand bytes")?);
@@ -113,6 +111,16 @@ pub fn im2col_moves(x: &FeatureMap, w: &Window, a_entry: usize, rows: usize, src
     Ok(moves)
 }
 
+/// Byte `index` of a bank of `lanes` bytes an entry, as a place or stride.
+fn place(index: usize, lanes: usize) -> Result<Place, String> {
+    Place::of_index(index, lanes).ok_or_else(|| format!("byte {index} lies past entry 65535"))
+}
+
+/// A MOVE's count or runs.
+fn count(n: usize, what: &str) -> Result<u16, String> {
+    u16::try_from(n).map_err(|_| format!("{what} {n} exceeds a MOVE's 65535"))
+}
+
 /// Where an [`im2col_by_taps`] operand is staged: a byte bank's bytes
 /// from `first_byte` on, `patch` rows of `pixels` bytes (tap-major).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,8 +160,6 @@ pub fn im2col_by_taps(x: &FeatureMap, w: &Window, out_rows: std::ops::Range<usiz
     if pixels == 0 {
         return Ok(vec![]);
     }
-    let place = |index: usize, lanes: usize| Place::of_index(index, lanes).ok_or_else(|| format!("byte {index} lies past entry 65535"));
-    let count = |n: usize, what: &str| u16::try_from(n).map_err(|_| format!("{what} {n} exceeds a MOVE's 65535"));
     let mut moves = Vec::with_capacity(k + rows);
     // Each (ky, kx)'s C staging rows: one MOVE a channel (a run an output
     // row), or one an output row (a run a pixel's channels), whichever

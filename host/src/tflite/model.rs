@@ -39,6 +39,14 @@ pub enum DType {
 }
 
 impl DType {
+    /// Bytes a value.
+    pub fn bytes(self) -> usize {
+        match self {
+            DType::Int8 => 1,
+            DType::Float32 => 4,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             DType::Int8 => "int8",

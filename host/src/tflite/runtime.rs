@@ -110,7 +110,7 @@ impl<'a> Runtime<'a> {
             }
         }
         let output = values[model.output].take().expect("the model's output is written by a layer");
-        let bytes = |a: &super::model::Activ| a.item_len() * if a.dtype == DType::Float32 { 4 } else { 1 };
+        let bytes = |a: &super::model::Activ| a.item_len() * a.dtype.bytes();
         let pes = self.devices().iter().map(|d| d.info().rows * d.info().cols).sum();
         let baud = self.devices().first().map_or(1, |d| d.info().baud);
         let facts = RunFacts { core_hz: self.core_hz(), pes, baud, io_bytes: bytes(model.input()) + bytes(model.output()) };
@@ -205,13 +205,10 @@ impl<'a> Runtime<'a> {
         let cluster = self.cluster.as_mut().expect("GEMM layers go to the host without devices");
         let Some(q) = hardware_requant(c.folded_bias(), &c.multipliers, c.output_offset, c.range) else { return Ok(None) };
         let Ok(zero_point) = i8::try_from(-c.input_offset) else { return Ok(None) };
-        if !cluster.has_mover() || c.rows.dilation != 1 || c.cols.dilation != 1 {
+        if !cluster.has_mover() || c.rows.dilation != 1 || c.cols.dilation != 1 || c.cols.stride != c.rows.stride {
             return Ok(None);
         }
         let window = Window { kernel_h: c.rows.filter, kernel_w: c.cols.filter, stride: c.rows.stride, pad_top: c.rows.pad, pad_left: c.cols.pad, out_h: c.rows.output, out_w: c.cols.output };
-        if c.cols.stride != c.rows.stride {
-            return Ok(None);
-        }
         let weights = c.weights();
         let item = c.input.h * c.input.w * c.input.c;
         let mut out = Vec::with_capacity(batch * window.out_h * window.out_w * c.out_channels);
