@@ -130,9 +130,11 @@ fn resnet8_on_the_npu_equals_tflite() {
 }
 
 /// With the mover, every CONV_2D's im2col operand is built on chip from
-/// the map the host wrote (`npu_host::conv_on_chip`): still equal to TFLite.
+/// its map (`npu_host::conv_on_chip`), and a layer read by the next alone
+/// leaves its output on chip for it (`npu_host::tflite::chain`): still
+/// equal to TFLite.
 #[test]
-fn with_the_mover_convolutions_build_their_operand_on_chip() {
+fn with_the_mover_convolutions_build_their_operand_on_chip_and_chain() {
     if require(&VERILATOR).is_none() {
         return;
     }
@@ -143,8 +145,19 @@ fn with_the_mover_convolutions_build_their_operand_on_chip() {
         let (model, x, want, count) = case(name, count);
         let (got, report) = Runtime::new(&mut cluster).run(&model, x, count).unwrap();
         assert_items_equal(name, &got, &want, count);
-        for l in report.layers.iter().filter(|l| l.op == "CONV_2D") {
-            assert_eq!(l.place, Place::NpuOnChip, "{name}: layer {}", l.index);
+        // Chained on chip: micro_speech's convolution, RESHAPE and
+        // FULLY_CONNECTED; ResNet-8's two convolutions of each block.
+        let chained: &[usize] = match name {
+            "micro_speech" => &[0, 1, 2],
+            "resnet8_cifar10" => &[1, 2, 4, 5, 8, 9],
+            _ => &[],
+        };
+        for l in &report.layers {
+            if chained.contains(&l.index) {
+                assert_eq!(l.place, Place::NpuChained, "{name}: layer {}", l.index);
+            } else if l.op == "CONV_2D" {
+                assert_eq!(l.place, Place::NpuOnChip, "{name}: layer {}", l.index);
+            }
         }
         assert!(report.totals.cycles.data_movement > 0.0, "{name}: the MOVEs' time is counted");
     }

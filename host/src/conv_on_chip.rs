@@ -8,8 +8,10 @@
 //! the operand of as many output rows as fit (a *chunk*); a larger output is
 //! done chunk by chunk, the map written once.
 
-use crate::driver::{AOperand, DriverError, Npu, Requant};
+use crate::driver::{AOperand, DriverError, Npu, Requant, Sink};
 use crate::im2col::{im2col_by_taps, FeatureMap, Staging, Window};
+use crate::placement::Placement;
+use std::ops::Range;
 use crate::plan::{GemmPlan, Geometry};
 use npu_spec::protocol::{Bank, Info};
 use npu_spec::Matrix;
@@ -17,8 +19,8 @@ use npu_spec::Matrix;
 /// One item of a convolution, as the hardware needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct ConvOnChip<'a> {
-    /// `height x width x channels` values (NHWC, one item).
-    pub input: &'a [i8],
+    /// Where the `height x width x channels` input values are.
+    pub input: MapSource<'a>,
     pub height: usize,
     pub width: usize,
     pub channels: usize,
@@ -32,51 +34,103 @@ pub struct ConvOnChip<'a> {
     pub weights: &'a Matrix<i8>,
 }
 
-/// Where one convolution lies in the banks.
+/// Where a convolution's input is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapSource<'a> {
+    /// On the host (NHWC, one item): written into B, padded.
+    Host(&'a [i8]),
+    /// Already on chip, padded with the zero point ([`padded_map`]'s
+    /// shape), placed there by the layer before.
+    OnChip(FeatureMap),
+}
+
+/// The entries of A and B a convolution may use: what lies outside them
+/// (another layer's input or weights) stays as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    pub a: Range<usize>,
+    pub b: Range<usize>,
+    /// B entries of the weights when they are kept apart from `b` (so
+    /// that they stay from one item to the next); else they open `b`.
+    pub weights: Option<Range<usize>>,
+}
+
+impl Room {
+    /// All of both scratchpads.
+    pub fn all(info: &Info) -> Self {
+        Self { a: 0..info.a_depth, b: 0..info.b_depth, weights: None }
+    }
+}
+
+/// The padded map a convolution with window `w` reads from a `height x
+/// width x channels` input: every window inside it, nothing past the last
+/// one. Its bank and first byte are the caller's.
+pub fn padded_map(w: &Window, channels: usize, bank: Bank, first_byte: usize) -> FeatureMap {
+    let (height, width) = ((w.out_h - 1) * w.stride + w.kernel_h, (w.out_w - 1) * w.stride + w.kernel_w);
+    FeatureMap { bank, first_byte, height, width, channels, pixel_bytes: channels }
+}
+
+/// Where one convolution lies in the banks.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConvLayout {
-    /// The padded map in B (its window has no padding left).
+    /// The padded map (in B when the host writes it; its window has no
+    /// padding left).
     pub map: FeatureMap,
     pub window: Window,
     pub staging: Staging,
     /// Output rows a chunk.
     pub chunk_rows: usize,
+    /// The weights' B entries.
+    pub weights: Range<usize>,
+    /// The operand's first A entry.
+    pub a_first: usize,
 }
 
 impl ConvLayout {
-    /// The layout on a device, or `None` when the device cannot build this
-    /// operand on chip (no mover, a K longer than the scratchpads, not one
-    /// output row fitting A and the staging rows).
-    pub fn new(info: &Info, conv: &ConvOnChip) -> Option<Self> {
+    /// The layout on a device within `room`, or `None` when the device
+    /// cannot build this operand on chip (no mover, a K longer than the
+    /// scratchpads, not one output row fitting A and the staging rows).
+    pub fn new(info: &Info, conv: &ConvOnChip, room: &Room) -> Option<Self> {
         let g = Geometry::from(info);
         let w = conv.window;
         let k = w.patch(conv.channels);
         let n = conv.weights.cols();
-        if !info.mover || k == 0 || n == 0 || w.out_h == 0 || w.out_w == 0 || g.acc_depth < g.rows || conv.weights.rows() != k {
+        if !info.mover || k == 0 || n == 0 || w.out_h == 0 || w.out_w == 0 || g.acc_depth < g.rows || conv.weights.rows() != k || room.a.end > g.a_depth || room.b.end > g.b_depth {
             return None;
         }
-        let plan = GemmPlan::new(g, 1, k, n);
-        if plan.k_chunk != k {
+        let plan = GemmPlan::within(g, 1, k, n, room.a.clone(), room.weights.clone().unwrap_or(room.b.clone()));
+        if plan.k_chunk != k || room.weights.as_ref().is_some_and(|w| w.end > g.b_depth || (w.start < room.b.end && room.b.start < w.end)) {
             return None;
         }
-        // The padded map: every window inside, nothing past the last one.
-        let (height, width) = ((w.out_h - 1) * w.stride + w.kernel_h, (w.out_w - 1) * w.stride + w.kernel_w);
-        let weight_entries = plan.group_n * k;
-        let map_entries = (height * width * conv.channels).div_ceil(g.cols);
-        let staging_byte = (weight_entries + map_entries) * g.cols;
-        let staging_room = (g.b_depth * g.cols).checked_sub(staging_byte)?;
-        let fits = |r: usize| (r * w.out_w).div_ceil(g.rows) * k <= g.a_depth && r * w.out_w * k <= staging_room && r * w.out_w <= usize::from(u16::MAX);
+        let weights = match &room.weights {
+            Some(w) => w.clone(),
+            None => room.b.start..room.b.start + plan.group_n * k,
+        };
+        let weight_end = if room.weights.is_some() { room.b.start } else { weights.end };
+        let (map, map_end) = match conv.input {
+            MapSource::Host(_) => {
+                let map = padded_map(&w, conv.channels, Bank::B, weight_end * g.cols);
+                let entries = (map.height * map.width * conv.channels).div_ceil(g.cols);
+                (map, weight_end + entries)
+            }
+            MapSource::OnChip(map) => (map, weight_end),
+        };
+        let staging_byte = map_end * g.cols;
+        let staging_room = (room.b.end * g.cols).checked_sub(staging_byte)?;
+        let fits = |r: usize| (r * w.out_w).div_ceil(g.rows) * k <= room.a.len() && r * w.out_w * k <= staging_room && r * w.out_w <= usize::from(u16::MAX);
         let chunk_rows = (1..=w.out_h).take_while(|&r| fits(r)).last()?;
         Some(Self {
-            map: FeatureMap { bank: Bank::B, first_byte: weight_entries * g.cols, height, width, channels: conv.channels, pixel_bytes: conv.channels },
+            map,
             window: Window { pad_top: 0, pad_left: 0, ..w },
             staging: Staging { bank: Bank::B, first_byte: staging_byte, lanes: g.cols },
             chunk_rows,
+            weights,
+            a_first: room.a.start,
         })
     }
 
     /// The map's bytes, padded with the zero point, in whole B entries.
-    pub fn padded_map(&self, conv: &ConvOnChip, cols: usize) -> Vec<u8> {
+    pub fn padded_map(&self, conv: &ConvOnChip, input: &[i8], cols: usize) -> Vec<u8> {
         let (w, c) = (conv.window, conv.channels);
         let mut data = vec![conv.zero_point as u8; self.map.height * self.map.width * c];
         for y in 0..self.map.height {
@@ -84,7 +138,7 @@ impl ConvLayout {
             for x in 0..self.map.width {
                 let Some(ix) = x.checked_sub(w.pad_left).filter(|&v| v < conv.width) else { continue };
                 let at = (iy * conv.width + ix) * c;
-                for (ch, &v) in conv.input[at..at + c].iter().enumerate() {
+                for (ch, &v) in input[at..at + c].iter().enumerate() {
                     data[(y * self.map.width + x) * c + ch] = v as u8;
                 }
             }
@@ -100,29 +154,48 @@ impl Npu {
     /// GEMM of its im2col. `Ok(None)` when this device cannot build the
     /// operand on chip (see [`ConvLayout::new`]): nothing was sent.
     pub fn conv_requant(&mut self, conv: &ConvOnChip, q: &Requant) -> Result<Option<Matrix<i8>>, DriverError> {
+        let room = Room::all(self.info());
+        self.conv_step(conv, q, &room, None)
+    }
+
+    /// [`Self::conv_requant`] within `room`; with `placed`, the output stays
+    /// on chip where it says (the answer is then an empty matrix).
+    pub fn conv_step(&mut self, conv: &ConvOnChip, q: &Requant, room: &Room, placed: Option<&Placement>) -> Result<Option<Matrix<i8>>, DriverError> {
         let (h, w, c) = (conv.height, conv.width, conv.channels);
-        if conv.input.len() != h * w * c {
-            return Err(DriverError::Shape(format!("the input has {} values, not {h} x {w} x {c}", conv.input.len())));
+        if let MapSource::Host(input) = conv.input {
+            if input.len() != h * w * c {
+                return Err(DriverError::Shape(format!("the input has {} values, not {h} x {w} x {c}", input.len())));
+            }
         }
-        let Some(layout) = ConvLayout::new(self.info(), conv) else { return Ok(None) };
+        let Some(layout) = ConvLayout::new(self.info(), conv, room) else { return Ok(None) };
         let (rows, cols) = (self.info().rows, self.info().cols);
         let g = Geometry::from(self.info());
         let (k, n) = (conv.weights.rows(), conv.weights.cols());
         let win = layout.window;
-        self.write_entries(Bank::B, layout.map.first_byte / cols, &layout.padded_map(conv, cols))?;
-        let mut out = Matrix::<i8>::zeros(win.out_h * win.out_w, n);
+        if let MapSource::Host(input) = conv.input {
+            self.write_entries(Bank::B, layout.map.first_byte / cols, &layout.padded_map(conv, input, cols))?;
+        }
+        let src_lanes = if layout.map.bank == Bank::A { rows } else { cols };
+        let mut out = Matrix::<i8>::zeros(if placed.is_some() { 0 } else { win.out_h * win.out_w }, n);
         for r0 in (0..win.out_h).step_by(layout.chunk_rows) {
             let out_rows = r0..(r0 + layout.chunk_rows).min(win.out_h);
             let pixels = out_rows.len() * win.out_w;
-            let moves = im2col_by_taps(&layout.map, &win, out_rows, &layout.staging, 0, rows, cols).map_err(DriverError::Shape)?;
+            let moves = im2col_by_taps(&layout.map, &win, out_rows, &layout.staging, layout.a_first, rows, src_lanes).map_err(DriverError::Shape)?;
             self.move_all(&moves)?;
-            let plan = GemmPlan::new(g, pixels, k, n);
-            let mut wide = Matrix::<i32>::zeros(0, 0);
+            let plan = GemmPlan::within(g, pixels, k, n, layout.a_first..room.a.end, if room.weights.is_some() { layout.weights.clone() } else { layout.weights.start..room.b.end });
             let mut narrow = Matrix::<i8>::zeros(pixels, n);
-            self.run_plan_checked(&plan, AOperand::OnChip, conv.weights, q, &mut wide, &mut narrow)?;
-            for p in 0..pixels {
-                for j in 0..n {
-                    out.set(r0 * win.out_w + p, j, narrow.get(p, j));
+            match placed {
+                Some(placed) => {
+                    let chunk = placed.from_row(r0);
+                    self.run_plan_checked(&plan, AOperand::OnChip, conv.weights, q, Sink::OnChip(&chunk), &mut narrow)?;
+                }
+                None => {
+                    self.run_plan_checked(&plan, AOperand::OnChip, conv.weights, q, Sink::Host, &mut narrow)?;
+                    for p in 0..pixels {
+                        for j in 0..n {
+                            out.set(r0 * win.out_w + p, j, narrow.get(p, j));
+                        }
+                    }
                 }
             }
         }
@@ -143,14 +216,14 @@ mod tests {
 
     fn conv<'a>(input: &'a [i8], weights: &'a Matrix<i8>, h: usize, w: usize, c: usize) -> ConvOnChip<'a> {
         let window = Window { kernel_h: 3, kernel_w: 3, stride: 1, pad_top: 1, pad_left: 1, out_h: h, out_w: w };
-        ConvOnChip { input, height: h, width: w, channels: c, window, zero_point: -5, weights }
+        ConvOnChip { input: MapSource::Host(input), height: h, width: w, channels: c, window, zero_point: -5, weights }
     }
 
     #[test]
     fn no_mover_no_layout() {
         let (x, wt) = (vec![0i8; 8 * 8 * 2], Matrix::<i8>::zeros(18, 4));
-        assert!(ConvLayout::new(&info(false), &conv(&x, &wt, 8, 8, 2)).is_none());
-        assert!(ConvLayout::new(&info(true), &conv(&x, &wt, 8, 8, 2)).is_some());
+        assert!(ConvLayout::new(&info(false), &conv(&x, &wt, 8, 8, 2), &Room::all(&info(false))).is_none());
+        assert!(ConvLayout::new(&info(true), &conv(&x, &wt, 8, 8, 2), &Room::all(&info(true))).is_some());
     }
 
     #[test]
@@ -160,13 +233,35 @@ mod tests {
         // for staging: 9 output rows of 32 pixels' patches.
         let (x, wt) = (vec![0i8; 32 * 32 * 16], Matrix::<i8>::zeros(144, 16));
         let i = info(true);
-        let l = ConvLayout::new(&i, &conv(&x, &wt, 32, 32, 16)).unwrap();
+        let l = ConvLayout::new(&i, &conv(&x, &wt, 32, 32, 16), &Room::all(&i)).unwrap();
         assert_eq!((l.map.height, l.map.width, l.map.first_byte), (34, 34, 576 * 4));
         assert_eq!(l.chunk_rows, 9);
         assert!(l.staging.first_byte + 9 * 32 * 144 <= i.b_depth * 4);
         // A map larger than B is not done on chip.
         let x = vec![0i8; 128 * 128 * 16];
-        assert!(ConvLayout::new(&i, &conv(&x, &wt, 128, 128, 16)).is_none());
+        assert!(ConvLayout::new(&i, &conv(&x, &wt, 128, 128, 16), &Room::all(&i)).is_none());
+    }
+
+    #[test]
+    fn a_layout_within_a_room_stays_in_it() {
+        // The map already on chip at the top of A: no map in B, the weights
+        // and staging in B's room, the operand in A's, chunks that fit.
+        let (x, wt) = (vec![0i8; 32 * 32 * 16], Matrix::<i8>::zeros(144, 16));
+        let i = info(true);
+        let map = padded_map(&conv(&x, &wt, 32, 32, 16).window, 16, Bank::A, 15_000 * 4);
+        let on_chip = ConvOnChip { input: MapSource::OnChip(map), ..conv(&x, &wt, 32, 32, 16) };
+        let room = Room { a: 100..15_000, b: 0..12_000, weights: None };
+        let l = ConvLayout::new(&i, &on_chip, &room).unwrap();
+        assert_eq!((l.map, l.a_first, l.weights.clone()), (map, 100, 0..576));
+        assert_eq!(l.staging.first_byte, 576 * 4);
+        // Weights kept apart: staging from the room's first entry.
+        let apart = Room { weights: Some(12_000..12_576), ..room.clone() };
+        let l = ConvLayout::new(&i, &on_chip, &apart).unwrap();
+        assert_eq!((l.weights.clone(), l.staging.first_byte), (12_000..12_576, 0));
+        assert!(ConvLayout::new(&i, &on_chip, &Room { weights: Some(11_000..11_576), ..room.clone() }).is_none());
+        assert!(l.staging.first_byte + l.chunk_rows * 32 * 144 <= 12_000 * 4);
+        assert!((l.chunk_rows * 32).div_ceil(4) * 144 <= 14_900);
+        assert!(ConvLayout::new(&i, &on_chip, &Room { a: 0..100, b: 0..12_000, weights: None }).is_none());
     }
 
     #[test]
@@ -174,8 +269,8 @@ mod tests {
         let x: Vec<i8> = (1..=4).collect();
         let wt = Matrix::<i8>::zeros(9, 1);
         let cv = conv(&x, &wt, 2, 2, 1);
-        let l = ConvLayout::new(&info(true), &cv).unwrap();
-        let m = l.padded_map(&cv, 4);
+        let l = ConvLayout::new(&info(true), &cv, &Room::all(&info(true))).unwrap();
+        let m = l.padded_map(&cv, &x, 4);
         let zp = -5i8 as u8;
         assert_eq!(&m[..16], &[zp, zp, zp, zp, zp, 1, 2, zp, zp, 3, 4, zp, zp, zp, zp, zp]);
     }

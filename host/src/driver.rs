@@ -249,9 +249,10 @@ impl Npu {
 
     /// [`Self::run_plan`] with the requantization checked first, and what
     /// is on chip forgotten on a failure.
-    pub(crate) fn run_plan_checked(&mut self, p: &GemmPlan, a: AOperand, b: &Matrix<i8>, q: &Requant, wide: &mut Matrix<i32>, narrow: &mut Matrix<i8>) -> Result<(), DriverError> {
+    pub(crate) fn run_plan_checked(&mut self, p: &GemmPlan, a: AOperand, b: &Matrix<i8>, q: &Requant, sink: Sink, narrow: &mut Matrix<i8>) -> Result<(), DriverError> {
         check_requant(q, p.n)?;
-        let result = self.run_plan(p, a, b, Some(q), wide, narrow);
+        let mut wide = Matrix::<i32>::zeros(0, 0);
+        let result = self.run_plan(p, a, b, Some(q), sink, (&mut wide, narrow));
         self.forget_on_failure(result)
     }
 
@@ -318,9 +319,23 @@ impl Npu {
             return Ok(Output::Wide(wide));
         }
         let plan = GemmPlan::new(Geometry::from(&self.info), m, k, n);
-        let result = self.run_plan(&plan, AOperand::Host(a), b, q, &mut wide, &mut narrow);
+        let result = self.run_plan(&plan, AOperand::Host(a), b, q, Sink::Host, (&mut wide, &mut narrow));
         self.forget_on_failure(result)?;
         Ok(if q.is_some() { Output::Narrow(narrow) } else { Output::Wide(wide) })
+    }
+
+    /// The plan's GEMM with its A operand already on chip (M block `mb` at
+    /// entry `p.a_entry(0) + mb * k`, one K chunk), B written by the plan:
+    /// the INT32 sums.
+    pub fn gemm_a_on_chip(&mut self, p: &GemmPlan, b: &Matrix<i8>) -> Result<Matrix<i32>, DriverError> {
+        if b.rows() != p.k || b.cols() != p.n || p.k_chunk != p.k {
+            return Err(DriverError::Shape(format!("B is {}x{} for a {}x{}x{} plan of one K chunk", b.rows(), b.cols(), p.m, p.k, p.n)));
+        }
+        let mut wide = Matrix::<i32>::zeros(p.m, p.n);
+        let mut narrow = Matrix::<i8>::zeros(0, 0);
+        let result = self.run_plan(p, AOperand::OnChip, b, None, Sink::Host, (&mut wide, &mut narrow));
+        self.forget_on_failure(result)?;
+        Ok(wide)
     }
 
     /// The plan's commands, run with one request ahead (see
@@ -331,7 +346,12 @@ impl Npu {
     ///
     /// With `a` as [`AOperand::OnChip`], A is not written: M block `mb`'s
     /// panel is already at entry `mb * k` (one K chunk only).
-    pub(crate) fn run_plan(&mut self, p: &GemmPlan, a: AOperand, b: &Matrix<i8>, q: Option<&Requant>, wide: &mut Matrix<i32>, narrow: &mut Matrix<i8>) -> Result<(), DriverError> {
+    ///
+    /// With `sink` as [`Sink::OnChip`] (requantized results only), MOVEs
+    /// place each group's results where the next layer reads them, in
+    /// place of the READs, and `narrow` is left as it was.
+    pub(crate) fn run_plan(&mut self, p: &GemmPlan, a: AOperand, b: &Matrix<i8>, q: Option<&Requant>, sink: Sink, (wide, narrow): (&mut Matrix<i32>, &mut Matrix<i8>)) -> Result<(), DriverError> {
+        assert!(q.is_some() || matches!(sink, Sink::Host), "only INT8 results are placed on chip");
         assert!(matches!(a, AOperand::Host(_)) || p.k_chunk == p.k, "an A on chip is one K chunk");
         let (rows, cols) = (self.info.rows, self.info.cols);
         let mut batch = Batch::default();
@@ -414,6 +434,13 @@ impl Npu {
                     Bank::Out
                 }
             };
+            if let Sink::OnChip(placed) = sink {
+                for (n_slot, nb) in ns.clone().enumerate() {
+                    let moves = placed.moves(p.acc_entry(0, n_slot), row0..row0 + group_rows, nb * p.block_cols..nb * p.block_cols + p.cols_of(nb), cols, self.entry_bytes(placed.bank)).map_err(DriverError::Shape)?;
+                    reads.extend(moves.iter().map(|m| self.move_command(m)));
+                }
+                continue;
+            }
             let group_reads = self.read_blocks(bank, p, ns.len(), group_rows);
             batch.results.push(GroupResult { bank, row0, rows: group_rows, blocks: ns.clone(), reads: group_reads.iter().map(|r| r.len()).collect() });
             reads = group_reads.into_iter().flatten().collect();
@@ -508,6 +535,15 @@ impl Npu {
     fn call(&mut self, req: &Request, answer_bytes: usize, work_cycles: u64) -> Result<Vec<u8>, DriverError> {
         Ok(self.link.request(req, answer_bytes, work_cycles)?)
     }
+}
+
+/// Where a plan's requantized results go.
+#[derive(Clone, Copy)]
+pub(crate) enum Sink<'a> {
+    /// READ back to the host.
+    Host,
+    /// MOVEd from OUT to where the next layer reads them.
+    OnChip(&'a crate::placement::Placement),
 }
 
 /// Where a plan's A operand comes from.

@@ -23,6 +23,7 @@ pub mod im2col;
 pub mod link;
 pub mod npy;
 pub mod output;
+pub mod placement;
 pub mod plan;
 pub mod plot;
 pub mod shadow;

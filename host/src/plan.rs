@@ -42,6 +42,10 @@ pub struct GemmPlan {
     pub group_m: usize,
     /// N blocks per group.
     pub group_n: usize,
+    /// First A and B entries the plan uses (0 unless placed [`Self::within`]
+    /// a part of the scratchpads).
+    pub a_base: usize,
+    pub b_base: usize,
 }
 
 impl GemmPlan {
@@ -53,7 +57,14 @@ impl GemmPlan {
         let n_blocks = n.div_ceil(g.cols);
         let group_n = n_blocks.min(g.b_depth / k_chunk).min(g.acc_depth / block_rows).max(1);
         let group_m = m_blocks.min(g.a_depth / k_chunk).min(g.acc_depth / (block_rows * group_n)).max(1);
-        Self { m, k, n, block_rows, block_cols: g.cols, k_chunk, group_m, group_n }
+        Self { m, k, n, block_rows, block_cols: g.cols, k_chunk, group_m, group_n, a_base: 0, b_base: 0 }
+    }
+
+    /// The plan in the A entries `a` and the B entries `b` alone, so that
+    /// what lies around them (another layer's weights or input) stays.
+    pub fn within(g: Geometry, m: usize, k: usize, n: usize, a: std::ops::Range<usize>, b: std::ops::Range<usize>) -> Self {
+        let part = Geometry { a_depth: a.len(), b_depth: b.len(), ..g };
+        Self { a_base: a.start, b_base: b.start, ..Self::new(part, m, k, n) }
     }
 
     pub fn m_blocks(&self) -> usize {
@@ -93,12 +104,12 @@ impl GemmPlan {
 
     /// First A entry of the panel in group slot `slot`.
     pub fn a_entry(&self, slot: usize) -> usize {
-        slot * self.k_chunk
+        self.a_base + slot * self.k_chunk
     }
 
     /// First B entry of the panel in group slot `slot`.
     pub fn b_entry(&self, slot: usize) -> usize {
-        slot * self.k_chunk
+        self.b_base + slot * self.k_chunk
     }
 
     /// The GEMM commands of one K chunk (`chunk`-th, `kl` steps) of the group
@@ -221,6 +232,17 @@ mod tests {
                 // At most two commands per block of the shorter side.
                 assert!(tiles.len() <= 2 * ms.len().min(ns.len()), "{m}x{k}x{n}: {} commands", tiles.len());
             }
+        }
+    }
+
+    #[test]
+    fn a_plan_within_part_of_the_scratchpads_stays_in_it() {
+        let p = GemmPlan::within(G, 9, 100, 9, 300..500, 20..420);
+        assert_eq!((p.k_chunk, p.group_m, p.group_n), (100, 2, 3));
+        for t in p.all_tiles() {
+            let last = |first: u16, step: u16| usize::from(first) + (usize::from(t.tiles) - 1) * usize::from(step) + usize::from(t.k);
+            assert!(usize::from(t.a_entry) >= 300 && last(t.a_entry, t.a_step) <= 500);
+            assert!(usize::from(t.b_entry) >= 20 && last(t.b_entry, t.b_step) <= 420);
         }
     }
 

@@ -18,6 +18,9 @@ pub enum Place {
     Npu,
     /// The same, its im2col operand built on chip from the map (MOVE).
     NpuOnChip,
+    /// On the NPU, chained: its input came from the layer before, or its
+    /// output went to the layer after, on chip (see `tflite::chain`).
+    NpuChained,
     /// GEMM on the NPU, its INT32 sums requantized on the host (a scale
     /// above one, which the hardware's right shift cannot express).
     NpuHostRequant,
@@ -29,6 +32,7 @@ impl Place {
         match self {
             Place::Npu => "NPU",
             Place::NpuOnChip => "NPU, on chip",
+            Place::NpuChained => "NPU, chained",
             Place::NpuHostRequant => "NPU+host rq",
             Place::Host => "host",
         }

@@ -7,11 +7,11 @@ use super::kernels::{ActivationRange, Nhwc};
 use super::fixed_point::QuantizedMultiplier;
 use super::kernels::quantize;
 use super::model::{DType, Layer, Model, Op};
+use super::chain;
 use super::report::{LayerReport, Place, Report, RunFacts};
 use super::kernels::conv_2d::Conv2d;
-use crate::conv_on_chip::ConvOnChip;
+use crate::conv_on_chip::MapSource;
 use crate::driver::{ChannelScale, DriverError, Requant};
-use crate::im2col::Window;
 use crate::link::DeviceTime;
 use crate::Cluster;
 use npu_spec::requant::{RequantParams, MAX_SHIFT};
@@ -95,7 +95,20 @@ impl<'a> Runtime<'a> {
         values[model.input] = Some(input);
         let mut layers = Vec::new();
         let started = Instant::now();
-        for (done, layer) in model.layers.iter().enumerate() {
+        let chains = if self.one_device_with_mover() { chain::chains(model) } else { vec![] };
+        let mut done = 0;
+        while done < model.layers.len() {
+            if let Some(c) = chains.iter().find(|c| c.first == done) {
+                if let Some(reports) = self.chain(model, c, &mut values, batch)? {
+                    layers.extend(reports);
+                    done = c.last + 1;
+                    if let Some(p) = self.progress.as_mut() {
+                        p(done, model.layers.len());
+                    }
+                    continue;
+                }
+            }
+            let layer = &model.layers[done];
             let before = self.device_time();
             let link_before = self.link_bytes();
             let host_started = Instant::now();
@@ -105,8 +118,9 @@ impl<'a> Runtime<'a> {
             let link = self.link_bytes() - link_before;
             layers.push(LayerReport::new(model, layer, place, batch, device, if place == Place::Host { host } else { Duration::ZERO }, link));
             values[layer.output] = Some(out);
+            done += 1;
             if let Some(p) = self.progress.as_mut() {
-                p(done + 1, model.layers.len());
+                p(done, model.layers.len());
             }
         }
         let output = values[model.output].take().expect("the model's output is written by a layer");
@@ -116,6 +130,25 @@ impl<'a> Runtime<'a> {
         let facts = RunFacts { core_hz: self.core_hz(), pes, baud, io_bytes: bytes(model.input()) + bytes(model.output()) };
         let report = Report::new(layers, batch, started.elapsed(), facts);
         Ok((output, report))
+    }
+
+    /// Runs `c` on chip (see [`chain`]): its last layer's output into
+    /// `values`, and a report a layer; `None` when it does not fit, before
+    /// anything was sent.
+    fn chain(&mut self, model: &Model, c: &chain::Chain, values: &mut [Option<Values>], batch: usize) -> Result<Option<Vec<LayerReport>>, DriverError> {
+        let layers = &model.layers[c.first..=c.last];
+        let x = values[layers[0].inputs[0]].as_ref().expect("layers run in order");
+        let npu = &mut self.devices()[0];
+        let Some(ran) = chain::run(npu, model, c, x.int8(), batch)? else { return Ok(None) };
+        values[layers[layers.len() - 1].output] = Some(Values::Int8(ran.output));
+        Ok(Some(layers.iter().zip(ran.costs).map(|(l, cost)| LayerReport::new(model, l, Place::NpuChained, batch, cost.device, Duration::ZERO, cost.link_bytes)).collect()))
+    }
+
+    /// Whether the runtime has one device, and it has the mover: chains
+    /// need every layer's channels on one device.
+    fn one_device_with_mover(&mut self) -> bool {
+        let d = self.devices();
+        d.len() == 1 && d[0].info().mover
     }
 
     fn core_hz(&mut self) -> u64 {
@@ -203,18 +236,15 @@ impl<'a> Runtime<'a> {
     /// not, before any item ran.
     fn conv_on_chip(&mut self, c: &Conv2d, x: &[i8], batch: usize) -> Result<Option<Vec<i8>>, DriverError> {
         let cluster = self.cluster.as_mut().expect("GEMM layers go to the host without devices");
-        let Some(q) = hardware_requant(c.folded_bias(), &c.multipliers, c.output_offset, c.range) else { return Ok(None) };
-        let Ok(zero_point) = i8::try_from(-c.input_offset) else { return Ok(None) };
-        if !cluster.has_mover() || c.rows.dilation != 1 || c.cols.dilation != 1 || c.cols.stride != c.rows.stride {
+        let Some(p) = chain::ConvParams::of(c) else { return Ok(None) };
+        if !cluster.has_mover() {
             return Ok(None);
         }
-        let window = Window { kernel_h: c.rows.filter, kernel_w: c.cols.filter, stride: c.rows.stride, pad_top: c.rows.pad, pad_left: c.cols.pad, out_h: c.rows.output, out_w: c.cols.output };
-        let weights = c.weights();
         let item = c.input.h * c.input.w * c.input.c;
-        let mut out = Vec::with_capacity(batch * window.out_h * window.out_w * c.out_channels);
+        let mut out = Vec::with_capacity(batch * p.window.out_h * p.window.out_w * c.out_channels);
         for n in 0..batch {
-            let conv = ConvOnChip { input: &x[n * item..(n + 1) * item], height: c.input.h, width: c.input.w, channels: c.input.c, window, zero_point, weights: &weights };
-            match cluster.conv_requant(&conv, &q)? {
+            let conv = p.on_chip(c, MapSource::Host(&x[n * item..(n + 1) * item]));
+            match cluster.conv_requant(&conv, &p.requant)? {
                 Some(y) => out.extend_from_slice(y.as_slice()),
                 None if n == 0 => return Ok(None),
                 None => return Err(DriverError::Unsupported("a device refused an item of a convolution it took before".into())),

@@ -1,0 +1,351 @@
+//! Layers chained on chip: a run of convolutions (and a FULLY_CONNECTED
+//! after a RESHAPE at its end) done item by item, each layer's INT8 output
+//! MOVEd from OUT to where the next layer reads it. Only the first layer's
+//! input and the last layer's output cross the link.
+//!
+//! Memory, for one device: each link between two layers gets a region at
+//! the top of A (the next convolution's padded map, with one entry of its
+//! zero point after it; or the FULLY_CONNECTED's operand, in lane 0), the
+//! FULLY_CONNECTED's and each convolution's weights the top of B; the
+//! convolutions build their operands and stage them in what is left. So
+//! every layer's weights stay on chip from one item to the next.
+
+use super::kernels::conv_2d::Conv2d;
+use super::kernels::fully_connected::FullyConnected;
+use super::model::{Model, Op};
+use crate::conv_on_chip::{padded_map, ConvLayout, ConvOnChip, MapSource, Room};
+use crate::driver::{DriverError, Npu, Requant};
+use crate::im2col::{FeatureMap, Window};
+use crate::link::DeviceTime;
+use crate::placement::{pad_moves, Placement};
+use crate::plan::{GemmPlan, Geometry};
+use npu_spec::protocol::{Bank, Info};
+use npu_spec::Matrix;
+
+/// A convolution as the on-chip path takes it.
+pub struct ConvParams {
+    pub window: Window,
+    pub requant: Requant,
+    /// The input's zero point.
+    pub zero_point: i8,
+    pub weights: Matrix<i8>,
+}
+
+impl ConvParams {
+    /// `None` when the hardware cannot do `c` on chip: a scale it cannot
+    /// express, a zero point outside INT8, dilation, unequal strides.
+    pub fn of(c: &Conv2d) -> Option<Self> {
+        let requant = super::runtime::hardware_requant(c.folded_bias(), &c.multipliers, c.output_offset, c.range)?;
+        let zero_point = i8::try_from(-c.input_offset).ok()?;
+        if c.rows.dilation != 1 || c.cols.dilation != 1 || c.cols.stride != c.rows.stride {
+            return None;
+        }
+        let window = Window { kernel_h: c.rows.filter, kernel_w: c.cols.filter, stride: c.rows.stride, pad_top: c.rows.pad, pad_left: c.cols.pad, out_h: c.rows.output, out_w: c.cols.output };
+        Some(Self { window, requant, zero_point, weights: c.weights() })
+    }
+
+    pub fn on_chip<'a>(&'a self, c: &Conv2d, input: MapSource<'a>) -> ConvOnChip<'a> {
+        ConvOnChip { input, height: c.input.h, width: c.input.w, channels: c.input.c, window: self.window, zero_point: self.zero_point, weights: &self.weights }
+    }
+}
+
+/// Layers `first..=last` of a model (indices into `Model::layers`): the
+/// convolutions, and at the end a RESHAPE and its FULLY_CONNECTED.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    pub first: usize,
+    pub last: usize,
+}
+
+/// The chains of `model`: where a convolution's output is read by one
+/// layer alone, the next, and that is a convolution (or a RESHAPE whose
+/// output a FULLY_CONNECTED alone reads), and every convolution can be done
+/// on chip.
+pub fn chains(model: &Model) -> Vec<Chain> {
+    let readers = |t: usize| model.layers.iter().filter(|l| l.inputs.contains(&t)).count();
+    let conv = |i: usize| match model.layers.get(i).map(|l| &l.op) {
+        Some(Op::Conv2d(c)) => ConvParams::of(c).is_some(),
+        _ => false,
+    };
+    // Whether layer i's output goes on chip to layer i + 1 (a convolution) or
+    // through a RESHAPE to a FULLY_CONNECTED (then the chain ends there).
+    let link = |i: usize| -> Option<usize> {
+        let out = model.layers[i].output;
+        if out == model.output || readers(out) != 1 || model.layers.get(i + 1)?.inputs.first() != Some(&out) {
+            return None;
+        }
+        if conv(i + 1) {
+            return Some(i + 1);
+        }
+        let (reshape, fc) = (&model.layers[i + 1], model.layers.get(i + 2)?);
+        let fc_ok = matches!(reshape.op, Op::Reshape) && matches!(fc.op, Op::FullyConnected(_)) && reshape.output != model.output && readers(reshape.output) == 1 && fc.inputs.first() == Some(&reshape.output);
+        fc_ok.then_some(i + 2)
+    };
+    let mut out = vec![];
+    let mut i = 0;
+    while i < model.layers.len() {
+        if conv(i) {
+            let mut last = i;
+            while let Some(next) = link(last) {
+                last = next;
+                if !conv(last) {
+                    break;
+                }
+            }
+            if last > i {
+                out.push(Chain { first: i, last });
+                i = last + 1;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// One layer of a chain as it ran: device time and link bytes, all items.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepCost {
+    pub device: DeviceTime,
+    pub link_bytes: u64,
+}
+
+/// What runs a chain needs per layer.
+enum Step<'a> {
+    Conv { c: &'a Conv2d, p: Box<ConvParams>, room: Room, input: Option<FeatureMap>, output: Option<Placement> },
+    Reshape,
+    Fc { f: &'a FullyConnected, weights: Matrix<i8>, plan: GemmPlan },
+}
+
+/// A chain's run: the last layer's output for every item, and each
+/// layer's cost (in order, `first..=last`).
+pub struct ChainRun {
+    pub output: Vec<i8>,
+    pub costs: Vec<StepCost>,
+}
+
+/// Runs `chain` for `batch` items of `x` (the first layer's input) on
+/// `npu`. `Ok(None)` when it does not fit the device's memories: nothing
+/// was sent.
+pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) -> Result<Option<ChainRun>, DriverError> {
+    let Some(steps) = plan(npu.info(), model, chain, true).or_else(|| plan(npu.info(), model, chain, false).filter(|s| worth_resending(s, batch))) else { return Ok(None) };
+    let mut costs = vec![StepCost::default(); steps.len()];
+    let Step::Conv { c: first, .. } = &steps[0] else { unreachable!("a chain starts with a convolution") };
+    let item = first.input.h * first.input.w * first.input.c;
+    if x.len() != batch * item {
+        return Err(DriverError::Shape(format!("the chain's input has {} values, not {batch} x {item}", x.len())));
+    }
+    let mut out = vec![];
+    for n in 0..batch {
+        for (s, step) in steps.iter().enumerate() {
+            let (before, bytes) = (npu.link_stats().time, npu.link_stats().bytes_sent + npu.link_stats().bytes_received);
+            match step {
+                Step::Conv { c, p, room, input, output } => {
+                    let source = match input {
+                        Some(map) => {
+                            fill_padding(npu, map, p, c)?;
+                            MapSource::OnChip(*map)
+                        }
+                        None => MapSource::Host(&x[n * item..(n + 1) * item]),
+                    };
+                    let y = npu.conv_step(&p.on_chip(c, source), &p.requant, room, output.as_ref())?;
+                    let y = y.ok_or_else(|| DriverError::Unsupported("a convolution of a chain no longer fits".into()))?;
+                    if output.is_none() {
+                        out.extend_from_slice(y.as_slice());
+                    }
+                }
+                Step::Reshape => {}
+                Step::Fc { f, weights, plan } => {
+                    let acc = npu.gemm_a_on_chip(plan, weights)?;
+                    let bias = f.folded_bias();
+                    let acc = Matrix::from_fn(1, f.outputs, |_, j| acc.get(0, j).wrapping_add(bias[j]));
+                    let one = FullyConnected { batch: 1, ..(*f).clone() };
+                    out.extend(one.requantize(&acc));
+                }
+            }
+            let stats = npu.link_stats();
+            costs[s].device = add(&costs[s].device, &stats.time.since(&before));
+            costs[s].link_bytes += stats.bytes_sent + stats.bytes_received - bytes;
+        }
+    }
+    Ok(Some(ChainRun { output: out, costs }))
+}
+
+/// Whether a chain whose weights are sent again for every item still
+/// moves fewer bytes than its layers one by one, which send each layer's
+/// weights once for the batch but its output and input over the link.
+fn worth_resending(steps: &[Step], batch: usize) -> bool {
+    let mut weights = 0;
+    let mut saved = 0;
+    for step in steps {
+        if let Step::Conv { c, p, input, output, .. } = step {
+            weights += p.weights.rows() * p.weights.cols();
+            if input.is_some() {
+                saved += c.input.h * c.input.w * c.input.c;
+            }
+            if output.is_some() {
+                saved += c.rows.output * c.cols.output * c.out_channels;
+            }
+        }
+    }
+    weights * (batch - 1) < saved * batch
+}
+
+fn add(a: &DeviceTime, b: &DeviceTime) -> DeviceTime {
+    DeviceTime { link: a.link + b.link, gemm: a.gemm + b.gemm, requant: a.requant + b.requant, moves: a.moves + b.moves, other: a.other + b.other }
+}
+
+/// The padding of an on-chip map: its zero point written into the entry
+/// after the map (a WRITE the driver skips when the entry holds it), then
+/// MOVEd around the inside.
+fn fill_padding(npu: &mut Npu, map: &FeatureMap, p: &ConvParams, c: &Conv2d) -> Result<(), DriverError> {
+    let rows = npu.info().rows;
+    let zp_entry = (map.first_byte + map.height * map.width * map.pixel_bytes).div_ceil(rows);
+    npu.write_entries(Bank::A, zp_entry, &vec![p.zero_point as u8; rows])?;
+    let moves = pad_moves(map, &p.window, c.input.h, c.input.w, zp_entry * rows, rows).map_err(DriverError::Shape)?;
+    npu.move_all(&moves)
+}
+
+/// Each layer's memory, or `None` when the chain does not fit. With
+/// `resident`, each convolution's weights are kept apart at the top of B;
+/// else they open B, where the next layer's overwrite them (the driver
+/// sends them again for the next item).
+fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: bool) -> Option<Vec<Step<'a>>> {
+    let g = Geometry::from(info);
+    let rows = info.rows;
+    let layers = &model.layers[chain.first..=chain.last];
+    // The FULLY_CONNECTED at the end: its weights at the top of B, one group of one K chunk.
+    let mut b_end = g.b_depth;
+    let mut fc = None;
+    if let Some(Op::FullyConnected(f)) = layers.last().map(|l| &l.op) {
+        let b_entries = f.depth * f.outputs.div_ceil(g.cols);
+        b_end = g.b_depth.checked_sub(b_entries)?;
+        fc = Some((f, b_end..g.b_depth));
+    }
+    // Link regions in A from the top down: (first entry, entries).
+    let mut a_end = g.a_depth;
+    let mut steps: Vec<Step> = vec![];
+    let mut incoming: Option<FeatureMap> = None;
+    for (i, layer) in layers.iter().enumerate() {
+        match &layer.op {
+            Op::Conv2d(c) => {
+                let p = ConvParams::of(c)?;
+                // Its weights kept at the top of B, below those before it.
+                let mut weights = None;
+                if resident {
+                    let entries = p.weights.rows() * c.out_channels.div_ceil(g.cols);
+                    weights = Some(b_end.checked_sub(entries)?..b_end);
+                    b_end -= entries;
+                }
+                steps.push(Step::Conv { c, p: Box::new(p), room: Room { a: 0..0, b: 0..0, weights }, input: incoming.take(), output: None });
+            }
+            Op::Reshape => steps.push(Step::Reshape),
+            Op::FullyConnected(f) => {
+                let (_, b) = fc.clone()?;
+                let a = a_end.checked_sub(f.depth)?..a_end;
+                a_end = a.start;
+                let plan = GemmPlan::within(g, 1, f.depth, f.outputs, a.clone(), b);
+                if plan.k_chunk != f.depth || plan.group_n != plan.n_blocks() || f.depth > usize::from(u16::MAX) {
+                    return None;
+                }
+                // The producer's output, flattened into lane 0 of the operand.
+                let Some(Step::Conv { c, output, .. }) = steps.iter_mut().rev().find(|s| matches!(s, Step::Conv { .. })) else { return None };
+                if c.out_channels * c.rows.output * c.cols.output != f.depth {
+                    return None;
+                }
+                *output = Some(Placement::into_operand(a.start, 0, rows, c.rows.output, c.cols.output, c.out_channels));
+                steps.push(Step::Fc { f, weights: f.weights(), plan });
+            }
+            _ => return None,
+        }
+        // A convolution after this one: its padded map (and the zero point's
+        // entry) below the regions so far, and this one's output placed in it.
+        if let Some(Op::Conv2d(next)) = layers.get(i + 1).map(|l| &l.op) {
+            let np = ConvParams::of(next)?;
+            let map = padded_map(&np.window, next.input.c, Bank::A, 0);
+            let entries = (map.height * map.width * map.pixel_bytes).div_ceil(rows) + 1;
+            let start = a_end.checked_sub(entries)?;
+            a_end = start;
+            let map = FeatureMap { first_byte: start * rows, ..map };
+            let Some(Step::Conv { output, .. }) = steps.last_mut() else { return None };
+            *output = Some(Placement::into_map(&map, &np.window, next.input.h, next.input.w));
+            incoming = Some(map);
+        }
+    }
+    // Every convolution builds its operand below the link regions, and
+    // stages it below the weights.
+    for step in &mut steps {
+        if let Step::Conv { c, p, room, input, .. } = step {
+            room.a = 0..a_end;
+            room.b = 0..b_end;
+            let source = match input {
+                Some(map) => MapSource::OnChip(*map),
+                None => MapSource::Host(&[]),
+            };
+            ConvLayout::new(info, &p.on_chip(c, source), room)?;
+        }
+    }
+    Some(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use npu_spec::NpuConfig;
+
+    fn model(name: &str) -> Model {
+        Model::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models").join(name)).unwrap()
+    }
+
+    fn info(a_depth: usize, b_depth: usize) -> Info {
+        let mut c = NpuConfig::default();
+        c.memory.mover = true;
+        c.memory.a_depth = a_depth;
+        c.memory.b_depth = b_depth;
+        Info::of(&c)
+    }
+
+    #[test]
+    fn a_convolution_read_by_one_convolution_or_a_flattened_fully_connected_chains() {
+        // micro_speech: CONV_2D, RESHAPE, FULLY_CONNECTED, SOFTMAX.
+        assert_eq!(chains(&model("micro_speech.tflite")), vec![Chain { first: 0, last: 2 }]);
+        // ResNet-8: each block's first convolution feeds its second alone;
+        // the others feed an ADD too, or are the shortcut.
+        let chained: Vec<(usize, usize)> = chains(&model("resnet8_cifar10.tflite")).iter().map(|c| (c.first, c.last)).collect();
+        assert_eq!(chained, vec![(1, 2), (4, 5), (8, 9)]);
+    }
+
+    #[test]
+    fn a_chain_fits_or_is_refused_before_anything_is_sent() {
+        let m = model("micro_speech.tflite");
+        let c = Chain { first: 0, last: 2 };
+        let steps = plan(&info(16384, 16384), &m, &c, true).expect("fits the default config");
+        // The convolution's output goes to lane 0 of the operand at the top of A.
+        let Step::Conv { output: Some(placed), room, .. } = &steps[0] else { panic!("a placed convolution") };
+        assert_eq!((placed.bank, placed.first_byte), (Bank::A, (16384 - 4000) * 4));
+        // Its weights (80 taps, 2 blocks of 4 channels) below the FULLY_CONNECTED's.
+        assert_eq!((room.a.clone(), room.b.clone(), room.weights.clone()), (0..16384 - 4000, 0..16384 - 4160, Some(16384 - 4160..16384 - 4000)));
+        let Step::Fc { plan: p, .. } = &steps[2] else { panic!("the FULLY_CONNECTED last") };
+        assert_eq!((p.a_base, p.b_base, p.k_chunk), (16384 - 4000, 16384 - 4000, 4000));
+        // Its operand and weights leave the convolution no room.
+        assert!(plan(&info(4096, 16384), &m, &c, true).is_none());
+        assert!(plan(&info(16384, 4096), &m, &c, true).is_none());
+    }
+
+    #[test]
+    fn a_convolutions_map_sits_at_the_top_of_a_with_its_zero_point_after_it() {
+        let m = model("resnet8_cifar10.tflite");
+        let steps = plan(&info(16384, 16384), &m, &Chain { first: 1, last: 2 }, true).expect("fits");
+        let Step::Conv { input: Some(map), .. } = &steps[1] else { panic!("the second takes its map on chip") };
+        // 34 x 34 pixels of 16 channels, and one entry for the zero point.
+        let entries = (34 * 34 * 16usize).div_ceil(4);
+        assert_eq!((map.height, map.width, map.first_byte), (34, 34, (16384 - entries - 1) * 4));
+        let Step::Conv { output: Some(placed), .. } = &steps[0] else { panic!("the first places its output") };
+        assert_eq!(placed.first_byte, map.first_byte + (34 + 1) * 16);
+        // The third block's weights (4,608 and 9,216 entries) leave the
+        // first too little B to stage in: they are not kept apart.
+        let third = Chain { first: 8, last: 9 };
+        assert!(plan(&info(16384, 16384), &m, &third, true).is_none());
+        assert!(plan(&info(16384, 16384), &m, &third, false).is_some());
+    }
+}
