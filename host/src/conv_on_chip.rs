@@ -10,7 +10,8 @@
 
 use crate::driver::{AOperand, DriverError, Npu, Requant, Sink};
 use crate::im2col::{im2col_by_taps, FeatureMap, Staging, Window};
-use crate::placement::Placement;
+use crate::placement::{pad_moves, Placement};
+use npu_spec::protocol::{Move, Place};
 use std::ops::Range;
 use crate::plan::{GemmPlan, Geometry};
 use npu_spec::protocol::{Bank, Info};
@@ -84,6 +85,8 @@ pub struct ConvLayout {
     pub weights: Range<usize>,
     /// The operand's first A entry.
     pub a_first: usize,
+    /// The byte past the staging area.
+    pub staging_end: usize,
 }
 
 impl ConvLayout {
@@ -126,7 +129,13 @@ impl ConvLayout {
             chunk_rows,
             weights,
             a_first: room.a.start,
+            staging_end: room.b.end * g.cols,
         })
+    }
+
+    /// Bytes of B the staging area has.
+    pub fn staging_bytes(&self) -> usize {
+        self.staging_end - self.staging.first_byte
     }
 
     /// The map's bytes, padded with the zero point, in whole B entries.
@@ -148,7 +157,54 @@ impl ConvLayout {
     }
 }
 
+/// Bytes a MOVE's request and answer take on the link (frame and CRC
+/// included), for choosing between writing bytes and moving them.
+const MOVE_LINK_BYTES: usize = 40;
+
 impl Npu {
+    /// The host's input into the layout's map, padded: as it is, or, when
+    /// that is fewer bytes on the link, unpadded into the staging area (its
+    /// zero point in the entry after it) and spread into the map by MOVEs:
+    /// one for the rows, a few for the padding around them.
+    fn write_map(&mut self, conv: &ConvOnChip, input: &[i8], layout: &ConvLayout) -> Result<(), DriverError> {
+        let cols = self.info().cols;
+        let padded = layout.padded_map(conv, input, cols);
+        let map = &layout.map;
+        let w = &conv.window;
+        let row_bytes = conv.width * conv.channels;
+        let rows_kept = conv.height.min(map.height.saturating_sub(w.pad_top));
+        let cols_kept = conv.width.min(map.width.saturating_sub(w.pad_left));
+        let raw = input.len().div_ceil(cols) * cols;
+        let room = layout.staging_bytes();
+        let pads = pad_moves(map, w, conv.height, conv.width, 0, cols).map_err(DriverError::Shape)?;
+        let spread_cost = raw + cols + (pads.len() + 1) * MOVE_LINK_BYTES;
+        if !self.info().mover || spread_cost >= padded.len() || raw + cols > room || row_bytes > usize::from(u16::MAX) || rows_kept == 0 || cols_kept == 0 {
+            return self.write_entries(Bank::B, map.first_byte / cols, &padded);
+        }
+        let first = layout.staging.first_byte / cols;
+        let mut data: Vec<u8> = input.iter().map(|&v| v as u8).collect();
+        data.resize(raw, 0);
+        data.extend(std::iter::repeat_n(conv.zero_point as u8, cols));
+        self.write_entries(Bank::B, first, &data)?;
+        let zero_point = layout.staging.first_byte + raw;
+        let mut moves = pad_moves(map, w, conv.height, conv.width, zero_point, cols).map_err(DriverError::Shape)?;
+        let at = |i: usize| Place::of_index(i, cols).ok_or_else(|| DriverError::Shape(format!("byte {i} of B is past the 16-bit entries")));
+        moves.push(Move {
+            src_bank: Bank::B as u8,
+            dst_bank: Bank::B as u8,
+            src: at(layout.staging.first_byte)?,
+            dst: at(map.first_byte + (w.pad_top * map.width + w.pad_left) * map.pixel_bytes)?,
+            count: (cols_kept * conv.channels) as u16,
+            runs: rows_kept as u16,
+            src_step: at(1)?,
+            src_run: at(row_bytes)?,
+            dst_step: at(1)?,
+            dst_run: at(map.width * map.pixel_bytes)?,
+            zeros: false,
+        });
+        self.move_all(&moves)
+    }
+
     /// One item of a convolution, requantized by the hardware: the output
     /// pixels (row-major) down, the output channels across, exactly as the
     /// GEMM of its im2col. `Ok(None)` when this device cannot build the
@@ -173,7 +229,7 @@ impl Npu {
         let (k, n) = (conv.weights.rows(), conv.weights.cols());
         let win = layout.window;
         if let MapSource::Host(input) = conv.input {
-            self.write_entries(Bank::B, layout.map.first_byte / cols, &layout.padded_map(conv, input, cols))?;
+            self.write_map(conv, input, &layout)?;
         }
         let src_lanes = if layout.map.bank == Bank::A { rows } else { cols };
         let mut out = Matrix::<i8>::zeros(if placed.is_some() { 0 } else { win.out_h * win.out_w }, n);

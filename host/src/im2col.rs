@@ -139,12 +139,15 @@ pub struct Staging {
 /// 1. into staging row `tap` (ky, kx, c), the tap's value under every
 ///    output pixel: one MOVE a tap (a rectangle of the map: a run an output
 ///    row, a step the stride), or, with more channels than output rows, one
-///    MOVE a (ky, kx) and output row (a run a pixel's channels);
+///    MOVE a (ky, kx) and output row (a run a pixel's channels), or, when
+///    the map is packed (`pixel_bytes == channels`), one MOVE a kernel row
+///    and output row (a run a pixel's `kernel_w * channels` taps), whichever
+///    takes fewest;
 /// 2. one MOVE a lane: lane i of every tile, its `patch` bytes a staging
 ///    column apart (`rows` MOVEs).
 ///
-/// So a convolution costs `kernel_h * kernel_w * min(channels, output
-/// rows) + rows` commands, against one a tile and tap for [`im2col_moves`]. The map has no padding left to
+/// So a convolution costs `kernel_h * min(kernel_w * min(channels, output
+/// rows), output rows) + rows` commands, against one a tile and tap for [`im2col_moves`]. The map has no padding left to
 /// add: `w.pad_top` and `w.pad_left` must be 0, and every window inside it
 /// (store the map padded with the input's zero point, which is what a
 /// padded tap must hold for the folded bias).
@@ -161,11 +164,34 @@ pub fn im2col_by_taps(x: &FeatureMap, w: &Window, out_rows: std::ops::Range<usiz
         return Ok(vec![]);
     }
     let mut moves = Vec::with_capacity(k + rows);
-    // Each (ky, kx)'s C staging rows: one MOVE a channel (a run an output
-    // row), or one an output row (a run a pixel's channels), whichever
-    // takes fewer commands.
-    let by_channel = x.channels <= out_rows.len();
-    for ky in 0..w.kernel_h {
+    // A packed map's kernel row (kx, c) is one stretch of bytes, as are its
+    // taps in the patch: one MOVE then covers a kernel row under an output
+    // row. Otherwise each (ky, kx)'s C staging rows take one MOVE a channel
+    // (a run an output row), or one an output row (a run a pixel's
+    // channels). Whichever takes fewest commands.
+    let r = out_rows.len();
+    let by_kernel_row = x.pixel_bytes == x.channels && w.kernel_h * r < w.kernel_h * w.kernel_w * x.channels.min(r);
+    if by_kernel_row {
+        for ky in 0..w.kernel_h {
+            for (i, oy) in out_rows.clone().enumerate() {
+                moves.push(Move {
+                    src_bank: x.bank as u8,
+                    dst_bank: staging.bank as u8,
+                    src: place(x.first_byte + (oy * w.stride + ky) * x.width * x.pixel_bytes, src_lanes)?,
+                    dst: place(staging.first_byte + ky * w.kernel_w * x.channels * pixels + i * w.out_w, staging.lanes)?,
+                    count: count(w.kernel_w * x.channels, "a kernel row's taps")?,
+                    runs: count(w.out_w, "output width")?,
+                    src_step: place(1, src_lanes)?,
+                    src_run: place(w.stride * x.pixel_bytes, src_lanes)?,
+                    dst_step: place(pixels, staging.lanes)?,
+                    dst_run: place(1, staging.lanes)?,
+                    zeros: false,
+                });
+            }
+        }
+    }
+    let by_channel = x.channels <= r;
+    for ky in (0..w.kernel_h).filter(|_| !by_kernel_row) {
         for kx in 0..w.kernel_w {
             let tap0 = (ky * w.kernel_w + kx) * x.channels;
             let src = |oy: usize, c: usize| place(x.first_byte + ((oy * w.stride + ky) * x.width + kx) * x.pixel_bytes + c, src_lanes);
@@ -285,7 +311,7 @@ mod tests {
         let mut c = NpuConfig::default();
         c.memory.mover = true;
         // (map h, w, channels, kernel h, w, stride, output rows taken)
-        for (h, wd, ch, kh, kw, stride, rows) in [(5usize, 5usize, 4usize, 3usize, 3usize, 1usize, 0..3usize), (7, 7, 3, 3, 3, 2, 1..3), (4, 6, 6, 2, 3, 1, 0..3), (3, 3, 1, 3, 3, 1, 0..1), (9, 8, 1, 4, 2, 2, 0..3)] {
+        for (h, wd, ch, kh, kw, stride, rows) in [(5usize, 5usize, 4usize, 3usize, 3usize, 1usize, 0..3usize), (7, 7, 3, 3, 3, 2, 1..3), (4, 6, 6, 2, 3, 1, 0..3), (3, 3, 1, 3, 3, 1, 0..1), (9, 8, 1, 4, 2, 2, 0..3), (8, 8, 5, 3, 3, 1, 1..5), (9, 9, 6, 3, 2, 2, 0..4)] {
             let mut d = DeviceModel::new(&c);
             let x: Vec<Vec<i8>> = (0..h * wd).map(|p| (0..ch).map(|ci| (p * 7 + ci * 13 + 1) as i8).collect()).collect();
             // The map packed (pixel_bytes = channels) in B from byte 6 on.
@@ -302,7 +328,7 @@ mod tests {
             let staging = Staging { bank: Bank::B, first_byte: 6 + h * wd * ch + 3, lanes: 4 };
             d.a.iter_mut().take(400).for_each(|e| e.fill(99));
             let moves = im2col_by_taps(&fm, &w, rows.clone(), &staging, 10, 4, 4).unwrap();
-            assert_eq!(moves.len(), kh * kw * ch.min(rows.len()) + 4.min(rows.len() * out_w));
+            assert_eq!(moves.len(), (kh * kw * ch.min(rows.len())).min(kh * rows.len()) + 4.min(rows.len() * out_w));
             for m in &moves {
                 assert_eq!(d.move_bytes(m), Status::Ok, "{m:?}");
             }
