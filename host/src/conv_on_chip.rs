@@ -10,7 +10,7 @@
 
 use crate::driver::{AOperand, DriverError, Npu, Requant, Sink};
 use crate::im2col::{im2col_by_taps, FeatureMap, Staging, Window};
-use crate::placement::{pad_moves, Placement};
+use crate::placement::pad_moves;
 use npu_spec::protocol::{Move, Place};
 use std::ops::Range;
 use crate::plan::{GemmPlan, Geometry};
@@ -211,12 +211,12 @@ impl Npu {
     /// operand on chip (see [`ConvLayout::new`]): nothing was sent.
     pub fn conv_requant(&mut self, conv: &ConvOnChip, q: &Requant) -> Result<Option<Matrix<i8>>, DriverError> {
         let room = Room::all(self.info());
-        self.conv_step(conv, q, &room, None)
+        self.conv_step(conv, q, &room, Sink::Host)
     }
 
-    /// [`Self::conv_requant`] within `room`; with `placed`, the output stays
-    /// on chip where it says (the answer is then an empty matrix).
-    pub fn conv_step(&mut self, conv: &ConvOnChip, q: &Requant, room: &Room, placed: Option<&Placement>) -> Result<Option<Matrix<i8>>, DriverError> {
+    /// [`Self::conv_requant`] within `room`, its output where `sink` says
+    /// (the answer is an empty matrix when none of it comes back).
+    pub fn conv_step(&mut self, conv: &ConvOnChip, q: &Requant, room: &Room, sink: Sink) -> Result<Option<Matrix<i8>>, DriverError> {
         let (h, w, c) = (conv.height, conv.width, conv.channels);
         if let MapSource::Host(input) = conv.input {
             if input.len() != h * w * c {
@@ -232,7 +232,7 @@ impl Npu {
             self.write_map(conv, input, &layout)?;
         }
         let src_lanes = if layout.map.bank == Bank::A { rows } else { cols };
-        let mut out = Matrix::<i8>::zeros(if placed.is_some() { 0 } else { win.out_h * win.out_w }, n);
+        let mut out = Matrix::<i8>::zeros(if sink.to_host() { win.out_h * win.out_w } else { 0 }, n);
         for r0 in (0..win.out_h).step_by(layout.chunk_rows) {
             let out_rows = r0..(r0 + layout.chunk_rows).min(win.out_h);
             let pixels = out_rows.len() * win.out_w;
@@ -240,17 +240,18 @@ impl Npu {
             self.move_all(&moves)?;
             let plan = GemmPlan::within(g, pixels, k, n, layout.a_first..room.a.end, if room.weights.is_some() { layout.weights.clone() } else { layout.weights.start..room.b.end });
             let mut narrow = Matrix::<i8>::zeros(pixels, n);
-            match placed {
-                Some(placed) => {
-                    let chunk = placed.from_row(r0);
-                    self.run_plan_checked(&plan, AOperand::OnChip, conv.weights, q, Sink::OnChip(&chunk), &mut narrow)?;
-                }
-                None => {
-                    self.run_plan_checked(&plan, AOperand::OnChip, conv.weights, q, Sink::Host, &mut narrow)?;
-                    for p in 0..pixels {
-                        for j in 0..n {
-                            out.set(r0 * win.out_w + p, j, narrow.get(p, j));
-                        }
+            // The placement from this chunk's first row.
+            let chunk = sink.placement().map(|p| p.from_row(r0));
+            let chunk_sink = match (sink, &chunk) {
+                (Sink::OnChip(_), Some(c)) => Sink::OnChip(c),
+                (Sink::Both(_), Some(c)) => Sink::Both(c),
+                _ => Sink::Host,
+            };
+            self.run_plan_checked(&plan, AOperand::OnChip, conv.weights, q, chunk_sink, &mut narrow)?;
+            if sink.to_host() {
+                for p in 0..pixels {
+                    for j in 0..n {
+                        out.set(r0 * win.out_w + p, j, narrow.get(p, j));
                     }
                 }
             }

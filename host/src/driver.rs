@@ -347,9 +347,10 @@ impl Npu {
     /// With `a` as [`AOperand::OnChip`], A is not written: M block `mb`'s
     /// panel is already at entry `mb * k` (one K chunk only).
     ///
-    /// With `sink` as [`Sink::OnChip`] (requantized results only), MOVEs
-    /// place each group's results where the next layer reads them, in
-    /// place of the READs, and `narrow` is left as it was.
+    /// With `sink` as [`Sink::OnChip`] or [`Sink::Both`] (requantized
+    /// results only), MOVEs place each group's results where the next layer
+    /// reads them; with `OnChip`, in place of the READs, and `narrow` is
+    /// left as it was.
     pub(crate) fn run_plan(&mut self, p: &GemmPlan, a: AOperand, b: &Matrix<i8>, q: Option<&Requant>, sink: Sink, (wide, narrow): (&mut Matrix<i32>, &mut Matrix<i8>)) -> Result<(), DriverError> {
         assert!(q.is_some() || matches!(sink, Sink::Host), "only INT8 results are placed on chip");
         assert!(matches!(a, AOperand::Host(_)) || p.k_chunk == p.k, "an A on chip is one K chunk");
@@ -434,16 +435,17 @@ impl Npu {
                     Bank::Out
                 }
             };
-            if let Sink::OnChip(placed) = sink {
+            if let Some(placed) = sink.placement() {
                 for (n_slot, nb) in ns.clone().enumerate() {
                     let moves = placed.moves(p.acc_entry(0, n_slot), row0..row0 + group_rows, nb * p.block_cols..nb * p.block_cols + p.cols_of(nb), cols, self.entry_bytes(placed.bank)).map_err(DriverError::Shape)?;
                     reads.extend(moves.iter().map(|m| self.move_command(m)));
                 }
-                continue;
             }
-            let group_reads = self.read_blocks(bank, p, ns.len(), group_rows);
-            batch.results.push(GroupResult { bank, row0, rows: group_rows, blocks: ns.clone(), reads: group_reads.iter().map(|r| r.len()).collect() });
-            reads = group_reads.into_iter().flatten().collect();
+            if sink.to_host() {
+                let group_reads = self.read_blocks(bank, p, ns.len(), group_rows);
+                batch.results.push(GroupResult { bank, row0, rows: group_rows, blocks: ns.clone(), reads: group_reads.iter().map(|r| r.len()).collect() });
+                reads.extend(group_reads.into_iter().flatten());
+            }
         }
         batch.interleave(reads, vec![]);
         let answers = self.link.pipeline(&batch.commands)?;
@@ -537,13 +539,28 @@ impl Npu {
     }
 }
 
-/// Where a plan's requantized results go.
-#[derive(Clone, Copy)]
-pub(crate) enum Sink<'a> {
+/// Where a layer's requantized results go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sink<'a> {
     /// READ back to the host.
     Host,
     /// MOVEd from OUT to where the next layer reads them.
     OnChip(&'a crate::placement::Placement),
+    /// Both: the next layer reads them on chip, another on the host.
+    Both(&'a crate::placement::Placement),
+}
+
+impl Sink<'_> {
+    pub fn placement(&self) -> Option<&crate::placement::Placement> {
+        match self {
+            Sink::Host => None,
+            Sink::OnChip(p) | Sink::Both(p) => Some(p),
+        }
+    }
+
+    pub fn to_host(&self) -> bool {
+        !matches!(self, Sink::OnChip(_))
+    }
 }
 
 /// Where a plan's A operand comes from.

@@ -14,7 +14,7 @@ use super::kernels::conv_2d::Conv2d;
 use super::kernels::fully_connected::FullyConnected;
 use super::model::{Model, Op};
 use crate::conv_on_chip::{padded_map, ConvLayout, ConvOnChip, MapSource, Room};
-use crate::driver::{DriverError, Npu, Requant};
+use crate::driver::{DriverError, Npu, Requant, Sink};
 use crate::im2col::{FeatureMap, Window};
 use crate::link::DeviceTime;
 use crate::placement::{pad_moves, Placement};
@@ -55,45 +55,56 @@ impl ConvParams {
 pub struct Chain {
     pub first: usize,
     pub last: usize,
+    /// Layers before `last` whose output other layers read too: it also
+    /// comes back to the host.
+    pub tees: Vec<usize>,
 }
 
-/// The chains of `model`: where a convolution's output is read by one
-/// layer alone, the next, and that is a convolution (or a RESHAPE whose
-/// output a FULLY_CONNECTED alone reads), and every convolution can be done
-/// on chip.
+/// The chains of `model`: where a convolution's output is read by the
+/// next layer, a convolution (its output then also comes back when others
+/// read it too), or by a RESHAPE alone whose output a FULLY_CONNECTED alone
+/// reads; and every convolution can be done on chip.
 pub fn chains(model: &Model) -> Vec<Chain> {
     let readers = |t: usize| model.layers.iter().filter(|l| l.inputs.contains(&t)).count();
     let conv = |i: usize| match model.layers.get(i).map(|l| &l.op) {
         Some(Op::Conv2d(c)) => ConvParams::of(c).is_some(),
         _ => false,
     };
-    // Whether layer i's output goes on chip to layer i + 1 (a convolution) or
-    // through a RESHAPE to a FULLY_CONNECTED (then the chain ends there).
-    let link = |i: usize| -> Option<usize> {
+    // Whether layer i's output goes on chip to layer i + 1 (a convolution;
+    // and whether it comes back too) or through a RESHAPE to a
+    // FULLY_CONNECTED (then the chain ends there).
+    let link = |i: usize| -> Option<(usize, bool)> {
         let out = model.layers[i].output;
-        if out == model.output || readers(out) != 1 || model.layers.get(i + 1)?.inputs.first() != Some(&out) {
+        if model.layers.get(i + 1)?.inputs.first() != Some(&out) {
             return None;
         }
+        let shared = out == model.output || readers(out) != 1;
         if conv(i + 1) {
-            return Some(i + 1);
+            return Some((i + 1, shared));
+        }
+        if shared {
+            return None;
         }
         let (reshape, fc) = (&model.layers[i + 1], model.layers.get(i + 2)?);
         let fc_ok = matches!(reshape.op, Op::Reshape) && matches!(fc.op, Op::FullyConnected(_)) && reshape.output != model.output && readers(reshape.output) == 1 && fc.inputs.first() == Some(&reshape.output);
-        fc_ok.then_some(i + 2)
+        fc_ok.then_some((i + 2, false))
     };
     let mut out = vec![];
     let mut i = 0;
     while i < model.layers.len() {
         if conv(i) {
-            let mut last = i;
-            while let Some(next) = link(last) {
+            let (mut last, mut tees) = (i, vec![]);
+            while let Some((next, shared)) = link(last) {
+                if shared {
+                    tees.push(last);
+                }
                 last = next;
                 if !conv(last) {
                     break;
                 }
             }
             if last > i {
-                out.push(Chain { first: i, last });
+                out.push(Chain { first: i, last, tees });
                 i = last + 1;
                 continue;
             }
@@ -112,15 +123,17 @@ pub struct StepCost {
 
 /// What runs a chain needs per layer.
 enum Step<'a> {
-    Conv { c: &'a Conv2d, p: Box<ConvParams>, room: Room, input: Option<FeatureMap>, output: Option<Placement> },
+    Conv { c: &'a Conv2d, p: Box<ConvParams>, room: Room, input: Option<FeatureMap>, output: Option<Placement>, tee: Option<usize> },
     Reshape,
     Fc { f: &'a FullyConnected, weights: Matrix<i8>, plan: GemmPlan },
 }
 
-/// A chain's run: the last layer's output for every item, and each
-/// layer's cost (in order, `first..=last`).
+/// A chain's run: the last layer's output for every item, each tee's
+/// (in the order of `Chain::tees`), and each layer's cost (in order,
+/// `first..=last`).
 pub struct ChainRun {
     pub output: Vec<i8>,
+    pub tees: Vec<Vec<i8>>,
     pub costs: Vec<StepCost>,
 }
 
@@ -136,11 +149,12 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
         return Err(DriverError::Shape(format!("the chain's input has {} values, not {batch} x {item}", x.len())));
     }
     let mut out = vec![];
+    let mut tees = vec![vec![]; chain.tees.len()];
     for n in 0..batch {
         for (s, step) in steps.iter().enumerate() {
             let (before, bytes) = (npu.link_stats().time, npu.link_stats().bytes_sent + npu.link_stats().bytes_received);
             match step {
-                Step::Conv { c, p, room, input, output } => {
+                Step::Conv { c, p, room, input, output, tee } => {
                     let source = match input {
                         Some(map) => {
                             fill_padding(npu, map, p, c)?;
@@ -148,10 +162,17 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
                         }
                         None => MapSource::Host(&x[n * item..(n + 1) * item]),
                     };
-                    let y = npu.conv_step(&p.on_chip(c, source), &p.requant, room, output.as_ref())?;
+                    let sink = match (output, tee) {
+                        (None, _) => Sink::Host,
+                        (Some(placed), None) => Sink::OnChip(placed),
+                        (Some(placed), Some(_)) => Sink::Both(placed),
+                    };
+                    let y = npu.conv_step(&p.on_chip(c, source), &p.requant, room, sink)?;
                     let y = y.ok_or_else(|| DriverError::Unsupported("a convolution of a chain no longer fits".into()))?;
-                    if output.is_none() {
-                        out.extend_from_slice(y.as_slice());
+                    match (output, tee) {
+                        (None, _) => out.extend_from_slice(y.as_slice()),
+                        (Some(_), Some(t)) => tees[*t].extend_from_slice(y.as_slice()),
+                        (Some(_), None) => {}
                     }
                 }
                 Step::Reshape => {}
@@ -168,7 +189,7 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
             costs[s].link_bytes += stats.bytes_sent + stats.bytes_received - bytes;
         }
     }
-    Ok(Some(ChainRun { output: out, costs }))
+    Ok(Some(ChainRun { output: out, tees, costs }))
 }
 
 /// Whether a chain whose weights are sent again for every item still
@@ -178,12 +199,12 @@ fn worth_resending(steps: &[Step], batch: usize) -> bool {
     let mut weights = 0;
     let mut saved = 0;
     for step in steps {
-        if let Step::Conv { c, p, input, output, .. } = step {
+        if let Step::Conv { c, p, input, output, tee, .. } = step {
             weights += p.weights.rows() * p.weights.cols();
             if input.is_some() {
                 saved += c.input.h * c.input.w * c.input.c;
             }
-            if output.is_some() {
+            if output.is_some() && tee.is_none() {
                 saved += c.rows.output * c.cols.output * c.out_channels;
             }
         }
@@ -237,7 +258,8 @@ fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: bool) -> Opt
                     weights = Some(b_end.checked_sub(entries)?..b_end);
                     b_end -= entries;
                 }
-                steps.push(Step::Conv { c, p: Box::new(p), room: Room { a: 0..0, b: 0..0, weights }, input: incoming.take(), output: None });
+                let tee = chain.tees.iter().position(|&t| t == chain.first + i);
+                steps.push(Step::Conv { c, p: Box::new(p), room: Room { a: 0..0, b: 0..0, weights }, input: incoming.take(), output: None, tee });
             }
             Op::Reshape => steps.push(Step::Reshape),
             Op::FullyConnected(f) => {
@@ -308,17 +330,18 @@ mod tests {
     #[test]
     fn a_convolution_read_by_one_convolution_or_a_flattened_fully_connected_chains() {
         // micro_speech: CONV_2D, RESHAPE, FULLY_CONNECTED, SOFTMAX.
-        assert_eq!(chains(&model("micro_speech.tflite")), vec![Chain { first: 0, last: 2 }]);
+        assert_eq!(chains(&model("micro_speech.tflite")), vec![Chain { first: 0, last: 2, tees: vec![] }]);
         // ResNet-8: each block's first convolution feeds its second alone;
-        // the others feed an ADD too, or are the shortcut.
-        let chained: Vec<(usize, usize)> = chains(&model("resnet8_cifar10.tflite")).iter().map(|c| (c.first, c.last)).collect();
-        assert_eq!(chained, vec![(1, 2), (4, 5), (8, 9)]);
+        // the stem feeds the first block and its ADD (a tee); the blocks'
+        // second convolutions feed an ADD, the shortcuts too.
+        let chained: Vec<(usize, usize, Vec<usize>)> = chains(&model("resnet8_cifar10.tflite")).into_iter().map(|c| (c.first, c.last, c.tees)).collect();
+        assert_eq!(chained, vec![(0, 2, vec![0]), (4, 5, vec![]), (8, 9, vec![])]);
     }
 
     #[test]
     fn a_chain_fits_or_is_refused_before_anything_is_sent() {
         let m = model("micro_speech.tflite");
-        let c = Chain { first: 0, last: 2 };
+        let c = Chain { first: 0, last: 2, tees: vec![] };
         let steps = plan(&info(16384, 16384), &m, &c, true).expect("fits the default config");
         // The convolution's output goes to lane 0 of the operand at the top of A.
         let Step::Conv { output: Some(placed), room, .. } = &steps[0] else { panic!("a placed convolution") };
@@ -335,7 +358,7 @@ mod tests {
     #[test]
     fn a_convolutions_map_sits_at_the_top_of_a_with_its_zero_point_after_it() {
         let m = model("resnet8_cifar10.tflite");
-        let steps = plan(&info(16384, 16384), &m, &Chain { first: 1, last: 2 }, true).expect("fits");
+        let steps = plan(&info(16384, 16384), &m, &Chain { first: 1, last: 2, tees: vec![] }, true).expect("fits");
         let Step::Conv { input: Some(map), .. } = &steps[1] else { panic!("the second takes its map on chip") };
         // 34 x 34 pixels of 16 channels, and one entry for the zero point.
         let entries = (34 * 34 * 16usize).div_ceil(4);
@@ -344,7 +367,7 @@ mod tests {
         assert_eq!(placed.first_byte, map.first_byte + (34 + 1) * 16);
         // The third block's weights (4,608 and 9,216 entries) leave the
         // first too little B to stage in: they are not kept apart.
-        let third = Chain { first: 8, last: 9 };
+        let third = Chain { first: 8, last: 9, tees: vec![] };
         assert!(plan(&info(16384, 16384), &m, &third, true).is_none());
         assert!(plan(&info(16384, 16384), &m, &third, false).is_some());
     }

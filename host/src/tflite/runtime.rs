@@ -141,6 +141,9 @@ impl<'a> Runtime<'a> {
         let npu = &mut self.devices()[0];
         let Some(ran) = chain::run(npu, model, c, x.int8(), batch)? else { return Ok(None) };
         values[layers[layers.len() - 1].output] = Some(Values::Int8(ran.output));
+        for (&t, v) in c.tees.iter().zip(ran.tees) {
+            values[model.layers[t].output] = Some(Values::Int8(v));
+        }
         Ok(Some(layers.iter().zip(ran.costs).map(|(l, cost)| LayerReport::new(model, l, Place::NpuChained, batch, cost.device, Duration::ZERO, cost.link_bytes)).collect()))
     }
 
