@@ -157,7 +157,10 @@ fn with_the_mover_convolutions_build_their_operand_on_chip_and_chain() {
             if chained.contains(&l.index) {
                 assert_eq!(l.place, Place::NpuChained, "{name}: layer {}", l.index);
             } else if l.op == "CONV_2D" {
-                assert_eq!(l.place, Place::NpuOnChip, "{name}: layer {}", l.index);
+                // ResNet-8's shortcuts (1x1, stride 2) read a quarter of
+                // their map: the host's im2col is fewer bytes.
+                let want = if name == "resnet8_cifar10" && [6, 10].contains(&l.index) { Place::Npu } else { Place::NpuOnChip };
+                assert_eq!(l.place, want, "{name}: layer {}", l.index);
             }
         }
         assert!(report.totals.cycles.data_movement > 0.0, "{name}: the MOVEs' time is counted");

@@ -238,7 +238,8 @@ impl Npu {
             let pixels = out_rows.len() * win.out_w;
             let moves = im2col_by_taps(&layout.map, &win, out_rows, &layout.staging, layout.a_first, rows, src_lanes).map_err(DriverError::Shape)?;
             self.move_all(&moves)?;
-            let plan = GemmPlan::within(g, pixels, k, n, layout.a_first..room.a.end, if room.weights.is_some() { layout.weights.clone() } else { layout.weights.start..room.b.end });
+            let (a_part, b_part) = (layout.a_first..room.a.end, if room.weights.is_some() { layout.weights.clone() } else { layout.weights.start..room.b.end });
+            let plan = GemmPlan::within(g, pixels, k, n, a_part.clone(), b_part).by_block(g, a_part.len(), layout.weights.len());
             let mut narrow = Matrix::<i8>::zeros(pixels, n);
             // The placement from this chunk's first row.
             let chunk = sink.placement().map(|p| p.from_row(r0));

@@ -385,7 +385,7 @@ impl Npu {
                             data[kk * cols + j] = b.get(k0 + kk, nb * p.block_cols + j) as u8;
                         }
                     }
-                    self.write(&mut writes, Bank::B, p.b_entry(slot), &data);
+                    self.write(&mut writes, Bank::B, p.b_panel(slot, nb), &data);
                 }
                 if chunk == 0 {
                     first_writes = writes;

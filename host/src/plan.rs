@@ -46,6 +46,10 @@ pub struct GemmPlan {
     /// a part of the scratchpads).
     pub a_base: usize,
     pub b_base: usize,
+    /// Every N block's B panel has its own place (`b_base + nb * k_chunk`),
+    /// written once: groups then take one N block and as many M blocks as
+    /// the accumulators hold, N block after N block (see [`Self::by_block`]).
+    pub b_by_block: bool,
 }
 
 impl GemmPlan {
@@ -57,7 +61,7 @@ impl GemmPlan {
         let n_blocks = n.div_ceil(g.cols);
         let group_n = n_blocks.min(g.b_depth / k_chunk).min(g.acc_depth / block_rows).max(1);
         let group_m = m_blocks.min(g.a_depth / k_chunk).min(g.acc_depth / (block_rows * group_n)).max(1);
-        Self { m, k, n, block_rows, block_cols: g.cols, k_chunk, group_m, group_n, a_base: 0, b_base: 0 }
+        Self { m, k, n, block_rows, block_cols: g.cols, k_chunk, group_m, group_n, a_base: 0, b_base: 0, b_by_block: false }
     }
 
     /// The plan in the A entries `a` and the B entries `b` alone, so that
@@ -84,6 +88,14 @@ impl GemmPlan {
     pub fn groups(&self) -> Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> {
         let (mb, nb) = (self.m_blocks(), self.n_blocks());
         let mut out = vec![];
+        if self.b_by_block {
+            for n0 in 0..nb {
+                for m0 in (0..mb).step_by(self.group_m) {
+                    out.push((m0..(m0 + self.group_m).min(mb), n0..n0 + 1));
+                }
+            }
+            return out;
+        }
         for m0 in (0..mb).step_by(self.group_m) {
             for n0 in (0..nb).step_by(self.group_n) {
                 out.push((m0..(m0 + self.group_m).min(mb), n0..(n0 + self.group_n).min(nb)));
@@ -112,6 +124,30 @@ impl GemmPlan {
         self.b_base + slot * self.k_chunk
     }
 
+    /// The same plan with every B panel in its own place when B's part
+    /// (`b_entries`) holds them all and K is one chunk (weights kept on
+    /// chip): a group is then one N block and as many M blocks as A's part
+    /// and the accumulators hold. When the accumulators are what limits a
+    /// group, that is fewer REQUANTs (one a group and N block), and the
+    /// bias changes only with the N block. For an A built on chip: an A the
+    /// host writes would cross the link once an N block.
+    pub fn by_block(self, g: Geometry, a_entries: usize, b_entries: usize) -> Self {
+        if self.k_chunk != self.k || b_entries < self.n_blocks() * self.k {
+            return self;
+        }
+        let group_m = self.m_blocks().min(a_entries / self.k).min(g.acc_depth / self.block_rows).max(1);
+        Self { group_m, group_n: 1, b_by_block: true, ..self }
+    }
+
+    /// First B entry of N block `nb`'s panel, in group slot `slot`.
+    pub fn b_panel(&self, slot: usize, nb: usize) -> usize {
+        if self.b_by_block {
+            self.b_base + nb * self.k_chunk
+        } else {
+            self.b_entry(slot)
+        }
+    }
+
     /// The GEMM commands of one K chunk (`chunk`-th, `kl` steps) of the group
     /// (`ms`, `ns`). A command runs tiles back to back along the group's
     /// longer side (its drains overlap the next tile, and every command costs
@@ -135,7 +171,7 @@ impl GemmPlan {
                 let (m, n) = if along_n { (self.rows_of(ob), size) } else { (size, self.cols_of(ob)) };
                 out.push(GemmTile {
                     a_entry: self.a_entry(m_slot) as u16,
-                    b_entry: self.b_entry(n_slot) as u16,
+                    b_entry: self.b_panel(n_slot, ns.start + n_slot) as u16,
                     acc_entry: self.acc_entry(m_slot, n_slot) as u16,
                     m: m as u8,
                     n: n as u8,
@@ -222,7 +258,7 @@ mod tests {
                         let (mb, nb) = (ms.start + m_slot, ns.start + n_slot);
                         assert_eq!((usize::from(t.m), usize::from(t.n)), (p.rows_of(mb), p.cols_of(nb)));
                         assert_eq!(usize::from(t.a_entry) + i * usize::from(t.a_step), p.a_entry(m_slot));
-                        assert_eq!(usize::from(t.b_entry) + i * usize::from(t.b_step), p.b_entry(n_slot));
+                        assert_eq!(usize::from(t.b_entry) + i * usize::from(t.b_step), p.b_panel(n_slot, nb));
                         seen.push((mb, nb));
                     }
                 }
@@ -244,6 +280,23 @@ mod tests {
             assert!(usize::from(t.a_entry) >= 300 && last(t.a_entry, t.a_step) <= 500);
             assert!(usize::from(t.b_entry) >= 20 && last(t.b_entry, t.b_step) <= 420);
         }
+    }
+
+    #[test]
+    fn panels_by_block_take_fewer_groups_and_each_its_own_place() {
+        let whole = GemmPlan::within(G, 100, 50, 16, 0..512, 100..300);
+        assert_eq!((whole.group_m, whole.group_n, whole.groups().len()), (10, 4, 3));
+        let p = whole.by_block(G, 512, 200);
+        assert_eq!((p.group_m, p.group_n, p.groups().len()), (10, 1, 12));
+        // 4 N blocks' panels of 50 from entry 100; N block after N block.
+        assert_eq!(p.groups()[3], (0..10, 1..2));
+        for (ms, ns) in p.groups() {
+            for t in p.chunk_tiles(ms, ns.clone(), 0, 50) {
+                assert_eq!(usize::from(t.b_entry), 100 + ns.start * 50);
+            }
+        }
+        // Too little B for every panel: unchanged.
+        assert_eq!(whole.by_block(G, 512, 199), whole);
     }
 
     #[test]

@@ -44,6 +44,15 @@ impl ConvParams {
         Some(Self { window, requant, zero_point, weights: c.weights() })
     }
 
+    /// Whether the padded map is fewer bytes on the link than the im2col
+    /// operand the host would write (not so for a strided 1x1
+    /// convolution, which reads a quarter of its map).
+    pub fn map_is_smaller(&self, channels: usize) -> bool {
+        let w = &self.window;
+        let map = padded_map(w, channels, Bank::B, 0);
+        map.height * map.width * channels < w.out_h * w.out_w * w.patch(channels)
+    }
+
     pub fn on_chip<'a>(&'a self, c: &Conv2d, input: MapSource<'a>) -> ConvOnChip<'a> {
         ConvOnChip { input, height: c.input.h, width: c.input.w, channels: c.input.c, window: self.window, zero_point: self.zero_point, weights: &self.weights }
     }

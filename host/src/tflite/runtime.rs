@@ -240,7 +240,7 @@ impl<'a> Runtime<'a> {
     fn conv_on_chip(&mut self, c: &Conv2d, x: &[i8], batch: usize) -> Result<Option<Vec<i8>>, DriverError> {
         let cluster = self.cluster.as_mut().expect("GEMM layers go to the host without devices");
         let Some(p) = chain::ConvParams::of(c) else { return Ok(None) };
-        if !cluster.has_mover() {
+        if !cluster.has_mover() || !p.map_is_smaller(c.input.c) {
             return Ok(None);
         }
         let item = c.input.h * c.input.w * c.input.c;
