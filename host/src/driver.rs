@@ -318,7 +318,8 @@ impl Npu {
             }
             return Ok(Output::Wide(wide));
         }
-        let plan = GemmPlan::new(Geometry::from(&self.info), m, k, n);
+        let g = Geometry::from(&self.info);
+        let plan = GemmPlan::new(g, m, k, n).resident(g);
         let result = self.run_plan(&plan, AOperand::Host(a), b, q, Sink::Host, (&mut wide, &mut narrow));
         self.forget_on_failure(result)?;
         Ok(if q.is_some() { Output::Narrow(narrow) } else { Output::Wide(wide) })
@@ -364,6 +365,9 @@ impl Npu {
             // the rest of the group's commands follow them.
             let mut first_writes = vec![];
             let mut body = vec![];
+            // An A built on chip, or kept there, has M block mb's panel at
+            // entry mb * k: the group's panels from its first M block's.
+            let a_offset = if matches!(a, AOperand::OnChip) || p.a_by_block { ms.start * p.k_chunk } else { 0 };
             for (chunk, (k0, kl)) in p.k_chunks().enumerate() {
                 let mut writes = vec![];
                 if let AOperand::Host(a) = a {
@@ -375,7 +379,7 @@ impl Npu {
                                 data[kk * rows + i] = a.get(mb * p.block_rows + i, k0 + kk) as u8;
                             }
                         }
-                        self.write(&mut writes, Bank::A, p.a_entry(slot), &data);
+                        self.write(&mut writes, Bank::A, p.a_entry(slot) + a_offset, &data);
                     }
                 }
                 for (slot, nb) in ns.clone().enumerate() {
@@ -393,9 +397,7 @@ impl Npu {
                     body.extend(writes);
                 }
                 for mut tile in p.chunk_tiles(ms.clone(), ns.clone(), chunk, kl) {
-                    if matches!(a, AOperand::OnChip) {
-                        tile.a_entry += (ms.start * p.k_chunk) as u16;
-                    }
+                    tile.a_entry += a_offset as u16;
                     let work = u64::from(tile.tiles) * (kl + 2 * rows + cols) as u64 + (rows + cols) as u64 + 16;
                     body.push(Command { req: Request::Gemm(tile), answer_bytes: 0, work_cycles: work });
                 }

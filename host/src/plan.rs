@@ -50,6 +50,9 @@ pub struct GemmPlan {
     /// written once: groups then take one N block and as many M blocks as
     /// the accumulators hold, N block after N block (see [`Self::by_block`]).
     pub b_by_block: bool,
+    /// Every M block's A panel has its own place (`a_base + mb * k_chunk`),
+    /// written once (see [`Self::resident`]).
+    pub a_by_block: bool,
 }
 
 impl GemmPlan {
@@ -61,7 +64,7 @@ impl GemmPlan {
         let n_blocks = n.div_ceil(g.cols);
         let group_n = n_blocks.min(g.b_depth / k_chunk).min(g.acc_depth / block_rows).max(1);
         let group_m = m_blocks.min(g.a_depth / k_chunk).min(g.acc_depth / (block_rows * group_n)).max(1);
-        Self { m, k, n, block_rows, block_cols: g.cols, k_chunk, group_m, group_n, a_base: 0, b_base: 0, b_by_block: false }
+        Self { m, k, n, block_rows, block_cols: g.cols, k_chunk, group_m, group_n, a_base: 0, b_base: 0, b_by_block: false, a_by_block: false }
     }
 
     /// The plan in the A entries `a` and the B entries `b` alone, so that
@@ -137,6 +140,16 @@ impl GemmPlan {
         }
         let group_m = self.m_blocks().min(a_entries / self.k).min(g.acc_depth / self.block_rows).max(1);
         Self { group_m, group_n: 1, b_by_block: true, ..self }
+    }
+
+    /// The same plan with both operands kept on chip whole, when A and B
+    /// hold them and K is one chunk: each panel written once, in its own
+    /// place, and the groups as [`Self::by_block`] makes them.
+    pub fn resident(self, g: Geometry) -> Self {
+        if self.k_chunk != self.k || self.m_blocks() * self.k > g.a_depth || self.n_blocks() * self.k > g.b_depth {
+            return self;
+        }
+        Self { a_by_block: true, ..self.by_block(g, g.a_depth, g.b_depth) }
     }
 
     /// First B entry of N block `nb`'s panel, in group slot `slot`.
@@ -297,6 +310,17 @@ mod tests {
         }
         // Too little B for every panel: unchanged.
         assert_eq!(whole.by_block(G, 512, 199), whole);
+    }
+
+    #[test]
+    fn operands_that_fit_are_kept_whole() {
+        // 40 M blocks and 8 N blocks of K = 12: both fit, each panel once.
+        let p = GemmPlan::new(G, 160, 12, 32).resident(G);
+        assert!(p.a_by_block && p.b_by_block);
+        assert_eq!((p.group_m, p.group_n, p.groups().len()), (40, 1, 8));
+        // Too much A (50 x 12 > 512 entries): as it was.
+        let q = GemmPlan::new(G, 200, 12, 32);
+        assert_eq!(q.resident(G), q);
     }
 
     #[test]
