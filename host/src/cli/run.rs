@@ -27,7 +27,10 @@ CONV_2D and FULLY_CONNECTED run on the NPU; DEPTHWISE_CONV_2D, pools, ADD,
 RESHAPE, SOFTMAX, QUANTIZE and DEQUANTIZE run on the host, each equal to
 TFLite's reference kernel bit for bit. On a device with the mover
 (memory.mover), a CONV_2D's im2col operand is built on chip from its input
-map (the report says \"NPU, on chip\"). A model with any other operator is
+map (the report says \"NPU, on chip\"), and on a single such device a
+convolution read by the next layer leaves its output on chip for it (the
+next convolution's map, or a FULLY_CONNECTED's operand after a RESHAPE):
+such layers run item by item and say \"NPU, chained\". A model with any other operator is
 refused before anything is sent (exit 1, no output file).")]
 pub struct RunArgs {
     /// The model: an int8 TensorFlow Lite flatbuffer
