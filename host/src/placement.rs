@@ -79,19 +79,23 @@ impl Placement {
     /// in OUT from entry `out_entry` on (lane 0 the first column).
     /// `out_lanes` and `dst_lanes` are OUT's and the destination bank's
     /// bytes an entry. One MOVE a kept stretch of a row (of the kept rows
-    /// when they lie back to back).
+    /// when they lie back to back), or, for more whole rows in a row than
+    /// columns, one MOVE a column over those rows.
     pub fn moves(&self, out_entry: usize, pixels: Range<usize>, columns: Range<usize>, out_lanes: usize, dst_lanes: usize) -> Result<Vec<Move>, String> {
         let (p0, j0) = (pixels.start, columns.start);
-        let (pixels, columns) = (pixels.len(), columns.len());
+        let columns = columns.len();
         let place = |index: usize| Place::of_index(index, dst_lanes).ok_or_else(|| format!("byte {index} of {:?} is past the 16-bit entries", self.bank));
-        let mut moves = vec![];
+        let from = |index: usize| Place::of_index(index, out_lanes).ok_or_else(|| format!("byte {index} of OUT is past the 16-bit entries"));
+        let runs = |n: usize| u16::try_from(n).map_err(|_| format!("{n} runs exceed a MOVE's 65535"));
+        // The kept stretches of pixels: (first, count).
+        let mut stretches = vec![];
         let mut p = p0;
-        while p < p0 + pixels {
+        while p < pixels.end {
             let (row, x) = (p / self.row_pixels, p % self.row_pixels);
             // The rest of this row within the pixels asked for; when rows
             // lie back to back whole, the rest of the kept rows.
             let row_end = if self.rows_back_to_back() { self.keep_rows * self.row_pixels } else { p - x + self.row_pixels };
-            let run_end = row_end.max(p + 1).min(p0 + pixels);
+            let run_end = row_end.max(p + 1).min(pixels.end);
             let kept = if row >= self.keep_rows {
                 0
             } else if self.rows_back_to_back() {
@@ -100,22 +104,57 @@ impl Placement {
                 run_end.min(p - x + self.keep_pixels).saturating_sub(p)
             };
             if kept > 0 {
-                let src_entry = out_entry + (p - p0);
-                moves.push(Move {
-                    src_bank: Bank::Out as u8,
-                    dst_bank: self.bank as u8,
-                    src: Place::of_index(src_entry * out_lanes, out_lanes).ok_or("an OUT entry past 16 bits")?,
-                    dst: place(self.first_byte + row * self.row_bytes + x * self.pixel_bytes + j0 * self.channel_bytes)?,
-                    count: columns as u16,
-                    runs: u16::try_from(kept).map_err(|_| "more than 65535 pixels in a row")?,
-                    src_step: Place::new(0, 1),
-                    src_run: Place::of_index(out_lanes, out_lanes).expect("one entry"),
-                    dst_step: place(self.channel_bytes)?,
-                    dst_run: place(self.pixel_bytes)?,
-                    zeros: false,
-                });
+                stretches.push((p, kept));
             }
             p = run_end;
+        }
+        let whole = |s: &(usize, usize)| !self.rows_back_to_back() && s.0.is_multiple_of(self.row_pixels) && s.1 == self.keep_pixels;
+        let mut moves = vec![];
+        let mut i = 0;
+        while i < stretches.len() {
+            let (first, kept) = stretches[i];
+            let (row, x) = (first / self.row_pixels, first % self.row_pixels);
+            let mut rows = 0;
+            while i + rows < stretches.len() && whole(&stretches[i + rows]) && stretches[i + rows].0 == first + rows * self.row_pixels {
+                rows += 1;
+            }
+            let src = (out_entry + first - p0) * out_lanes;
+            let dst = self.first_byte + row * self.row_bytes + x * self.pixel_bytes + j0 * self.channel_bytes;
+            if rows > columns {
+                // A column a MOVE: a run a row, a step a pixel.
+                for l in 0..columns {
+                    moves.push(Move {
+                        src_bank: Bank::Out as u8,
+                        dst_bank: self.bank as u8,
+                        src: from(src + l)?,
+                        dst: place(dst + l * self.channel_bytes)?,
+                        count: runs(self.keep_pixels)?,
+                        runs: runs(rows)?,
+                        src_step: from(out_lanes)?,
+                        src_run: from(self.row_pixels * out_lanes)?,
+                        dst_step: place(self.pixel_bytes)?,
+                        dst_run: place(self.row_bytes)?,
+                        zeros: false,
+                    });
+                }
+                i += rows;
+                continue;
+            }
+            // A stretch a MOVE: a run a pixel, a step a column.
+            moves.push(Move {
+                src_bank: Bank::Out as u8,
+                dst_bank: self.bank as u8,
+                src: from(src)?,
+                dst: place(dst)?,
+                count: columns as u16,
+                runs: runs(kept)?,
+                src_step: from(1)?,
+                src_run: from(out_lanes)?,
+                dst_step: place(self.channel_bytes)?,
+                dst_run: place(self.pixel_bytes)?,
+                zeros: false,
+            });
+            i += 1;
         }
         Ok(moves)
     }
@@ -216,8 +255,36 @@ mod tests {
                 }
             }
         }
-        // One MOVE an output row, four for the padding.
-        assert_eq!(moves.len(), 5 + 4);
+        // One MOVE a column (5 whole rows, 3 columns), four for the padding.
+        assert_eq!(moves.len(), 3 + 4);
+    }
+
+    #[test]
+    fn a_group_that_starts_and_ends_inside_rows_places_the_same_bytes() {
+        let (map, w) = map_and_window();
+        let placed = Placement::into_map(&map, &w, 5, 6);
+        let (cols, rows) = (4, 4);
+        let run = |groups: &[(usize, usize)]| {
+            let mut d = device();
+            for p in 0..30 {
+                for j in 0..3 {
+                    d.out[p][j] = (7 * p + j) as i8;
+                }
+            }
+            let mut n = 0;
+            for &(first, end) in groups {
+                for m in placed.moves(first, first..end, 0..3, cols, rows).unwrap() {
+                    assert_eq!(d.move_bytes(&m), Status::Ok, "{m:?}");
+                    n += 1;
+                }
+            }
+            (d.a, n)
+        };
+        // Pixels 0..30 at once (a MOVE a column), or in groups cut inside rows.
+        let (whole, n_whole) = run(&[(0, 30)]);
+        let (cut, n_cut) = run(&[(0, 4), (4, 27), (27, 30)]);
+        assert_eq!(whole, cut);
+        assert_eq!((n_whole, n_cut), (3, 1 + 1 + 3 + 1 + 1));
     }
 
     #[test]
@@ -227,8 +294,9 @@ mod tests {
         let map = FeatureMap { bank: Bank::A, first_byte: 0, height: 5, width: 5, channels: 1, pixel_bytes: 1 };
         let placed = Placement::into_map(&map, &w, 6, 6);
         let moves = placed.moves(0, 0..36, 0..1, 4, 4).unwrap();
-        assert_eq!(moves.len(), 5);
-        assert!(moves.iter().all(|m| m.runs == 5));
+        // 5 of the 6 rows, 5 of the 6 pixels a row: one MOVE for the one column.
+        assert_eq!(moves.len(), 1);
+        assert_eq!((moves[0].count, moves[0].runs), (5, 5));
         assert!(pad_moves(&map, &w, 6, 6, 99, 4).unwrap().is_empty());
     }
 
