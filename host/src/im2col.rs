@@ -100,7 +100,7 @@ pub fn im2col_moves(x: &FeatureMap, w: &Window, a_entry: usize, rows: usize, src
                         src_step: place(1, src_lanes)?,
                         src_run: place(w.stride * x.pixel_bytes, src_lanes)?,
                         dst_step: Place::new(1, 0),
-                        dst_run: Place::new(0, 1),
+                        dst_run: place(1, rows)?,
                         zeros: false,
                     });
                     lane += run;
@@ -206,7 +206,7 @@ pub fn im2col_by_taps(x: &FeatureMap, w: &Window, out_rows: std::ops::Range<usiz
                         runs: count(out_rows.len(), "output rows")?,
                         src_step: place(w.stride * x.pixel_bytes, src_lanes)?,
                         src_run: place(w.stride * x.width * x.pixel_bytes, src_lanes)?,
-                        dst_step: Place::new(0, 1),
+                        dst_step: place(1, staging.lanes)?,
                         dst_run: place(w.out_w, staging.lanes)?,
                         zeros: false,
                     });
@@ -220,10 +220,10 @@ pub fn im2col_by_taps(x: &FeatureMap, w: &Window, out_rows: std::ops::Range<usiz
                         dst: place(staging.first_byte + tap0 * pixels + r * w.out_w, staging.lanes)?,
                         count: count(x.channels, "channels")?,
                         runs: count(w.out_w, "output width")?,
-                        src_step: Place::new(0, 1),
+                        src_step: place(1, src_lanes)?,
                         src_run: place(w.stride * x.pixel_bytes, src_lanes)?,
                         dst_step: place(pixels, staging.lanes)?,
-                        dst_run: Place::new(0, 1),
+                        dst_run: place(1, staging.lanes)?,
                         zeros: false,
                     });
                 }
@@ -340,6 +340,39 @@ mod tests {
                 let q = rows.start * out_w + p;
                 for kk in 0..k {
                     assert_eq!(d.a[10 + (p / 4) * k + kk][p % 4], whole[(q / 4) * k + kk][q % 4], "{h}x{wd}x{ch} kernel {kh}x{kw} stride {stride} rows {rows:?}: pixel {p} tap {kk}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn banks_of_one_lane_take_their_byte_steps_as_whole_entries() {
+        // A 1x1 array: A and B have one byte an entry, so a one-byte step is
+        // the next entry (a step of lane 1 would be refused).
+        let mut c = NpuConfig::default();
+        c.array.rows = 1;
+        c.array.cols = 1;
+        c.memory.mover = true;
+        for (ch, rows) in [(3usize, 0..2usize), (1, 0..3)] {
+            let mut d = DeviceModel::new(&c);
+            let (h, wd) = (4, 4);
+            let x: Vec<Vec<i8>> = (0..h * wd).map(|p| (0..ch).map(|ci| (p * 5 + ci * 3 + 2) as i8).collect()).collect();
+            for (p, v) in x.iter().enumerate() {
+                for (ci, &b) in v.iter().enumerate() {
+                    d.b[p * ch + ci][0] = b;
+                }
+            }
+            let fm = FeatureMap { bank: Bank::B, first_byte: 0, height: h, width: wd, channels: ch, pixel_bytes: ch };
+            let w = Window { kernel_h: 2, kernel_w: 2, stride: 1, pad_top: 0, pad_left: 0, out_h: 3, out_w: 3 };
+            let staging = Staging { bank: Bank::B, first_byte: h * wd * ch, lanes: 1 };
+            for m in im2col_by_taps(&fm, &w, rows.clone(), &staging, 0, 1, 1).unwrap() {
+                assert_eq!(d.move_bytes(&m), Status::Ok, "{m:?}");
+            }
+            let whole = im2col_reference(&x, &fm, &w, 1);
+            let k = w.patch(ch);
+            for p in 0..rows.len() * 3 {
+                for kk in 0..k {
+                    assert_eq!(d.a[p * k + kk][0], whole[(rows.start * 3 + p) * k + kk][0], "{ch} channels: pixel {p} tap {kk}");
                 }
             }
         }

@@ -198,7 +198,7 @@ pub fn pad_moves(map: &FeatureMap, w: &Window, height: usize, width: usize, sour
             runs: runs as u16,
             src_step: Place::default(),
             src_run: Place::default(),
-            dst_step: Place::new(0, 1),
+            dst_step: place(1)?,
             dst_run: place(run)?,
             zeros: false,
         });
