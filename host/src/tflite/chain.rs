@@ -134,7 +134,8 @@ pub struct StepCost {
 enum Step<'a> {
     Conv { c: &'a Conv2d, p: Box<ConvParams>, room: Room, input: Option<FeatureMap>, output: Option<Placement>, tee: Option<usize> },
     Reshape,
-    Fc { f: &'a FullyConnected, weights: Matrix<i8>, plan: GemmPlan },
+    /// `f` for one item, its INT32 sums requantized on the host.
+    Fc { f: Box<FullyConnected>, weights: Matrix<i8>, plan: GemmPlan, bias: Vec<i32> },
 }
 
 /// A chain's run: the last layer's output for every item, each tee's
@@ -166,7 +167,12 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
                 Step::Conv { c, p, room, input, output, tee } => {
                     let source = match input {
                         Some(map) => {
-                            fill_padding(npu, map, p, c)?;
+                            // Nothing but this chain writes its maps between
+                            // items, and the layer before writes only the
+                            // inside: the padding stays after the first.
+                            if n == 0 {
+                                fill_padding(npu, map, p, c)?;
+                            }
                             MapSource::OnChip(*map)
                         }
                         None => MapSource::Host(&x[n * item..(n + 1) * item]),
@@ -185,12 +191,10 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
                     }
                 }
                 Step::Reshape => {}
-                Step::Fc { f, weights, plan } => {
+                Step::Fc { f, weights, plan, bias } => {
                     let acc = npu.gemm_a_on_chip(plan, weights)?;
-                    let bias = f.folded_bias();
                     let acc = Matrix::from_fn(1, f.outputs, |_, j| acc.get(0, j).wrapping_add(bias[j]));
-                    let one = FullyConnected { batch: 1, ..(*f).clone() };
-                    out.extend(one.requantize(&acc));
+                    out.extend(f.requantize(&acc));
                 }
             }
             let stats = npu.link_stats();
@@ -285,7 +289,7 @@ fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: bool) -> Opt
                     return None;
                 }
                 *output = Some(Placement::into_operand(a.start, 0, rows, c.rows.output, c.cols.output, c.out_channels));
-                steps.push(Step::Fc { f, weights: f.weights(), plan });
+                steps.push(Step::Fc { f: Box::new(FullyConnected { batch: 1, ..f.clone() }), weights: f.weights(), plan, bias: f.folded_bias() });
             }
             _ => return None,
         }
