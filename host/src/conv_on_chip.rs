@@ -241,14 +241,7 @@ impl Npu {
             let (a_part, b_part) = (layout.a_first..room.a.end, if room.weights.is_some() { layout.weights.clone() } else { layout.weights.start..room.b.end });
             let plan = GemmPlan::within(g, pixels, k, n, a_part.clone(), b_part).by_block(g, a_part.len(), layout.weights.len());
             let mut narrow = Matrix::<i8>::zeros(pixels, n);
-            // The placement from this chunk's first row.
-            let chunk = sink.placement().map(|p| p.from_row(r0));
-            let chunk_sink = match (sink, &chunk) {
-                (Sink::OnChip(_), Some(c)) => Sink::OnChip(c),
-                (Sink::Both(_), Some(c)) => Sink::Both(c),
-                _ => Sink::Host,
-            };
-            self.run_plan_checked(&plan, AOperand::OnChip, conv.weights, q, chunk_sink, &mut narrow)?;
+            self.run_plan_checked(&plan, AOperand::OnChip, conv.weights, q, sink.from_row(r0), &mut narrow)?;
             if sink.to_host() {
                 for p in 0..pixels {
                     for j in 0..n {

@@ -2,6 +2,7 @@
 //! GEMMs of any shape exactly as the reference computes them.
 
 use crate::link::{Command, Link, LinkError, LinkStats, LinkTiming};
+use crate::placement::Placement;
 use crate::plan::{GemmPlan, Geometry};
 use crate::shadow::BankShadow;
 use crate::transport::Transport;
@@ -543,17 +544,17 @@ impl Npu {
 
 /// Where a layer's requantized results go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sink<'a> {
+pub enum Sink {
     /// READ back to the host.
     Host,
     /// MOVEd from OUT to where the next layer reads them.
-    OnChip(&'a crate::placement::Placement),
+    OnChip(Placement),
     /// Both: the next layer reads them on chip, another on the host.
-    Both(&'a crate::placement::Placement),
+    Both(Placement),
 }
 
-impl Sink<'_> {
-    pub fn placement(&self) -> Option<&crate::placement::Placement> {
+impl Sink {
+    pub fn placement(&self) -> Option<&Placement> {
         match self {
             Sink::Host => None,
             Sink::OnChip(p) | Sink::Both(p) => Some(p),
@@ -562,6 +563,16 @@ impl Sink<'_> {
 
     pub fn to_host(&self) -> bool {
         !matches!(self, Sink::OnChip(_))
+    }
+
+    /// The same sink for a layer's output from row `row` on (see
+    /// [`Placement::from_row`]).
+    pub fn from_row(&self, row: usize) -> Self {
+        match self {
+            Sink::Host => Sink::Host,
+            Sink::OnChip(p) => Sink::OnChip(p.from_row(row)),
+            Sink::Both(p) => Sink::Both(p.from_row(row)),
+        }
     }
 }
 

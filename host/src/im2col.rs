@@ -164,35 +164,17 @@ pub fn im2col_by_taps(x: &FeatureMap, w: &Window, out_rows: std::ops::Range<usiz
         return Ok(vec![]);
     }
     let mut moves = Vec::with_capacity(k + rows);
-    // A packed map's kernel row (kx, c) is one stretch of bytes, as are its
-    // taps in the patch: one MOVE then covers a kernel row under an output
-    // row. Otherwise each (ky, kx)'s C staging rows take one MOVE a channel
-    // (a run an output row), or one an output row (a run a pixel's
-    // channels). Whichever takes fewest commands.
+    // Each (ky, kx)'s C staging rows take one MOVE a channel (a run an
+    // output row), or one an output row (a run a pixel's channels). A packed
+    // map's kernel row (kx, c) is one stretch of bytes, as are its taps in
+    // the patch: then one MOVE an output row may cover all of a kernel row's
+    // kx. Whichever takes fewest commands.
     let r = out_rows.len();
-    let by_kernel_row = x.pixel_bytes == x.channels && w.kernel_h * r < w.kernel_h * w.kernel_w * x.channels.min(r);
-    if by_kernel_row {
-        for ky in 0..w.kernel_h {
-            for (i, oy) in out_rows.clone().enumerate() {
-                moves.push(Move {
-                    src_bank: x.bank as u8,
-                    dst_bank: staging.bank as u8,
-                    src: place(x.first_byte + (oy * w.stride + ky) * x.width * x.pixel_bytes, src_lanes)?,
-                    dst: place(staging.first_byte + ky * w.kernel_w * x.channels * pixels + i * w.out_w, staging.lanes)?,
-                    count: count(w.kernel_w * x.channels, "a kernel row's taps")?,
-                    runs: count(w.out_w, "output width")?,
-                    src_step: place(1, src_lanes)?,
-                    src_run: place(w.stride * x.pixel_bytes, src_lanes)?,
-                    dst_step: place(pixels, staging.lanes)?,
-                    dst_run: place(1, staging.lanes)?,
-                    zeros: false,
-                });
-            }
-        }
-    }
-    let by_channel = x.channels <= r;
-    for ky in (0..w.kernel_h).filter(|_| !by_kernel_row) {
-        for kx in 0..w.kernel_w {
+    let packed = x.pixel_bytes == x.channels;
+    let by_channel = x.channels <= r && !(packed && r < w.kernel_w * x.channels);
+    let span = if packed && !by_channel { w.kernel_w } else { 1 };
+    for ky in 0..w.kernel_h {
+        for kx in (0..w.kernel_w).step_by(span) {
             let tap0 = (ky * w.kernel_w + kx) * x.channels;
             let src = |oy: usize, c: usize| place(x.first_byte + ((oy * w.stride + ky) * x.width + kx) * x.pixel_bytes + c, src_lanes);
             if by_channel {
@@ -203,7 +185,7 @@ pub fn im2col_by_taps(x: &FeatureMap, w: &Window, out_rows: std::ops::Range<usiz
                         src: src(out_rows.start, c)?,
                         dst: place(staging.first_byte + (tap0 + c) * pixels, staging.lanes)?,
                         count: count(w.out_w, "output width")?,
-                        runs: count(out_rows.len(), "output rows")?,
+                        runs: count(r, "output rows")?,
                         src_step: place(w.stride * x.pixel_bytes, src_lanes)?,
                         src_run: place(w.stride * x.width * x.pixel_bytes, src_lanes)?,
                         dst_step: place(1, staging.lanes)?,
@@ -212,13 +194,13 @@ pub fn im2col_by_taps(x: &FeatureMap, w: &Window, out_rows: std::ops::Range<usiz
                     });
                 }
             } else {
-                for (r, oy) in out_rows.clone().enumerate() {
+                for (i, oy) in out_rows.clone().enumerate() {
                     moves.push(Move {
                         src_bank: x.bank as u8,
                         dst_bank: staging.bank as u8,
                         src: src(oy, 0)?,
-                        dst: place(staging.first_byte + tap0 * pixels + r * w.out_w, staging.lanes)?,
-                        count: count(x.channels, "channels")?,
+                        dst: place(staging.first_byte + tap0 * pixels + i * w.out_w, staging.lanes)?,
+                        count: count(span * x.channels, "a MOVE's taps")?,
                         runs: count(w.out_w, "output width")?,
                         src_step: place(1, src_lanes)?,
                         src_run: place(w.stride * x.pixel_bytes, src_lanes)?,

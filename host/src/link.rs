@@ -111,6 +111,16 @@ impl DeviceTime {
     }
 }
 
+impl std::ops::AddAssign for DeviceTime {
+    fn add_assign(&mut self, o: DeviceTime) {
+        self.link += o.link;
+        self.gemm += o.gemm;
+        self.requant += o.requant;
+        self.moves += o.moves;
+        self.other += o.other;
+    }
+}
+
 impl Link {
     pub fn new(transport: Box<dyn Transport>, timing: LinkTiming) -> Self {
         Self { transport, decoder: FrameDecoder::new(), decoded: Default::default(), timing, slack: Duration::from_millis(250), stats: LinkStats::default() }

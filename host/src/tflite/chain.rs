@@ -179,15 +179,15 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
                     };
                     let sink = match (output, tee) {
                         (None, _) => Sink::Host,
-                        (Some(placed), None) => Sink::OnChip(placed),
-                        (Some(placed), Some(_)) => Sink::Both(placed),
+                        (Some(placed), None) => Sink::OnChip(*placed),
+                        (Some(placed), Some(_)) => Sink::Both(*placed),
                     };
                     let y = npu.conv_step(&p.on_chip(c, source), &p.requant, room, sink)?;
                     let y = y.ok_or_else(|| DriverError::Unsupported("a convolution of a chain no longer fits".into()))?;
-                    match (output, tee) {
-                        (None, _) => out.extend_from_slice(y.as_slice()),
-                        (Some(_), Some(t)) => tees[*t].extend_from_slice(y.as_slice()),
-                        (Some(_), None) => {}
+                    if output.is_none() {
+                        out.extend_from_slice(y.as_slice());
+                    } else if let Some(t) = tee {
+                        tees[*t].extend_from_slice(y.as_slice());
                     }
                 }
                 Step::Reshape => {}
@@ -198,7 +198,7 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
                 }
             }
             let stats = npu.link_stats();
-            costs[s].device = add(&costs[s].device, &stats.time.since(&before));
+            costs[s].device += stats.time.since(&before);
             costs[s].link_bytes += stats.bytes_sent + stats.bytes_received - bytes;
         }
     }
@@ -223,10 +223,6 @@ fn worth_resending(steps: &[Step], batch: usize) -> bool {
         }
     }
     weights * (batch - 1) < saved * batch
-}
-
-fn add(a: &DeviceTime, b: &DeviceTime) -> DeviceTime {
-    DeviceTime { link: a.link + b.link, gemm: a.gemm + b.gemm, requant: a.requant + b.requant, moves: a.moves + b.moves, other: a.other + b.other }
 }
 
 /// The padding of an on-chip map: its zero point written into the entry
