@@ -509,3 +509,77 @@ fn move_without_the_mover_is_an_unknown_command() {
     assert_eq!(expect(&mut npu, &Request::Read { bank: Bank::B, entry: 0, count: 1 }, Status::Ok), vec![0, 0]);
 }
 
+
+/// A stored program in rust-hdl's simulator: PROGRAM writes GEMM, REQUANT
+/// and MOVE records, RUN runs them as requests and answers once with the
+/// records run, every bank then equal to the model's; a RUN stops at its
+/// first refused record (the records before it ran, none after), and STATUS
+/// counts each PROGRAM and RUN as one frame, not its records.
+#[test]
+fn a_stored_program_runs_as_its_requests_would() {
+    use npu_spec::protocol::{GemmTile, LinkHealth, Move, Place};
+    use npu_spec::requant::RequantOutput;
+    let mut c = small_config();
+    c.memory.mover = true;
+    c.memory.program_bytes = 256;
+    let mut npu = NpuSim::new(&c);
+    let mut model = npu_tests::random_model(&c, 5);
+    model.acc.iter_mut().flatten().for_each(|v| *v = 0);
+    model.bias = (0..c.array.cols as i32).map(|j| 100 * j - 70).collect();
+    model.multipliers = vec![1_518_500_250; c.array.cols];
+    model.shifts = vec![3; c.array.cols];
+    for (bank, lanes) in [(Bank::A, &model.a), (Bank::B, &model.b)] {
+        let data: Vec<u8> = lanes.iter().flatten().map(|&v| v as u8).collect();
+        expect(&mut npu, &Request::Write { bank, entry: 0, data }, Status::Ok);
+    }
+    let scale: Vec<u8> = [model.bias.clone(), model.multipliers.clone(), model.shifts.clone()].concat().iter().flat_map(|v| v.to_le_bytes()).collect();
+    expect(&mut npu, &Request::Write { bank: Bank::Bias, entry: 0, data: scale }, Status::Ok);
+    let health = |npu: &mut NpuSim| LinkHealth::decode(&expect(npu, &Request::Status, Status::Ok)).unwrap();
+    let before = health(&mut npu);
+    let gemm = GemmTile { a_entry: 0, b_entry: 1, acc_entry: 0, m: 2, n: 2, k: 3, accumulate: false, tiles: 2, a_step: 2, b_step: 1, acc_step: 2 };
+    let requant = Request::Requant { src: 0, dst: 1, count: 4, output: RequantOutput { zero_point: 3, min: -100, max: 90 }, bias: true };
+    let mut place = Move::run(Bank::Out, Place::new(1, 0), Bank::A, Place::new(6, 0), 4);
+    place.src_step = Place::new(1, 0);
+    let refused = Move { count: 0, ..place };
+    let records = [Request::Gemm(gemm), requant, Request::Move(place), Request::Move(refused), Request::Gemm(gemm)];
+    let program: Vec<u8> = records.iter().flat_map(Request::record).collect();
+    expect(&mut npu, &Request::Program { at: 7, data: program.clone() }, Status::Ok);
+    assert_eq!(model.program(7, &program), Status::Ok);
+    for r in &records[..3] {
+        match r {
+            Request::Gemm(t) => assert_eq!(model.gemm(t), Status::Ok),
+            Request::Requant { src, dst, count, output, bias } => assert_eq!(model.requant(*src, *dst, *count, output, *bias), Status::Ok),
+            Request::Move(m) => assert_eq!(model.move_bytes(m), Status::Ok),
+            _ => unreachable!(),
+        }
+    }
+    assert_eq!(expect(&mut npu, &Request::Run { at: 7, records: 3 }, Status::Ok), 3u16.to_le_bytes());
+    assert_memory_equals(&npu, &model);
+    // All five: the fourth is refused, the fifth does not run.
+    assert_eq!(model.run(7, 5), (Status::OutOfRange, 3));
+    assert_eq!(expect(&mut npu, &Request::Run { at: 7, records: 5 }, Status::OutOfRange), 3u16.to_le_bytes());
+    assert_memory_equals(&npu, &model);
+    let after = health(&mut npu);
+    // Counted: the first STATUS, PROGRAM and RUN OK; the second RUN an error.
+    assert_eq!((after.frames_ok - before.frames_ok, after.frames_bad - before.frames_bad, after.last_error), (3, 1, Status::OutOfRange as u8));
+    // PROGRAM's own refusals, and a RUN of no records.
+    expect(&mut npu, &Request::Program { at: 255, data: vec![1, 2] }, Status::OutOfRange);
+    expect(&mut npu, &Request::Program { at: 0, data: vec![] }, Status::BadLength);
+    assert_eq!(expect(&mut npu, &Request::Run { at: 7, records: 0 }, Status::OutOfRange), [0, 0]);
+    // A record of length 0, and one a program may not hold.
+    expect(&mut npu, &Request::Program { at: 0, data: vec![0, 1, Opcode::Info as u8] }, Status::Ok);
+    assert_eq!(expect(&mut npu, &Request::Run { at: 0, records: 1 }, Status::BadLength), [0, 0]);
+    assert_eq!(expect(&mut npu, &Request::Run { at: 1, records: 1 }, Status::UnknownCommand), [0, 0]);
+    assert_memory_equals(&npu, &model);
+}
+
+/// Without `memory.program_bytes` PROGRAM and RUN are no commands.
+#[test]
+fn without_program_memory_program_and_run_are_unknown_commands() {
+    let c = small_config();
+    assert_eq!(c.memory.program_bytes, 0);
+    let mut npu = NpuSim::new(&c);
+    expect(&mut npu, &Request::Program { at: 0, data: vec![1, 2] }, Status::UnknownCommand);
+    expect(&mut npu, &Request::Run { at: 0, records: 1 }, Status::UnknownCommand);
+    expect(&mut npu, &Request::Info, Status::Ok);
+}

@@ -41,3 +41,24 @@ fn three_thousand_frames_with_the_mover() {
         assert!(report.by_kind.get(kind).copied().unwrap_or(0) > 10, "too few {kind}: {:?}", report.by_kind);
     }
 }
+
+/// The same with program memory: PROGRAMs of random records (some a
+/// program may not hold) and RUNs of them, checked record by record against
+/// the model (RUN's status and the records that ran), among the damaged
+/// frames too; opcodes 10 and 11 no longer unknown.
+#[test]
+fn three_thousand_frames_with_programs() {
+    if require(&VERILATOR).is_none() {
+        return;
+    }
+    let mut config = link_test_config(2, 32, 32, 16);
+    config.memory.mover = true;
+    config.memory.program_bytes = 256;
+    let mut sim = NpuSim::with_pins(VerilatedNpu::new(&config, None).unwrap(), &config);
+    let report = fuzz(&mut sim, &config, 3_000, 13, &mut |_| {});
+    eprintln!("{report:#?}");
+    assert!(report.clean(), "{report:#?}");
+    for kind in ["program", "program_rejected", "run", "run_rejected", "move", "unknown_command"] {
+        assert!(report.by_kind.get(kind).copied().unwrap_or(0) > 10, "too few {kind}: {:?}", report.by_kind);
+    }
+}

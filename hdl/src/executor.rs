@@ -196,6 +196,10 @@ pub struct Executor {
     /// (the STATUS record's frame counts).
     pub answered_ok: Signal<Out, Bit>,
     pub answered_error: Signal<Out, Bit>,
+    /// One cycle: another block answered with error `noted_status` (the
+    /// program store's PROGRAM and RUN), kept as STATUS's last error.
+    pub note_error: Signal<In, Bit>,
+    pub noted_status: Signal<In, Bits<8>>,
     // ---- Limits and records from the config and the protocol.
     /// (Padded with zeros to the width its byte index can reach: its byte
     /// is read every cycle.)
@@ -564,6 +568,8 @@ impl Executor {
             tx_data_valid: Default::default(),
             start_reply: Default::default(),
             last_error: Default::default(),
+            note_error: Default::default(),
+            noted_status: Default::default(),
             byte_last: Default::default(),
             cursor_last: Default::default(),
             entry_step: Default::default(),
@@ -1136,6 +1142,9 @@ impl Logic for Executor {
             _ => {
                 self.state.d.next = ExecState::Idle;
             }
+        }
+        if self.note_error.val() {
+            self.last_error.d.next = self.noted_status.val();
         }
         // Next cycle's cursor entry: its flip-flop's input, read after every
         // assignment to it above.

@@ -15,6 +15,8 @@
 //!   (the request in hand and the next);
 //! - [`Mover`](mover::Mover) and its two [`PlaceWalker`](place_walker::PlaceWalker)s: MOVE's checks
 //!   and the places of each byte it copies on chip (with `memory.mover`);
+//! - [`ProgramStore`](program_store::ProgramStore): the program memory, PROGRAM and RUN, which
+//!   runs a stored command list's records through the executor (with `memory.program_bytes`);
 //! - [`KeptRegister`](kept_register::KeptRegister): a register that synthesis does not merge with its copies;
 //! - [`WordRam`]: block RAM of 32-bit words written a byte at a time (the ACC and bias banks);
 //! - [`verilog`]: Verilog text of any of them under a chosen module name.
@@ -33,6 +35,7 @@ pub mod multiplier18;
 pub mod mover;
 pub mod npu;
 pub mod pe;
+pub mod program_store;
 pub mod place_walker;
 pub mod ram;
 pub mod request_slots;

@@ -31,6 +31,7 @@ use crate::request_slots::RequestSlots;
 use crate::gemm_engine::GemmEngine;
 use crate::kept_register::KeptRegister;
 use crate::mover::Mover;
+use crate::program_store::ProgramStore;
 use crate::ram::Ram;
 use crate::requant_unit::RequantUnit;
 use crate::response_sender::ResponseSender;
@@ -72,6 +73,10 @@ pub struct Npu {
     /// With `memory.mover` (else empty): MOVE's checks and places (the
     /// executor's cursor moves the bytes).
     mover: Vec<Mover>,
+    /// With `memory.program_bytes` (else empty): the program memory, PROGRAM
+    /// and RUN, between the slots and the executor (none: requests go
+    /// straight from the slots to the executor, its answers to the sender).
+    program_store: Vec<ProgramStore>,
     /// The COUNTERS record's counters, in its order, as counters 0..=7 (each
     /// 40 bits or more: over 6 hours of cycles at 48 MHz; the record's bytes
     /// above read 0), and the STATUS record's frame counts as 8 and 9.
@@ -190,6 +195,9 @@ pub struct Npu {
     /// read, and the mover's controls, which only a mover reads (named so
     /// for the lint when there are none).
     unused_next: Signal<Local, Bits<16>>,
+    /// A frame answered OK, or with an error (STATUS's counts).
+    frame_ok: Signal<Local, Bit>,
+    frame_bad: Signal<Local, Bit>,
 }
 
 /// RAMs that are never read and written in the same cycle: the executor
@@ -228,6 +236,7 @@ impl Npu {
             engine: GemmEngine::new(config),
             requant: RequantUnit::new(config),
             mover: (0..usize::from(m.mover)).map(|_| Mover::new(config)).collect(),
+            program_store: (0..usize::from(m.program_bytes > 0)).map(|_| ProgramStore::new(config)).collect(),
             counters: CounterBank::new(rows * cols, m.read_data_register),
             row_mask: k(rows.next_power_of_two() as u64 - 1),
             col_mask: k(cols.next_power_of_two() as u64 - 1),
@@ -291,6 +300,8 @@ impl Npu {
             lane_u32_reg: dffs(usize::from(m.read_data_register)),
             frame_word: Default::default(),
             unused_next: Default::default(),
+            frame_ok: Default::default(),
+            frame_bad: Default::default(),
         }
     }
 
@@ -387,6 +398,49 @@ impl Logic for Npu {
         self.sender.data_valid.next = self.executor.reply_data_valid.val();
         self.executor.reply_fetch.next = self.sender.fetch.val();
         self.executor.reply_done.next = self.sender.done.val();
+        self.slots.program_shift.next = false;
+        self.slots.program_byte.next = 0.into();
+        self.executor.note_error.next = false;
+        self.executor.noted_status.next = 0.into();
+        // With a program store, it stands between: the slots' request and a
+        // RUN's records go through it to the executor, and the executor's
+        // answers through it to the sender.
+        for u in 0..self.program_store.len() {
+            self.program_store[u].clock.next = self.clock.val();
+            self.program_store[u].slot_ready.next = self.slots.ready.val();
+            self.program_store[u].slot_status.next = self.slots.status.val();
+            self.program_store[u].slot_length.next = self.slots.length.val();
+            self.program_store[u].slot_head.next = self.slots.head.val().get_bits::<48>(0);
+            self.program_store[u].slot_read_data.next = self.slots.read_data.val();
+            self.slots.read_address.next = self.program_store[u].slot_read_address.val();
+            self.slots.answered.next = self.program_store[u].slot_answered.val();
+            self.slots.program_shift.next = self.program_store[u].head_shift.val();
+            self.slots.program_byte.next = self.program_store[u].head_byte.val();
+            self.executor.request_ready.next = self.program_store[u].request_ready.val();
+            self.executor.request_status.next = self.program_store[u].request_status.val();
+            self.executor.length.next = self.program_store[u].request_length.val();
+            self.program_store[u].frame_address.next = self.executor.frame_address.val();
+            self.program_store[u].exec_answered.next = self.executor.answered.val();
+            self.program_store[u].exec_reply_start.next = self.executor.reply_start.val();
+            self.program_store[u].exec_reply_status.next = self.executor.reply_status.val();
+            self.program_store[u].exec_reply_opcode.next = self.executor.reply_opcode.val();
+            self.program_store[u].exec_reply_length.next = self.executor.reply_length.val();
+            self.program_store[u].exec_reply_data.next = self.executor.reply_data.val();
+            self.program_store[u].exec_reply_data_valid.next = self.executor.reply_data_valid.val();
+            self.executor.reply_fetch.next = self.program_store[u].exec_reply_fetch.val();
+            self.executor.reply_done.next = self.program_store[u].exec_reply_done.val();
+            self.sender.start.next = self.program_store[u].reply_start.val();
+            self.sender.status.next = self.program_store[u].reply_status.val();
+            self.sender.opcode.next = self.program_store[u].reply_opcode.val();
+            self.sender.length.next = self.program_store[u].reply_length.val();
+            self.sender.data.next = self.program_store[u].reply_data.val();
+            self.sender.data_valid.next = self.program_store[u].reply_data_valid.val();
+            self.program_store[u].reply_fetch.next = self.sender.fetch.val();
+            self.program_store[u].reply_done.next = self.sender.done.val();
+            self.executor.note_error.next = self.program_store[u].answered_error.val();
+            self.executor.noted_status.next = self.program_store[u].error_status.val();
+            self.busy.next = self.executor.busy.val() | self.sender.busy.val() | self.program_store[u].busy.val();
+        }
 
         // ---- The units: their parameters are the header's fields (which
         // hold until the answer is out), started and awaited by the executor.
@@ -702,8 +756,15 @@ impl Logic for Npu {
         self.counters.increment[6].next = bit_cast::<17, 1>(self.sender.byte_sent.val().into());
         self.counters.increment[7].next = bit_cast::<17, 1>(self.engine.tile_done.val().into());
         // The STATUS record's frame counts: answered OK, answered with an error.
-        self.counters.increment[8].next = bit_cast::<17, 1>(self.executor.answered_ok.val().into());
-        self.counters.increment[9].next = bit_cast::<17, 1>(self.executor.answered_error.val().into());
+        // (A RUN's records are not frames; PROGRAM and RUN are.)
+        self.frame_ok.next = self.executor.answered_ok.val();
+        self.frame_bad.next = self.executor.answered_error.val();
+        for u in 0..self.program_store.len() {
+            self.frame_ok.next = (self.executor.answered_ok.val() & !self.program_store[u].busy.val()) | self.program_store[u].answered_ok.val();
+            self.frame_bad.next = (self.executor.answered_error.val() & !self.program_store[u].busy.val()) | self.program_store[u].answered_error.val();
+        }
+        self.counters.increment[8].next = bit_cast::<17, 1>(self.frame_ok.val().into());
+        self.counters.increment[9].next = bit_cast::<17, 1>(self.frame_bad.val().into());
         for c in 10..crate::counter_bank::COUNTERS {
             self.counters.increment[c].next = 0.into();
         }

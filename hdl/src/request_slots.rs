@@ -73,6 +73,11 @@ pub struct RequestSlots {
     pub read_data: Signal<Out, Bits<8>>,
     /// One cycle: the presented request is answered.
     pub answered: Signal<In, Bit>,
+    /// One cycle: shift `program_byte` into the header register at its top,
+    /// as the copy does (a stored program's record, see ProgramStore,
+    /// while its RUN is presented; tied low without one).
+    pub program_shift: Signal<In, Bit>,
+    pub program_byte: Signal<In, Bits<8>>,
     /// The payloads: slot s at offsets s * MAX_REQUEST_PAYLOAD...
     frame: Ram<Bits<8>>,
     header_last: Constant<Bits<5>>,
@@ -131,6 +136,8 @@ impl RequestSlots {
             read_address: Default::default(),
             read_data: Default::default(),
             answered: Default::default(),
+            program_shift: Default::default(),
+            program_byte: Default::default(),
             frame: Ram::without_collisions(2 * MAX_REQUEST_PAYLOAD),
             header_last: k(header_bytes as u64 - 1),
             header_top: k(8 * (header_bytes as u64 - 1)),
@@ -220,6 +227,9 @@ impl Logic for RequestSlots {
             if self.shift_byte.q.val() {
                 self.head_reg.d.next = (self.head_reg.q.val() >> 8) | (bit_cast::<208, 8>(self.frame.read_data.val()) << self.header_top.val());
             }
+        }
+        if self.program_shift.val() {
+            self.head_reg.d.next = (self.head_reg.q.val() >> 8) | (bit_cast::<208, 8>(self.program_byte.val()) << self.header_top.val());
         }
         if self.settling.q.val() != 0 {
             self.settling.d.next = self.settling.q.val() - 1;

@@ -72,6 +72,8 @@ struct Fuzzer<'a, P: NpuPins> {
     bad: u64,
     macs: u64,
     tiles: u64,
+    /// Programs written whole and not overwritten since: (first byte, records).
+    programs: Vec<(u16, u16)>,
 }
 
 impl<P: NpuPins> Fuzzer<'_, P> {
@@ -152,8 +154,14 @@ impl<P: NpuPins> Fuzzer<'_, P> {
     fn command(&mut self) -> (&'static str, Vec<u8>, Expect) {
         let c = self.config;
         let (rows, cols) = (c.array.rows, c.array.cols);
-        // (MOVE, where the config builds it.)
-        match self.rng.below(if c.memory.mover { 9 } else { 8 }) {
+        // (MOVE, where the config builds it; PROGRAM and RUN, where it has
+        // program memory.)
+        let kinds = if c.memory.mover { 9 } else { 8 };
+        let r = self.rng.below(kinds + if c.memory.program_bytes > 0 { 2 } else { 0 });
+        if r >= kinds {
+            return if r == kinds { self.program_command() } else { self.run_command() };
+        }
+        match r {
             0 | 1 => {
                 let bank = self.random_bank();
                 let eb = Bank::from_u8(bank).map_or(4, |b| b.entry_bytes(c));
@@ -241,6 +249,108 @@ impl<P: NpuPins> Fuzzer<'_, P> {
         }
     }
 
+    /// A command a program may hold, valid or not (the model decides).
+    fn random_record(&mut self) -> Vec<u8> {
+        let c = self.config;
+        let (rows, cols) = (c.array.rows as u64, c.array.cols as u64);
+        match self.rng.below(if c.memory.mover { 16 } else { 13 }) {
+            0..=3 | 9..=11 => {
+                // Mostly in range: a program of refused records runs little.
+                let side = |rng: &mut XorShift, n: u64| if rng.below(10) == 0 { n + 1 } else { 1 + rng.below(n) };
+                let m = side(&mut self.rng, rows) as u8;
+                let n = side(&mut self.rng, cols) as u8;
+                Request::Gemm(GemmTile {
+                    a_entry: self.rng.below(c.memory.a_depth as u64 / 2) as u16,
+                    b_entry: self.rng.below(c.memory.b_depth as u64 / 2) as u16,
+                    acc_entry: self.rng.below(c.memory.acc_depth as u64 / 2) as u16,
+                    m,
+                    n,
+                    k: 1 + self.rng.below(8) as u16,
+                    accumulate: self.rng.below(2) == 0,
+                    tiles: 1 + self.rng.below(2) as u16,
+                    a_step: self.rng.below(4) as u16,
+                    b_step: self.rng.below(4) as u16,
+                    acc_step: self.rng.below(4) as u16,
+                })
+                .record()
+            }
+            4..=6 | 12 => {
+                let depth = c.memory.acc_depth as u64;
+                let (lo, hi) = (self.rng.next_u64() as i8, self.rng.next_u64() as i8);
+                let output = RequantOutput { zero_point: self.rng.next_u64() as i8, min: lo.min(hi), max: if self.rng.below(10) == 0 { lo.min(hi) - 1 } else { lo.max(hi) } };
+                let (src, dst, count) = (self.rng.below(depth / 2) as u16, self.rng.below(depth / 2 + 1) as u16, self.rng.below(4) as u16);
+                Request::Requant { src, dst, count, output, bias: self.rng.below(2) == 0 }.record()
+            }
+            7 => {
+                // Not a record a program may hold: length 0, no such command
+                // in a program, or a wrong length.
+                match self.rng.below(3) {
+                    0 => vec![0],
+                    1 => vec![1, [Opcode::Info as u8, Opcode::Write as u8, Opcode::Run as u8, 0x77][self.rng.below(4) as usize]],
+                    _ => {
+                        let mut r = Request::Gemm(GemmTile { a_entry: 0, b_entry: 0, acc_entry: 0, m: 1, n: 1, k: 1, accumulate: false, tiles: 1, a_step: 0, b_step: 0, acc_step: 0 }).record();
+                        r[0] -= 1;
+                        r.pop();
+                        r
+                    }
+                }
+            }
+            8 => Request::Move(Move::run(Bank::A, Place::default(), Bank::B, Place::default(), 1)).record(),
+            _ => {
+                let m = self.random_move();
+                Request::Move(m).record()
+            }
+        }
+    }
+
+    /// PROGRAM: a few records somewhere in the program memory (now and then
+    /// none, or past its end), remembered for RUN when written whole.
+    fn program_command(&mut self) -> (&'static str, Vec<u8>, Expect) {
+        let size = self.config.memory.program_bytes;
+        let n = self.rng.below(5);
+        let records: Vec<Vec<u8>> = (0..n).map(|_| self.random_record()).collect();
+        let data = records.concat();
+        let at = if self.rng.below(10) == 0 { size - self.rng.below(8) as usize } else { self.rng.below((size - data.len().min(size)) as u64 + 1) as usize };
+        let at = at as u16;
+        let status = self.model.program(at, &data);
+        if status == Status::Ok {
+            let (lo, hi) = (usize::from(at), usize::from(at) + data.len());
+            self.programs.retain(|&(a, r)| {
+                let end = usize::from(a) + program_len(&self.model.program, a, r);
+                end <= lo || usize::from(a) >= hi
+            });
+            self.programs.push((at, n as u16));
+        }
+        let frame = Request::Program { at, data }.frame();
+        let work = 4 * frame.len() as u64 + 50;
+        (if status == Status::Ok { "program" } else { "program_rejected" }, frame, expect(status, None, 0, work))
+    }
+
+    /// RUN: a program written whole, all of its records or the first few
+    /// (now and then none).
+    fn run_command(&mut self) -> (&'static str, Vec<u8>, Expect) {
+        let (at, records) = match self.programs.len() {
+            0 => (0, 0),
+            n => self.programs[self.rng.below(n as u64) as usize],
+        };
+        let records = if self.rng.below(4) == 0 { self.rng.below(u64::from(records) + 1) as u16 } else { records };
+        let before = self.model.program.clone();
+        let (status, done) = self.model.run(at, records);
+        // The GEMMs that ran, for the counters.
+        let mut p = usize::from(at);
+        for _ in 0..done {
+            let len = usize::from(before[p]);
+            if let Ok(Request::Gemm(t)) = Request::decode_record(&before[p + 1..p + 1 + len]) {
+                self.macs += u64::from(t.m) * u64::from(t.n) * u64::from(t.k) * u64::from(t.tiles);
+                self.tiles += u64::from(t.tiles);
+            }
+            p += 1 + len;
+        }
+        let work = 3_000 * u64::from(records) + 200;
+        let kind = if status == Status::Ok { "run" } else { "run_rejected" };
+        (kind, Request::Run { at, records }.frame(), expect(status, Some(done.to_le_bytes().to_vec()), 2, work))
+    }
+
     /// A MOVE, mostly between byte banks and inside them, now and then a
     /// bank, a lane or a range the device must refuse.
     fn random_move(&mut self) -> Move {
@@ -290,8 +400,15 @@ impl<P: NpuPins> Fuzzer<'_, P> {
                 self.exchange("skewed_3_percent", &frame, skew, e);
             }
             60..=64 => {
-                // (Past the last opcode the config builds: MOVE's with the mover.)
-                let first_unknown = if self.config.memory.mover { Opcode::Move as u8 + 1 } else { Opcode::Move as u8 };
+                // (Past the last opcode the config builds: MOVE's with the
+                // mover, RUN's with program memory.)
+                let first_unknown = if self.config.memory.program_bytes > 0 {
+                    Opcode::Run as u8 + 1
+                } else if self.config.memory.mover {
+                    Opcode::Move as u8 + 1
+                } else {
+                    Opcode::Move as u8
+                };
                 let op = match self.rng.below(2) {
                     0 => 0u8,
                     _ => first_unknown + self.rng.below(u64::from(255 - first_unknown) + 1) as u8,
@@ -343,11 +460,23 @@ impl<P: NpuPins> Fuzzer<'_, P> {
     }
 }
 
+/// The bytes of `records` records from `at` (as far as they lie in `program`).
+fn program_len(program: &[u8], at: u16, records: u16) -> usize {
+    let mut p = usize::from(at);
+    for _ in 0..records {
+        match program.get(p) {
+            Some(&len) => p += 1 + usize::from(len),
+            None => break,
+        }
+    }
+    p - usize::from(at)
+}
+
 /// Runs `frames` inputs from `seed` against the NPU behind `sim`, then reads
 /// every bank back. `progress` gets the count every 1000 inputs.
 pub fn fuzz<P: NpuPins>(sim: &mut NpuSim<P>, config: &NpuConfig, frames: u64, seed: u64, progress: &mut dyn FnMut(u64)) -> FuzzReport {
     let start = sim.cycles();
-    let mut f = Fuzzer { sim, config, model: DeviceModel::new(config), rng: XorShift::new(seed), report: FuzzReport::default(), ok: 0, bad: 0, macs: 0, tiles: 0 };
+    let mut f = Fuzzer { sim, config, model: DeviceModel::new(config), rng: XorShift::new(seed), report: FuzzReport::default(), ok: 0, bad: 0, macs: 0, tiles: 0, programs: vec![] };
     f.exchange("clear_counters", &Request::ClearCounters.frame(), 0, expect(Status::Ok, None, 0, 10));
     let health0 = read_health(&mut f);
     for n in 0..frames {

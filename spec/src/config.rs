@@ -137,6 +137,12 @@ pub struct MemoryConfig {
     /// reports it.
     #[serde(default)]
     pub mover: bool,
+    /// Bytes of program memory (PROGRAM and RUN): the commands of a network
+    /// kept on chip, so that an inference sends only its input, one RUN and
+    /// a READ. 0 (none) when absent, else a power of two from 256 to 65536.
+    /// INFO reports it.
+    #[serde(default)]
+    pub program_bytes: usize,
 }
 
 /// Clocks.
@@ -286,6 +292,10 @@ impl NpuConfig {
         depth("memory.a_depth", self.memory.a_depth)?;
         depth("memory.b_depth", self.memory.b_depth)?;
         depth("memory.acc_depth", self.memory.acc_depth)?;
+        let program = self.memory.program_bytes;
+        check("memory.program_bytes", program, program == 0 || (program.is_power_of_two() && (256..=65536).contains(&program)), || {
+            "must be 0 (no program memory) or a power of two from 256 to 65536".into()
+        })?;
         check(
             "memory.acc_depth",
             self.memory.acc_depth,

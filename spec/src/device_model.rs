@@ -3,7 +3,7 @@
 //! shadow copy when it checks that a command changed nothing else.
 
 use crate::config::NpuConfig;
-use crate::protocol::{Bank, GemmTile, Move, Place, Status, BIAS_ENTRIES, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD};
+use crate::protocol::{Bank, GemmTile, Move, Place, Request, Status, BIAS_ENTRIES, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD};
 use crate::requant::{requantize, RequantOutput, RequantParams};
 
 /// Every bank, entry by entry, lane by lane.
@@ -23,6 +23,9 @@ pub struct DeviceModel {
     pub out: Vec<Vec<i8>>,
     /// MOVE is built (`memory.mover`): else it is UNKNOWN_COMMAND.
     pub mover: bool,
+    /// The program memory (`memory.program_bytes`; empty: PROGRAM and RUN
+    /// are UNKNOWN_COMMAND).
+    pub program: Vec<u8>,
 }
 
 impl DeviceModel {
@@ -40,6 +43,7 @@ impl DeviceModel {
             shifts: vec![0; cols],
             out: vec![vec![0; cols]; c.memory.acc_depth],
             mover: c.memory.mover,
+            program: vec![0; c.memory.program_bytes],
         }
     }
 
@@ -173,6 +177,65 @@ impl DeviceModel {
         Status::Ok
     }
 
+    /// The PROGRAM command: `data` into the program memory from byte `at`.
+    pub fn program(&mut self, at: u16, data: &[u8]) -> Status {
+        let at = usize::from(at);
+        if self.program.is_empty() {
+            return Status::UnknownCommand;
+        }
+        if data.is_empty() {
+            return Status::BadLength;
+        }
+        if at + data.len() > self.program.len() {
+            return Status::OutOfRange;
+        }
+        self.program[at..at + data.len()].copy_from_slice(data);
+        Status::Ok
+    }
+
+    /// The RUN command: the status it answers and the records that ran OK
+    /// (see the protocol's program semantics).
+    pub fn run(&mut self, at: u16, records: u16) -> (Status, u16) {
+        if self.program.is_empty() {
+            return (Status::UnknownCommand, 0);
+        }
+        if records == 0 {
+            return (Status::OutOfRange, 0);
+        }
+        let mut at = usize::from(at);
+        for done in 0..records {
+            let status = self.run_record(at);
+            if status != Status::Ok {
+                return (status, done);
+            }
+            at += 1 + usize::from(self.program[at]);
+        }
+        (Status::Ok, records)
+    }
+
+    /// One record, at byte `at`: the status its command answers.
+    fn run_record(&mut self, at: usize) -> Status {
+        let Some(&len) = self.program.get(at) else { return Status::OutOfRange };
+        let len = usize::from(len);
+        if len == 0 {
+            return Status::BadLength;
+        }
+        if at + 1 + len > self.program.len() {
+            return Status::OutOfRange;
+        }
+        let payload = &self.program[at + 1..at + 1 + len];
+        if payload[0] == crate::protocol::Opcode::Move as u8 && !self.mover {
+            return Status::UnknownCommand;
+        }
+        match Request::decode_record(payload) {
+            Ok(Request::Gemm(t)) => self.gemm(&t),
+            Ok(Request::Requant { src, dst, count, output, bias }) => self.requant(src, dst, count, &output, bias),
+            Ok(Request::Move(m)) => self.move_bytes(&m),
+            Ok(_) => unreachable!("decode_record gives only GEMM, REQUANT and MOVE"),
+            Err(status) => status,
+        }
+    }
+
     /// A byte bank's entries and lanes (A, B, OUT), or None for any other.
     fn byte_bank(&self, bank: u8) -> Option<(Bank, usize, usize)> {
         match Bank::from_u8(bank)? {
@@ -236,6 +299,7 @@ impl DeviceModel {
 mod tests {
     use super::*;
     use crate::matrix::Matrix;
+    use crate::protocol::Opcode;
     use crate::reference::gemm_reference;
 
     #[test]
@@ -338,6 +402,44 @@ mod tests {
         // Without the mover, MOVE is no command.
         let mut d = DeviceModel::new(&NpuConfig::default());
         assert_eq!(d.move_bytes(&good), Status::UnknownCommand);
+    }
+
+    #[test]
+    fn a_program_runs_its_records_and_stops_at_the_first_refused() {
+        let mut c = with_mover();
+        c.memory.program_bytes = 256;
+        let mut d = DeviceModel::new(&c);
+        d.b[0] = vec![1, 2, 3, 4];
+        let copy = |to: u16| Request::Move(Move::run(Bank::B, Place::new(0, 0), Bank::A, Place::new(to, 0), 4)).record();
+        let bad = Request::Move(Move { count: 0, ..Move::run(Bank::B, Place::new(0, 0), Bank::A, Place::new(3, 0), 4) }).record();
+        let program = [copy(1), copy(2), bad, copy(4)].concat();
+        assert_eq!(d.program(0, &program), Status::Ok);
+        assert_eq!(d.run(0, 2), (Status::Ok, 2));
+        assert_eq!((d.a[1].clone(), d.a[2].clone()), (vec![1, 2, 3, 4], vec![1, 2, 3, 4]));
+        // The third record is refused: the fourth does not run.
+        assert_eq!(d.run(0, 4), (Status::OutOfRange, 2));
+        assert_eq!(d.a[4], vec![0; 4]);
+        // From the fourth record's byte on, it runs alone.
+        let fourth = (3 * copy(0).len()) as u16;
+        assert_eq!(d.run(fourth, 1), (Status::Ok, 1));
+        assert_eq!(d.a[4], vec![1, 2, 3, 4]);
+        assert_eq!(d.run(0, 0), (Status::OutOfRange, 0));
+        // A record of length 0, one past the end, one that is not a command a program holds.
+        let before = d.clone();
+        assert_eq!(d.program(250, &[0]), Status::Ok);
+        assert_eq!(d.run(250, 1), (Status::BadLength, 0));
+        assert_eq!(d.program(250, &[6, Opcode::Move as u8]), Status::Ok);
+        assert_eq!(d.run(250, 1), (Status::OutOfRange, 0));
+        assert_eq!(d.program(250, &[1, Opcode::Info as u8]), Status::Ok);
+        assert_eq!(d.run(250, 1), (Status::UnknownCommand, 0));
+        assert_eq!((&d.a, &d.b), (&before.a, &before.b));
+        // PROGRAM's own checks.
+        assert_eq!(d.program(0, &[]), Status::BadLength);
+        assert_eq!(d.program(255, &[1, 2]), Status::OutOfRange);
+        // Without program memory there is no PROGRAM or RUN.
+        let mut d = DeviceModel::new(&with_mover());
+        assert_eq!(d.program(0, &program), Status::UnknownCommand);
+        assert_eq!(d.run(0, 1), (Status::UnknownCommand, 0));
     }
 
     fn with_mover() -> NpuConfig {

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 /// First byte of every frame.
 pub const SYNC: u8 = 0xA5;
 /// Version of this format, reported by INFO.
-pub const FORMAT_VERSION: u8 = 3;
+pub const FORMAT_VERSION: u8 = 4;
 /// Bytes before the payload: SYNC and the 16-bit payload length.
 pub const FRAME_HEAD: usize = 3;
 /// Bytes after the payload: the CRC.
@@ -72,10 +72,12 @@ pub enum Opcode {
     Counters = 0x07,
     ClearCounters = 0x08,
     Move = 0x09,
+    Program = 0x0A,
+    Run = 0x0B,
 }
 
 impl Opcode {
-    pub const ALL: [Opcode; 9] = [
+    pub const ALL: [Opcode; 11] = [
         Opcode::Info,
         Opcode::Write,
         Opcode::Read,
@@ -85,6 +87,8 @@ impl Opcode {
         Opcode::Counters,
         Opcode::ClearCounters,
         Opcode::Move,
+        Opcode::Program,
+        Opcode::Run,
     ];
 
     pub fn from_u8(v: u8) -> Option<Self> {
@@ -102,6 +106,8 @@ impl Opcode {
             Opcode::Counters => "COUNTERS",
             Opcode::ClearCounters => "CLEAR_COUNTERS",
             Opcode::Move => "MOVE",
+            Opcode::Program => "PROGRAM",
+            Opcode::Run => "RUN",
         }
     }
 
@@ -113,11 +119,19 @@ impl Opcode {
             Opcode::Gemm => GEMM_FIELDS,
             Opcode::Requant => REQUANT_FIELDS,
             Opcode::Move => MOVE_FIELDS,
+            Opcode::Program => PROGRAM_FIELDS,
+            Opcode::Run => RUN_FIELDS,
             _ => &[],
         }
     }
 
-    /// The request payload's length (for WRITE: without the data).
+    /// Whether a stored program's record may hold this command (see the
+    /// protocol's program semantics): the commands that answer no data.
+    pub fn in_program(self) -> bool {
+        matches!(self, Opcode::Gemm | Opcode::Requant | Opcode::Move)
+    }
+
+    /// The request payload's length (for WRITE and PROGRAM: without the data).
     pub fn request_len(self) -> usize {
         1 + self.request_fields().iter().map(|f| f.bytes).sum::<usize>()
     }
@@ -132,6 +146,8 @@ impl Opcode {
             Opcode::Status => "Link health. Answer: the STATUS record below.",
             Opcode::Counters => "The performance counters. Answer: the COUNTERS record below. Each counter is read whole (the device takes it as one snapshot just before its first byte goes out, so no counter tears while a carry crosses its bytes); events reach the counters a few cycles after they happen. Each counter is 40 bits wide (the upper three bytes of its field read 0) and wraps after 2^40 (over 6 hours of cycles at 48 MHz); the difference of two readings modulo 2^40 is what was counted between them.",
             Opcode::ClearCounters => "Zero the performance counters. Answer: no data.",
+            Opcode::Program => "Write bytes of the program memory (`memory.program_bytes`, which INFO reports) from the data that follows the fields: records for RUN (see program semantics). The program stays until it is overwritten. Answer: no data.",
+            Opcode::Run => "Run `records` records of the program memory, the first at byte `at`, one after the other as if each were a request, and answer once: OK when every record ran OK, else the first failing record's status, after which nothing more runs. Answer: the RUN record below, whatever the status.",
             Opcode::Move => "Copy bytes on chip, from A, B or OUT (or zeros) into A or B, in `runs` runs of `count` bytes each, with strides (see MOVE semantics). Answer: no data.",
         }
     }
@@ -328,6 +344,13 @@ pub const MOVE_FIELDS: &[Field] = &[
     f("dst_run_lane", 1, "... and lanes"),
     f("flags", 1, "bit 0: write zeros (the src fields are ignored)"),
 ];
+pub const PROGRAM_FIELDS: &[Field] = &[f("at", 2, "first program byte written")];
+pub const RUN_FIELDS: &[Field] = &[
+    f("at", 2, "program byte where the first record starts"),
+    f("records", 2, "records to run, at least 1"),
+];
+/// RUN's answer data, sent whatever the status.
+pub const RUN_RESULT_FIELDS: &[Field] = &[f("done", 2, "records that ran OK: `records` when the status is OK, else the failing record's index")];
 pub const INFO_FIELDS: &[Field] = &[
     f("version", 1, "format version of this protocol"),
     f("rows", 1, "array rows"),
@@ -341,6 +364,7 @@ pub const INFO_FIELDS: &[Field] = &[
     f("baud", 4, "link baud"),
     f("max_request", 2, "longest request payload in bytes"),
     f("mover", 1, "1 if MOVE is built (`memory.mover`), else 0 (MOVE is then UNKNOWN_COMMAND)"),
+    f("program_bytes", 4, "program memory bytes (`memory.program_bytes`); 0: none, and PROGRAM and RUN are UNKNOWN_COMMAND"),
 ];
 pub const STATUS_FIELDS: &[Field] = &[
     f("frames_ok", 4, "requests answered OK since power-up"),
@@ -463,6 +487,8 @@ pub enum Request {
     Counters,
     ClearCounters,
     Move(Move),
+    Program { at: u16, data: Vec<u8> },
+    Run { at: u16, records: u16 },
 }
 
 impl Request {
@@ -477,6 +503,8 @@ impl Request {
             Request::Counters => Opcode::Counters,
             Request::ClearCounters => Opcode::ClearCounters,
             Request::Move(_) => Opcode::Move,
+            Request::Program { .. } => Opcode::Program,
+            Request::Run { .. } => Opcode::Run,
         }
     }
 
@@ -532,8 +560,73 @@ impl Request {
                 }
                 p.push(u8::from(m.zeros));
             }
+            Request::Program { at, data } => {
+                p.extend_from_slice(&at.to_le_bytes());
+                p.extend_from_slice(data);
+            }
+            Request::Run { at, records } => {
+                p.extend_from_slice(&at.to_le_bytes());
+                p.extend_from_slice(&records.to_le_bytes());
+            }
         }
         p
+    }
+
+    /// A program record's payload as a command: GEMM, REQUANT or MOVE of
+    /// the exact length; else the status the device answers (see program
+    /// semantics: UNKNOWN_COMMAND for another opcode, BAD_LENGTH for a
+    /// length that does not fit).
+    pub fn decode_record(p: &[u8]) -> Result<Request, Status> {
+        let op = p.first().and_then(|&b| Opcode::from_u8(b)).filter(|o| o.in_program()).ok_or(Status::UnknownCommand)?;
+        if p.len() != op.request_len() {
+            return Err(Status::BadLength);
+        }
+        let u16_at = |o: usize| u16::from_le_bytes([p[o], p[o + 1]]);
+        let place_at = |o: usize| Place::new(u16_at(o), p[o + 2]);
+        Ok(match op {
+            Opcode::Gemm => Request::Gemm(GemmTile {
+                a_entry: u16_at(1),
+                b_entry: u16_at(3),
+                acc_entry: u16_at(5),
+                m: p[7],
+                n: p[8],
+                k: u16_at(9),
+                accumulate: p[11] & 1 != 0,
+                tiles: u16_at(12),
+                a_step: u16_at(14),
+                b_step: u16_at(16),
+                acc_step: u16_at(18),
+            }),
+            Opcode::Requant => Request::Requant {
+                src: u16_at(1),
+                dst: u16_at(3),
+                count: u16_at(5),
+                output: RequantOutput { zero_point: p[7] as i8, min: p[8] as i8, max: p[9] as i8 },
+                bias: p[10] & 1 != 0,
+            },
+            _ => Request::Move(Move {
+                src_bank: p[1],
+                dst_bank: p[2],
+                src: place_at(3),
+                dst: place_at(6),
+                count: u16_at(9),
+                runs: u16_at(11),
+                src_step: place_at(13),
+                src_run: place_at(16),
+                dst_step: place_at(19),
+                dst_run: place_at(22),
+                zeros: p[25] & 1 != 0,
+            }),
+        })
+    }
+
+    /// This command as a program record: its length byte, then its payload.
+    pub fn record(&self) -> Vec<u8> {
+        let p = self.payload();
+        assert!(self.opcode().in_program() && p.len() <= u8::MAX as usize, "only GEMM, REQUANT and MOVE are records");
+        let mut r = vec![p.len() as u8];
+        r.extend_from_slice(&p);
+        r
     }
 
     /// The whole frame.
@@ -557,6 +650,7 @@ pub struct Info {
     pub baud: u32,
     pub max_request: usize,
     pub mover: bool,
+    pub program_bytes: usize,
 }
 
 impl Info {
@@ -575,6 +669,7 @@ impl Info {
             baud: c.link.baud,
             max_request: MAX_REQUEST_PAYLOAD,
             mover: c.memory.mover,
+            program_bytes: c.memory.program_bytes,
         }
     }
 
@@ -586,6 +681,7 @@ impl Info {
         }
         v.extend_from_slice(&(self.max_request as u16).to_le_bytes());
         v.push(u8::from(self.mover));
+        v.extend_from_slice(&(self.program_bytes as u32).to_le_bytes());
         debug_assert_eq!(v.len(), record_len(INFO_FIELDS));
         v
     }
@@ -608,6 +704,7 @@ impl Info {
             baud: u32_at(21),
             max_request: u16::from_le_bytes([b[25], b[26]]).into(),
             mover: b[27] != 0,
+            program_bytes: u32_at(28) as usize,
         })
     }
 }
@@ -840,12 +937,16 @@ pub fn markdown() -> String {
             if op == Opcode::Write {
                 let _ = writeln!(s, "| {} | `data` | len - {} | whole entries of the bank |", op.request_len(), op.request_len());
             }
+            if op == Opcode::Program {
+                let _ = writeln!(s, "| {} | `data` | len - {} | program bytes, at least 1 |", op.request_len(), op.request_len());
+            }
             s.push('\n');
         }
         let record = match op {
             Opcode::Info => Some(INFO_FIELDS),
             Opcode::Status => Some(STATUS_FIELDS),
             Opcode::Counters => Some(COUNTER_FIELDS),
+            Opcode::Run => Some(RUN_RESULT_FIELDS),
             _ => None,
         };
         if let Some(fields) = record {
@@ -857,6 +958,7 @@ pub fn markdown() -> String {
     s.push_str("### GEMM semantics\n\nTile t (0-based) uses A entries `a_entry + t*a_step + kk` and B entries `b_entry + t*b_step + kk` for kk in 0..k, and writes output row i (i < m) of the tile to lanes 0..n of accumulator entry `acc_entry + t*acc_step + i`: C[i][j] = sum over kk of A-lane i times B-lane j, INT8 x INT8 summed in INT32 with wrap, added to the entry's old value when `flags` bit 0 is set. Every range of every tile is checked before the first step; a bad one is answered OUT_OF_RANGE and nothing runs.\n\n");
     s.push_str("### REQUANT semantics\n\nFor each entry e < count and lane j: OUT[dst+e][j] = requantize(ACC[src+e][j] + (bias ? BIAS[0][j] : 0)) with the gemmlowp rules: saturating rounding doubling high multiply by lane j's multiplier BIAS[1][j], rounding divide by 2^(BIAS[2][j] & 31), add `zero_point`, clamp to [`min`, `max`]. Every column has its own multiplier and shift, as TFLite's per-channel weights need; a per-tensor scale is the same value in every lane. The bias add wraps in INT32 (as the accumulators do); the zero-point add saturates (it is done wider, before the clamp).\n");
     s.push_str("\n### MOVE semantics\n\nA byte bank of L bytes an entry (A: L = `rows`; B and OUT: L = `cols`) is a row of bytes, byte `entry * L + lane`; a place (`entry`, `lane`) and a stride (`*_entry`, `*_lane`) both name such an index, with the lane below L. For run r < `runs` and byte i < `count`, in that order, one byte at a time: dst[`dst` + r * `dst_run` + i * `dst_step`] = src[`src` + r * `src_run` + i * `src_step`] (or 0 with flags bit 0). A byte written earlier in the same MOVE is read as written, so overlapping ranges copy as the loop says. Strides are unsigned, so the last byte of the last run is the farthest: it must lie inside its bank, else OUT_OF_RANGE and nothing moves. Checked in this order: the banks (BAD_BANK), the lanes (BAD_PARAM), `count` or `runs` 0 (OUT_OF_RANGE), the range (OUT_OF_RANGE). This is what places a layer's INT8 output (OUT) where the next GEMM reads it, a transposed placement included (a stride of one entry), and builds a convolution's im2col operand from a feature map (a run a kernel row, a stride a pixel); zeros make the padding.\n");
+    s.push_str("\n### Program semantics\n\nWith `memory.program_bytes` above 0 (INFO's `program_bytes`) the device keeps a program: a byte memory that PROGRAM writes and RUN reads, unchanged by anything else until PROGRAM overwrites it (it is not cleared at power-up: write before you run). A program is a list of records, each its payload's length in one byte (1..=255) followed by a request payload, opcode first, exactly as it would be sent in a frame. Only GEMM, REQUANT and MOVE, the commands that answer no data, may be records. RUN runs `records` records from byte `at` on, each as if it were a request: it is checked and runs, or is refused and changes nothing, with the same codes. RUN stops at the first record that is not OK and answers that status; the records before it have run. Each record is checked in this order: its length byte 0 (BAD_LENGTH), the record reaching past the program memory (OUT_OF_RANGE), an opcode other than GEMM, REQUANT or MOVE (UNKNOWN_COMMAND), then the command's own checks. RUN with `records` 0 is OUT_OF_RANGE; PROGRAM with no data is BAD_LENGTH, and one whose bytes reach past the program memory is OUT_OF_RANGE (nothing is written). Either answer counts once in STATUS's frame counts, however many records ran. So a network's commands cross the link once: the host writes them as a program and then sends only the input, a RUN (10 bytes) and a READ of the output for each inference.\n");
     s
 }
 
@@ -944,6 +1046,28 @@ mod tests {
     fn info_round_trips() {
         let i = Info::of(&NpuConfig::default());
         assert_eq!(Info::decode(&i.encode()), Some(i));
+    }
+
+    #[test]
+    fn records_round_trip_and_refuse_what_a_program_cannot_hold() {
+        let g = GemmTile { a_entry: 1, b_entry: 2, acc_entry: 3, m: 4, n: 5, k: 6, accumulate: true, tiles: 7, a_step: 8, b_step: 9, acc_step: 10 };
+        let output = RequantOutput { zero_point: -3, min: -4, max: 5 };
+        let m = Move {
+            src_bank: 4, dst_bank: 1, src: Place::new(0x0201, 3), dst: Place::new(0x0504, 6), count: 0x0807, runs: 0x0A09,
+            src_step: Place::new(0x0C0B, 0x0D), src_run: Place::new(0x0F0E, 0x10), dst_step: Place::new(0x1211, 0x13), dst_run: Place::new(0x1514, 0x16), zeros: true,
+        };
+        for r in [Request::Gemm(g), Request::Requant { src: 1, dst: 2, count: 3, output, bias: true }, Request::Move(m)] {
+            let record = r.record();
+            assert_eq!(usize::from(record[0]), record.len() - 1);
+            assert_eq!(Request::decode_record(&record[1..]), Ok(r));
+        }
+        assert_eq!(Request::decode_record(&Request::Info.payload()), Err(Status::UnknownCommand));
+        assert_eq!(Request::decode_record(&[]), Err(Status::UnknownCommand));
+        let mut long = Request::Gemm(g).payload();
+        long.push(0);
+        assert_eq!(Request::decode_record(&long), Err(Status::BadLength));
+        assert_eq!(Request::Run { at: 0x0201, records: 0x0403 }.payload(), [Opcode::Run as u8, 1, 2, 3, 4]);
+        assert_eq!(Request::Program { at: 0x0201, data: vec![9] }.payload(), [Opcode::Program as u8, 1, 2, 9]);
     }
 
     #[test]
