@@ -510,8 +510,8 @@ fn move_without_the_mover_is_an_unknown_command() {
 }
 
 
-/// A stored program in rust-hdl's simulator: PROGRAM writes GEMM, REQUANT
-/// and MOVE records, RUN runs them as requests and answers once with the
+/// A stored program in rust-hdl's simulator: PROGRAM writes WRITE, GEMM,
+/// REQUANT and MOVE records, RUN runs them as requests and answers once with the
 /// records run, every bank then equal to the model's; a RUN stops at its
 /// first refused record (the records before it ran, none after), and STATUS
 /// counts each PROGRAM and RUN as one frame, not its records.
@@ -541,23 +541,25 @@ fn a_stored_program_runs_as_its_requests_would() {
     let mut place = Move::run(Bank::Out, Place::new(1, 0), Bank::A, Place::new(6, 0), 4);
     place.src_step = Place::new(1, 0);
     let refused = Move { count: 0, ..place };
-    let records = [Request::Gemm(gemm), requant, Request::Move(place), Request::Move(refused), Request::Gemm(gemm)];
+    let bias: Vec<u8> = (0..c.array.cols as i32).flat_map(|j| (40 - 30 * j).to_le_bytes()).collect();
+    let records = [Request::Gemm(gemm), Request::Write { bank: Bank::Bias, entry: 0, data: bias }, requant, Request::Move(place), Request::Move(refused), Request::Gemm(gemm)];
     let program: Vec<u8> = records.iter().flat_map(Request::record).collect();
     expect(&mut npu, &Request::Program { at: 7, data: program.clone() }, Status::Ok);
     assert_eq!(model.program(7, &program), Status::Ok);
-    for r in &records[..3] {
+    for r in &records[..4] {
         match r {
+            Request::Write { bank, entry, data } => assert_eq!(model.write(*bank as u8, *entry, data), Status::Ok),
             Request::Gemm(t) => assert_eq!(model.gemm(t), Status::Ok),
             Request::Requant { src, dst, count, output, bias } => assert_eq!(model.requant(*src, *dst, *count, output, *bias), Status::Ok),
             Request::Move(m) => assert_eq!(model.move_bytes(m), Status::Ok),
             _ => unreachable!(),
         }
     }
-    assert_eq!(expect(&mut npu, &Request::Run { at: 7, records: 3 }, Status::Ok), 3u16.to_le_bytes());
+    assert_eq!(expect(&mut npu, &Request::Run { at: 7, records: 4 }, Status::Ok), 4u16.to_le_bytes());
     assert_memory_equals(&npu, &model);
-    // All five: the fourth is refused, the fifth does not run.
-    assert_eq!(model.run(7, 5), (Status::OutOfRange, 3));
-    assert_eq!(expect(&mut npu, &Request::Run { at: 7, records: 5 }, Status::OutOfRange), 3u16.to_le_bytes());
+    // All six: the fifth is refused, the sixth does not run.
+    assert_eq!(model.run(7, 6), (Status::OutOfRange, 4));
+    assert_eq!(expect(&mut npu, &Request::Run { at: 7, records: 6 }, Status::OutOfRange), 4u16.to_le_bytes());
     assert_memory_equals(&npu, &model);
     let after = health(&mut npu);
     // Counted: the first STATUS, PROGRAM and RUN OK; the second RUN an error.

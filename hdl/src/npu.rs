@@ -511,7 +511,11 @@ impl Logic for Npu {
 
         // WRITE: the frame byte, written into its byte of an ACC or bias word.
         // MOVE: the byte it read, by the same register to the same places.
+        // (A WRITE record's bytes come from the program memory.)
         self.frame_byte.d.next = self.slots.read_data.val();
+        for u in 0..self.program_store.len() {
+            self.frame_byte.d.next = self.program_store[u].read_data.val();
+        }
         if self.executor.moving.val() {
             self.frame_byte.d.next = self.executor.move_data.val();
         }

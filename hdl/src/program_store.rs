@@ -10,8 +10,9 @@
 //! - **RUN**: record after record, its length byte read, checked (0, or
 //!   past the memory), its first bytes shifted into the request slots'
 //!   header register (which the executor and the units read as they read a
-//!   request's), its opcode checked (GEMM, REQUANT, MOVE), then presented
-//!   to the executor as a request. The executor's answer goes no further:
+//!   request's), its opcode checked (WRITE, GEMM, REQUANT, MOVE), then presented
+//!   to the executor as a request (a WRITE record's data read from here as
+//!   the executor asks for it). The executor's answer goes no further:
 //!   this block takes it as the sender would (a record's answer has no
 //!   data) and goes on to the next record, or stops at the first that is
 //!   not OK. Then RUN's one answer: the status and the records run OK.
@@ -75,7 +76,10 @@ pub struct ProgramStore {
     pub request_ready: Signal<Out, Bit>,
     pub request_status: Signal<Out, Bits<8>>,
     pub request_length: Signal<Out, Bits<16>>,
+    /// The request's payload byte at `frame_address` (a WRITE's data), a
+    /// cycle later: the slot's, or a WRITE record's from the program memory.
     pub frame_address: Signal<In, Bits<11>>,
+    pub read_data: Signal<Out, Bits<8>>,
     pub exec_answered: Signal<In, Bit>,
     pub exec_reply_start: Signal<In, Bit>,
     pub exec_reply_status: Signal<In, Bits<8>>,
@@ -108,6 +112,7 @@ pub struct ProgramStore {
     // Constants.
     op_program: Constant<Bits<8>>,
     op_run: Constant<Bits<8>>,
+    op_write: Constant<Bits<8>>,
     op_gemm: Constant<Bits<8>>,
     op_requant: Constant<Bits<8>>,
     /// MOVE's opcode, or one no byte equals without the mover (0: no request
@@ -179,6 +184,7 @@ impl ProgramStore {
             request_status: Default::default(),
             request_length: Default::default(),
             frame_address: Default::default(),
+            read_data: Default::default(),
             exec_answered: Default::default(),
             exec_reply_start: Default::default(),
             exec_reply_status: Default::default(),
@@ -203,6 +209,7 @@ impl ProgramStore {
             program_ram: crate::ram::Ram::without_collisions(bytes),
             op_program: k(Opcode::Program as u64),
             op_run: k(Opcode::Run as u64),
+            op_write: k(Opcode::Write as u64),
             op_gemm: k(Opcode::Gemm as u64),
             op_requant: k(Opcode::Requant as u64),
             op_move: k(if config.memory.mover { Opcode::Move as u64 } else { 0 }),
@@ -260,6 +267,10 @@ impl Logic for ProgramStore {
         self.request_status.next = self.slot_status.val();
         self.request_length.next = self.slot_length.val();
         self.slot_read_address.next = self.frame_address.val();
+        self.read_data.next = self.slot_read_data.val();
+        if self.state.q.val() == ProgramState::Present {
+            self.read_data.next = self.program_ram.read_data.val();
+        }
         self.slot_answered.next = self.exec_answered.val() & (self.state.q.val() == ProgramState::Idle);
         self.reply_start.next = self.exec_reply_start.val();
         self.reply_status.next = self.exec_reply_status.val();
@@ -300,9 +311,14 @@ impl Logic for ProgramStore {
         self.program_ram.write_address.next = self.at.q.val();
         self.program_ram.write_data.next = self.slot_read_data.val();
         self.program_ram.write_enable.next = self.state.q.val() == ProgramState::CopyWrite;
+        // The record's length byte, then its payload: the header's bytes,
+        // and a WRITE record's data as the executor asks for it.
         self.program_ram.read_address.next = self.at.q.val();
         if self.state.q.val() == ProgramState::Load {
             self.program_ram.read_address.next = self.at.q.val() + 1 + bit_cast::<16, 5>(self.load_index.q.val());
+        }
+        if self.state.q.val() == ProgramState::Present {
+            self.program_ram.read_address.next = self.at.q.val() + 1 + bit_cast::<16, 11>(self.frame_address.val());
         }
         // A header byte read last cycle shifts in now.
         self.head_shift.next = self.shift.q.val();
@@ -402,7 +418,7 @@ impl Logic for ProgramStore {
             ProgramState::SettleCheck => {
                 // The executor's decodes of the header are registered now.
                 self.state.d.next = ProgramState::Present;
-                if !((self.opcode.val() == self.op_gemm.val()) | (self.opcode.val() == self.op_requant.val()) | (self.opcode.val() == self.op_move.val())) {
+                if !((self.opcode.val() == self.op_write.val()) | (self.opcode.val() == self.op_gemm.val()) | (self.opcode.val() == self.op_requant.val()) | (self.opcode.val() == self.op_move.val())) {
                     self.status.d.next = self.st_unknown.val();
                     self.state.d.next = ProgramState::Answer;
                 }

@@ -17,7 +17,7 @@
 
 use crate::npu_sim::{NpuPins, NpuSim};
 use npu_spec::device_model::DeviceModel;
-use npu_spec::protocol::{encode_frame, record_len, Bank, Counters, GemmTile, Info, LinkHealth, Move, Opcode, Place, Request, Status, IDLE_TIMEOUT_BITS, INFO_FIELDS, MAX_REQUEST_PAYLOAD, SYNC};
+use npu_spec::protocol::{encode_frame, record_len, Bank, Counters, GemmTile, Info, LinkHealth, Move, Opcode, Place, RecordCommand, Request, Status, IDLE_TIMEOUT_BITS, INFO_FIELDS, MAX_REQUEST_PAYLOAD, SYNC};
 use npu_spec::requant::RequantOutput;
 use npu_spec::rng::XorShift;
 use npu_spec::NpuConfig;
@@ -254,7 +254,19 @@ impl<P: NpuPins> Fuzzer<'_, P> {
         let c = self.config;
         let (rows, cols) = (c.array.rows as u64, c.array.cols as u64);
         match self.rng.below(if c.memory.mover { 16 } else { 13 }) {
-            0..=3 | 9..=11 => {
+            9 => {
+                // A WRITE: a few entries of a random bank (a whole number
+                // of them, or not).
+                let bank = self.random_bank();
+                let eb = Bank::from_u8(bank).map_or(4, |b| b.entry_bytes(c));
+                let depth = Bank::from_u8(bank).map_or(16, |b| b.depth(c)) as u64;
+                let n = (1 + self.rng.below(3) as usize) * eb + usize::from(self.rng.below(12) == 0);
+                let mut r = vec![(4 + n) as u8, Opcode::Write as u8, bank];
+                r.extend_from_slice(&(self.rng.below(depth + 1) as u16).to_le_bytes());
+                r.extend(self.rng.bytes(n));
+                r
+            }
+            0..=3 | 10..=11 => {
                 // Mostly in range: a program of refused records runs little.
                 let side = |rng: &mut XorShift, n: u64| if rng.below(10) == 0 { n + 1 } else { 1 + rng.below(n) };
                 let m = side(&mut self.rng, rows) as u8;
@@ -340,7 +352,7 @@ impl<P: NpuPins> Fuzzer<'_, P> {
         let mut p = usize::from(at);
         for _ in 0..done {
             let len = usize::from(before[p]);
-            if let Ok(Request::Gemm(t)) = Request::decode_record(&before[p + 1..p + 1 + len]) {
+            if let Ok(RecordCommand::Other(Request::Gemm(t))) = Request::decode_record(&before[p + 1..p + 1 + len]) {
                 self.macs += u64::from(t.m) * u64::from(t.n) * u64::from(t.k) * u64::from(t.tiles);
                 self.tiles += u64::from(t.tiles);
             }

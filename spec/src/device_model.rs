@@ -3,7 +3,7 @@
 //! shadow copy when it checks that a command changed nothing else.
 
 use crate::config::NpuConfig;
-use crate::protocol::{Bank, GemmTile, Move, Place, Request, Status, BIAS_ENTRIES, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD};
+use crate::protocol::{Bank, GemmTile, Move, Place, RecordCommand, Request, Status, BIAS_ENTRIES, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD};
 use crate::requant::{requantize, RequantOutput, RequantParams};
 
 /// Every bank, entry by entry, lane by lane.
@@ -228,10 +228,11 @@ impl DeviceModel {
             return Status::UnknownCommand;
         }
         match Request::decode_record(payload) {
-            Ok(Request::Gemm(t)) => self.gemm(&t),
-            Ok(Request::Requant { src, dst, count, output, bias }) => self.requant(src, dst, count, &output, bias),
-            Ok(Request::Move(m)) => self.move_bytes(&m),
-            Ok(_) => unreachable!("decode_record gives only GEMM, REQUANT and MOVE"),
+            Ok(RecordCommand::Write { bank, entry, data }) => self.write(bank, entry, &data),
+            Ok(RecordCommand::Other(Request::Gemm(t))) => self.gemm(&t),
+            Ok(RecordCommand::Other(Request::Requant { src, dst, count, output, bias })) => self.requant(src, dst, count, &output, bias),
+            Ok(RecordCommand::Other(Request::Move(m))) => self.move_bytes(&m),
+            Ok(RecordCommand::Other(_)) => unreachable!("decode_record gives only WRITE, GEMM, REQUANT and MOVE"),
             Err(status) => status,
         }
     }

@@ -128,7 +128,7 @@ impl Opcode {
     /// Whether a stored program's record may hold this command (see the
     /// protocol's program semantics): the commands that answer no data.
     pub fn in_program(self) -> bool {
-        matches!(self, Opcode::Gemm | Opcode::Requant | Opcode::Move)
+        matches!(self, Opcode::Write | Opcode::Gemm | Opcode::Requant | Opcode::Move)
     }
 
     /// The request payload's length (for WRITE and PROGRAM: without the data).
@@ -572,18 +572,25 @@ impl Request {
         p
     }
 
-    /// A program record's payload as a command: GEMM, REQUANT or MOVE of
+    /// A program record's payload as a command: WRITE (its bank raw, and
+    /// its data, which WRITE's own checks judge), GEMM, REQUANT or MOVE of
     /// the exact length; else the status the device answers (see program
     /// semantics: UNKNOWN_COMMAND for another opcode, BAD_LENGTH for a
     /// length that does not fit).
-    pub fn decode_record(p: &[u8]) -> Result<Request, Status> {
+    pub fn decode_record(p: &[u8]) -> Result<RecordCommand, Status> {
         let op = p.first().and_then(|&b| Opcode::from_u8(b)).filter(|o| o.in_program()).ok_or(Status::UnknownCommand)?;
+        if op == Opcode::Write {
+            if p.len() <= op.request_len() {
+                return Err(Status::BadLength);
+            }
+            return Ok(RecordCommand::Write { bank: p[1], entry: u16::from_le_bytes([p[2], p[3]]), data: p[4..].to_vec() });
+        }
         if p.len() != op.request_len() {
             return Err(Status::BadLength);
         }
         let u16_at = |o: usize| u16::from_le_bytes([p[o], p[o + 1]]);
         let place_at = |o: usize| Place::new(u16_at(o), p[o + 2]);
-        Ok(match op {
+        Ok(RecordCommand::Other(match op {
             Opcode::Gemm => Request::Gemm(GemmTile {
                 a_entry: u16_at(1),
                 b_entry: u16_at(3),
@@ -617,13 +624,13 @@ impl Request {
                 dst_run: place_at(22),
                 zeros: p[25] & 1 != 0,
             }),
-        })
+        }))
     }
 
     /// This command as a program record: its length byte, then its payload.
     pub fn record(&self) -> Vec<u8> {
         let p = self.payload();
-        assert!(self.opcode().in_program() && p.len() <= u8::MAX as usize, "only GEMM, REQUANT and MOVE are records");
+        assert!(self.opcode().in_program() && p.len() <= u8::MAX as usize, "only WRITE, GEMM, REQUANT and MOVE of at most 255 bytes are records");
         let mut r = vec![p.len() as u8];
         r.extend_from_slice(&p);
         r
@@ -633,6 +640,14 @@ impl Request {
     pub fn frame(&self) -> Vec<u8> {
         encode_frame(&self.payload())
     }
+}
+
+/// A program record's command, as the device takes it: a WRITE with its
+/// bank byte as sent (a bank number or not), or a GEMM, REQUANT or MOVE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordCommand {
+    Write { bank: u8, entry: u16, data: Vec<u8> },
+    Other(Request),
 }
 
 /// The hardware description INFO answers with.
@@ -958,7 +973,7 @@ pub fn markdown() -> String {
     s.push_str("### GEMM semantics\n\nTile t (0-based) uses A entries `a_entry + t*a_step + kk` and B entries `b_entry + t*b_step + kk` for kk in 0..k, and writes output row i (i < m) of the tile to lanes 0..n of accumulator entry `acc_entry + t*acc_step + i`: C[i][j] = sum over kk of A-lane i times B-lane j, INT8 x INT8 summed in INT32 with wrap, added to the entry's old value when `flags` bit 0 is set. Every range of every tile is checked before the first step; a bad one is answered OUT_OF_RANGE and nothing runs.\n\n");
     s.push_str("### REQUANT semantics\n\nFor each entry e < count and lane j: OUT[dst+e][j] = requantize(ACC[src+e][j] + (bias ? BIAS[0][j] : 0)) with the gemmlowp rules: saturating rounding doubling high multiply by lane j's multiplier BIAS[1][j], rounding divide by 2^(BIAS[2][j] & 31), add `zero_point`, clamp to [`min`, `max`]. Every column has its own multiplier and shift, as TFLite's per-channel weights need; a per-tensor scale is the same value in every lane. The bias add wraps in INT32 (as the accumulators do); the zero-point add saturates (it is done wider, before the clamp).\n");
     s.push_str("\n### MOVE semantics\n\nA byte bank of L bytes an entry (A: L = `rows`; B and OUT: L = `cols`) is a row of bytes, byte `entry * L + lane`; a place (`entry`, `lane`) and a stride (`*_entry`, `*_lane`) both name such an index, with the lane below L. For run r < `runs` and byte i < `count`, in that order, one byte at a time: dst[`dst` + r * `dst_run` + i * `dst_step`] = src[`src` + r * `src_run` + i * `src_step`] (or 0 with flags bit 0). A byte written earlier in the same MOVE is read as written, so overlapping ranges copy as the loop says. Strides are unsigned, so the last byte of the last run is the farthest: it must lie inside its bank, else OUT_OF_RANGE and nothing moves. Checked in this order: the banks (BAD_BANK), the lanes (BAD_PARAM), `count` or `runs` 0 (OUT_OF_RANGE), the range (OUT_OF_RANGE). This is what places a layer's INT8 output (OUT) where the next GEMM reads it, a transposed placement included (a stride of one entry), and builds a convolution's im2col operand from a feature map (a run a kernel row, a stride a pixel); zeros make the padding.\n");
-    s.push_str("\n### Program semantics\n\nWith `memory.program_bytes` above 0 (INFO's `program_bytes`) the device keeps a program: a byte memory that PROGRAM writes and RUN reads, unchanged by anything else until PROGRAM overwrites it (it is not cleared at power-up: write before you run). A program is a list of records, each its payload's length in one byte (1..=255) followed by a request payload, opcode first, exactly as it would be sent in a frame. Only GEMM, REQUANT and MOVE, the commands that answer no data, may be records. RUN runs `records` records from byte `at` on, each as if it were a request: it is checked and runs, or is refused and changes nothing, with the same codes. RUN stops at the first record that is not OK and answers that status; the records before it have run. Each record is checked in this order: its length byte 0 (BAD_LENGTH), the record reaching past the program memory (OUT_OF_RANGE), an opcode other than GEMM, REQUANT or MOVE (UNKNOWN_COMMAND), then the command's own checks. RUN with `records` 0 is OUT_OF_RANGE; PROGRAM with no data is BAD_LENGTH, and one whose bytes reach past the program memory is OUT_OF_RANGE (nothing is written). Either answer counts once in STATUS's frame counts, however many records ran. So a network's commands cross the link once: the host writes them as a program and then sends only the input, a RUN (10 bytes) and a READ of the output for each inference.\n");
+    s.push_str("\n### Program semantics\n\nWith `memory.program_bytes` above 0 (INFO's `program_bytes`) the device keeps a program: a byte memory that PROGRAM writes and RUN reads, unchanged by anything else until PROGRAM overwrites it (it is not cleared at power-up: write before you run). A program is a list of records, each its payload's length in one byte (1..=255) followed by a request payload, opcode first, exactly as it would be sent in a frame. Only WRITE, GEMM, REQUANT and MOVE, the commands that answer no data, may be records (a WRITE's data is read from the record). RUN runs `records` records from byte `at` on, each as if it were a request: it is checked and runs, or is refused and changes nothing, with the same codes. RUN stops at the first record that is not OK and answers that status; the records before it have run. Each record is checked in this order: its length byte 0 (BAD_LENGTH), the record reaching past the program memory (OUT_OF_RANGE), an opcode other than WRITE, GEMM, REQUANT or MOVE (UNKNOWN_COMMAND), then the command's own checks. RUN with `records` 0 is OUT_OF_RANGE; PROGRAM with no data is BAD_LENGTH, and one whose bytes reach past the program memory is OUT_OF_RANGE (nothing is written). Either answer counts once in STATUS's frame counts, however many records ran. So a network's commands cross the link once: the host writes them as a program and then sends only the input, a RUN (10 bytes) and a READ of the output for each inference.\n");
     s
 }
 
@@ -1059,8 +1074,11 @@ mod tests {
         for r in [Request::Gemm(g), Request::Requant { src: 1, dst: 2, count: 3, output, bias: true }, Request::Move(m)] {
             let record = r.record();
             assert_eq!(usize::from(record[0]), record.len() - 1);
-            assert_eq!(Request::decode_record(&record[1..]), Ok(r));
+            assert_eq!(Request::decode_record(&record[1..]), Ok(RecordCommand::Other(r)));
         }
+        let w = Request::Write { bank: Bank::Bias, entry: 1, data: vec![7; 8] };
+        assert_eq!(Request::decode_record(&w.record()[1..]), Ok(RecordCommand::Write { bank: 3, entry: 1, data: vec![7; 8] }));
+        assert_eq!(Request::decode_record(&[Opcode::Write as u8, 0, 0, 0]), Err(Status::BadLength));
         assert_eq!(Request::decode_record(&Request::Info.payload()), Err(Status::UnknownCommand));
         assert_eq!(Request::decode_record(&[]), Err(Status::UnknownCommand));
         let mut long = Request::Gemm(g).payload();
