@@ -170,3 +170,29 @@ fn with_the_mover_convolutions_build_their_operand_on_chip_and_chain() {
         assert!(report.totals.cycles.data_movement > 0.0, "{name}: the MOVEs' time is counted");
     }
 }
+
+/// With program memory as well, each stretch of a layer's commands is
+/// stored once (PROGRAM) and run by a RUN (`npu_host::program`): still
+/// equal to TFLite, and micro_speech's last inference, its weights and
+/// program on chip, sends little more than its input and output (issue
+/// 21's bound: 1.1 x their bytes + 64).
+#[test]
+fn with_programs_an_inference_sends_its_input_and_output() {
+    if require(&VERILATOR).is_none() {
+        return;
+    }
+    let mut c = link_test_config(4, 16384, 16384, 256);
+    c.memory.mover = true;
+    c.memory.program_bytes = 8192;
+    let mut cluster = Cluster::new(vec![Npu::open(Box::new(SimTransport::new(&c).expect("Verilated NPU")), c.link.baud).expect("INFO")]);
+    for (name, count) in [("micro_speech", 3), ("resnet8_cifar10", 2)] {
+        let (model, x, want, count) = case(name, count);
+        let (got, report) = Runtime::new(&mut cluster).run(&model, x, count).unwrap();
+        assert_items_equal(name, &got, &want, count);
+        if name == "micro_speech" {
+            let io = (model.input().item_len() + model.output().item_len()) as f64;
+            let last = report.totals.link_bytes_last_inference;
+            assert!(last <= 1.1 * io + 64.0, "{name}: {last} link bytes for {io} bytes of input and output");
+        }
+    }
+}

@@ -5,6 +5,7 @@ use crate::link::{Command, Link, LinkError, LinkStats, LinkTiming};
 use crate::placement::Placement;
 use crate::plan::{GemmPlan, Geometry};
 use crate::shadow::BankShadow;
+use crate::program::ProgramCache;
 use crate::transport::Transport;
 use npu_spec::protocol::{record_len, Bank, Counters, Info, LinkHealth, Move, Request, COUNTER_FIELDS, FORMAT_VERSION, INFO_FIELDS, STATUS_FIELDS};
 use npu_spec::requant::{RequantParams, MAX_SHIFT};
@@ -92,6 +93,9 @@ pub struct Npu {
     a: BankShadow,
     b: BankShadow,
     bias: BankShadow,
+    /// With program memory: the stretches of commands stored there (see
+    /// [`ProgramCache`]).
+    programs: Option<ProgramCache>,
 }
 
 impl Npu {
@@ -123,6 +127,7 @@ impl Npu {
             a: BankShadow::new(info.a_depth, r),
             b: BankShadow::new(info.b_depth, c),
             bias: BankShadow::new(npu_spec::protocol::BIAS_ENTRIES, 4 * c),
+            programs: (info.program_bytes > 0).then(|| ProgramCache::new(info.program_bytes)),
             link,
             info,
         })
@@ -201,6 +206,20 @@ impl Npu {
         self.a.forget();
         self.b.forget();
         self.bias.forget();
+        if let Some(p) = &mut self.programs {
+            p.forget();
+        }
+    }
+
+    /// `commands` with one request ahead (see [`Link::pipeline`]): with
+    /// program memory, each stretch of them a program can hold is stored
+    /// once and run by a RUN (see [`ProgramCache`]); the answers are the
+    /// commands' own either way.
+    fn pipeline(&mut self, commands: &[Command]) -> Result<Vec<Vec<u8>>, LinkError> {
+        let Some(programs) = &mut self.programs else { return self.link.pipeline(commands) };
+        let (sent, what) = programs.compile(commands, self.info.max_request);
+        let answers = self.link.pipeline(&sent)?;
+        Ok(crate::program::expand(&what, answers, commands.len()))
     }
 
     /// One MOVE: bytes copied on chip (see the protocol's MOVE semantics).
@@ -219,7 +238,7 @@ impl Npu {
     pub fn move_all(&mut self, moves: &[Move]) -> Result<(), DriverError> {
         self.require_mover()?;
         let commands: Vec<Command> = moves.iter().map(|m| self.move_command(m)).collect();
-        let result = self.link.pipeline(&commands).map_err(DriverError::from);
+        let result = self.pipeline(&commands).map_err(DriverError::from);
         self.forget_on_failure(result).map(drop)
     }
 
@@ -244,7 +263,7 @@ impl Npu {
     pub(crate) fn write_entries(&mut self, bank: Bank, first: usize, data: &[u8]) -> Result<(), DriverError> {
         let mut commands = vec![];
         self.write(&mut commands, bank, first, data);
-        let result = self.link.pipeline(&commands).map_err(DriverError::from);
+        let result = self.pipeline(&commands).map_err(DriverError::from);
         self.forget_on_failure(result).map(drop)
     }
 
@@ -271,7 +290,7 @@ impl Npu {
         }
         // 8 cycles a byte at most, and the range check's walk.
         let work_cycles = 8 * bytes as u64 + u64::from(m.count) + u64::from(m.runs) + 16;
-        Command { req: Request::Move(*m), answer_bytes: 0, work_cycles }
+        Command::new(Request::Move(*m), 0, work_cycles)
     }
 
     /// Utilization from a counter snapshot.
@@ -400,7 +419,7 @@ impl Npu {
                 for mut tile in p.chunk_tiles(ms.clone(), ns.clone(), chunk, kl) {
                     tile.a_entry += a_offset as u16;
                     let work = u64::from(tile.tiles) * (kl + 2 * rows + cols) as u64 + (rows + cols) as u64 + 16;
-                    body.push(Command { req: Request::Gemm(tile), answer_bytes: 0, work_cycles: work });
+                    body.push(Command::new(Request::Gemm(tile), 0, work));
                 }
             }
             batch.interleave(std::mem::take(&mut reads), first_writes);
@@ -433,7 +452,7 @@ impl Npu {
                         self.write(&mut writes, Bank::Bias, 1, &data);
                         batch.commands.extend(writes);
                         let req = Request::Requant { src: acc0 as u16, dst: acc0 as u16, count: group_rows as u16, output: q.params.output(), bias: q.bias.is_some() };
-                        batch.commands.push(Command { req, answer_bytes: 0, work_cycles: group_rows as u64 * cols as u64 * REQUANT_CYCLES_PER_ELEMENT + 32 });
+                        batch.commands.push(Command::new(req, 0, group_rows as u64 * cols as u64 * REQUANT_CYCLES_PER_ELEMENT + 32));
                     }
                     Bank::Out
                 }
@@ -451,7 +470,7 @@ impl Npu {
             }
         }
         batch.interleave(reads, vec![]);
-        let answers = self.link.pipeline(&batch.commands)?;
+        let answers = self.pipeline(&batch.commands)?;
         // The READs' answers, in order, group by group.
         let mut data = batch.commands.iter().zip(answers).filter(|(c, _)| matches!(c.req, Request::Read { .. })).map(|(_, d)| d);
         for g in &batch.results {
@@ -512,7 +531,7 @@ impl Npu {
                 _ => self.bias.wrote(entry, &bytes),
             }
             let work_cycles = bytes.len() as u64 + 16;
-            out.push(Command { req: Request::Write { bank, entry: entry as u16, data: bytes }, answer_bytes: 0, work_cycles });
+            out.push(Command::new(Request::Write { bank, entry: entry as u16, data: bytes }, 0, work_cycles));
         }
     }
 
@@ -524,7 +543,7 @@ impl Npu {
             .step_by(per_read)
             .map(|at| {
                 let c = per_read.min(count - at);
-                Command { req: Request::Read { bank, entry: (first + at) as u16, count: c as u16 }, answer_bytes: c * entry_bytes, work_cycles: (c * entry_bytes) as u64 + 16 }
+                Command::new(Request::Read { bank, entry: (first + at) as u16, count: c as u16 }, c * entry_bytes, (c * entry_bytes) as u64 + 16)
             })
             .collect()
     }

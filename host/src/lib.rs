@@ -6,6 +6,7 @@
 //! - [`plan`]: how a GEMM is cut to the array and the scratchpads;
 //! - [`im2col`]: a convolution's operand built on chip by MOVEs;
 //! - [`conv_on_chip`]: a convolution run that way, its map written once;
+//! - [`program`]: stretches of commands stored in the device's program memory and run by RUN;
 //! - [`cluster`]: one GEMM shared across several devices;
 //! - [`daemon`]: one process owning a device, shared by local programs;
 //! - [`digits`]: the end-to-end example, an INT8 MLP on the UCI digits;
@@ -26,6 +27,7 @@ pub mod output;
 pub mod placement;
 pub mod plan;
 pub mod plot;
+pub mod program;
 pub mod shadow;
 pub mod tflite;
 pub mod tops;

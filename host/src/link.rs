@@ -44,6 +44,41 @@ pub struct Command {
     pub req: Request,
     pub answer_bytes: usize,
     pub work_cycles: u64,
+    /// A RUN's commands' work by kind (see [`crate::program`]), by which
+    /// its time is split in [`DeviceTime`]; None for any other command.
+    pub shares: Option<WorkShares>,
+}
+
+impl Command {
+    /// A command whose time counts as its own opcode's.
+    pub fn new(req: Request, answer_bytes: usize, work_cycles: u64) -> Self {
+        Self { req, answer_bytes, work_cycles, shares: None }
+    }
+}
+
+/// Estimated device cycles by kind of command: a RUN's time is split in
+/// these proportions, as its commands' would have been.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkShares {
+    pub gemm: u64,
+    pub requant: u64,
+    pub moves: u64,
+    pub other: u64,
+}
+
+impl WorkShares {
+    pub fn add(&mut self, op: Opcode, cycles: u64) {
+        match op {
+            Opcode::Gemm => self.gemm += cycles,
+            Opcode::Requant => self.requant += cycles,
+            Opcode::Move => self.moves += cycles,
+            _ => self.other += cycles,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.gemm + self.requant + self.moves + self.other
+    }
 }
 
 /// Timing of the link, for time-outs: the line's baud and the core clock.
@@ -166,7 +201,7 @@ impl Link {
         let (started, received) = (self.transport.now(), self.stats.bytes_received);
         self.send_frame(op, &frame)?;
         let result = self.await_answer(op, timeout);
-        self.account(op, started, frame.len() + (self.stats.bytes_received - received) as usize);
+        self.account(op, started, frame.len() + (self.stats.bytes_received - received) as usize, None);
         if result.is_err() {
             self.resync();
         }
@@ -219,7 +254,7 @@ impl Link {
             let frame_bytes = frames[i].len();
             let received = self.stats.bytes_received;
             let result = self.await_answer(op, self.answer_timeout(frame_bytes, c.answer_bytes, c.work_cycles));
-            self.account(op, since, frame_bytes + (self.stats.bytes_received - received) as usize);
+            self.account(op, since, frame_bytes + (self.stats.bytes_received - received) as usize, c.shares.as_ref());
             since = self.transport.now();
             let result = result.and_then(|payload| self.check_answer(op, c.answer_bytes, payload));
             match result {
@@ -267,17 +302,28 @@ impl Link {
         Ok(data)
     }
 
-    fn account(&mut self, op: Opcode, started: Duration, bytes: usize) {
+    fn account(&mut self, op: Opcode, started: Duration, bytes: usize, shares: Option<&WorkShares>) {
         let elapsed = self.transport.now().saturating_sub(started);
         let wire = self.wire_time(bytes).min(elapsed);
         let t = &mut self.stats.time;
         t.link += wire;
         let work = elapsed - wire;
-        match op {
-            Opcode::Gemm => t.gemm += work,
-            Opcode::Requant => t.requant += work,
-            Opcode::Move => t.moves += work,
-            _ => t.other += work,
+        match shares.filter(|s| s.total() > 0) {
+            // A RUN: its commands' estimated shares of the work it took.
+            Some(s) => {
+                let part = |cycles: u64| work.mul_f64(cycles as f64 / s.total() as f64);
+                let (gemm, requant, moves) = (part(s.gemm), part(s.requant), part(s.moves));
+                t.gemm += gemm;
+                t.requant += requant;
+                t.moves += moves;
+                t.other += work.saturating_sub(gemm + requant + moves);
+            }
+            None => match op {
+                Opcode::Gemm => t.gemm += work,
+                Opcode::Requant => t.requant += work,
+                Opcode::Move => t.moves += work,
+                _ => t.other += work,
+            },
         }
     }
 

@@ -123,11 +123,14 @@ pub fn chains(model: &Model) -> Vec<Chain> {
     out
 }
 
-/// One layer of a chain as it ran: device time and link bytes, all items.
+/// One layer of a chain as it ran: device time and link bytes, all items,
+/// and the link bytes of the last item alone (its weights and program
+/// already on chip, in a batch of two or more).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StepCost {
     pub device: DeviceTime,
     pub link_bytes: u64,
+    pub last_item_bytes: u64,
 }
 
 /// What runs a chain needs per layer.
@@ -200,6 +203,7 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
             let stats = npu.link_stats();
             costs[s].device += stats.time.since(&before);
             costs[s].link_bytes += stats.bytes_sent + stats.bytes_received - bytes;
+            costs[s].last_item_bytes = stats.bytes_sent + stats.bytes_received - bytes;
         }
     }
     Ok(Some(ChainRun { output: out, tees, costs }))

@@ -1,0 +1,251 @@
+//! The device's program memory as the driver uses it.
+//!
+//! A stretch of commands that a program can hold (WRITE of at most 251
+//! data bytes, GEMM, REQUANT, MOVE: the commands that answer no data) is
+//! stored once with PROGRAM and run with one RUN, and the next time the
+//! same stretch comes (the next inference's layers) it is run again without
+//! being sent. So a network's commands cross the link once, and an
+//! inference sends its input, a RUN for each stretch between the host's
+//! own transfers, and the READs of its output.
+//!
+//! Even a stretch seen once costs fewer bytes this way: a command sent on
+//! its own costs its frame (5 bytes around the payload) and its answer (7
+//! bytes), a record one byte around the payload, and PROGRAM and RUN about
+//! 35 bytes together.
+
+use crate::link::{Command, WorkShares};
+use npu_spec::protocol::{Opcode, Request, FRAME_HEAD, FRAME_TAIL};
+use std::collections::HashMap;
+use std::ops::Range;
+
+/// The shortest stretch worth a RUN: two commands on their own cost 24
+/// bytes of framing and answers, about what PROGRAM and RUN add.
+const MIN_STRETCH: usize = 3;
+
+/// Device cycles a record costs besides its command's work: its length
+/// byte and header read from the program memory, and its answer taken.
+const CYCLES_PER_RECORD: u64 = 48;
+
+/// What the driver knows of the device's program memory.
+#[derive(Debug)]
+pub struct ProgramCache {
+    capacity: usize,
+    /// The first byte not yet used.
+    top: usize,
+    /// Each stretch stored: its records' bytes, and where they start.
+    stored: HashMap<Vec<u8>, u16>,
+}
+
+/// What each command as sent stands for, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// One of the commands given, sent as it is.
+    Command(usize),
+    /// A PROGRAM that stores a stretch (no command of its own).
+    Program,
+    /// A RUN of these commands.
+    Run(Range<usize>),
+}
+
+impl ProgramCache {
+    /// A program memory of `capacity` bytes whose contents are unknown.
+    pub fn new(capacity: usize) -> Self {
+        Self { capacity, top: 0, stored: HashMap::new() }
+    }
+
+    /// The device's program memory is no longer known (another client
+    /// wrote it, or a PROGRAM failed): every stretch is stored again.
+    pub fn forget(&mut self) {
+        self.top = 0;
+        self.stored.clear();
+    }
+
+    /// The commands to send in place of `commands`: each stretch of at
+    /// least MIN_STRETCH commands a program can hold becomes a RUN, with a
+    /// PROGRAM before it the first time (PROGRAM's data at most
+    /// `max_request` payload bytes a frame). A stretch that does not fit
+    /// the memory is sent as it is; one that does not fit the space left
+    /// starts the memory afresh.
+    pub fn compile(&mut self, commands: &[Command], max_request: usize) -> (Vec<Command>, Vec<Sent>) {
+        let mut sent = vec![];
+        let mut what = vec![];
+        let mut i = 0;
+        while i < commands.len() {
+            let end = i + commands[i..].iter().take_while(|c| is_record(&c.req)).count();
+            let stretch = &commands[i..end];
+            let records: Vec<u8> = stretch.iter().flat_map(|c| c.req.record()).collect();
+            if stretch.len() < MIN_STRETCH || records.len() > self.capacity || stretch.len() > usize::from(u16::MAX) {
+                // (A command a program cannot hold, alone, or a stretch too short or too long.)
+                let last = end.max(i + 1);
+                for (n, c) in commands[i..last].iter().enumerate() {
+                    sent.push(c.clone());
+                    what.push(Sent::Command(i + n));
+                }
+                i = last;
+                continue;
+            }
+            let at = match self.stored.get(&records) {
+                Some(&at) => at,
+                None => {
+                    if self.top + records.len() > self.capacity {
+                        self.forget();
+                    }
+                    let at = self.top;
+                    for (n, chunk) in records.chunks(max_request - Opcode::Program.request_len()).enumerate() {
+                        let offset = at + n * (max_request - Opcode::Program.request_len());
+                        let req = Request::Program { at: offset as u16, data: chunk.to_vec() };
+                        sent.push(Command { req, answer_bytes: 0, work_cycles: 2 * chunk.len() as u64 + 16, shares: None });
+                        what.push(Sent::Program);
+                    }
+                    self.top += records.len();
+                    self.stored.insert(records, at as u16);
+                    at as u16
+                }
+            };
+            let shares = stretch.iter().fold(WorkShares::default(), |mut s, c| {
+                s.add(c.req.opcode(), c.work_cycles + CYCLES_PER_RECORD);
+                s
+            });
+            let work_cycles = shares.total();
+            sent.push(Command { req: Request::Run { at, records: stretch.len() as u16 }, answer_bytes: 2, work_cycles, shares: Some(shares) });
+            what.push(Sent::Run(i..end));
+            i = end;
+        }
+        (sent, what)
+    }
+}
+
+/// Whether a program can hold `req` as a record.
+fn is_record(req: &Request) -> bool {
+    // (A record's length is one byte.)
+    req.opcode().in_program() && req.payload().len() <= usize::from(u8::MAX)
+}
+
+/// The answers to the commands given, from the answers to those sent: a
+/// RUN's commands answered no data.
+pub fn expand(what: &[Sent], answers: Vec<Vec<u8>>, commands: usize) -> Vec<Vec<u8>> {
+    let mut out = vec![vec![]; commands];
+    for (w, a) in what.iter().zip(answers) {
+        if let Sent::Command(i) = w {
+            out[*i] = a;
+        }
+    }
+    out
+}
+
+/// Bytes on the line for `commands` sent as they are, answers included
+/// (for tests and reports).
+pub fn line_bytes(commands: &[Command]) -> usize {
+    commands.iter().map(|c| 2 * (FRAME_HEAD + FRAME_TAIL) + c.req.payload().len() + 2 + c.answer_bytes).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use npu_spec::device_model::DeviceModel;
+    use npu_spec::protocol::{Bank, GemmTile, Move, Place, Status};
+    use npu_spec::NpuConfig;
+
+    fn command(req: Request) -> Command {
+        Command { req, answer_bytes: 0, work_cycles: 10, shares: None }
+    }
+
+    fn config() -> NpuConfig {
+        let mut c = NpuConfig::default();
+        c.memory.mover = true;
+        c.memory.program_bytes = 256;
+        c
+    }
+
+    /// A layer's worth: MOVEs, a GEMM, a bias WRITE; the READ stays.
+    fn layer(to: u16) -> Vec<Command> {
+        let tile = GemmTile { a_entry: 0, b_entry: 0, acc_entry: 0, m: 4, n: 4, k: 2, accumulate: false, tiles: 1, a_step: 0, b_step: 0, acc_step: 0 };
+        vec![
+            command(Request::Move(Move::run(Bank::B, Place::new(0, 0), Bank::A, Place::new(to, 0), 4))),
+            command(Request::Move(Move::run(Bank::B, Place::new(1, 0), Bank::A, Place::new(to + 1, 0), 4))),
+            command(Request::Gemm(tile)),
+            command(Request::Write { bank: Bank::Bias, entry: 0, data: vec![3; 16] }),
+            Command { req: Request::Read { bank: Bank::Acc, entry: 0, count: 1 }, answer_bytes: 16, work_cycles: 20, shares: None },
+        ]
+    }
+
+    /// Runs what was sent on a device model, answering as the device would.
+    fn run(model: &mut DeviceModel, sent: &[Command]) -> Vec<Vec<u8>> {
+        sent.iter()
+            .map(|c| match &c.req {
+                Request::Program { at, data } => {
+                    assert_eq!(model.program(*at, data), Status::Ok);
+                    vec![]
+                }
+                Request::Run { at, records } => {
+                    let (status, done) = model.run(*at, *records);
+                    assert_eq!((status, done), (Status::Ok, *records));
+                    done.to_le_bytes().to_vec()
+                }
+                Request::Read { bank, entry, count } => model.read(*bank as u8, *entry, *count).unwrap(),
+                Request::Move(m) => {
+                    assert_eq!(model.move_bytes(m), Status::Ok);
+                    vec![]
+                }
+                other => panic!("not expected on its own here: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_stretch_is_stored_once_and_run_each_time_with_the_same_effect() {
+        let c = config();
+        let mut cache = ProgramCache::new(c.memory.program_bytes);
+        let mut on_device = DeviceModel::new(&c);
+        on_device.b[0] = vec![1, 2, 3, 4];
+        on_device.b[1] = vec![5, 6, 7, 8];
+        let mut direct = on_device.clone();
+        let commands = layer(4);
+        let (sent, what) = cache.compile(&commands, 1024);
+        assert_eq!(what, [Sent::Program, Sent::Run(0..4), Sent::Command(4)]);
+        let answers = expand(&what, run(&mut on_device, &sent), commands.len());
+        // The same commands one by one on another model.
+        for c in &commands[..4] {
+            let status = match &c.req {
+                Request::Move(m) => direct.move_bytes(m),
+                Request::Gemm(t) => direct.gemm(t),
+                Request::Write { bank, entry, data } => direct.write(*bank as u8, *entry, data),
+                _ => unreachable!(),
+            };
+            assert_eq!(status, Status::Ok);
+        }
+        assert_eq!(answers[4], direct.read(Bank::Acc as u8, 0, 1).unwrap());
+        assert_eq!(on_device, DeviceModel { program: on_device.program.clone(), ..direct.clone() });
+        // The second time: a RUN alone, far fewer bytes than the commands.
+        let (again, what) = cache.compile(&commands, 1024);
+        assert_eq!(what, [Sent::Run(0..4), Sent::Command(4)]);
+        assert!(line_bytes(&again) < line_bytes(&commands) / 2, "{} vs {}", line_bytes(&again), line_bytes(&commands));
+        run(&mut on_device, &again);
+    }
+
+    #[test]
+    fn short_stretches_go_as_they_are_and_a_full_memory_starts_afresh() {
+        let mut cache = ProgramCache::new(256);
+        let two = &layer(4)[..2];
+        let (sent, what) = cache.compile(two, 1024);
+        assert_eq!((sent.len(), what), (2, vec![Sent::Command(0), Sent::Command(1)]));
+        // Each layer's stretch is 4 records of about 100 bytes: the third
+        // does not fit beside two others, and the memory starts afresh.
+        let firsts: Vec<u16> = (0..3)
+            .map(|n| {
+                let (sent, _) = cache.compile(&layer(8 * n), 1024);
+                match sent[0].req {
+                    Request::Program { at, .. } => at,
+                    _ => panic!("a new stretch is stored"),
+                }
+            })
+            .collect();
+        assert_eq!(firsts[0], 0);
+        assert!(firsts[1] > 0);
+        assert_eq!(firsts[2], 0);
+        // A stretch longer than the memory is never stored.
+        let long: Vec<Command> = (0..12).flat_map(|n| layer(8 * n)[..4].to_vec()).collect();
+        let (sent, _) = cache.compile(&long, 1024);
+        assert!(sent.iter().all(|c| !matches!(c.req, Request::Program { .. } | Request::Run { .. })));
+    }
+}
