@@ -91,8 +91,9 @@ fn ulx3s_small_bitstream_fits_meets_timing_and_its_netlist_computes() {
 }
 
 /// The netlist of the bitstream in `out`, through its UART pins: INFO, two
-/// GEMM tiles with accumulation, REQUANT per channel with a bias, and a
-/// damaged frame refused.
+/// GEMM tiles with accumulation, REQUANT per channel with a bias, a MOVE
+/// and a stored program's RUN where the config builds them, and a damaged
+/// frame refused.
 fn netlist_computes(family: Family, board: &Board, config: &NpuConfig, out: &std::path::Path) {
     let netlist = std::fs::read_to_string(out.join("netlist.v")).unwrap();
     let pins = netlist_npu(family, &netlist, &npu_fpga::wrapper::top_name(board), board.leds.active_low).unwrap_or_else(|e| panic!("{e}"));
@@ -153,6 +154,20 @@ fn netlist_computes(family: Family, board: &Board, config: &NpuConfig, out: &std
         let got = expect(&mut npu, &Request::Read { bank: Bank::A, entry: 40, count: cols as u16 }, Status::Ok);
         let want: Vec<u8> = model.a[40..40 + cols].iter().flatten().map(|&v| v as u8).collect();
         assert_eq!(got, want, "the netlist's MOVE");
+    }
+
+    // With program memory: a GEMM and a REQUANT stored, then run by one RUN.
+    if config.memory.program_bytes > 0 {
+        let t = GemmTile { a_entry: 0, b_entry: 0, acc_entry: 16, m: rows as u8, n: cols as u8, k: k as u16, accumulate: false, tiles: 2, a_step: 0, b_step: 0, acc_step: rows as u16 };
+        let rq = Request::Requant { src: 16, dst: 8, count: (2 * rows) as u16, output: p.output(), bias: true };
+        let program: Vec<u8> = [Request::Gemm(t), rq].iter().flat_map(Request::record).collect();
+        expect(&mut npu, &Request::Program { at: 0, data: program.clone() }, Status::Ok);
+        assert_eq!(model.program(0, &program), Status::Ok);
+        assert_eq!(model.run(0, 2), (Status::Ok, 2));
+        assert_eq!(expect(&mut npu, &Request::Run { at: 0, records: 2 }, Status::Ok), [2, 0]);
+        let got = expect(&mut npu, &Request::Read { bank: Bank::Out, entry: 8, count: (2 * rows) as u16 }, Status::Ok);
+        let want: Vec<u8> = model.out[8..8 + 2 * rows].iter().flatten().map(|&v| v as u8).collect();
+        assert_eq!(got, want, "the netlist's RUN");
     }
 
     // A damaged frame is refused and changes nothing.

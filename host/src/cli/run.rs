@@ -30,7 +30,10 @@ TFLite's reference kernel bit for bit. On a device with the mover
 map (the report says \"NPU, on chip\"), and on a single such device a
 convolution read by the next layer leaves its output on chip for it (the
 next convolution's map, or a FULLY_CONNECTED's operand after a RESHAPE):
-such layers run item by item and say \"NPU, chained\". A model with any other operator is
+such layers run item by item and say \"NPU, chained\". With program memory
+(memory.program_bytes) the driver stores each stretch of commands once and
+runs it by one RUN request from then on; the report's link bytes \"for the
+last\" inference are then about its input and output. A model with any other operator is
 refused before anything is sent (exit 1, no output file).")]
 pub struct RunArgs {
     /// The model: an int8 TensorFlow Lite flatbuffer
