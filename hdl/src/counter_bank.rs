@@ -35,14 +35,14 @@ use npu_spec::protocol::COUNTER_BITS;
 use crate::vecs::{dffs, signals};
 use rust_hdl::prelude::*;
 
-/// Counter slots in the bank: the COUNTERS record's eight, the STATUS
-/// record's two frame counts, and six unused (their increments are tied to
-/// zero; sixteen slots let the service's counter wrap by itself).
+/// Counter slots in the bank: the COUNTERS record's ten (0..=9), four
+/// unused (their increments are tied to zero; sixteen slots let the
+/// service's counter wrap by itself) and the STATUS record's two frame
+/// counts (14 and 15).
 pub const COUNTERS: usize = 16;
-/// The counters `clear` zeroes: 0..CLEARABLE (`update` tests bit 3 of a
-/// counter's number for it).
-pub const CLEARABLE: usize = 8;
-const _: () = assert!(CLEARABLE == 8 && COUNTERS == 16);
+/// The counters `clear` zeroes: 0..CLEARABLE, the COUNTERS record's.
+pub const CLEARABLE: usize = 10;
+const _: () = assert!(CLEARABLE <= 14 && COUNTERS == 16);
 // A counter is the protocol's COUNTER_BITS wide (2^40 cycles are over 6
 // hours at 48 MHz; the record's 8-byte fields read 0 above); the
 // write-back adds in two halves of 20 bits (`update`).
@@ -75,6 +75,8 @@ pub struct CounterBank {
     pub snapshot_shift: Signal<In, Bit>,
     /// The bits a tally can use: an event counter's, the wide counter's.
     event_mask: Constant<Bits<17>>,
+    /// CLEARABLE, for the clear's tests of a counter's number.
+    clearable: Constant<Bits<4>>,
     wide_mask: Constant<Bits<17>>,
     /// The counters, entry c for counter c.
     words: Ram<Bits<COUNTER_BITS>>,
@@ -148,6 +150,7 @@ impl CounterBank {
             snapshot_byte: Default::default(),
             snapshot_shift: Default::default(),
             event_mask: mask(1),
+            clearable: Constant::new((CLEARABLE as u64).into()),
             wide_mask: mask(max_increment),
             // The service reads one entry while it writes another; 256
             // entries, so that synthesis puts the words in block RAM.
@@ -278,7 +281,7 @@ impl Logic for CounterBank {
             // clear: write zero (the read stage's tally and word, the fetch
             // stage's sum; the write stage's counter is stale until next
             // round).
-            if !self.read_counter.q.val().get_bit(3) {
+            if self.read_counter.q.val() < self.clearable.val() {
                 self.taken.d.next = 0.into();
                 self.taken_stale.d.next = true;
             }
@@ -287,7 +290,7 @@ impl Logic for CounterBank {
             // write-back comes before any snapshot asked for after the clear
             // could take it (see the test). Without, the fetch stage's is.
             for _unheld in self.hold_counter.len()..1 {
-                if !self.fetch_counter.q.val().get_bit(3) {
+                if self.fetch_counter.q.val() < self.clearable.val() {
                     self.sum_low.d.next = 0.into();
                     self.fetched_high.d.next = 0.into();
                 }

@@ -196,6 +196,9 @@ pub struct Executor {
     /// (the STATUS record's frame counts).
     pub answered_ok: Signal<Out, Bit>,
     pub answered_error: Signal<Out, Bit>,
+    /// A command is being decoded or run, not answered: the busy counter's
+    /// cycles (an answer's time is the line's).
+    pub executing: Signal<Out, Bit>,
     /// One cycle: another block answered with error `noted_status` (the
     /// program store's PROGRAM and RUN), kept as STATUS's last error.
     pub note_error: Signal<In, Bit>,
@@ -338,7 +341,7 @@ pub struct Executor {
     copy_left: DFF<Bits<11>>,
     // The answer's data source.
     /// The answer's data byte the cursor is at (records are indexed by it).
-    tx_index: DFF<Bits<6>>,
+    tx_index: DFF<Bits<7>>,
     /// The lane the cursor reads, taken in TxWait (the memories' data is
     /// a block RAM's output: the byte is chosen from a register).
     tx_word: DFF<Bits<32>>,
@@ -395,7 +398,7 @@ impl Executor {
         for (i, b) in info_bytes.iter().enumerate() {
             info = info | (bit_cast::<256, 8>(u64::from(*b).into()) << (8 * i as u64));
         }
-        assert_eq!(record_len(COUNTER_FIELDS), 64);
+        assert_eq!(record_len(COUNTER_FIELDS), 80);
         assert_eq!(record_len(STATUS_FIELDS), 9);
         assert_eq!(offset(STATUS_FIELDS, "frames_bad"), 4);
         assert_eq!(request_offset(Opcode::Write, "bank"), request_offset(Opcode::Read, "bank"));
@@ -569,6 +572,7 @@ impl Executor {
             start_reply: Default::default(),
             last_error: Default::default(),
             note_error: Default::default(),
+            executing: Default::default(),
             noted_status: Default::default(),
             byte_last: Default::default(),
             cursor_last: Default::default(),
@@ -616,6 +620,14 @@ impl Logic for Executor {
         }
         // ---- Outputs, each a flip-flop (or, for the counts, the Done state).
         self.busy.next = self.state.q.val() != ExecState::Idle;
+        self.executing.next = (self.state.q.val() != ExecState::Idle)
+            & (self.state.q.val() != ExecState::Reply)
+            & (self.state.q.val() != ExecState::Replying)
+            & (self.state.q.val() != ExecState::TxFetch)
+            & (self.state.q.val() != ExecState::TxSettle)
+            & (self.state.q.val() != ExecState::TxWait)
+            & (self.state.q.val() != ExecState::TxPick)
+            & (self.state.q.val() != ExecState::Done);
         self.answered.next = false;
         self.answered_ok.next = (self.state.q.val() == ExecState::Done) & (self.status.q.val() == self.st_ok.val());
         self.answered_error.next = (self.state.q.val() == ExecState::Done) & (self.status.q.val() != self.st_ok.val());
@@ -666,12 +678,12 @@ impl Logic for Executor {
 
         // ---- Snapshots: a counter's first byte asks for its snapshot as it
         // is fetched (see TxFetch). COUNTERS: counter tx_index / 8; STATUS:
-        // 8 for bytes 0..=3, 9 for 4..=7.
+        // 14 for bytes 0..=3, 15 for 4..=7.
         self.snapshot_request.next = false;
         self.snapshot_shift.next = false;
-        self.snapshot_counter.next = bit_cast::<4, 3>(self.tx_index.q.val().get_bits::<3>(3));
+        self.snapshot_counter.next = self.tx_index.q.val().get_bits::<4>(3);
         if self.is_status.q.val() {
-            self.snapshot_counter.next = bits::<4>(8) | bit_cast::<4, 1>(self.tx_index.q.val().get_bit(2).into());
+            self.snapshot_counter.next = bits::<4>(14) | bit_cast::<4, 1>(self.tx_index.q.val().get_bit(2).into());
         }
 
         // ---- The answer's data.

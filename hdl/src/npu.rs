@@ -79,7 +79,7 @@ pub struct Npu {
     program_store: Vec<ProgramStore>,
     /// The COUNTERS record's counters, in its order, as counters 0..=7 (each
     /// 40 bits or more: over 6 hours of cycles at 48 MHz; the record's bytes
-    /// above read 0), and the STATUS record's frame counts as 8 and 9.
+    /// above read 0), and the STATUS record's frame counts as 14 and 15.
     counters: CounterBank,
     // Limits from the config and the protocol.
     /// The bits a row's or a column's lane number can use (a lane index is
@@ -198,6 +198,8 @@ pub struct Npu {
     /// A frame answered OK, or with an error (STATUS's counts).
     frame_ok: Signal<Local, Bit>,
     frame_bad: Signal<Local, Bit>,
+    /// A command executes, or a RUN is between records (the busy counter).
+    command_busy: Signal<Local, Bit>,
 }
 
 /// RAMs that are never read and written in the same cycle: the executor
@@ -302,6 +304,7 @@ impl Npu {
             unused_next: Default::default(),
             frame_ok: Default::default(),
             frame_bad: Default::default(),
+            command_busy: Default::default(),
         }
     }
 
@@ -748,7 +751,13 @@ impl Logic for Npu {
         // ---- Counters, in the COUNTERS record's order.
         self.counters.clock.next = self.clock.val();
         self.counters.increment[0].next = 1.into();
-        self.counters.increment[1].next = bit_cast::<17, 1>(self.executor.busy.val().into());
+        // (Busy: a command executes, or a RUN reads its next record; an
+        // answer on the line is not.)
+        self.command_busy.next = self.executor.executing.val();
+        for u in 0..self.program_store.len() {
+            self.command_busy.next = self.executor.executing.val() | self.program_store[u].running.val();
+        }
+        self.counters.increment[1].next = bit_cast::<17, 1>(self.command_busy.val().into());
         self.counters.increment[2].next = bit_cast::<17, 1>(self.engine.step.val().into());
         self.counters.increment[3].next = 0.into();
         if self.engine.step.val() {
@@ -767,11 +776,15 @@ impl Logic for Npu {
             self.frame_ok.next = (self.executor.answered_ok.val() & !self.program_store[u].busy.val()) | self.program_store[u].answered_ok.val();
             self.frame_bad.next = (self.executor.answered_error.val() & !self.program_store[u].busy.val()) | self.program_store[u].answered_error.val();
         }
-        self.counters.increment[8].next = bit_cast::<17, 1>(self.frame_ok.val().into());
-        self.counters.increment[9].next = bit_cast::<17, 1>(self.frame_bad.val().into());
-        for c in 10..crate::counter_bank::COUNTERS {
+        // Where the busy cycles went besides the array: the requantizer's
+        // and the MOVEs' (a COUNTERS record's last two).
+        self.counters.increment[8].next = bit_cast::<17, 1>(self.requant.busy.val().into());
+        self.counters.increment[9].next = bit_cast::<17, 1>((self.executor.moving.val() & self.executor.busy.val()).into());
+        for c in 10..14 {
             self.counters.increment[c].next = 0.into();
         }
+        self.counters.increment[14].next = bit_cast::<17, 1>(self.frame_ok.val().into());
+        self.counters.increment[15].next = bit_cast::<17, 1>(self.frame_bad.val().into());
         self.counters.clear.next = self.executor.clear_counters.val();
         self.counters.snapshot_request.next = self.executor.snapshot_request.val();
         self.counters.snapshot_counter.next = self.executor.snapshot_counter.val();

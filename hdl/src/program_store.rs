@@ -102,6 +102,9 @@ pub struct ProgramStore {
     /// PROGRAM or RUN is under way: the executor's answers are a record's,
     /// not frames.
     pub busy: Signal<Out, Bit>,
+    /// PROGRAM's copy or RUN's records under way, not its answer (the
+    /// busy counter's cycles).
+    pub running: Signal<Out, Bit>,
     /// One cycle each: this block answered a frame OK, or with an error
     /// (`error_status`, for STATUS's last error).
     pub answered_ok: Signal<Out, Bit>,
@@ -203,6 +206,7 @@ impl ProgramStore {
             reply_fetch: Default::default(),
             reply_done: Default::default(),
             busy: Default::default(),
+            running: Default::default(),
             answered_ok: Default::default(),
             answered_error: Default::default(),
             error_status: Default::default(),
@@ -261,6 +265,10 @@ impl Logic for ProgramStore {
             & (self.slot_status.val() == self.st_ok.val())
             & ((self.opcode.val() == self.op_program.val()) | (self.opcode.val() == self.op_run.val()));
         self.busy.next = self.state.q.val() != ProgramState::Idle;
+        self.running.next = (self.state.q.val() != ProgramState::Idle)
+            & (self.state.q.val() != ProgramState::Answer)
+            & (self.state.q.val() != ProgramState::Answering)
+            & (self.state.q.val() != ProgramState::Done);
 
         // ---- Pass-through, unless a PROGRAM or RUN is under way.
         self.request_ready.next = self.slot_ready.val() & !self.intercept.val() & (self.state.q.val() == ProgramState::Idle);

@@ -17,7 +17,7 @@
 
 use crate::npu_sim::{NpuPins, NpuSim};
 use npu_spec::device_model::DeviceModel;
-use npu_spec::protocol::{encode_frame, record_len, Bank, Counters, GemmTile, Info, LinkHealth, Move, Opcode, Place, RecordCommand, Request, Status, IDLE_TIMEOUT_BITS, INFO_FIELDS, MAX_REQUEST_PAYLOAD, SYNC};
+use npu_spec::protocol::{encode_frame, record_len, Bank, Counters, GemmTile, Info, LinkHealth, Move, Opcode, Place, RecordCommand, Request, Status, IDLE_TIMEOUT_BITS, COUNTER_FIELDS, INFO_FIELDS, MAX_REQUEST_PAYLOAD, SYNC};
 use npu_spec::requant::RequantOutput;
 use npu_spec::rng::XorShift;
 use npu_spec::NpuConfig;
@@ -243,7 +243,7 @@ impl<P: NpuPins> Fuzzer<'_, P> {
                 if self.rng.below(2) == 0 {
                     ("status", Request::Status.frame(), expect(Status::Ok, None, 9, 10))
                 } else {
-                    ("counters", Request::Counters.frame(), expect(Status::Ok, None, 64, 10))
+                    ("counters", Request::Counters.frame(), expect(Status::Ok, None, record_len(COUNTER_FIELDS), 10))
                 }
             }
         }
@@ -526,7 +526,7 @@ pub fn fuzz<P: NpuPins>(sim: &mut NpuSim<P>, config: &NpuConfig, frames: u64, se
     }
     // STATUS counts every answer since power-up; COUNTERS the work since the clear.
     let health = read_health(&mut f);
-    let counters = f.sim.request(&Request::Counters, f.bound(1, 64, 10));
+    let counters = f.sim.request(&Request::Counters, f.bound(1, record_len(COUNTER_FIELDS), 10));
     let consistent_health = health.is_some_and(|h| {
         let h0 = health0.unwrap_or_default();
         // A STATUS answer counts the requests before it: the difference

@@ -373,13 +373,15 @@ pub const STATUS_FIELDS: &[Field] = &[
 ];
 pub const COUNTER_FIELDS: &[Field] = &[
     f("cycles", 8, "clock cycles"),
-    f("busy", 8, "cycles spent executing commands"),
+    f("busy", 8, "cycles spent executing commands (decoding and running them; not sending their answers)"),
     f("mac_cycles", 8, "cycles in which the array took a GEMM step"),
     f("macs", 8, "useful multiply-accumulates (m * n per step)"),
     f("stall", 8, "cycles of GEMM commands in which the array took no step (fill, drain, spacing)"),
     f("bytes_in", 8, "bytes received"),
     f("bytes_out", 8, "bytes sent"),
     f("tiles", 8, "GEMM tiles completed"),
+    f("requant_cycles", 8, "cycles the requantizer was busy (REQUANT commands)"),
+    f("move_cycles", 8, "cycles of MOVE commands (data moved on chip)"),
 ];
 
 /// Offset of `name` in a request payload of `op` (the opcode is byte 0).
@@ -735,6 +737,8 @@ pub struct Counters {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub tiles: u64,
+    pub requant_cycles: u64,
+    pub move_cycles: u64,
 }
 
 /// Width of each COUNTERS counter in the device: it wraps after
@@ -755,6 +759,8 @@ impl Counters {
             bytes_in: d(self.bytes_in, before.bytes_in),
             bytes_out: d(self.bytes_out, before.bytes_out),
             tiles: d(self.tiles, before.tiles),
+            requant_cycles: d(self.requant_cycles, before.requant_cycles),
+            move_cycles: d(self.move_cycles, before.move_cycles),
         }
     }
 
@@ -772,6 +778,8 @@ impl Counters {
             bytes_in: v[5],
             bytes_out: v[6],
             tiles: v[7],
+            requant_cycles: v[8],
+            move_cycles: v[9],
         })
     }
 }

@@ -148,6 +148,14 @@ pub struct Totals {
     pub mac_utilization: f64,
     /// This run's wall-clock time (simulation included).
     pub wall_seconds: f64,
+    /// Where `cycles` comes from: "device counters" (one device: its
+    /// COUNTERS read before and after the run, so the split is measured:
+    /// GEMM, requantizer and MOVE cycles, the rest of the busy cycles as
+    /// other, and the idle cycles, waiting on the line, as link), or "link
+    /// accounting" (each request's time, its bytes at the line rate as
+    /// link and the rest as its command's work; a RUN's split by its
+    /// commands' estimated cycles).
+    pub cycles_from: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -202,8 +210,27 @@ impl Report {
             inference_ms,
             mac_utilization: if pe_cycles > 0.0 { npu_macs as f64 / pe_cycles } else { 0.0 },
             wall_seconds: wall.as_secs_f64(),
+            cycles_from: "link accounting",
         };
         Self { layers, totals }
+    }
+
+    /// The totals' cycle split from the device's counters over the run
+    /// (`c`: what they counted, for `batch` inferences).
+    pub fn with_counted_cycles(mut self, c: &npu_spec::protocol::Counters) -> Self {
+        let per = self.totals.batch as f64;
+        let array = (c.mac_cycles + c.stall) as f64;
+        let (requantizer, data_movement) = (c.requant_cycles as f64, c.move_cycles as f64);
+        let busy = c.busy as f64;
+        self.totals.cycles = CycleSplit {
+            array: array / per,
+            requantizer: requantizer / per,
+            data_movement: data_movement / per,
+            link: c.cycles.saturating_sub(c.busy) as f64 / per,
+            other: (busy - array - requantizer - data_movement).max(0.0) / per,
+        };
+        self.totals.cycles_from = "device counters";
+        self
     }
 
     pub fn to_json(&self) -> String {

@@ -95,6 +95,11 @@ impl<'a> Runtime<'a> {
         values[model.input] = Some(input);
         let mut layers = Vec::new();
         let started = Instant::now();
+        // One device: its counters before and after, for the measured split.
+        let counted = match self.devices() {
+            [npu] => Some(npu.counters()?),
+            _ => None,
+        };
         let chains = if self.one_device_with_mover() { chain::chains(model) } else { vec![] };
         let mut done = 0;
         while done < model.layers.len() {
@@ -128,7 +133,10 @@ impl<'a> Runtime<'a> {
         let pes = self.devices().iter().map(|d| d.info().rows * d.info().cols).sum();
         let baud = self.devices().first().map_or(1, |d| d.info().baud);
         let facts = RunFacts { core_hz: self.core_hz(), pes, baud, io_bytes: bytes(model.input()) + bytes(model.output()) };
-        let report = Report::new(layers, batch, started.elapsed(), facts);
+        let mut report = Report::new(layers, batch, started.elapsed(), facts);
+        if let (Some(before), [npu]) = (counted, self.devices()) {
+            report = report.with_counted_cycles(&npu.counters()?.since(&before));
+        }
         Ok((output, report))
     }
 
