@@ -779,7 +779,7 @@ impl Logic for Npu {
         // Where the busy cycles went besides the array: the requantizer's
         // and the MOVEs' (a COUNTERS record's last two).
         self.counters.increment[8].next = bit_cast::<17, 1>(self.requant.busy.val().into());
-        self.counters.increment[9].next = bit_cast::<17, 1>((self.executor.moving.val() & self.executor.busy.val()).into());
+        self.counters.increment[9].next = bit_cast::<17, 1>((self.executor.moving.val() & self.executor.executing.val()).into());
         for c in 10..14 {
             self.counters.increment[c].next = 0.into();
         }
