@@ -135,7 +135,8 @@ pub struct ProgramStore {
     length_ok: DFF<Bit>,
     /// The answer's status (a record's, while one runs).
     status: DFF<Bits<8>>,
-    /// PROGRAM: the next byte written; RUN: the record's length byte.
+    /// PROGRAM: the next byte written; RUN: the record's length byte, then
+    /// (from Length on) its payload's first byte.
     at: DFF<Bits<16>>,
     /// PROGRAM: bytes still to copy; RUN: records still to run.
     left: DFF<Bits<16>>,
@@ -160,8 +161,15 @@ pub struct ProgramStore {
     // Combinational helpers.
     /// The presented request is a checked PROGRAM or RUN.
     intercept: Signal<Local, Bit>,
-    /// The end of the range PROGRAM writes, or of the record RUN reads.
-    range_end: Signal<Local, Bits<17>>,
+    /// One adder for every place past `at`: `at` plus `offset`, which is
+    /// PROGRAM's length (Check: its range's end), or the record's length
+    /// (Verdict: its end; Present, once answered: the next record), or the
+    /// header byte read (Load), or the executor's payload offset (Present:
+    /// a WRITE record's data); else 0 (Fetch: the length byte). `past_end`:
+    /// that sum is beyond the program memory.
+    offset: Signal<Local, Bits<16>>,
+    at_plus: Signal<Local, Bits<17>>,
+    past_end: Signal<Local, Bit>,
     opcode: Signal<Local, Bits<8>>,
 }
 
@@ -241,7 +249,9 @@ impl ProgramStore {
             tx_data: Default::default(),
             tx_valid: Default::default(),
             intercept: Default::default(),
-            range_end: Default::default(),
+            offset: Default::default(),
+            at_plus: Default::default(),
+            past_end: Default::default(),
             opcode: Default::default(),
         }
     }
@@ -319,15 +329,25 @@ impl Logic for ProgramStore {
         self.program_ram.write_address.next = self.at.q.val();
         self.program_ram.write_data.next = self.slot_read_data.val();
         self.program_ram.write_enable.next = self.state.q.val() == ProgramState::CopyWrite;
+        // (From Length on, `at` is the record's payload.)
+        self.offset.next = 0.into();
+        if self.state.q.val() == ProgramState::Check {
+            self.offset.next = self.left.q.val();
+        }
+        if (self.state.q.val() == ProgramState::Verdict) | ((self.state.q.val() == ProgramState::Present) & self.exec_answered.val()) {
+            self.offset.next = bit_cast::<16, 8>(self.record_len.q.val());
+        }
+        if self.state.q.val() == ProgramState::Load {
+            self.offset.next = bit_cast::<16, 5>(self.load_index.q.val());
+        }
+        if (self.state.q.val() == ProgramState::Present) & !self.exec_answered.val() {
+            self.offset.next = bit_cast::<16, 11>(self.frame_address.val());
+        }
+        self.at_plus.next = bit_cast::<17, 16>(self.at.q.val()) + bit_cast::<17, 16>(self.offset.val());
+        self.past_end.next = self.at_plus.val() > self.program_bytes.val();
         // The record's length byte, then its payload: the header's bytes,
         // and a WRITE record's data as the executor asks for it.
-        self.program_ram.read_address.next = self.at.q.val();
-        if self.state.q.val() == ProgramState::Load {
-            self.program_ram.read_address.next = self.at.q.val() + 1 + bit_cast::<16, 5>(self.load_index.q.val());
-        }
-        if self.state.q.val() == ProgramState::Present {
-            self.program_ram.read_address.next = self.at.q.val() + 1 + bit_cast::<16, 11>(self.frame_address.val());
-        }
+        self.program_ram.read_address.next = self.at_plus.val().get_bits::<16>(0);
         // A header byte read last cycle shifts in now.
         self.head_shift.next = self.shift.q.val();
         self.head_byte.next = 0.into();
@@ -337,7 +357,6 @@ impl Logic for ProgramStore {
         self.shift.d.next = false;
         self.exec_done.d.next = false;
         self.tx_valid.d.next = false;
-        self.range_end.next = bit_cast::<17, 16>(self.at.q.val()) + bit_cast::<17, 16>(self.left.q.val());
 
         match self.state.q.val() {
             ProgramState::Idle => {
@@ -368,7 +387,7 @@ impl Logic for ProgramStore {
                     } else {
                         self.state.d.next = ProgramState::Fetch;
                     }
-                } else if self.range_end.val() > self.program_bytes.val() {
+                } else if self.past_end.val() {
                     self.status.d.next = self.st_out_of_range.val();
                 } else {
                     self.state.d.next = ProgramState::CopyRead;
@@ -394,6 +413,7 @@ impl Logic for ProgramStore {
             }
             ProgramState::Length => {
                 self.record_len.d.next = self.program_ram.read_data.val();
+                self.at.d.next = self.at.q.val() + 1;
                 self.state.d.next = ProgramState::Verdict;
             }
             ProgramState::Verdict => {
@@ -403,7 +423,7 @@ impl Logic for ProgramStore {
                 if self.record_len.q.val() == 0 {
                     self.status.d.next = self.st_bad_length.val();
                     self.state.d.next = ProgramState::Answer;
-                } else if (bit_cast::<17, 16>(self.at.q.val()) + bit_cast::<17, 8>(self.record_len.q.val()) + 1) > self.program_bytes.val() {
+                } else if self.past_end.val() {
                     self.status.d.next = self.st_out_of_range.val();
                     self.state.d.next = ProgramState::Answer;
                 }
@@ -443,7 +463,7 @@ impl Logic for ProgramStore {
                     if self.status.q.val() == self.st_ok.val() {
                         self.done.d.next = self.done.q.val() + 1;
                         self.left.d.next = self.left.q.val() - 1;
-                        self.at.d.next = self.at.q.val() + 1 + bit_cast::<16, 8>(self.record_len.q.val());
+                        self.at.d.next = self.at_plus.val().get_bits::<16>(0);
                         if self.left.q.val() != 1 {
                             self.state.d.next = ProgramState::Fetch;
                         }
