@@ -2,20 +2,23 @@
 //!
 //! A stretch of commands that a program can hold (WRITE of at most 251
 //! data bytes, GEMM, REQUANT, MOVE: the commands that answer no data) is
-//! stored once with PROGRAM and run with one RUN, and the next time the
-//! same stretch comes (the next inference's layers) it is run again without
-//! being sent. So a network's commands cross the link once, and an
-//! inference sends its input, a RUN for each stretch between the host's
-//! own transfers, and the READs of its output.
+//! sent as it is the first time, stored with PROGRAM and run with one RUN
+//! the second time, and from then on (the next inferences' layers) run
+//! without being sent. So a network's commands cross the link about twice,
+//! and an inference sends its input, a RUN for each stretch between the
+//! host's own transfers, and the READs of its output.
 //!
-//! Even a stretch seen once costs fewer bytes this way: a command sent on
-//! its own costs its frame (5 bytes around the payload) and its answer (7
-//! bytes), a record one byte around the payload, and PROGRAM and RUN about
-//! 35 bytes together.
+//! Why not store a stretch the first time: a PROGRAM is checked whole
+//! before its RUN starts, so the device computes nothing while it arrives;
+//! sent as they are, commands run while the next ones arrive (one request
+//! ahead). A stretch that never comes again is faster that way, though
+//! more bytes (a command on its own costs 12 bytes of frame and answer, a
+//! record one).
 
 use crate::link::{Command, WorkShares};
 use npu_spec::protocol::{Opcode, Request, FRAME_HEAD, FRAME_TAIL};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::Range;
 
 /// The shortest stretch worth a RUN: two commands on their own cost 24
@@ -34,6 +37,8 @@ pub struct ProgramCache {
     top: usize,
     /// Each stretch stored: its records' bytes, and where they start.
     stored: HashMap<Vec<u8>, u16>,
+    /// The stretches sent as they are once (their records' hashes).
+    seen: HashSet<u64>,
 }
 
 /// What each command as sent stands for, in order.
@@ -50,7 +55,7 @@ pub enum Sent {
 impl ProgramCache {
     /// A program memory of `capacity` bytes whose contents are unknown.
     pub fn new(capacity: usize) -> Self {
-        Self { capacity, top: 0, stored: HashMap::new() }
+        Self { capacity, top: 0, stored: HashMap::new(), seen: HashSet::new() }
     }
 
     /// The device's program memory is no longer known (another client
@@ -60,12 +65,18 @@ impl ProgramCache {
         self.stored.clear();
     }
 
+    /// Whether the stretch of `commands` was stored (for tests).
+    #[cfg(test)]
+    fn holds(&self, commands: &[Command]) -> bool {
+        self.stored.contains_key(&commands.iter().flat_map(|c| c.req.record()).collect::<Vec<u8>>())
+    }
+
     /// The commands to send in place of `commands`: each stretch of at
-    /// least MIN_STRETCH commands a program can hold becomes a RUN, with a
-    /// PROGRAM before it the first time (PROGRAM's data at most
-    /// `max_request` payload bytes a frame). A stretch that does not fit
-    /// the memory is sent as it is; one that does not fit the space left
-    /// starts the memory afresh.
+    /// least MIN_STRETCH commands a program can hold, from its second time
+    /// on, becomes a RUN, with a PROGRAM before it the second time
+    /// (PROGRAM's data at most `max_request` payload bytes a frame). A
+    /// stretch that does not fit the memory is sent as it is; one that does
+    /// not fit the space left starts the memory afresh.
     pub fn compile(&mut self, commands: &[Command], max_request: usize) -> (Vec<Command>, Vec<Sent>) {
         let mut sent = vec![];
         let mut what = vec![];
@@ -74,7 +85,8 @@ impl ProgramCache {
             let end = i + commands[i..].iter().take_while(|c| is_record(&c.req)).count();
             let stretch = &commands[i..end];
             let records: Vec<u8> = stretch.iter().flat_map(|c| c.req.record()).collect();
-            if stretch.len() < MIN_STRETCH || records.len() > self.capacity || stretch.len() > usize::from(u16::MAX) {
+            let first_time = !self.stored.contains_key(&records) && self.seen.insert(hash(&records));
+            if first_time || stretch.len() < MIN_STRETCH || records.len() > self.capacity || stretch.len() > usize::from(u16::MAX) {
                 // (A command a program cannot hold, alone, or a stretch too short or too long.)
                 let last = end.max(i + 1);
                 for (n, c) in commands[i..last].iter().enumerate() {
@@ -113,6 +125,12 @@ impl ProgramCache {
         }
         (sent, what)
     }
+}
+
+fn hash(bytes: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
 }
 
 /// Whether a program can hold `req` as a record.
@@ -201,6 +219,12 @@ mod tests {
         on_device.b[1] = vec![5, 6, 7, 8];
         let mut direct = on_device.clone();
         let commands = layer(4);
+        // The first time as they are.
+        let (sent, what) = cache.compile(&commands, 1024);
+        assert_eq!(what, (0..5).map(Sent::Command).collect::<Vec<_>>());
+        assert_eq!(sent.len(), 5);
+        assert!(!cache.holds(&commands[..4]));
+        // The second time stored and run.
         let (sent, what) = cache.compile(&commands, 1024);
         assert_eq!(what, [Sent::Program, Sent::Run(0..4), Sent::Command(4)]);
         let answers = expand(&what, run(&mut on_device, &sent), commands.len());
@@ -216,7 +240,7 @@ mod tests {
         }
         assert_eq!(answers[4], direct.read(Bank::Acc as u8, 0, 1).unwrap());
         assert_eq!(on_device, DeviceModel { program: on_device.program.clone(), ..direct.clone() });
-        // The second time: a RUN alone, far fewer bytes than the commands.
+        // The third time: a RUN alone, far fewer bytes than the commands.
         let (again, what) = cache.compile(&commands, 1024);
         assert_eq!(what, [Sent::Run(0..4), Sent::Command(4)]);
         assert!(line_bytes(&again) < line_bytes(&commands) / 2, "{} vs {}", line_bytes(&again), line_bytes(&commands));
@@ -233,6 +257,7 @@ mod tests {
         // does not fit beside two others, and the memory starts afresh.
         let firsts: Vec<u16> = (0..3)
             .map(|n| {
+                cache.compile(&layer(8 * n), 1024);
                 let (sent, _) = cache.compile(&layer(8 * n), 1024);
                 match sent[0].req {
                     Request::Program { at, .. } => at,
@@ -245,6 +270,7 @@ mod tests {
         assert_eq!(firsts[2], 0);
         // A stretch longer than the memory is never stored.
         let long: Vec<Command> = (0..12).flat_map(|n| layer(8 * n)[..4].to_vec()).collect();
+        cache.compile(&long, 1024);
         let (sent, _) = cache.compile(&long, 1024);
         assert!(sent.iter().all(|c| !matches!(c.req, Request::Program { .. } | Request::Run { .. })));
     }
