@@ -255,11 +255,6 @@ impl ProgramStore {
             opcode: Default::default(),
         }
     }
-
-    /// The program memory's byte, for tests.
-    pub fn peek(&self, index: usize) -> u8 {
-        self.program_ram.peek(index).to_u8()
-    }
 }
 
 impl Logic for ProgramStore {

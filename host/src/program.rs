@@ -16,7 +16,7 @@
 //! record one).
 
 use crate::link::{Command, WorkShares};
-use npu_spec::protocol::{Opcode, Request, FRAME_HEAD, FRAME_TAIL};
+use npu_spec::protocol::{Opcode, Request};
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::Range;
@@ -78,16 +78,20 @@ impl ProgramCache {
     /// stretch that does not fit the memory is sent as it is; one that does
     /// not fit the space left starts the memory afresh.
     pub fn compile(&mut self, commands: &[Command], max_request: usize) -> (Vec<Command>, Vec<Sent>) {
+        // Each command's record, where a program can hold it.
+        let records: Vec<Option<Vec<u8>>> = commands.iter().map(|c| record(&c.req)).collect();
+        let chunk = max_request - Opcode::Program.request_len();
         let mut sent = vec![];
         let mut what = vec![];
         let mut i = 0;
         while i < commands.len() {
-            let end = i + commands[i..].iter().take_while(|c| is_record(&c.req)).count();
+            let end = i + records[i..].iter().take_while(|r| r.is_some()).count();
             let stretch = &commands[i..end];
-            let records: Vec<u8> = stretch.iter().flat_map(|c| c.req.record()).collect();
-            let first_time = !self.stored.contains_key(&records) && self.seen.insert(hash(&records));
-            if first_time || stretch.len() < MIN_STRETCH || records.len() > self.capacity || stretch.len() > usize::from(u16::MAX) {
-                // (A command a program cannot hold, alone, or a stretch too short or too long.)
+            let bytes: Vec<u8> = records[i..end].iter().flatten().flatten().copied().collect();
+            let eligible = stretch.len() >= MIN_STRETCH && bytes.len() <= self.capacity && stretch.len() <= usize::from(u16::MAX);
+            if !eligible || (!self.stored.contains_key(&bytes) && self.seen.insert(hash(&bytes))) {
+                // (A command a program cannot hold, alone, a stretch too
+                // short or too long, or one seen for the first time.)
                 let last = end.max(i + 1);
                 for (n, c) in commands[i..last].iter().enumerate() {
                     sent.push(c.clone());
@@ -96,21 +100,20 @@ impl ProgramCache {
                 i = last;
                 continue;
             }
-            let at = match self.stored.get(&records) {
+            let at = match self.stored.get(&bytes) {
                 Some(&at) => at,
                 None => {
-                    if self.top + records.len() > self.capacity {
+                    if self.top + bytes.len() > self.capacity {
                         self.forget();
                     }
                     let at = self.top;
-                    for (n, chunk) in records.chunks(max_request - Opcode::Program.request_len()).enumerate() {
-                        let offset = at + n * (max_request - Opcode::Program.request_len());
-                        let req = Request::Program { at: offset as u16, data: chunk.to_vec() };
-                        sent.push(Command { req, answer_bytes: 0, work_cycles: 2 * chunk.len() as u64 + 16, shares: None });
+                    for (n, data) in bytes.chunks(chunk).enumerate() {
+                        let req = Request::Program { at: (at + n * chunk) as u16, data: data.to_vec() };
+                        sent.push(Command { req, answer_bytes: 0, work_cycles: 2 * data.len() as u64 + 16, shares: None });
                         what.push(Sent::Program);
                     }
-                    self.top += records.len();
-                    self.stored.insert(records, at as u16);
+                    self.top += bytes.len();
+                    self.stored.insert(bytes, at as u16);
                     at as u16
                 }
             };
@@ -133,10 +136,9 @@ fn hash(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
-/// Whether a program can hold `req` as a record.
-fn is_record(req: &Request) -> bool {
-    // (A record's length is one byte.)
-    req.opcode().in_program() && req.payload().len() <= usize::from(u8::MAX)
+/// `req` as a record, if a program can hold it (a record's length is one byte).
+fn record(req: &Request) -> Option<Vec<u8>> {
+    (req.opcode().in_program() && req.payload().len() <= usize::from(u8::MAX)).then(|| req.record())
 }
 
 /// The answers to the commands given, from the answers to those sent: a
@@ -151,18 +153,18 @@ pub fn expand(what: &[Sent], answers: Vec<Vec<u8>>, commands: usize) -> Vec<Vec<
     out
 }
 
-/// Bytes on the line for `commands` sent as they are, answers included
-/// (for tests and reports).
-pub fn line_bytes(commands: &[Command]) -> usize {
-    commands.iter().map(|c| 2 * (FRAME_HEAD + FRAME_TAIL) + c.req.payload().len() + 2 + c.answer_bytes).sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use npu_spec::device_model::DeviceModel;
-    use npu_spec::protocol::{Bank, GemmTile, Move, Place, Status};
+    use npu_spec::protocol::{Bank, GemmTile, Move, Place, Status, FRAME_HEAD, FRAME_TAIL, RESPONSE_HEAD};
     use npu_spec::NpuConfig;
+
+    /// Bytes on the line for `commands` sent as they are: each frame, and
+    /// its answer's (status, opcode, data).
+    fn line_bytes(commands: &[Command]) -> usize {
+        commands.iter().map(|c| c.req.frame().len() + FRAME_HEAD + RESPONSE_HEAD + c.answer_bytes + FRAME_TAIL).sum()
+    }
 
     fn command(req: Request) -> Command {
         Command { req, answer_bytes: 0, work_cycles: 10, shares: None }

@@ -202,8 +202,9 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
             }
             let stats = npu.link_stats();
             costs[s].device += stats.time.since(&before);
-            costs[s].link_bytes += stats.bytes_sent + stats.bytes_received - bytes;
-            costs[s].last_item_bytes = stats.bytes_sent + stats.bytes_received - bytes;
+            let item_bytes = stats.bytes_sent + stats.bytes_received - bytes;
+            costs[s].link_bytes += item_bytes;
+            costs[s].last_item_bytes = item_bytes;
         }
     }
     Ok(Some(ChainRun { output: out, tees, costs }))
