@@ -83,8 +83,9 @@ pub struct ConvLayout {
     pub chunk_rows: usize,
     /// The weights' B entries.
     pub weights: Range<usize>,
-    /// The operand's first A entry.
+    /// The operand's A entries: from `a_first` to `a_end`.
     pub a_first: usize,
+    pub a_end: usize,
     /// The byte past the staging area.
     pub staging_end: usize,
 }
@@ -110,27 +111,41 @@ impl ConvLayout {
             None => room.b.start..room.b.start + plan.group_n * k,
         };
         let weight_end = if room.weights.is_some() { room.b.start } else { weights.end };
-        let (map, map_end) = match conv.input {
-            MapSource::Host(_) => {
-                let map = padded_map(&w, conv.channels, Bank::B, weight_end * g.cols);
-                let entries = (map.height * map.width * conv.channels).div_ceil(g.cols);
-                (map, weight_end + entries)
-            }
-            MapSource::OnChip(map) => (map, weight_end),
+        // The rows of output a chunk can have, with the operand in `a` and
+        // the staging from B's entry `staging_entry` to the room's end.
+        let chunk_rows = |a: &Range<usize>, staging_entry: usize| {
+            let staging_room = (room.b.end * g.cols).checked_sub(staging_entry * g.cols)?;
+            let fits = |r: usize| (r * w.out_w).div_ceil(g.rows) * k <= a.len() && r * w.out_w * k <= staging_room && r * w.out_w <= usize::from(u16::MAX);
+            (1..=w.out_h).take_while(|&r| fits(r)).last()
         };
-        let staging_byte = map_end * g.cols;
-        let staging_room = (room.b.end * g.cols).checked_sub(staging_byte)?;
-        let fits = |r: usize| (r * w.out_w).div_ceil(g.rows) * k <= room.a.len() && r * w.out_w * k <= staging_room && r * w.out_w <= usize::from(u16::MAX);
-        let chunk_rows = (1..=w.out_h).take_while(|&r| fits(r)).last()?;
-        Some(Self {
+        let layout = |map: FeatureMap, a: Range<usize>, staging_entry: usize, chunk_rows: usize| Self {
             map,
             window: Window { pad_top: 0, pad_left: 0, ..w },
-            staging: Staging { bank: Bank::B, first_byte: staging_byte, lanes: g.cols },
+            staging: Staging { bank: Bank::B, first_byte: staging_entry * g.cols, lanes: g.cols },
             chunk_rows,
-            weights,
-            a_first: room.a.start,
+            weights: weights.clone(),
+            a_first: a.start,
+            a_end: a.end,
             staging_end: room.b.end * g.cols,
-        })
+        };
+        match conv.input {
+            MapSource::OnChip(map) => Some(layout(map, room.a.clone(), weight_end, chunk_rows(&room.a, weight_end)?)),
+            MapSource::Host(_) => {
+                // The host's map after the weights in B; or, when that
+                // leaves too little B to stage in (weights kept apart that
+                // fill most of it), at the top of A's room.
+                let map = padded_map(&w, conv.channels, Bank::B, weight_end * g.cols);
+                let map_bytes = map.height * map.width * conv.channels;
+                let map_end = weight_end + map_bytes.div_ceil(g.cols);
+                if let Some(r) = chunk_rows(&room.a, map_end) {
+                    return Some(layout(map, room.a.clone(), map_end, r));
+                }
+                let first = room.a.end.checked_sub(map_bytes.div_ceil(g.rows))?;
+                let a = room.a.start..first.max(room.a.start);
+                let r = chunk_rows(&a, weight_end)?;
+                Some(layout(FeatureMap { bank: Bank::A, first_byte: first * g.rows, ..map }, a, weight_end, r))
+            }
+        }
     }
 
     /// Bytes of B the staging area has.
@@ -178,6 +193,15 @@ impl Npu {
         let room = layout.staging_bytes();
         let pads = pad_moves(map, w, conv.height, conv.width, 0, cols).map_err(DriverError::Shape)?;
         let spread_cost = raw + cols + (pads.len() + 1) * MOVE_LINK_BYTES;
+        // (A map in A is written whole: the spread's MOVEs fill the padding
+        // from a zero point in the map's own bank.)
+        if map.bank == Bank::A {
+            let rows = self.info().rows;
+            let mut padded = padded;
+            padded.truncate(map.height * map.width * conv.channels);
+            padded.resize(padded.len().div_ceil(rows) * rows, 0);
+            return self.write_entries(Bank::A, map.first_byte / rows, &padded);
+        }
         if !self.info().mover || spread_cost >= padded.len() || raw + cols > room || row_bytes > usize::from(u16::MAX) || rows_kept == 0 || cols_kept == 0 {
             return self.write_entries(Bank::B, map.first_byte / cols, &padded);
         }
@@ -238,7 +262,7 @@ impl Npu {
             let pixels = out_rows.len() * win.out_w;
             let moves = im2col_by_taps(&layout.map, &win, out_rows, &layout.staging, layout.a_first, rows, src_lanes).map_err(DriverError::Shape)?;
             self.move_all(&moves)?;
-            let (a_part, b_part) = (layout.a_first..room.a.end, if room.weights.is_some() { layout.weights.clone() } else { layout.weights.start..room.b.end });
+            let (a_part, b_part) = (layout.a_first..layout.a_end, if room.weights.is_some() { layout.weights.clone() } else { layout.weights.start..room.b.end });
             let plan = GemmPlan::within(g, pixels, k, n, a_part.clone(), b_part).by_block(g, a_part.len(), layout.weights.len());
             let mut narrow = Matrix::<i8>::zeros(pixels, n);
             self.run_plan_checked(&plan, AOperand::OnChip, conv.weights, q, sink.from_row(r0), &mut narrow)?;

@@ -379,10 +379,19 @@ mod tests {
         assert_eq!((map.height, map.width, map.first_byte), (34, 34, (16384 - entries - 1) * 4));
         let Step::Conv { output: Some(placed), .. } = &steps[0] else { panic!("the first places its output") };
         assert_eq!(placed.first_byte, map.first_byte + (34 + 1) * 16);
-        // The third block's weights (4,608 and 9,216 entries) leave the
-        // first too little B to stage in: they are not kept apart.
+        // The third block's weights (4,608 and 9,216 entries) leave B too
+        // little room for the first one's map beside its staging: the map
+        // goes to the top of A's room, below the second one's.
         let third = Chain { first: 8, last: 9, tees: vec![] };
-        assert!(plan(&info(16384, 16384), &m, &third, true).is_none());
-        assert!(plan(&info(16384, 16384), &m, &third, false).is_some());
+        let steps = plan(&info(16384, 16384), &m, &third, true).expect("kept apart");
+        let (Step::Conv { c, p, room, .. }, Step::Conv { input: Some(next), .. }) = (&steps[0], &steps[1]) else { panic!("two convolutions") };
+        let layout = ConvLayout::new(&info(16384, 16384), &p.on_chip(c, MapSource::Host(&[])), room).expect("fits");
+        let entries = (17 * 17 * 32usize).div_ceil(4);
+        assert_eq!((layout.map.bank, layout.map.first_byte), (Bank::A, (room.a.end - entries) * 4));
+        assert_eq!((layout.a_first, layout.a_end), (0, room.a.end - entries));
+        assert_eq!(room.a.end * 4, next.first_byte);
+        assert_eq!(room.weights.clone().map(|w| w.len()), Some(4608));
+        // A device without the room for both is refused.
+        assert!(plan(&info(4096, 16384), &m, &third, true).is_none());
     }
 }
