@@ -1,7 +1,7 @@
 //! Link fuzzing on the Verilated NPU (CI's short run; `npu sim fuzz
 //! --frames 100000` is the full one): valid commands mixed with random
 //! bytes, cut and broken frames, bad lengths and CRCs, unknown commands,
-//! out-of-range requests and ±3% baud; no hang, no wrong answer, memory equal
+//! out-of-range requests and a baud 2% off (3% at 8 clocks a bit or more); no hang, no wrong answer, memory equal
 //! to the model at the end, counters consistent.
 
 use npu_sim::fuzz::fuzz;
@@ -19,7 +19,7 @@ fn five_thousand_frames_change_nothing_they_should_not() {
     let report = fuzz(&mut sim, &config, 5_000, 7, &mut |_| {});
     eprintln!("{report:#?}");
     assert!(report.clean(), "{report:#?}");
-    for kind in ["write", "read", "gemm", "requant", "bad_crc", "truncated", "break", "garbage", "unknown_command", "wrong_length", "bad_length_field", "skewed_3_percent"] {
+    for kind in ["write", "read", "gemm", "requant", "bad_crc", "truncated", "break", "garbage", "unknown_command", "wrong_length", "bad_length_field", "skewed"] {
         assert!(report.by_kind.get(kind).copied().unwrap_or(0) > 10, "too few {kind}: {:?}", report.by_kind);
     }
 }

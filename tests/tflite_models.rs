@@ -97,8 +97,8 @@ fn host_reference_kernels_equal_tflite_on_both_models() {
     }
 }
 
-/// The default memories and array, with a quick link (8 clocks a bit,
-/// as the iCEBreaker's 6 Mbaud at 48 MHz).
+/// The default memories and array, with a quick link (4 clocks a bit,
+/// as the iCEBreaker's 12 Mbaud at 48 MHz).
 fn npu_cluster() -> Cluster {
     let c = link_test_config(4, 16384, 16384, 256);
     Cluster::new(vec![Npu::open(Box::new(SimTransport::new(&c).expect("Verilated NPU")), c.link.baud).expect("INFO")])

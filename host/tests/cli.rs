@@ -334,7 +334,7 @@ fn malformed_inputs_are_one_clear_line() {
     // The error names the line of `rows` in the default config, wherever it is.
     let rows_line = npu_spec::config::DEFAULT_TOML.lines().position(|l| l.starts_with("rows = 4 ")).expect("the default config sets rows") + 1;
     let wrong_type_says = format!("line {rows_line}: invalid type");
-    let impossible = write("baud.toml", npu_spec::config::DEFAULT_TOML.replace("baud = 6_000_000", "baud = 30_000_000").as_bytes());
+    let impossible = write("baud.toml", npu_spec::config::DEFAULT_TOML.replace("baud = 12_000_000", "baud = 30_000_000").as_bytes());
     let empty_npy = write("empty.npy", b"");
     let b = save(d, "b.npy", &npu_spec::Matrix::from_fn(2, 2, |_, _| 1i8));
     let out = d.join("c.npy");

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The default config at an 8 MHz core clock and 1 Mbaud (8 clocks per
-/// bit), so that simulated link traffic is short.
+/// The default config at an 8 MHz core clock and 2 Mbaud (4 clocks per
+/// bit, as the default), so that simulated link traffic is short.
 fn quick_config() -> NpuConfig {
     NpuConfig::from_toml_str(&default_toml_at_8_mhz(), "quick").unwrap()
 }

@@ -88,8 +88,9 @@ pub fn check_tiles<B: ArrayBackend>(
     Ok(())
 }
 
-/// A config for link tests: `side x side`, small memories, and 8 clocks per
-/// bit (8 MHz core, 1 Mbaud) so that simulated UART traffic is quick.
+/// A config for link tests: `side x side`, small memories, and 4 clocks per
+/// bit (8 MHz core, 2 Mbaud), the default's (12 Mbaud at 48 MHz), so that
+/// simulated UART traffic is quick and the link is tested at its rate.
 pub fn link_test_config(side: usize, a_depth: usize, b_depth: usize, acc_depth: usize) -> NpuConfig {
     let mut c = NpuConfig::default();
     c.array.rows = side;
@@ -98,7 +99,7 @@ pub fn link_test_config(side: usize, a_depth: usize, b_depth: usize, acc_depth: 
     c.memory.b_depth = b_depth;
     c.memory.acc_depth = acc_depth;
     c.clock.core_hz = 8_000_000;
-    c.link.baud = 1_000_000;
+    c.link.baud = 2_000_000;
     c.validate().expect("a valid link test config");
     c
 }

@@ -17,15 +17,15 @@ pub fn have_verilator() -> bool {
     false
 }
 
-/// The default config's text with an 8 MHz core clock and a 1 Mbaud link (8
-/// clocks per bit, as the default's 6 Mbaud at 48 MHz), so that simulated
+/// The default config's text with an 8 MHz core clock and a 2 Mbaud link (4
+/// clocks per bit, as the default's 12 Mbaud at 48 MHz), so that simulated
 /// traffic and work are short.
 pub fn default_toml_at_8_mhz() -> String {
     let text = npu_spec::config::DEFAULT_TOML;
     assert!(text.lines().any(|l| l.starts_with("core_hz = ")), "the default config sets core_hz on a line of its own");
     assert!(text.lines().any(|l| l.starts_with("baud = ")), "the default config sets baud on a line of its own");
     text.lines()
-        .map(|l| if l.starts_with("core_hz = ") { "core_hz = 8_000_000" } else if l.starts_with("baud = ") { "baud = 1_000_000" } else { l })
+        .map(|l| if l.starts_with("core_hz = ") { "core_hz = 8_000_000" } else if l.starts_with("baud = ") { "baud = 2_000_000" } else { l })
         .collect::<Vec<_>>()
         .join("\n")
 }
