@@ -72,9 +72,10 @@ pub enum ExecState {
     CopyData,
     Gemm,
     Requant,
-    /// MOVE: the mover's verdict, then each byte: the cursor at its source
-    /// (MoveFrom), the lane read (MoveFetch, MoveSettle), the cursor at its
-    /// destination (MoveTo) and the write: 5 cycles, 7 with the read data
+    /// MOVE: the mover's verdict, the cursor at the first byte's source
+    /// (MoveFrom), then each byte: the lane read (MoveFetch, MoveSettle),
+    /// the cursor at its destination (MoveTo) and the write, with the cursor
+    /// at the next byte's source (MoveWrite): 4 cycles, 6 with the read data
     /// registered.
     MoveCheck,
     MoveFrom,
@@ -1038,7 +1039,7 @@ impl Logic for Executor {
                 }
             }
             ExecState::MoveFrom => {
-                // The cursor goes to the byte's source (the lane
+                // The cursor goes to the first byte's source (the lane
                 // multiplexers show the source bank: its number is where
                 // READ's is).
                 self.entry.d.next = self.move_from_entry.val();
@@ -1065,18 +1066,23 @@ impl Logic for Executor {
             ExecState::MoveTo => {
                 // The cursor goes to the destination, and the byte (through
                 // the NPU's frame-byte register, as WRITE's) is written there
-                // next cycle.
+                // next cycle. The mover has the places in hand: it shows the
+                // next byte's from next cycle on.
                 self.entry.d.next = self.move_to_entry.val();
                 self.lane.d.next = self.move_to_lane.val();
                 self.write_a_reg.d.next = !self.move_to_b.q.val();
                 self.write_b_reg.d.next = self.move_to_b.q.val();
+                self.move_advance.next = true;
                 self.state.d.next = ExecState::MoveWrite;
             }
             ExecState::MoveWrite => {
-                // (`move_last` is a cycle late: the mover last moved at
-                // least five cycles ago.)
-                self.move_advance.next = true;
-                self.state.d.next = ExecState::MoveFrom;
+                // The write takes the cursor as it is; the cursor goes on to
+                // the next byte's source. (`move_last` is a cycle late, so
+                // it still says whether the byte written is the last: the
+                // mover showed it at least three cycles before the advance.)
+                self.entry.d.next = self.move_from_entry.val();
+                self.lane.d.next = self.move_from_lane.val();
+                self.state.d.next = ExecState::MoveFetch;
                 if self.move_last.val() {
                     self.state.d.next = ExecState::Reply;
                 }
