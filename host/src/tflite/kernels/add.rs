@@ -42,12 +42,20 @@ impl Add {
     }
 
     fn element(&self, x: i8, y: i8) -> i8 {
-        let shifted1 = (self.input1_offset + i32::from(x)) * (1 << self.left_shift);
-        let shifted2 = (self.input2_offset + i32::from(y)) * (1 << self.left_shift);
-        let scaled1 = multiply_by_quantized_multiplier(shifted1, self.input1_multiplier);
-        let scaled2 = multiply_by_quantized_multiplier(shifted2, self.input2_multiplier);
-        let raw = multiply_by_quantized_multiplier(scaled1 + scaled2, self.output_multiplier) + self.output_offset;
+        let raw = multiply_by_quantized_multiplier(self.rescaled1(x) + self.rescaled2(y), self.output_multiplier) + self.output_offset;
         self.range.clamp(raw)
+    }
+
+    /// Input 1's value at the common scale: a function of one INT8 value,
+    /// so 256 of them are all there are (a table, for hardware that adds
+    /// two such and requantizes the sum as a GEMM's).
+    pub fn rescaled1(&self, x: i8) -> i32 {
+        multiply_by_quantized_multiplier((self.input1_offset + i32::from(x)) * (1 << self.left_shift), self.input1_multiplier)
+    }
+
+    /// Input 2's, likewise.
+    pub fn rescaled2(&self, y: i8) -> i32 {
+        multiply_by_quantized_multiplier((self.input2_offset + i32::from(y)) * (1 << self.left_shift), self.input2_multiplier)
     }
 }
 
@@ -63,5 +71,32 @@ mod tests {
         // Different scales and zero points: 0.1 * (20 - 10) + 0.2 * (5 - (-5)) = 3.0 -> 3.0 / 0.25 + 1 = 13.
         let mixed = Add::new((0.1, 10), (0.2, -5), (0.25, 1), full);
         assert_eq!(mixed.reference(&[20], &[5]), vec![13]);
+    }
+
+    /// The arithmetic an on-chip ADD would need: each input through a
+    /// 256-entry table of INT32s, their sum, then the output rescale as the
+    /// hardware's requantizer does a GEMM's (`npu_spec::requant`, bias 0).
+    /// Equal to the kernel for every pair of inputs of ResNet-8's three ADDs
+    /// and of one with mixed scales.
+    #[test]
+    fn an_add_is_two_table_lookups_and_a_gemms_requantization() {
+        use crate::tflite::model::{Model, Op};
+        use crate::tflite::runtime::hardware_requant;
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/resnet8_cifar10.tflite");
+        let model = Model::load(&path).unwrap();
+        let mut adds: Vec<Add> = model.layers.iter().filter_map(|l| if let Op::Add(a) = &l.op { Some(*a) } else { None }).collect();
+        assert_eq!(adds.len(), 3, "ResNet-8 has three ADDs");
+        adds.push(Add::new((0.1, 10), (0.2, -5), (0.25, 1), ActivationRange { min: -100, max: 120 }));
+        for add in adds {
+            let t1: Vec<i32> = (-128..=127).map(|x| add.rescaled1(x)).collect();
+            let t2: Vec<i32> = (-128..=127).map(|y| add.rescaled2(y)).collect();
+            let q = hardware_requant(vec![0], &[add.output_multiplier], add.output_offset, add.range).expect("the output scale is one the requantizer takes");
+            for x in -128..=127i8 {
+                for y in -128..=127i8 {
+                    let sum = t1[(x as i32 + 128) as usize] + t2[(y as i32 + 128) as usize];
+                    assert_eq!(npu_spec::requant::requantize(sum, 0, &q.params), add.element(x, y), "{x} + {y}");
+                }
+            }
+        }
     }
 }
