@@ -340,6 +340,30 @@ mod tests {
     }
 
     #[test]
+    fn a_host_map_goes_to_the_top_of_a_when_b_is_too_full_to_stage_beside_it() {
+        // ResNet-8's last block's first convolution: 16 x 16 x 32 in, 3x3 at
+        // stride 2, K = 288; its map is 17 x 17 x 32 (2,312 entries). Weights
+        // kept apart leave B 2,400 entries: the map and one row's staging
+        // (8 x 288 bytes) do not fit there together.
+        let (x, wt) = (vec![0i8; 16 * 16 * 32], Matrix::<i8>::zeros(288, 64));
+        let window = Window { kernel_h: 3, kernel_w: 3, stride: 2, pad_top: 0, pad_left: 0, out_h: 8, out_w: 8 };
+        let cv = ConvOnChip { window, ..conv(&x, &wt, 16, 16, 32) };
+        let i = info(true);
+        let room = Room { a: 0..10_000, b: 0..2_400, weights: Some(2_400..2_400 + 288 * 16) };
+        let l = ConvLayout::new(&i, &cv, &room).unwrap();
+        assert_eq!((l.map.bank, l.map.first_byte), (Bank::A, (10_000 - 2_312) * 4));
+        assert_eq!((l.a_first, l.a_end), (0, 10_000 - 2_312));
+        assert_eq!(l.staging.first_byte, 0);
+        assert!(l.staging.first_byte + l.chunk_rows * 8 * 288 <= 2_400 * 4);
+        // With B to spare the map stays in B, after the weights.
+        let wide = Room { b: 0..4_000, weights: Some(4_000..4_000 + 288 * 16), ..room.clone() };
+        let l = ConvLayout::new(&i, &cv, &wide).unwrap();
+        assert_eq!((l.map.bank, l.map.first_byte, l.a_end), (Bank::B, 0, 10_000));
+        // Neither fits: no layout.
+        assert!(ConvLayout::new(&i, &cv, &Room { a: 0..2_400, ..room }).is_none());
+    }
+
+    #[test]
     fn the_padded_map_holds_the_zero_point_around_the_input() {
         let x: Vec<i8> = (1..=4).collect();
         let wt = Matrix::<i8>::zeros(9, 1);
