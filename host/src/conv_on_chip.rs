@@ -140,8 +140,8 @@ impl ConvLayout {
                 if let Some(r) = chunk_rows(&room.a, map_end) {
                     return Some(layout(map, room.a.clone(), map_end, r));
                 }
-                let first = room.a.end.checked_sub(map_bytes.div_ceil(g.rows))?;
-                let a = room.a.start..first.max(room.a.start);
+                let first = room.a.end.checked_sub(map_bytes.div_ceil(g.rows)).filter(|&f| f >= room.a.start)?;
+                let a = room.a.start..first;
                 let r = chunk_rows(&a, weight_end)?;
                 Some(layout(FeatureMap { bank: Bank::A, first_byte: first * g.rows, ..map }, a, weight_end, r))
             }
@@ -153,8 +153,9 @@ impl ConvLayout {
         self.staging_end - self.staging.first_byte
     }
 
-    /// The map's bytes, padded with the zero point, in whole B entries.
-    pub fn padded_map(&self, conv: &ConvOnChip, input: &[i8], cols: usize) -> Vec<u8> {
+    /// The map's bytes, padded with the zero point, in whole entries of
+    /// its bank (`lanes` bytes each).
+    pub fn padded_map(&self, conv: &ConvOnChip, input: &[i8], lanes: usize) -> Vec<u8> {
         let (w, c) = (conv.window, conv.channels);
         let mut data = vec![conv.zero_point as u8; self.map.height * self.map.width * c];
         for y in 0..self.map.height {
@@ -167,7 +168,7 @@ impl ConvLayout {
                 }
             }
         }
-        data.resize(data.len().div_ceil(cols) * cols, 0);
+        data.resize(data.len().div_ceil(lanes) * lanes, 0);
         data
     }
 }
@@ -182,9 +183,15 @@ impl Npu {
     /// zero point in the entry after it) and spread into the map by MOVEs:
     /// one for the rows, a few for the padding around them.
     fn write_map(&mut self, conv: &ConvOnChip, input: &[i8], layout: &ConvLayout) -> Result<(), DriverError> {
+        let map = &layout.map;
+        // A map in A is written whole: the spread's MOVEs fill the padding
+        // from a zero point in the map's own bank, which is B.
+        if map.bank == Bank::A {
+            let rows = self.info().rows;
+            return self.write_entries(Bank::A, map.first_byte / rows, &layout.padded_map(conv, input, rows));
+        }
         let cols = self.info().cols;
         let padded = layout.padded_map(conv, input, cols);
-        let map = &layout.map;
         let w = &conv.window;
         let row_bytes = conv.width * conv.channels;
         let rows_kept = conv.height.min(map.height.saturating_sub(w.pad_top));
@@ -193,15 +200,6 @@ impl Npu {
         let room = layout.staging_bytes();
         let pads = pad_moves(map, w, conv.height, conv.width, 0, cols).map_err(DriverError::Shape)?;
         let spread_cost = raw + cols + (pads.len() + 1) * MOVE_LINK_BYTES;
-        // (A map in A is written whole: the spread's MOVEs fill the padding
-        // from a zero point in the map's own bank.)
-        if map.bank == Bank::A {
-            let rows = self.info().rows;
-            let mut padded = padded;
-            padded.truncate(map.height * map.width * conv.channels);
-            padded.resize(padded.len().div_ceil(rows) * rows, 0);
-            return self.write_entries(Bank::A, map.first_byte / rows, &padded);
-        }
         if !self.info().mover || spread_cost >= padded.len() || raw + cols > room || row_bytes > usize::from(u16::MAX) || rows_kept == 0 || cols_kept == 0 {
             return self.write_entries(Bank::B, map.first_byte / cols, &padded);
         }

@@ -50,12 +50,16 @@ impl Add {
     /// so 256 of them are all there are (a table, for hardware that adds
     /// two such and requantizes the sum as a GEMM's).
     pub fn rescaled1(&self, x: i8) -> i32 {
-        multiply_by_quantized_multiplier((self.input1_offset + i32::from(x)) * (1 << self.left_shift), self.input1_multiplier)
+        self.rescaled(x, self.input1_offset, self.input1_multiplier)
     }
 
     /// Input 2's, likewise.
     pub fn rescaled2(&self, y: i8) -> i32 {
-        multiply_by_quantized_multiplier((self.input2_offset + i32::from(y)) * (1 << self.left_shift), self.input2_multiplier)
+        self.rescaled(y, self.input2_offset, self.input2_multiplier)
+    }
+
+    fn rescaled(&self, v: i8, offset: i32, multiplier: QuantizedMultiplier) -> i32 {
+        multiply_by_quantized_multiplier((offset + i32::from(v)) * (1 << self.left_shift), multiplier)
     }
 }
 
