@@ -115,6 +115,12 @@ pub struct GemmEngine {
     acc_depth_log: Constant<Bits<18>>,
     /// The fewest cycles between two final steps, less one.
     spacing_less_one: Constant<Bits<8>>,
+    /// Short tiles can have a third drain due while both slots wait (a
+    /// small array whose sums come out late, after a long multiplier: a
+    /// tile's last row drains `latency + rows` cycles after its final step,
+    /// two spacings being fewer): then a final step also waits for slot 1.
+    /// Else the spacing alone keeps it free, and the test is left out.
+    slot_bound: Constant<Bit>,
     drain_wait: Constant<Bits<8>>,
     /// The bits the drain waits and the spacing countdown use (their
     /// counts never pass drain_wait and spacing_less_one, and never wrap:
@@ -159,6 +165,8 @@ pub struct GemmEngine {
     /// Stream: the step taken this cycle is the tile's final one; a step is
     /// taken (from flip-flops: `at_final`, `gap_busy`, `streaming`).
     final_go: Signal<Local, Bit>,
+    /// The final step must wait: the spacing, or both drain slots taken.
+    hold_final: Signal<Local, Bit>,
     step_go: Signal<Local, Bit>,
     /// Check: the end of the last tile's entries (the first tile's first
     /// entry plus k, or plus m, then plus a step per further tile; a sum
@@ -313,6 +321,7 @@ impl GemmEngine {
             b_depth_log: c18(config.memory.b_depth.trailing_zeros() as usize),
             acc_depth_log: c18(config.memory.acc_depth.trailing_zeros() as usize),
             spacing_less_one: c8(spacing - 1),
+            slot_bound: Constant::new(latency + rows + 2 > 2 * spacing),
             drain_wait: c8(latency - 1),
             wait_mask: c8(latency.max(spacing).next_power_of_two() - 1),
             bad_tile: c8(Status::BadTile as usize),
@@ -334,6 +343,7 @@ impl GemmEngine {
             verdict: Default::default(),
             streaming: Default::default(),
             final_go: Default::default(),
+            hold_final: Default::default(),
             step_go: Default::default(),
             a_base: Default::default(),
             b_base: Default::default(),
@@ -443,8 +453,9 @@ impl Logic for GemmEngine {
         self.bad_shape.next = self.bad_m.q.val() | self.bad_n.q.val() | self.bad_k_or_tiles.q.val();
         // The state's work on the descriptor's registers, by the one-hot
         // flags; the transitions follow, by the state.
-        self.step_go.next = self.streaming.q.val() & !(self.final_step.val() & self.gap_busy.q.val());
-        self.final_go.next = self.streaming.q.val() & self.final_step.val() & !self.gap_busy.q.val();
+        self.hold_final.next = self.gap_busy.q.val() | (self.slot_bound.val() & self.s1_pending.q.val());
+        self.step_go.next = self.streaming.q.val() & !(self.final_step.val() & self.hold_final.val());
+        self.final_go.next = self.streaming.q.val() & self.final_step.val() & !self.hold_final.val();
         // Each register below has one enable and at most three sources, in
         // one if/else chain (the flags are exclusive; a chain per register
         // keeps its multiplexer two LUTs deep).
@@ -582,8 +593,9 @@ impl Logic for GemmEngine {
                 }
             }
             GemmState::Stream => {
-                if self.final_step.val() & self.gap_busy.q.val() {
-                    // The previous tile is still draining too close: hold the final step.
+                if self.final_step.val() & self.hold_final.val() {
+                    // The previous tile is still draining too close (or both
+                    // drain slots are taken): hold the final step.
                     self.stall.next = true;
                 }
                 if self.final_go.val() & !self.tiles_more.q.val() {
