@@ -75,7 +75,7 @@ fn requantized_gemm_equals_the_reference() {
         (RequantParams { multiplier: 1_518_500_250, shift: 12, zero_point: -3, min: -128, max: 127 }, Some((0..n as i32).map(|j| j * 1000 - 4000).collect::<Vec<_>>())),
         (RequantParams { multiplier: i32::MAX, shift: 0, zero_point: 0, min: 0, max: 127 }, None),
     ] {
-        let q = Requant { params, bias: bias.clone(), channels: None };
+        let q = Requant { params, bias: bias.clone(), channels: None, residual: None };
         let got = npu.gemm_requant(&a, &b, &q).unwrap();
         let want = Matrix::from_fn(m, n, |i, j| requantize(wide.get(i, j), bias.as_ref().map_or(0, |b| b[j]), &params));
         assert_eq!(got, want);
@@ -116,7 +116,7 @@ fn one_gemm_shared_across_two_devices() {
     let a = random(13, 40, 1);
     let b = random(40, 21, 2);
     assert_eq!(cluster.gemm(&a, &b).unwrap(), gemm_reference(&a, &b).unwrap());
-    let q = Requant { params: RequantParams { multiplier: 1 << 30, shift: 8, zero_point: 5, min: -100, max: 100 }, bias: Some((0..21).collect()), channels: None };
+    let q = Requant { params: RequantParams { multiplier: 1 << 30, shift: 8, zero_point: 5, min: -100, max: 100 }, bias: Some((0..21).collect()), channels: None, residual: None };
     let wide = gemm_reference(&a, &b).unwrap();
     let want = Matrix::from_fn(13, 21, |i, j| requantize(wide.get(i, j), j as i32, &q.params));
     assert_eq!(cluster.gemm_requant(&a, &b, &q).unwrap(), want);
@@ -197,7 +197,7 @@ fn the_16x16_ulx3s_config_computes_any_shape_exactly() {
     let bias: Vec<i32> = (0..n as i32).map(|j| 733 * j - 9000).collect();
     let channels: Vec<(i32, u8)> = (0..n).map(|j| (1_100_000_000 + 37_000_000 * j as i32, (5 + j % 9) as u8)).collect();
     let scales = channels.iter().map(|&(multiplier, shift)| npu_host::driver::ChannelScale { multiplier, shift }).collect();
-    let q = Requant { params, bias: Some(bias.clone()), channels: Some(scales) };
+    let q = Requant { params, bias: Some(bias.clone()), channels: Some(scales), residual: None };
     let got = npu.gemm_requant(&a, &b, &q).unwrap();
     let want = Matrix::from_fn(m, n, |i, j| {
         let p = RequantParams { multiplier: channels[j].0, shift: channels[j].1, ..params };

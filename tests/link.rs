@@ -108,6 +108,9 @@ fn assert_memory_equals(npu: &NpuSim, m: &DeviceModel) {
     for (j, v) in m.bias.iter().enumerate() {
         assert_eq!(npu.peek(Bank::Bias, 0, j) as i32, *v, "BIAS[{j}]");
     }
+    for (e, v) in m.table.iter().enumerate() {
+        assert_eq!(npu.peek(Bank::Table, e, 0) as i32, *v, "TABLE[{e}]");
+    }
 }
 
 fn write_a(npu: &mut NpuSim, m: &mut DeviceModel, entry: usize, rows: &[Vec<i8>]) {
@@ -473,30 +476,95 @@ proptest! {
         let mut c = small_config();
         c.memory.read_data_register = registered;
         c.memory.mover = true;
-        let mut npu = NpuSim::new(&c);
-        let mut model = npu_tests::random_model(&c, seed);
-        let mut next = npu_tests::xorshift(seed ^ 1);
-        model.out.iter_mut().flatten().for_each(|v| *v = next() as i8);
-        for (bank, lanes) in [(Bank::A, &model.a), (Bank::B, &model.b)] {
-            let data: Vec<u8> = lanes.iter().flatten().map(|&v| v as u8).collect();
-            expect(&mut npu, &Request::Write { bank, entry: 0, data }, Status::Ok);
-        }
-        for (e, lanes) in model.out.iter().enumerate() {
-            for (j, v) in lanes.iter().enumerate() {
-                npu.poke(Bank::Out, e, j, *v as u8 as u32);
-            }
-        }
-        for (e, lanes) in model.acc.iter().enumerate() {
-            for (j, v) in lanes.iter().enumerate() {
-                npu.poke(Bank::Acc, e, j, *v as u32);
-            }
-        }
+        let (mut npu, mut model, _) = random_device(&c, seed);
         for m in &moves {
             let want = model.move_bytes(m);
             expect(&mut npu, &Request::Move(*m), want);
             assert_memory_equals(&npu, &model);
         }
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(8))]
+
+    /// ADD's tables written over the link (TABLE WRITEs, some past the
+    /// bank), then random ADDs, most in range: the status and every bank
+    /// equal the device model's (a refused ADD changes nothing); with and
+    /// without `memory.read_data_register`.
+    #[test]
+    fn add_over_the_link_equals_the_model(seed in any::<u64>(), registered in any::<bool>()) {
+        use npu_spec::protocol::TableAdd;
+        let mut c = small_config();
+        c.memory.read_data_register = registered;
+        c.memory.add_tables = 2;
+        let (mut npu, mut model, mut next) = random_device(&c, seed);
+        // The tables, set in place (the link is slow in this simulator), a
+        // few of their words written over it (and some past the end).
+        for e in 0..model.table.len() {
+            model.table[e] = next() as i32;
+            npu.poke(Bank::Table, e, 0, model.table[e] as u32);
+        }
+        let words: Vec<u8> = (0..6).flat_map(|_| (next() as i32).to_le_bytes()).collect();
+        for entry in [253u16, 0, 509] {
+            let want = model.write(Bank::Table as u8, entry, &words);
+            expect(&mut npu, &Request::Write { bank: Bank::Table, entry, data: words.clone() }, want);
+        }
+        assert_eq!(expect(&mut npu, &Request::Read { bank: Bank::Table, entry: 255, count: 2 }, Status::Ok), model.read(Bank::Table as u8, 255, 2).unwrap());
+        let depth = c.memory.acc_depth as u64;
+        for _ in 0..4 {
+            let mut pick = |n: u64| next() % n;
+            let a = TableAdd {
+                src1: pick(depth) as u16,
+                src2: pick(c.memory.b_depth as u64) as u16,
+                dst: pick(depth) as u16,
+                count: pick(6) as u16,
+                table1: pick(3) as u8,
+                table2: pick(2) as u8,
+            };
+            let want = model.add(&a);
+            expect(&mut npu, &Request::Add(a), want);
+            assert_memory_equals(&npu, &model);
+        }
+    }
+}
+
+/// Without `memory.add_tables` ADD is no command and TABLE no bank.
+#[test]
+fn add_without_tables_is_an_unknown_command() {
+    use npu_spec::protocol::TableAdd;
+    let c = small_config();
+    let mut npu = NpuSim::new(&c);
+    let a = TableAdd { src1: 0, src2: 0, dst: 0, count: 1, table1: 0, table2: 0 };
+    expect(&mut npu, &Request::Add(a), Status::UnknownCommand);
+    expect(&mut npu, &Request::Write { bank: Bank::Table, entry: 0, data: vec![0; 4] }, Status::BadBank);
+    expect(&mut npu, &Request::Read { bank: Bank::Table, entry: 0, count: 1 }, Status::BadBank);
+    assert_eq!(npu.peek(Bank::Acc, 0, 0), 0);
+}
+
+/// An NPU of `c` and its model with random A, B, ACC and OUT (A and B
+/// written over the link, ACC and OUT, which the link only reads, set in
+/// place), and the random source for more.
+fn random_device(c: &NpuConfig, seed: u64) -> (NpuSim, DeviceModel, impl FnMut() -> u64) {
+    let mut npu = NpuSim::new(c);
+    let mut model = npu_tests::random_model(c, seed);
+    let mut next = npu_tests::xorshift(seed ^ 1);
+    model.out.iter_mut().flatten().for_each(|v| *v = next() as i8);
+    for (bank, lanes) in [(Bank::A, &model.a), (Bank::B, &model.b)] {
+        let data: Vec<u8> = lanes.iter().flatten().map(|&v| v as u8).collect();
+        expect(&mut npu, &Request::Write { bank, entry: 0, data }, Status::Ok);
+    }
+    for (e, lanes) in model.out.iter().enumerate() {
+        for (j, v) in lanes.iter().enumerate() {
+            npu.poke(Bank::Out, e, j, *v as u8 as u32);
+        }
+    }
+    for (e, lanes) in model.acc.iter().enumerate() {
+        for (j, v) in lanes.iter().enumerate() {
+            npu.poke(Bank::Acc, e, j, *v as u32);
+        }
+    }
+    (npu, model, next)
 }
 
 /// Without `memory.mover` MOVE is no command: UNKNOWN_COMMAND, nothing

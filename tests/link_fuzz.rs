@@ -62,3 +62,23 @@ fn three_thousand_frames_with_programs() {
         assert!(report.by_kind.get(kind).copied().unwrap_or(0) > 10, "too few {kind}: {:?}", report.by_kind);
     }
 }
+
+/// The same with ADD's tables (and neither mover nor program memory, so
+/// that MOVE, PROGRAM and RUN stay unknown between the opcodes the device
+/// runs): ADDs and TABLE WRITEs and READs, valid or not, against the
+/// model, and every bank read back at the end.
+#[test]
+fn three_thousand_frames_with_add_tables() {
+    if require(&VERILATOR).is_none() {
+        return;
+    }
+    let mut config = link_test_config(2, 32, 32, 16);
+    config.memory.add_tables = 2;
+    let mut sim = NpuSim::with_pins(VerilatedNpu::new(&config, None).unwrap(), &config);
+    let report = fuzz(&mut sim, &config, 3_000, 17, &mut |_| {});
+    eprintln!("{report:#?}");
+    assert!(report.clean(), "{report:#?}");
+    for kind in ["add", "add_rejected", "write", "read", "unknown_command"] {
+        assert!(report.by_kind.get(kind).copied().unwrap_or(0) > 10, "too few {kind}: {:?}", report.by_kind);
+    }
+}

@@ -170,6 +170,37 @@ fn with_the_mover_convolutions_build_their_operand_on_chip_and_chain() {
     }
 }
 
+/// With ADD's tables as well, ResNet-8's first block ends on chip: its
+/// stem's output is kept in B rather than sent back, and the block's ADD
+/// runs right after the second convolution's REQUANT (two table lookups
+/// into ACC, then a REQUANT to the ADD's scale). Still equal to TFLite, at
+/// 1 input and at 2 (the tables and the kept tensor's region stay).
+#[test]
+fn with_add_tables_a_residual_blocks_add_runs_on_chip() {
+    if require(&VERILATOR).is_none() {
+        return;
+    }
+    let mut c = link_test_config(4, 16384, 16384, 256);
+    c.memory.mover = true;
+    c.memory.add_tables = 2;
+    let mut cluster = Cluster::new(vec![Npu::open(Box::new(SimTransport::new(&c).expect("Verilated NPU")), c.link.baud).expect("INFO")]);
+    for count in [1, 2] {
+        let (model, x, want, count) = case("resnet8_cifar10", count);
+        let (got, report) = Runtime::new(&mut cluster).run(&model, x, count).unwrap();
+        assert_items_equal("resnet8_cifar10", &got, &want, count);
+        for l in &report.layers {
+            let want = match l.index {
+                0..=5 | 8 | 9 => Some(Place::NpuChained),
+                7 | 11 => Some(Place::Host),
+                _ => None,
+            };
+            if let Some(want) = want {
+                assert_eq!(l.place, want, "layer {} ({})", l.index, l.op);
+            }
+        }
+    }
+}
+
 /// With program memory as well, each stretch of a layer's commands is
 /// stored once (PROGRAM) and run by a RUN (`npu_host::program`): still
 /// equal to TFLite, and micro_speech's last inference, its weights and

@@ -25,7 +25,7 @@ use crate::frame_receiver::HEADER_BYTES;
 use crate::vecs::{above, k};
 use npu_spec::protocol::{
     offset, record_len, request_offset, Bank, Info, Opcode, Status, COUNTER_FIELDS, INFO_FIELDS,
-    MAX_REQUEST_PAYLOAD, RESPONSE_HEAD, STATUS_FIELDS, WRITE_FIELDS,
+    MAX_REQUEST_PAYLOAD, RESPONSE_HEAD, STATUS_FIELDS, TABLE_ENTRIES, WRITE_FIELDS,
 };
 use npu_spec::NpuConfig;
 use rust_hdl::prelude::*;
@@ -57,6 +57,20 @@ fn head_bit(op: Opcode, field: &str) -> u64 {
     let bit = 8 * request_offset(op, field);
     assert!(bit + 16 <= EXECUTOR_HEAD_BITS, "{op:?}.{field} lies beyond the executor's header bits");
     bit as u64
+}
+
+/// The opcodes the executor runs on a device built from `config`, a bit
+/// each: PROGRAM and RUN never reach it (the program store takes them, or
+/// without one they are unknown).
+fn known_opcodes(config: &NpuConfig) -> u64 {
+    let mut ops: Vec<Opcode> = Opcode::ALL.into_iter().filter(|&o| o as u8 <= Opcode::ClearCounters as u8).collect();
+    if config.memory.mover {
+        ops.push(Opcode::Move);
+    }
+    if config.memory.add_tables > 0 {
+        ops.push(Opcode::Add);
+    }
+    ops.iter().fold(0, |mask, &o| mask | 1 << (o as u8))
 }
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
@@ -134,6 +148,11 @@ pub struct Executor {
     pub start_requant: Signal<Out, Bit>,
     pub requant_done: Signal<In, Bit>,
     pub requant_error: Signal<In, Bits<8>>,
+    /// ADD's table adder (with `memory.add_tables`), awaited like the
+    /// requantizer, in the same state.
+    pub start_adder: Signal<Out, Bit>,
+    pub adder_done: Signal<In, Bit>,
+    pub adder_error: Signal<In, Bits<8>>,
     /// MOVE: the mover checks the request (`mover_checked`, one cycle, with
     /// `mover_error`), then shows each byte's places; the executor moves
     /// the byte and says so (`move_advance`, one cycle) until `move_last`.
@@ -175,6 +194,8 @@ pub struct Executor {
     pub write_a: Signal<Out, Bit>,
     pub write_b: Signal<Out, Bit>,
     pub write_bias: Signal<Out, Bits<4>>,
+    /// ... or to these bytes of the table word (with `memory.add_tables`).
+    pub write_table: Signal<Out, Bits<4>>,
     /// Next cycle's `cursor_lane`, `write_a` and `write_b` (for the
     /// scratchpads' copies of their write enables).
     pub cursor_lane_next: Signal<Out, Bits<8>>,
@@ -185,6 +206,8 @@ pub struct Executor {
     pub bank_a: Signal<Out, Bit>,
     pub bank_b: Signal<Out, Bit>,
     pub bank_acc: Signal<Out, Bit>,
+    /// The request's bank is TABLE (a flip-flop; never without tables).
+    pub bank_table: Signal<Out, Bit>,
     /// The cursor's lane of its bank, as the NPU's multiplexers show it a
     /// cycle after the cursor moves: a byte bank's (A, B, OUT), a word bank's
     /// (ACC, BIAS).
@@ -207,7 +230,7 @@ pub struct Executor {
     // ---- Limits and records from the config and the protocol.
     /// (Padded with zeros to the width its byte index can reach: its byte
     /// is read every cycle.)
-    info: Constant<Bits<256>>,
+    info: Constant<Bits<512>>,
     rows: Constant<Bits<8>>,
     cols: Constant<Bits<8>>,
     cols_x4: Constant<Bits<8>>,
@@ -228,9 +251,11 @@ pub struct Executor {
     op_counters: Constant<Bits<8>>,
     op_info: Constant<Bits<8>>,
     op_status: Constant<Bits<8>>,
-    /// `v > x` for the last opcode and bank, and WRITE's head length, by
-    /// the low bits v of a field (see `vecs::above`).
-    above_last_opcode: Constant<Bits<16>>,
+    /// The opcodes the executor runs, a bit each (1..=8, MOVE with the
+    /// mover, ADD with tables: PROGRAM and RUN are the program store's);
+    /// `v > x` for the last bank, and WRITE's head length, by the low bits
+    /// v of a field (see `vecs::above`).
+    known_opcodes: Constant<Bits<16>>,
     above_last_bank: Constant<Bits<8>>,
     above_write_head: Constant<Bits<16>>,
     info_len: Constant<Bits<16>>,
@@ -243,6 +268,12 @@ pub struct Executor {
     gemm_len: Constant<Bits<16>>,
     requant_len: Constant<Bits<16>>,
     move_len: Constant<Bits<16>>,
+    add_len: Constant<Bits<16>>,
+    /// ADD and TABLE are built (`memory.add_tables`), and TABLE's entries
+    /// (a power of two; 1 without tables).
+    has_adder: Constant<Bit>,
+    table_depth: Constant<Bits<17>>,
+    table_depth_log: Constant<Bits<17>>,
     /// MOVE is built (`memory.mover`; else its opcode is unknown).
     has_mover: Constant<Bit>,
     op_move: Constant<Bits<8>>,
@@ -255,6 +286,7 @@ pub struct Executor {
     start_engine_reg: DFF<Bit>,
     start_requant_reg: DFF<Bit>,
     start_mover_reg: DFF<Bit>,
+    start_adder_reg: DFF<Bit>,
     /// Clear the counters (one cycle, after Dispatch).
     clear_counters_reg: DFF<Bit>,
     status: DFF<Bits<8>>,
@@ -270,6 +302,7 @@ pub struct Executor {
     len_gemm: DFF<Bit>,
     len_requant: DFF<Bit>,
     len_move: DFF<Bit>,
+    len_add: DFF<Bit>,
     /// The frame arrived whole; its opcode if known (1..=8), else 0.
     frame_ok: DFF<Bit>,
     op_index: DFF<Bits<4>>,
@@ -316,6 +349,7 @@ pub struct Executor {
     is_bank_b: DFF<Bit>,
     is_bank_acc: DFF<Bit>,
     is_bank_bias: DFF<Bit>,
+    is_bank_table: DFF<Bit>,
     /// The opcode is MOVE; MOVE's destination bank is B (else A: the
     /// mover refuses any other).
     is_move: DFF<Bit>,
@@ -329,6 +363,7 @@ pub struct Executor {
     past_b: DFF<Bit>,
     past_acc: DFF<Bit>,
     past_bias: DFF<Bit>,
+    past_table: DFF<Bit>,
     past_end: DFF<Bit>,
     /// WRITE: the memory the byte arriving in CopyData goes to (the
     /// memories' write enables, from flip-flops): a lane of A or B, or
@@ -337,6 +372,7 @@ pub struct Executor {
     write_a_reg: DFF<Bit>,
     write_b_reg: DFF<Bit>,
     write_bias_reg: DFF<Bits<4>>,
+    write_table_reg: DFF<Bits<4>>,
     copy_index: DFF<Bits<11>>,
     /// Frame bytes still to copy after this one.
     copy_left: DFF<Bits<11>>,
@@ -394,10 +430,10 @@ impl Executor {
         // WRITE's bytes before its data: the opcode and its fields.
         let write_head = 1 + record_len(WRITE_FIELDS);
         let info_bytes = Info::of(config).encode();
-        assert!(info_bytes.len() * 8 <= 256);
-        let mut info = Bits::<256>::default();
+        assert!(info_bytes.len() * 8 <= 512);
+        let mut info = Bits::<512>::default();
         for (i, b) in info_bytes.iter().enumerate() {
-            info = info | (bit_cast::<256, 8>(u64::from(*b).into()) << (8 * i as u64));
+            info = info | (bit_cast::<512, 8>(u64::from(*b).into()) << (8 * i as u64));
         }
         assert_eq!(record_len(COUNTER_FIELDS), 80);
         assert_eq!(record_len(STATUS_FIELDS), 9);
@@ -411,7 +447,7 @@ impl Executor {
         // (the lane multiplexers' flags), the second is read in Idle.
         assert_eq!((request_offset(Opcode::Move, "src_bank"), request_offset(Opcode::Move, "dst_bank")), (1, 2));
         // Frame indices are 11 bits, record indices 6.
-        assert!(MAX_REQUEST_PAYLOAD < 1 << 11 && record_len(INFO_FIELDS) <= 32);
+        assert!(MAX_REQUEST_PAYLOAD < 1 << 11 && record_len(INFO_FIELDS) <= 64);
         Self {
             clock: Default::default(),
             request_ready: Default::default(),
@@ -434,6 +470,9 @@ impl Executor {
             start_requant: Default::default(),
             requant_done: Default::default(),
             requant_error: Default::default(),
+            start_adder: Default::default(),
+            adder_done: Default::default(),
+            adder_error: Default::default(),
             start_mover: Default::default(),
             mover_checked: Default::default(),
             mover_error: Default::default(),
@@ -461,6 +500,8 @@ impl Executor {
             write_a: Default::default(),
             write_b: Default::default(),
             write_bias: Default::default(),
+            write_table: Default::default(),
+            bank_table: Default::default(),
             bank_a: Default::default(),
             bank_b: Default::default(),
             bank_acc: Default::default(),
@@ -490,9 +531,12 @@ impl Executor {
             op_counters: k(Opcode::Counters as u64),
             op_info: k(Opcode::Info as u64),
             op_status: k(Opcode::Status as u64),
-            above_last_opcode: above(if config.memory.mover { Opcode::Move } else { Opcode::ClearCounters } as usize),
+            known_opcodes: k(known_opcodes(config)),
             has_mover: Constant::new(config.memory.mover),
-            above_last_bank: above(Bank::Out as usize),
+            has_adder: Constant::new(m.add_tables > 0),
+            table_depth: k((TABLE_ENTRIES * m.add_tables).max(1) as u64),
+            table_depth_log: k((TABLE_ENTRIES * m.add_tables).max(1).trailing_zeros() as u64),
+            above_last_bank: above(if m.add_tables > 0 { Bank::Table } else { Bank::Out } as usize),
             above_write_head: above(write_head),
             info_len: k(record_len(INFO_FIELDS) as u64),
             status_len: k(record_len(STATUS_FIELDS) as u64),
@@ -503,6 +547,7 @@ impl Executor {
             gemm_len: k(Opcode::Gemm.request_len() as u64),
             requant_len: k(Opcode::Requant.request_len() as u64),
             move_len: k(Opcode::Move.request_len() as u64),
+            add_len: k(Opcode::Add.request_len() as u64),
             op_move: k(Opcode::Move as u64),
             at_entry: k(head_bit(Opcode::Read, "entry")),
             at_count: k(head_bit(Opcode::Read, "count")),
@@ -510,6 +555,7 @@ impl Executor {
             start_engine_reg: Default::default(),
             start_requant_reg: Default::default(),
             start_mover_reg: Default::default(),
+            start_adder_reg: Default::default(),
             clear_counters_reg: Default::default(),
             status: Default::default(),
             length_ok: Default::default(),
@@ -519,6 +565,7 @@ impl Executor {
             len_gemm: Default::default(),
             len_requant: Default::default(),
             len_move: Default::default(),
+            len_add: Default::default(),
             frame_ok: Default::default(),
             op_index: Default::default(),
             bank_ok: Default::default(),
@@ -550,6 +597,7 @@ impl Executor {
             is_bank_b: Default::default(),
             is_bank_acc: Default::default(),
             is_bank_bias: Default::default(),
+            is_bank_table: Default::default(),
             is_move: Default::default(),
             move_to_b: Default::default(),
             move_byte: Default::default(),
@@ -557,10 +605,12 @@ impl Executor {
             past_b: Default::default(),
             past_acc: Default::default(),
             past_bias: Default::default(),
+            past_table: Default::default(),
             past_end: Default::default(),
             write_a_reg: Default::default(),
             write_b_reg: Default::default(),
             write_bias_reg: Default::default(),
+            write_table_reg: Default::default(),
             copy_index: Default::default(),
             copy_left: Default::default(),
             tx_index: Default::default(),
@@ -600,7 +650,8 @@ impl Logic for Executor {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, start_engine_reg, start_requant_reg, start_mover_reg, clear_counters_reg, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, len_move,
+            self, clock, state, start_engine_reg, start_requant_reg, start_mover_reg, start_adder_reg, clear_counters_reg, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, len_move, len_add,
+            is_bank_table, past_table, write_table_reg,
             is_move, move_to_b, move_byte,
             frame_ok, op_index, bank_ok, count_zero, refused, refusal, opcode, data_len, bank, last_lane, last_byte, entry_bytes, entry, lane, cursor_byte,
             size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters,
@@ -648,6 +699,8 @@ impl Logic for Executor {
         self.start_requant_reg.d.next = false;
         self.start_mover.next = self.start_mover_reg.q.val();
         self.start_mover_reg.d.next = false;
+        self.start_adder.next = self.start_adder_reg.q.val();
+        self.start_adder_reg.d.next = false;
         self.move_advance.next = false;
         self.moving.next = self.is_move.q.val() & self.has_mover.val();
         self.move_data.next = self.move_byte.q.val();
@@ -664,12 +717,15 @@ impl Logic for Executor {
         self.write_a.next = self.write_a_reg.q.val();
         self.write_b.next = self.write_b_reg.q.val();
         self.write_bias.next = self.write_bias_reg.q.val();
+        self.write_table.next = self.write_table_reg.q.val();
         self.write_a_reg.d.next = false;
         self.write_b_reg.d.next = false;
         self.write_bias_reg.d.next = 0.into();
+        self.write_table_reg.d.next = 0.into();
         self.bank_a.next = self.is_bank_a.q.val();
         self.bank_b.next = self.is_bank_b.q.val();
         self.bank_acc.next = self.is_bank_acc.q.val();
+        self.bank_table.next = self.is_bank_table.q.val();
         self.frame_address.next = self.copy_index.q.val();
 
         // ---- Request fields, from the header.
@@ -696,12 +752,12 @@ impl Logic for Executor {
             self.record_byte.d.next = self.last_error.q.val();
         }
         if self.is_info.q.val() {
-            self.record_byte.d.next = self.info.val().get_bits::<8>(self.tx_index.q.val().get_bits::<5>(0).index() * 8);
+            self.record_byte.d.next = self.info.val().get_bits::<8>(self.tx_index.q.val().get_bits::<6>(0).index() * 8);
         }
         // The answer's next data byte (selected in TxPick, when the memory's
         // lane is in tx_word or tx_byte_lane).
         self.data_byte.next = self.tx_byte_lane.q.val();
-        if self.is_bank_acc.q.val() | self.is_bank_bias.q.val() {
+        if self.is_bank_acc.q.val() | self.is_bank_bias.q.val() | self.is_bank_table.q.val() {
             self.data_byte.next = self.tx_word.q.val().get_bits::<8>(self.cursor_byte.q.val().index() * 8);
         }
         if self.is_record.q.val() {
@@ -719,6 +775,8 @@ impl Logic for Executor {
         self.past_acc.d.next =
             ((self.end_entry.q.val() >> self.acc_depth_log.val()) != 0) & (self.end_entry.q.val() != self.acc_depth.val());
         self.past_bias.d.next = (self.end_entry.q.val() >> 2) != 0;
+        self.past_table.d.next =
+            ((self.end_entry.q.val() >> self.table_depth_log.val()) != 0) & (self.end_entry.q.val() != self.table_depth.val());
         self.past_end.d.next = self.past_acc.q.val();
         if self.is_bank_a.q.val() {
             self.past_end.d.next = self.past_a.q.val();
@@ -728,6 +786,9 @@ impl Logic for Executor {
         }
         if self.is_bank_bias.q.val() {
             self.past_end.d.next = self.past_bias.q.val();
+        }
+        if self.is_bank_table.q.val() {
+            self.past_end.d.next = self.past_table.q.val();
         }
         self.cursor_last.d.next = (self.cursor_byte.q.val() == self.last_byte.q.val()) & (self.lane.q.val() == self.last_lane.q.val());
 
@@ -745,6 +806,7 @@ impl Logic for Executor {
         self.len_gemm.d.next = self.length.val() == self.gemm_len.val();
         self.len_requant.d.next = self.length.val() == self.requant_len.val();
         self.len_move.d.next = self.length.val() == self.move_len.val();
+        self.len_add.d.next = self.length.val() == self.add_len.val();
         match self.state.q.val() {
             ExecState::Idle => {
                 // The request's kind and bank as flags, for every later
@@ -761,6 +823,7 @@ impl Logic for Executor {
                 self.is_bank_b.d.next = self.head.val().get_bits::<8>(8) == 1;
                 self.is_bank_acc.d.next = self.head.val().get_bits::<8>(8) == 2;
                 self.is_bank_bias.d.next = self.head.val().get_bits::<8>(8) == 3;
+                self.is_bank_table.d.next = (self.head.val().get_bits::<8>(8) == 5) & self.has_adder.val();
                 self.is_move.d.next = self.head.val().get_bits::<8>(0) == self.op_move.val();
                 self.move_to_b.d.next = self.head.val().get_bits::<8>(16) == 1;
                 if self.request_ready.val() {
@@ -786,6 +849,9 @@ impl Logic for Executor {
                         9 => {
                             self.length_ok.d.next = self.len_move.q.val();
                         }
+                        12 => {
+                            self.length_ok.d.next = self.len_add.q.val();
+                        }
                         _ => {}
                     }
                     // (WRITE takes the operand banks A, B and BIAS; READ any.)
@@ -798,7 +864,7 @@ impl Logic for Executor {
                     self.frame_ok.d.next = self.request_status.val() == self.st_ok.val();
                     // The opcode in 4 bits for Decode and Dispatch: 0 if unknown.
                     self.op_index.d.next = 0.into();
-                    if ((self.head.val().get_bits::<8>(0) >> 4) == 0) & !self.above_last_opcode.val().get_bit(self.head.val().get_bits::<4>(0).index()) {
+                    if ((self.head.val().get_bits::<8>(0) >> 4) == 0) & self.known_opcodes.val().get_bit(self.head.val().get_bits::<4>(0).index()) {
                         self.op_index.d.next = self.head.val().get_bits::<4>(0);
                     }
                     self.count_zero.d.next = self.field_count.val() == 0;
@@ -839,6 +905,18 @@ impl Logic for Executor {
                         self.last_lane.d.next = self.cols_less_one.val();
                         self.last_byte.d.next = 3.into();
                         self.entry_bytes.d.next = self.cols_x4.val();
+                    }
+                    5 => {
+                        // TABLE: one word an entry (without tables, no bank:
+                        // as OUT's, so the build without is as before).
+                        self.last_lane.d.next = self.cols_less_one.val();
+                        self.last_byte.d.next = 0.into();
+                        self.entry_bytes.d.next = self.cols.val();
+                        if self.has_adder.val() {
+                            self.last_lane.d.next = 0.into();
+                            self.last_byte.d.next = 3.into();
+                            self.entry_bytes.d.next = 4.into();
+                        }
                     }
                     _ => {
                         self.last_lane.d.next = self.cols_less_one.val();
@@ -920,6 +998,12 @@ impl Logic for Executor {
                                 self.state.d.next = ExecState::MoveCheck;
                             }
                         }
+                        12 => {
+                            if !self.refused.q.val() & self.has_adder.val() {
+                                self.start_adder_reg.d.next = true;
+                                self.state.d.next = ExecState::Requant;
+                            }
+                        }
                         _ => {}
                     }
                 }
@@ -993,6 +1077,13 @@ impl Logic for Executor {
                     1 => {
                         self.write_b_reg.d.next = true;
                     }
+                    5 => {
+                        self.write_bias_reg.d.next = self.byte_lanes.val();
+                        if self.has_adder.val() {
+                            self.write_bias_reg.d.next = 0.into();
+                            self.write_table_reg.d.next = self.byte_lanes.val();
+                        }
+                    }
                     _ => {
                         self.write_bias_reg.d.next = self.byte_lanes.val();
                     }
@@ -1024,8 +1115,13 @@ impl Logic for Executor {
                 }
             }
             ExecState::Requant => {
+                // (ADD's table adder is awaited here too.)
                 if self.requant_done.val() {
                     self.status.d.next = self.requant_error.val();
+                    self.state.d.next = ExecState::Reply;
+                }
+                if self.adder_done.val() {
+                    self.status.d.next = self.adder_error.val();
                     self.state.d.next = ExecState::Reply;
                 }
             }

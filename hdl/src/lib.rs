@@ -22,6 +22,7 @@
 //! - [`verilog`]: Verilog text of any of them under a chosen module name.
 
 pub mod accumulator_adder;
+pub mod adder;
 pub mod counter_bank;
 pub mod crc16;
 pub mod delay_line;

@@ -12,7 +12,7 @@
 //! - the **executor** ([`Executor`]) decodes and checks the request, runs
 //!   it (WRITE's bytes through its cursor, GEMM and REQUANT by starting
 //!   their unit, MOVE's bytes through its cursor from the places the
-//!   [`Mover`] shows) and serves the answer's data byte by byte;
+//!   [`Mover`] shows, ADD by starting the [`Adder`]) and serves the answer's data byte by byte;
 //! - the **response sender** ([`ResponseSender`]) frames the answer (SYNC,
 //!   length, status, opcode, data, CRC) and asks for each data byte.
 //!
@@ -21,6 +21,7 @@
 //! and the executor's cursor otherwise; the lane multiplexers; the request
 //! fields wired to the units; and the counters' events.
 
+use crate::adder::Adder;
 use crate::counter_bank::CounterBank;
 use crate::executor::{ExecState, Executor, EXECUTOR_HEAD_BITS};
 
@@ -38,7 +39,7 @@ use crate::response_sender::ResponseSender;
 use crate::scratchpad::Scratchpad;
 use crate::vecs::{dffs, k, signals};
 use crate::word_ram::WordRam;
-use npu_spec::protocol::{request_offset, Bank, Opcode};
+use npu_spec::protocol::{request_offset, Bank, Opcode, TABLE_ENTRIES};
 use npu_spec::NpuConfig;
 use rust_hdl::prelude::*;
 
@@ -77,6 +78,11 @@ pub struct Npu {
     /// and RUN, between the slots and the executor (none: requests go
     /// straight from the slots to the executor, its answers to the sender).
     program_store: Vec<ProgramStore>,
+    /// With `memory.add_tables` (else empty): ADD's table adder, and the
+    /// TABLE bank it reads (entry e at word e), written and read by the
+    /// cursor like the bias bank.
+    adder: Vec<Adder>,
+    table_mem: Vec<WordRam>,
     /// The COUNTERS record's counters, in its order, as counters 0..=7 (each
     /// 40 bits or more: over 6 hours of cycles at 48 MHz; the record's bytes
     /// above read 0), and the STATUS record's frame counts as 14 and 15.
@@ -126,6 +132,13 @@ pub struct Npu {
     at_m_dst_run_entry: Constant<Bits<16>>,
     at_m_dst_run_lane: Constant<Bits<16>>,
     at_m_flags: Constant<Bits<16>>,
+    /// Bit offsets of ADD's fields in the header.
+    at_a_src1: Constant<Bits<16>>,
+    at_a_src2: Constant<Bits<16>>,
+    at_a_dst: Constant<Bits<16>>,
+    at_a_count: Constant<Bits<16>>,
+    at_a_table1: Constant<Bits<16>>,
+    at_a_table2: Constant<Bits<16>>,
     /// OUT's write port, registered: the requantizer's writes land a cycle
     /// late (nothing reads OUT that soon), and the memories' inputs come
     /// from flip-flops, not from a multiplexer on the requantizer's state.
@@ -239,6 +252,9 @@ impl Npu {
             requant: RequantUnit::new(config),
             mover: (0..usize::from(m.mover)).map(|_| Mover::new(config)).collect(),
             program_store: (0..usize::from(m.program_bytes > 0)).map(|_| ProgramStore::new(config)).collect(),
+            adder: (0..usize::from(m.add_tables > 0)).map(|_| Adder::new(config)).collect(),
+            // Written only while nothing reads it.
+            table_mem: (0..usize::from(m.add_tables > 0)).map(|_| WordRam::new(TABLE_ENTRIES * m.add_tables)).collect(),
             counters: CounterBank::new(rows * cols, m.read_data_register),
             row_mask: k(rows.next_power_of_two() as u64 - 1),
             col_mask: k(cols.next_power_of_two() as u64 - 1),
@@ -279,6 +295,12 @@ impl Npu {
             at_m_dst_run_entry: k(8 * request_offset(Opcode::Move, "dst_run_entry") as u64),
             at_m_dst_run_lane: k(8 * request_offset(Opcode::Move, "dst_run_lane") as u64),
             at_m_flags: k(8 * request_offset(Opcode::Move, "flags") as u64),
+            at_a_src1: k(8 * request_offset(Opcode::Add, "src1") as u64),
+            at_a_src2: k(8 * request_offset(Opcode::Add, "src2") as u64),
+            at_a_dst: k(8 * request_offset(Opcode::Add, "dst") as u64),
+            at_a_count: k(8 * request_offset(Opcode::Add, "count") as u64),
+            at_a_table1: k(8 * request_offset(Opcode::Add, "table1") as u64),
+            at_a_table2: k(8 * request_offset(Opcode::Add, "table2") as u64),
             out_write_address: Default::default(),
             out_write_data: Default::default(),
             out_write_data_odd: dffs(requant_pairs),
@@ -346,6 +368,7 @@ impl Npu {
             Bank::Acc => self.acc_mem[lane].poke(entry, u64::from(value).into()),
             Bank::Bias => self.bias_mem.poke(self.bias_word(entry, lane), u64::from(value).into()),
             Bank::Out => self.out_mem[lane].poke(entry, u64::from(value as u8).into()),
+            Bank::Table => self.table_mem[0].poke(entry, u64::from(value).into()),
         }
     }
 
@@ -357,6 +380,7 @@ impl Npu {
             Bank::Acc => self.acc_mem[lane].peek(entry).to_u32(),
             Bank::Bias => self.bias_mem.peek(self.bias_word(entry, lane)).to_u32(),
             Bank::Out => self.out_mem[lane].peek(entry).to_u32(),
+            Bank::Table => self.table_mem[0].peek(entry).to_u32(),
         }
     }
 }
@@ -512,6 +536,23 @@ impl Logic for Npu {
             self.executor.move_zeros.next = self.mover[u].zeros.val();
         }
 
+        // ADD: the table adder, if built (none: ADD is an unknown opcode,
+        // and the executor never starts it).
+        self.executor.adder_done.next = false;
+        self.executor.adder_error.next = 0.into();
+        for u in 0..self.adder.len() {
+            self.adder[u].clock.next = self.clock.val();
+            self.adder[u].src1.next = self.slots.head.val().get_bits::<16>(self.at_a_src1.val().index());
+            self.adder[u].src2.next = self.slots.head.val().get_bits::<16>(self.at_a_src2.val().index());
+            self.adder[u].dst.next = self.slots.head.val().get_bits::<16>(self.at_a_dst.val().index());
+            self.adder[u].count.next = self.slots.head.val().get_bits::<16>(self.at_a_count.val().index());
+            self.adder[u].table1.next = self.slots.head.val().get_bits::<8>(self.at_a_table1.val().index());
+            self.adder[u].table2.next = self.slots.head.val().get_bits::<8>(self.at_a_table2.val().index());
+            self.adder[u].start.next = self.executor.start_adder.val();
+            self.executor.adder_done.next = self.adder[u].done.val();
+            self.executor.adder_error.next = self.adder[u].error.val();
+        }
+
         // WRITE: the frame byte, written into its byte of an ACC or bias word.
         // MOVE: the byte it read, by the same register to the same places.
         // (A WRITE record's bytes come from the program memory.)
@@ -538,6 +579,12 @@ impl Logic for Npu {
             self.a_mem.address.next = self.engine.a_address.val();
             self.b_mem.address.next = self.engine.b_address.val();
         }
+        // ADD reads B's second input (the engine is idle then).
+        for u in 0..self.adder.len() {
+            if self.adder[u].busy.val() {
+                self.b_mem.address.next = self.adder[u].b_address.val();
+            }
+        }
         // With `memory.read_data_register` the scratchpads register a copy
         // of the address for each memory, from the next cycle's address.
         self.unused_next.next = self.executor.cursor_entry_next.val() ^ self.engine.a_address_next.val() ^ self.engine.b_address_next.val() ^ self.engine.acc_read_address_next.val() ^ bit_cast::<16, 1>(self.engine.busy_next.val().into())
@@ -555,6 +602,11 @@ impl Logic for Npu {
             if self.engine.busy_next.val() {
                 self.a_mem.address_next[e].next = self.engine.a_address_next.val();
                 self.b_mem.address_next[e].next = self.engine.b_address_next.val();
+            }
+            for u in 0..self.adder.len() {
+                if self.adder[u].busy_next.val() {
+                    self.b_mem.address_next[e].next = self.adder[u].b_address_next.val();
+                }
             }
         }
         self.a_mem.write_data.next = self.frame_byte.q.val();
@@ -583,6 +635,27 @@ impl Logic for Npu {
                 self.acc_mem[j].write_bytes.next = 0xF.into();
             }
             self.engine.acc_read_data[j].next = self.acc_mem[j].read_data.val();
+            // ADD's sums (the engine is idle then).
+            for u in 0..self.adder.len() {
+                if self.adder[u].busy.val() {
+                    self.acc_mem[j].write_address.next = self.adder[u].acc_address.val();
+                    self.acc_mem[j].write_data.next = self.adder[u].acc_data.val();
+                }
+                if self.adder[u].acc_write.val() & (self.adder[u].acc_lane.val().index() == j) {
+                    self.acc_mem[j].write_bytes.next = 0xF.into();
+                }
+            }
+        }
+        // ADD's inputs: the lane in hand of OUT's entry and of B's.
+        for u in 0..self.adder.len() {
+            self.adder[u].x1.next = 0.into();
+            self.adder[u].x2.next = 0.into();
+            for j in 0..self.cols() {
+                if self.adder[u].lane.val().index() == j {
+                    self.adder[u].x1.next = self.out_mem[j].read_data.val();
+                    self.adder[u].x2.next = self.b_mem.read_data[j].val();
+                }
+            }
         }
         for j in 0..self.acc_address_copy.len() {
             self.acc_address_copy[j].clock.next = self.clock.val();
@@ -592,6 +665,11 @@ impl Logic for Npu {
         for j in 0..self.cols() {
             self.out_mem[j].clock.next = self.clock.val();
             self.out_mem[j].read_address.next = self.executor.cursor_entry.val();
+            for u in 0..self.adder.len() {
+                if self.adder[u].busy.val() {
+                    self.out_mem[j].read_address.next = self.adder[u].out_address.val();
+                }
+            }
             self.out_mem[j].write_address.next = self.out_write_address.q.val();
             self.out_mem[j].write_data.next = self.out_write_data.q.val();
             self.out_mem[j].write_enable.next = self.out_write_lane[j].q.val();
@@ -737,6 +815,22 @@ impl Logic for Npu {
         if self.executor.bank_acc.val() {
             self.lane_u32.next = self.acc_lane.val();
         }
+        // The TABLE bank: written and read by the cursor a word an entry,
+        // read by the adder while it runs.
+        for u in 0..self.table_mem.len() {
+            self.table_mem[u].clock.next = self.clock.val();
+            self.table_mem[u].write_address.next = self.executor.cursor_entry.val();
+            self.table_mem[u].write_data.next = self.frame_word.val();
+            self.table_mem[u].write_bytes.next = self.executor.write_table.val();
+            self.table_mem[u].read_address.next = self.executor.cursor_entry.val();
+            if self.adder[u].busy.val() {
+                self.table_mem[u].read_address.next = self.adder[u].table_address.val();
+            }
+            self.adder[u].table_data.next = self.table_mem[u].read_data.val();
+            if self.executor.bank_table.val() {
+                self.lane_u32.next = self.table_mem[u].read_data.val();
+            }
+        }
         self.executor.lane_u8.next = self.lane_u8.val();
         self.executor.lane_u32.next = self.lane_u32.val();
         for e in 0..self.lane_u8_reg.len() {
@@ -780,6 +874,12 @@ impl Logic for Npu {
         // and the MOVEs' (a COUNTERS record's last two).
         self.counters.increment[8].next = bit_cast::<17, 1>(self.requant.busy.val().into());
         self.counters.increment[9].next = bit_cast::<17, 1>((self.executor.moving.val() & self.executor.executing.val()).into());
+        // (ADD's cycles count as data moved: its inputs' bytes.)
+        for u in 0..self.adder.len() {
+            if self.adder[u].busy.val() {
+                self.counters.increment[9].next = 1.into();
+            }
+        }
         for c in 10..14 {
             self.counters.increment[c].next = 0.into();
         }

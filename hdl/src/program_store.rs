@@ -10,7 +10,7 @@
 //! - **RUN**: record after record, its length byte read, checked (0, or
 //!   past the memory), its first bytes shifted into the request slots'
 //!   header register (which the executor and the units read as they read a
-//!   request's), its opcode checked (WRITE, GEMM, REQUANT, MOVE), then presented
+//!   request's), its opcode checked (WRITE, GEMM, REQUANT, MOVE, ADD), then presented
 //!   to the executor as a request (a WRITE record's data read from here as
 //!   the executor asks for it). The executor's answer goes no further:
 //!   this block takes it as the sender would (a record's answer has no
@@ -121,6 +121,8 @@ pub struct ProgramStore {
     /// MOVE's opcode, or one no byte equals without the mover (0: no request
     /// reaches a record with opcode 0 past the check below: it is no command).
     op_move: Constant<Bits<8>>,
+    /// ADD's opcode, or 0 without tables (as MOVE's).
+    op_add: Constant<Bits<8>>,
     st_ok: Constant<Bits<8>>,
     st_bad_length: Constant<Bits<8>>,
     st_out_of_range: Constant<Bits<8>>,
@@ -225,6 +227,7 @@ impl ProgramStore {
             op_gemm: k(Opcode::Gemm as u64),
             op_requant: k(Opcode::Requant as u64),
             op_move: k(if config.memory.mover { Opcode::Move as u64 } else { 0 }),
+            op_add: k(if config.memory.add_tables > 0 { Opcode::Add as u64 } else { 0 }),
             st_ok: k(Status::Ok as u64),
             st_bad_length: k(Status::BadLength as u64),
             st_out_of_range: k(Status::OutOfRange as u64),
@@ -441,7 +444,7 @@ impl Logic for ProgramStore {
             ProgramState::SettleCheck => {
                 // The executor's decodes of the header are registered now.
                 self.state.d.next = ProgramState::Present;
-                if !((self.opcode.val() == self.op_write.val()) | (self.opcode.val() == self.op_gemm.val()) | (self.opcode.val() == self.op_requant.val()) | (self.opcode.val() == self.op_move.val())) {
+                if !((self.opcode.val() == self.op_write.val()) | (self.opcode.val() == self.op_gemm.val()) | (self.opcode.val() == self.op_requant.val()) | (self.opcode.val() == self.op_move.val()) | (self.opcode.val() == self.op_add.val())) {
                     self.status.d.next = self.st_unknown.val();
                     self.state.d.next = ProgramState::Answer;
                 }

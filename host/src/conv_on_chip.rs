@@ -263,7 +263,9 @@ impl Npu {
             let (a_part, b_part) = (layout.a_first..layout.a_end, if room.weights.is_some() { layout.weights.clone() } else { layout.weights.start..room.b.end });
             let plan = GemmPlan::within(g, pixels, k, n, a_part.clone(), b_part).by_block(g, a_part.len(), layout.weights.len());
             let mut narrow = Matrix::<i8>::zeros(pixels, n);
-            self.run_plan_checked(&plan, AOperand::OnChip, conv.weights, q, sink.from_row(r0), &mut narrow)?;
+            // (A residual ADD's kept tensor from this chunk's first pixel on.)
+            let chunk_q = q.residual.map(|r| Requant { residual: Some(r.from_pixel(r0 * win.out_w)), ..q.clone() });
+            self.run_plan_checked(&plan, AOperand::OnChip, conv.weights, chunk_q.as_ref().unwrap_or(q), sink.from_row(r0), &mut narrow)?;
             if sink.to_host() {
                 for p in 0..pixels {
                     for j in 0..n {

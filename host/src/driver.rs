@@ -7,7 +7,7 @@ use crate::plan::{GemmPlan, Geometry};
 use crate::shadow::BankShadow;
 use crate::program::ProgramCache;
 use crate::transport::Transport;
-use npu_spec::protocol::{record_len, Bank, Counters, Info, LinkHealth, Move, Request, COUNTER_FIELDS, FORMAT_VERSION, INFO_FIELDS, STATUS_FIELDS};
+use npu_spec::protocol::{record_len, Bank, Counters, Info, LinkHealth, Move, Request, TableAdd, TABLE_ENTRIES, COUNTER_FIELDS, FORMAT_VERSION, INFO_FIELDS, STATUS_FIELDS};
 use npu_spec::requant::{RequantParams, MAX_SHIFT};
 use npu_spec::Matrix;
 
@@ -33,6 +33,38 @@ pub struct Requant {
     /// One multiplier and shift per output column (TFLite's per-channel
     /// weights), in place of `params`' own.
     pub channels: Option<Vec<ChannelScale>>,
+    /// An ADD done on chip on the requantized results, before they go
+    /// where the sink says.
+    pub residual: Option<Residual>,
+}
+
+/// TFLite's ADD of a layer's requantized output (in OUT: the first input)
+/// and a tensor kept in B (the second), done on chip right after the
+/// layer's REQUANT: ADD's two table lookups into ACC, then a REQUANT to the
+/// ADD's output scale. The kept tensor lies in B as the layer's output
+/// would lie in OUT: N block by N block (`cols` channels, lane j channel
+/// `block * cols + j`), each block's `pixels` pixels in consecutive
+/// entries, block 0 from entry `skip_entry` (see
+/// [`Placement::into_blocks`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Residual {
+    pub skip_entry: usize,
+    pub pixels: usize,
+    /// The pixel of the kept tensor that the layer's output row 0 is (a
+    /// layer done in chunks of rows).
+    pub pixel0: usize,
+    /// TABLE's tables for the layer's output and for the kept tensor.
+    pub table1: u8,
+    pub table2: u8,
+    /// The ADD's output: its scale (one for every lane), zero point and range.
+    pub params: RequantParams,
+}
+
+impl Residual {
+    /// The same ADD for the layer's output from pixel `pixel` on.
+    pub fn from_pixel(&self, pixel: usize) -> Self {
+        Self { pixel0: self.pixel0 + pixel, ..*self }
+    }
 }
 
 /// One output column's scale: a Q31 multiplier and a right shift.
@@ -45,7 +77,7 @@ pub struct ChannelScale {
 impl Requant {
     /// The requantization of output columns `cols` alone.
     pub fn columns(&self, cols: std::ops::Range<usize>) -> Self {
-        Self { params: self.params, bias: self.bias.as_ref().map(|v| v[cols.clone()].to_vec()), channels: self.channels.as_ref().map(|v| v[cols].to_vec()) }
+        Self { params: self.params, bias: self.bias.as_ref().map(|v| v[cols.clone()].to_vec()), channels: self.channels.as_ref().map(|v| v[cols].to_vec()), residual: self.residual }
     }
 
     /// The parameters of output column `j`.
@@ -85,6 +117,9 @@ impl Utilization {
 const MAX_READ_BYTES: usize = 1024;
 /// Cycles the requantizer spends per INT32 element (with margin).
 const REQUANT_CYCLES_PER_ELEMENT: u64 = npu_hdl::requantizer::MAX_CYCLES_PER_ELEMENT;
+/// An ADD's cycles per element at most, for time-outs (the adder takes 4,
+/// and 1 more an entry).
+const ADD_CYCLES_PER_ELEMENT: u64 = 8;
 
 /// One NPU.
 pub struct Npu {
@@ -265,6 +300,25 @@ impl Npu {
         self.write(&mut commands, bank, first, data);
         let result = self.pipeline(&commands).map_err(DriverError::from);
         self.forget_on_failure(result).map(drop)
+    }
+
+    /// ADD's tables into TABLE from table `first` on, 256 INT32 each
+    /// (entry u of a table for the INT8 whose bits are u).
+    pub fn write_tables(&mut self, first: usize, tables: &[Vec<i32>]) -> Result<(), DriverError> {
+        if first + tables.len() > self.info.add_tables {
+            return Err(DriverError::Unsupported(format!("{} ADD tables from table {first} do not fit this NPU's {} (memory.add_tables)", tables.len(), self.info.add_tables)));
+        }
+        let words: Vec<u8> = tables.iter().flat_map(|t| {
+            assert_eq!(t.len(), TABLE_ENTRIES, "a table has an entry per INT8");
+            t.iter().flat_map(|v| v.to_le_bytes())
+        }).collect();
+        let per = (self.info.max_request - 4) / 4;
+        let commands: Vec<Command> = words
+            .chunks(4 * per)
+            .enumerate()
+            .map(|(n, data)| Command::new(Request::Write { bank: Bank::Table, entry: (first * TABLE_ENTRIES + n * per) as u16, data: data.to_vec() }, 0, data.len() as u64 + 16))
+            .collect();
+        self.pipeline(&commands).map_err(DriverError::from).map(drop)
     }
 
     /// [`Self::run_plan`] with the requantization checked first, and what
@@ -453,11 +507,25 @@ impl Npu {
                         batch.commands.extend(writes);
                         let req = Request::Requant { src: acc0 as u16, dst: acc0 as u16, count: group_rows as u16, output: q.params.output(), bias: q.bias.is_some() };
                         batch.commands.push(Command::new(req, 0, group_rows as u64 * cols as u64 * REQUANT_CYCLES_PER_ELEMENT + 32));
+                        if let Some(r) = &q.residual {
+                            // The ADD: its sums over the block's rows, then
+                            // their REQUANT at the ADD's one output scale.
+                            let mut writes = vec![];
+                            let mut data = lanes(&|_| r.params.multiplier);
+                            data.extend(lanes(&|_| i32::from(r.params.shift)));
+                            self.write(&mut writes, Bank::Bias, 1, &data);
+                            let src2 = r.skip_entry + nb * r.pixels + r.pixel0 + row0;
+                            let add = TableAdd { src1: acc0 as u16, src2: u16::try_from(src2).map_err(|_| DriverError::Shape(format!("the kept tensor's entry {src2} is past 16 bits")))?, dst: acc0 as u16, count: group_rows as u16, table1: r.table1, table2: r.table2 };
+                            batch.commands.push(Command::new(Request::Add(add), 0, group_rows as u64 * cols as u64 * ADD_CYCLES_PER_ELEMENT + 32));
+                            batch.commands.extend(writes);
+                            let req = Request::Requant { src: acc0 as u16, dst: acc0 as u16, count: group_rows as u16, output: r.params.output(), bias: false };
+                            batch.commands.push(Command::new(req, 0, group_rows as u64 * cols as u64 * REQUANT_CYCLES_PER_ELEMENT + 32));
+                        }
                     }
                     Bank::Out
                 }
             };
-            if let Some(placed) = sink.placement() {
+            for placed in sink.placements() {
                 for (n_slot, nb) in ns.clone().enumerate() {
                     let moves = placed.moves(p.acc_entry(0, n_slot), row0..row0 + group_rows, nb * p.block_cols..nb * p.block_cols + p.cols_of(nb), cols, self.entry_bytes(placed.bank)).map_err(DriverError::Shape)?;
                     reads.extend(moves.iter().map(|m| self.move_command(m)));
@@ -553,6 +621,7 @@ impl Npu {
             Bank::A => self.info.rows,
             Bank::B | Bank::Out => self.info.cols,
             Bank::Acc | Bank::Bias => 4 * self.info.cols,
+            Bank::Table => 4,
         }
     }
 
@@ -570,18 +639,23 @@ pub enum Sink {
     OnChip(Placement),
     /// Both: the next layer reads them on chip, another on the host.
     Both(Placement),
+    /// Two places on chip, none on the host: the next layer's input, and
+    /// a later ADD's kept tensor.
+    Twice(Placement, Placement),
 }
 
 impl Sink {
-    pub fn placement(&self) -> Option<&Placement> {
+    /// Where on chip the results go.
+    pub fn placements(&self) -> Vec<Placement> {
         match self {
-            Sink::Host => None,
-            Sink::OnChip(p) | Sink::Both(p) => Some(p),
+            Sink::Host => vec![],
+            Sink::OnChip(p) | Sink::Both(p) => vec![*p],
+            Sink::Twice(p, q) => vec![*p, *q],
         }
     }
 
     pub fn to_host(&self) -> bool {
-        !matches!(self, Sink::OnChip(_))
+        matches!(self, Sink::Host | Sink::Both(_))
     }
 
     /// The same sink for a layer's output from row `row` on (see
@@ -591,6 +665,7 @@ impl Sink {
             Sink::Host => Sink::Host,
             Sink::OnChip(p) => Sink::OnChip(p.from_row(row)),
             Sink::Both(p) => Sink::Both(p.from_row(row)),
+            Sink::Twice(p, q) => Sink::Twice(p.from_row(row), q.from_row(row)),
         }
     }
 }

@@ -71,7 +71,7 @@ impl WorkShares {
         match op {
             Opcode::Gemm => self.gemm += cycles,
             Opcode::Requant => self.requant += cycles,
-            Opcode::Move => self.moves += cycles,
+            Opcode::Move | Opcode::Add => self.moves += cycles,
             _ => self.other += cycles,
         }
     }
@@ -321,7 +321,7 @@ impl Link {
             None => match op {
                 Opcode::Gemm => t.gemm += work,
                 Opcode::Requant => t.requant += work,
-                Opcode::Move => t.moves += work,
+                Opcode::Move | Opcode::Add => t.moves += work,
                 _ => t.other += work,
             },
         }

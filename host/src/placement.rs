@@ -28,6 +28,10 @@ pub struct Placement {
     pub channel_bytes: usize,
     pub keep_rows: usize,
     pub keep_pixels: usize,
+    /// Channels in blocks (`block_channels` a block, block b's bytes
+    /// `b * block_bytes` further on), in place of `channel_bytes` apart
+    /// across the blocks: see [`Placement::into_blocks`].
+    pub blocks: Option<(usize, usize)>,
 }
 
 impl Placement {
@@ -43,6 +47,34 @@ impl Placement {
             channel_bytes: 1,
             keep_rows: height.min(map.height.saturating_sub(w.pad_top)),
             keep_pixels: width.min(map.width.saturating_sub(w.pad_left)),
+            blocks: None,
+        }
+    }
+
+    /// Into B from entry `first_entry` on as a GEMM's output lies in OUT
+    /// (an ADD's kept tensor, see [`crate::driver::Residual`]): `cols`
+    /// channels an N block, lane j channel `block * cols + j`; block b's
+    /// `out_h x out_w` pixels in consecutive entries from `first_entry + b
+    /// * out_h * out_w`.
+    pub fn into_blocks(first_entry: usize, cols: usize, out_h: usize, out_w: usize) -> Self {
+        Self {
+            bank: Bank::B,
+            first_byte: first_entry * cols,
+            row_pixels: out_w,
+            row_bytes: out_w * cols,
+            pixel_bytes: cols,
+            channel_bytes: 1,
+            keep_rows: out_h,
+            keep_pixels: out_w,
+            blocks: Some((cols, out_h * out_w * cols)),
+        }
+    }
+
+    /// The byte offset of channel `j`, the first of an N block.
+    fn channel_offset(&self, j: usize) -> usize {
+        match self.blocks {
+            Some((per, bytes)) => j / per * bytes + j % per * self.channel_bytes,
+            None => j * self.channel_bytes,
         }
     }
 
@@ -60,6 +92,7 @@ impl Placement {
             channel_bytes: rows,
             keep_rows: out_h,
             keep_pixels: out_w,
+            blocks: None,
         }
     }
 
@@ -119,7 +152,7 @@ impl Placement {
                 rows += 1;
             }
             let src = (out_entry + first - p0) * out_lanes;
-            let dst = self.first_byte + row * self.row_bytes + x * self.pixel_bytes + j0 * self.channel_bytes;
+            let dst = self.first_byte + row * self.row_bytes + x * self.pixel_bytes + self.channel_offset(j0);
             if rows > columns {
                 // A column a MOVE: a run a row, a step a pixel.
                 for l in 0..columns {
@@ -257,6 +290,35 @@ mod tests {
         }
         // One MOVE a column (5 whole rows, 3 columns), four for the padding.
         assert_eq!(moves.len(), 3 + 4);
+    }
+
+    #[test]
+    fn an_output_kept_in_blocks_lies_in_b_as_it_lay_in_out() {
+        // A 2 x 3 output of 6 channels: two N blocks of 4 lanes. Each block's
+        // rows lie in OUT from entry 8 (block 0) and 20 (block 1), done in
+        // two groups of rows; kept in B from entry 100, block b at 100 + 6b.
+        let mut d = device();
+        let cols = 4;
+        for p in 0..6 {
+            for j in 0..6 {
+                let (entry, lane) = (8 + 12 * (j / 4) + p, j % 4);
+                d.out[entry][lane] = (10 * p + j) as i8;
+            }
+        }
+        let kept = Placement::into_blocks(100, cols, 2, 3);
+        for rows in [0..4, 4..6] {
+            let part = if rows.start == 0 { kept } else { kept.from_row(0) };
+            for (block, columns) in [(0, 0..4), (1, 4..6)] {
+                for m in part.moves(8 + 12 * block + rows.start, rows.clone(), columns, cols, cols).unwrap() {
+                    assert_eq!(d.move_bytes(&m), Status::Ok, "{m:?}");
+                }
+            }
+        }
+        for p in 0..6 {
+            for j in 0..6 {
+                assert_eq!(d.b[100 + 6 * (j / 4) + p][j % 4], (10 * p + j) as i8, "pixel {p} channel {j}");
+            }
+        }
     }
 
     #[test]

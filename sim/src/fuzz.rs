@@ -17,7 +17,7 @@
 
 use crate::npu_sim::{NpuPins, NpuSim};
 use npu_spec::device_model::DeviceModel;
-use npu_spec::protocol::{encode_frame, record_len, Bank, Counters, GemmTile, Info, LinkHealth, Move, Opcode, Place, RecordCommand, Request, Status, IDLE_TIMEOUT_BITS, COUNTER_FIELDS, INFO_FIELDS, MAX_REQUEST_PAYLOAD, SYNC};
+use npu_spec::protocol::{encode_frame, record_len, Bank, Counters, GemmTile, Info, LinkHealth, Move, Opcode, Place, RecordCommand, Request, Status, TableAdd, IDLE_TIMEOUT_BITS, COUNTER_FIELDS, INFO_FIELDS, MAX_REQUEST_PAYLOAD, SYNC};
 use npu_spec::requant::RequantOutput;
 use npu_spec::rng::XorShift;
 use npu_spec::NpuConfig;
@@ -119,7 +119,8 @@ impl<P: NpuPins> Fuzzer<'_, P> {
                 } else if let Some(d) = data {
                     if p[2..] != d[..] {
                         self.report.wrong_answers += 1;
-                        self.problem(format!("{kind}: the answer's data differs from the model"));
+                        let first = p[2..].iter().zip(&d).position(|(a, b)| a != b).unwrap_or(d.len().min(p.len() - 2));
+                        self.problem(format!("{kind}: the answer's data differs from the model from byte {first} on ({:02x?} for {:02x?}; request {:02x?})", &p[2 + first..(2 + first + 8).min(p.len())], &d[first..(first + 8).min(d.len())], &frame[..frame.len().min(12)]));
                     }
                 }
             }
@@ -143,9 +144,10 @@ impl<P: NpuPins> Fuzzer<'_, P> {
 
     fn random_bank(&mut self) -> u8 {
         if self.rng.below(20) == 0 {
-            5 + self.rng.below(250) as u8
+            6 + self.rng.below(249) as u8
         } else {
-            self.rng.below(5) as u8
+            // (TABLE, 5, is no bank without ADD's tables.)
+            self.rng.below(6) as u8
         }
     }
 
@@ -157,9 +159,16 @@ impl<P: NpuPins> Fuzzer<'_, P> {
         // (MOVE, where the config builds it; PROGRAM and RUN, where it has
         // program memory.)
         let kinds = if c.memory.mover { 9 } else { 8 };
-        let r = self.rng.below(kinds + if c.memory.program_bytes > 0 { 2 } else { 0 });
+        let adds = u64::from(c.memory.add_tables > 0);
+        let r = self.rng.below(kinds + adds + if c.memory.program_bytes > 0 { 2 } else { 0 });
+        if r >= kinds + adds {
+            return if r == kinds + adds { self.program_command() } else { self.run_command() };
+        }
         if r >= kinds {
-            return if r == kinds { self.program_command() } else { self.run_command() };
+            let a = self.random_add();
+            let status = self.model.add(&a);
+            let work = 6 * u64::from(a.count) * cols as u64 + 200;
+            return (if status == Status::Ok { "add" } else { "add_rejected" }, Request::Add(a).frame(), expect(status, None, 0, work));
         }
         match r {
             0 | 1 => {
@@ -249,9 +258,25 @@ impl<P: NpuPins> Fuzzer<'_, P> {
         }
     }
 
+    /// An ADD, mostly in range (the model decides).
+    fn random_add(&mut self) -> TableAdd {
+        let c = self.config;
+        let tables = c.memory.add_tables as u64;
+        let mut table = || if self.rng.below(12) == 0 { tables + self.rng.below(3) } else { self.rng.below(tables) } as u8;
+        let (table1, table2) = (table(), table());
+        let (acc, b) = (c.memory.acc_depth as u64, c.memory.b_depth as u64);
+        let near_end = |rng: &mut XorShift, depth: u64| if rng.below(8) == 0 { depth - rng.below(4) } else { rng.below(depth - 4) } as u16;
+        let (src1, src2, dst) = (near_end(&mut self.rng, acc), near_end(&mut self.rng, b), near_end(&mut self.rng, acc));
+        TableAdd { src1, src2, dst, count: self.rng.below(5) as u16, table1, table2 }
+    }
+
     /// A command a program may hold, valid or not (the model decides).
     fn random_record(&mut self) -> Vec<u8> {
         let c = self.config;
+        if c.memory.add_tables > 0 && self.rng.below(8) == 0 {
+            let a = self.random_add();
+            return Request::Add(a).record();
+        }
         let (rows, cols) = (c.array.rows as u64, c.array.cols as u64);
         match self.rng.below(if c.memory.mover { 16 } else { 13 }) {
             9 => {
@@ -418,15 +443,25 @@ impl<P: NpuPins> Fuzzer<'_, P> {
             60..=64 => {
                 // (Past the last opcode the config builds: MOVE's with the
                 // mover, RUN's with program memory.)
-                let first_unknown = if self.config.memory.program_bytes > 0 {
+                // (ADD's with tables; those between unknown too.)
+                let m = &self.config.memory;
+                let first_unknown = if m.add_tables > 0 {
+                    Opcode::Add as u8 + 1
+                } else if m.program_bytes > 0 {
                     Opcode::Run as u8 + 1
-                } else if self.config.memory.mover {
+                } else if m.mover {
                     Opcode::Move as u8 + 1
                 } else {
                     Opcode::Move as u8
                 };
-                let op = match self.rng.below(2) {
+                let between: Vec<u8> = (Opcode::Move as u8..first_unknown).filter(|&o| match Opcode::from_u8(o) {
+                    Some(Opcode::Move) => !m.mover,
+                    Some(Opcode::Program | Opcode::Run) => m.program_bytes == 0,
+                    _ => false,
+                }).collect();
+                let op = match self.rng.below(3) {
                     0 => 0u8,
+                    1 if !between.is_empty() => between[self.rng.below(between.len() as u64) as usize],
                     _ => first_unknown + self.rng.below(u64::from(255 - first_unknown) + 1) as u8,
                 };
                 let mut payload = vec![op];
@@ -435,8 +470,14 @@ impl<P: NpuPins> Fuzzer<'_, P> {
                 self.exchange("unknown_command", &encode_frame(&payload), 0, expect(Status::UnknownCommand, None, 0, 10));
             }
             65..=69 => {
-                let ops = [Opcode::Info, Opcode::Read, Opcode::Gemm, Opcode::Requant, Opcode::Status, Opcode::Counters, Opcode::ClearCounters, Opcode::Move];
-                let op = ops[self.rng.below(if self.config.memory.mover { 8 } else { 7 }) as usize];
+                let mut ops = vec![Opcode::Info, Opcode::Read, Opcode::Gemm, Opcode::Requant, Opcode::Status, Opcode::Counters, Opcode::ClearCounters];
+                if self.config.memory.mover {
+                    ops.push(Opcode::Move);
+                }
+                if self.config.memory.add_tables > 0 {
+                    ops.push(Opcode::Add);
+                }
+                let op = ops[self.rng.below(ops.len() as u64) as usize];
                 let right = op.request_len();
                 let len = if right > 1 && self.rng.below(2) == 0 { right - 1 - self.rng.below(right as u64 - 1) as usize } else { right + 1 + self.rng.below(6) as usize };
                 let mut payload = vec![op as u8];

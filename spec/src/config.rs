@@ -145,6 +145,12 @@ pub struct MemoryConfig {
     /// INFO reports it.
     #[serde(default)]
     pub program_bytes: usize,
+    /// Tables of ADD (256 INT32 each, the TABLE bank): TFLite's int8 ADD on
+    /// chip, its inputs' rescales looked up, so that a residual network's
+    /// feature maps need not leave the chip. 0 (none, and no ADD command)
+    /// when absent, else a power of two up to 64. INFO reports it.
+    #[serde(default)]
+    pub add_tables: usize,
 }
 
 /// Clocks.
@@ -297,6 +303,10 @@ impl NpuConfig {
         let program = self.memory.program_bytes;
         check("memory.program_bytes", program, program == 0 || (program.is_power_of_two() && (256..=65536).contains(&program)), || {
             "must be 0 (no program memory) or a power of two from 256 to 65536".into()
+        })?;
+        let tables = self.memory.add_tables;
+        check("memory.add_tables", tables, tables == 0 || (tables.is_power_of_two() && tables <= 64), || {
+            "must be 0 (no ADD) or a power of two up to 64".into()
         })?;
         check(
             "memory.acc_depth",

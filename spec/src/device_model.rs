@@ -3,7 +3,7 @@
 //! shadow copy when it checks that a command changed nothing else.
 
 use crate::config::NpuConfig;
-use crate::protocol::{Bank, GemmTile, Move, Place, RecordCommand, Request, Status, BIAS_ENTRIES, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD};
+use crate::protocol::{Bank, GemmTile, Move, Place, RecordCommand, Request, Status, TableAdd, BIAS_ENTRIES, MAX_REQUEST_PAYLOAD, RESPONSE_HEAD, TABLE_ENTRIES};
 use crate::requant::{requantize, RequantOutput, RequantParams};
 
 /// Every bank, entry by entry, lane by lane.
@@ -26,6 +26,9 @@ pub struct DeviceModel {
     /// The program memory (`memory.program_bytes`; empty: PROGRAM and RUN
     /// are UNKNOWN_COMMAND).
     pub program: Vec<u8>,
+    /// The TABLE bank, ADD's tables one after the other (`memory.add_tables`
+    /// of 256 INT32; empty: ADD is UNKNOWN_COMMAND and TABLE no bank).
+    pub table: Vec<i32>,
 }
 
 impl DeviceModel {
@@ -44,6 +47,7 @@ impl DeviceModel {
             out: vec![vec![0; cols]; c.memory.acc_depth],
             mover: c.memory.mover,
             program: vec![0; c.memory.program_bytes],
+            table: vec![0; TABLE_ENTRIES * c.memory.add_tables],
         }
     }
 
@@ -93,7 +97,13 @@ impl DeviceModel {
             Bank::Acc => (self.acc.len(), 4 * self.cols),
             Bank::Bias => (BIAS_ENTRIES, 4 * self.cols),
             Bank::Out => (self.out.len(), self.cols),
+            Bank::Table => (self.table.len(), 4),
         }
+    }
+
+    /// Bank number `bank`, if this device has it.
+    fn bank(&self, bank: u8) -> Option<Bank> {
+        Bank::from_u8(bank).filter(|&b| b != Bank::Table || !self.table.is_empty())
     }
 
     /// The WRITE command (`data`: whole entries, lane 0 first, INT32 lanes
@@ -103,7 +113,7 @@ impl DeviceModel {
         if data.is_empty() || 4 + data.len() > MAX_REQUEST_PAYLOAD {
             return Status::BadLength;
         }
-        let Some(bank) = Bank::from_u8(bank).filter(|b| b.writable()) else { return Status::BadBank };
+        let Some(bank) = self.bank(bank).filter(|b| b.writable()) else { return Status::BadBank };
         let (depth, eb) = self.geometry(bank);
         if !data.len().is_multiple_of(eb) {
             return Status::BadLength;
@@ -123,6 +133,7 @@ impl DeviceModel {
                     1 => self.multipliers = (0..self.cols).map(word).collect(),
                     _ => self.shifts = (0..self.cols).map(word).collect(),
                 },
+                Bank::Table => self.table[e] = word(0),
                 Bank::Acc | Bank::Out => unreachable!("results are not writable"),
             }
         }
@@ -131,7 +142,7 @@ impl DeviceModel {
 
     /// The READ command: the bytes answered, or the error status.
     pub fn read(&self, bank: u8, entry: u16, count: u16) -> Result<Vec<u8>, Status> {
-        let Some(bank) = Bank::from_u8(bank) else { return Err(Status::BadBank) };
+        let Some(bank) = self.bank(bank) else { return Err(Status::BadBank) };
         let (depth, eb) = self.geometry(bank);
         let (entry, count) = (usize::from(entry), usize::from(count));
         if count == 0 || entry + count > depth {
@@ -147,6 +158,7 @@ impl DeviceModel {
                 Bank::B => out.extend(self.b[e].iter().map(|&v| v as u8)),
                 Bank::Out => out.extend(self.out[e].iter().map(|&v| v as u8)),
                 Bank::Acc => out.extend(self.acc[e].iter().flat_map(|v| v.to_le_bytes())),
+                Bank::Table => out.extend(self.table[e].to_le_bytes()),
                 Bank::Bias => match e {
                     0 => out.extend(self.bias.iter().flat_map(|v| v.to_le_bytes())),
                     1 => out.extend(self.multipliers.iter().flat_map(|v| v.to_le_bytes())),
@@ -224,7 +236,7 @@ impl DeviceModel {
             return Status::OutOfRange;
         }
         let payload = &self.program[at + 1..at + 1 + len];
-        if payload[0] == crate::protocol::Opcode::Move as u8 && !self.mover {
+        if (payload[0] == crate::protocol::Opcode::Move as u8 && !self.mover) || (payload[0] == crate::protocol::Opcode::Add as u8 && self.table.is_empty()) {
             return Status::UnknownCommand;
         }
         match Request::decode_record(payload) {
@@ -232,9 +244,35 @@ impl DeviceModel {
             Ok(RecordCommand::Other(Request::Gemm(t))) => self.gemm(&t),
             Ok(RecordCommand::Other(Request::Requant { src, dst, count, output, bias })) => self.requant(src, dst, count, &output, bias),
             Ok(RecordCommand::Other(Request::Move(m))) => self.move_bytes(&m),
-            Ok(RecordCommand::Other(_)) => unreachable!("decode_record gives only WRITE, GEMM, REQUANT and MOVE"),
+            Ok(RecordCommand::Other(Request::Add(a))) => self.add(&a),
+            Ok(RecordCommand::Other(_)) => unreachable!("decode_record gives only WRITE, GEMM, REQUANT, MOVE and ADD"),
             Err(status) => status,
         }
+    }
+
+    /// The ADD command (see the protocol's ADD semantics): the status the
+    /// device answers, the accumulators updated only on OK.
+    pub fn add(&mut self, a: &TableAdd) -> Status {
+        let tables = self.table.len() / TABLE_ENTRIES;
+        if tables == 0 {
+            return Status::UnknownCommand;
+        }
+        if usize::from(a.table1) >= tables || usize::from(a.table2) >= tables {
+            return Status::BadParam;
+        }
+        let (src1, src2, dst, count) = (usize::from(a.src1), usize::from(a.src2), usize::from(a.dst), usize::from(a.count));
+        if count == 0 || src1 + count > self.out.len() || src2 + count > self.b.len() || dst + count > self.acc.len() {
+            return Status::OutOfRange;
+        }
+        let (t1, t2) = (usize::from(a.table1) * TABLE_ENTRIES, usize::from(a.table2) * TABLE_ENTRIES);
+        for e in 0..count {
+            for j in 0..self.cols {
+                let x1 = usize::from(self.out[src1 + e][j] as u8);
+                let x2 = usize::from(self.b[src2 + e][j] as u8);
+                self.acc[dst + e][j] = self.table[t1 + x1].wrapping_add(self.table[t2 + x2]);
+            }
+        }
+        Status::Ok
     }
 
     /// A byte bank's entries and lanes (A, B, OUT), or None for any other.
@@ -243,7 +281,7 @@ impl DeviceModel {
             Bank::A => Some((Bank::A, self.a.len(), self.rows)),
             Bank::B => Some((Bank::B, self.b.len(), self.cols)),
             Bank::Out => Some((Bank::Out, self.out.len(), self.cols)),
-            Bank::Acc | Bank::Bias => None,
+            Bank::Acc | Bank::Bias | Bank::Table => None,
         }
     }
 
@@ -441,6 +479,54 @@ mod tests {
         let mut d = DeviceModel::new(&with_mover());
         assert_eq!(d.program(0, &program), Status::UnknownCommand);
         assert_eq!(d.run(0, 1), (Status::UnknownCommand, 0));
+    }
+
+    #[test]
+    fn add_sums_two_table_lookups_into_the_accumulators() {
+        let mut c = NpuConfig::default();
+        c.memory.add_tables = 2;
+        let mut d = DeviceModel::new(&c);
+        // Table 0: 1000 + x; table 1: x * x, x the byte read as signed.
+        let t0: Vec<u8> = (0..=255u8).flat_map(|u| (1000 + i32::from(u as i8)).to_le_bytes()).collect();
+        let t1: Vec<u8> = (0..=255u8).flat_map(|u| (i32::from(u as i8) * i32::from(u as i8)).to_le_bytes()).collect();
+        assert_eq!(d.write(Bank::Table as u8, 0, &t0[..1020]), Status::Ok);
+        assert_eq!(d.write(Bank::Table as u8, 255, &t0[1020..]), Status::Ok);
+        assert_eq!(d.write(Bank::Table as u8, 256, &t1[..1020]), Status::Ok);
+        assert_eq!(d.write(Bank::Table as u8, 511, &t1[1020..]), Status::Ok);
+        assert_eq!(d.read(Bank::Table as u8, 255, 2), Ok([t0[1020..].to_vec(), t1[..4].to_vec()].concat()));
+        d.out[7] = vec![-128, -1, 0, 127];
+        d.out[8] = vec![5, 6, 7, 8];
+        d.b[30] = vec![3, -4, 127, -128];
+        d.b[31] = vec![0, 1, 2, 3];
+        let a = TableAdd { src1: 7, src2: 30, dst: 100, count: 2, table1: 0, table2: 1 };
+        assert_eq!(d.add(&a), Status::Ok);
+        assert_eq!(d.acc[100], vec![1000 - 128 + 9, 1000 - 1 + 16, 1000 + 127 * 127, 1000 + 127 + 128 * 128]);
+        assert_eq!(d.acc[101], vec![1005, 1007, 1011, 1017]);
+        // The same table twice; the sum wraps.
+        d.table[2] = i32::MAX;
+        d.out[0] = vec![2; 4];
+        d.b[0] = vec![2; 4];
+        assert_eq!(d.add(&TableAdd { src1: 0, src2: 0, dst: 0, count: 1, table1: 0, table2: 0 }), Status::Ok);
+        assert_eq!(d.acc[0], vec![-2; 4]);
+        // Refused, in order, and nothing changes.
+        let before = d.clone();
+        let depth = c.memory.acc_depth as u16;
+        for (bad, want) in [
+            (TableAdd { table2: 2, count: 0, ..a }, Status::BadParam),
+            (TableAdd { count: 0, ..a }, Status::OutOfRange),
+            (TableAdd { src1: depth - 1, ..a }, Status::OutOfRange),
+            (TableAdd { src2: c.memory.b_depth as u16 - 1, ..a }, Status::OutOfRange),
+            (TableAdd { dst: depth - 1, ..a }, Status::OutOfRange),
+        ] {
+            assert_eq!(d.add(&bad), want, "{bad:?}");
+        }
+        assert_eq!(d, before);
+        // Past the tables; without tables, no ADD and no TABLE bank.
+        assert_eq!(d.write(Bank::Table as u8, 511, &[0; 8]), Status::OutOfRange);
+        let mut d = DeviceModel::new(&NpuConfig::default());
+        assert_eq!(d.add(&a), Status::UnknownCommand);
+        assert_eq!(d.write(Bank::Table as u8, 0, &[0; 4]), Status::BadBank);
+        assert_eq!(d.read(Bank::Table as u8, 0, 1), Err(Status::BadBank));
     }
 
     fn with_mover() -> NpuConfig {

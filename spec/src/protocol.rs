@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 /// First byte of every frame.
 pub const SYNC: u8 = 0xA5;
 /// Version of this format, reported by INFO.
-pub const FORMAT_VERSION: u8 = 4;
+pub const FORMAT_VERSION: u8 = 5;
 /// Bytes before the payload: SYNC and the 16-bit payload length.
 pub const FRAME_HEAD: usize = 3;
 /// Bytes after the payload: the CRC.
@@ -74,10 +74,11 @@ pub enum Opcode {
     Move = 0x09,
     Program = 0x0A,
     Run = 0x0B,
+    Add = 0x0C,
 }
 
 impl Opcode {
-    pub const ALL: [Opcode; 11] = [
+    pub const ALL: [Opcode; 12] = [
         Opcode::Info,
         Opcode::Write,
         Opcode::Read,
@@ -89,6 +90,7 @@ impl Opcode {
         Opcode::Move,
         Opcode::Program,
         Opcode::Run,
+        Opcode::Add,
     ];
 
     pub fn from_u8(v: u8) -> Option<Self> {
@@ -108,6 +110,7 @@ impl Opcode {
             Opcode::Move => "MOVE",
             Opcode::Program => "PROGRAM",
             Opcode::Run => "RUN",
+            Opcode::Add => "ADD",
         }
     }
 
@@ -121,6 +124,7 @@ impl Opcode {
             Opcode::Move => MOVE_FIELDS,
             Opcode::Program => PROGRAM_FIELDS,
             Opcode::Run => RUN_FIELDS,
+            Opcode::Add => ADD_FIELDS,
             _ => &[],
         }
     }
@@ -128,7 +132,7 @@ impl Opcode {
     /// Whether a stored program's record may hold this command (see the
     /// protocol's program semantics): the commands that answer no data.
     pub fn in_program(self) -> bool {
-        matches!(self, Opcode::Write | Opcode::Gemm | Opcode::Requant | Opcode::Move)
+        matches!(self, Opcode::Write | Opcode::Gemm | Opcode::Requant | Opcode::Move | Opcode::Add)
     }
 
     /// The request payload's length (for WRITE and PROGRAM: without the data).
@@ -149,6 +153,7 @@ impl Opcode {
             Opcode::Program => "Write bytes of the program memory (`memory.program_bytes`, which INFO reports) from the data that follows the fields: records for RUN (see program semantics). The program stays until it is overwritten. Answer: no data.",
             Opcode::Run => "Run `records` records of the program memory, the first at byte `at`, one after the other as if each were a request, and answer once: OK when every record ran OK, else the first failing record's status, after which nothing more runs. Answer: the RUN record below, whatever the status.",
             Opcode::Move => "Copy bytes on chip, from A, B or OUT (or zeros) into A or B, in `runs` runs of `count` bytes each, with strides (see MOVE semantics). Answer: no data.",
+            Opcode::Add => "Add two INT8 maps element by element through lookup tables, into the accumulators: the INT32 sums a REQUANT then brings to INT8, as TFLite's ADD does (see ADD semantics). Built with `memory.add_tables` above 0. Answer: no data.",
         }
     }
 }
@@ -210,10 +215,10 @@ impl Status {
             Status::BadCrc => "the CRC did not match; nothing was done",
             Status::BadLength => "the payload length does not fit the command, or is above the limit",
             Status::UnknownCommand => "the opcode is not a command",
-            Status::BadBank => "the bank number is not a bank, or a WRITE names ACC or OUT (results: READ them), or a MOVE reads other than A, B, OUT or writes other than A, B",
+            Status::BadBank => "the bank number is not a bank, or a WRITE names ACC or OUT (results: READ them), or a MOVE reads other than A, B, OUT or writes other than A, B, or the bank is TABLE on a device without ADD tables",
             Status::OutOfRange => "an entry range is empty or reaches past the end of its bank",
             Status::BadTile => "a GEMM tile is larger than the array (m, n) or empty (k, tiles)",
-            Status::BadParam => "a parameter is out of range: REQUANT's min > max, or a MOVE lane (place or stride) at or past its bank's lanes",
+            Status::BadParam => "a parameter is out of range: REQUANT's min > max, or a MOVE lane (place or stride) at or past its bank's lanes, or an ADD table at or past `add_tables`",
         }
     }
 }
@@ -234,19 +239,28 @@ pub enum Bank {
     Bias = 3,
     /// Requantized outputs: an entry is `cols` INT8, one row of an output tile.
     Out = 4,
+    /// ADD's lookup tables: an entry is one INT32; table t is entries
+    /// `256 * t ..= 256 * t + 255`, indexed by an INT8's bits as unsigned.
+    Table = 5,
 }
 
 impl Bank {
-    pub const ALL: [Bank; 5] = [Bank::A, Bank::B, Bank::Acc, Bank::Bias, Bank::Out];
+    pub const ALL: [Bank; 6] = [Bank::A, Bank::B, Bank::Acc, Bank::Bias, Bank::Out, Bank::Table];
 
     pub fn from_u8(v: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|b| *b as u8 == v)
     }
 
-    /// WRITE takes this bank: the operands A and B and the bias, not the
-    /// results ACC and OUT.
+    /// WRITE takes this bank: the operands A and B, the bias and the
+    /// tables, not the results ACC and OUT.
     pub fn writable(self) -> bool {
-        matches!(self, Bank::A | Bank::B | Bank::Bias)
+        matches!(self, Bank::A | Bank::B | Bank::Bias | Bank::Table)
+    }
+
+    /// Whether a device built from `c` has this bank (TABLE only with
+    /// `memory.add_tables`).
+    pub fn built(self, c: &NpuConfig) -> bool {
+        self != Bank::Table || c.memory.add_tables > 0
     }
 
     pub fn name(self) -> &'static str {
@@ -256,6 +270,7 @@ impl Bank {
             Bank::Acc => "ACC",
             Bank::Bias => "BIAS",
             Bank::Out => "OUT",
+            Bank::Table => "TABLE",
         }
     }
 
@@ -265,6 +280,7 @@ impl Bank {
             Bank::A => c.array.rows,
             Bank::B | Bank::Out => c.array.cols,
             Bank::Acc | Bank::Bias => 4 * c.array.cols,
+            Bank::Table => 4,
         }
     }
 
@@ -275,6 +291,7 @@ impl Bank {
             Bank::B => c.memory.b_depth,
             Bank::Acc | Bank::Out => c.memory.acc_depth,
             Bank::Bias => BIAS_ENTRIES,
+            Bank::Table => TABLE_ENTRIES * c.memory.add_tables,
         }
     }
 }
@@ -344,6 +361,16 @@ pub const MOVE_FIELDS: &[Field] = &[
     f("dst_run_lane", 1, "... and lanes"),
     f("flags", 1, "bit 0: write zeros (the src fields are ignored)"),
 ];
+pub const ADD_FIELDS: &[Field] = &[
+    f("src1", 2, "OUT entry of the first input's entry 0"),
+    f("src2", 2, "B entry of the second input's entry 0"),
+    f("dst", 2, "first accumulator entry written"),
+    f("count", 2, "entries, at least 1"),
+    f("table1", 1, "the first input's table, below `add_tables`"),
+    f("table2", 1, "the second input's table, below `add_tables`"),
+];
+/// Entries (INT32) of one ADD table: one per INT8 value.
+pub const TABLE_ENTRIES: usize = 256;
 pub const PROGRAM_FIELDS: &[Field] = &[f("at", 2, "first program byte written")];
 pub const RUN_FIELDS: &[Field] = &[
     f("at", 2, "program byte where the first record starts"),
@@ -365,6 +392,7 @@ pub const INFO_FIELDS: &[Field] = &[
     f("max_request", 2, "longest request payload in bytes"),
     f("mover", 1, "1 if MOVE is built (`memory.mover`), else 0 (MOVE is then UNKNOWN_COMMAND)"),
     f("program_bytes", 4, "program memory bytes (`memory.program_bytes`); 0: none, and PROGRAM and RUN are UNKNOWN_COMMAND"),
+    f("add_tables", 1, "ADD's tables of 256 INT32 (`memory.add_tables`); 0: none, and ADD is UNKNOWN_COMMAND and TABLE no bank"),
 ];
 pub const STATUS_FIELDS: &[Field] = &[
     f("frames_ok", 4, "requests answered OK since power-up"),
@@ -477,6 +505,19 @@ impl Move {
     }
 }
 
+/// One ADD command: for entry e < `count` and lane j < cols, ACC[dst + e][j]
+/// = TABLE[256 * table1 + OUT[src1 + e][j] as u8] + TABLE[256 * table2 +
+/// B[src2 + e][j] as u8], wrapping in INT32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableAdd {
+    pub src1: u16,
+    pub src2: u16,
+    pub dst: u16,
+    pub count: u16,
+    pub table1: u8,
+    pub table2: u8,
+}
+
 /// A request, as the host sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -490,6 +531,7 @@ pub enum Request {
     ClearCounters,
     Move(Move),
     Program { at: u16, data: Vec<u8> },
+    Add(TableAdd),
     Run { at: u16, records: u16 },
 }
 
@@ -507,6 +549,7 @@ impl Request {
             Request::Move(_) => Opcode::Move,
             Request::Program { .. } => Opcode::Program,
             Request::Run { .. } => Opcode::Run,
+            Request::Add(_) => Opcode::Add,
         }
     }
 
@@ -570,6 +613,13 @@ impl Request {
                 p.extend_from_slice(&at.to_le_bytes());
                 p.extend_from_slice(&records.to_le_bytes());
             }
+            Request::Add(a) => {
+                for v in [a.src1, a.src2, a.dst, a.count] {
+                    p.extend_from_slice(&v.to_le_bytes());
+                }
+                p.push(a.table1);
+                p.push(a.table2);
+            }
         }
         p
     }
@@ -613,6 +663,7 @@ impl Request {
                 output: RequantOutput { zero_point: p[7] as i8, min: p[8] as i8, max: p[9] as i8 },
                 bias: p[10] & 1 != 0,
             },
+            Opcode::Add => Request::Add(TableAdd { src1: u16_at(1), src2: u16_at(3), dst: u16_at(5), count: u16_at(7), table1: p[9], table2: p[10] }),
             _ => Request::Move(Move {
                 src_bank: p[1],
                 dst_bank: p[2],
@@ -632,7 +683,7 @@ impl Request {
     /// This command as a program record: its length byte, then its payload.
     pub fn record(&self) -> Vec<u8> {
         let p = self.payload();
-        assert!(self.opcode().in_program() && p.len() <= u8::MAX as usize, "only WRITE, GEMM, REQUANT and MOVE of at most 255 bytes are records");
+        assert!(self.opcode().in_program() && p.len() <= u8::MAX as usize, "only WRITE, GEMM, REQUANT, MOVE and ADD of at most 255 bytes are records");
         let mut r = vec![p.len() as u8];
         r.extend_from_slice(&p);
         r
@@ -668,6 +719,7 @@ pub struct Info {
     pub max_request: usize,
     pub mover: bool,
     pub program_bytes: usize,
+    pub add_tables: usize,
 }
 
 impl Info {
@@ -687,6 +739,7 @@ impl Info {
             max_request: MAX_REQUEST_PAYLOAD,
             mover: c.memory.mover,
             program_bytes: c.memory.program_bytes,
+            add_tables: c.memory.add_tables,
         }
     }
 
@@ -699,6 +752,7 @@ impl Info {
         v.extend_from_slice(&(self.max_request as u16).to_le_bytes());
         v.push(u8::from(self.mover));
         v.extend_from_slice(&(self.program_bytes as u32).to_le_bytes());
+        v.push(self.add_tables as u8);
         debug_assert_eq!(v.len(), record_len(INFO_FIELDS));
         v
     }
@@ -722,6 +776,7 @@ impl Info {
             max_request: u16::from_le_bytes([b[25], b[26]]).into(),
             mover: b[27] != 0,
             program_bytes: u32_at(28) as usize,
+            add_tables: b[32].into(),
         })
     }
 }
@@ -936,7 +991,7 @@ pub fn markdown() -> String {
     for st in Status::ALL {
         let _ = writeln!(s, "| {} | {} | {} |", st as u8, st.name(), st.meaning());
     }
-    s.push_str("\nAn answer other than OK means the command changed nothing. A WRITE with no data is BAD_LENGTH (its length does not fit the command); a READ or REQUANT with `count` 0 is OUT_OF_RANGE (an empty range).\n\n## Banks\n\nMemories are addressed in entries; WRITE and READ move whole entries, lane 0 first, INT32 lanes little-endian. WRITE takes the operand banks A, B and BIAS; ACC and OUT hold results, which the engine and the requantizer write and the link only reads (a WRITE to them is BAD_BANK: leaving their write ports to one writer each saves the UP5K about 190 logic cells).\n\n");
+    s.push_str("\nAn answer other than OK means the command changed nothing. A WRITE with no data is BAD_LENGTH (its length does not fit the command); a READ or REQUANT with `count` 0 is OUT_OF_RANGE (an empty range).\n\n## Banks\n\nMemories are addressed in entries; WRITE and READ move whole entries, lane 0 first, INT32 lanes little-endian. WRITE takes the operand banks A, B and BIAS, and TABLE; ACC and OUT hold results, which the engine and the requantizer write and the link only reads (a WRITE to them is BAD_BANK: leaving their write ports to one writer each saves the UP5K about 190 logic cells).\n\n");
     s.push_str("| number | bank | entry | entries |\n|---|---|---|---|\n");
     let entry_doc = |b: Bank| match b {
         Bank::A => ("`rows` INT8: lane i is A[i][k] of step k", "`memory.a_depth`"),
@@ -944,6 +999,7 @@ pub fn markdown() -> String {
         Bank::Acc => ("`cols` INT32: one row of an output tile", "`memory.acc_depth`"),
         Bank::Bias => ("`cols` INT32, lane j for column j: entry 0 its bias, entry 1 its multiplier, entry 2 its shift (REQUANT uses bits 0..=4)", "3"),
         Bank::Out => ("`cols` INT8: one requantized output row", "`memory.acc_depth`"),
+        Bank::Table => ("one INT32: table t is entries 256 t to 256 t + 255, indexed by an INT8's bits read unsigned (ADD's lookups)", "256 x `memory.add_tables` (none without: BAD_BANK)"),
     };
     for b in Bank::ALL {
         let (e, d) = entry_doc(b);
@@ -981,7 +1037,8 @@ pub fn markdown() -> String {
     s.push_str("### GEMM semantics\n\nTile t (0-based) uses A entries `a_entry + t*a_step + kk` and B entries `b_entry + t*b_step + kk` for kk in 0..k, and writes output row i (i < m) of the tile to lanes 0..n of accumulator entry `acc_entry + t*acc_step + i`: C[i][j] = sum over kk of A-lane i times B-lane j, INT8 x INT8 summed in INT32 with wrap, added to the entry's old value when `flags` bit 0 is set. Every range of every tile is checked before the first step; a bad one is answered OUT_OF_RANGE and nothing runs.\n\n");
     s.push_str("### REQUANT semantics\n\nFor each entry e < count and lane j: OUT[dst+e][j] = requantize(ACC[src+e][j] + (bias ? BIAS[0][j] : 0)) with the gemmlowp rules: saturating rounding doubling high multiply by lane j's multiplier BIAS[1][j], rounding divide by 2^(BIAS[2][j] & 31), add `zero_point`, clamp to [`min`, `max`]. Every column has its own multiplier and shift, as TFLite's per-channel weights need; a per-tensor scale is the same value in every lane. The bias add wraps in INT32 (as the accumulators do); the zero-point add saturates (it is done wider, before the clamp).\n");
     s.push_str("\n### MOVE semantics\n\nA byte bank of L bytes an entry (A: L = `rows`; B and OUT: L = `cols`) is a row of bytes, byte `entry * L + lane`; a place (`entry`, `lane`) and a stride (`*_entry`, `*_lane`) both name such an index, with the lane below L. For run r < `runs` and byte i < `count`, in that order, one byte at a time: dst[`dst` + r * `dst_run` + i * `dst_step`] = src[`src` + r * `src_run` + i * `src_step`] (or 0 with flags bit 0). A byte written earlier in the same MOVE is read as written, so overlapping ranges copy as the loop says. Strides are unsigned, so the last byte of the last run is the farthest: it must lie inside its bank, else OUT_OF_RANGE and nothing moves. Checked in this order: the banks (BAD_BANK), the lanes (BAD_PARAM), `count` or `runs` 0 (OUT_OF_RANGE), the range (OUT_OF_RANGE). This is what places a layer's INT8 output (OUT) where the next GEMM reads it, a transposed placement included (a stride of one entry), and builds a convolution's im2col operand from a feature map (a run a kernel row, a stride a pixel); zeros make the padding.\n");
-    s.push_str("\n### Program semantics\n\nWith `memory.program_bytes` above 0 (INFO's `program_bytes`) the device keeps a program: a byte memory that PROGRAM writes and RUN reads, unchanged by anything else until PROGRAM overwrites it (it is not cleared at power-up: write before you run). A program is a list of records, each its payload's length in one byte (1..=255) followed by a request payload, opcode first, exactly as it would be sent in a frame. Only WRITE, GEMM, REQUANT and MOVE, the commands that answer no data, may be records (a WRITE's data is read from the record). RUN runs `records` records from byte `at` on, each as if it were a request: it is checked and runs, or is refused and changes nothing, with the same codes. RUN stops at the first record that is not OK and answers that status; the records before it have run. Each record is checked in this order: its length byte 0 (BAD_LENGTH), the record reaching past the program memory (OUT_OF_RANGE), an opcode other than WRITE, GEMM, REQUANT or MOVE (UNKNOWN_COMMAND), then the command's own checks. RUN with `records` 0 is OUT_OF_RANGE; PROGRAM with no data is BAD_LENGTH, and one whose bytes reach past the program memory is OUT_OF_RANGE (nothing is written). Either answer counts once in STATUS's frame counts, however many records ran. So a network's commands cross the link once: the host writes them as a program and then sends only the input, a RUN (10 bytes) and a READ of the output for each inference.\n");
+    s.push_str("\n### ADD semantics\n\nTFLite's int8 ADD rescales each input on its own, and each rescaled value depends on that one INT8 alone: a table of 256 INT32 holds all of them. For each entry e < `count` and lane j < `cols`: ACC[`dst` + e][j] = TABLE[256 `table1` + u] + TABLE[256 `table2` + v], where u and v are the bits of OUT[`src1` + e][j] and B[`src2` + e][j] read as unsigned, the sum wrapping in INT32. A REQUANT of those entries with BIAS entries 1 and 2 holding the output's scale then gives the ADD's INT8 output (its rescale, zero point and clamp are gemmlowp's, as for a GEMM). Checked in this order: a table at or past `add_tables` (BAD_PARAM), `count` 0 (OUT_OF_RANGE), a range past its bank's end (OUT_OF_RANGE). The first input is where a layer's REQUANT left it; MOVE places the second in B.\n");
+    s.push_str("\n### Program semantics\n\nWith `memory.program_bytes` above 0 (INFO's `program_bytes`) the device keeps a program: a byte memory that PROGRAM writes and RUN reads, unchanged by anything else until PROGRAM overwrites it (it is not cleared at power-up: write before you run). A program is a list of records, each its payload's length in one byte (1..=255) followed by a request payload, opcode first, exactly as it would be sent in a frame. Only WRITE, GEMM, REQUANT, MOVE and ADD, the commands that answer no data, may be records (a WRITE's data is read from the record). RUN runs `records` records from byte `at` on, each as if it were a request: it is checked and runs, or is refused and changes nothing, with the same codes. RUN stops at the first record that is not OK and answers that status; the records before it have run. Each record is checked in this order: its length byte 0 (BAD_LENGTH), the record reaching past the program memory (OUT_OF_RANGE), an opcode other than WRITE, GEMM, REQUANT, MOVE or ADD (UNKNOWN_COMMAND), then the command's own checks. RUN with `records` 0 is OUT_OF_RANGE; PROGRAM with no data is BAD_LENGTH, and one whose bytes reach past the program memory is OUT_OF_RANGE (nothing is written). Either answer counts once in STATUS's frame counts, however many records ran. So a network's commands cross the link once: the host writes them as a program and then sends only the input, a RUN (10 bytes) and a READ of the output for each inference.\n");
     s
 }
 
@@ -1063,6 +1120,11 @@ mod tests {
         assert_eq!(p.len(), Opcode::Move.request_len());
         assert_eq!(p[1..], [4, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xA, 0xB, 0xC, 0xD, 0xE, 0xF, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 1]);
         assert_eq!(request_offset(Opcode::Move, "flags"), 25);
+        let a = TableAdd { src1: 0x0201, src2: 0x0403, dst: 0x0605, count: 0x0807, table1: 9, table2: 10 };
+        let p = Request::Add(a).payload();
+        assert_eq!(p.len(), Opcode::Add.request_len());
+        assert_eq!(p[1..], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(Request::decode_record(&p), Ok(RecordCommand::Other(Request::Add(a))));
     }
 
     #[test]

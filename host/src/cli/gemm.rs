@@ -61,7 +61,7 @@ pub fn run(args: &GemmArgs) -> Result<()> {
                 bail!("--min {} is above --max {}", args.min, args.max);
             }
             let bias = args.bias.as_deref().map(|p| npy::read_i32_vector(p, b.cols())).transpose()?;
-            Some(Requant { params: RequantParams { multiplier, shift: args.requant_shift, zero_point: args.zero_point, min: args.min, max: args.max }, bias, channels: None })
+            Some(Requant { params: RequantParams { multiplier, shift: args.requant_shift, zero_point: args.zero_point, min: args.min, max: args.max }, bias, channels: None, residual: None })
         }
     };
     let out_dir = args.output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));

@@ -24,6 +24,7 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
             ("link", format!("{} baud 8N1, requests up to {} B", i.baud, i.max_request)),
             ("on-chip copies", if i.mover { "MOVE (A, B, OUT into A, B; strided runs)".to_string() } else { "none (MOVE not built: memory.mover = false)".to_string() }),
             ("program memory", if i.program_bytes > 0 { format!("{} B (PROGRAM, RUN: the driver keeps stretches of commands there)", i.program_bytes) } else { "none (PROGRAM and RUN not built: memory.program_bytes = 0)".to_string() }),
+            ("add tables", if i.add_tables > 0 { format!("{} of 256 INT32 (ADD: TFLite's ADD on chip)", i.add_tables) } else { "none (ADD not built: memory.add_tables = 0)".to_string() }),
             ("peak INT8", format!("{:.4} TOPS (2 x {} x {} x {:.3} MHz; exact: {} ops/s)", npu.peak_ops_per_s() / 1e12, i.rows, i.cols, i.core_hz as f64 / 1e6, npu.peak_ops_per_s() as u64)),
         ];
         for (k, v) in rows {

@@ -91,7 +91,7 @@ impl QuantizedMlp {
 
     /// Layer 1's requantization: bias, multiplier, shift, ReLU into 0..127.
     pub fn layer1_requant(&self) -> Requant {
-        Requant { params: RequantParams { multiplier: self.multiplier, shift: self.shift, zero_point: 0, min: 0, max: 127 }, bias: Some(self.b1.clone()), channels: None }
+        Requant { params: RequantParams { multiplier: self.multiplier, shift: self.shift, zero_point: 0, min: 0, max: 127 }, bias: Some(self.b1.clone()), channels: None, residual: None }
     }
 
     fn add_b2(&self, mut sums: Matrix<i32>) -> Matrix<i32> {

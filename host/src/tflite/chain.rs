@@ -9,12 +9,18 @@
 //! FULLY_CONNECTED's and each convolution's weights the top of B; the
 //! convolutions build their operands and stage them in what is left. So
 //! every layer's weights stay on chip from one item to the next.
+//!
+//! On a device with ADD's tables a chain may end in an ADD of its last
+//! convolution's output and an earlier layer's (a residual block): that
+//! earlier output is kept in B (below the weights) rather than sent back,
+//! and the ADD runs on chip right after the last convolution's REQUANT.
 
+use super::kernels::add::Add;
 use super::kernels::conv_2d::Conv2d;
 use super::kernels::fully_connected::FullyConnected;
 use super::model::{Model, Op};
 use crate::conv_on_chip::{padded_map, ConvLayout, ConvOnChip, MapSource, Room};
-use crate::driver::{DriverError, Npu, Requant, Sink};
+use crate::driver::{DriverError, Npu, Requant, Residual, Sink};
 use crate::im2col::{FeatureMap, Window};
 use crate::link::DeviceTime;
 use crate::placement::{pad_moves, Placement};
@@ -59,7 +65,8 @@ impl ConvParams {
 }
 
 /// Layers `first..=last` of a model (indices into `Model::layers`): the
-/// convolutions, and at the end a RESHAPE and its FULLY_CONNECTED.
+/// convolutions, and at the end a RESHAPE and its FULLY_CONNECTED, or an
+/// ADD.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chain {
     pub first: usize,
@@ -67,13 +74,29 @@ pub struct Chain {
     /// Layers before `last` whose output other layers read too: it also
     /// comes back to the host.
     pub tees: Vec<usize>,
+    /// With `last` an ADD done on chip: the layer whose output is its other
+    /// input, kept on chip (read by the next layer and the ADD alone).
+    pub skip: Option<usize>,
+}
+
+impl Chain {
+    /// The same chain without its ADD: the kept layer's output a tee again.
+    pub fn without_add(&self) -> Option<Self> {
+        let skip = self.skip?;
+        let mut tees = self.tees.clone();
+        tees.push(skip);
+        tees.sort_unstable();
+        Some(Self { first: self.first, last: self.last - 1, tees, skip: None })
+    }
 }
 
 /// The chains of `model`: where a convolution's output is read by the
 /// next layer, a convolution (its output then also comes back when others
 /// read it too), or by a RESHAPE alone whose output a FULLY_CONNECTED alone
-/// reads; and every convolution can be done on chip.
-pub fn chains(model: &Model) -> Vec<Chain> {
+/// reads; and every convolution can be done on chip. With `adds` (a device
+/// with ADD's tables), a chain goes on into an ADD right after it whose
+/// other input is a tee's output read by nothing else.
+pub fn chains(model: &Model, adds: bool) -> Vec<Chain> {
     let readers = |t: usize| model.layers.iter().filter(|l| l.inputs.contains(&t)).count();
     let conv = |i: usize| match model.layers.get(i).map(|l| &l.op) {
         Some(Op::Conv2d(c)) => ConvParams::of(c).is_some(),
@@ -113,14 +136,57 @@ pub fn chains(model: &Model) -> Vec<Chain> {
                 }
             }
             if last > i {
-                out.push(Chain { first: i, last, tees });
-                i = last + 1;
+                let mut chain = Chain { first: i, last, tees, skip: None };
+                if adds {
+                    if let Some(fused) = with_add(model, &chain) {
+                        chain = fused;
+                    }
+                }
+                i = chain.last + 1;
+                out.push(chain);
                 continue;
             }
         }
         i += 1;
     }
     out
+}
+
+/// `chain` going on into the ADD after it, when that ADD adds its last
+/// convolution's output (read by nothing else) and a tee's (read by the
+/// next layer and the ADD alone), of one shape, and the hardware takes the
+/// ADD's output scale.
+fn with_add(model: &Model, chain: &Chain) -> Option<Chain> {
+    let readers = |t: usize| model.layers.iter().filter(|l| l.inputs.contains(&t)).count();
+    let out = model.layers[chain.last].output;
+    let add_layer = model.layers.get(chain.last + 1)?;
+    let Op::Add(add) = &add_layer.op else { return None };
+    if !matches!(model.layers[chain.last].op, Op::Conv2d(_)) || readers(out) != 1 || out == model.output || add_layer.inputs.len() != 2 || !add_layer.inputs.contains(&out) {
+        return None;
+    }
+    let other = add_layer.inputs.iter().copied().find(|&t| t != out)?;
+    let skip = chain.tees.iter().copied().find(|&t| model.layers[t].output == other)?;
+    let shape = |t: usize| model.tensors[t].as_ref().map(|a| a.item_len());
+    if readers(other) != 2 || other == model.output || shape(other) != shape(out) || add_requant(add).is_none() {
+        return None;
+    }
+    let tees = chain.tees.iter().copied().filter(|&t| t != skip).collect();
+    Some(Chain { first: chain.first, last: chain.last + 1, tees, skip: Some(skip) })
+}
+
+/// The ADD's output requantization, as the hardware does it on the sum of
+/// its tables (`None` when the scale is not one it takes).
+fn add_requant(add: &Add) -> Option<Requant> {
+    super::runtime::hardware_requant(vec![0], &[add.output_multiplier], add.output_offset, add.range)
+}
+
+/// The ADD's two tables: for its first input (the chain's last output,
+/// in OUT) and its second (the kept tensor, in B), each indexed by an
+/// INT8's bits read unsigned.
+fn add_tables(add: &Add, last_is_input1: bool) -> [Vec<i32>; 2] {
+    let table = |f: &dyn Fn(i8) -> i32| (0..=255u8).map(|u| f(u as i8)).collect::<Vec<i32>>();
+    let (t1, t2) = (table(&|x| add.rescaled1(x)), table(&|y| add.rescaled2(y)));
+    if last_is_input1 { [t1, t2] } else { [t2, t1] }
 }
 
 /// One layer of a chain as it ran: device time and link bytes, all items,
@@ -135,8 +201,12 @@ pub struct StepCost {
 
 /// What runs a chain needs per layer.
 enum Step<'a> {
-    Conv { c: &'a Conv2d, p: Box<ConvParams>, room: Room, input: Option<FeatureMap>, output: Option<Placement>, tee: Option<usize> },
+    /// `skip`: its output also kept in B for the chain's ADD; `residual`:
+    /// the ADD done on its output.
+    Conv { c: &'a Conv2d, p: Box<ConvParams>, room: Room, input: Option<FeatureMap>, output: Option<Placement>, tee: Option<usize>, skip: Option<Placement>, residual: Option<Residual> },
     Reshape,
+    /// Done with the convolution before it (its `residual`).
+    Add,
     /// `f` for one item, its INT32 sums requantized on the host.
     Fc { f: Box<FullyConnected>, weights: Matrix<i8>, plan: GemmPlan, bias: Vec<i32> },
 }
@@ -163,11 +233,16 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
     }
     let mut out = vec![];
     let mut tees = vec![vec![]; chain.tees.len()];
+    // The ADD's tables, once for the batch (the chain's ADD uses tables 0 and 1).
+    if let (Some(_), Op::Add(add)) = (chain.skip, &model.layers[chain.last].op) {
+        let last_is_input1 = model.layers[chain.last].inputs[0] == model.layers[chain.last - 1].output;
+        npu.write_tables(0, &add_tables(add, last_is_input1))?;
+    }
     for n in 0..batch {
         for (s, step) in steps.iter().enumerate() {
             let (before, bytes) = (npu.link_stats().time, npu.link_stats().bytes_sent + npu.link_stats().bytes_received);
             match step {
-                Step::Conv { c, p, room, input, output, tee } => {
+                Step::Conv { c, p, room, input, output, tee, skip, residual } => {
                     let source = match input {
                         Some(map) => {
                             // Nothing but this chain writes its maps between
@@ -180,12 +255,14 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
                         }
                         None => MapSource::Host(&x[n * item..(n + 1) * item]),
                     };
-                    let sink = match (output, tee) {
-                        (None, _) => Sink::Host,
-                        (Some(placed), None) => Sink::OnChip(*placed),
-                        (Some(placed), Some(_)) => Sink::Both(*placed),
+                    let sink = match (output, tee, skip) {
+                        (None, _, _) => Sink::Host,
+                        (Some(placed), None, Some(kept)) => Sink::Twice(*placed, *kept),
+                        (Some(placed), None, None) => Sink::OnChip(*placed),
+                        (Some(placed), Some(_), _) => Sink::Both(*placed),
                     };
-                    let y = npu.conv_step(&p.on_chip(c, source), &p.requant, room, sink)?;
+                    let with_add = residual.map(|r| Requant { residual: Some(r), ..p.requant.clone() });
+                    let y = npu.conv_step(&p.on_chip(c, source), with_add.as_ref().unwrap_or(&p.requant), room, sink)?;
                     let y = y.ok_or_else(|| DriverError::Unsupported("a convolution of a chain no longer fits".into()))?;
                     if output.is_none() {
                         out.extend_from_slice(y.as_slice());
@@ -193,7 +270,7 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
                         tees[*t].extend_from_slice(y.as_slice());
                     }
                 }
-                Step::Reshape => {}
+                Step::Reshape | Step::Add => {}
                 Step::Fc { f, weights, plan, bias } => {
                     let acc = npu.gemm_a_on_chip(plan, weights)?;
                     let acc = Matrix::from_fn(1, f.outputs, |_, j| acc.get(0, j).wrapping_add(bias[j]));
@@ -251,6 +328,17 @@ fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: bool) -> Opt
     let layers = &model.layers[chain.first..=chain.last];
     // The FULLY_CONNECTED at the end: its weights at the top of B, one group of one K chunk.
     let mut b_end = g.b_depth;
+    // The ADD's kept tensor at the very top of B, N block by N block.
+    let mut skip_entry = None;
+    if let Some(t) = chain.skip {
+        let Op::Conv2d(c) = &model.layers[t].op else { return None };
+        if info.add_tables < 2 {
+            return None;
+        }
+        let entries = c.out_channels.div_ceil(g.cols) * c.rows.output * c.cols.output;
+        b_end = b_end.checked_sub(entries)?;
+        skip_entry = Some(b_end);
+    }
     let mut fc = None;
     if let Some(Op::FullyConnected(f)) = layers.last().map(|l| &l.op) {
         let b_entries = f.depth * f.outputs.div_ceil(g.cols);
@@ -273,9 +361,22 @@ fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: bool) -> Opt
                     b_end -= entries;
                 }
                 let tee = chain.tees.iter().position(|&t| t == chain.first + i);
-                steps.push(Step::Conv { c, p: Box::new(p), room: Room { a: 0..0, b: 0..0, weights }, input: incoming.take(), output: None, tee });
+                let (pixels, blocks) = (c.rows.output * c.cols.output, c.out_channels.div_ceil(g.cols));
+                let skip = (chain.skip == Some(chain.first + i)).then(|| Placement::into_blocks(skip_entry.unwrap_or(0), g.cols, c.rows.output, c.cols.output));
+                let residual = match layers.get(i + 1).map(|l| &l.op) {
+                    Some(Op::Add(add)) => {
+                        let Some(Op::Conv2d(kept)) = chain.skip.map(|t| &model.layers[t].op) else { return None };
+                        if kept.out_channels.div_ceil(g.cols) != blocks || kept.rows.output * kept.cols.output != pixels {
+                            return None;
+                        }
+                        Some(Residual { skip_entry: skip_entry?, pixels, pixel0: 0, table1: 0, table2: 1, params: add_requant(add)?.params })
+                    }
+                    _ => None,
+                };
+                steps.push(Step::Conv { c, p: Box::new(p), room: Room { a: 0..0, b: 0..0, weights }, input: incoming.take(), output: None, tee, skip, residual });
             }
             Op::Reshape => steps.push(Step::Reshape),
+            Op::Add(_) if chain.skip.is_some() && i + 1 == layers.len() => steps.push(Step::Add),
             Op::FullyConnected(f) => {
                 let (_, b) = fc.clone()?;
                 let a = a_end.checked_sub(f.depth)?..a_end;
@@ -344,18 +445,25 @@ mod tests {
     #[test]
     fn a_convolution_read_by_one_convolution_or_a_flattened_fully_connected_chains() {
         // micro_speech: CONV_2D, RESHAPE, FULLY_CONNECTED, SOFTMAX.
-        assert_eq!(chains(&model("micro_speech.tflite")), vec![Chain { first: 0, last: 2, tees: vec![] }]);
+        assert_eq!(chains(&model("micro_speech.tflite"), true), vec![Chain { first: 0, last: 2, tees: vec![], skip: None }]);
         // ResNet-8: each block's first convolution feeds its second alone;
         // the stem feeds the first block and its ADD (a tee); the blocks'
         // second convolutions feed an ADD, the shortcuts too.
-        let chained: Vec<(usize, usize, Vec<usize>)> = chains(&model("resnet8_cifar10.tflite")).into_iter().map(|c| (c.first, c.last, c.tees)).collect();
+        let chained: Vec<(usize, usize, Vec<usize>)> = chains(&model("resnet8_cifar10.tflite"), false).into_iter().map(|c| (c.first, c.last, c.tees)).collect();
         assert_eq!(chained, vec![(0, 2, vec![0]), (4, 5, vec![]), (8, 9, vec![])]);
+        // With ADD's tables the first block goes on into its ADD, the stem's
+        // output kept on chip for it rather than sent back (the other two
+        // ADDs add a shortcut convolution's output, which is no tee).
+        let with_adds = chains(&model("resnet8_cifar10.tflite"), true);
+        assert_eq!(with_adds[0], Chain { first: 0, last: 3, tees: vec![], skip: Some(0) });
+        assert_eq!(with_adds[0].without_add(), Some(Chain { first: 0, last: 2, tees: vec![0], skip: None }));
+        assert_eq!(with_adds[1..], [Chain { first: 4, last: 5, tees: vec![], skip: None }, Chain { first: 8, last: 9, tees: vec![], skip: None }]);
     }
 
     #[test]
     fn a_chain_fits_or_is_refused_before_anything_is_sent() {
         let m = model("micro_speech.tflite");
-        let c = Chain { first: 0, last: 2, tees: vec![] };
+        let c = Chain { first: 0, last: 2, tees: vec![], skip: None };
         let steps = plan(&info(16384, 16384), &m, &c, true).expect("fits the default config");
         // The convolution's output goes to lane 0 of the operand at the top of A.
         let Step::Conv { output: Some(placed), room, .. } = &steps[0] else { panic!("a placed convolution") };
@@ -370,9 +478,31 @@ mod tests {
     }
 
     #[test]
+    fn an_adds_kept_tensor_sits_at_the_top_of_b_in_the_outputs_blocks() {
+        let m = model("resnet8_cifar10.tflite");
+        let chain = Chain { first: 0, last: 3, tees: vec![], skip: Some(0) };
+        let mut i = info(16384, 16384);
+        assert!(plan(&i, &m, &chain, true).is_none(), "no tables, no ADD");
+        i.add_tables = 2;
+        let steps = plan(&i, &m, &chain, true).expect("fits");
+        // The stem's 32 x 32 x 16 output: 4 blocks of 4 channels, 1,024
+        // entries each, at the top of B; the weights below it.
+        let kept = 16384 - 4 * 1024;
+        let Step::Conv { skip: Some(s), output: Some(_), tee: None, room, .. } = &steps[0] else { panic!("the stem keeps its output") };
+        assert_eq!((s.bank, s.first_byte, s.blocks), (Bank::B, kept * 4, Some((4, 1024 * 4))));
+        assert!(room.weights.as_ref().is_some_and(|w| w.end <= kept));
+        let Step::Conv { residual: Some(r), output: None, .. } = &steps[2] else { panic!("the last convolution does the ADD") };
+        assert_eq!((r.skip_entry, r.pixels, r.pixel0, r.table1, r.table2), (kept, 1024, 0, 0, 1));
+        assert!(matches!(steps[3], Step::Add));
+        // The kept tensor alone would fill a 16 KB B.
+        i.b_depth = 4096;
+        assert!(plan(&i, &m, &chain, true).is_none());
+    }
+
+    #[test]
     fn a_convolutions_map_sits_at_the_top_of_a_with_its_zero_point_after_it() {
         let m = model("resnet8_cifar10.tflite");
-        let steps = plan(&info(16384, 16384), &m, &Chain { first: 1, last: 2, tees: vec![] }, true).expect("fits");
+        let steps = plan(&info(16384, 16384), &m, &Chain { first: 1, last: 2, tees: vec![], skip: None }, true).expect("fits");
         let Step::Conv { input: Some(map), .. } = &steps[1] else { panic!("the second takes its map on chip") };
         // 34 x 34 pixels of 16 channels, and one entry for the zero point.
         let entries = (34 * 34 * 16usize).div_ceil(4);
@@ -382,7 +512,7 @@ mod tests {
         // The third block's weights (4,608 and 9,216 entries) leave B too
         // little room for the first one's map beside its staging: the map
         // goes to the top of A's room, below the second one's.
-        let third = Chain { first: 8, last: 9, tees: vec![] };
+        let third = Chain { first: 8, last: 9, tees: vec![], skip: None };
         let steps = plan(&info(16384, 16384), &m, &third, true).expect("kept apart");
         let (Step::Conv { c, p, room, .. }, Step::Conv { input: Some(next), .. }) = (&steps[0], &steps[1]) else { panic!("two convolutions") };
         let layout = ConvLayout::new(&info(16384, 16384), &p.on_chip(c, MapSource::Host(&[])), room).expect("fits");

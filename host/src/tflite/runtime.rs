@@ -100,13 +100,15 @@ impl<'a> Runtime<'a> {
             [npu] => Some(npu.counters()?),
             _ => None,
         };
-        let chains = if self.one_device_with_mover() { chain::chains(model) } else { vec![] };
+        let adds = self.devices().first().is_some_and(|d| d.info().add_tables >= 2);
+        let chains = if self.one_device_with_mover() { chain::chains(model, adds) } else { vec![] };
         let mut done = 0;
         while done < model.layers.len() {
             if let Some(c) = chains.iter().find(|c| c.first == done) {
                 if let Some(reports) = self.chain(model, c, &mut values, batch)? {
+                    // (A report a layer: fewer when the chain ran without its ADD.)
+                    done = c.first + reports.len();
                     layers.extend(reports);
-                    done = c.last + 1;
                     if let Some(p) = self.progress.as_mut() {
                         p(done, model.layers.len());
                     }
@@ -147,7 +149,19 @@ impl<'a> Runtime<'a> {
         let layers = &model.layers[c.first..=c.last];
         let x = values[layers[0].inputs[0]].as_ref().expect("layers run in order");
         let npu = &mut self.devices()[0];
-        let Some(ran) = chain::run(npu, model, c, x.int8(), batch)? else { return Ok(None) };
+        // (A chain whose ADD does not fit is tried without it.)
+        let (c, ran) = match chain::run(npu, model, c, x.int8(), batch)? {
+            Some(ran) => (c.clone(), ran),
+            None => match c.without_add() {
+                Some(plain) => match chain::run(npu, model, &plain, x.int8(), batch)? {
+                    Some(ran) => (plain, ran),
+                    None => return Ok(None),
+                },
+                None => return Ok(None),
+            },
+        };
+        let c = &c;
+        let layers = &model.layers[c.first..=c.last];
         values[layers[layers.len() - 1].output] = Some(Values::Int8(ran.output));
         for (&t, v) in c.tees.iter().zip(ran.tees) {
             values[model.layers[t].output] = Some(Values::Int8(v));
@@ -299,7 +313,7 @@ pub fn hardware_requant(bias: Vec<i32>, multipliers: &[QuantizedMultiplier], out
         max: i8::try_from(range.max).ok()?,
     };
     let per_channel = scales.iter().any(|s| *s != first);
-    Some(Requant { params, bias: Some(bias), channels: per_channel.then_some(scales) })
+    Some(Requant { params, bias: Some(bias), channels: per_channel.then_some(scales), residual: None })
 }
 
 impl super::kernels::conv_2d::Conv2d {
