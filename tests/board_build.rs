@@ -11,7 +11,7 @@ use npu_fpga::board::Board;
 use npu_sim::netlist::{netlist_npu, Family};
 use npu_sim::npu_sim::{NpuPins, NpuSim};
 use npu_spec::device_model::DeviceModel;
-use npu_spec::protocol::{Bank, GemmTile, Info, Move, Place, Request, Status};
+use npu_spec::protocol::{Bank, GemmTile, Info, Move, Place, Request, Status, TableAdd};
 use npu_spec::requant::RequantParams;
 use npu_spec::tools::{ICEPACK, NEXTPNR_ICE40, VERILATOR, YOSYS};
 use npu_spec::NpuConfig;
@@ -154,6 +154,28 @@ fn netlist_computes(family: Family, board: &Board, config: &NpuConfig, out: &std
         let got = expect(&mut npu, &Request::Read { bank: Bank::A, entry: 40, count: cols as u16 }, Status::Ok);
         let want: Vec<u8> = model.a[40..40 + cols].iter().flatten().map(|&v| v as u8).collect();
         assert_eq!(got, want, "the netlist's MOVE");
+    }
+
+    // With ADD's tables: a table each for OUT's rows and B's, their ADD
+    // into ACC, and a refused ADD that changes nothing.
+    if config.memory.add_tables >= 2 {
+        let table = |f: &dyn Fn(i32) -> i32| -> Vec<u8> { (0..256).flat_map(|u| f(u).to_le_bytes()).collect() };
+        for (t, words) in [table(&|u| 1000 * u - 7), table(&|u| (u as u8 as i8 as i32) << 20)].into_iter().enumerate() {
+            for (half, data) in words.chunks(512).enumerate() {
+                let entry = (256 * t + 128 * half) as u16;
+                assert_eq!(model.write(Bank::Table as u8, entry, data), Status::Ok);
+                expect(&mut npu, &Request::Write { bank: Bank::Table, entry, data: data.to_vec() }, Status::Ok);
+            }
+        }
+        let add = TableAdd { src1: 0, src2: 3, dst: 24, count: (2 * rows) as u16, table1: 0, table2: 1 };
+        assert_eq!(model.add(&add), Status::Ok);
+        expect(&mut npu, &Request::Add(add), Status::Ok);
+        let bad = TableAdd { table2: config.memory.add_tables as u8, ..add };
+        assert_eq!(model.add(&bad), Status::BadParam);
+        expect(&mut npu, &Request::Add(bad), Status::BadParam);
+        let got = expect(&mut npu, &Request::Read { bank: Bank::Acc, entry: 24, count: (2 * rows) as u16 }, Status::Ok);
+        let want: Vec<u8> = model.acc[24..24 + 2 * rows].iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(got, want, "the netlist's ADD");
     }
 
     // With program memory: a GEMM and a REQUANT stored, then run by one RUN.
