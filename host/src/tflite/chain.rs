@@ -75,18 +75,27 @@ pub struct Chain {
     /// comes back to the host.
     pub tees: Vec<usize>,
     /// With `last` an ADD done on chip: the layer whose output is its other
-    /// input, kept on chip (read by the next layer and the ADD alone).
+    /// input, kept on chip (a tee read by the next layer and the ADD alone,
+    /// or, with `side`, the convolution before `side`).
     pub skip: Option<usize>,
+    /// A convolution between the chain's convolutions and its ADD that
+    /// reads the chain's input (a residual block's shortcut), from the
+    /// first convolution's map.
+    pub side: Option<usize>,
 }
 
 impl Chain {
-    /// The same chain without its ADD: the kept layer's output a tee again.
+    /// The same chain without its ADD (and its shortcut): the kept layer's
+    /// output a tee again, or the chain's last.
     pub fn without_add(&self) -> Option<Self> {
         let skip = self.skip?;
+        if self.side.is_some() {
+            return Some(Self { first: self.first, last: skip, tees: self.tees.clone(), skip: None, side: None });
+        }
         let mut tees = self.tees.clone();
         tees.push(skip);
         tees.sort_unstable();
-        Some(Self { first: self.first, last: self.last - 1, tees, skip: None })
+        Some(Self { first: self.first, last: self.last - 1, tees, skip: None, side: None })
     }
 }
 
@@ -136,9 +145,9 @@ pub fn chains(model: &Model, adds: bool) -> Vec<Chain> {
                 }
             }
             if last > i {
-                let mut chain = Chain { first: i, last, tees, skip: None };
+                let mut chain = Chain { first: i, last, tees, skip: None, side: None };
                 if adds {
-                    if let Some(fused) = with_add(model, &chain) {
+                    if let Some(fused) = with_add(model, &chain).or_else(|| with_shortcut(model, &chain)) {
                         chain = fused;
                     }
                 }
@@ -171,7 +180,30 @@ fn with_add(model: &Model, chain: &Chain) -> Option<Chain> {
         return None;
     }
     let tees = chain.tees.iter().copied().filter(|&t| t != skip).collect();
-    Some(Chain { first: chain.first, last: chain.last + 1, tees, skip: Some(skip) })
+    Some(Chain { first: chain.first, last: chain.last + 1, tees, skip: Some(skip), side: None })
+}
+
+/// `chain` going on into a shortcut convolution after it and their ADD:
+/// the shortcut reads the chain's input (with no padding, from the first
+/// convolution's map, which has none at its top and left), the ADD adds the
+/// shortcut's output and the chain's last (read by nothing else), of one
+/// shape, at a scale the hardware takes.
+fn with_shortcut(model: &Model, chain: &Chain) -> Option<Chain> {
+    let readers = |t: usize| model.layers.iter().filter(|l| l.inputs.contains(&t)).count();
+    let (Some(Op::Conv2d(first)), Some(side), Some(add_layer)) = (model.layers.get(chain.first).map(|l| &l.op), model.layers.get(chain.last + 1), model.layers.get(chain.last + 2)) else { return None };
+    let (Op::Conv2d(shortcut), Op::Add(add)) = (&side.op, &add_layer.op) else { return None };
+    let (out, side_out) = (model.layers[chain.last].output, side.output);
+    let input = model.layers[chain.first].inputs[0];
+    let (f, s) = (ConvParams::of(first)?, ConvParams::of(shortcut)?);
+    let reach = |w: &Window| ((w.out_h - 1) * w.stride + w.kernel_h, (w.out_w - 1) * w.stride + w.kernel_w);
+    let map = padded_map(&f.window, first.input.c, Bank::B, 0);
+    let fits = s.window.pad_top == 0 && s.window.pad_left == 0 && f.window.pad_top == 0 && f.window.pad_left == 0 && reach(&s.window).0 <= map.height && reach(&s.window).1 <= map.width;
+    let shape = |t: usize| model.tensors[t].as_ref().map(|a| a.item_len());
+    let adds_them = add_layer.inputs.len() == 2 && add_layer.inputs.contains(&out) && add_layer.inputs.contains(&side_out);
+    if !fits || side.inputs.first() != Some(&input) || !chain.tees.is_empty() || !matches!(model.layers[chain.last].op, Op::Conv2d(_)) || readers(out) != 1 || readers(side_out) != 1 || !adds_them || shape(out) != shape(side_out) || add_requant(add).is_none() {
+        return None;
+    }
+    Some(Chain { first: chain.first, last: chain.last + 2, tees: vec![], skip: Some(chain.last), side: Some(chain.last + 1) })
 }
 
 /// The ADD's output requantization, as the hardware does it on the sum of
@@ -203,7 +235,9 @@ pub struct StepCost {
 enum Step<'a> {
     /// `skip`: its output also kept in B for the chain's ADD; `residual`:
     /// the ADD done on its output.
-    Conv { c: &'a Conv2d, p: Box<ConvParams>, room: Room, input: Option<FeatureMap>, output: Option<Placement>, tee: Option<usize>, skip: Option<Placement>, residual: Option<Residual> },
+    /// `shares`: its input map is the chain's first convolution's (the
+    /// host's, padded by it), not one this chain pads.
+    Conv { c: &'a Conv2d, p: Box<ConvParams>, room: Room, input: Option<FeatureMap>, output: Option<Placement>, tee: Option<usize>, skip: Option<Box<Placement>>, residual: Option<Residual>, shares: bool },
     Reshape,
     /// Done with the convolution before it (its `residual`).
     Add,
@@ -242,13 +276,13 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
         for (s, step) in steps.iter().enumerate() {
             let (before, bytes) = (npu.link_stats().time, npu.link_stats().bytes_sent + npu.link_stats().bytes_received);
             match step {
-                Step::Conv { c, p, room, input, output, tee, skip, residual } => {
+                Step::Conv { c, p, room, input, output, tee, skip, residual, shares } => {
                     let source = match input {
                         Some(map) => {
                             // Nothing but this chain writes its maps between
                             // items, and the layer before writes only the
                             // inside: the padding stays after the first.
-                            if n == 0 {
+                            if n == 0 && !shares {
                                 fill_padding(npu, map, p, c)?;
                             }
                             MapSource::OnChip(*map)
@@ -257,7 +291,7 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
                     };
                     let sink = match (output, tee, skip) {
                         (None, _, _) => Sink::Host,
-                        (Some(placed), None, Some(kept)) => Sink::Twice(*placed, *kept),
+                        (Some(placed), None, Some(kept)) => Sink::Twice(*placed, **kept),
                         (Some(placed), None, None) => Sink::OnChip(*placed),
                         (Some(placed), Some(_), _) => Sink::Both(*placed),
                     };
@@ -342,8 +376,8 @@ fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: bool) -> Opt
     let mut fc = None;
     if let Some(Op::FullyConnected(f)) = layers.last().map(|l| &l.op) {
         let b_entries = f.depth * f.outputs.div_ceil(g.cols);
-        b_end = g.b_depth.checked_sub(b_entries)?;
-        fc = Some((f, b_end..g.b_depth));
+        b_end = b_end.checked_sub(b_entries)?;
+        fc = Some((f, b_end..b_end + b_entries));
     }
     // Link regions in A from the top down: (first entry, entries).
     let mut a_end = g.a_depth;
@@ -362,7 +396,9 @@ fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: bool) -> Opt
                 }
                 let tee = chain.tees.iter().position(|&t| t == chain.first + i);
                 let (pixels, blocks) = (c.rows.output * c.cols.output, c.out_channels.div_ceil(g.cols));
-                let skip = (chain.skip == Some(chain.first + i)).then(|| Placement::into_blocks(skip_entry.unwrap_or(0), g.cols, c.rows.output, c.cols.output));
+                let kept = (chain.skip == Some(chain.first + i)).then(|| Placement::into_blocks(skip_entry.unwrap_or(0), g.cols, c.rows.output, c.cols.output));
+                // (Before a shortcut the kept output goes nowhere else.)
+                let (skip, output) = if chain.side.is_some() { (None, kept) } else { (kept.map(Box::new), None) };
                 let residual = match layers.get(i + 1).map(|l| &l.op) {
                     Some(Op::Add(add)) => {
                         let Some(Op::Conv2d(kept)) = chain.skip.map(|t| &model.layers[t].op) else { return None };
@@ -373,7 +409,7 @@ fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: bool) -> Opt
                     }
                     _ => None,
                 };
-                steps.push(Step::Conv { c, p: Box::new(p), room: Room { a: 0..0, b: 0..0, weights }, input: incoming.take(), output: None, tee, skip, residual });
+                steps.push(Step::Conv { c, p: Box::new(p), room: Room { a: 0..0, b: 0..0, weights }, input: incoming.take(), output, tee, skip, residual, shares: false });
             }
             Op::Reshape => steps.push(Step::Reshape),
             Op::Add(_) if chain.skip.is_some() && i + 1 == layers.len() => steps.push(Step::Add),
@@ -395,9 +431,10 @@ fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: bool) -> Opt
             }
             _ => return None,
         }
-        // A convolution after this one: its padded map (and the zero point's
-        // entry) below the regions so far, and this one's output placed in it.
-        if let Some(Op::Conv2d(next)) = layers.get(i + 1).map(|l| &l.op) {
+        // A convolution after this one (not a shortcut): its padded map (and
+        // the zero point's entry) below the regions so far, and this one's
+        // output placed in it.
+        if let (Some(Op::Conv2d(next)), false) = (layers.get(i + 1).map(|l| &l.op), chain.side == Some(chain.first + i + 1)) {
             let np = ConvParams::of(next)?;
             let map = padded_map(&np.window, next.input.c, Bank::A, 0);
             let entries = (map.height * map.width * map.pixel_bytes).div_ceil(rows) + 1;
@@ -410,16 +447,32 @@ fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: bool) -> Opt
         }
     }
     // Every convolution builds its operand below the link regions, and
-    // stages it below the weights.
-    for step in &mut steps {
-        if let Step::Conv { c, p, room, input, .. } = step {
+    // stages it below the weights. With a shortcut, the first one's map
+    // (the host's) stays until the shortcut reads it: the others keep off it.
+    let mut first_map: Option<FeatureMap> = None;
+    for (i, step) in steps.iter_mut().enumerate() {
+        if let Step::Conv { c, p, room, input, shares, .. } = step {
             room.a = 0..a_end;
             room.b = 0..b_end;
+            if let Some(map) = first_map {
+                let end = map.first_byte + map.height * map.width * map.pixel_bytes;
+                match map.bank {
+                    Bank::A => room.a.end = room.a.end.min(map.first_byte / rows),
+                    _ => room.b.start = end.div_ceil(g.cols),
+                }
+                if chain.side == Some(chain.first + i) {
+                    *input = Some(map);
+                    *shares = true;
+                }
+            }
             let source = match input {
                 Some(map) => MapSource::OnChip(*map),
                 None => MapSource::Host(&[]),
             };
-            ConvLayout::new(info, &p.on_chip(c, source), room)?;
+            let layout = ConvLayout::new(info, &p.on_chip(c, source), room)?;
+            if i == 0 && chain.side.is_some() {
+                first_map = Some(layout.map);
+            }
         }
     }
     Some(steps)
@@ -445,25 +498,27 @@ mod tests {
     #[test]
     fn a_convolution_read_by_one_convolution_or_a_flattened_fully_connected_chains() {
         // micro_speech: CONV_2D, RESHAPE, FULLY_CONNECTED, SOFTMAX.
-        assert_eq!(chains(&model("micro_speech.tflite"), true), vec![Chain { first: 0, last: 2, tees: vec![], skip: None }]);
+        assert_eq!(chains(&model("micro_speech.tflite"), true), vec![Chain { first: 0, last: 2, tees: vec![], skip: None, side: None }]);
         // ResNet-8: each block's first convolution feeds its second alone;
         // the stem feeds the first block and its ADD (a tee); the blocks'
         // second convolutions feed an ADD, the shortcuts too.
         let chained: Vec<(usize, usize, Vec<usize>)> = chains(&model("resnet8_cifar10.tflite"), false).into_iter().map(|c| (c.first, c.last, c.tees)).collect();
         assert_eq!(chained, vec![(0, 2, vec![0]), (4, 5, vec![]), (8, 9, vec![])]);
         // With ADD's tables the first block goes on into its ADD, the stem's
-        // output kept on chip for it rather than sent back (the other two
-        // ADDs add a shortcut convolution's output, which is no tee).
+        // output kept on chip for it rather than sent back; the other two
+        // go on into their shortcut (reading the block's first map) and
+        // their ADD, the second convolution's output kept on chip.
         let with_adds = chains(&model("resnet8_cifar10.tflite"), true);
-        assert_eq!(with_adds[0], Chain { first: 0, last: 3, tees: vec![], skip: Some(0) });
-        assert_eq!(with_adds[0].without_add(), Some(Chain { first: 0, last: 2, tees: vec![0], skip: None }));
-        assert_eq!(with_adds[1..], [Chain { first: 4, last: 5, tees: vec![], skip: None }, Chain { first: 8, last: 9, tees: vec![], skip: None }]);
+        assert_eq!(with_adds[0], Chain { first: 0, last: 3, tees: vec![], skip: Some(0), side: None });
+        assert_eq!(with_adds[0].without_add(), Some(Chain { first: 0, last: 2, tees: vec![0], skip: None, side: None }));
+        assert_eq!(with_adds[1..], [Chain { first: 4, last: 7, tees: vec![], skip: Some(5), side: Some(6) }, Chain { first: 8, last: 11, tees: vec![], skip: Some(9), side: Some(10) }]);
+        assert_eq!(with_adds[1].without_add(), Some(Chain { first: 4, last: 5, tees: vec![], skip: None, side: None }));
     }
 
     #[test]
     fn a_chain_fits_or_is_refused_before_anything_is_sent() {
         let m = model("micro_speech.tflite");
-        let c = Chain { first: 0, last: 2, tees: vec![], skip: None };
+        let c = Chain { first: 0, last: 2, tees: vec![], skip: None, side: None };
         let steps = plan(&info(16384, 16384), &m, &c, true).expect("fits the default config");
         // The convolution's output goes to lane 0 of the operand at the top of A.
         let Step::Conv { output: Some(placed), room, .. } = &steps[0] else { panic!("a placed convolution") };
@@ -480,7 +535,7 @@ mod tests {
     #[test]
     fn an_adds_kept_tensor_sits_at_the_top_of_b_in_the_outputs_blocks() {
         let m = model("resnet8_cifar10.tflite");
-        let chain = Chain { first: 0, last: 3, tees: vec![], skip: Some(0) };
+        let chain = Chain { first: 0, last: 3, tees: vec![], skip: Some(0), side: None };
         let mut i = info(16384, 16384);
         assert!(plan(&i, &m, &chain, true).is_none(), "no tables, no ADD");
         i.add_tables = 2;
@@ -500,9 +555,31 @@ mod tests {
     }
 
     #[test]
+    fn a_shortcut_reads_the_blocks_first_map_and_the_add_follows_it() {
+        let m = model("resnet8_cifar10.tflite");
+        let chain = Chain { first: 4, last: 7, tees: vec![], skip: Some(5), side: Some(6) };
+        let mut i = info(16384, 16384);
+        i.add_tables = 2;
+        let steps = plan(&i, &m, &chain, true).expect("fits");
+        let (Step::Conv { room: first_room, input: None, .. }, Step::Conv { output: Some(kept), room: second_room, .. }, Step::Conv { input: Some(map), shares: true, residual: Some(r), output: None, room, .. }) = (&steps[0], &steps[1], &steps[2]) else { panic!("{} steps", steps.len()) };
+        assert!(matches!(steps[3], Step::Add));
+        // The block's first map, the host's (33 x 33 x 16, in B after the
+        // first convolution's room starts), read by the shortcut.
+        let (c4, p4) = match &steps[0] { Step::Conv { c, p, .. } => (c, p), _ => unreachable!() };
+        let layout = ConvLayout::new(&i, &p4.on_chip(c4, MapSource::Host(&[])), first_room).unwrap();
+        assert_eq!(*map, layout.map);
+        let map_end = (map.first_byte + 33 * 33 * 16).div_ceil(4);
+        assert!(map.bank == Bank::B && room.b.start >= map_end && second_room.b.start >= map_end);
+        // The second convolution's 16 x 16 x 32 output kept in B's top (8 blocks of 256 pixels), the ADD's second input.
+        let top = 16384 - 8 * 256;
+        assert_eq!((kept.bank, kept.first_byte, kept.blocks), (Bank::B, top * 4, Some((4, 256 * 4))));
+        assert_eq!((r.skip_entry, r.pixels), (top, 256));
+    }
+
+    #[test]
     fn a_convolutions_map_sits_at_the_top_of_a_with_its_zero_point_after_it() {
         let m = model("resnet8_cifar10.tflite");
-        let steps = plan(&info(16384, 16384), &m, &Chain { first: 1, last: 2, tees: vec![], skip: None }, true).expect("fits");
+        let steps = plan(&info(16384, 16384), &m, &Chain { first: 1, last: 2, tees: vec![], skip: None, side: None }, true).expect("fits");
         let Step::Conv { input: Some(map), .. } = &steps[1] else { panic!("the second takes its map on chip") };
         // 34 x 34 pixels of 16 channels, and one entry for the zero point.
         let entries = (34 * 34 * 16usize).div_ceil(4);
@@ -512,7 +589,7 @@ mod tests {
         // The third block's weights (4,608 and 9,216 entries) leave B too
         // little room for the first one's map beside its staging: the map
         // goes to the top of A's room, below the second one's.
-        let third = Chain { first: 8, last: 9, tees: vec![], skip: None };
+        let third = Chain { first: 8, last: 9, tees: vec![], skip: None, side: None };
         let steps = plan(&info(16384, 16384), &m, &third, true).expect("kept apart");
         let (Step::Conv { c, p, room, .. }, Step::Conv { input: Some(next), .. }) = (&steps[0], &steps[1]) else { panic!("two convolutions") };
         let layout = ConvLayout::new(&info(16384, 16384), &p.on_chip(c, MapSource::Host(&[])), room).expect("fits");
