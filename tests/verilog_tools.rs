@@ -158,6 +158,20 @@ fn verilator_lints_the_whole_npu_clean() {
             panic!("{rows}x{cols}, pipelined requantizer, multiplier latency {latency}: {e}");
         }
     }
+    // And with every optional unit (the mover, program memory, ADD's
+    // tables), the read data registered or not.
+    for (rows, cols, registered) in [(2, 2, false), (4, 4, true)] {
+        let mut c = config(rows, cols);
+        c.memory.mover = true;
+        c.memory.program_bytes = 256;
+        c.memory.add_tables = 2;
+        c.memory.read_data_register = registered;
+        let dir = tempfile::tempdir().unwrap();
+        let path = npu_file(&dir, &c);
+        if let Err(e) = npu_sim::verilator::lint(&path, NPU_TOP) {
+            panic!("{rows}x{cols} with the mover, program memory and ADD's tables, read data registered {registered}: {e}");
+        }
+    }
 }
 
 /// iCE40 block RAMs (SB_RAM40_4K: 4 kbit, at most 16 bits wide) that a

@@ -208,6 +208,7 @@ pub struct Npu {
     /// read, and the mover's controls, which only a mover reads (named so
     /// for the lint when there are none).
     unused_next: Signal<Local, Bits<16>>,
+    adder_unused: Signal<Local, Bits<16>>,
     /// A frame answered OK, or with an error (STATUS's counts).
     frame_ok: Signal<Local, Bit>,
     frame_bad: Signal<Local, Bit>,
@@ -324,6 +325,7 @@ impl Npu {
             lane_u32_reg: dffs(usize::from(m.read_data_register)),
             frame_word: Default::default(),
             unused_next: Default::default(),
+            adder_unused: Default::default(),
             frame_ok: Default::default(),
             frame_bad: Default::default(),
             command_busy: Default::default(),
@@ -437,7 +439,7 @@ impl Logic for Npu {
             self.program_store[u].slot_ready.next = self.slots.ready.val();
             self.program_store[u].slot_status.next = self.slots.status.val();
             self.program_store[u].slot_length.next = self.slots.length.val();
-            self.program_store[u].slot_head.next = self.slots.head.val().get_bits::<48>(0);
+            self.program_store[u].slot_head.next = self.slots.head.val().get_bits::<40>(0);
             self.program_store[u].slot_read_data.next = self.slots.read_data.val();
             self.slots.read_address.next = self.program_store[u].slot_read_address.val();
             self.slots.answered.next = self.program_store[u].slot_answered.val();
@@ -585,11 +587,22 @@ impl Logic for Npu {
                 self.b_mem.address.next = self.adder[u].b_address.val();
             }
         }
+        // (The adder's next-cycle B address and busy, which only B's
+        // address copies read.)
+        self.adder_unused.next = 0.into();
+        for u in 0..self.adder.len() {
+            self.adder_unused.next = self.adder[u].b_address_next.val();
+            if self.adder[u].busy_next.val() {
+                self.adder_unused.next = !self.adder[u].b_address_next.val();
+            }
+        }
         // With `memory.read_data_register` the scratchpads register a copy
         // of the address for each memory, from the next cycle's address.
         self.unused_next.next = self.executor.cursor_entry_next.val() ^ self.engine.a_address_next.val() ^ self.engine.b_address_next.val() ^ self.engine.acc_read_address_next.val() ^ bit_cast::<16, 1>(self.engine.busy_next.val().into())
             ^ bit_cast::<16, 8>(self.executor.cursor_lane_next.val()) ^ (bit_cast::<16, 1>(self.executor.write_a_next.val().into()) << 8) ^ (bit_cast::<16, 1>(self.executor.write_b_next.val().into()) << 9)
-            ^ (bit_cast::<16, 1>(self.executor.start_mover.val().into()) << 10) ^ (bit_cast::<16, 1>(self.executor.move_advance.val().into()) << 11);
+            ^ (bit_cast::<16, 1>(self.executor.start_mover.val().into()) << 10) ^ (bit_cast::<16, 1>(self.executor.move_advance.val().into()) << 11)
+            ^ bit_cast::<16, 4>(self.executor.write_table.val()) ^ (bit_cast::<16, 1>(self.executor.bank_table.val().into()) << 4) ^ (bit_cast::<16, 1>(self.executor.start_adder.val().into()) << 5)
+            ^ self.adder_unused.val();
         for e in 0..self.a_mem.address_next.len() {
             self.a_mem.address_next[e].next = self.executor.cursor_entry_next.val();
             self.b_mem.address_next[e].next = self.executor.cursor_entry_next.val();

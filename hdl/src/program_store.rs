@@ -56,12 +56,12 @@ pub enum ProgramState {
 pub struct ProgramStore {
     pub clock: Signal<In, Clock>,
     // ---- The request slots' side.
-    /// The presented request: its record and first six bytes (opcode, then
+    /// The presented request: its record and first five bytes (opcode, then
     /// PROGRAM's and RUN's `at`, RUN's `records`).
     pub slot_ready: Signal<In, Bit>,
     pub slot_status: Signal<In, Bits<8>>,
     pub slot_length: Signal<In, Bits<16>>,
-    pub slot_head: Signal<In, Bits<48>>,
+    pub slot_head: Signal<In, Bits<40>>,
     /// The presented payload's byte (a cycle after its offset).
     pub slot_read_address: Signal<Out, Bits<11>>,
     pub slot_read_data: Signal<In, Bits<8>>,
