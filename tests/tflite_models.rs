@@ -10,6 +10,7 @@ use npu_host::tflite::runtime::{Runtime, Values};
 use npu_host::transport::SimTransport;
 use npu_host::{Cluster, Npu};
 use npu_spec::tools::VERILATOR;
+use npu_spec::NpuConfig;
 use npu_tests::{link_test_config, require};
 use std::path::PathBuf;
 
@@ -100,8 +101,19 @@ fn host_reference_kernels_equal_tflite_on_both_models() {
 /// The default memories and array, with a quick link (4 clocks a bit,
 /// as the iCEBreaker's 12 Mbaud at 48 MHz).
 fn npu_cluster() -> Cluster {
-    let c = link_test_config(4, 16384, 16384, 256);
-    Cluster::new(vec![Npu::open(Box::new(SimTransport::new(&c).expect("Verilated NPU")), c.link.baud).expect("INFO")])
+    cluster_of(&link_test_config(4, 16384, 16384, 256))
+}
+
+/// One Verilated NPU of `c`.
+fn cluster_of(c: &NpuConfig) -> Cluster {
+    Cluster::new(vec![Npu::open(Box::new(SimTransport::new(c).expect("Verilated NPU")), c.link.baud).expect("INFO")])
+}
+
+/// `npu_cluster`'s config with the mover.
+fn with_the_mover() -> NpuConfig {
+    let mut c = link_test_config(4, 16384, 16384, 256);
+    c.memory.mover = true;
+    c
 }
 
 fn on_the_npu(name: &str, count: usize) {
@@ -138,9 +150,7 @@ fn with_the_mover_convolutions_build_their_operand_on_chip_and_chain() {
     if require(&VERILATOR).is_none() {
         return;
     }
-    let mut c = link_test_config(4, 16384, 16384, 256);
-    c.memory.mover = true;
-    let mut cluster = Cluster::new(vec![Npu::open(Box::new(SimTransport::new(&c).expect("Verilated NPU")), c.link.baud).expect("INFO")]);
+    let mut cluster = cluster_of(&with_the_mover());
     // ResNet-8 at 1 input and at 2: every block chains, the last one's
     // weights kept in B (its first map from the host in A); the second item
     // of a chain finds its maps' padding from the first.
@@ -183,10 +193,9 @@ fn with_add_tables_a_residual_blocks_add_runs_on_chip() {
     if require(&VERILATOR).is_none() {
         return;
     }
-    let mut c = link_test_config(4, 16384, 16384, 256);
-    c.memory.mover = true;
+    let mut c = with_the_mover();
     c.memory.add_tables = 2;
-    let mut cluster = Cluster::new(vec![Npu::open(Box::new(SimTransport::new(&c).expect("Verilated NPU")), c.link.baud).expect("INFO")]);
+    let mut cluster = cluster_of(&c);
     for count in [1, 2] {
         let (model, x, want, count) = case("resnet8_cifar10", count);
         let (got, report) = Runtime::new(&mut cluster).run(&model, x, count).unwrap();
@@ -215,10 +224,9 @@ fn with_programs_an_inference_sends_its_input_and_output() {
     if require(&VERILATOR).is_none() {
         return;
     }
-    let mut c = link_test_config(4, 16384, 16384, 256);
-    c.memory.mover = true;
+    let mut c = with_the_mover();
     c.memory.program_bytes = 8192;
-    let mut cluster = Cluster::new(vec![Npu::open(Box::new(SimTransport::new(&c).expect("Verilated NPU")), c.link.baud).expect("INFO")]);
+    let mut cluster = cluster_of(&c);
     // (micro_speech at 4: a stretch is stored the second time it comes,
     // so from its third item on, after the first, an item runs stored.)
     for (name, count) in [("micro_speech", 4), ("resnet8_cifar10", 2)] {

@@ -501,9 +501,13 @@ impl Npu {
                         if let Some(bias) = &q.bias {
                             self.write(&mut writes, Bank::Bias, 0, &lanes(&|j| bias[j]));
                         }
-                        let mut data = lanes(&|j| q.column(j).multiplier);
-                        data.extend(lanes(&|j| i32::from(q.column(j).shift)));
-                        self.write(&mut writes, Bank::Bias, 1, &data);
+                        // BIAS entries 1 and 2: each lane's multiplier, then its shift.
+                        let scales = |column: &dyn Fn(usize) -> RequantParams| {
+                            let mut data = lanes(&|j| column(j).multiplier);
+                            data.extend(lanes(&|j| i32::from(column(j).shift)));
+                            data
+                        };
+                        self.write(&mut writes, Bank::Bias, 1, &scales(&|j| q.column(j)));
                         batch.commands.extend(writes);
                         let req = Request::Requant { src: acc0 as u16, dst: acc0 as u16, count: group_rows as u16, output: q.params.output(), bias: q.bias.is_some() };
                         batch.commands.push(Command::new(req, 0, group_rows as u64 * cols as u64 * REQUANT_CYCLES_PER_ELEMENT + 32));
@@ -511,9 +515,7 @@ impl Npu {
                             // The ADD: its sums over the block's rows, then
                             // their REQUANT at the ADD's one output scale.
                             let mut writes = vec![];
-                            let mut data = lanes(&|_| r.params.multiplier);
-                            data.extend(lanes(&|_| i32::from(r.params.shift)));
-                            self.write(&mut writes, Bank::Bias, 1, &data);
+                            self.write(&mut writes, Bank::Bias, 1, &scales(&|_| r.params));
                             let src2 = r.skip_entry + nb * r.pixels + r.pixel0 + row0;
                             let add = TableAdd { src1: acc0 as u16, src2: u16::try_from(src2).map_err(|_| DriverError::Shape(format!("the kept tensor's entry {src2} is past 16 bits")))?, dst: acc0 as u16, count: group_rows as u16, table1: r.table1, table2: r.table2 };
                             batch.commands.push(Command::new(Request::Add(add), 0, group_rows as u64 * cols as u64 * ADD_CYCLES_PER_ELEMENT + 32));
