@@ -5,7 +5,7 @@
 //! reference kernels, then with the GEMM layers on the Verilated NPU.
 
 use npu_host::tflite::model::Model;
-use npu_host::tflite::report::Place;
+use npu_host::tflite::report::{Place, Report};
 use npu_host::tflite::runtime::{Runtime, Values};
 use npu_host::transport::SimTransport;
 use npu_host::{Cluster, Npu};
@@ -195,23 +195,59 @@ fn with_add_tables_a_residual_blocks_add_runs_on_chip() {
     }
     let mut c = with_the_mover();
     c.memory.add_tables = 2;
-    let mut cluster = cluster_of(&c);
+    let place = |layer| match layer {
+        0..=9 => Some(Place::NpuChained),
+        10 => Some(Place::Npu),
+        11 => Some(Place::Host),
+        _ => None,
+    };
+    resnet8_at_one_and_two(&c, place, |_, _| {});
+}
+
+/// ResNet-8 at 1 input and at 2 on a Verilated NPU of `c`: equal to
+/// TFLite, each layer where `place` says (`None`: anywhere), and `check`
+/// for what else the report must show (given the batch).
+fn resnet8_at_one_and_two(c: &NpuConfig, place: impl Fn(usize) -> Option<Place>, check: impl Fn(&Report, usize)) {
+    let mut cluster = cluster_of(c);
     for count in [1, 2] {
         let (model, x, want, count) = case("resnet8_cifar10", count);
         let (got, report) = Runtime::new(&mut cluster).run(&model, x, count).unwrap();
         assert_items_equal("resnet8_cifar10", &got, &want, count);
         for l in &report.layers {
-            let want = match l.index {
-                0..=9 => Some(Place::NpuChained),
-                10 => Some(Place::Npu),
-                11 => Some(Place::Host),
-                _ => None,
-            };
-            if let Some(want) = want {
+            if let Some(want) = place(l.index) {
                 assert_eq!(l.place, want, "layer {} ({})", l.index, l.op);
             }
         }
+        check(&report, count);
     }
+}
+
+/// With memories that hold all of ResNet-8 (128 KB scratchpads) and six
+/// tables, its three residual blocks run as one chain: each block's ADD
+/// goes on chip into the next block's map (its first convolution's and its
+/// shortcut's), the last one's into the global pool (a GEMM by 2s), whose
+/// output is the FULLY_CONNECTED's operand. Only the stem's input and the
+/// FULLY_CONNECTED's sums cross the link. Still equal to TFLite, at 1
+/// input and at 2.
+#[test]
+fn with_memory_for_all_three_blocks_resnet8_runs_as_one_chain() {
+    if require(&VERILATOR).is_none() {
+        return;
+    }
+    let mut c = link_test_config(4, 32768, 32768, 256);
+    c.memory.mover = true;
+    c.memory.add_tables = 8;
+    let place = |layer| Some(if layer <= 14 { Place::NpuChained } else { Place::Host });
+    resnet8_at_one_and_two(&c, place, |report, count| {
+        // The second item: the second and third blocks' first convolutions
+        // send less than their input map (33 x 33 x 16 and 17 x 17 x 32
+        // bytes, which they took from the host when each block was a chain
+        // of its own): it came from the block before on chip.
+        for (layer, map) in [(4, 33 * 33 * 16), (8, 17 * 17 * 32)].into_iter().filter(|_| count == 2) {
+            let sent = report.layers.iter().find(|l| l.index == layer).map_or(0.0, |l| l.link_bytes_last);
+            assert!(sent < map as f64, "layer {layer}: {sent} link bytes, its map is {map}");
+        }
+    });
 }
 
 /// With program memory as well, each stretch of a layer's commands is

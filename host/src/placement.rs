@@ -51,14 +51,15 @@ impl Placement {
         }
     }
 
-    /// Into B from entry `first_entry` on as a GEMM's output lies in OUT
-    /// (an ADD's kept tensor, see [`crate::driver::Residual`]): `cols`
-    /// channels an N block, lane j channel `block * cols + j`; block b's
-    /// `out_h x out_w` pixels in consecutive entries from `first_entry + b
-    /// * out_h * out_w`.
-    pub fn into_blocks(first_entry: usize, cols: usize, out_h: usize, out_w: usize) -> Self {
+    /// Into `bank` from entry `first_entry` on as a GEMM's output lies in
+    /// OUT: `cols` channels a block (the bank's lanes), lane j channel
+    /// `block * cols + j`; block b's `out_h x out_w` pixels in consecutive
+    /// entries from `first_entry + b * out_h * out_w`. In B, an ADD's kept
+    /// tensor (see [`crate::driver::Residual`]); in A, a GEMM's A operand
+    /// transposed, channels down and pixels along K (a pool's sums).
+    pub fn into_blocks(bank: Bank, first_entry: usize, cols: usize, out_h: usize, out_w: usize) -> Self {
         Self {
-            bank: Bank::B,
+            bank,
             first_byte: first_entry * cols,
             row_pixels: out_w,
             row_bytes: out_w * cols,
@@ -305,7 +306,7 @@ mod tests {
                 d.out[entry][lane] = (10 * p + j) as i8;
             }
         }
-        let kept = Placement::into_blocks(100, cols, 2, 3);
+        let kept = Placement::into_blocks(Bank::B, 100, cols, 2, 3);
         for rows in [0..4, 4..6] {
             let part = if rows.start == 0 { kept } else { kept.from_row(0) };
             for (block, columns) in [(0, 0..4), (1, 4..6)] {

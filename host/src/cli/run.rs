@@ -30,7 +30,12 @@ TFLite's reference kernel bit for bit. On a device with the mover
 map (the report says \"NPU, on chip\"), and on a single such device a
 convolution read by the next layer leaves its output on chip for it (the
 next convolution's map, or a FULLY_CONNECTED's operand after a RESHAPE):
-such layers run item by item and say \"NPU, chained\". With program memory
+such layers run item by item and say \"NPU, chained\". With ADD's tables too
+(memory.add_tables), a residual block's ADD runs on chip after its last
+convolution, and with tables and memory for all of them, residual blocks
+chain into one another and into a global AVERAGE_POOL_2D and the
+FULLY_CONNECTED after it (ResNet-8 on configs like ulx3s-16x16 with
+add_tables = 8). With program memory
 (memory.program_bytes) the driver stores each stretch of commands once and
 runs it by one RUN request from then on; the report's link bytes \"for the
 last\" inference are then about its input and output. A model with any other operator is

@@ -18,14 +18,17 @@
 use super::kernels::add::Add;
 use super::kernels::conv_2d::Conv2d;
 use super::kernels::fully_connected::FullyConnected;
+use super::kernels::pooling::Pool2d;
+use super::kernels::window::Axis;
 use super::model::{Model, Op};
 use crate::conv_on_chip::{padded_map, ConvLayout, ConvOnChip, MapSource, Room};
-use crate::driver::{DriverError, Npu, Requant, Residual, Sink};
+use crate::driver::{AOperand, DriverError, Npu, Requant, Residual, Sink};
 use crate::im2col::{FeatureMap, Window};
 use crate::link::DeviceTime;
 use crate::placement::{pad_moves, Placement};
 use crate::plan::{GemmPlan, Geometry};
 use npu_spec::protocol::{Bank, Info};
+use npu_spec::requant::{RequantParams, MAX_SHIFT};
 use npu_spec::Matrix;
 
 /// A convolution as the on-chip path takes it.
@@ -64,9 +67,24 @@ impl ConvParams {
     }
 }
 
+/// An ADD a chain does on chip, right after the convolution before it
+/// (whose output is the ADD's first input, in OUT), its other input kept
+/// in B from when it is computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainAdd {
+    /// The ADD's layer.
+    pub layer: usize,
+    /// The convolution whose output is the ADD's other input.
+    pub kept: usize,
+    /// A convolution between the block's last convolution and the ADD that
+    /// reads the block's input (a residual block's shortcut), from the
+    /// block's first convolution's map.
+    pub shortcut: Option<usize>,
+}
+
 /// Layers `first..=last` of a model (indices into `Model::layers`): the
-/// convolutions, and at the end a RESHAPE and its FULLY_CONNECTED, or an
-/// ADD.
+/// convolutions, and at the end a RESHAPE and its FULLY_CONNECTED; or
+/// residual blocks, each ending in an ADD.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chain {
     pub first: usize,
@@ -74,28 +92,24 @@ pub struct Chain {
     /// Layers before `last` whose output other layers read too: it also
     /// comes back to the host.
     pub tees: Vec<usize>,
-    /// With `last` an ADD done on chip: the layer whose output is its other
-    /// input, kept on chip (a tee read by the next layer and the ADD alone,
-    /// or, with `side`, the convolution before `side`).
-    pub skip: Option<usize>,
-    /// A convolution between the chain's convolutions and its ADD that
-    /// reads the chain's input (a residual block's shortcut), from the
-    /// first convolution's map.
-    pub side: Option<usize>,
+    /// The ADDs done on chip, in order; the `i`-th uses tables `2i` and
+    /// `2i + 1`.
+    pub adds: Vec<ChainAdd>,
 }
 
 impl Chain {
-    /// The same chain without its ADD (and its shortcut): the kept layer's
-    /// output a tee again, or the chain's last.
+    /// The same chain (of one block) without its ADD and its shortcut (and
+    /// what follows them): the kept layer's output a tee again, or the
+    /// chain's last. `None` for a chain without an ADD or of several blocks.
     pub fn without_add(&self) -> Option<Self> {
-        let skip = self.skip?;
-        if self.side.is_some() {
-            return Some(Self { first: self.first, last: skip, tees: self.tees.clone(), skip: None, side: None });
+        let [add] = self.adds.as_slice() else { return None };
+        if add.shortcut.is_some() {
+            return Some(Self { first: self.first, last: add.kept, tees: self.tees.clone(), adds: vec![] });
         }
         let mut tees = self.tees.clone();
-        tees.push(skip);
+        tees.push(add.kept);
         tees.sort_unstable();
-        Some(Self { first: self.first, last: self.last - 1, tees, skip: None, side: None })
+        Some(Self { first: self.first, last: add.layer - 1, tees, adds: vec![] })
     }
 }
 
@@ -145,10 +159,13 @@ pub fn chains(model: &Model, adds: bool) -> Vec<Chain> {
                 }
             }
             if last > i {
-                let mut chain = Chain { first: i, last, tees, skip: None, side: None };
+                let mut chain = Chain { first: i, last, tees, adds: vec![] };
                 if adds {
                     if let Some(fused) = with_add(model, &chain).or_else(|| with_shortcut(model, &chain)) {
                         chain = fused;
+                    }
+                    if let Some(pooled) = with_pool(model, &chain) {
+                        chain = pooled;
                     }
                 }
                 i = chain.last + 1;
@@ -157,6 +174,36 @@ pub fn chains(model: &Model, adds: bool) -> Vec<Chain> {
             }
         }
         i += 1;
+    }
+    out
+}
+
+/// Consecutive `chains` joined into one where each ends in an ADD done on
+/// chip whose output only the next one's convolutions read (its first, and
+/// its shortcut): that output then goes on chip into the next block's map
+/// instead of to the host and back. Only the joined chains (of two or more).
+pub fn joined(model: &Model, chains: &[Chain]) -> Vec<Chain> {
+    let joins = |a: &Chain, b: &Chain| {
+        let out = model.layers[a.last].output;
+        let mut readers = (0..model.layers.len()).filter(|&l| model.layers[l].inputs.contains(&out)).peekable();
+        let convs_of_b = readers.peek().is_some() && readers.all(|l| (b.first..=b.last).contains(&l) && matches!(model.layers[l].op, Op::Conv2d(_)));
+        b.first == a.last + 1 && a.adds.last().is_some_and(|x| x.layer == a.last) && out != model.output && model.layers[b.first].inputs.first() == Some(&out) && convs_of_b
+    };
+    let mut out = vec![];
+    let mut i = 0;
+    while i < chains.len() {
+        let mut whole = chains[i].clone();
+        let mut j = i + 1;
+        while j < chains.len() && joins(&whole, &chains[j]) {
+            whole.last = chains[j].last;
+            whole.tees.extend(&chains[j].tees);
+            whole.adds.extend(chains[j].adds.iter().cloned());
+            j += 1;
+        }
+        if j > i + 1 {
+            out.push(whole);
+        }
+        i = j;
     }
     out
 }
@@ -174,13 +221,13 @@ fn with_add(model: &Model, chain: &Chain) -> Option<Chain> {
         return None;
     }
     let other = add_layer.inputs.iter().copied().find(|&t| t != out)?;
-    let skip = chain.tees.iter().copied().find(|&t| model.layers[t].output == other)?;
+    let kept = chain.tees.iter().copied().find(|&t| model.layers[t].output == other)?;
     let shape = |t: usize| model.tensors[t].as_ref().map(|a| a.item_len());
     if readers(other) != 2 || other == model.output || shape(other) != shape(out) || add_requant(add).is_none() {
         return None;
     }
-    let tees = chain.tees.iter().copied().filter(|&t| t != skip).collect();
-    Some(Chain { first: chain.first, last: chain.last + 1, tees, skip: Some(skip), side: None })
+    let tees = chain.tees.iter().copied().filter(|&t| t != kept).collect();
+    Some(Chain { first: chain.first, last: chain.last + 1, tees, adds: vec![ChainAdd { layer: chain.last + 1, kept, shortcut: None }] })
 }
 
 /// `chain` going on into a shortcut convolution after it and their ADD:
@@ -203,7 +250,36 @@ fn with_shortcut(model: &Model, chain: &Chain) -> Option<Chain> {
     if !fits || side.inputs.first() != Some(&input) || !chain.tees.is_empty() || !matches!(model.layers[chain.last].op, Op::Conv2d(_)) || readers(out) != 1 || readers(side_out) != 1 || !adds_them || shape(out) != shape(side_out) || add_requant(add).is_none() {
         return None;
     }
-    Some(Chain { first: chain.first, last: chain.last + 2, tees: vec![], skip: Some(chain.last), side: Some(chain.last + 1) })
+    Some(Chain { first: chain.first, last: chain.last + 2, tees: vec![], adds: vec![ChainAdd { layer: chain.last + 2, kept: chain.last, shortcut: Some(chain.last + 1) }] })
+}
+
+/// `chain`, ending in an ADD done on chip, going on into a global
+/// AVERAGE_POOL_2D of the ADD's output (read by nothing else), the RESHAPE
+/// of the pool's and the FULLY_CONNECTED of the RESHAPE's: the pool is a
+/// GEMM on chip (see [`pool_requant`]), and only the FULLY_CONNECTED's sums
+/// come back.
+fn with_pool(model: &Model, chain: &Chain) -> Option<Chain> {
+    let only_read_by = |t: usize, l: &super::model::Layer| t != model.output && l.inputs.first() == Some(&t) && model.layers.iter().filter(|x| x.inputs.contains(&t)).count() == 1;
+    let (pool, reshape, fc) = (model.layers.get(chain.last + 1)?, model.layers.get(chain.last + 2)?, model.layers.get(chain.last + 3)?);
+    let (Op::AveragePool2d(p), Op::Reshape, Op::FullyConnected(_)) = (&pool.op, &reshape.op, &fc.op) else { return None };
+    let ends_in_add = chain.adds.last().is_some_and(|a| a.layer == chain.last);
+    let reads = only_read_by(model.layers[chain.last].output, pool) && only_read_by(pool.output, reshape) && only_read_by(reshape.output, fc);
+    (ends_in_add && reads && pool_requant(p).is_some()).then(|| Chain { last: chain.last + 3, ..chain.clone() })
+}
+
+/// A global AVERAGE_POOL_2D (one window, the whole input, of a power of two
+/// pixels) as the requantization of a GEMM that sums each channel's pixels
+/// times 2: gemmlowp's doubling high multiply by 2^30 gives the sum exactly,
+/// and its rounding right shift by log2(pixels) divides by the count
+/// rounding half away from zero, as TFLite's pool does. `None` for any other pool.
+fn pool_requant(p: &Pool2d) -> Option<RequantParams> {
+    let count = p.input.h * p.input.w;
+    let whole = |a: &Axis, size: usize| a.filter == size && a.output == 1 && a.pad == 0;
+    let shift = u8::try_from(count.trailing_zeros()).ok().filter(|&s| s <= MAX_SHIFT)?;
+    if !whole(&p.rows, p.input.h) || !whole(&p.cols, p.input.w) || !count.is_power_of_two() {
+        return None;
+    }
+    Some(RequantParams { multiplier: 1 << 30, shift, zero_point: 0, min: i8::try_from(p.range.min).ok()?, max: i8::try_from(p.range.max).ok()? })
 }
 
 /// The ADD's output requantization, as the hardware does it on the sum of
@@ -231,16 +307,32 @@ pub struct StepCost {
     pub last_item_bytes: u64,
 }
 
+/// Where a convolution's output (or its ADD's) goes besides its places on
+/// chip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Back {
+    /// Nowhere else.
+    No,
+    /// To the host: the chain's output.
+    Output,
+    /// To the host: tee `i`'s output.
+    Tee(usize),
+}
+
 /// What runs a chain needs per layer.
 enum Step<'a> {
-    /// `skip`: its output also kept in B for the chain's ADD; `residual`:
-    /// the ADD done on its output.
-    /// `shares`: its input map is the chain's first convolution's (the
-    /// host's, padded by it), not one this chain pads.
-    Conv { c: &'a Conv2d, p: Box<ConvParams>, room: Room, input: Option<FeatureMap>, output: Option<Placement>, tee: Option<usize>, skip: Option<Box<Placement>>, residual: Option<Residual>, shares: bool },
+    /// `places`: where its output (its ADD's, with `residual`) goes on chip
+    /// (the next convolution's map, a kept tensor in B, a FULLY_CONNECTED's
+    /// operand); `back`: whether it also comes back. `shares`: its input map
+    /// is its block's first convolution's (a shortcut), padded by that one.
+    Conv { c: &'a Conv2d, p: Box<ConvParams>, room: Room, input: Option<FeatureMap>, places: Vec<Placement>, back: Back, residual: Option<Residual>, shares: bool },
     Reshape,
     /// Done with the convolution before it (its `residual`).
     Add,
+    /// A global AVERAGE_POOL_2D: the GEMM of its input (placed transposed
+    /// in A by the step before) by `twos`, requantized by `q`, its output
+    /// placed in the FULLY_CONNECTED's operand.
+    Pool { plan: GemmPlan, twos: Matrix<i8>, q: Requant, place: Option<Placement> },
     /// `f` for one item, its INT32 sums requantized on the host.
     Fc { f: Box<FullyConnected>, weights: Matrix<i8>, plan: GemmPlan, bias: Vec<i32> },
 }
@@ -267,16 +359,17 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
     }
     let mut out = vec![];
     let mut tees = vec![vec![]; chain.tees.len()];
-    // The ADD's tables, once for the batch (the chain's ADD uses tables 0 and 1).
-    if let (Some(_), Op::Add(add)) = (chain.skip, &model.layers[chain.last].op) {
-        let last_is_input1 = model.layers[chain.last].inputs[0] == model.layers[chain.last - 1].output;
-        npu.write_tables(0, &add_tables(add, last_is_input1))?;
+    // The ADDs' tables, once for the batch.
+    for (i, a) in chain.adds.iter().enumerate() {
+        let Op::Add(add) = &model.layers[a.layer].op else { unreachable!("the plan checked the chain's ADDs") };
+        let last_is_input1 = model.layers[a.layer].inputs[0] == model.layers[a.layer - 1].output;
+        npu.write_tables(2 * i, &add_tables(add, last_is_input1))?;
     }
     for n in 0..batch {
         for (s, step) in steps.iter().enumerate() {
             let (before, bytes) = (npu.link_stats().time, npu.link_stats().bytes_sent + npu.link_stats().bytes_received);
             match step {
-                Step::Conv { c, p, room, input, output, tee, skip, residual, shares } => {
+                Step::Conv { c, p, room, input, places, back, residual, shares } => {
                     let source = match input {
                         Some(map) => {
                             // Nothing but this chain writes its maps between
@@ -289,22 +382,27 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
                         }
                         None => MapSource::Host(&x[n * item..(n + 1) * item]),
                     };
-                    let sink = match (output, tee, skip) {
-                        (None, _, _) => Sink::Host,
-                        (Some(placed), None, Some(kept)) => Sink::Twice(*placed, **kept),
-                        (Some(placed), None, None) => Sink::OnChip(*placed),
-                        (Some(placed), Some(_), _) => Sink::Both(*placed),
+                    let sink = match (places.as_slice(), back) {
+                        ([], _) => Sink::Host,
+                        ([placed], Back::No) => Sink::OnChip(*placed),
+                        ([placed], _) => Sink::Both(*placed),
+                        ([placed, kept], _) => Sink::Twice(*placed, *kept),
+                        _ => unreachable!("the plan places an output at most twice"),
                     };
                     let with_add = residual.map(|r| Requant { residual: Some(r), ..p.requant.clone() });
                     let y = npu.conv_step(&p.on_chip(c, source), with_add.as_ref().unwrap_or(&p.requant), room, sink)?;
                     let y = y.ok_or_else(|| DriverError::Unsupported("a convolution of a chain no longer fits".into()))?;
-                    if output.is_none() {
-                        out.extend_from_slice(y.as_slice());
-                    } else if let Some(t) = tee {
-                        tees[*t].extend_from_slice(y.as_slice());
+                    match back {
+                        Back::Output => out.extend_from_slice(y.as_slice()),
+                        Back::Tee(t) => tees[*t].extend_from_slice(y.as_slice()),
+                        Back::No => {}
                     }
                 }
                 Step::Reshape | Step::Add => {}
+                Step::Pool { plan, twos, q, place } => {
+                    let place = place.expect("the plan places a pool's output");
+                    npu.run_plan_checked(plan, AOperand::OnChip, twos, q, Sink::OnChip(place), &mut Matrix::zeros(plan.m, 1))?;
+                }
                 Step::Fc { f, weights, plan, bias } => {
                     let acc = npu.gemm_a_on_chip(plan, weights)?;
                     let acc = Matrix::from_fn(1, f.outputs, |_, j| acc.get(0, j).wrapping_add(bias[j]));
@@ -328,12 +426,12 @@ fn worth_resending(steps: &[Step], batch: usize) -> bool {
     let mut weights = 0;
     let mut saved = 0;
     for step in steps {
-        if let Step::Conv { c, p, input, output, tee, .. } = step {
+        if let Step::Conv { c, p, input, places, back, .. } = step {
             weights += p.weights.rows() * p.weights.cols();
             if input.is_some() {
                 saved += c.input.h * c.input.w * c.input.c;
             }
-            if output.is_some() && tee.is_none() {
+            if !places.is_empty() && *back == Back::No {
                 saved += c.rows.output * c.cols.output * c.out_channels;
             }
         }
@@ -356,34 +454,69 @@ fn fill_padding(npu: &mut Npu, map: &FeatureMap, p: &ConvParams, c: &Conv2d) -> 
 /// `resident`, each convolution's weights are kept apart at the top of B;
 /// else they open B, where the next layer's overwrite them (the driver
 /// sends them again for the next item).
+///
+/// B from the top down: each ADD's kept tensor (N block by N block), the
+/// FULLY_CONNECTED's weights, each convolution's. A from the top down: a
+/// padded map (and an entry of its zero point) for each tensor that
+/// convolutions read on chip (one for a block's first convolution and its
+/// shortcut), the FULLY_CONNECTED's operand. Each convolution builds its
+/// operand and stages it in what is left.
 fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: bool) -> Option<Vec<Step<'a>>> {
     let g = Geometry::from(info);
     let rows = info.rows;
-    let layers = &model.layers[chain.first..=chain.last];
-    // The FULLY_CONNECTED at the end: its weights at the top of B, one group of one K chunk.
+    let layers = chain.first..=chain.last;
+    if 2 * chain.adds.len() > info.add_tables {
+        return None;
+    }
+    let conv_at = |l: usize| match &model.layers[l].op {
+        Op::Conv2d(c) => Some(c),
+        _ => None,
+    };
+    let is_shortcut = |l: usize| chain.adds.iter().any(|a| a.shortcut == Some(l));
+    // The ADD done right after layer l, and the tensor l's step leaves.
+    let add_after = |l: usize| chain.adds.iter().position(|a| a.layer == l + 1);
+    let leaves = |l: usize| model.layers[add_after(l).map_or(l, |a| chain.adds[a].layer)].output;
+    // Each kept tensor at the top of B: (first entry, blocks, pixels).
     let mut b_end = g.b_depth;
-    // The ADD's kept tensor at the very top of B, N block by N block.
-    let mut skip_entry = None;
-    if let Some(t) = chain.skip {
-        let Op::Conv2d(c) = &model.layers[t].op else { return None };
-        if info.add_tables < 2 {
-            return None;
-        }
-        let entries = c.out_channels.div_ceil(g.cols) * c.rows.output * c.cols.output;
-        b_end = b_end.checked_sub(entries)?;
-        skip_entry = Some(b_end);
+    let mut kept = vec![];
+    for a in &chain.adds {
+        let c = conv_at(a.kept)?;
+        let (blocks, pixels) = (c.out_channels.div_ceil(g.cols), c.rows.output * c.cols.output);
+        b_end = b_end.checked_sub(blocks * pixels)?;
+        kept.push((b_end, blocks, pixels));
     }
     let mut fc = None;
-    if let Some(Op::FullyConnected(f)) = layers.last().map(|l| &l.op) {
+    if let Some(Op::FullyConnected(f)) = model.layers.get(chain.last).map(|l| &l.op) {
         let b_entries = f.depth * f.outputs.div_ceil(g.cols);
         b_end = b_end.checked_sub(b_entries)?;
         fc = Some((f, b_end..b_end + b_entries));
     }
-    // Link regions in A from the top down: (first entry, entries).
+    // A global pool's operand (its input, transposed) at the top of A,
+    // its 2s in B: (layer, first A entry, first B entry).
     let mut a_end = g.a_depth;
+    let mut pool = None;
+    for l in layers.clone() {
+        if let Op::AveragePool2d(p) = &model.layers[l].op {
+            let pixels = p.input.h * p.input.w;
+            if pool.is_some() || !rows.is_multiple_of(g.cols) {
+                return None;
+            }
+            b_end = b_end.checked_sub(pixels)?;
+            a_end = a_end.checked_sub(p.input.c.div_ceil(rows) * pixels)?;
+            pool = Some((l, a_end, b_end));
+        }
+    }
+    // The maps in A: (tensor, map, its first reader).
+    let mut maps: Vec<(usize, FeatureMap, usize)> = vec![];
+    for l in layers.clone().filter(|&l| l != chain.first && !is_shortcut(l)) {
+        let Some(c) = conv_at(l) else { continue };
+        let map = padded_map(&ConvParams::of(c)?.window, c.input.c, Bank::A, 0);
+        a_end = a_end.checked_sub((map.height * map.width * map.pixel_bytes).div_ceil(rows) + 1)?;
+        maps.push((model.layers[l].inputs[0], FeatureMap { first_byte: a_end * rows, ..map }, l));
+    }
     let mut steps: Vec<Step> = vec![];
-    let mut incoming: Option<FeatureMap> = None;
-    for (i, layer) in layers.iter().enumerate() {
+    for l in layers.clone() {
+        let layer = &model.layers[l];
         match &layer.op {
             Op::Conv2d(c) => {
                 let p = ConvParams::of(c)?;
@@ -394,25 +527,51 @@ fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: bool) -> Opt
                     weights = Some(b_end.checked_sub(entries)?..b_end);
                     b_end -= entries;
                 }
-                let tee = chain.tees.iter().position(|&t| t == chain.first + i);
-                let (pixels, blocks) = (c.rows.output * c.cols.output, c.out_channels.div_ceil(g.cols));
-                let kept = (chain.skip == Some(chain.first + i)).then(|| Placement::into_blocks(skip_entry.unwrap_or(0), g.cols, c.rows.output, c.cols.output));
-                // (Before a shortcut the kept output goes nowhere else.)
-                let (skip, output) = if chain.side.is_some() { (None, kept) } else { (kept.map(Box::new), None) };
-                let residual = match layers.get(i + 1).map(|l| &l.op) {
-                    Some(Op::Add(add)) => {
-                        let Some(Op::Conv2d(kept)) = chain.skip.map(|t| &model.layers[t].op) else { return None };
-                        if kept.out_channels.div_ceil(g.cols) != blocks || kept.rows.output * kept.cols.output != pixels {
+                let input = maps.iter().find(|m| m.0 == layer.inputs[0]).map(|m| m.1);
+                let mut places = vec![];
+                if let Some(&(_, map, reader)) = maps.iter().find(|m| m.0 == leaves(l)) {
+                    let next = conv_at(reader)?;
+                    places.push(Placement::into_map(&map, &ConvParams::of(next)?.window, next.input.h, next.input.w));
+                }
+                if let Some((_, a0, _)) = pool.filter(|&(p, _, _)| model.layers[p].inputs[0] == leaves(l)) {
+                    places.push(Placement::into_blocks(Bank::A, a0, rows, c.rows.output, c.cols.output));
+                }
+                if let Some(k) = chain.adds.iter().position(|a| a.kept == l) {
+                    places.push(Placement::into_blocks(Bank::B, kept[k].0, g.cols, c.rows.output, c.cols.output));
+                }
+                let back = match chain.tees.iter().position(|&t| t == l) {
+                    Some(t) => Back::Tee(t),
+                    None if leaves(l) == model.layers[chain.last].output => Back::Output,
+                    None => Back::No,
+                };
+                let residual = match add_after(l) {
+                    Some(a) => {
+                        let Op::Add(add) = &model.layers[chain.adds[a].layer].op else { return None };
+                        let (skip_entry, blocks, pixels) = kept[a];
+                        if c.out_channels.div_ceil(g.cols) != blocks || c.rows.output * c.cols.output != pixels {
                             return None;
                         }
-                        Some(Residual { skip_entry: skip_entry?, pixels, pixel0: 0, table1: 0, table2: 1, params: add_requant(add)?.params })
+                        Some(Residual { skip_entry, pixels, pixel0: 0, table1: (2 * a) as u8, table2: (2 * a + 1) as u8, params: add_requant(add)?.params })
                     }
-                    _ => None,
+                    None => None,
                 };
-                steps.push(Step::Conv { c, p: Box::new(p), room: Room { a: 0..0, b: 0..0, weights }, input: incoming.take(), output, tee, skip, residual, shares: false });
+                if places.len() > 2 || (places.len() == 2 && back != Back::No) {
+                    return None;
+                }
+                steps.push(Step::Conv { c, p: Box::new(p), room: Room { a: 0..0, b: 0..0, weights }, input, places, back, residual, shares: is_shortcut(l) });
             }
             Op::Reshape => steps.push(Step::Reshape),
-            Op::Add(_) if chain.skip.is_some() && i + 1 == layers.len() => steps.push(Step::Add),
+            Op::Add(_) if add_after(l - 1).is_some() => steps.push(Step::Add),
+            Op::AveragePool2d(p) => {
+                let (_, a0, b0) = pool?;
+                let pixels = p.input.h * p.input.w;
+                let plan = GemmPlan::within(g, p.input.c, pixels, 1, a0..a0 + p.input.c.div_ceil(rows) * pixels, b0..b0 + pixels);
+                if plan.k_chunk != pixels || plan.groups().len() != 1 {
+                    return None;
+                }
+                let q = Requant { params: pool_requant(p)?, bias: None, channels: None, residual: None };
+                steps.push(Step::Pool { plan, twos: Matrix::from_fn(pixels, 1, |_, _| 2), q, place: None });
+            }
             Op::FullyConnected(f) => {
                 let (_, b) = fc.clone()?;
                 let a = a_end.checked_sub(f.depth)?..a_end;
@@ -421,34 +580,32 @@ fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: bool) -> Opt
                 if plan.k_chunk != f.depth || plan.group_n != plan.n_blocks() || f.depth > usize::from(u16::MAX) {
                     return None;
                 }
-                // The producer's output, flattened into lane 0 of the operand.
-                let Some(Step::Conv { c, output, .. }) = steps.iter_mut().rev().find(|s| matches!(s, Step::Conv { .. })) else { return None };
-                if c.out_channels * c.rows.output * c.cols.output != f.depth {
-                    return None;
+                // The producer's output, flattened into lane 0 of the operand
+                // (a pool's channels, its output rows, one after another).
+                match steps.iter_mut().rev().find(|s| matches!(s, Step::Conv { .. } | Step::Pool { .. })) {
+                    Some(Step::Conv { c, places, back, .. }) => {
+                        if c.out_channels * c.rows.output * c.cols.output != f.depth || !places.is_empty() {
+                            return None;
+                        }
+                        places.push(Placement::into_operand(a.start, 0, rows, c.rows.output, c.cols.output, c.out_channels));
+                        *back = Back::No;
+                    }
+                    Some(Step::Pool { plan: pooled, place, .. }) if pooled.m == f.depth => *place = Some(Placement::into_operand(a.start, 0, rows, f.depth, 1, 1)),
+                    _ => return None,
                 }
-                *output = Some(Placement::into_operand(a.start, 0, rows, c.rows.output, c.cols.output, c.out_channels));
                 steps.push(Step::Fc { f: Box::new(FullyConnected { batch: 1, ..f.clone() }), weights: f.weights(), plan, bias: f.folded_bias() });
             }
             _ => return None,
         }
-        // A convolution after this one (not a shortcut): its padded map (and
-        // the zero point's entry) below the regions so far, and this one's
-        // output placed in it.
-        if let (Some(Op::Conv2d(next)), false) = (layers.get(i + 1).map(|l| &l.op), chain.side == Some(chain.first + i + 1)) {
-            let np = ConvParams::of(next)?;
-            let map = padded_map(&np.window, next.input.c, Bank::A, 0);
-            let entries = (map.height * map.width * map.pixel_bytes).div_ceil(rows) + 1;
-            let start = a_end.checked_sub(entries)?;
-            a_end = start;
-            let map = FeatureMap { first_byte: start * rows, ..map };
-            let Some(Step::Conv { output, .. }) = steps.last_mut() else { return None };
-            *output = Some(Placement::into_map(&map, &np.window, next.input.h, next.input.w));
-            incoming = Some(map);
-        }
     }
-    // Every convolution builds its operand below the link regions, and
-    // stages it below the weights. With a shortcut, the first one's map
-    // (the host's) stays until the shortcut reads it: the others keep off it.
+    if steps.iter().any(|s| matches!(s, Step::Pool { place: None, .. })) {
+        return None;
+    }
+    // Every convolution builds its operand below the maps, and stages it
+    // below the weights. A shortcut reading the chain's input reads the
+    // first convolution's map (the host's), which the others keep off.
+    let input = model.layers[chain.first].inputs[0];
+    let host_map_shared = chain.adds.iter().any(|a| a.shortcut.is_some_and(|s| model.layers[s].inputs[0] == input));
     let mut first_map: Option<FeatureMap> = None;
     for (i, step) in steps.iter_mut().enumerate() {
         if let Step::Conv { c, p, room, input, shares, .. } = step {
@@ -460,9 +617,8 @@ fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: bool) -> Opt
                     Bank::A => room.a.end = room.a.end.min(map.first_byte / rows),
                     _ => room.b.start = end.div_ceil(g.cols),
                 }
-                if chain.side == Some(chain.first + i) {
+                if *shares && input.is_none() {
                     *input = Some(map);
-                    *shares = true;
                 }
             }
             let source = match input {
@@ -470,7 +626,7 @@ fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: bool) -> Opt
                 None => MapSource::Host(&[]),
             };
             let layout = ConvLayout::new(info, &p.on_chip(c, source), room)?;
-            if i == 0 && chain.side.is_some() {
+            if i == 0 && host_map_shared {
                 first_map = Some(layout.map);
             }
         }
@@ -498,7 +654,7 @@ mod tests {
     #[test]
     fn a_convolution_read_by_one_convolution_or_a_flattened_fully_connected_chains() {
         // micro_speech: CONV_2D, RESHAPE, FULLY_CONNECTED, SOFTMAX.
-        assert_eq!(chains(&model("micro_speech.tflite"), true), vec![Chain { first: 0, last: 2, tees: vec![], skip: None, side: None }]);
+        assert_eq!(chains(&model("micro_speech.tflite"), true), vec![Chain { first: 0, last: 2, tees: vec![], adds: vec![] }]);
         // ResNet-8: each block's first convolution feeds its second alone;
         // the stem feeds the first block and its ADD (a tee); the blocks'
         // second convolutions feed an ADD, the shortcuts too.
@@ -509,19 +665,100 @@ mod tests {
         // go on into their shortcut (reading the block's first map) and
         // their ADD, the second convolution's output kept on chip.
         let with_adds = chains(&model("resnet8_cifar10.tflite"), true);
-        assert_eq!(with_adds[0], Chain { first: 0, last: 3, tees: vec![], skip: Some(0), side: None });
-        assert_eq!(with_adds[0].without_add(), Some(Chain { first: 0, last: 2, tees: vec![0], skip: None, side: None }));
-        assert_eq!(with_adds[1..], [Chain { first: 4, last: 7, tees: vec![], skip: Some(5), side: Some(6) }, Chain { first: 8, last: 11, tees: vec![], skip: Some(9), side: Some(10) }]);
-        assert_eq!(with_adds[1].without_add(), Some(Chain { first: 4, last: 5, tees: vec![], skip: None, side: None }));
+        assert_eq!(with_adds[0], Chain { first: 0, last: 3, tees: vec![], adds: vec![ChainAdd { layer: 3, kept: 0, shortcut: None }] });
+        assert_eq!(with_adds[0].without_add(), Some(Chain { first: 0, last: 2, tees: vec![0], adds: vec![] }));
+        assert_eq!(with_adds[1..], [Chain { first: 4, last: 7, tees: vec![], adds: vec![ChainAdd { layer: 7, kept: 5, shortcut: Some(6) }] }, Chain { first: 8, last: 14, tees: vec![], adds: vec![ChainAdd { layer: 11, kept: 9, shortcut: Some(10) }] }]);
+        // (The last block goes on into the global pool, its RESHAPE and the FULLY_CONNECTED.)
+        assert_eq!(with_adds[2].without_add(), Some(Chain { first: 8, last: 9, tees: vec![], adds: vec![] }));
+        assert_eq!(with_adds[1].without_add(), Some(Chain { first: 4, last: 5, tees: vec![], adds: vec![] }));
+    }
+
+    #[test]
+    fn residual_blocks_join_into_one_chain_whose_maps_stay_on_chip() {
+        let m = model("resnet8_cifar10.tflite");
+        let blocks = chains(&m, true);
+        let [whole] = joined(&m, &blocks).try_into().expect("one joined chain");
+        assert_eq!((whole.first, whole.last, whole.tees.clone()), (0, 14, vec![]));
+        assert_eq!(whole.adds.iter().map(|a| (a.layer, a.kept, a.shortcut)).collect::<Vec<_>>(), vec![(3, 0, None), (7, 5, Some(6)), (11, 9, Some(10))]);
+        assert_eq!(whole.without_add(), None, "several blocks fall back block by block");
+        // Without ADDs on chip nothing joins: each chain's output goes back.
+        assert!(joined(&m, &chains(&m, false)).is_empty());
+        // The ULX3S 16x16's memories with 8 tables hold it all.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/ulx3s-16x16.toml");
+        let mut c = NpuConfig::load(&path).unwrap();
+        c.memory.add_tables = 8;
+        let steps = plan(&Info::of(&c), &m, &whole, true).expect("fits the 16x16");
+        // Block 1's ADD (done with layer 2) goes into block 2's map, which
+        // its first convolution pads and its shortcut shares.
+        let conv = |s: usize| match &steps[s] {
+            Step::Conv { input, places, back, residual, shares, .. } => (*input, places.clone(), *back, residual.is_some(), *shares),
+            _ => panic!("step {s} is not a convolution"),
+        };
+        let (_, places, back, residual, _) = conv(2);
+        assert!(residual && back == Back::No && places.len() == 1 && places[0].bank == Bank::A);
+        let (map, _, _, _, shares) = conv(4);
+        assert!(!shares && map.is_some_and(|m| m.bank == Bank::A && places[0].first_byte >= m.first_byte));
+        assert_eq!((conv(6).0, conv(6).4), (map, true));
+        // Block 3's ADD (its tables the fifth and sixth) goes into the
+        // pool's operand in A, 4 blocks of 16 channels by 64 pixels; the
+        // pool's sums into the FULLY_CONNECTED's, whose sums alone come back.
+        let Step::Conv { residual: Some(r), back: Back::No, places, .. } = &steps[10] else { panic!("the last shortcut does the last ADD") };
+        assert_eq!((r.table1, r.table2), (4, 5));
+        let [pooled] = places.as_slice() else { panic!("into the pool's operand alone") };
+        assert_eq!((pooled.bank, pooled.blocks), (Bank::A, Some((16, 64 * 16))));
+        let Step::Pool { plan: pooling, place: Some(into_fc), .. } = &steps[12] else { panic!("the pool on chip") };
+        let Step::Fc { plan: fc, .. } = &steps[14] else { panic!("the FULLY_CONNECTED last") };
+        assert_eq!((pooling.m, pooling.k, pooling.n, pooling.a_base * 16), (64, 64, 1, pooled.first_byte));
+        assert_eq!((into_fc.bank, into_fc.first_byte), (Bank::A, fc.a_base * 16));
+        // Six tables are needed, and more memory than the iCE40's.
+        c.memory.add_tables = 4;
+        assert!(plan(&Info::of(&c), &m, &whole, true).is_none());
+        let mut small = info(16384, 16384);
+        small.add_tables = 8;
+        assert!(plan(&small, &m, &whole, true).is_none());
+    }
+
+    #[test]
+    fn a_global_pool_is_a_gemm_by_twos_requantized_exactly() {
+        use super::super::kernels::window::Padding;
+        use super::super::kernels::{ActivationRange, Nhwc};
+        let pool = |h: usize, w: usize, range: ActivationRange| Pool2d { input: Nhwc { n: 1, h, w, c: 1 }, rows: Axis::new(h, h, 1, 1, Padding::Valid), cols: Axis::new(w, w, 1, 1, Padding::Valid), range };
+        let full = ActivationRange { min: -128, max: 127 };
+        // Every sum 64 INT8s can have, and some of 2 and 4: TFLite's
+        // average (the reference kernel on one channel of pixels that sum
+        // to it) equals the hardware's requantization of twice the sum.
+        for (h, w) in [(8, 8), (1, 2), (2, 2)] {
+            let p = pool(h, w, full);
+            let q = pool_requant(&p).expect("a power of two pixels");
+            let n = (h * w) as i32;
+            for sum in (-128 * n..=127 * n).step_by(if n == 64 { 1 } else { 3 }) {
+                let mut x = vec![0i8; h * w];
+                let mut left = sum;
+                for v in x.iter_mut() {
+                    *v = left.clamp(-128, 127) as i8;
+                    left -= i32::from(*v);
+                }
+                assert_eq!(npu_spec::requant::requantize(2 * sum, 0, &q), p.average(&x)[0], "{h}x{w}, sum {sum}");
+            }
+        }
+        // A clamped range is the requantizer's; not a power of two, or not
+        // one window, is refused.
+        let relu = pool(8, 8, ActivationRange { min: 0, max: 127 });
+        assert_eq!(pool_requant(&relu).map(|q| (q.min, q.max, q.shift)), Some((0, 127, 6)));
+        assert!(pool_requant(&pool(3, 3, full)).is_none());
+        let mut windows = pool(8, 8, full);
+        windows.rows = Axis::new(8, 4, 4, 1, Padding::Valid);
+        assert!(pool_requant(&windows).is_none());
     }
 
     #[test]
     fn a_chain_fits_or_is_refused_before_anything_is_sent() {
         let m = model("micro_speech.tflite");
-        let c = Chain { first: 0, last: 2, tees: vec![], skip: None, side: None };
+        let c = Chain { first: 0, last: 2, tees: vec![], adds: vec![] };
         let steps = plan(&info(16384, 16384), &m, &c, true).expect("fits the default config");
         // The convolution's output goes to lane 0 of the operand at the top of A.
-        let Step::Conv { output: Some(placed), room, .. } = &steps[0] else { panic!("a placed convolution") };
+        let Step::Conv { places, room, back: Back::No, .. } = &steps[0] else { panic!("a placed convolution") };
+        let [placed] = places.as_slice() else { panic!("placed once") };
         assert_eq!((placed.bank, placed.first_byte), (Bank::A, (16384 - 4000) * 4));
         // Its weights (80 taps, 2 blocks of 4 channels) below the FULLY_CONNECTED's.
         assert_eq!((room.a.clone(), room.b.clone(), room.weights.clone()), (0..16384 - 4000, 0..16384 - 4160, Some(16384 - 4160..16384 - 4000)));
@@ -535,7 +772,7 @@ mod tests {
     #[test]
     fn an_adds_kept_tensor_sits_at_the_top_of_b_in_the_outputs_blocks() {
         let m = model("resnet8_cifar10.tflite");
-        let chain = Chain { first: 0, last: 3, tees: vec![], skip: Some(0), side: None };
+        let chain = Chain { first: 0, last: 3, tees: vec![], adds: vec![ChainAdd { layer: 3, kept: 0, shortcut: None }] };
         let mut i = info(16384, 16384);
         assert!(plan(&i, &m, &chain, true).is_none(), "no tables, no ADD");
         i.add_tables = 2;
@@ -543,10 +780,12 @@ mod tests {
         // The stem's 32 x 32 x 16 output: 4 blocks of 4 channels, 1,024
         // entries each, at the top of B; the weights below it.
         let kept = 16384 - 4 * 1024;
-        let Step::Conv { skip: Some(s), output: Some(_), tee: None, room, .. } = &steps[0] else { panic!("the stem keeps its output") };
+        let Step::Conv { places, back: Back::No, room, .. } = &steps[0] else { panic!("the stem keeps its output") };
+        let [_, s] = places.as_slice() else { panic!("into the next map and kept") };
         assert_eq!((s.bank, s.first_byte, s.blocks), (Bank::B, kept * 4, Some((4, 1024 * 4))));
         assert!(room.weights.as_ref().is_some_and(|w| w.end <= kept));
-        let Step::Conv { residual: Some(r), output: None, .. } = &steps[2] else { panic!("the last convolution does the ADD") };
+        let Step::Conv { residual: Some(r), places, back: Back::Output, .. } = &steps[2] else { panic!("the last convolution does the ADD") };
+        assert!(places.is_empty());
         assert_eq!((r.skip_entry, r.pixels, r.pixel0, r.table1, r.table2), (kept, 1024, 0, 0, 1));
         assert!(matches!(steps[3], Step::Add));
         // The kept tensor alone would fill a 16 KB B.
@@ -557,11 +796,11 @@ mod tests {
     #[test]
     fn a_shortcut_reads_the_blocks_first_map_and_the_add_follows_it() {
         let m = model("resnet8_cifar10.tflite");
-        let chain = Chain { first: 4, last: 7, tees: vec![], skip: Some(5), side: Some(6) };
+        let chain = Chain { first: 4, last: 7, tees: vec![], adds: vec![ChainAdd { layer: 7, kept: 5, shortcut: Some(6) }] };
         let mut i = info(16384, 16384);
         i.add_tables = 2;
         let steps = plan(&i, &m, &chain, true).expect("fits");
-        let (Step::Conv { room: first_room, input: None, .. }, Step::Conv { output: Some(kept), room: second_room, .. }, Step::Conv { input: Some(map), shares: true, residual: Some(r), output: None, room, .. }) = (&steps[0], &steps[1], &steps[2]) else { panic!("{} steps", steps.len()) };
+        let (Step::Conv { room: first_room, input: None, .. }, Step::Conv { places: second_places, room: second_room, .. }, Step::Conv { input: Some(map), shares: true, residual: Some(r), back: Back::Output, room, .. }) = (&steps[0], &steps[1], &steps[2]) else { panic!("{} steps", steps.len()) };
         assert!(matches!(steps[3], Step::Add));
         // The block's first map, the host's (33 x 33 x 16, in B after the
         // first convolution's room starts), read by the shortcut.
@@ -572,6 +811,7 @@ mod tests {
         assert!(map.bank == Bank::B && room.b.start >= map_end && second_room.b.start >= map_end);
         // The second convolution's 16 x 16 x 32 output kept in B's top (8 blocks of 256 pixels), the ADD's second input.
         let top = 16384 - 8 * 256;
+        let [kept] = second_places.as_slice() else { panic!("kept alone") };
         assert_eq!((kept.bank, kept.first_byte, kept.blocks), (Bank::B, top * 4, Some((4, 256 * 4))));
         assert_eq!((r.skip_entry, r.pixels), (top, 256));
     }
@@ -579,17 +819,18 @@ mod tests {
     #[test]
     fn a_convolutions_map_sits_at_the_top_of_a_with_its_zero_point_after_it() {
         let m = model("resnet8_cifar10.tflite");
-        let steps = plan(&info(16384, 16384), &m, &Chain { first: 1, last: 2, tees: vec![], skip: None, side: None }, true).expect("fits");
+        let steps = plan(&info(16384, 16384), &m, &Chain { first: 1, last: 2, tees: vec![], adds: vec![] }, true).expect("fits");
         let Step::Conv { input: Some(map), .. } = &steps[1] else { panic!("the second takes its map on chip") };
         // 34 x 34 pixels of 16 channels, and one entry for the zero point.
         let entries = (34 * 34 * 16usize).div_ceil(4);
         assert_eq!((map.height, map.width, map.first_byte), (34, 34, (16384 - entries - 1) * 4));
-        let Step::Conv { output: Some(placed), .. } = &steps[0] else { panic!("the first places its output") };
+        let Step::Conv { places, .. } = &steps[0] else { panic!("the first places its output") };
+        let [placed] = places.as_slice() else { panic!("placed once") };
         assert_eq!(placed.first_byte, map.first_byte + (34 + 1) * 16);
         // The third block's weights (4,608 and 9,216 entries) leave B too
         // little room for the first one's map beside its staging: the map
         // goes to the top of A's room, below the second one's.
-        let third = Chain { first: 8, last: 9, tees: vec![], skip: None, side: None };
+        let third = Chain { first: 8, last: 9, tees: vec![], adds: vec![] };
         let steps = plan(&info(16384, 16384), &m, &third, true).expect("kept apart");
         let (Step::Conv { c, p, room, .. }, Step::Conv { input: Some(next), .. }) = (&steps[0], &steps[1]) else { panic!("two convolutions") };
         let layout = ConvLayout::new(&info(16384, 16384), &p.on_chip(c, MapSource::Host(&[])), room).expect("fits");
