@@ -302,6 +302,21 @@ impl Npu {
         self.forget_on_failure(result).map(drop)
     }
 
+    /// `b` into B from entry `first` on as a plan whose B panels each have
+    /// their own place lays it out (N block after N block, K entries each,
+    /// lanes past the last column 0): weights written ahead of the GEMMs
+    /// that read them, which then find them there (see [`Self::write`]).
+    pub(crate) fn write_panels(&mut self, first: usize, b: &Matrix<i8>) -> Result<(), DriverError> {
+        let cols = self.info.cols;
+        let mut data = vec![];
+        for nb in 0..b.cols().div_ceil(cols) {
+            for k in 0..b.rows() {
+                data.extend((0..cols).map(|j| if nb * cols + j < b.cols() { b.get(k, nb * cols + j) as u8 } else { 0 }));
+            }
+        }
+        self.write_entries(Bank::B, first, &data)
+    }
+
     /// ADD's tables into TABLE from table `first` on, 256 INT32 each
     /// (entry u of a table for the INT8 whose bits are u).
     pub fn write_tables(&mut self, first: usize, tables: &[Vec<i32>]) -> Result<(), DriverError> {

@@ -298,13 +298,15 @@ fn add_tables(add: &Add, last_is_input1: bool) -> [Vec<i32>; 2] {
 }
 
 /// One layer of a chain as it ran: device time and link bytes, all items,
-/// and the link bytes of the last item alone (its weights and program
-/// already on chip, in a batch of two or more).
+/// and the link bytes and device time of the last item alone (its weights
+/// and program already on chip, in a batch of two or more).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StepCost {
     pub device: DeviceTime,
     pub link_bytes: u64,
     pub last_item_bytes: u64,
+    /// The last item's device time alone.
+    pub last_item_device: DeviceTime,
 }
 
 /// Where a convolution's output (or its ADD's) goes besides its places on
@@ -365,6 +367,21 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
         let last_is_input1 = model.layers[a.layer].inputs[0] == model.layers[a.layer - 1].output;
         npu.write_tables(2 * i, &add_tables(add, last_is_input1))?;
     }
+    // What stays in B from one item to the next (weights, the pool's 2s)
+    // before the first item: its commands are then every other item's, so
+    // the second item stores their stretches (see crate::program).
+    for (s, step) in steps.iter().enumerate() {
+        let (before, bytes) = (npu.link_stats().time, npu.link_stats().bytes_sent + npu.link_stats().bytes_received);
+        match step {
+            Step::Conv { p, room: Room { weights: Some(w), .. }, .. } => npu.write_panels(w.start, &p.weights)?,
+            Step::Pool { plan, twos, .. } => npu.write_panels(plan.b_base, twos)?,
+            Step::Fc { plan, weights, .. } => npu.write_panels(plan.b_base, weights)?,
+            _ => {}
+        }
+        let stats = npu.link_stats();
+        costs[s].device += stats.time.since(&before);
+        costs[s].link_bytes += stats.bytes_sent + stats.bytes_received - bytes;
+    }
     for n in 0..batch {
         for (s, step) in steps.iter().enumerate() {
             let (before, bytes) = (npu.link_stats().time, npu.link_stats().bytes_sent + npu.link_stats().bytes_received);
@@ -414,6 +431,7 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
             let item_bytes = stats.bytes_sent + stats.bytes_received - bytes;
             costs[s].link_bytes += item_bytes;
             costs[s].last_item_bytes = item_bytes;
+            costs[s].last_item_device = stats.time.since(&before);
         }
     }
     Ok(Some(ChainRun { output: out, tees, costs }))

@@ -88,6 +88,8 @@ pub struct LayerReport {
     /// The batch's last inference's link bytes, where the layer runs item
     /// by item (chained), else `link_bytes`.
     pub link_bytes_last: f64,
+    /// The batch's last inference's device time (ms), likewise.
+    pub device_ms_last: f64,
     #[serde(skip)]
     device_time: DeviceTime,
 }
@@ -107,13 +109,14 @@ impl LayerReport {
             host_ms: host.as_secs_f64() * 1e3 / batch as f64,
             link_bytes: link_bytes as f64 / batch as f64,
             link_bytes_last: link_bytes as f64 / batch as f64,
+            device_ms_last: device.total().as_secs_f64() * 1e3 / batch as f64,
             device_time: device,
         }
     }
 
-    /// The last item's link bytes, for a layer run item by item.
-    pub fn with_last_item_bytes(self, bytes: u64) -> Self {
-        Self { link_bytes_last: bytes as f64, ..self }
+    /// The last item's link bytes and device time, for a layer run item by item.
+    pub fn with_last_item(self, bytes: u64, device: &DeviceTime) -> Self {
+        Self { link_bytes_last: bytes as f64, device_ms_last: device.total().as_secs_f64() * 1e3, ..self }
     }
 }
 
@@ -144,6 +147,10 @@ pub struct Totals {
     /// and host kernel time, less `transfer_ms` (every other byte on the
     /// line, weights and layers' operands and results, counts).
     pub inference_ms: f64,
+    /// `inference_ms` of the batch's last inference alone: once weights and
+    /// program are on chip (as MLPerf Tiny's runs, the model loaded), where
+    /// layers run item by item (chained); else the batch's average.
+    pub inference_ms_last: f64,
     /// The NPU's MACs over what its PEs could do in `inference_ms`.
     pub mac_utilization: f64,
     /// This run's wall-clock time (simulation included).
@@ -193,6 +200,7 @@ impl Report {
         let host_ms: f64 = layers.iter().map(|l| l.host_ms).sum();
         let transfer_ms = if facts.pes == 0 { 0.0 } else { facts.io_bytes as f64 * 10.0 / f64::from(facts.baud.max(1)) * 1e3 };
         let inference_ms = (device_ms + host_ms - transfer_ms).max(0.0);
+        let inference_ms_last = (layers.iter().map(|l| l.device_ms_last).sum::<f64>() + host_ms - transfer_ms).max(0.0);
         let pe_cycles = facts.pes as f64 * inference_ms * 1e-3 * core_hz as f64;
         let totals = Totals {
             batch,
@@ -208,6 +216,7 @@ impl Report {
             core_hz,
             transfer_ms,
             inference_ms,
+            inference_ms_last,
             mac_utilization: if pe_cycles > 0.0 { npu_macs as f64 / pe_cycles } else { 0.0 },
             wall_seconds: wall.as_secs_f64(),
             cycles_from: "link accounting",
@@ -261,7 +270,7 @@ impl Report {
         let pct = |x: f64| if c.total() > 0.0 { 100.0 * x / c.total() } else { 0.0 };
         let _ = writeln!(
             s,
-            "per inference (batch {}): {} MACs, {:.1}% on the NPU; device {:.3} ms ({:.0} cycles at {:.0} MHz: array {:.1}%, requantizer {:.1}%, data movement {:.1}%, link {:.1}%, other {:.1}%); host kernels {:.3} ms; {:.0} link bytes ({:.0} for the last); {:.1} inferences/s\ninference {:.3} ms with the input on the device (transfer of input and output {:.3} ms); MAC utilization {:.2}%",
+            "per inference (batch {}): {} MACs, {:.1}% on the NPU; device {:.3} ms ({:.0} cycles at {:.0} MHz: array {:.1}%, requantizer {:.1}%, data movement {:.1}%, link {:.1}%, other {:.1}%); host kernels {:.3} ms; {:.0} link bytes ({:.0} for the last); {:.1} inferences/s\ninference {:.3} ms with the input on the device ({:.3} ms the last, weights and program on chip; transfer of input and output {:.3} ms); MAC utilization {:.2}%",
             t.batch,
             t.macs_per_inference,
             100.0 * t.npu_mac_share,
@@ -278,9 +287,33 @@ impl Report {
             t.link_bytes_last_inference,
             t.inferences_per_second,
             t.inference_ms,
+            t.inference_ms_last,
             t.transfer_ms,
             100.0 * t.mac_utilization
         );
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_last_inference_counts_a_chained_layers_last_item_and_the_others_average() {
+        let model = Model::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/micro_speech.tflite")).unwrap();
+        let ms = |m: u64| DeviceTime { link: Duration::from_millis(m), ..DeviceTime::default() };
+        // A batch of 4: a chained layer (40 ms in all, its last item 4 ms,
+        // 100 bytes of 1,000) and one run for the whole batch (20 ms).
+        let chained = LayerReport::new(&model, &model.layers[0], Place::NpuChained, 4, ms(40), Duration::ZERO, 1_000).with_last_item(100, &ms(4));
+        let whole = LayerReport::new(&model, &model.layers[2], Place::Npu, 4, ms(20), Duration::ZERO, 400);
+        let facts = RunFacts { core_hz: 1_000_000, pes: 16, baud: 1_000_000, io_bytes: 100 };
+        let t = Report::new(vec![chained, whole], 4, Duration::ZERO, facts).totals;
+        // Input and output: 100 bytes at 10 bits a byte, 1 ms.
+        assert!((t.transfer_ms - 1.0).abs() < 1e-9);
+        assert!((t.inference_ms - (10.0 + 5.0 - 1.0)).abs() < 1e-9, "{}", t.inference_ms);
+        assert!((t.inference_ms_last - (4.0 + 5.0 - 1.0)).abs() < 1e-9, "{}", t.inference_ms_last);
+        assert_eq!((t.link_bytes_per_inference, t.link_bytes_last_inference), (350.0, 200.0));
     }
 }

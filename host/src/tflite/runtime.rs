@@ -174,7 +174,7 @@ impl<'a> Runtime<'a> {
         for (&t, v) in c.tees.iter().zip(ran.tees) {
             values[model.layers[t].output] = Some(Values::Int8(v));
         }
-        Ok(Some(layers.iter().zip(ran.costs).map(|(l, cost)| LayerReport::new(model, l, Place::NpuChained, batch, cost.device, Duration::ZERO, cost.link_bytes).with_last_item_bytes(cost.last_item_bytes)).collect()))
+        Ok(Some(layers.iter().zip(ran.costs).map(|(l, cost)| LayerReport::new(model, l, Place::NpuChained, batch, cost.device, Duration::ZERO, cost.link_bytes).with_last_item(cost.last_item_bytes, &cost.last_item_device)).collect()))
     }
 
     /// Whether the runtime has one device, and it has the mover: chains
