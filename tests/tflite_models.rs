@@ -20,7 +20,7 @@ fn repo(path: &str) -> PathBuf {
 
 /// The project's own models, one per operator and edge case
 /// (`npu_host::tflite::builder::test_models`), committed in tests/tflite/models.
-const OWN_MODELS: [&str; 5] = ["conv_same_stride2_relu6", "conv_valid_relu", "depthwise_maxpool", "add_scales_avgpool", "float_interface"];
+const OWN_MODELS: [&str; 6] = ["conv_same_stride2_relu6", "conv_valid_relu", "depthwise_maxpool", "add_scales_avgpool", "float_interface", "residual_blocks"];
 
 fn model_path(name: &str) -> PathBuf {
     let shared = repo(&format!("models/{name}.tflite"));
@@ -248,6 +248,36 @@ fn with_memory_for_all_three_blocks_resnet8_runs_as_one_chain() {
             assert!(sent < map as f64, "layer {layer}: {sent} link bytes, its map is {map}");
         }
     });
+}
+
+/// The project's own two-block model (channel counts of 6 and 10, which no
+/// side of the 4x4 divides; a 16-pixel global pool) in the default
+/// memories with the mover: with 8 tables its two blocks join and every
+/// layer runs on chip, the pool too; with 2 each block is a chain of its
+/// own (its ADD and, for the second, the pool on chip), the first block's
+/// output going back to the host. Equal to TFLite both ways.
+#[test]
+fn the_own_residual_model_runs_as_one_chain_or_block_by_block() {
+    if require(&VERILATOR).is_none() {
+        return;
+    }
+    for tables in [8, 2] {
+        let mut c = with_the_mover();
+        c.memory.add_tables = tables;
+        c.memory.program_bytes = 8192;
+        let mut cluster = cluster_of(&c);
+        let (model, x, want, count) = case("residual_blocks", 3);
+        let (got, report) = Runtime::new(&mut cluster).run(&model, x, count).unwrap();
+        assert_items_equal("residual_blocks", &got, &want, count);
+        for l in &report.layers {
+            assert_eq!(l.place, Place::NpuChained, "{tables} tables: layer {} ({})", l.index, l.op);
+        }
+        // The last item, its commands stored: joined, block 2's first
+        // convolution takes its map on chip (38 bytes: RUNs); block by
+        // block, the host sends the map's 8 x 8 x 6 bytes inside the padding.
+        let sent = report.layers[4].link_bytes_last;
+        assert_eq!(sent < (8 * 8 * 6) as f64, tables == 8, "{tables} tables: layer 4 sent {sent} bytes");
+    }
 }
 
 /// With program memory as well, each stretch of a layer's commands is

@@ -204,6 +204,42 @@ pub fn test_models() -> Vec<(&'static str, Vec<u8>)> {
     b.op(fb::BuiltinOperator::Dequantize, &[sm], &[y], None);
     models.push(("float_interface", b.finish(x, y, "QUANTIZE, FULLY_CONNECTED, RESHAPE, SOFTMAX, DEQUANTIZE")));
 
+    // Two residual blocks as ResNet-8 has them, small, with channel counts
+    // no array side divides: a stem; a block whose ADD adds the stem's
+    // output; a block at stride 2 whose ADD adds a 1x1 shortcut
+    // convolution's; a global AVERAGE_POOL_2D (16 pixels), RESHAPE and
+    // FULLY_CONNECTED.
+    let mut b = ModelBuilder::new();
+    let add = |b: &mut ModelBuilder, inputs: &[i32], output: i32| {
+        let options = fb::AddOptions { fused_activation_function: Relu, ..Default::default() };
+        b.op(fb::BuiltinOperator::Add, inputs, &[output], Some(fb::BuiltinOptions::AddOptions(Box::new(options))));
+    };
+    let x = b.int8("input", &[1, 8, 8, 3], 0.02, -1);
+    let (stem, _) = conv(&mut b, &mut rng, x, (8, 8, 3), 0.02, (3, 3, 6), fb::Padding::Same, 1, Relu, 0.05, -128);
+    let (c1, _) = conv(&mut b, &mut rng, stem, (8, 8, 6), 0.05, (3, 3, 6), fb::Padding::Same, 1, Relu, 0.04, -128);
+    let (c2, _) = conv(&mut b, &mut rng, c1, (8, 8, 6), 0.04, (3, 3, 6), fb::Padding::Same, 1, Linear, 0.06, 3);
+    let a1 = b.int8("add1/output", &[1, 8, 8, 6], 0.07, -128);
+    add(&mut b, &[stem, c2], a1);
+    let (c3, _) = conv(&mut b, &mut rng, a1, (8, 8, 6), 0.07, (3, 3, 10), fb::Padding::Same, 2, Relu, 0.05, -128);
+    let (c4, _) = conv(&mut b, &mut rng, c3, (4, 4, 10), 0.05, (3, 3, 10), fb::Padding::Same, 1, Linear, 0.08, -2);
+    let (shortcut, _) = conv(&mut b, &mut rng, a1, (8, 8, 6), 0.07, (1, 1, 10), fb::Padding::Valid, 2, Linear, 0.06, 4);
+    let a2 = b.int8("add2/output", &[1, 4, 4, 10], 0.09, -128);
+    add(&mut b, &[c4, shortcut], a2);
+    let p = b.int8("pool/output", &[1, 1, 1, 10], 0.09, -128);
+    let pool = fb::Pool2DOptions { padding: fb::Padding::Valid, stride_w: 1, stride_h: 1, filter_width: 4, filter_height: 4, fused_activation_function: Linear };
+    b.op(fb::BuiltinOperator::AveragePool2d, &[a2], &[p], Some(fb::BuiltinOptions::Pool2DOptions(Box::new(pool))));
+    let new_shape = b.tensor("reshape/shape", &[2], fb::TensorType::Int32, None, Some([1i32, 10].iter().flat_map(|v| v.to_le_bytes()).collect()));
+    let r = b.int8("reshape/output", &[1, 10], 0.09, -128);
+    let reshape = fb::ReshapeOptions { new_shape: Some(vec![1, 10]) };
+    b.op(fb::BuiltinOperator::Reshape, &[p, new_shape], &[r], Some(fb::BuiltinOptions::ReshapeOptions(Box::new(reshape))));
+    let (weights, _) = random_weights(&mut rng, 5 * 10, 1);
+    let filter = b.weights("fc/filter", &[5, 10], &weights, &[0.01], 0);
+    let bias = b.bias("fc/bias", &[300, -200, 100, 0, -400], &[0.0009]);
+    let y = b.int8("output", &[1, 5], 0.1, 0);
+    let fc = fb::FullyConnectedOptions { fused_activation_function: Linear, ..Default::default() };
+    b.op(fb::BuiltinOperator::FullyConnected, &[r, filter, bias], &[y], Some(fb::BuiltinOptions::FullyConnectedOptions(Box::new(fc))));
+    models.push(("residual_blocks", b.finish(x, y, "two residual blocks (identity and 1x1 shortcuts), global AVERAGE_POOL_2D, FULLY_CONNECTED")));
+
     models
 }
 
