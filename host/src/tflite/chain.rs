@@ -181,7 +181,8 @@ pub fn chains(model: &Model, adds: bool) -> Vec<Chain> {
 /// Consecutive `chains` joined into one where each ends in an ADD done on
 /// chip whose output only the next one's convolutions read (its first, and
 /// its shortcut): that output then goes on chip into the next block's map
-/// instead of to the host and back. Only the joined chains (of two or more).
+/// instead of to the host and back. Every such join of two or more chains,
+/// the longest first (a device tries them in turn: the longest that fits).
 pub fn joined(model: &Model, chains: &[Chain]) -> Vec<Chain> {
     let joins = |a: &Chain, b: &Chain| {
         let out = model.layers[a.last].output;
@@ -189,23 +190,21 @@ pub fn joined(model: &Model, chains: &[Chain]) -> Vec<Chain> {
         let convs_of_b = readers.peek().is_some() && readers.all(|l| (b.first..=b.last).contains(&l) && matches!(model.layers[l].op, Op::Conv2d(_)));
         b.first == a.last + 1 && a.adds.last().is_some_and(|x| x.layer == a.last) && out != model.output && model.layers[b.first].inputs.first() == Some(&out) && convs_of_b
     };
-    let mut out = vec![];
-    let mut i = 0;
-    while i < chains.len() {
+    let mut out: Vec<(usize, Chain)> = vec![];
+    for i in 0..chains.len() {
         let mut whole = chains[i].clone();
-        let mut j = i + 1;
-        while j < chains.len() && joins(&whole, &chains[j]) {
-            whole.last = chains[j].last;
-            whole.tees.extend(&chains[j].tees);
-            whole.adds.extend(chains[j].adds.iter().cloned());
-            j += 1;
+        for (j, next) in chains.iter().enumerate().skip(i + 1) {
+            if !joins(&whole, next) {
+                break;
+            }
+            whole.last = next.last;
+            whole.tees.extend(&next.tees);
+            whole.adds.extend(next.adds.iter().cloned());
+            out.push((j + 1 - i, whole.clone()));
         }
-        if j > i + 1 {
-            out.push(whole);
-        }
-        i = j;
     }
-    out
+    out.sort_by_key(|(blocks, c)| (std::cmp::Reverse(*blocks), c.first));
+    out.into_iter().map(|(_, c)| c).collect()
 }
 
 /// `chain` going on into the ADD after it, when that ADD adds its last
@@ -695,7 +694,10 @@ mod tests {
     fn residual_blocks_join_into_one_chain_whose_maps_stay_on_chip() {
         let m = model("resnet8_cifar10.tflite");
         let blocks = chains(&m, true);
-        let [whole] = joined(&m, &blocks).try_into().expect("one joined chain");
+        // All three blocks, then the first two, then the last two.
+        let joins = joined(&m, &blocks);
+        assert_eq!(joins.iter().map(|c| (c.first, c.last, c.adds.len())).collect::<Vec<_>>(), vec![(0, 14, 3), (0, 7, 2), (4, 14, 2)]);
+        let whole = joins[0].clone();
         assert_eq!((whole.first, whole.last, whole.tees.clone()), (0, 14, vec![]));
         assert_eq!(whole.adds.iter().map(|a| (a.layer, a.kept, a.shortcut)).collect::<Vec<_>>(), vec![(3, 0, None), (7, 5, Some(6)), (11, 9, Some(10))]);
         assert_eq!(whole.without_add(), None, "several blocks fall back block by block");
@@ -728,12 +730,13 @@ mod tests {
         let Step::Fc { plan: fc, .. } = &steps[14] else { panic!("the FULLY_CONNECTED last") };
         assert_eq!((pooling.m, pooling.k, pooling.n, pooling.a_base * 16), (64, 64, 1, pooled.first_byte));
         assert_eq!((into_fc.bank, into_fc.first_byte), (Bank::A, fc.a_base * 16));
-        // Six tables are needed, and more memory than the iCE40's.
+        // Six tables are needed, and more memory than the iCE40's; with
+        // four, two blocks join (the runtime tries the longest first).
         c.memory.add_tables = 4;
-        assert!(plan(&Info::of(&c), &m, &whole, true).is_none());
+        assert_eq!(joins.iter().map(|j| plan(&Info::of(&c), &m, j, true).is_some()).collect::<Vec<_>>(), vec![false, true, true]);
         let mut small = info(16384, 16384);
         small.add_tables = 8;
-        assert!(plan(&small, &m, &whole, true).is_none());
+        assert!(joins.iter().all(|c| plan(&small, &m, c, true).is_none()), "the UP5K's 64 KB scratchpads take no join of ResNet-8's blocks");
     }
 
     #[test]

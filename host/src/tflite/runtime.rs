@@ -102,26 +102,26 @@ impl<'a> Runtime<'a> {
         };
         let adds = self.devices().first().is_some_and(|d| d.info().add_tables >= 2);
         let chains = if self.one_device_with_mover() { chain::chains(model, adds) } else { vec![] };
-        // Residual blocks joined into one chain first, each block alone if that does not fit.
+        // Residual blocks joined into one chain first, the longest join
+        // that fits, else each block alone.
         let joined = chain::joined(model, &chains);
         let mut done = 0;
         while done < model.layers.len() {
-            if let Some(c) = joined.iter().find(|c| c.first == done).or_else(|| chains.iter().find(|c| c.first == done)) {
-                let mut ran = self.chain(model, c, &mut values, batch)?;
-                if ran.is_none() && c.adds.len() > 1 {
-                    if let Some(block) = chains.iter().find(|c| c.first == done) {
-                        ran = self.chain(model, block, &mut values, batch)?;
-                    }
+            let mut ran = None;
+            for c in joined.iter().chain(&chains).filter(|c| c.first == done) {
+                ran = self.chain(model, c, &mut values, batch)?;
+                if ran.is_some() {
+                    break;
                 }
-                if let Some(reports) = ran {
-                    // (A report a layer: fewer when the chain ran without its ADD.)
-                    done += reports.len();
-                    layers.extend(reports);
-                    if let Some(p) = self.progress.as_mut() {
-                        p(done, model.layers.len());
-                    }
-                    continue;
+            }
+            if let Some(reports) = ran {
+                // (A report a layer: fewer when the chain ran without its ADD.)
+                done += reports.len();
+                layers.extend(reports);
+                if let Some(p) = self.progress.as_mut() {
+                    p(done, model.layers.len());
                 }
+                continue;
             }
             let layer = &model.layers[done];
             let before = self.device_time();
