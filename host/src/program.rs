@@ -39,6 +39,8 @@ pub struct ProgramCache {
     stored: HashMap<Vec<u8>, u16>,
     /// The stretches sent as they are once (their records' hashes).
     seen: HashSet<u64>,
+    /// Bytes of stretches that did not fit since a stored one last ran.
+    missed: usize,
 }
 
 /// What each command as sent stands for, in order.
@@ -55,7 +57,7 @@ pub enum Sent {
 impl ProgramCache {
     /// A program memory of `capacity` bytes whose contents are unknown.
     pub fn new(capacity: usize) -> Self {
-        Self { capacity, top: 0, stored: HashMap::new(), seen: HashSet::new() }
+        Self { capacity, top: 0, stored: HashMap::new(), seen: HashSet::new(), missed: 0 }
     }
 
     /// The device's program memory is no longer known (another client
@@ -63,6 +65,7 @@ impl ProgramCache {
     pub fn forget(&mut self) {
         self.top = 0;
         self.stored.clear();
+        self.missed = 0;
     }
 
     /// Whether the stretch of `commands` was stored (for tests).
@@ -75,8 +78,13 @@ impl ProgramCache {
     /// least MIN_STRETCH commands a program can hold, from its second time
     /// on, becomes a RUN, with a PROGRAM before it the second time
     /// (PROGRAM's data at most `max_request` payload bytes a frame). A
-    /// stretch that does not fit the memory is sent as it is; one that does
-    /// not fit the space left starts the memory afresh.
+    /// stretch that does not fit the memory is sent as it is, and so is one
+    /// that does not fit the space left, while the stretches stored still
+    /// run: a network whose commands are more than the memory keeps running
+    /// the part stored (starting afresh at each pass would store every
+    /// stretch again and run none). Once a memory's worth of stretches went
+    /// without a stored one running (another network now), the memory
+    /// starts afresh.
     pub fn compile(&mut self, commands: &[Command], max_request: usize) -> (Vec<Command>, Vec<Sent>) {
         // Each command's record, where a program can hold it.
         let records: Vec<Option<Vec<u8>>> = commands.iter().map(|c| record(&c.req)).collect();
@@ -101,9 +109,21 @@ impl ProgramCache {
                 continue;
             }
             let at = match self.stored.get(&bytes) {
-                Some(&at) => at,
+                Some(&at) => {
+                    self.missed = 0;
+                    at
+                }
                 None => {
                     if self.top + bytes.len() > self.capacity {
+                        if self.missed + bytes.len() <= self.capacity {
+                            self.missed += bytes.len();
+                            for (n, c) in stretch.iter().enumerate() {
+                                sent.push(c.clone());
+                                what.push(Sent::Command(i + n));
+                            }
+                            i = end;
+                            continue;
+                        }
                         self.forget();
                     }
                     let at = self.top;
@@ -250,14 +270,13 @@ mod tests {
     }
 
     #[test]
-    fn short_stretches_go_as_they_are_and_a_full_memory_starts_afresh() {
+    fn short_stretches_go_as_they_are_and_a_full_memory_keeps_what_runs() {
         let mut cache = ProgramCache::new(256);
         let two = &layer(4)[..2];
         let (sent, what) = cache.compile(two, 1024);
         assert_eq!((sent.len(), what), (2, vec![Sent::Command(0), Sent::Command(1)]));
-        // Each layer's stretch is 4 records of about 100 bytes: the third
-        // does not fit beside two others, and the memory starts afresh.
-        let firsts: Vec<u16> = (0..3)
+        // Each layer's stretch is 4 records of about 100 bytes: two fit.
+        let firsts: Vec<u16> = (0..2)
             .map(|n| {
                 cache.compile(&layer(8 * n), 1024);
                 let (sent, _) = cache.compile(&layer(8 * n), 1024);
@@ -269,7 +288,23 @@ mod tests {
             .collect();
         assert_eq!(firsts[0], 0);
         assert!(firsts[1] > 0);
-        assert_eq!(firsts[2], 0);
+        // Three layers over and over, as a network's passes: the third does
+        // not fit, goes as it is, and the first two still run stored.
+        let runs = |sent: &[Command]| sent.iter().filter(|c| matches!(c.req, Request::Run { .. })).count();
+        let programs = |sent: &[Command]| sent.iter().filter(|c| matches!(c.req, Request::Program { .. })).count();
+        for _ in 0..3 {
+            let pass: Vec<Vec<Command>> = (0..3).map(|n| cache.compile(&layer(8 * n), 1024).0).collect();
+            assert_eq!(pass.iter().map(|s| (runs(s), programs(s))).collect::<Vec<_>>(), vec![(1, 0), (1, 0), (0, 0)]);
+        }
+        // Another network's stretches alone: once a memory's worth of them
+        // went without a stored one running, the memory starts afresh.
+        let stored_at: Vec<Option<u16>> = (0..4)
+            .map(|_| match cache.compile(&layer(100), 1024).0[0].req {
+                Request::Program { at, .. } => Some(at),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(stored_at, vec![None, None, Some(0), None]);
         // A stretch longer than the memory is never stored.
         let long: Vec<Command> = (0..12).flat_map(|n| layer(8 * n)[..4].to_vec()).collect();
         cache.compile(&long, 1024);
