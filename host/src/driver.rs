@@ -308,12 +308,7 @@ impl Npu {
     /// that read them, which then find them there (see [`Self::write`]).
     pub(crate) fn write_panels(&mut self, first: usize, b: &Matrix<i8>) -> Result<(), DriverError> {
         let cols = self.info.cols;
-        let mut data = vec![];
-        for nb in 0..b.cols().div_ceil(cols) {
-            for k in 0..b.rows() {
-                data.extend((0..cols).map(|j| if nb * cols + j < b.cols() { b.get(k, nb * cols + j) as u8 } else { 0 }));
-            }
-        }
+        let data: Vec<u8> = (0..b.cols().div_ceil(cols)).flat_map(|nb| b_panel(b, 0..b.rows(), nb, cols)).collect();
         self.write_entries(Bank::B, first, &data)
     }
 
@@ -472,13 +467,7 @@ impl Npu {
                     }
                 }
                 for (slot, nb) in ns.clone().enumerate() {
-                    let mut data = vec![0u8; kl * cols];
-                    for kk in 0..kl {
-                        for j in 0..p.cols_of(nb) {
-                            data[kk * cols + j] = b.get(k0 + kk, nb * p.block_cols + j) as u8;
-                        }
-                    }
-                    self.write(&mut writes, Bank::B, p.b_panel(slot, nb), &data);
+                    self.write(&mut writes, Bank::B, p.b_panel(slot, nb), &b_panel(b, k0..k0 + kl, nb, cols));
                 }
                 if chunk == 0 {
                     first_writes = writes;
@@ -645,6 +634,18 @@ impl Npu {
     fn call(&mut self, req: &Request, answer_bytes: usize, work_cycles: u64) -> Result<Vec<u8>, DriverError> {
         Ok(self.link.request(req, answer_bytes, work_cycles)?)
     }
+}
+
+/// N block `nb`'s B panel over K steps `ks`: entry kk, lane j holds
+/// `b[ks.start + kk][nb * cols + j]`, lanes past B's last column 0.
+fn b_panel(b: &Matrix<i8>, ks: std::ops::Range<usize>, nb: usize, cols: usize) -> Vec<u8> {
+    let mut data = vec![0u8; ks.len() * cols];
+    for (kk, k) in ks.enumerate() {
+        for j in 0..cols.min(b.cols() - nb * cols) {
+            data[kk * cols + j] = b.get(k, nb * cols + j) as u8;
+        }
+    }
+    data
 }
 
 /// Where a layer's requantized results go.

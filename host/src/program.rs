@@ -91,6 +91,13 @@ impl ProgramCache {
         let chunk = max_request - Opcode::Program.request_len();
         let mut sent = vec![];
         let mut what = vec![];
+        // Commands `range` sent as they are.
+        let as_they_are = |sent: &mut Vec<Command>, what: &mut Vec<Sent>, range: Range<usize>| {
+            for n in range {
+                sent.push(commands[n].clone());
+                what.push(Sent::Command(n));
+            }
+        };
         let mut i = 0;
         while i < commands.len() {
             let end = i + records[i..].iter().take_while(|r| r.is_some()).count();
@@ -101,10 +108,7 @@ impl ProgramCache {
                 // (A command a program cannot hold, alone, a stretch too
                 // short or too long, or one seen for the first time.)
                 let last = end.max(i + 1);
-                for (n, c) in commands[i..last].iter().enumerate() {
-                    sent.push(c.clone());
-                    what.push(Sent::Command(i + n));
-                }
+                as_they_are(&mut sent, &mut what, i..last);
                 i = last;
                 continue;
             }
@@ -117,10 +121,7 @@ impl ProgramCache {
                     if self.top + bytes.len() > self.capacity {
                         if self.missed + bytes.len() <= self.capacity {
                             self.missed += bytes.len();
-                            for (n, c) in stretch.iter().enumerate() {
-                                sent.push(c.clone());
-                                what.push(Sent::Command(i + n));
-                            }
+                            as_they_are(&mut sent, &mut what, i..end);
                             i = end;
                             continue;
                         }

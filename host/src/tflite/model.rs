@@ -146,6 +146,11 @@ impl Model {
         Self::parse(&bytes)
     }
 
+    /// The layers that read tensor `t`.
+    pub fn readers(&self, t: usize) -> impl Iterator<Item = usize> + '_ {
+        self.layers.iter().enumerate().filter(move |(_, l)| l.inputs.contains(&t)).map(|(i, _)| i)
+    }
+
     pub fn input(&self) -> &Activ {
         self.tensors[self.input].as_ref().expect("checked when read")
     }

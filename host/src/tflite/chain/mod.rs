@@ -118,7 +118,7 @@ impl Chain {
 /// with ADD's tables), a chain goes on into an ADD right after it whose
 /// other input is a tee's output read by nothing else.
 pub fn chains(model: &Model, adds: bool) -> Vec<Chain> {
-    let readers = |t: usize| model.layers.iter().filter(|l| l.inputs.contains(&t)).count();
+    let readers = |t: usize| model.readers(t).count();
     let conv = |i: usize| match model.layers.get(i).map(|l| &l.op) {
         Some(Op::Conv2d(c)) => ConvParams::of(c).is_some(),
         _ => false,
@@ -184,7 +184,7 @@ pub fn chains(model: &Model, adds: bool) -> Vec<Chain> {
 pub fn joined(model: &Model, chains: &[Chain]) -> Vec<Chain> {
     let joins = |a: &Chain, b: &Chain| {
         let out = model.layers[a.last].output;
-        let mut readers = (0..model.layers.len()).filter(|&l| model.layers[l].inputs.contains(&out)).peekable();
+        let mut readers = model.readers(out).peekable();
         let convs_of_b = readers.peek().is_some() && readers.all(|l| (b.first..=b.last).contains(&l) && matches!(model.layers[l].op, Op::Conv2d(_)));
         b.first == a.last + 1 && a.adds.last().is_some_and(|x| x.layer == a.last) && out != model.output && model.layers[b.first].inputs.first() == Some(&out) && convs_of_b
     };
@@ -210,7 +210,7 @@ pub fn joined(model: &Model, chains: &[Chain]) -> Vec<Chain> {
 /// next layer and the ADD alone), of one shape, and the hardware takes the
 /// ADD's output scale.
 fn with_add(model: &Model, chain: &Chain) -> Option<Chain> {
-    let readers = |t: usize| model.layers.iter().filter(|l| l.inputs.contains(&t)).count();
+    let readers = |t: usize| model.readers(t).count();
     let out = model.layers[chain.last].output;
     let add_layer = model.layers.get(chain.last + 1)?;
     let Op::Add(add) = &add_layer.op else { return None };
@@ -233,7 +233,7 @@ fn with_add(model: &Model, chain: &Chain) -> Option<Chain> {
 /// shortcut's output and the chain's last (read by nothing else), of one
 /// shape, at a scale the hardware takes.
 fn with_shortcut(model: &Model, chain: &Chain) -> Option<Chain> {
-    let readers = |t: usize| model.layers.iter().filter(|l| l.inputs.contains(&t)).count();
+    let readers = |t: usize| model.readers(t).count();
     let (Some(Op::Conv2d(first)), Some(side), Some(add_layer)) = (model.layers.get(chain.first).map(|l| &l.op), model.layers.get(chain.last + 1), model.layers.get(chain.last + 2)) else { return None };
     let (Op::Conv2d(shortcut), Op::Add(add)) = (&side.op, &add_layer.op) else { return None };
     let (out, side_out) = (model.layers[chain.last].output, side.output);
@@ -256,7 +256,7 @@ fn with_shortcut(model: &Model, chain: &Chain) -> Option<Chain> {
 /// GEMM on chip (see [`pool_requant`]), and only the FULLY_CONNECTED's sums
 /// come back.
 fn with_pool(model: &Model, chain: &Chain) -> Option<Chain> {
-    let only_read_by = |t: usize, l: &super::model::Layer| t != model.output && l.inputs.first() == Some(&t) && model.layers.iter().filter(|x| x.inputs.contains(&t)).count() == 1;
+    let only_read_by = |t: usize, l: &super::model::Layer| t != model.output && l.inputs.first() == Some(&t) && model.readers(t).count() == 1;
     let (pool, reshape, fc) = (model.layers.get(chain.last + 1)?, model.layers.get(chain.last + 2)?, model.layers.get(chain.last + 3)?);
     let (Op::AveragePool2d(p), Op::Reshape, Op::FullyConnected(_)) = (&pool.op, &reshape.op, &fc.op) else { return None };
     let ends_in_add = chain.adds.last().is_some_and(|a| a.layer == chain.last);

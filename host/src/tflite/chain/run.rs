@@ -26,6 +26,23 @@ pub struct StepCost {
     pub last_item_device: DeviceTime,
 }
 
+/// The link's device time and bytes so far, to measure a step from.
+fn mark(npu: &Npu) -> (DeviceTime, u64) {
+    let s = npu.link_stats();
+    (s.time, s.bytes_sent + s.bytes_received)
+}
+
+impl StepCost {
+    /// Adds what the link counted since `mark` (see [`mark`]), and returns it.
+    fn add_since(&mut self, npu: &Npu, (time, bytes): (DeviceTime, u64)) -> (DeviceTime, u64) {
+        let (now, now_bytes) = mark(npu);
+        let (device, link_bytes) = (now.since(&time), now_bytes - bytes);
+        self.device += device;
+        self.link_bytes += link_bytes;
+        (device, link_bytes)
+    }
+}
+
 /// A chain's run: the last layer's output for every item, each tee's
 /// (in the order of `Chain::tees`), and each layer's cost (in order,
 /// `first..=last`).
@@ -58,20 +75,18 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
     // before the first item: its commands are then every other item's, so
     // the second item stores their stretches (see crate::program).
     for (s, step) in steps.iter().enumerate() {
-        let (before, bytes) = (npu.link_stats().time, npu.link_stats().bytes_sent + npu.link_stats().bytes_received);
+        let since = mark(npu);
         match step {
             Step::Conv { p, room: Room { weights: Some(w), .. }, .. } => npu.write_panels(w.start, &p.weights)?,
             Step::Pool { plan, twos, .. } => npu.write_panels(plan.b_base, twos)?,
             Step::Fc { plan, weights, .. } => npu.write_panels(plan.b_base, weights)?,
             _ => {}
         }
-        let stats = npu.link_stats();
-        costs[s].device += stats.time.since(&before);
-        costs[s].link_bytes += stats.bytes_sent + stats.bytes_received - bytes;
+        costs[s].add_since(npu, since);
     }
     for n in 0..batch {
         for (s, step) in steps.iter().enumerate() {
-            let (before, bytes) = (npu.link_stats().time, npu.link_stats().bytes_sent + npu.link_stats().bytes_received);
+            let since = mark(npu);
             match step {
                 Step::Conv { c, p, room, input, places, back, residual, shares } => {
                     let source = match input {
@@ -113,12 +128,7 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
                     out.extend(f.requantize(&acc));
                 }
             }
-            let stats = npu.link_stats();
-            costs[s].device += stats.time.since(&before);
-            let item_bytes = stats.bytes_sent + stats.bytes_received - bytes;
-            costs[s].link_bytes += item_bytes;
-            costs[s].last_item_bytes = item_bytes;
-            costs[s].last_item_device = stats.time.since(&before);
+            (costs[s].last_item_device, costs[s].last_item_bytes) = costs[s].add_since(npu, since);
         }
     }
     Ok(Some(ChainRun { output: out, tees, costs }))
