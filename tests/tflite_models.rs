@@ -274,14 +274,45 @@ fn the_own_residual_model_runs_as_one_chain_or_block_by_block() {
         let (model, x, want, count) = case("residual_blocks", 3);
         let (got, report) = Runtime::new(&mut cluster).run(&model, x, count).unwrap();
         assert_items_equal("residual_blocks", &got, &want, count);
+        // Joined or block by block, its commands (9 KB as program records
+        // joined) cost less stored than the im2col operands' bytes: its
+        // convolutions run by taps.
         for l in &report.layers {
-            assert_eq!(l.place, Place::NpuChained, "{tables} tables: layer {} ({})", l.index, l.op);
+            let want = if l.op == "CONV_2D" { Place::NpuByTaps } else { Place::NpuChained };
+            assert_eq!(l.place, want, "{tables} tables: layer {} ({})", l.index, l.op);
         }
         // The last item, its commands stored: joined, block 2's first
         // convolution takes its map on chip (38 bytes: RUNs); block by
         // block, the host sends the map's 8 x 8 x 6 bytes inside the padding.
         let sent = report.layers[4].link_bytes_last;
         assert_eq!(sent < (8 * 8 * 6) as f64, tables == 8, "{tables} tables: layer 4 sent {sent} bytes");
+    }
+}
+
+/// ResNet-8 on the ULX3S 16x16 (128 KB scratchpads, 32 KB of program)
+/// with 8 ADD tables: one chain from the stem to the FULLY_CONNECTED, every
+/// convolution by taps (`npu_host::tap_map`: a GEMM a kernel tap over its
+/// input map laid out in A, no im2col operand), its maps placed where no
+/// other lives at the same time. Equal to TFLite at 2 inputs (the second
+/// finds the maps' padding, and refills what another map took).
+#[test]
+fn resnet8_by_taps_on_the_16x16_equals_tflite() {
+    if require(&VERILATOR).is_none() {
+        return;
+    }
+    let mut c = NpuConfig::load(&repo("configs/ulx3s-16x16.toml")).unwrap();
+    c.memory.add_tables = 8;
+    let mut cluster = cluster_of(&c);
+    let (model, x, want, count) = case("resnet8_cifar10", 2);
+    let (got, report) = Runtime::new(&mut cluster).run(&model, x, count).unwrap();
+    assert_items_equal("resnet8_cifar10", &got, &want, count);
+    for l in &report.layers {
+        let want = match l.op {
+            "CONV_2D" => Place::NpuByTaps,
+            "SOFTMAX" => Place::Host,
+            _ => Place::NpuChained,
+        };
+        assert_eq!(l.place, want, "layer {} ({})", l.index, l.op);
     }
 }
 

@@ -5,6 +5,7 @@ use crate::link::{Command, Link, LinkError, LinkStats, LinkTiming};
 use crate::placement::Placement;
 use crate::plan::{GemmPlan, Geometry};
 use crate::shadow::BankShadow;
+use crate::tap_map::TapRead;
 use crate::program::ProgramCache;
 use crate::transport::Transport;
 use npu_spec::protocol::{record_len, Bank, Counters, Info, LinkHealth, Move, Request, TableAdd, TABLE_ENTRIES, COUNTER_FIELDS, FORMAT_VERSION, INFO_FIELDS, STATUS_FIELDS};
@@ -474,9 +475,15 @@ impl Npu {
                 } else {
                     body.extend(writes);
                 }
-                for mut tile in p.chunk_tiles(ms.clone(), ns.clone(), chunk, kl) {
-                    tile.a_entry += a_offset as u16;
-                    let work = u64::from(tile.tiles) * (kl + 2 * rows + cols) as u64 + (rows + cols) as u64 + 16;
+                let tiles = match a {
+                    AOperand::Taps(read) => ns.clone().enumerate().flat_map(|(n_slot, nb)| read.gemms(ms.clone(), p.b_panel(n_slot, nb), p.acc_entry(0, n_slot), p.cols_of(nb))).collect(),
+                    _ => p.chunk_tiles(ms.clone(), ns.clone(), chunk, kl),
+                };
+                for mut tile in tiles {
+                    if !matches!(a, AOperand::Taps(_)) {
+                        tile.a_entry += a_offset as u16;
+                    }
+                    let work = u64::from(tile.tiles) * (usize::from(tile.k) + 2 * rows + cols) as u64 + (rows + cols) as u64 + 16;
                     body.push(Command::new(Request::Gemm(tile), 0, work));
                 }
             }
@@ -650,6 +657,8 @@ fn b_panel(b: &Matrix<i8>, ks: std::ops::Range<usize>, nb: usize, cols: usize) -
 
 /// Where a layer's requantized results go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// (A Sink is made once a layer and copied a few times: its size is no matter.)
+#[allow(clippy::large_enum_variant)]
 pub enum Sink {
     /// READ back to the host.
     Host,
@@ -695,6 +704,9 @@ pub(crate) enum AOperand<'a> {
     Host(&'a Matrix<i8>),
     /// Already in A, built there by MOVEs: M block `mb` at entry `mb * k`.
     OnChip,
+    /// A tap map in A (see [`crate::tap_map`]): a GEMM a tap, M block `mb`
+    /// the map's tile `mb`.
+    Taps(TapRead),
 }
 
 enum Output {

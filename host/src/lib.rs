@@ -16,6 +16,7 @@
 pub mod bench;
 pub mod cli;
 pub mod cluster;
+pub mod conv_by_taps;
 pub mod conv_on_chip;
 pub mod daemon;
 pub mod digits;
@@ -29,6 +30,7 @@ pub mod plan;
 pub mod plot;
 pub mod program;
 pub mod shadow;
+pub mod tap_map;
 pub mod tflite;
 pub mod tops;
 pub mod transport;

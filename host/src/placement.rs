@@ -10,6 +10,7 @@
 //! operand's K entries in one lane of A.
 
 use crate::im2col::{FeatureMap, Window};
+use crate::tap_map::TapMap;
 use npu_spec::protocol::{Bank, Move, Place};
 use std::ops::Range;
 
@@ -32,6 +33,9 @@ pub struct Placement {
     /// `b * block_bytes` further on), in place of `channel_bytes` apart
     /// across the blocks: see [`Placement::into_blocks`].
     pub blocks: Option<(usize, usize)>,
+    /// Into a [`TapMap`] instead, pixel 0 its input's row `.1`: see
+    /// [`Placement::into_taps`].
+    pub taps: Option<(TapMap, usize)>,
 }
 
 impl Placement {
@@ -48,6 +52,7 @@ impl Placement {
             keep_rows: height.min(map.height.saturating_sub(w.pad_top)),
             keep_pixels: width.min(map.width.saturating_sub(w.pad_left)),
             blocks: None,
+            taps: None,
         }
     }
 
@@ -68,7 +73,14 @@ impl Placement {
             keep_rows: out_h,
             keep_pixels: out_w,
             blocks: Some((cols, out_h * out_w * cols)),
+            taps: None,
         }
+    }
+
+    /// Into the tap map `map` (see [`crate::tap_map`]), which lies in A:
+    /// the output is the map's input, pixel 0 its first row's first.
+    pub fn into_taps(map: &TapMap) -> Self {
+        Self { bank: Bank::A, first_byte: map.first_entry * map.lanes, row_pixels: map.width, row_bytes: 0, pixel_bytes: 0, channel_bytes: 0, keep_rows: map.height, keep_pixels: map.width, blocks: None, taps: Some((*map, 0)) }
     }
 
     /// The byte offset of channel `j`, the first of an N block.
@@ -94,6 +106,7 @@ impl Placement {
             keep_rows: out_h,
             keep_pixels: out_w,
             blocks: None,
+            taps: None,
         }
     }
 
@@ -106,7 +119,8 @@ impl Placement {
     /// The same placement for the output from row `row` on, counted from
     /// its pixel 0: for a layer done in chunks of whole output rows.
     pub fn from_row(&self, row: usize) -> Self {
-        Self { first_byte: self.first_byte + row * self.row_bytes, keep_rows: self.keep_rows.saturating_sub(row), ..*self }
+        let taps = self.taps.map(|(map, row0)| (map, row0 + row));
+        Self { first_byte: self.first_byte + row * self.row_bytes, keep_rows: self.keep_rows.saturating_sub(row), taps, ..*self }
     }
 
     /// The MOVEs of output pixels `pixels` and columns `columns`, which lie
@@ -116,6 +130,9 @@ impl Placement {
     /// when they lie back to back), or, for more whole rows in a row than
     /// columns, one MOVE a column over those rows.
     pub fn moves(&self, out_entry: usize, pixels: Range<usize>, columns: Range<usize>, out_lanes: usize, dst_lanes: usize) -> Result<Vec<Move>, String> {
+        if let Some((map, row0)) = self.taps {
+            return map.place_moves(Bank::Out, out_entry * out_lanes, out_lanes, out_lanes, row0, pixels, columns);
+        }
         let (p0, j0) = (pixels.start, columns.start);
         let columns = columns.len();
         let place = |index: usize| Place::of_index(index, dst_lanes).ok_or_else(|| format!("byte {index} of {:?} is past the 16-bit entries", self.bank));

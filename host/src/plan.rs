@@ -152,6 +152,19 @@ impl GemmPlan {
         Self { a_by_block: true, ..self.by_block(g, g.a_depth, g.b_depth) }
     }
 
+    /// The plan of a convolution by taps (see [`crate::tap_map`]): `m`
+    /// output pixels in M blocks of the map's `tile` pixels, K one chunk,
+    /// every N block's panel in its own place from `b.start` on (the
+    /// weights kept), a group one N block and as many tiles as the
+    /// accumulators hold. `None` when the panels do not fit `b`.
+    pub fn taps(g: Geometry, m: usize, k: usize, n: usize, tile: usize, b: std::ops::Range<usize>) -> Option<Self> {
+        if m == 0 || k == 0 || n == 0 || tile == 0 || tile > g.rows.min(g.acc_depth) || !m.is_multiple_of(tile) || k > usize::from(u16::MAX) || b.len() < n.div_ceil(g.cols) * k {
+            return None;
+        }
+        let group_m = (m / tile).min(g.acc_depth / tile);
+        Some(Self { m, k, n, block_rows: tile, block_cols: g.cols, k_chunk: k, group_m, group_n: 1, a_base: 0, b_base: b.start, b_by_block: true, a_by_block: false })
+    }
+
     /// First B entry of N block `nb`'s panel, in group slot `slot`.
     pub fn b_panel(&self, slot: usize, nb: usize) -> usize {
         if self.b_by_block {

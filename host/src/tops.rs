@@ -96,7 +96,10 @@ mod tests {
         let b = Matrix::from_fn(size, size, |i, j| if (i * size + j) % 5 == 0 { -128 } else { ((i * size + j) * 13) as i8 });
         let want = gemm_reference(&a, &b).unwrap();
         let g = cpu_int8_gemm(&a, &b, &want, 1, 1).unwrap();
-        assert!(g.exact, "{g:?}");
+        // rten-gemm's AVX2 kernel (no VNNI) sums u8 x i8 pairs in 16 bits
+        // (vpmaddubsw), which saturate here: the bench must say so.
+        let saturating = g.library.contains("avx2");
+        assert_eq!(g.exact, !saturating, "{g:?}");
         assert!(g.tops > 0.0 && g.library.starts_with("rten-gemm"));
     }
 }

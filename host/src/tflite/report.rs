@@ -21,6 +21,9 @@ pub enum Place {
     /// On the NPU, chained: its input came from the layer before, or its
     /// output went to the layer after, on chip (see `tflite::chain`).
     NpuChained,
+    /// Chained, a convolution by taps: a GEMM a kernel tap over its input
+    /// map laid out in A (see `tap_map`), no im2col operand.
+    NpuByTaps,
     /// GEMM on the NPU, its INT32 sums requantized on the host (a scale
     /// above one, which the hardware's right shift cannot express).
     NpuHostRequant,
@@ -33,6 +36,7 @@ impl Place {
             Place::Npu => "NPU",
             Place::NpuOnChip => "NPU, on chip",
             Place::NpuChained => "NPU, chained",
+            Place::NpuByTaps => "NPU, by taps",
             Place::NpuHostRequant => "NPU+host rq",
             Place::Host => "host",
         }

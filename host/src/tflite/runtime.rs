@@ -174,7 +174,8 @@ impl<'a> Runtime<'a> {
         for (&t, v) in c.tees.iter().zip(ran.tees) {
             values[model.layers[t].output] = Some(Values::Int8(v));
         }
-        Ok(Some(layers.iter().zip(ran.costs).map(|(l, cost)| LayerReport::new(model, l, Place::NpuChained, batch, cost.device, Duration::ZERO, cost.link_bytes).with_last_item(cost.last_item_bytes, &cost.last_item_device)).collect()))
+        let place = |l: &Layer| if ran.by_taps && matches!(l.op, Op::Conv2d(_)) { Place::NpuByTaps } else { Place::NpuChained };
+        Ok(Some(layers.iter().zip(ran.costs).map(|(l, cost)| LayerReport::new(model, l, place(l), batch, cost.device, Duration::ZERO, cost.link_bytes).with_last_item(cost.last_item_bytes, &cost.last_item_device)).collect()))
     }
 
     /// Whether the runtime has one device, and it has the mover: chains

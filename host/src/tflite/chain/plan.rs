@@ -13,12 +13,14 @@ use crate::conv_on_chip::{padded_map, ConvLayout, MapSource, Room};
 use crate::driver::{Requant, Residual};
 use crate::im2col::FeatureMap;
 use crate::placement::Placement;
+use crate::tap_map::{TapMap, TapRead};
 use crate::plan::{GemmPlan, Geometry};
 use crate::tflite::kernels::conv_2d::Conv2d;
 use crate::tflite::kernels::fully_connected::FullyConnected;
 use crate::tflite::model::{Model, Op};
-use npu_spec::protocol::{Bank, Info};
+use npu_spec::protocol::{Bank, Info, Opcode};
 use npu_spec::Matrix;
+use std::ops::Range;
 
 /// Where a convolution's output (or its ADD's) goes besides its places on
 /// chip.
@@ -38,7 +40,9 @@ pub(super) enum Step<'a> {
     /// (the next convolution's map, a kept tensor in B, a FULLY_CONNECTED's
     /// operand); `back`: whether it also comes back. `shares`: its input map
     /// is its block's first convolution's (a shortcut), padded by that one.
-    Conv { c: &'a Conv2d, p: Box<ConvParams>, room: Room, input: Option<FeatureMap>, places: Vec<Placement>, back: Back, residual: Option<Residual>, shares: bool },
+    /// `taps`: done by taps (see [`crate::tap_map`]), in place of `room`'s
+    /// operand and `input`'s padded map.
+    Conv { c: &'a Conv2d, p: Box<ConvParams>, room: Room, input: Option<FeatureMap>, places: Vec<Placement>, back: Back, residual: Option<Residual>, shares: bool, taps: Option<TapStep> },
     Reshape,
     /// Done with the convolution before it (its `residual`).
     Add,
@@ -48,6 +52,18 @@ pub(super) enum Step<'a> {
     Pool { plan: GemmPlan, twos: Matrix<i8>, q: Requant, place: Option<Placement> },
     /// `f` for one item, its INT32 sums requantized on the host.
     Fc { f: Box<FullyConnected>, weights: Matrix<i8>, plan: GemmPlan, bias: Vec<i32> },
+}
+
+/// A convolution by taps.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TapStep {
+    pub read: TapRead,
+    /// The B entry the host's input is staged at (the chain's first
+    /// convolution).
+    pub staging: Option<usize>,
+    /// For the map's first reader: whether its padding is filled for every
+    /// item (another map shares its place) or for the first alone.
+    pub fill: Option<bool>,
 }
 
 /// Each layer's memory, or `None` when the chain does not fit. With
@@ -61,7 +77,12 @@ pub(super) enum Step<'a> {
 /// convolutions read on chip (one for a block's first convolution and its
 /// shortcut), the FULLY_CONNECTED's operand. Each convolution builds its
 /// operand and stages it in what is left.
-pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: bool) -> Option<Vec<Step<'a>>> {
+///
+/// With `taps` every convolution is done by taps (its weights resident):
+/// each tensor that convolutions read has a tap map in A instead, the
+/// chain's input too (staged from B's entry 0), each map where no other
+/// map lives at the same time (see [`tap_maps`]), and nothing is staged.
+pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: bool, taps: bool) -> Option<Vec<Step<'a>>> {
     let g = Geometry::from(info);
     let rows = info.rows;
     let layers = chain.first..=chain.last;
@@ -108,7 +129,15 @@ pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: b
     }
     // The maps in A: (tensor, map, its first reader).
     let mut maps: Vec<(usize, FeatureMap, usize)> = vec![];
-    for l in layers.clone().filter(|&l| l != chain.first && !is_shortcut(l)) {
+    let tap_maps = match taps {
+        true if resident => tap_maps(info, model, chain, a_end)?,
+        true => return None,
+        false => vec![],
+    };
+    if let Some(bottom) = tap_maps.iter().map(|m| m.map.first_entry).min() {
+        a_end = bottom;
+    }
+    for l in layers.clone().filter(|&l| !taps && l != chain.first && !is_shortcut(l)) {
         let Some(c) = conv_at(l) else { continue };
         let map = padded_map(&ConvParams::of(c)?.window, c.input.c, Bank::A, 0);
         a_end = a_end.checked_sub((map.height * map.width * map.pixel_bytes).div_ceil(rows) + 1)?;
@@ -132,6 +161,9 @@ pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: b
                 if let Some(&(_, map, reader)) = maps.iter().find(|m| m.0 == leaves(l)) {
                     let next = conv_at(reader)?;
                     places.push(Placement::into_map(&map, &ConvParams::of(next)?.window, next.input.h, next.input.w));
+                }
+                if let Some(m) = tap_maps.iter().find(|m| m.tensor == leaves(l)) {
+                    places.push(Placement::into_taps(&m.map));
                 }
                 if let Some((_, a0, _)) = pool.filter(|&(p, _, _)| model.layers[p].inputs[0] == leaves(l)) {
                     places.push(Placement::into_blocks(Bank::A, a0, rows, c.rows.output, c.cols.output));
@@ -158,7 +190,12 @@ pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: b
                 if places.len() > 2 || (places.len() == 2 && back != Back::No) {
                     return None;
                 }
-                steps.push(Step::Conv { c, p: Box::new(p), room: Room { a: 0..0, b: 0..0, weights }, input, places, back, residual, shares: is_shortcut(l) });
+                let tap_step = match tap_maps.iter().find(|m| m.tensor == layer.inputs[0]) {
+                    Some(m) => Some(TapStep { read: TapRead::new(&m.map, &p.window)?, staging: (l == chain.first).then_some(0), fill: (m.reader == l).then_some(m.shared) }),
+                    None if taps => return None,
+                    None => None,
+                };
+                steps.push(Step::Conv { c, p: Box::new(p), room: Room { a: 0..0, b: 0..0, weights }, input, places, back, residual, shares: is_shortcut(l), taps: tap_step });
             }
             Op::Reshape => steps.push(Step::Reshape),
             Op::Add(_) if add_after(l - 1).is_some() => steps.push(Step::Add),
@@ -201,6 +238,20 @@ pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: b
     if steps.iter().any(|s| matches!(s, Step::Pool { place: None, .. })) {
         return None;
     }
+    if taps {
+        // The host's input staged below the weights; each GEMM plan fits.
+        let g = Geometry::from(info);
+        for step in &steps {
+            if let Step::Conv { c, p, room, taps: Some(t), .. } = step {
+                let weights = room.weights.clone()?;
+                GemmPlan::taps(g, t.read.map.pixels(), p.weights.rows(), c.out_channels, t.read.map.tile, weights)?;
+                if t.staging.is_some() && (c.input.h * c.input.w * c.input.c).div_ceil(g.cols) > b_end {
+                    return None;
+                }
+            }
+        }
+        return Some(steps);
+    }
     // Every convolution builds its operand below the maps, and stages it
     // below the weights. A shortcut reading the chain's input reads the
     // first convolution's map (the host's), which the others keep off.
@@ -209,6 +260,7 @@ pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: b
     let mut first_map: Option<FeatureMap> = None;
     for (i, step) in steps.iter_mut().enumerate() {
         if let Step::Conv { c, p, room, input, shares, .. } = step {
+            // (A chain by taps has returned above.)
             room.a = 0..a_end;
             room.b = 0..b_end;
             if let Some(map) = first_map {
@@ -232,6 +284,124 @@ pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: b
         }
     }
     Some(steps)
+}
+
+/// What one item of a chain costs, roughly: the bytes its MOVEs copy, and
+/// the bytes its commands take as program records (counted for
+/// convolutions by taps alone: each GEMM, one a tap and group, the MOVEs
+/// that place its output, the host's input and padding refilled for every
+/// item, and each group's WRITEs, REQUANT and ADD). A convolution by im2col
+/// copies its operand twice (map to staging, staging to A) and places its
+/// output; one by taps places its output in each map copy, but is many
+/// small commands, which pay where they are stored (see
+/// [`crate::program`]), not sent one by one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct ItemCost {
+    pub moved: usize,
+    /// Each convolution's records: one stretch of commands (see
+    /// [`crate::program`]), stored only if it fits the program memory.
+    pub records: Vec<usize>,
+}
+
+impl ItemCost {
+    /// The bytes of records sent for every item with `capacity` bytes of
+    /// program memory: the stretches longer than it, and what the rest
+    /// exceed it by.
+    pub fn unstored(&self, capacity: usize) -> usize {
+        let (long, short): (Vec<usize>, Vec<usize>) = self.records.iter().partition(|&&r| r > capacity);
+        long.iter().sum::<usize>() + short.iter().sum::<usize>().saturating_sub(capacity)
+    }
+}
+
+pub(super) fn item_cost(info: &Info, steps: &[Step]) -> ItemCost {
+    let g = Geometry::from(info);
+    let record = |op: Opcode| op.request_len() + 1;
+    let scales = 2 * (record(Opcode::Write) + 8 * g.cols);
+    let mut cost = ItemCost::default();
+    // (Bytes copied, record bytes.)
+    let moves = |moves: Result<Vec<npu_spec::protocol::Move>, String>| moves.unwrap_or_default().iter().fold((0, 0), |(b, r), m| (b + usize::from(m.count) * usize::from(m.runs), r + record(Opcode::Move)));
+    for step in steps {
+        let Step::Conv { c, p, room, places, residual, taps, .. } = step else { continue };
+        let pixels = c.rows.output * c.cols.output;
+        let Some(t) = taps else {
+            cost.moved += (2 * p.weights.rows() + places.len() * c.out_channels) * pixels;
+            continue;
+        };
+        let Some(plan) = room.weights.clone().and_then(|w| GemmPlan::taps(g, t.read.map.pixels(), p.weights.rows(), c.out_channels, t.read.map.tile, w)) else { continue };
+        let groups = plan.groups();
+        let mut records = groups.len() * (t.read.kernel_h * t.read.kernel_w * record(Opcode::Gemm) + scales + record(Opcode::Requant) + residual.map_or(0, |_| scales + record(Opcode::Add) + record(Opcode::Requant)));
+        let mut all = vec![];
+        for placed in places {
+            let lanes = if placed.bank == Bank::A { g.rows } else { g.cols };
+            for (ms, ns) in &groups {
+                let pixels = ms.start * plan.block_rows..(ms.end * plan.block_rows).min(plan.m);
+                let columns = ns.start * g.cols..(ns.end * g.cols).min(plan.n);
+                all.push(moves(placed.moves(plan.acc_entry(0, 0), pixels, columns, g.cols, lanes)));
+            }
+        }
+        let map = &t.read.map;
+        if t.staging.is_some() {
+            all.push(moves(map.place_moves(Bank::B, 0, map.channels, g.cols, 0, 0..map.height * map.width, 0..map.channels)));
+        }
+        if t.fill == Some(true) {
+            all.push(moves(map.padding_moves(Bank::A, 0, g.rows)));
+        }
+        for (bytes, r) in all {
+            cost.moved += bytes;
+            records += r;
+        }
+        cost.records.push(records);
+    }
+    cost
+}
+
+/// A tensor's tap map in a chain by taps.
+struct ChainTapMap {
+    tensor: usize,
+    map: TapMap,
+    /// The convolution it is laid out for, which fills its padding.
+    reader: usize,
+    /// Another map takes some of its entries while it is not in use.
+    shared: bool,
+}
+
+/// The tap maps of a chain by taps, below A's entry `a_end`: one for each
+/// tensor convolutions read, laid out for its first reader that is not a
+/// shortcut, each with an entry of its input's zero point after it. A map
+/// lives from the layer that places it (the chain's first for its input)
+/// to its last reader, and takes the highest entries that no map living at
+/// the same time takes. `None` when they do not fit.
+fn tap_maps(info: &Info, model: &Model, chain: &Chain, a_end: usize) -> Option<Vec<ChainTapMap>> {
+    let layers = chain.first..=chain.last;
+    let conv_at = |l: usize| match &model.layers[l].op {
+        Op::Conv2d(c) => Some(c),
+        _ => None,
+    };
+    let is_shortcut = |l: usize| chain.adds.iter().any(|a| a.shortcut == Some(l));
+    let leaves = |l: usize| model.layers[chain.adds.iter().find(|a| a.layer == l + 1).map_or(l, |a| a.layer)].output;
+    let mut out: Vec<(ChainTapMap, Range<usize>, (usize, usize))> = vec![];
+    for reader in layers.clone().filter(|&l| !is_shortcut(l)) {
+        let Some(c) = conv_at(reader) else { continue };
+        let tensor = model.layers[reader].inputs[0];
+        if out.iter().any(|m| m.0.tensor == tensor) {
+            continue;
+        }
+        let placer = if reader == chain.first { reader } else { layers.clone().find(|&l| conv_at(l).is_some() && leaves(l) == tensor)? };
+        let last = layers.clone().filter(|&l| conv_at(l).is_some() && model.layers[l].inputs[0] == tensor).max()?;
+        let map = TapMap::new(&ConvParams::of(c)?.window, c.input.h, c.input.w, c.input.c, info.rows, 0)?;
+        let size = map.entries() + 1;
+        let live = |(a, b): (usize, usize)| a <= last && placer <= b;
+        let taken: Vec<Range<usize>> = out.iter().filter(|m| live(m.2)).map(|m| m.1.clone()).collect();
+        let clear = |top: usize| top >= size && taken.iter().all(|r| r.end <= top - size || top <= r.start);
+        let top = std::iter::once(a_end).chain(taken.iter().map(|r| r.start)).filter(|&t| t <= a_end && clear(t)).max()?;
+        let at = top - size..top;
+        let shared = out.iter().any(|m| m.1.start < at.end && at.start < m.1.end);
+        for m in out.iter_mut().filter(|m| m.1.start < at.end && at.start < m.1.end) {
+            m.0.shared = true;
+        }
+        out.push((ChainTapMap { tensor, map: TapMap { first_entry: at.start, ..map }, reader, shared }, at, (placer, last)));
+    }
+    Some(out.into_iter().map(|m| m.0).collect())
 }
 
 #[cfg(test)]
@@ -269,7 +439,7 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/ulx3s-16x16.toml");
         let mut c = NpuConfig::load(&path).unwrap();
         c.memory.add_tables = 8;
-        let steps = plan(&Info::of(&c), &m, &whole, true).expect("fits the 16x16");
+        let steps = plan(&Info::of(&c), &m, &whole, true, false).expect("fits the 16x16");
         // Block 1's ADD (done with layer 2) goes into block 2's map, which
         // its first convolution pads and its shortcut shares.
         let conv = |s: usize| match &steps[s] {
@@ -295,17 +465,17 @@ mod tests {
         // Six tables are needed, and more memory than the iCE40's; with
         // four, two blocks join (the runtime tries the longest first).
         c.memory.add_tables = 4;
-        assert_eq!(joins.iter().map(|j| plan(&Info::of(&c), &m, j, true).is_some()).collect::<Vec<_>>(), vec![false, true, true]);
+        assert_eq!(joins.iter().map(|j| plan(&Info::of(&c), &m, j, true, false).is_some()).collect::<Vec<_>>(), vec![false, true, true]);
         let mut small = info(16384, 16384);
         small.add_tables = 8;
-        assert!(joins.iter().all(|c| plan(&small, &m, c, true).is_none()), "the UP5K's 64 KB scratchpads take no join of ResNet-8's blocks");
+        assert!(joins.iter().all(|c| plan(&small, &m, c, true, false).is_none()), "the UP5K's 64 KB scratchpads take no join of ResNet-8's blocks");
     }
 
     #[test]
     fn a_chain_fits_or_is_refused_before_anything_is_sent() {
         let m = model("micro_speech.tflite");
         let c = Chain { first: 0, last: 2, tees: vec![], adds: vec![] };
-        let steps = plan(&info(16384, 16384), &m, &c, true).expect("fits the default config");
+        let steps = plan(&info(16384, 16384), &m, &c, true, false).expect("fits the default config");
         // The convolution's output goes to lane 0 of the operand at the top of A.
         let Step::Conv { places, room, back: Back::No, .. } = &steps[0] else { panic!("a placed convolution") };
         let [placed] = places.as_slice() else { panic!("placed once") };
@@ -315,8 +485,8 @@ mod tests {
         let Step::Fc { plan: p, .. } = &steps[2] else { panic!("the FULLY_CONNECTED last") };
         assert_eq!((p.a_base, p.b_base, p.k_chunk), (16384 - 4000, 16384 - 4000, 4000));
         // Its operand and weights leave the convolution no room.
-        assert!(plan(&info(4096, 16384), &m, &c, true).is_none());
-        assert!(plan(&info(16384, 4096), &m, &c, true).is_none());
+        assert!(plan(&info(4096, 16384), &m, &c, true, false).is_none());
+        assert!(plan(&info(16384, 4096), &m, &c, true, false).is_none());
     }
 
     #[test]
@@ -324,9 +494,9 @@ mod tests {
         let m = model("resnet8_cifar10.tflite");
         let chain = Chain { first: 0, last: 3, tees: vec![], adds: vec![ChainAdd { layer: 3, kept: 0, shortcut: None }] };
         let mut i = info(16384, 16384);
-        assert!(plan(&i, &m, &chain, true).is_none(), "no tables, no ADD");
+        assert!(plan(&i, &m, &chain, true, false).is_none(), "no tables, no ADD");
         i.add_tables = 2;
-        let steps = plan(&i, &m, &chain, true).expect("fits");
+        let steps = plan(&i, &m, &chain, true, false).expect("fits");
         // The stem's 32 x 32 x 16 output: 4 blocks of 4 channels, 1,024
         // entries each, at the top of B; the weights below it.
         let kept = 16384 - 4 * 1024;
@@ -340,7 +510,7 @@ mod tests {
         assert!(matches!(steps[3], Step::Add));
         // The kept tensor alone would fill a 16 KB B.
         i.b_depth = 4096;
-        assert!(plan(&i, &m, &chain, true).is_none());
+        assert!(plan(&i, &m, &chain, true, false).is_none());
     }
 
     #[test]
@@ -349,7 +519,7 @@ mod tests {
         let chain = Chain { first: 4, last: 7, tees: vec![], adds: vec![ChainAdd { layer: 7, kept: 5, shortcut: Some(6) }] };
         let mut i = info(16384, 16384);
         i.add_tables = 2;
-        let steps = plan(&i, &m, &chain, true).expect("fits");
+        let steps = plan(&i, &m, &chain, true, false).expect("fits");
         let (Step::Conv { room: first_room, input: None, .. }, Step::Conv { places: second_places, room: second_room, .. }, Step::Conv { input: Some(map), shares: true, residual: Some(r), back: Back::Output, room, .. }) = (&steps[0], &steps[1], &steps[2]) else { panic!("{} steps", steps.len()) };
         assert!(matches!(steps[3], Step::Add));
         // The block's first map, the host's (33 x 33 x 16, in B after the
@@ -369,7 +539,7 @@ mod tests {
     #[test]
     fn a_convolutions_map_sits_at_the_top_of_a_with_its_zero_point_after_it() {
         let m = model("resnet8_cifar10.tflite");
-        let steps = plan(&info(16384, 16384), &m, &Chain { first: 1, last: 2, tees: vec![], adds: vec![] }, true).expect("fits");
+        let steps = plan(&info(16384, 16384), &m, &Chain { first: 1, last: 2, tees: vec![], adds: vec![] }, true, false).expect("fits");
         let Step::Conv { input: Some(map), .. } = &steps[1] else { panic!("the second takes its map on chip") };
         // 34 x 34 pixels of 16 channels, and one entry for the zero point.
         let entries = (34 * 34 * 16usize).div_ceil(4);
@@ -381,7 +551,7 @@ mod tests {
         // little room for the first one's map beside its staging: the map
         // goes to the top of A's room, below the second one's.
         let third = Chain { first: 8, last: 9, tees: vec![], adds: vec![] };
-        let steps = plan(&info(16384, 16384), &m, &third, true).expect("kept apart");
+        let steps = plan(&info(16384, 16384), &m, &third, true, false).expect("kept apart");
         let (Step::Conv { c, p, room, .. }, Step::Conv { input: Some(next), .. }) = (&steps[0], &steps[1]) else { panic!("two convolutions") };
         let layout = ConvLayout::new(&info(16384, 16384), &p.on_chip(c, MapSource::Host(&[])), room).expect("fits");
         let entries = (17 * 17 * 32usize).div_ceil(4);
@@ -390,6 +560,53 @@ mod tests {
         assert_eq!(room.a.end * 4, next.first_byte);
         assert_eq!(room.weights.clone().map(|w| w.len()), Some(4608));
         // A device without the room for both is refused.
-        assert!(plan(&info(4096, 16384), &m, &third, true).is_none());
+        assert!(plan(&info(4096, 16384), &m, &third, true, false).is_none());
+    }
+
+    #[test]
+    fn a_chain_by_taps_lays_its_maps_where_no_other_lives_and_copies_a_fifth_of_the_bytes() {
+        let m = model("resnet8_cifar10.tflite");
+        let whole = joined(&m, &chains(&m, true))[0].clone();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/ulx3s-16x16.toml");
+        let mut c = NpuConfig::load(&path).unwrap();
+        c.memory.add_tables = 8;
+        let i = Info::of(&c);
+        let steps = plan(&i, &m, &whole, true, true).expect("ResNet-8 by taps fits the 16x16");
+        // Each convolution reads a map and places its output in another,
+        // or in B, the pool's operand: never where the map it reads is.
+        let span = |t: &TapMap| t.first_entry..t.first_entry + t.entries() + 1;
+        let mut maps = 0;
+        for step in &steps {
+            let Step::Conv { taps: Some(t), places, room, .. } = step else { continue };
+            assert!(room.weights.is_some(), "by taps, the weights stay");
+            for p in places {
+                if let Some((out, _)) = p.taps {
+                    let (a, b) = (span(&t.read.map), span(&out));
+                    assert!(a.end <= b.start || b.end <= a.start, "{a:?} and {b:?}");
+                    maps += 1;
+                } else if p.bank == Bank::A {
+                    assert!(p.first_byte / 16 >= span(&t.read.map).end, "the pool's operand above the maps");
+                }
+            }
+        }
+        assert_eq!(maps, 6, "the maps of block 1's two convolutions, block 2's (from ADD 1) and its second's, block 3's and its second's");
+        // The stem's map (host's input), read by the first convolution.
+        let Step::Conv { taps: Some(stem), .. } = &steps[0] else { panic!("the stem by taps") };
+        assert_eq!((stem.staging, stem.read.map.copies, stem.read.map.tile, stem.read.map.tiles_x), (Some(0), 3, 16, 2));
+        // Block 2's shortcut (1x1, stride 2) reads tap (0, 0) of its first
+        // convolution's map and fills nothing.
+        let (Step::Conv { taps: Some(first), .. }, Step::Conv { taps: Some(short), shares: true, .. }) = (&steps[4], &steps[6]) else { panic!("block 2 by taps") };
+        assert_eq!((short.read.map, short.read.kernel_h, short.read.dy, short.read.dx, short.fill), (first.read.map, 1, 0, 0, None));
+        // A fifth of the bytes of the im2col operands.
+        let (taps, im2col) = (item_cost(&i, &steps), item_cost(&i, &plan(&i, &m, &whole, true, false).unwrap()));
+        assert_eq!(im2col.moved, 1_091_584, "two passes of the operands and the placements");
+        assert!(taps.moved * 4 < im2col.moved && taps.records.iter().sum::<usize>() < 40_000, "{taps:?}");
+        // Each convolution's commands fit 32 KB of program; not all of them.
+        assert!(taps.unstored(32768) < 4096 && taps.unstored(0) == taps.records.iter().sum::<usize>());
+        // On the 4x4 (tiles of 4 pixels) the commands are many: 188 KB.
+        let mut small = info(32768, 32768);
+        small.add_tables = 8;
+        let steps = plan(&small, &m, &whole, true, true).expect("by taps in 128 KB scratchpads");
+        assert!(item_cost(&small, &steps).unstored(65535) > 100_000);
     }
 }

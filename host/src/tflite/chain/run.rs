@@ -2,8 +2,9 @@
 //! stays in B written once, then each item's layers as [`super::plan`]
 //! lays them out.
 
-use super::plan::{plan, Back, Step};
+use super::plan::{item_cost, plan, Back, Step};
 use super::{add_tables, Chain, ConvParams};
+use crate::conv_by_taps::TapConv;
 use crate::conv_on_chip::{MapSource, Room};
 use crate::driver::{AOperand, DriverError, Npu, Requant, Sink};
 use crate::im2col::FeatureMap;
@@ -48,6 +49,8 @@ impl StepCost {
 /// `first..=last`).
 pub struct ChainRun {
     pub output: Vec<i8>,
+    /// Its convolutions ran by taps (see [`crate::tap_map`]).
+    pub by_taps: bool,
     pub tees: Vec<Vec<i8>>,
     pub costs: Vec<StepCost>,
 }
@@ -56,7 +59,14 @@ pub struct ChainRun {
 /// `npu`. `Ok(None)` when it does not fit the device's memories: nothing
 /// was sent.
 pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) -> Result<Option<ChainRun>, DriverError> {
-    let Some(steps) = plan(npu.info(), model, chain, true).or_else(|| plan(npu.info(), model, chain, false).filter(|s| worth_resending(s, batch))) else { return Ok(None) };
+    // By taps where every convolution can be and that costs less than by
+    // im2col operands.
+    let info = npu.info().clone();
+    let fits = |taps: bool, resident: bool| plan(&info, model, chain, resident, taps);
+    let by_im2col = fits(false, true);
+    let by_taps = fits(true, true).filter(|t| by_im2col.as_ref().is_none_or(|i| cycles(&info, t) < cycles(&info, i)));
+    let Some(steps) = by_taps.or(by_im2col).or_else(|| fits(false, false).filter(|s| worth_resending(s, batch))) else { return Ok(None) };
+    let by_taps = steps.iter().any(|s| matches!(s, Step::Conv { taps: Some(_), .. }));
     let mut costs = vec![StepCost::default(); steps.len()];
     let Step::Conv { c: first, .. } = &steps[0] else { unreachable!("a chain starts with a convolution") };
     let item = first.input.h * first.input.w * first.input.c;
@@ -88,19 +98,7 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
         for (s, step) in steps.iter().enumerate() {
             let since = mark(npu);
             match step {
-                Step::Conv { c, p, room, input, places, back, residual, shares } => {
-                    let source = match input {
-                        Some(map) => {
-                            // Nothing but this chain writes its maps between
-                            // items, and the layer before writes only the
-                            // inside: the padding stays after the first.
-                            if n == 0 && !shares {
-                                fill_padding(npu, map, p, c)?;
-                            }
-                            MapSource::OnChip(*map)
-                        }
-                        None => MapSource::Host(&x[n * item..(n + 1) * item]),
-                    };
+                Step::Conv { c, p, room, input, places, back, residual, shares, taps } => {
                     let sink = match (places.as_slice(), back) {
                         ([], _) => Sink::Host,
                         ([placed], Back::No) => Sink::OnChip(*placed),
@@ -109,8 +107,35 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
                         _ => unreachable!("the plan places an output at most twice"),
                     };
                     let with_add = residual.map(|r| Requant { residual: Some(r), ..p.requant.clone() });
-                    let y = npu.conv_step(&p.on_chip(c, source), with_add.as_ref().unwrap_or(&p.requant), room, sink)?;
-                    let y = y.ok_or_else(|| DriverError::Unsupported("a convolution of a chain no longer fits".into()))?;
+                    let q = with_add.as_ref().unwrap_or(&p.requant);
+                    let x = &x[n * item..(n + 1) * item];
+                    let y = match taps {
+                        Some(t) => {
+                            // Its map's padding: once, unless another map
+                            // takes some of its entries in between.
+                            if t.fill.is_some_and(|every| every || n == 0) {
+                                npu.fill_tap_padding(&t.read.map, p.zero_point)?;
+                            }
+                            let weights_at = room.weights.clone().expect("a chain by taps keeps its weights");
+                            npu.conv_taps(&TapConv { read: t.read, host: t.staging.map(|s| (x, s)), weights: &p.weights, weights_at }, q, sink)?
+                        }
+                        None => {
+                            let source = match input {
+                                Some(map) => {
+                                    // Nothing but this chain writes its maps between
+                                    // items, and the layer before writes only the
+                                    // inside: the padding stays after the first.
+                                    if n == 0 && !shares {
+                                        fill_padding(npu, map, p, c)?;
+                                    }
+                                    MapSource::OnChip(*map)
+                                }
+                                None => MapSource::Host(x),
+                            };
+                            let y = npu.conv_step(&p.on_chip(c, source), q, room, sink)?;
+                            y.ok_or_else(|| DriverError::Unsupported("a convolution of a chain no longer fits".into()))?
+                        }
+                    };
                     match back {
                         Back::Output => out.extend_from_slice(y.as_slice()),
                         Back::Tee(t) => tees[*t].extend_from_slice(y.as_slice()),
@@ -131,7 +156,20 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
             (costs[s].last_item_device, costs[s].last_item_bytes) = costs[s].add_since(npu, since);
         }
     }
-    Ok(Some(ChainRun { output: out, tees, costs }))
+    Ok(Some(ChainRun { output: out, by_taps, tees, costs }))
+}
+
+/// Device cycles a MOVE takes a byte, about (4, or 6 with the block RAMs'
+/// read data registered).
+const MOVE_CYCLES_PER_BYTE: f64 = 5.0;
+
+/// An item's device cycles spent on MOVEs and on sending the commands the
+/// program memory cannot hold (see [`item_cost`]), to choose between two
+/// plans of a chain.
+fn cycles(info: &npu_spec::protocol::Info, steps: &[Step]) -> f64 {
+    let cost = item_cost(info, steps);
+    let link_cycles_per_byte = info.core_hz as f64 * 10.0 / f64::from(info.baud.max(1));
+    cost.moved as f64 * MOVE_CYCLES_PER_BYTE + cost.unstored(info.program_bytes) as f64 * link_cycles_per_byte
 }
 
 /// Whether a chain whose weights are sent again for every item still
