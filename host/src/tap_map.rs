@@ -48,18 +48,17 @@ pub struct TapMap {
 
 impl TapMap {
     /// The map a convolution with window `w` reads from a `height x width x
-    /// channels` input, on a device with `lanes` A lanes. `None` when its
-    /// output rows do not cut into whole tiles (a width above `lanes` that
-    /// is not a multiple of it).
+    /// channels` input, on a device with `lanes` A lanes. A tile is the
+    /// widest that cuts an output row into whole tiles: `lanes` pixels, or
+    /// the row when it is narrower, else the largest divisor of the row
+    /// below `lanes` (20 pixels on 16 lanes: tiles of 10), so that the
+    /// sums lie a pixel an entry, in order.
     pub fn new(w: &Window, height: usize, width: usize, channels: usize, lanes: usize, first_entry: usize) -> Option<Self> {
         let s = w.stride;
         if s == 0 || w.out_w == 0 || w.out_h == 0 || w.kernel_h == 0 || w.kernel_w == 0 || channels == 0 || lanes == 0 {
             return None;
         }
-        let tile = lanes.min(w.out_w);
-        if !w.out_w.is_multiple_of(tile) {
-            return None;
-        }
+        let tile = (1..=lanes.min(w.out_w)).rev().find(|&t| w.out_w.is_multiple_of(t))?;
         let padded_h = (w.out_h - 1) * s + w.kernel_h;
         Some(Self { first_entry, lanes, height, width, channels, pad_top: w.pad_top, pad_left: w.pad_left, stride: s, copies: w.kernel_w, tile, tiles_x: w.out_w / tile, out_h: w.out_h, phase_rows: padded_h.div_ceil(s) })
     }
@@ -376,6 +375,8 @@ mod tests {
         check(4, (8, 8, 3), window(3, 1, 1, 8, 8), &[window(3, 1, 1, 8, 8)], 3);
         // A row narrower than the lanes: a tile is the row.
         check(8, (6, 6, 5), window(3, 1, 1, 6, 6), &[window(3, 1, 1, 6, 6)], 1);
+        // A row wider than the lanes and no multiple of them: tiles of 5.
+        check(8, (7, 10, 2), window(3, 1, 1, 7, 10), &[window(3, 1, 1, 7, 10)], 2);
     }
 
     #[test]
@@ -389,8 +390,9 @@ mod tests {
 
     #[test]
     fn a_map_refuses_what_it_cannot_hold() {
-        let w = window(3, 1, 1, 6, 6);
-        assert!(TapMap::new(&w, 6, 6, 3, 4, 0).is_none(), "6 pixels a row do not cut into tiles of 4");
+        // 6 pixels a row on 4 lanes: tiles of 3.
+        let map = TapMap::new(&window(3, 1, 1, 6, 6), 6, 6, 3, 4, 0).unwrap();
+        assert_eq!((map.tile, map.tiles_x), (3, 2));
         let map = TapMap::new(&window(3, 2, 0, 4, 4), 8, 8, 6, 4, 0).unwrap();
         assert!(TapRead::new(&map, &window(3, 1, 1, 4, 4)).is_none(), "another stride");
         assert!(TapRead::new(&map, &window(3, 2, 1, 4, 4)).is_none(), "more padding than the map");
