@@ -10,10 +10,12 @@
 //! chain ([`joined`]), and the last may go on into a global pool.
 //!
 //! This file finds the chains; `plan.rs` lays one out in the memories,
+//! `taps.rs` places the maps of a chain by taps and costs an item,
 //! `run.rs` runs it item by item.
 
 mod plan;
 mod run;
+mod taps;
 
 pub use run::{run, ChainRun, StepCost};
 

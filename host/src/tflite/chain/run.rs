@@ -2,7 +2,8 @@
 //! stays in B written once, then each item's layers as [`super::plan`]
 //! lays them out.
 
-use super::plan::{item_cost, plan, Back, Step};
+use super::plan::{plan, Back, Step};
+use super::taps::item_cost;
 use super::{add_tables, Chain, ConvParams};
 use crate::conv_by_taps::TapConv;
 use crate::conv_on_chip::{MapSource, Room};
