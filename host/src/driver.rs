@@ -452,7 +452,12 @@ impl Npu {
             let mut body = vec![];
             // An A built on chip, or kept there, has M block mb's panel at
             // entry mb * k: the group's panels from its first M block's.
-            let a_offset = if matches!(a, AOperand::OnChip) || p.a_by_block { ms.start * p.k_chunk } else { 0 };
+            // (A tap map's GEMMs address their tiles themselves.)
+            let a_offset = match a {
+                AOperand::OnChip => ms.start * p.k_chunk,
+                AOperand::Host(_) if p.a_by_block => ms.start * p.k_chunk,
+                _ => 0,
+            };
             for (chunk, (k0, kl)) in p.k_chunks().enumerate() {
                 let mut writes = vec![];
                 if let AOperand::Host(a) = a {
@@ -480,9 +485,7 @@ impl Npu {
                     _ => p.chunk_tiles(ms.clone(), ns.clone(), chunk, kl),
                 };
                 for mut tile in tiles {
-                    if !matches!(a, AOperand::Taps(_)) {
-                        tile.a_entry += a_offset as u16;
-                    }
+                    tile.a_entry += a_offset as u16;
                     let work = u64::from(tile.tiles) * (usize::from(tile.k) + 2 * rows + cols) as u64 + (rows + cols) as u64 + 16;
                     body.push(Command::new(Request::Gemm(tile), 0, work));
                 }

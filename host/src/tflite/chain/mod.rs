@@ -98,6 +98,21 @@ pub struct Chain {
 }
 
 impl Chain {
+    /// Whether layer `l` is a block's shortcut.
+    fn is_shortcut(&self, l: usize) -> bool {
+        self.adds.iter().any(|a| a.shortcut == Some(l))
+    }
+
+    /// The ADD (its index in `adds`) done right after layer `l`.
+    fn add_after(&self, l: usize) -> Option<usize> {
+        self.adds.iter().position(|a| a.layer == l + 1)
+    }
+
+    /// The tensor layer `l`'s step leaves: its output, or its ADD's.
+    fn leaves(&self, model: &Model, l: usize) -> usize {
+        model.layers[self.add_after(l).map_or(l, |a| self.adds[a].layer)].output
+    }
+
     /// The same chain (of one block) without its ADD and its shortcut (and
     /// what follows them): the kept layer's output a tee again, or the
     /// chain's last. `None` for a chain without an ADD or of several blocks.

@@ -93,10 +93,6 @@ pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: b
         Op::Conv2d(c) => Some(c),
         _ => None,
     };
-    let is_shortcut = |l: usize| chain.adds.iter().any(|a| a.shortcut == Some(l));
-    // The ADD done right after layer l, and the tensor l's step leaves.
-    let add_after = |l: usize| chain.adds.iter().position(|a| a.layer == l + 1);
-    let leaves = |l: usize| model.layers[add_after(l).map_or(l, |a| chain.adds[a].layer)].output;
     // Each kept tensor at the top of B: (first entry, blocks, pixels).
     let mut b_end = g.b_depth;
     let mut kept = vec![];
@@ -137,7 +133,7 @@ pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: b
     if let Some(bottom) = tap_maps.iter().map(|m| m.map.first_entry).min() {
         a_end = bottom;
     }
-    for l in layers.clone().filter(|&l| !taps && l != chain.first && !is_shortcut(l)) {
+    for l in layers.clone().filter(|&l| !taps && l != chain.first && !chain.is_shortcut(l)) {
         let Some(c) = conv_at(l) else { continue };
         let map = padded_map(&ConvParams::of(c)?.window, c.input.c, Bank::A, 0);
         a_end = a_end.checked_sub((map.height * map.width * map.pixel_bytes).div_ceil(rows) + 1)?;
@@ -158,14 +154,14 @@ pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: b
                 }
                 let input = maps.iter().find(|m| m.0 == layer.inputs[0]).map(|m| m.1);
                 let mut places = vec![];
-                if let Some(&(_, map, reader)) = maps.iter().find(|m| m.0 == leaves(l)) {
+                if let Some(&(_, map, reader)) = maps.iter().find(|m| m.0 == chain.leaves(model, l)) {
                     let next = conv_at(reader)?;
                     places.push(Placement::into_map(&map, &ConvParams::of(next)?.window, next.input.h, next.input.w));
                 }
-                if let Some(m) = tap_maps.iter().find(|m| m.tensor == leaves(l)) {
+                if let Some(m) = tap_maps.iter().find(|m| m.tensor == chain.leaves(model, l)) {
                     places.push(Placement::into_taps(&m.map));
                 }
-                if let Some((_, a0, _)) = pool.filter(|&(p, _, _)| model.layers[p].inputs[0] == leaves(l)) {
+                if let Some((_, a0, _)) = pool.filter(|&(p, _, _)| model.layers[p].inputs[0] == chain.leaves(model, l)) {
                     places.push(Placement::into_blocks(Bank::A, a0, rows, c.rows.output, c.cols.output));
                 }
                 if let Some(k) = chain.adds.iter().position(|a| a.kept == l) {
@@ -173,10 +169,10 @@ pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: b
                 }
                 let back = match chain.tees.iter().position(|&t| t == l) {
                     Some(t) => Back::Tee(t),
-                    None if leaves(l) == model.layers[chain.last].output => Back::Output,
+                    None if chain.leaves(model, l) == model.layers[chain.last].output => Back::Output,
                     None => Back::No,
                 };
-                let residual = match add_after(l) {
+                let residual = match chain.add_after(l) {
                     Some(a) => {
                         let Op::Add(add) = &model.layers[chain.adds[a].layer].op else { return None };
                         let (skip_entry, blocks, pixels) = kept[a];
@@ -195,10 +191,10 @@ pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: b
                     None if taps => return None,
                     None => None,
                 };
-                steps.push(Step::Conv { c, p: Box::new(p), room: Room { a: 0..0, b: 0..0, weights }, input, places, back, residual, shares: is_shortcut(l), taps: tap_step });
+                steps.push(Step::Conv { c, p: Box::new(p), room: Room { a: 0..0, b: 0..0, weights }, input, places, back, residual, shares: chain.is_shortcut(l), taps: tap_step });
             }
             Op::Reshape => steps.push(Step::Reshape),
-            Op::Add(_) if add_after(l - 1).is_some() => steps.push(Step::Add),
+            Op::Add(_) if chain.add_after(l - 1).is_some() => steps.push(Step::Add),
             Op::AveragePool2d(p) => {
                 let (_, a0, b0) = pool?;
                 let pixels = p.input.h * p.input.w;

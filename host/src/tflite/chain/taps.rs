@@ -101,16 +101,14 @@ pub(super) fn tap_maps(info: &Info, model: &Model, chain: &Chain, a_end: usize) 
         Op::Conv2d(c) => Some(c),
         _ => None,
     };
-    let is_shortcut = |l: usize| chain.adds.iter().any(|a| a.shortcut == Some(l));
-    let leaves = |l: usize| model.layers[chain.adds.iter().find(|a| a.layer == l + 1).map_or(l, |a| a.layer)].output;
     let mut out: Vec<(ChainTapMap, Range<usize>, (usize, usize))> = vec![];
-    for reader in layers.clone().filter(|&l| !is_shortcut(l)) {
+    for reader in layers.clone().filter(|&l| !chain.is_shortcut(l)) {
         let Some(c) = conv_at(reader) else { continue };
         let tensor = model.layers[reader].inputs[0];
         if out.iter().any(|m| m.0.tensor == tensor) {
             continue;
         }
-        let placer = if reader == chain.first { reader } else { layers.clone().find(|&l| conv_at(l).is_some() && leaves(l) == tensor)? };
+        let placer = if reader == chain.first { reader } else { layers.clone().find(|&l| conv_at(l).is_some() && chain.leaves(model, l) == tensor)? };
         let last = layers.clone().filter(|&l| conv_at(l).is_some() && model.layers[l].inputs[0] == tensor).max()?;
         let map = TapMap::new(&ConvParams::of(c)?.window, c.input.h, c.input.w, c.input.c, info.rows, 0)?;
         let size = map.entries() + 1;
