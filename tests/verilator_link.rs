@@ -307,25 +307,28 @@ fn a_convolution_stays_on_chip_4x4() {
 
 /// MOVE's cost, from the device's own `busy` counter: two MOVEs that
 /// differ by 96 bytes (one run each) differ by 5 cycles a byte, 7 with the
-/// read data registered: 4 or 6 to move it, 1 for the range check's walk
-/// over it. The rest cancels, but for where the answer starts against the
-/// UART's bit clock: within a bit time (8 cycles here).
+/// read data registered, from A to B (the cursor goes back and forth: 4 or
+/// 6 to move a byte, 1 for the range check's walk over it), and by 2 from
+/// OUT to A or of zeros (streamed: a byte a cycle, and the walk's). The
+/// rest cancels, but for where the answer starts against the UART's bit
+/// clock: within a bit time (8 cycles here).
 #[test]
-fn a_move_takes_five_cycles_a_byte_or_seven_registered() {
+fn a_move_takes_five_cycles_a_byte_or_seven_registered_and_two_streamed() {
     use npu_spec::protocol::{Counters, Move, Place};
-    for (registered, per_byte) in [(false, 4), (true, 6)] {
+    for (registered, from, zeros, per_byte) in [(false, Bank::A, false, 4), (true, Bank::A, false, 6), (false, Bank::Out, false, 1), (true, Bank::Out, false, 1), (true, Bank::B, true, 1)] {
         let mut c = config(4);
         c.memory.read_data_register = registered;
         c.memory.mover = true;
         let Some(mut sim) = npu(&c) else { return };
+        let to = if from == Bank::A { Bank::B } else { Bank::A };
         let mut busy = |count: u16| {
             expect(&mut sim, &Request::ClearCounters, Status::Ok);
-            let m = Move::run(Bank::A, Place::new(0, 0), Bank::B, Place::new(0, 0), count);
+            let m = Move { zeros, ..Move::run(from, Place::new(0, 0), to, Place::new(0, 0), count) };
             expect(&mut sim, &Request::Move(m), Status::Ok);
             Counters::decode(&expect(&mut sim, &Request::Counters, Status::Ok)).unwrap().busy
         };
         let (short, long) = (busy(32), busy(128));
         let want = 96 * (per_byte + 1);
-        assert!(long - short + 8 > want && long - short < want + 8, "registered: {registered}: {} cycles for 96 bytes, want {want}", long - short);
+        assert!(long - short + 8 > want && long - short < want + 8, "from {from:?} (zeros: {zeros}), registered: {registered}: {} cycles for 96 bytes, want {want}", long - short);
     }
 }

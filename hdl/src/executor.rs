@@ -22,6 +22,7 @@
 //! TxFetch to TxPick for a data byte).
 
 use crate::frame_receiver::HEADER_BYTES;
+use crate::move_pipe::MovePipe;
 use crate::vecs::{above, k};
 use npu_spec::protocol::{
     offset, record_len, request_offset, Bank, Info, Opcode, Status, COUNTER_FIELDS, INFO_FIELDS,
@@ -90,8 +91,12 @@ pub enum ExecState {
     /// (MoveFrom), then each byte: the lane read (MoveFetch, MoveSettle),
     /// the cursor at its destination (MoveTo) and the write, with the cursor
     /// at the next byte's source (MoveWrite): 4 cycles, 6 with the read data
-    /// registered.
+    /// registered. A MOVE from OUT, or of zeros, into A or B streams
+    /// instead (MoveStream: a byte's places each cycle, through the move
+    /// pipe; MoveDrain: the last bytes' writes).
     MoveCheck,
+    MoveStream,
+    MoveDrain,
     MoveFrom,
     MoveFetch,
     MoveSettle,
@@ -164,6 +169,9 @@ pub struct Executor {
     pub move_to_entry: Signal<In, Bits<16>>,
     pub move_to_lane: Signal<In, Bits<8>>,
     pub move_last: Signal<In, Bit>,
+    /// The byte shown is the last (this cycle: a streamed MOVE takes a
+    /// byte a cycle).
+    pub move_showing_last: Signal<In, Bit>,
     pub move_advance: Signal<Out, Bit>,
     /// MOVE's flag: write zeros, read nothing.
     pub move_zeros: Signal<In, Bit>,
@@ -189,6 +197,11 @@ pub struct Executor {
     /// registered beside their memories).
     pub cursor_entry_next: Signal<Out, Bits<16>>,
     pub cursor_lane: Signal<Out, Bits<8>>,
+    /// Where OUT is read and which lane the byte banks' multiplexer shows:
+    /// the cursor's, but for a streamed MOVE, whose cursor is at the
+    /// destination: then the mover's source entry and the move pipe's lane.
+    pub source_entry: Signal<Out, Bits<16>>,
+    pub source_lane: Signal<Out, Bits<8>>,
     /// One cycle each: the registered frame byte goes to the cursor's lane
     /// of A, of B, or to these bytes of the bias word.
     pub write_a: Signal<Out, Bit>,
@@ -354,6 +367,11 @@ pub struct Executor {
     /// mover refuses any other).
     is_move: DFF<Bit>,
     move_to_b: DFF<Bit>,
+    /// MOVE's source bank is OUT (with `zeros`, it streams).
+    move_from_out: DFF<Bit>,
+    /// With `memory.mover` (else empty): a streamed MOVE's places, delayed
+    /// to its reads and writes.
+    pipe: Vec<MovePipe>,
     /// MOVE: the byte read, to be written.
     move_byte: DFF<Bits<8>>,
     /// end_entry is past each bank's last entry (A, B, ACC and OUT, bias),
@@ -481,6 +499,7 @@ impl Executor {
             move_to_entry: Default::default(),
             move_to_lane: Default::default(),
             move_last: Default::default(),
+            move_showing_last: Default::default(),
             move_advance: Default::default(),
             move_zeros: Default::default(),
             moving: Default::default(),
@@ -493,6 +512,8 @@ impl Executor {
             snapshot_shift: Default::default(),
             cursor_entry: Default::default(),
             cursor_entry_next: Default::default(),
+            source_entry: Default::default(),
+            source_lane: Default::default(),
             cursor_lane_next: Default::default(),
             write_a_next: Default::default(),
             write_b_next: Default::default(),
@@ -600,6 +621,8 @@ impl Executor {
             is_bank_table: Default::default(),
             is_move: Default::default(),
             move_to_b: Default::default(),
+            move_from_out: Default::default(),
+            pipe: if m.mover { vec![MovePipe::new(1 + usize::from(m.read_data_register), 2 + 2 * usize::from(m.read_data_register))] } else { vec![] },
             move_byte: Default::default(),
             past_a: Default::default(),
             past_b: Default::default(),
@@ -652,7 +675,7 @@ impl Logic for Executor {
         dff_setup!(
             self, clock, state, start_engine_reg, start_requant_reg, start_mover_reg, start_adder_reg, clear_counters_reg, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, len_move, len_add,
             is_bank_table, past_table, write_table_reg,
-            is_move, move_to_b, move_byte,
+            is_move, move_to_b, move_from_out, move_byte,
             frame_ok, op_index, bank_ok, count_zero, refused, refusal, opcode, data_len, bank, last_lane, last_byte, entry_bytes, entry, lane, cursor_byte,
             size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters,
             is_bank_a, is_bank_b, is_bank_acc, is_bank_bias, past_a, past_b, past_acc, past_bias, past_end, write_a_reg, write_b_reg, write_bias_reg,
@@ -826,6 +849,7 @@ impl Logic for Executor {
                 self.is_bank_table.d.next = (self.head.val().get_bits::<8>(8) == 5) & self.has_adder.val();
                 self.is_move.d.next = self.head.val().get_bits::<8>(0) == self.op_move.val();
                 self.move_to_b.d.next = self.head.val().get_bits::<8>(16) == 1;
+                self.move_from_out.d.next = self.head.val().get_bits::<8>(8) == 4;
                 if self.request_ready.val() {
                     self.status.d.next = self.request_status.val();
                     self.opcode.d.next = self.head.val().get_bits::<8>(0);
@@ -1131,6 +1155,24 @@ impl Logic for Executor {
                     self.state.d.next = ExecState::Reply;
                     if self.mover_error.val() == self.st_ok.val() {
                         self.state.d.next = ExecState::MoveFrom;
+                        if self.move_from_out.q.val() | self.move_zeros.val() {
+                            self.state.d.next = ExecState::MoveStream;
+                        }
+                    }
+                }
+            }
+            ExecState::MoveStream => {
+                // A byte a cycle into the pipe (see the streaming below),
+                // up to the last.
+                self.move_advance.next = true;
+                if self.move_showing_last.val() {
+                    self.state.d.next = ExecState::MoveDrain;
+                }
+            }
+            ExecState::MoveDrain => {
+                for u in 0..self.pipe.len() {
+                    if !self.pipe[u].busy.val() {
+                        self.state.d.next = ExecState::Reply;
                     }
                 }
             }
@@ -1259,6 +1301,37 @@ impl Logic for Executor {
         }
         if self.note_error.val() {
             self.last_error.d.next = self.noted_status.val();
+        }
+        // ---- A streamed MOVE (MoveStream, MoveDrain). Each cycle a byte's
+        // source entry addresses OUT; its lane selects the data when it
+        // reaches the lane multiplexer; the byte is captured as it arrives,
+        // and its destination goes to the cursor a cycle later, with the
+        // write flag, as MoveTo's (the byte is then in the frame-byte
+        // register). OUT and the scratchpads are different memories, so
+        // reads and writes overlap.
+        self.source_entry.next = self.entry.q.val();
+        self.source_lane.next = self.lane.q.val();
+        for u in 0..self.pipe.len() {
+            self.pipe[u].clock.next = self.clock.val();
+            self.pipe[u].issue.next = self.state.q.val() == ExecState::MoveStream;
+            self.pipe[u].from_lane.next = self.move_from_lane.val();
+            self.pipe[u].to_entry.next = self.move_to_entry.val();
+            self.pipe[u].to_lane.next = self.move_to_lane.val();
+            self.pipe[u].to_b.next = self.move_to_b.q.val();
+            if (self.state.q.val() == ExecState::MoveStream) | (self.state.q.val() == ExecState::MoveDrain) {
+                self.source_entry.next = self.move_from_entry.val();
+                self.source_lane.next = self.pipe[u].read_lane.val();
+                self.move_byte.d.next = self.lane_u8.val();
+                if self.move_zeros.val() {
+                    self.move_byte.d.next = 0.into();
+                }
+                if self.pipe[u].write.val() {
+                    self.entry.d.next = self.pipe[u].write_entry.val();
+                    self.lane.d.next = self.pipe[u].write_lane.val();
+                    self.write_a_reg.d.next = !self.pipe[u].write_b.val();
+                    self.write_b_reg.d.next = self.pipe[u].write_b.val();
+                }
+            }
         }
         // Next cycle's cursor entry: its flip-flop's input, read after every
         // assignment to it above.

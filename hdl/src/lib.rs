@@ -33,6 +33,7 @@ pub mod kept_register;
 pub mod gemm_engine;
 pub mod multiplier;
 pub mod multiplier18;
+pub mod move_pipe;
 pub mod mover;
 pub mod npu;
 pub mod pe;

@@ -72,6 +72,9 @@ pub struct Mover {
     pub to_lane: Signal<Out, Bits<8>>,
     /// The byte shown is the last (a cycle after it is shown).
     pub last: Signal<Out, Bit>,
+    /// The byte shown is the last, in the cycle it is shown (for a stream
+    /// that takes a byte every cycle).
+    pub showing_last: Signal<Out, Bit>,
     /// One cycle: the byte shown is moved; show the next.
     pub advance: Signal<In, Bit>,
     // ---- The two sides.
@@ -153,6 +156,7 @@ impl Mover {
             to_entry: Default::default(),
             to_lane: Default::default(),
             last: Default::default(),
+            showing_last: Default::default(),
             advance: Default::default(),
             from: Default::default(),
             to: Default::default(),
@@ -240,6 +244,7 @@ impl Logic for Mover {
         self.to_entry.next = self.to.entry.val();
         self.to_lane.next = bit_cast::<8, 6>(self.to.lane.val());
         self.last.next = self.last_reg.q.val();
+        self.showing_last.next = (self.steps_left.q.val() == 1) & (self.runs_left.q.val() == 1);
         self.last_reg.d.next = (self.steps_left.q.val() == 1) & (self.runs_left.q.val() == 1);
         // Each side's end past its bank (a depth is a power of two): the
         // entry's bits from the depth's up are not all 0, or it overflowed.

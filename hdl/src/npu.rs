@@ -506,6 +506,7 @@ impl Logic for Npu {
         self.executor.move_to_entry.next = 0.into();
         self.executor.move_to_lane.next = 0.into();
         self.executor.move_last.next = false;
+        self.executor.move_showing_last.next = false;
         self.executor.move_zeros.next = false;
         for u in 0..self.mover.len() {
             self.mover[u].src_bank.next = self.slots.head.val().get_bits::<8>(self.at_m_src_bank.val().index());
@@ -535,6 +536,7 @@ impl Logic for Npu {
             self.executor.move_to_entry.next = self.mover[u].to_entry.val();
             self.executor.move_to_lane.next = self.mover[u].to_lane.val();
             self.executor.move_last.next = self.mover[u].last.val();
+            self.executor.move_showing_last.next = self.mover[u].showing_last.val();
             self.executor.move_zeros.next = self.mover[u].zeros.val();
         }
 
@@ -677,7 +679,7 @@ impl Logic for Npu {
         }
         for j in 0..self.cols() {
             self.out_mem[j].clock.next = self.clock.val();
-            self.out_mem[j].read_address.next = self.executor.cursor_entry.val();
+            self.out_mem[j].read_address.next = self.executor.source_entry.val();
             for u in 0..self.adder.len() {
                 if self.adder[u].busy.val() {
                     self.out_mem[j].read_address.next = self.adder[u].out_address.val();
@@ -781,7 +783,7 @@ impl Logic for Npu {
         // a few LUTs after the memory's output, or after its register.)
         self.lane_u8.next = 0.into();
         for j in 0..self.cols() {
-            if (self.executor.cursor_lane.val() & self.col_mask.val()).index() == j {
+            if (self.executor.source_lane.val() & self.col_mask.val()).index() == j {
                 if self.executor.bank_b.val() {
                     self.lane_u8.next = self.b_mem.read_data[j].val();
                 } else {
@@ -794,7 +796,7 @@ impl Logic for Npu {
             self.out_read_data[j].d.next = self.out_mem[j].read_data.val();
             self.b_read_data[j].clock.next = self.clock.val();
             self.b_read_data[j].d.next = self.b_mem.read_data[j].val();
-            if (self.executor.cursor_lane.val() & self.col_mask.val()).index() == j {
+            if (self.executor.source_lane.val() & self.col_mask.val()).index() == j {
                 if self.executor.bank_b.val() {
                     self.lane_u8.next = self.b_read_data[j].q.val();
                 } else {
@@ -805,12 +807,12 @@ impl Logic for Npu {
         if self.executor.bank_a.val() {
             self.lane_u8.next = 0.into();
             for i in 0..self.rows() {
-                if (self.executor.cursor_lane.val() & self.row_mask.val()).index() == i {
+                if (self.executor.source_lane.val() & self.row_mask.val()).index() == i {
                     self.lane_u8.next = self.a_mem.read_data[i].val();
                 }
             }
             for i in 0..self.a_read_data.len() {
-                if (self.executor.cursor_lane.val() & self.row_mask.val()).index() == i {
+                if (self.executor.source_lane.val() & self.row_mask.val()).index() == i {
                     self.lane_u8.next = self.a_read_data[i].q.val();
                 }
             }

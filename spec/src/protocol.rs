@@ -503,6 +503,14 @@ impl Move {
         let one = Place::new(0, 1);
         Self { src_bank: src_bank as u8, dst_bank: dst_bank as u8, src, dst, count, runs: 1, src_step: one, src_run: Place::default(), dst_step: one, dst_run: Place::default(), zeros: false }
     }
+
+    /// The device streams it, a byte a cycle: it reads OUT (or nothing)
+    /// and writes a scratchpad, two memories with their own addresses.
+    /// Other MOVEs take 4 cycles a byte, 6 with the read data registered.
+    /// (Timing only: every MOVE does what the device model does.)
+    pub fn streams(&self) -> bool {
+        self.zeros || self.src_bank == Bank::Out as u8
+    }
 }
 
 /// One ADD command: for entry e < `count` and lane j < cols, ACC[dst + e][j]

@@ -160,9 +160,11 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
     Ok(Some(ChainRun { output: out, by_taps, tees, costs }))
 }
 
-/// Device cycles a MOVE takes a byte, about (4, or 6 with the block RAMs'
-/// read data registered).
+/// Device cycles a MOVE takes a byte, about: 4, or 6 with the block RAMs'
+/// read data registered, where it reads a scratchpad; 1 where it streams
+/// (from OUT, or zeros).
 const MOVE_CYCLES_PER_BYTE: f64 = 5.0;
+const STREAMED_CYCLES_PER_BYTE: f64 = 1.0;
 
 /// An item's device cycles spent on MOVEs and on sending the commands the
 /// program memory cannot hold (see [`item_cost`]), to choose between two
@@ -170,7 +172,7 @@ const MOVE_CYCLES_PER_BYTE: f64 = 5.0;
 fn cycles(info: &npu_spec::protocol::Info, steps: &[Step]) -> f64 {
     let cost = item_cost(info, steps);
     let link_cycles_per_byte = info.core_hz as f64 * 10.0 / f64::from(info.baud.max(1));
-    cost.moved as f64 * MOVE_CYCLES_PER_BYTE + cost.unstored(info.program_bytes) as f64 * link_cycles_per_byte
+    (cost.moved - cost.streamed) as f64 * MOVE_CYCLES_PER_BYTE + cost.streamed as f64 * STREAMED_CYCLES_PER_BYTE + cost.unstored(info.program_bytes) as f64 * link_cycles_per_byte
 }
 
 /// Whether a chain whose weights are sent again for every item still

@@ -22,6 +22,9 @@ use std::ops::Range;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct ItemCost {
     pub moved: usize,
+    /// Of those, the bytes a MOVE streams (from OUT, or zeros: a byte a
+    /// cycle; the rest take 4 to 6).
+    pub streamed: usize,
     /// Each convolution's records: one stretch of commands (see
     /// [`crate::program`]), stored only if it fits the program memory.
     pub records: Vec<usize>,
@@ -42,13 +45,19 @@ pub(super) fn item_cost(info: &Info, steps: &[Step]) -> ItemCost {
     let record = |op: Opcode| op.request_len() + 1;
     let scales = 2 * (record(Opcode::Write) + 8 * g.cols);
     let mut cost = ItemCost::default();
-    // (Bytes copied, record bytes.)
-    let moves = |moves: Result<Vec<npu_spec::protocol::Move>, String>| moves.unwrap_or_default().iter().fold((0, 0), |(b, r), m| (b + usize::from(m.count) * usize::from(m.runs), r + record(Opcode::Move)));
+    // (Bytes copied, of them streamed, record bytes.)
+    let moves = |moves: Result<Vec<npu_spec::protocol::Move>, String>| {
+        moves.unwrap_or_default().iter().fold((0, 0, 0), |(b, s, r), m| {
+            let bytes = usize::from(m.count) * usize::from(m.runs);
+            (b + bytes, s + if m.streams() { bytes } else { 0 }, r + record(Opcode::Move))
+        })
+    };
     for step in steps {
         let Step::Conv { c, p, room, places, residual, taps, .. } = step else { continue };
         let pixels = c.rows.output * c.cols.output;
         let Some(t) = taps else {
             cost.moved += (2 * p.weights.rows() + places.len() * c.out_channels) * pixels;
+            cost.streamed += places.len() * c.out_channels * pixels;
             continue;
         };
         let Some(plan) = room.weights.clone().and_then(|w| GemmPlan::taps(g, t.read.map.pixels(), p.weights.rows(), c.out_channels, t.read.map.tile, w)) else { continue };
@@ -70,8 +79,9 @@ pub(super) fn item_cost(info: &Info, steps: &[Step]) -> ItemCost {
         if t.fill == Some(true) {
             all.push(moves(map.padding_moves(Bank::A, 0, g.rows)));
         }
-        for (bytes, r) in all {
+        for (bytes, streamed, r) in all {
             cost.moved += bytes;
+            cost.streamed += streamed;
             records += r;
         }
         cost.records.push(records);
