@@ -309,18 +309,29 @@ fn a_convolution_stays_on_chip_4x4() {
 /// differ by 96 bytes (one run each) differ by 5 cycles a byte, 7 with the
 /// read data registered, from A to B (the cursor goes back and forth: 4 or
 /// 6 to move a byte, 1 for the range check's walk over it), and by 2 from
-/// OUT to A or of zeros (streamed: a byte a cycle, and the walk's). The
+/// OUT, from B to A or of zeros (streamed: a byte a cycle, and the walk's). The
 /// rest cancels, but for where the answer starts against the UART's bit
 /// clock: within a bit time (8 cycles here).
 #[test]
 fn a_move_takes_five_cycles_a_byte_or_seven_registered_and_two_streamed() {
     use npu_spec::protocol::{Counters, Move, Place};
-    for (registered, from, zeros, per_byte) in [(false, Bank::A, false, 4), (true, Bank::A, false, 6), (false, Bank::Out, false, 1), (true, Bank::Out, false, 1), (true, Bank::B, true, 1)] {
+    use Bank::{Out, A, B};
+    let cases = [
+        // (read data registered, from, to, zeros, cycles a byte besides the walk's)
+        (false, A, B, false, 4),
+        (true, A, B, false, 6),
+        (true, B, B, false, 6),
+        (false, Out, A, false, 1),
+        (true, Out, B, false, 1),
+        (false, B, A, false, 1),
+        (true, B, A, false, 1),
+        (true, B, B, true, 1),
+    ];
+    for (registered, from, to, zeros, per_byte) in cases {
         let mut c = config(4);
         c.memory.read_data_register = registered;
         c.memory.mover = true;
         let Some(mut sim) = npu(&c) else { return };
-        let to = if from == Bank::A { Bank::B } else { Bank::A };
         let mut busy = |count: u16| {
             expect(&mut sim, &Request::ClearCounters, Status::Ok);
             let m = Move { zeros, ..Move::run(from, Place::new(0, 0), to, Place::new(0, 0), count) };
@@ -329,6 +340,6 @@ fn a_move_takes_five_cycles_a_byte_or_seven_registered_and_two_streamed() {
         };
         let (short, long) = (busy(32), busy(128));
         let want = 96 * (per_byte + 1);
-        assert!(long - short + 8 > want && long - short < want + 8, "from {from:?} (zeros: {zeros}), registered: {registered}: {} cycles for 96 bytes, want {want}", long - short);
+        assert!(long - short + 8 > want && long - short < want + 8, "from {from:?} to {to:?} (zeros: {zeros}), registered: {registered}: {} cycles for 96 bytes, want {want}", long - short);
     }
 }

@@ -165,6 +165,7 @@ pub struct Executor {
     pub mover_checked: Signal<In, Bit>,
     pub mover_error: Signal<In, Bits<8>>,
     pub move_from_entry: Signal<In, Bits<16>>,
+    pub move_from_entry_next: Signal<In, Bits<16>>,
     pub move_from_lane: Signal<In, Bits<8>>,
     pub move_to_entry: Signal<In, Bits<16>>,
     pub move_to_lane: Signal<In, Bits<8>>,
@@ -202,6 +203,10 @@ pub struct Executor {
     /// destination: then the mover's source entry and the move pipe's lane.
     pub source_entry: Signal<Out, Bits<16>>,
     pub source_lane: Signal<Out, Bits<8>>,
+    /// B's address, and next cycle's: the cursor's, but the mover's source
+    /// for a MOVE streamed from B into A.
+    pub b_entry: Signal<Out, Bits<16>>,
+    pub b_entry_next: Signal<Out, Bits<16>>,
     /// One cycle each: the registered frame byte goes to the cursor's lane
     /// of A, of B, or to these bytes of the bias word.
     pub write_a: Signal<Out, Bit>,
@@ -367,8 +372,10 @@ pub struct Executor {
     /// mover refuses any other).
     is_move: DFF<Bit>,
     move_to_b: DFF<Bit>,
-    /// MOVE's source bank is OUT (with `zeros`, it streams).
+    /// MOVE's source bank is OUT; it is B and the destination A. Either
+    /// streams (and so do zeros).
     move_from_out: DFF<Bit>,
+    move_reads_b: DFF<Bit>,
     /// With `memory.mover` (else empty): a streamed MOVE's places, delayed
     /// to its reads and writes.
     pipe: Vec<MovePipe>,
@@ -495,6 +502,7 @@ impl Executor {
             mover_checked: Default::default(),
             mover_error: Default::default(),
             move_from_entry: Default::default(),
+            move_from_entry_next: Default::default(),
             move_from_lane: Default::default(),
             move_to_entry: Default::default(),
             move_to_lane: Default::default(),
@@ -514,6 +522,8 @@ impl Executor {
             cursor_entry_next: Default::default(),
             source_entry: Default::default(),
             source_lane: Default::default(),
+            b_entry: Default::default(),
+            b_entry_next: Default::default(),
             cursor_lane_next: Default::default(),
             write_a_next: Default::default(),
             write_b_next: Default::default(),
@@ -622,6 +632,7 @@ impl Executor {
             is_move: Default::default(),
             move_to_b: Default::default(),
             move_from_out: Default::default(),
+            move_reads_b: Default::default(),
             pipe: if m.mover { vec![MovePipe::new(1 + usize::from(m.read_data_register), 2 + 2 * usize::from(m.read_data_register))] } else { vec![] },
             move_byte: Default::default(),
             past_a: Default::default(),
@@ -675,7 +686,7 @@ impl Logic for Executor {
         dff_setup!(
             self, clock, state, start_engine_reg, start_requant_reg, start_mover_reg, start_adder_reg, clear_counters_reg, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, len_move, len_add,
             is_bank_table, past_table, write_table_reg,
-            is_move, move_to_b, move_from_out, move_byte,
+            is_move, move_to_b, move_from_out, move_reads_b, move_byte,
             frame_ok, op_index, bank_ok, count_zero, refused, refusal, opcode, data_len, bank, last_lane, last_byte, entry_bytes, entry, lane, cursor_byte,
             size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters,
             is_bank_a, is_bank_b, is_bank_acc, is_bank_bias, past_a, past_b, past_acc, past_bias, past_end, write_a_reg, write_b_reg, write_bias_reg,
@@ -850,6 +861,7 @@ impl Logic for Executor {
                 self.is_move.d.next = self.head.val().get_bits::<8>(0) == self.op_move.val();
                 self.move_to_b.d.next = self.head.val().get_bits::<8>(16) == 1;
                 self.move_from_out.d.next = self.head.val().get_bits::<8>(8) == 4;
+                self.move_reads_b.d.next = (self.head.val().get_bits::<8>(8) == 1) & (self.head.val().get_bits::<8>(16) != 1);
                 if self.request_ready.val() {
                     self.status.d.next = self.request_status.val();
                     self.opcode.d.next = self.head.val().get_bits::<8>(0);
@@ -1155,7 +1167,7 @@ impl Logic for Executor {
                     self.state.d.next = ExecState::Reply;
                     if self.mover_error.val() == self.st_ok.val() {
                         self.state.d.next = ExecState::MoveFrom;
-                        if self.move_from_out.q.val() | self.move_zeros.val() {
+                        if self.move_from_out.q.val() | self.move_reads_b.q.val() | self.move_zeros.val() {
                             self.state.d.next = ExecState::MoveStream;
                         }
                     }
@@ -1336,6 +1348,16 @@ impl Logic for Executor {
         // Next cycle's cursor entry: its flip-flop's input, read after every
         // assignment to it above.
         self.cursor_entry_next.next = self.entry.d.val();
+        self.b_entry.next = self.entry.q.val();
+        self.b_entry_next.next = self.entry.d.val();
+        if self.move_reads_b.q.val() {
+            if (self.state.q.val() == ExecState::MoveStream) | (self.state.q.val() == ExecState::MoveDrain) {
+                self.b_entry.next = self.move_from_entry.val();
+            }
+            if (self.state.d.val() == ExecState::MoveStream) | (self.state.d.val() == ExecState::MoveDrain) {
+                self.b_entry_next.next = self.move_from_entry_next.val();
+            }
+        }
         self.cursor_lane_next.next = self.lane.d.val();
         self.write_a_next.next = self.write_a_reg.d.val();
         self.write_b_next.next = self.write_b_reg.d.val();

@@ -67,6 +67,9 @@ pub struct Mover {
     pub error: Signal<Out, Bits<8>>,
     /// The byte to move, from and to (flip-flops).
     pub from_entry: Signal<Out, Bits<16>>,
+    /// Next cycle's `from_entry` (for B's address copies, when a stream
+    /// reads B).
+    pub from_entry_next: Signal<Out, Bits<16>>,
     pub from_lane: Signal<Out, Bits<8>>,
     pub to_entry: Signal<Out, Bits<16>>,
     pub to_lane: Signal<Out, Bits<8>>,
@@ -152,6 +155,7 @@ impl Mover {
             checked: Default::default(),
             error: Default::default(),
             from_entry: Default::default(),
+            from_entry_next: Default::default(),
             from_lane: Default::default(),
             to_entry: Default::default(),
             to_lane: Default::default(),
@@ -240,6 +244,7 @@ impl Logic for Mover {
         self.error.next = self.error_reg.q.val();
         self.checked_reg.d.next = false;
         self.from_entry.next = self.from.entry.val();
+        self.from_entry_next.next = self.from.entry_next.val();
         self.from_lane.next = bit_cast::<8, 6>(self.from.lane.val());
         self.to_entry.next = self.to.entry.val();
         self.to_lane.next = bit_cast::<8, 6>(self.to.lane.val());

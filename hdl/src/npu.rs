@@ -502,6 +502,7 @@ impl Logic for Npu {
         self.executor.mover_checked.next = false;
         self.executor.mover_error.next = 0.into();
         self.executor.move_from_entry.next = 0.into();
+        self.executor.move_from_entry_next.next = 0.into();
         self.executor.move_from_lane.next = 0.into();
         self.executor.move_to_entry.next = 0.into();
         self.executor.move_to_lane.next = 0.into();
@@ -532,6 +533,7 @@ impl Logic for Npu {
             self.executor.mover_checked.next = self.mover[u].checked.val();
             self.executor.mover_error.next = self.mover[u].error.val();
             self.executor.move_from_entry.next = self.mover[u].from_entry.val();
+            self.executor.move_from_entry_next.next = self.mover[u].from_entry_next.val();
             self.executor.move_from_lane.next = self.mover[u].from_lane.val();
             self.executor.move_to_entry.next = self.mover[u].to_entry.val();
             self.executor.move_to_lane.next = self.mover[u].to_lane.val();
@@ -578,7 +580,7 @@ impl Logic for Npu {
         self.a_mem.clock.next = self.clock.val();
         self.b_mem.clock.next = self.clock.val();
         self.a_mem.address.next = self.executor.cursor_entry.val();
-        self.b_mem.address.next = self.executor.cursor_entry.val();
+        self.b_mem.address.next = self.executor.b_entry.val();
         if self.engine.busy.val() {
             self.a_mem.address.next = self.engine.a_address.val();
             self.b_mem.address.next = self.engine.b_address.val();
@@ -600,14 +602,14 @@ impl Logic for Npu {
         }
         // With `memory.read_data_register` the scratchpads register a copy
         // of the address for each memory, from the next cycle's address.
-        self.unused_next.next = self.executor.cursor_entry_next.val() ^ self.engine.a_address_next.val() ^ self.engine.b_address_next.val() ^ self.engine.acc_read_address_next.val() ^ bit_cast::<16, 1>(self.engine.busy_next.val().into())
+        self.unused_next.next = self.executor.cursor_entry_next.val() ^ self.executor.b_entry_next.val() ^ self.engine.a_address_next.val() ^ self.engine.b_address_next.val() ^ self.engine.acc_read_address_next.val() ^ bit_cast::<16, 1>(self.engine.busy_next.val().into())
             ^ bit_cast::<16, 8>(self.executor.cursor_lane_next.val()) ^ (bit_cast::<16, 1>(self.executor.write_a_next.val().into()) << 8) ^ (bit_cast::<16, 1>(self.executor.write_b_next.val().into()) << 9)
             ^ (bit_cast::<16, 1>(self.executor.start_mover.val().into()) << 10) ^ (bit_cast::<16, 1>(self.executor.move_advance.val().into()) << 11)
             ^ bit_cast::<16, 4>(self.executor.write_table.val()) ^ (bit_cast::<16, 1>(self.executor.bank_table.val().into()) << 4) ^ (bit_cast::<16, 1>(self.executor.start_adder.val().into()) << 5)
             ^ self.adder_unused.val();
         for e in 0..self.a_mem.address_next.len() {
             self.a_mem.address_next[e].next = self.executor.cursor_entry_next.val();
-            self.b_mem.address_next[e].next = self.executor.cursor_entry_next.val();
+            self.b_mem.address_next[e].next = self.executor.b_entry_next.val();
             self.a_mem.write_data_next[e].next = self.frame_byte.d.val();
             self.b_mem.write_data_next[e].next = self.frame_byte.d.val();
             self.a_mem.write_enable_next[e].next = self.executor.write_a_next.val();

@@ -33,6 +33,9 @@ pub struct PlaceWalker {
     pub entry: Signal<Out, Bits<16>>,
     pub lane: Signal<Out, Bits<6>>,
     pub overflow: Signal<Out, Bit>,
+    /// Next cycle's `entry` (for copies of an address registered beside
+    /// a memory).
+    pub entry_next: Signal<Out, Bits<16>>,
     // ---- State.
     /// The place, and the first place of its run.
     place_entry: DFF<Bits<16>>,
@@ -98,6 +101,7 @@ impl Logic for PlaceWalker {
             self.run_start_lane.d.next = self.base_lane.val();
             self.overflow_reg.d.next = false;
         }
+        self.entry_next.next = self.place_entry.d.val();
     }
 }
 

@@ -52,14 +52,14 @@ impl Npu {
         Ok(out)
     }
 
-    /// Fills the padding of `map` with `zero_point`: written into the A
-    /// entry after the map (a WRITE the driver skips when the entry holds
-    /// it), then MOVEd into every padded place.
-    pub fn fill_tap_padding(&mut self, map: &TapMap, zero_point: i8) -> Result<(), DriverError> {
-        let lanes = map.lanes;
-        let zp_entry = map.first_entry + map.entries();
-        self.write_entries(Bank::A, zp_entry, &vec![zero_point as u8; lanes])?;
-        let moves = map.padding_moves(Bank::A, zp_entry * lanes, lanes).map_err(DriverError::Shape)?;
+    /// Fills the padding of `map` with `zero_point`: written into B's
+    /// entry `zp_entry` (a WRITE the driver skips when the entry holds it),
+    /// then MOVEd into every padded place. (From B into A a MOVE streams,
+    /// a byte a cycle; inside A it would take 4 to 6.)
+    pub fn fill_tap_padding(&mut self, map: &TapMap, zero_point: i8, zp_entry: usize) -> Result<(), DriverError> {
+        let lanes = self.info().cols;
+        self.write_entries(Bank::B, zp_entry, &vec![zero_point as u8; lanes])?;
+        let moves = map.padding_moves(Bank::B, zp_entry * lanes, lanes).map_err(DriverError::Shape)?;
         self.move_all(&moves)
     }
 }

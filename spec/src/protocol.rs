@@ -504,12 +504,13 @@ impl Move {
         Self { src_bank: src_bank as u8, dst_bank: dst_bank as u8, src, dst, count, runs: 1, src_step: one, src_run: Place::default(), dst_step: one, dst_run: Place::default(), zeros: false }
     }
 
-    /// The device streams it, a byte a cycle: it reads OUT (or nothing)
-    /// and writes a scratchpad, two memories with their own addresses.
-    /// Other MOVEs take 4 cycles a byte, 6 with the read data registered.
+    /// The device streams it, a byte a cycle: it reads OUT, or B into A,
+    /// or nothing (zeros), so that it reads one memory and writes another,
+    /// each at its own address. Other MOVEs (inside a scratchpad, or from
+    /// A into B) take 4 cycles a byte, 6 with the read data registered.
     /// (Timing only: every MOVE does what the device model does.)
     pub fn streams(&self) -> bool {
-        self.zeros || self.src_bank == Bank::Out as u8
+        self.zeros || self.src_bank == Bank::Out as u8 || (self.src_bank == Bank::B as u8 && self.dst_bank == Bank::A as u8)
     }
 }
 

@@ -64,6 +64,9 @@ pub(super) struct TapStep {
     /// For the map's first reader: whether its padding is filled for every
     /// item (another map shares its place) or for the first alone.
     pub fill: Option<bool>,
+    /// The B entry that holds the zero point the padding is copied from
+    /// (one for every map, above the weights).
+    pub zero_point_entry: usize,
 }
 
 /// Each layer's memory, or `None` when the chain does not fit. With
@@ -133,6 +136,11 @@ pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: b
     if let Some(bottom) = tap_maps.iter().map(|m| m.map.first_entry).min() {
         a_end = bottom;
     }
+    let zero_point_entry = match taps {
+        true => b_end.checked_sub(1)?,
+        false => 0,
+    };
+    b_end -= usize::from(taps);
     for l in layers.clone().filter(|&l| !taps && l != chain.first && !chain.is_shortcut(l)) {
         let Some(c) = conv_at(l) else { continue };
         let map = padded_map(&ConvParams::of(c)?.window, c.input.c, Bank::A, 0);
@@ -187,7 +195,7 @@ pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: b
                     return None;
                 }
                 let tap_step = match tap_maps.iter().find(|m| m.tensor == layer.inputs[0]) {
-                    Some(m) => Some(TapStep { read: TapRead::new(&m.map, &p.window)?, staging: (l == chain.first).then_some(0), fill: (m.reader == l).then_some(m.shared) }),
+                    Some(m) => Some(TapStep { read: TapRead::new(&m.map, &p.window)?, staging: (l == chain.first).then_some(0), fill: (m.reader == l).then_some(m.shared), zero_point_entry }),
                     None if taps => return None,
                     None => None,
                 };

@@ -115,7 +115,7 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
                             // Its map's padding: once, unless another map
                             // takes some of its entries in between.
                             if t.fill.is_some_and(|every| every || n == 0) {
-                                npu.fill_tap_padding(&t.read.map, p.zero_point)?;
+                                npu.fill_tap_padding(&t.read.map, p.zero_point, t.zero_point_entry)?;
                             }
                             let weights_at = room.weights.clone().expect("a chain by taps keeps its weights");
                             npu.conv_taps(&TapConv { read: t.read, host: t.staging.map(|s| (x, s)), weights: &p.weights, weights_at }, q, sink)?

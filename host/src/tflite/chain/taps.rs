@@ -77,7 +77,7 @@ pub(super) fn item_cost(info: &Info, steps: &[Step]) -> ItemCost {
             all.push(moves(map.place_moves(Bank::B, 0, map.channels, g.cols, 0, 0..map.height * map.width, 0..map.channels)));
         }
         if t.fill == Some(true) {
-            all.push(moves(map.padding_moves(Bank::A, 0, g.rows)));
+            all.push(moves(map.padding_moves(Bank::B, t.zero_point_entry * g.cols, g.cols)));
         }
         for (bytes, streamed, r) in all {
             cost.moved += bytes;
