@@ -132,6 +132,9 @@ pub struct Npu {
     /// With program memory: the stretches of commands stored there (see
     /// [`ProgramCache`]).
     programs: Option<ProgramCache>,
+    /// While holding (see [`Npu::hold`]): the commands not sent yet, each
+    /// call's apart, so that each compiles into the stretches it would alone.
+    held: Option<Vec<Vec<Command>>>,
 }
 
 impl Npu {
@@ -164,6 +167,7 @@ impl Npu {
             b: BankShadow::new(info.b_depth, c),
             bias: BankShadow::new(npu_spec::protocol::BIAS_ENTRIES, 4 * c),
             programs: (info.program_bytes > 0).then(|| ProgramCache::new(info.program_bytes)),
+            held: None,
             link,
             info,
         })
@@ -183,6 +187,7 @@ impl Npu {
     /// The client changes what is on chip, so this driver forgets what it
     /// believed was there.
     pub fn relay(&mut self, bytes: &[u8], timeout: std::time::Duration) -> std::io::Result<Vec<u8>> {
+        self.held = None;
         self.forget_on_chip();
         self.link.relay(bytes, timeout)
     }
@@ -251,11 +256,86 @@ impl Npu {
     /// program memory, each stretch of them a program can hold is stored
     /// once and run by a RUN (see [`ProgramCache`]); the answers are the
     /// commands' own either way.
+    /// While holding, commands that answer no data wait, and go with the
+    /// next that does, or at [`Npu::release`].
     fn pipeline(&mut self, commands: &[Command]) -> Result<Vec<Vec<u8>>, LinkError> {
-        let Some(programs) = &mut self.programs else { return self.link.pipeline(commands) };
-        let (sent, what) = programs.compile(commands, self.info.max_request);
-        let answers = self.link.pipeline(&sent)?;
-        Ok(crate::program::expand(&what, answers, commands.len()))
+        let mut calls = match &mut self.held {
+            Some(held) if commands.iter().all(|c| c.answer_bytes == 0) => {
+                held.push(commands.to_vec());
+                return Ok(vec![vec![]; commands.len()]);
+            }
+            Some(held) => std::mem::take(held),
+            None => vec![],
+        };
+        calls.push(commands.to_vec());
+        Ok(self.send(&calls)?.pop().unwrap_or_default())
+    }
+
+    /// Several calls' commands in one pipeline, each call's compiled on its
+    /// own; each call's answers.
+    fn send(&mut self, calls: &[Vec<Command>]) -> Result<Vec<Vec<Vec<u8>>>, LinkError> {
+        let mut sent = vec![];
+        let mut compiled = vec![];
+        for commands in calls {
+            match &mut self.programs {
+                Some(programs) => {
+                    let (these, what) = programs.compile(commands, self.info.max_request);
+                    compiled.push((these.len(), Some(what)));
+                    sent.extend(these);
+                }
+                None => {
+                    compiled.push((commands.len(), None));
+                    sent.extend(commands.iter().cloned());
+                }
+            }
+        }
+        let mut answers = self.link.pipeline(&sent)?.into_iter();
+        Ok(calls
+            .iter()
+            .zip(compiled)
+            .map(|(commands, (n, what))| {
+                let these: Vec<Vec<u8>> = answers.by_ref().take(n).collect();
+                match what {
+                    Some(what) => crate::program::expand(&what, these, commands.len()),
+                    None => these,
+                }
+            })
+            .collect())
+    }
+
+    /// From now on, commands that answer no data (WRITE, GEMM, REQUANT,
+    /// MOVE, ADD) are held and sent together with the next command that
+    /// answers data, or at [`Npu::release`]: one pipeline, with one
+    /// request ahead throughout, where each call alone would wait for its
+    /// last answer before the next call's first request leaves. A failure
+    /// then shows where the held commands are sent.
+    pub fn hold(&mut self) {
+        self.held.get_or_insert_with(Vec::new);
+    }
+
+    /// Sends what is held and stops holding.
+    pub fn release(&mut self) -> Result<(), DriverError> {
+        let result = self.send_held();
+        self.held = None;
+        result
+    }
+
+    /// Stops holding, after a failure: what is held is not sent, and what
+    /// the driver believed of the banks is forgotten with it.
+    pub fn drop_held(&mut self) {
+        if self.held.take().is_some_and(|calls| !calls.is_empty()) {
+            self.forget_on_chip();
+        }
+    }
+
+    /// Sends what is held (holding goes on).
+    fn send_held(&mut self) -> Result<(), DriverError> {
+        let calls = self.held.as_mut().map(std::mem::take).unwrap_or_default();
+        if calls.is_empty() {
+            return Ok(());
+        }
+        let result = self.send(&calls).map(drop).map_err(DriverError::from);
+        self.forget_on_failure(result)
     }
 
     /// One MOVE: bytes copied on chip (see the protocol's MOVE semantics).
@@ -642,6 +722,7 @@ impl Npu {
     }
 
     fn call(&mut self, req: &Request, answer_bytes: usize, work_cycles: u64) -> Result<Vec<u8>, DriverError> {
+        self.send_held()?;
         Ok(self.link.request(req, answer_bytes, work_cycles)?)
     }
 }

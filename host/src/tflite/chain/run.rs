@@ -60,6 +60,16 @@ pub struct ChainRun {
 /// `npu`. `Ok(None)` when it does not fit the device's memories: nothing
 /// was sent.
 pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) -> Result<Option<ChainRun>, DriverError> {
+    let result = run_held(npu, model, chain, x, batch);
+    npu.drop_held();
+    result
+}
+
+/// [`run`], each step's commands held and sent as one pipeline (see
+/// [`Npu::hold`]): a layer's MOVEs, GEMMs and REQUANTs are several calls
+/// of the driver, each of which would otherwise wait for its last answer
+/// (with programs, a RUN's) before the next call's first request leaves.
+fn run_held(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) -> Result<Option<ChainRun>, DriverError> {
     // By taps where every convolution can be and that costs less than by
     // im2col operands.
     let info = npu.info().clone();
@@ -98,6 +108,7 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
     for n in 0..batch {
         for (s, step) in steps.iter().enumerate() {
             let since = mark(npu);
+            npu.hold();
             match step {
                 Step::Conv { c, p, room, input, places, back, residual, shares, taps } => {
                     let sink = match (places.as_slice(), back) {
@@ -154,6 +165,7 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
                     out.extend(f.requantize(&acc));
                 }
             }
+            npu.release()?;
             (costs[s].last_item_device, costs[s].last_item_bytes) = costs[s].add_since(npu, since);
         }
     }
