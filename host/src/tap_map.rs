@@ -116,8 +116,13 @@ impl TapMap {
                 let first = (0..self.phase_rows).find(|&yq| inside(yq)).unwrap_or(self.phase_rows);
                 let end = (first..self.phase_rows).find(|&yq| !inside(yq)).unwrap_or(self.phase_rows);
                 for rows in [0..first, end..self.phase_rows].into_iter().filter(|r| !r.is_empty()) {
+                    // Whole entries, one after another: as runs of about
+                    // the square root of them, since the device walks
+                    // `count + runs` cycles to check a MOVE's range.
                     let at = self.entry(dx, s * rows.start + py, 0) * lanes;
-                    moves.push(fill(at, row_bytes, 1, rows.len(), row_bytes)?);
+                    let entries = rows.len() * self.row_entries();
+                    let per_run = (1..=entries).filter(|&d| entries.is_multiple_of(d) && d * d <= entries).max().unwrap_or(1);
+                    moves.push(fill(at, per_run * lanes, 1, entries / per_run, per_run * lanes)?);
                 }
                 if first == end {
                     continue;
