@@ -860,8 +860,9 @@ impl Logic for Executor {
                 self.is_bank_table.d.next = (self.head.val().get_bits::<8>(8) == 5) & self.has_adder.val();
                 self.is_move.d.next = self.head.val().get_bits::<8>(0) == self.op_move.val();
                 self.move_to_b.d.next = self.head.val().get_bits::<8>(16) == 1;
-                self.move_from_out.d.next = self.head.val().get_bits::<8>(8) == 4;
-                self.move_reads_b.d.next = (self.head.val().get_bits::<8>(8) == 1) & (self.head.val().get_bits::<8>(16) != 1);
+                // (Constant 0 without the mover: nothing of the stream is built.)
+                self.move_from_out.d.next = (self.head.val().get_bits::<8>(8) == 4) & self.has_mover.val();
+                self.move_reads_b.d.next = (self.head.val().get_bits::<8>(8) == 1) & (self.head.val().get_bits::<8>(16) != 1) & self.has_mover.val();
                 if self.request_ready.val() {
                     self.status.d.next = self.request_status.val();
                     self.opcode.d.next = self.head.val().get_bits::<8>(0);
