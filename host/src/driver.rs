@@ -1,14 +1,14 @@
 //! The driver: an NPU behind a link, known from its INFO answer, running
 //! GEMMs of any shape exactly as the reference computes them.
 
-use crate::link::{Command, Link, LinkError, LinkStats, LinkTiming, WorkShares};
+use crate::link::{Command, Link, LinkError, LinkStats, LinkTiming};
 use crate::placement::Placement;
 use crate::plan::{GemmPlan, Geometry};
 use crate::shadow::BankShadow;
 use crate::tap_map::TapRead;
 use crate::program::ProgramCache;
 use crate::transport::Transport;
-use npu_spec::protocol::{record_len, Bank, Counters, Info, LinkHealth, Move, Request, TableAdd, TABLE_ENTRIES, COUNTER_FIELDS, FORMAT_VERSION, INFO_FIELDS, STATUS_FIELDS, FRAME_HEAD, FRAME_TAIL, RESPONSE_HEAD};
+use npu_spec::protocol::{record_len, Bank, Counters, Info, LinkHealth, Move, Request, TableAdd, TABLE_ENTRIES, COUNTER_FIELDS, FORMAT_VERSION, INFO_FIELDS, STATUS_FIELDS};
 use npu_spec::requant::{RequantParams, MAX_SHIFT};
 use npu_spec::Matrix;
 
@@ -135,32 +135,6 @@ pub struct Npu {
     /// While holding (see [`Npu::hold`]): the commands not sent yet, each
     /// call's apart, so that each compiles into the stretches it would alone.
     held: Option<Vec<Vec<Command>>>,
-    /// Every command given so far, sent or held: its estimated work by
-    /// kind, and its frame's and answer's bytes as it stands (see
-    /// [`Npu::planned`]).
-    planned: Planned,
-}
-
-/// Commands' estimated work by kind and bytes on the line, as given (a
-/// stretch the program memory holds crosses the line as a RUN instead).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Planned {
-    pub work: WorkShares,
-    pub bytes: u64,
-}
-
-impl Planned {
-    fn add(&mut self, c: &Command) {
-        self.work.add(c.req.opcode(), c.work_cycles);
-        self.bytes += (c.req.frame().len() + FRAME_HEAD + RESPONSE_HEAD + FRAME_TAIL + c.answer_bytes) as u64;
-    }
-
-    /// What was planned since `before`.
-    pub fn since(&self, before: &Planned) -> Planned {
-        let w = |a: u64, b: u64| a.saturating_sub(b);
-        let (a, b) = (&self.work, &before.work);
-        Planned { work: WorkShares { gemm: w(a.gemm, b.gemm), requant: w(a.requant, b.requant), moves: w(a.moves, b.moves), other: w(a.other, b.other) }, bytes: w(self.bytes, before.bytes) }
-    }
 }
 
 impl Npu {
@@ -194,7 +168,6 @@ impl Npu {
             bias: BankShadow::new(npu_spec::protocol::BIAS_ENTRIES, 4 * c),
             programs: (info.program_bytes > 0).then(|| ProgramCache::new(info.program_bytes)),
             held: None,
-            planned: Planned::default(),
             link,
             info,
         })
@@ -286,7 +259,6 @@ impl Npu {
     /// While holding, commands that answer no data wait, and go with the
     /// next that does, or at [`Npu::release`].
     fn pipeline(&mut self, commands: &[Command]) -> Result<Vec<Vec<u8>>, LinkError> {
-        commands.iter().for_each(|c| self.planned.add(c));
         let mut calls = match &mut self.held {
             Some(held) if commands.iter().all(|c| c.answer_bytes == 0) => {
                 held.push(commands.to_vec());
@@ -339,12 +311,6 @@ impl Npu {
     /// then shows where the held commands are sent.
     pub fn hold(&mut self) {
         self.held.get_or_insert_with(Vec::new);
-    }
-
-    /// The commands given so far (see [`Planned`]): to apportion the time
-    /// of held commands sent together among what they were for.
-    pub fn planned(&self) -> Planned {
-        self.planned
     }
 
     /// Sends what is held and stops holding.
@@ -756,7 +722,6 @@ impl Npu {
     }
 
     fn call(&mut self, req: &Request, answer_bytes: usize, work_cycles: u64) -> Result<Vec<u8>, DriverError> {
-        self.planned.add(&Command::new(req.clone(), answer_bytes, work_cycles));
         self.send_held()?;
         Ok(self.link.request(req, answer_bytes, work_cycles)?)
     }

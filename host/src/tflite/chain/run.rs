@@ -7,7 +7,7 @@ use super::taps::item_cost;
 use super::{add_tables, Chain, ConvParams};
 use crate::conv_by_taps::TapConv;
 use crate::conv_on_chip::{MapSource, Room};
-use crate::driver::{AOperand, DriverError, Npu, Planned, Requant, Sink};
+use crate::driver::{AOperand, DriverError, Npu, Requant, Sink};
 use crate::im2col::FeatureMap;
 use crate::link::DeviceTime;
 use crate::placement::pad_moves;
@@ -65,14 +65,10 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
     result
 }
 
-/// [`run`], its commands held and sent as one pipeline (see
+/// [`run`], each step's commands held and sent as one pipeline (see
 /// [`Npu::hold`]): a layer's MOVEs, GEMMs and REQUANTs are several calls
 /// of the driver, each of which would otherwise wait for its last answer
 /// (with programs, a RUN's) before the next call's first request leaves.
-/// An item's first step (its input's transfer) is sent and measured on
-/// its own; the rest go as one pipeline, ended by the output's READ, and
-/// their device time and bytes are apportioned among the steps by what
-/// their commands were estimated to take (see [`apportion`]).
 fn run_held(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) -> Result<Option<ChainRun>, DriverError> {
     // By taps where every convolution can be and that costs less than by
     // im2col operands.
@@ -110,10 +106,8 @@ fn run_held(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize)
         costs[s].add_since(npu, since);
     }
     for n in 0..batch {
-        let mut since = mark(npu);
-        let mut planned = vec![];
         for (s, step) in steps.iter().enumerate() {
-            let before = npu.planned();
+            let since = mark(npu);
             npu.hold();
             match step {
                 Step::Conv { c, p, room, input, places, back, residual, shares, taps } => {
@@ -171,53 +165,11 @@ fn run_held(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize)
                     out.extend(f.requantize(&acc));
                 }
             }
-            planned.push(npu.planned().since(&before));
-            if s == 0 {
-                npu.release()?;
-                (costs[0].last_item_device, costs[0].last_item_bytes) = costs[0].add_since(npu, since);
-                since = mark(npu);
-            }
-        }
-        npu.release()?;
-        let (now, now_bytes) = mark(npu);
-        for (s, (device, bytes)) in apportion(&now.since(&since.0), now_bytes - since.1, &planned[1..]).into_iter().enumerate() {
-            costs[s + 1].device += device;
-            costs[s + 1].link_bytes += bytes;
-            (costs[s + 1].last_item_device, costs[s + 1].last_item_bytes) = (device, bytes);
+            npu.release()?;
+            (costs[s].last_item_device, costs[s].last_item_bytes) = costs[s].add_since(npu, since);
         }
     }
     Ok(Some(ChainRun { output: out, by_taps, tees, costs }))
-}
-
-/// `device` time and `bytes` on the line, measured for several steps sent
-/// together, shared among them: each kind of work (GEMM, REQUANT, MOVE and
-/// ADD, other) by the steps' estimated cycles of it, the line's time and
-/// bytes by their commands' bytes as given. The shares add up to the whole.
-fn apportion(device: &DeviceTime, bytes: u64, planned: &[Planned]) -> Vec<(DeviceTime, u64)> {
-    // `whole` split by `weights`, the last taking what rounding left.
-    fn split<T: Copy>(whole: T, weights: &[u64], part: impl Fn(T, f64) -> T, less: impl Fn(T, T) -> T) -> Vec<T> {
-        let total: u64 = weights.iter().sum();
-        let mut left = whole;
-        let mut out: Vec<T> = weights.iter().map(|&w| if total == 0 { part(whole, 0.0) } else { part(whole, w as f64 / total as f64) }).collect();
-        for o in &out[..out.len().saturating_sub(1)] {
-            left = less(left, *o);
-        }
-        if let Some(last) = out.last_mut() {
-            *last = left;
-        }
-        out
-    }
-    let time = |whole: std::time::Duration, weight: &dyn Fn(&Planned) -> u64| {
-        let weights: Vec<u64> = planned.iter().map(weight).collect();
-        split(whole, &weights, |d, f| d.mul_f64(f), |a, b| a.saturating_sub(b))
-    };
-    let gemm = time(device.gemm, &|p| p.work.gemm);
-    let requant = time(device.requant, &|p| p.work.requant);
-    let moves = time(device.moves, &|p| p.work.moves);
-    let other = time(device.other, &|p| p.work.other);
-    let link = time(device.link, &|p| p.bytes);
-    let line = split(bytes, &planned.iter().map(|p| p.bytes).collect::<Vec<_>>(), |b, f| (b as f64 * f).round() as u64, |a, b| a.saturating_sub(b));
-    (0..planned.len()).map(|s| (DeviceTime { link: link[s], gemm: gemm[s], requant: requant[s], moves: moves[s], other: other[s] }, line[s])).collect()
 }
 
 /// Device cycles a MOVE takes a byte, about: 4, or 6 with the block RAMs'
@@ -264,32 +216,4 @@ fn fill_padding(npu: &mut Npu, map: &FeatureMap, p: &ConvParams, c: &Conv2d) -> 
     npu.write_entries(Bank::A, zp_entry, &vec![p.zero_point as u8; rows])?;
     let moves = pad_moves(map, &p.window, c.input.h, c.input.w, zp_entry * rows, rows).map_err(DriverError::Shape)?;
     npu.move_all(&moves)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::link::WorkShares;
-    use std::time::Duration;
-
-    #[test]
-    fn apportioned_shares_follow_the_estimates_and_add_up_to_the_whole() {
-        let planned = [
-            Planned { work: WorkShares { gemm: 300, requant: 0, moves: 10, other: 0 }, bytes: 10 },
-            Planned { work: WorkShares { gemm: 100, requant: 50, moves: 0, other: 0 }, bytes: 30 },
-            Planned { work: WorkShares { gemm: 0, requant: 0, moves: 0, other: 0 }, bytes: 0 },
-        ];
-        let ms = Duration::from_millis;
-        let device = DeviceTime { link: ms(8), gemm: ms(4), requant: ms(3), moves: ms(7), other: ms(5) };
-        let shares = apportion(&device, 1001, &planned);
-        assert_eq!(shares[0].0.gemm, ms(3));
-        assert_eq!(shares[1].0.gemm, ms(1));
-        assert_eq!((shares[0].0.link, shares[1].0.link), (ms(2), ms(6)));
-        assert_eq!((shares[0].1, shares[1].1, shares[2].1), (250, 751, 0), "rounded, the last taking what is left");
-        // Work no step planned (other) goes to the last, so nothing is lost.
-        assert_eq!(shares[2].0.other, ms(5));
-        let mut sum = DeviceTime::default();
-        shares.iter().for_each(|s| sum += s.0);
-        assert_eq!(sum.total(), device.total());
-    }
 }

@@ -56,8 +56,10 @@ pub(super) fn item_cost(info: &Info, steps: &[Step]) -> ItemCost {
         let Step::Conv { c, p, room, places, residual, taps, .. } = step else { continue };
         let pixels = c.rows.output * c.cols.output;
         let Some(t) = taps else {
+            // (Map to staging, A into B, does not stream; staging to A,
+            // B into A, and the placements from OUT do.)
             cost.moved += (2 * p.weights.rows() + places.len() * c.out_channels) * pixels;
-            cost.streamed += places.len() * c.out_channels * pixels;
+            cost.streamed += (p.weights.rows() + places.len() * c.out_channels) * pixels;
             continue;
         };
         let Some(plan) = room.weights.clone().and_then(|w| GemmPlan::taps(g, t.read.map.pixels(), p.weights.rows(), c.out_channels, t.read.map.tile, w)) else { continue };
