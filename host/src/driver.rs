@@ -187,7 +187,7 @@ impl Npu {
     /// The client changes what is on chip, so this driver forgets what it
     /// believed was there.
     pub fn relay(&mut self, bytes: &[u8], timeout: std::time::Duration) -> std::io::Result<Vec<u8>> {
-        self.held = None;
+        self.drop_held();
         self.forget_on_chip();
         self.link.relay(bytes, timeout)
     }
@@ -256,6 +256,7 @@ impl Npu {
     /// program memory, each stretch of them a program can hold is stored
     /// once and run by a RUN (see [`ProgramCache`]); the answers are the
     /// commands' own either way.
+    ///
     /// While holding, commands that answer no data wait, and go with the
     /// next that does, or at [`Npu::release`].
     fn pipeline(&mut self, commands: &[Command]) -> Result<Vec<Vec<u8>>, LinkError> {

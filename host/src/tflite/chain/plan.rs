@@ -136,11 +136,12 @@ pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: b
     if let Some(bottom) = tap_maps.iter().map(|m| m.map.first_entry).min() {
         a_end = bottom;
     }
-    let zero_point_entry = match taps {
-        true => b_end.checked_sub(1)?,
-        false => 0,
+    let zero_point_entry = if taps {
+        b_end = b_end.checked_sub(1)?;
+        b_end
+    } else {
+        0
     };
-    b_end -= usize::from(taps);
     for l in layers.clone().filter(|&l| !taps && l != chain.first && !chain.is_shortcut(l)) {
         let Some(c) = conv_at(l) else { continue };
         let map = padded_map(&ConvParams::of(c)?.window, c.input.c, Bank::A, 0);
@@ -161,15 +162,16 @@ pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: b
                     b_end -= entries;
                 }
                 let input = maps.iter().find(|m| m.0 == layer.inputs[0]).map(|m| m.1);
+                let leaves = chain.leaves(model, l);
                 let mut places = vec![];
-                if let Some(&(_, map, reader)) = maps.iter().find(|m| m.0 == chain.leaves(model, l)) {
+                if let Some(&(_, map, reader)) = maps.iter().find(|m| m.0 == leaves) {
                     let next = conv_at(reader)?;
                     places.push(Placement::into_map(&map, &ConvParams::of(next)?.window, next.input.h, next.input.w));
                 }
-                if let Some(m) = tap_maps.iter().find(|m| m.tensor == chain.leaves(model, l)) {
+                if let Some(m) = tap_maps.iter().find(|m| m.tensor == leaves) {
                     places.push(Placement::into_taps(&m.map));
                 }
-                if let Some((_, a0, _)) = pool.filter(|&(p, _, _)| model.layers[p].inputs[0] == chain.leaves(model, l)) {
+                if let Some((_, a0, _)) = pool.filter(|&(p, _, _)| model.layers[p].inputs[0] == leaves) {
                     places.push(Placement::into_blocks(Bank::A, a0, rows, c.rows.output, c.cols.output));
                 }
                 if let Some(k) = chain.adds.iter().position(|a| a.kept == l) {
@@ -177,7 +179,7 @@ pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: b
                 }
                 let back = match chain.tees.iter().position(|&t| t == l) {
                     Some(t) => Back::Tee(t),
-                    None if chain.leaves(model, l) == model.layers[chain.last].output => Back::Output,
+                    None if leaves == model.layers[chain.last].output => Back::Output,
                     None => Back::No,
                 };
                 let residual = match chain.add_after(l) {
