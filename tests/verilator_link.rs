@@ -343,3 +343,52 @@ fn a_move_takes_five_cycles_a_byte_or_seven_registered_and_two_streamed() {
         assert!(long - short + 8 > want && long - short < want + 8, "from {from:?} to {to:?} (zeros: {zeros}), registered: {registered}: {} cycles for 96 bytes, want {want}", long - short);
     }
 }
+
+/// ADD on the Verilated NPU (8x8, read data registered or not): random
+/// tables written over the link, OUT a REQUANT's bytes, then random ADDs,
+/// most in range: each status and every bank equal the device model's.
+/// And its pace, by the device's `busy` counter: a cycle an element and one
+/// more an entry (`(cols + 1)` cycles an entry: 9 here; the adder took 65
+/// before it was pipelined), within a bit time (8 cycles) for where the
+/// answer starts.
+#[test]
+fn add_over_the_link_equals_the_model_at_a_cycle_an_element() {
+    use npu_spec::protocol::{Counters, TableAdd};
+    for registered in [false, true] {
+        let mut c = config(8);
+        c.memory.read_data_register = registered;
+        c.memory.add_tables = 4;
+        let Some(mut sim) = npu(&c) else { return };
+        let mut model = fill(&mut sim, &c, 31);
+        let params = RequantParams { multiplier: 1_318_500_250, shift: 5, zero_point: -3, min: -128, max: 127 };
+        expect(&mut sim, &Request::Write { bank: Bank::Bias, entry: 1, data: params.scale_entries(8) }, Status::Ok);
+        model.set_scale(&params);
+        let count = model.out.len() as u16;
+        let want = model.requant(0, 0, count, &params.output(), false);
+        expect(&mut sim, &Request::Requant { src: 0, dst: 0, count, output: params.output(), bias: false }, want);
+        let mut rng = npu_spec::rng::XorShift::new(77 + u64::from(registered));
+        let words: Vec<u8> = (0..model.table.len()).flat_map(|_| (rng.next_u64() as i32 >> 8).to_le_bytes()).collect();
+        for (i, chunk) in words.chunks(1000).enumerate() {
+            let entry = (i * 250) as u16;
+            let want = model.write(Bank::Table as u8, entry, chunk);
+            expect(&mut sim, &Request::Write { bank: Bank::Table, entry, data: chunk.to_vec() }, want);
+        }
+        let (acc, b) = (model.acc.len() as u64, model.b.len() as u64);
+        for _ in 0..12 {
+            let mut pick = |n: u64| rng.next_u64() % n;
+            let a = TableAdd { src1: pick(acc) as u16, src2: pick(b) as u16, dst: pick(acc) as u16, count: pick(acc / 2) as u16, table1: pick(5) as u8, table2: pick(4) as u8 };
+            let want = model.add(&a);
+            expect(&mut sim, &Request::Add(a), want);
+        }
+        assert_banks_equal(&mut sim, &model);
+        let mut busy = |count: u16| {
+            expect(&mut sim, &Request::ClearCounters, Status::Ok);
+            let a = TableAdd { src1: 0, src2: 0, dst: 0, count, table1: 1, table2: 2 };
+            expect(&mut sim, &Request::Add(a), Status::Ok);
+            Counters::decode(&expect(&mut sim, &Request::Counters, Status::Ok)).unwrap().busy
+        };
+        let (short, long) = (busy(4), busy(28));
+        let want = 24 * 9;
+        assert!(long - short + 8 > want && long - short < want + 8, "registered: {registered}: {} cycles for 24 entries, want {want}", long - short);
+    }
+}

@@ -13,9 +13,10 @@
 //!   and that no range runs past its bank (OUT_OF_RANGE), and say so with
 //!   `done` and `error` when one fails;
 //! - **sum**: an entry's OUT and B bytes are read at once, all lanes; then
-//!   for each lane the two lookups, one after the other through the table
-//!   bank's one read port, and the sum, written to its ACC lane a cycle
-//!   later. Four cycles an element, and one more an entry.
+//!   a lane a cycle, pipelined: its two lookups at once (the TABLE bank is
+//!   kept twice, one copy read for each input), their words a cycle later,
+//!   the sum written to its ACC lane the cycle after. A cycle an element,
+//!   and one more an entry while its bytes are read.
 //!
 //! The request's fields must hold from `start` until `done` (the NPU wires
 //! them to its request register). While `busy`, the adder owns OUT's and
@@ -35,12 +36,11 @@ pub enum AdderState {
     Verdict,
     /// The entry's bytes are being read (OUT's and B's address moved).
     Entry,
-    /// The first lookup's address, then the second's.
-    Lookup1,
-    Lookup2,
-    /// The first table's word arrives; then the second's, and the sum.
-    Take1,
-    Sum,
+    /// A lane's lookups issued each cycle, to the entry's last lane.
+    Stream,
+    /// The last lane's words are read, then summed.
+    Drain1,
+    Drain2,
     /// The last sum is being written.
     Finish,
 }
@@ -76,9 +76,12 @@ pub struct Adder {
     pub lane: Signal<Out, Bits<8>>,
     pub x1: Signal<In, Bits<8>>,
     pub x2: Signal<In, Bits<8>>,
-    /// The table bank's word to read, and the word a cycle later.
+    /// The table bank's read addresses, one a copy (`table1`'s word, then
+    /// `table2`'s), and their words after the next edge.
     pub table_address: Signal<Out, Bits<16>>,
     pub table_data: Signal<In, Bits<32>>,
+    pub table_address2: Signal<Out, Bits<16>>,
+    pub table_data2: Signal<In, Bits<32>>,
     /// ACC's write port: the entry, the word, the lane, and the write
     /// (one cycle), all from flip-flops.
     pub acc_address: Signal<Out, Bits<16>>,
@@ -111,10 +114,17 @@ pub struct Adder {
     left: DFF<Bits<16>>,
     /// The lane in hand.
     lane_reg: DFF<Bits<8>>,
-    /// The table bank's read address.
-    lookup: DFF<Bits<16>>,
-    /// The first table's word.
-    first: DFF<Bits<32>>,
+    /// The table banks' read addresses (stage 1: the lookups).
+    lookup1: DFF<Bits<16>>,
+    lookup2: DFF<Bits<16>>,
+    /// Where stage 1's element goes, and that there is one; then stage
+    /// 2's (its words being read).
+    valid1: DFF<Bit>,
+    entry1: DFF<Bits<16>>,
+    lane1: DFF<Bits<8>>,
+    valid2: DFF<Bit>,
+    entry2: DFF<Bits<16>>,
+    lane2: DFF<Bits<8>>,
     /// ACC's write: entry, word, lane and enable.
     write_entry: DFF<Bits<16>>,
     write_word: DFF<Bits<32>>,
@@ -150,6 +160,8 @@ impl Adder {
             x2: Default::default(),
             table_address: Default::default(),
             table_data: Default::default(),
+            table_address2: Default::default(),
+            table_data2: Default::default(),
             acc_address: Default::default(),
             acc_data: Default::default(),
             acc_lane: Default::default(),
@@ -174,8 +186,14 @@ impl Adder {
             dst_entry: Default::default(),
             left: Default::default(),
             lane_reg: Default::default(),
-            lookup: Default::default(),
-            first: Default::default(),
+            lookup1: Default::default(),
+            lookup2: Default::default(),
+            valid1: Default::default(),
+            entry1: Default::default(),
+            lane1: Default::default(),
+            valid2: Default::default(),
+            entry2: Default::default(),
+            lane2: Default::default(),
             write_entry: Default::default(),
             write_word: Default::default(),
             write_lane: Default::default(),
@@ -190,8 +208,8 @@ impl Logic for Adder {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, end1, end2, end_dst, bad_table, empty, out_entry, b_entry, dst_entry, left, lane_reg, lookup, first,
-            write_entry, write_word, write_lane, write_enable, done_reg, error_reg
+            self, clock, state, end1, end2, end_dst, bad_table, empty, out_entry, b_entry, dst_entry, left, lane_reg, lookup1, lookup2, valid1,
+            entry1, lane1, valid2, entry2, lane2, write_entry, write_word, write_lane, write_enable, done_reg, error_reg
         );
         // ---- Outputs, each a flip-flop.
         self.done.next = self.done_reg.q.val();
@@ -200,13 +218,23 @@ impl Logic for Adder {
         self.busy.next = self.state.q.val() != AdderState::Idle;
         self.out_address.next = self.out_entry.q.val();
         self.b_address.next = self.b_entry.q.val();
-        self.table_address.next = self.lookup.q.val();
+        self.table_address.next = self.lookup1.q.val();
+        self.table_address2.next = self.lookup2.q.val();
         self.acc_address.next = self.write_entry.q.val();
         self.acc_data.next = self.write_word.q.val();
         self.acc_lane.next = self.write_lane.q.val();
         self.acc_write.next = self.write_enable.q.val();
-        self.write_enable.d.next = false;
         self.lane.next = self.lane_reg.q.val();
+        // ---- The pipeline behind the lookups: stage 1 (addresses taken),
+        // stage 2 (words read), the sum into the write registers.
+        self.valid1.d.next = false;
+        self.valid2.d.next = self.valid1.q.val();
+        self.entry2.d.next = self.entry1.q.val();
+        self.lane2.d.next = self.lane1.q.val();
+        self.write_word.d.next = self.table_data.val() + self.table_data2.val();
+        self.write_entry.d.next = self.entry2.q.val();
+        self.write_lane.d.next = self.lane2.q.val();
+        self.write_enable.d.next = self.valid2.q.val();
 
         match self.state.q.val() {
             AdderState::Idle => {
@@ -251,29 +279,17 @@ impl Logic for Adder {
             }
             AdderState::Entry => {
                 // The memories take the entry's address at this edge; its
-                // bytes are there in Lookup1.
-                self.state.d.next = AdderState::Lookup1;
+                // bytes are there in Stream.
+                self.state.d.next = AdderState::Stream;
             }
-            AdderState::Lookup1 => {
-                self.lookup.d.next = (bit_cast::<16, 8>(self.table1.val()) << 8) | bit_cast::<16, 8>(self.x1.val());
-                self.state.d.next = AdderState::Lookup2;
-            }
-            AdderState::Lookup2 => {
-                self.lookup.d.next = (bit_cast::<16, 8>(self.table2.val()) << 8) | bit_cast::<16, 8>(self.x2.val());
-                self.state.d.next = AdderState::Take1;
-            }
-            AdderState::Take1 => {
-                self.first.d.next = self.table_data.val();
-                self.state.d.next = AdderState::Sum;
-            }
-            AdderState::Sum => {
-                // The sum is written next cycle, at this entry and lane.
-                self.write_word.d.next = self.first.q.val() + self.table_data.val();
-                self.write_entry.d.next = self.dst_entry.q.val();
-                self.write_lane.d.next = self.lane_reg.q.val();
-                self.write_enable.d.next = true;
+            AdderState::Stream => {
+                // This lane's two lookups; the sum is written two cycles on.
+                self.lookup1.d.next = (bit_cast::<16, 8>(self.table1.val()) << 8) | bit_cast::<16, 8>(self.x1.val());
+                self.lookup2.d.next = (bit_cast::<16, 8>(self.table2.val()) << 8) | bit_cast::<16, 8>(self.x2.val());
+                self.valid1.d.next = true;
+                self.entry1.d.next = self.dst_entry.q.val();
+                self.lane1.d.next = self.lane_reg.q.val();
                 self.lane_reg.d.next = self.lane_reg.q.val() + 1;
-                self.state.d.next = AdderState::Lookup1;
                 if self.lane_reg.q.val() == self.cols_less_one.val() {
                     self.lane_reg.d.next = 0.into();
                     self.out_entry.d.next = self.out_entry.q.val() + 1;
@@ -282,9 +298,15 @@ impl Logic for Adder {
                     self.left.d.next = self.left.q.val() - 1;
                     self.state.d.next = AdderState::Entry;
                     if self.left.q.val() == 0 {
-                        self.state.d.next = AdderState::Finish;
+                        self.state.d.next = AdderState::Drain1;
                     }
                 }
+            }
+            AdderState::Drain1 => {
+                self.state.d.next = AdderState::Drain2;
+            }
+            AdderState::Drain2 => {
+                self.state.d.next = AdderState::Finish;
             }
             AdderState::Finish => {
                 // The last sum lands at this edge.

@@ -80,9 +80,12 @@ pub struct Npu {
     program_store: Vec<ProgramStore>,
     /// With `memory.add_tables` (else empty): ADD's table adder, and the
     /// TABLE bank it reads (entry e at word e), written and read by the
-    /// cursor like the bias bank.
+    /// cursor like the bias bank; kept twice, so that the adder looks up
+    /// both of an element's inputs in one cycle (the copy is written with
+    /// the bank and read only by the adder).
     adder: Vec<Adder>,
     table_mem: Vec<WordRam>,
+    table_copy: Vec<WordRam>,
     /// The COUNTERS record's counters, in its order, as counters 0..=7 (each
     /// 40 bits or more: over 6 hours of cycles at 48 MHz; the record's bytes
     /// above read 0), and the STATUS record's frame counts as 14 and 15.
@@ -256,6 +259,7 @@ impl Npu {
             adder: (0..usize::from(m.add_tables > 0)).map(|_| Adder::new(config)).collect(),
             // Written only while nothing reads it.
             table_mem: (0..usize::from(m.add_tables > 0)).map(|_| WordRam::new(TABLE_ENTRIES * m.add_tables)).collect(),
+            table_copy: (0..usize::from(m.add_tables > 0)).map(|_| WordRam::new(TABLE_ENTRIES * m.add_tables)).collect(),
             counters: CounterBank::new(rows * cols, m.read_data_register),
             row_mask: k(rows.next_power_of_two() as u64 - 1),
             col_mask: k(cols.next_power_of_two() as u64 - 1),
@@ -370,7 +374,10 @@ impl Npu {
             Bank::Acc => self.acc_mem[lane].poke(entry, u64::from(value).into()),
             Bank::Bias => self.bias_mem.poke(self.bias_word(entry, lane), u64::from(value).into()),
             Bank::Out => self.out_mem[lane].poke(entry, u64::from(value as u8).into()),
-            Bank::Table => self.table_mem[0].poke(entry, u64::from(value).into()),
+            Bank::Table => {
+                self.table_mem[0].poke(entry, u64::from(value).into());
+                self.table_copy[0].poke(entry, u64::from(value).into());
+            }
         }
     }
 
@@ -847,6 +854,12 @@ impl Logic for Npu {
             if self.executor.bank_table.val() {
                 self.lane_u32.next = self.table_mem[u].read_data.val();
             }
+            self.table_copy[u].clock.next = self.clock.val();
+            self.table_copy[u].write_address.next = self.executor.cursor_entry.val();
+            self.table_copy[u].write_data.next = self.frame_word.val();
+            self.table_copy[u].write_bytes.next = self.executor.write_table.val();
+            self.table_copy[u].read_address.next = self.adder[u].table_address2.val();
+            self.adder[u].table_data2.next = self.table_copy[u].read_data.val();
         }
         self.executor.lane_u8.next = self.lane_u8.val();
         self.executor.lane_u32.next = self.lane_u32.val();

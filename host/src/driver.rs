@@ -118,9 +118,9 @@ impl Utilization {
 const MAX_READ_BYTES: usize = 1024;
 /// Cycles the requantizer spends per INT32 element (with margin).
 const REQUANT_CYCLES_PER_ELEMENT: u64 = npu_hdl::requantizer::MAX_CYCLES_PER_ELEMENT;
-/// An ADD's cycles per element at most, for time-outs (the adder takes 4,
+/// An ADD's cycles per element at most, for time-outs (the adder takes 1,
 /// and 1 more an entry).
-const ADD_CYCLES_PER_ELEMENT: u64 = 8;
+const ADD_CYCLES_PER_ELEMENT: u64 = 4;
 
 /// One NPU.
 pub struct Npu {
