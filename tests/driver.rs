@@ -245,3 +245,42 @@ fn held_commands_go_in_order_and_a_refusal_shows_where_they_are_sent() {
     assert!(err.contains("MOVE") || err.contains("range"), "{err}");
     assert!(npu.move_all(&[past_b]).is_err(), "no longer held: refused at once");
 }
+
+/// A mark at the end of each of several held calls (`Npu::mark`) gives
+/// each call's own cost though they went as one pipeline: its bytes are
+/// those of the same call sent alone (its frames and answers), its time
+/// is its own (more than nothing), and the held calls take less time in
+/// all than one by one, which waits for each call's last answer.
+#[test]
+fn marks_measure_each_held_call_as_sent_alone() {
+    use npu_spec::protocol::{Bank, Move, Place, Request};
+    if require(&VERILATOR).is_none() {
+        return;
+    }
+    let mut c = quick_default();
+    c.memory.mover = true;
+    let moves = |k: u16| [Move::run(Bank::A, Place::new(k, 0), Bank::B, Place::new(k, 1), 3), Move::run(Bank::B, Place::new(k, 1), Bank::A, Place::new(k + 1, 0), 3)];
+    let mut parts = vec![];
+    for hold in [false, true] {
+        let mut npu = sim_npu(&c);
+        npu.command(&Request::Write { bank: Bank::A, entry: 0, data: vec![5; 32] }, 0, 100).unwrap();
+        npu.mark();
+        if hold {
+            npu.hold();
+        }
+        for k in 0..4 {
+            npu.move_all(&moves(k)).unwrap();
+            npu.mark();
+        }
+        npu.release().unwrap();
+        let marks = npu.take_marks();
+        assert_eq!(marks.len(), 5, "held: {hold}");
+        let part: Vec<(u64, std::time::Duration)> = marks.windows(2).map(|w| (w[1].bytes_sent + w[1].bytes_received - w[0].bytes_sent - w[0].bytes_received, w[1].time.total() - w[0].time.total())).collect();
+        assert!(part.iter().all(|&(bytes, time)| bytes > 0 && !time.is_zero()), "held: {hold}: {part:?}");
+        parts.push(part);
+    }
+    let bytes = |p: &[(u64, std::time::Duration)]| p.iter().map(|x| x.0).collect::<Vec<_>>();
+    assert_eq!(bytes(&parts[0]), bytes(&parts[1]), "each call's bytes, held or not");
+    let time = |p: &[(u64, std::time::Duration)]| p.iter().map(|x| x.1).sum::<std::time::Duration>();
+    assert!(time(&parts[1]) < time(&parts[0]), "held {:?}, one by one {:?}", time(&parts[1]), time(&parts[0]));
+}

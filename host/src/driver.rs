@@ -135,6 +135,10 @@ pub struct Npu {
     /// While holding (see [`Npu::hold`]): the commands not sent yet, each
     /// call's apart, so that each compiles into the stretches it would alone.
     held: Option<Vec<Vec<Command>>>,
+    /// Marks among them (see [`Npu::mark`]): the calls held before each.
+    held_marks: Vec<usize>,
+    /// The link's stats at each mark reached and not yet taken.
+    reached: Vec<LinkStats>,
 }
 
 impl Npu {
@@ -168,6 +172,8 @@ impl Npu {
             bias: BankShadow::new(npu_spec::protocol::BIAS_ENTRIES, 4 * c),
             programs: (info.program_bytes > 0).then(|| ProgramCache::new(info.program_bytes)),
             held: None,
+            held_marks: vec![],
+            reached: vec![],
             link,
             info,
         })
@@ -272,9 +278,29 @@ impl Npu {
         Ok(self.send(&calls)?.pop().unwrap_or_default())
     }
 
+    /// Marks the end of a part of the work: [`Npu::take_marks`] then gives
+    /// the link's stats (device time, bytes) at that point, once what was
+    /// held before it is answered. While holding, the parts go on one
+    /// pipeline, and each part's cost is still measured, not estimated:
+    /// the time to its last answer from the last answer before it, and the
+    /// bytes of its own frames and answers.
+    pub fn mark(&mut self) {
+        match &self.held {
+            Some(held) if !held.is_empty() => self.held_marks.push(held.len()),
+            _ => self.reached.push(self.link.stats),
+        }
+    }
+
+    /// The link's stats at each mark reached since the last call, in order.
+    pub fn take_marks(&mut self) -> Vec<LinkStats> {
+        std::mem::take(&mut self.reached)
+    }
+
     /// Several calls' commands in one pipeline, each call's compiled on its
     /// own; each call's answers.
     fn send(&mut self, calls: &[Vec<Command>]) -> Result<Vec<Vec<Vec<u8>>>, LinkError> {
+        let before = self.link.stats;
+        let marks = std::mem::take(&mut self.held_marks);
         let mut sent = vec![];
         let mut compiled = vec![];
         for commands in calls {
@@ -290,7 +316,17 @@ impl Npu {
                 }
             }
         }
-        let mut answers = self.link.pipeline(&sent)?.into_iter();
+        let answers = self.link.pipeline(&sent)?;
+        // Each mark's stats: those after the last command sent for the
+        // calls before it.
+        let mut ends = vec![before];
+        let mut count = 0;
+        for (n, _) in &compiled {
+            count += n;
+            ends.push(if count == 0 { before } else { self.link.answered()[count - 1] });
+        }
+        self.reached.extend(marks.iter().map(|&k| ends[k]));
+        let mut answers = answers.into_iter();
         Ok(calls
             .iter()
             .zip(compiled)
@@ -324,6 +360,8 @@ impl Npu {
     /// Stops holding, after a failure: what is held is not sent, and what
     /// the driver believed of the banks is forgotten with it.
     pub fn drop_held(&mut self) {
+        self.held_marks.clear();
+        self.reached.clear();
         if self.held.take().is_some_and(|calls| !calls.is_empty()) {
             self.forget_on_chip();
         }

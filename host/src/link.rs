@@ -2,7 +2,7 @@
 //! answer per request, a time-out on every wait that names the command.
 
 use crate::transport::Transport;
-use npu_spec::protocol::{FrameDecoder, FrameError, Opcode, Request, Status, IDLE_TIMEOUT_BITS, RESPONSE_HEAD};
+use npu_spec::protocol::{FrameDecoder, FrameError, Opcode, Request, Status, FRAME_HEAD, FRAME_TAIL, IDLE_TIMEOUT_BITS, RESPONSE_HEAD};
 use std::time::Duration;
 
 /// Why a command did not get its answer.
@@ -100,6 +100,10 @@ pub struct Link {
     pub slack: Duration,
     /// Requests sent and answered, and bytes each way.
     pub stats: LinkStats,
+    /// `stats` as each command of the last [`Link::pipeline`] was
+    /// answered, in order, its bytes those of the commands' own frames and
+    /// answers so far (a frame sent ahead is the next command's).
+    answered: Vec<LinkStats>,
 }
 
 /// Counts of what the host did over the link.
@@ -158,7 +162,7 @@ impl std::ops::AddAssign for DeviceTime {
 
 impl Link {
     pub fn new(transport: Box<dyn Transport>, timing: LinkTiming) -> Self {
-        Self { transport, decoder: FrameDecoder::new(), decoded: Default::default(), timing, slack: Duration::from_millis(250), stats: LinkStats::default() }
+        Self { transport, decoder: FrameDecoder::new(), decoded: Default::default(), timing, slack: Duration::from_millis(250), stats: LinkStats::default(), answered: vec![] }
     }
 
     pub fn set_timing(&mut self, timing: LinkTiming) {
@@ -233,8 +237,14 @@ impl Link {
     /// command that changes nothing is tried again from that command, as
     /// [`Link::request`] does, when the one sent ahead may run twice too.
     pub fn pipeline(&mut self, commands: &[Command]) -> Result<Vec<Vec<u8>>, LinkError> {
+        self.answered.clear();
         if !self.transport.full_duplex() {
-            return commands.iter().map(|c| self.request(&c.req, c.answer_bytes, c.work_cycles)).collect();
+            let mut answers = vec![];
+            for c in commands {
+                answers.push(self.request(&c.req, c.answer_bytes, c.work_cycles)?);
+                self.answered.push(self.stats);
+            }
+            return Ok(answers);
         }
         // Each frame encoded once: sent, and sized for its time-out.
         let frames: Vec<Vec<u8>> = commands.iter().map(|c| c.req.frame()).collect();
@@ -242,6 +252,9 @@ impl Link {
         let mut sent = 0;
         let mut attempts = 0;
         let mut since = self.transport.now();
+        // The bytes each way of the commands answered so far: their frames
+        // and answers, whichever crossed the line while another was awaited.
+        let mut own = (self.stats.bytes_sent, self.stats.bytes_received);
         while answers.len() < commands.len() {
             let i = answers.len();
             // The command awaited and the one ahead are on their way.
@@ -258,7 +271,11 @@ impl Link {
             since = self.transport.now();
             let result = result.and_then(|payload| self.check_answer(op, c.answer_bytes, payload));
             match result {
-                Ok(data) => answers.push(data),
+                Ok(data) => {
+                    own = (own.0 + frame_bytes as u64, own.1 + (FRAME_HEAD + RESPONSE_HEAD + data.len() + FRAME_TAIL) as u64);
+                    answers.push(data);
+                    self.answered.push(LinkStats { bytes_sent: own.0, bytes_received: own.1, ..self.stats });
+                }
                 Err(e) => {
                     let ahead = (sent > i + 1).then(|| &commands[i + 1]);
                     let lost = matches!(e, LinkError::Timeout { .. } | LinkError::Frame { .. });
@@ -282,6 +299,12 @@ impl Link {
             }
         }
         Ok(answers)
+    }
+
+    /// [`Link::stats`] as each command of the last [`Link::pipeline`] was
+    /// answered (those answered before a failure).
+    pub fn answered(&self) -> &[LinkStats] {
+        &self.answered
     }
 
     /// The answer's data, once its status, opcode and length are checked.

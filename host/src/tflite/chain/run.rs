@@ -36,8 +36,12 @@ fn mark(npu: &Npu) -> (DeviceTime, u64) {
 
 impl StepCost {
     /// Adds what the link counted since `mark` (see [`mark`]), and returns it.
-    fn add_since(&mut self, npu: &Npu, (time, bytes): (DeviceTime, u64)) -> (DeviceTime, u64) {
-        let (now, now_bytes) = mark(npu);
+    fn add_since(&mut self, npu: &Npu, since: (DeviceTime, u64)) -> (DeviceTime, u64) {
+        self.add_between(since, mark(npu))
+    }
+
+    /// Adds what the link counted from one mark to another, and returns it.
+    fn add_between(&mut self, (time, bytes): (DeviceTime, u64), (now, now_bytes): (DeviceTime, u64)) -> (DeviceTime, u64) {
         let (device, link_bytes) = (now.since(&time), now_bytes - bytes);
         self.device += device;
         self.link_bytes += link_bytes;
@@ -65,10 +69,14 @@ pub fn run(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) 
     result
 }
 
-/// [`run`], each step's commands held and sent as one pipeline (see
+/// [`run`], an item's commands held and sent as one pipeline (see
 /// [`Npu::hold`]): a layer's MOVEs, GEMMs and REQUANTs are several calls
-/// of the driver, each of which would otherwise wait for its last answer
-/// (with programs, a RUN's) before the next call's first request leaves.
+/// of the driver, and each layer follows the one before, each of which
+/// would otherwise wait for its last answer (with programs, a RUN's)
+/// before the next's first request leaves. The first step (the input's
+/// transfer) goes on its own, on a quiet line. Each step's time and bytes
+/// are still measured, by a mark at its end (see [`Npu::mark`]): from
+/// the last answer of the step before to its own last answer.
 fn run_held(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize) -> Result<Option<ChainRun>, DriverError> {
     // By taps where every convolution can be and that costs less than by
     // im2col operands.
@@ -106,9 +114,10 @@ fn run_held(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize)
         costs[s].add_since(npu, since);
     }
     for n in 0..batch {
+        let mut since = mark(npu);
+        npu.take_marks();
+        npu.hold();
         for (s, step) in steps.iter().enumerate() {
-            let since = mark(npu);
-            npu.hold();
             match step {
                 Step::Conv { c, p, room, input, places, back, residual, shares, taps } => {
                     let sink = match (places.as_slice(), back) {
@@ -165,8 +174,17 @@ fn run_held(npu: &mut Npu, model: &Model, chain: &Chain, x: &[i8], batch: usize)
                     out.extend(f.requantize(&acc));
                 }
             }
-            npu.release()?;
-            (costs[s].last_item_device, costs[s].last_item_bytes) = costs[s].add_since(npu, since);
+            npu.mark();
+            if s == 0 {
+                npu.release()?;
+                npu.hold();
+            }
+        }
+        npu.release()?;
+        for (cost, at) in costs.iter_mut().zip(npu.take_marks()) {
+            let now = (at.time, at.bytes_sent + at.bytes_received);
+            (cost.last_item_device, cost.last_item_bytes) = cost.add_between(since, now);
+            since = now;
         }
     }
     Ok(Some(ChainRun { output: out, by_taps, tees, costs }))
