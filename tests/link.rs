@@ -645,6 +645,19 @@ fn a_stored_program_runs_as_its_requests_would() {
     assert_eq!(expect(&mut npu, &Request::Run { at: 0, records: 1 }, Status::BadLength), [0, 0]);
     assert_eq!(expect(&mut npu, &Request::Run { at: 1, records: 1 }, Status::UnknownCommand), [0, 0]);
     assert_memory_equals(&npu, &model);
+    // The next record is read while one runs: one of length 0, or one past
+    // the memory's end, is refused all the same, after the record before.
+    let g = Request::Gemm(gemm).record();
+    let end = c.memory.program_bytes;
+    for (at, tail) in [(0, vec![0u8]), (end - g.len() - 2, vec![5, Opcode::Gemm as u8])] {
+        let program = [g.clone(), tail].concat();
+        expect(&mut npu, &Request::Program { at: at as u16, data: program.clone() }, Status::Ok);
+        assert_eq!(model.program(at as u16, &program), Status::Ok);
+        let (status, done) = model.run(at as u16, 2);
+        assert_eq!(done, 1);
+        assert_eq!(expect(&mut npu, &Request::Run { at: at as u16, records: 2 }, status), done.to_le_bytes());
+    }
+    assert_memory_equals(&npu, &model);
 }
 
 /// Without `memory.program_bytes` PROGRAM and RUN are no commands.

@@ -392,3 +392,31 @@ fn add_over_the_link_equals_the_model_at_a_cycle_an_element() {
         assert!(long - short + 8 > want && long - short < want + 8, "registered: {registered}: {} cycles for 24 entries, want {want}", long - short);
     }
 }
+
+/// A RUN's record costs its command's cycles and a few more: the next
+/// record is read while one runs (other than a WRITE), so the header
+/// register takes it whole at the answer. By the device's `busy` counter,
+/// 8 MOVE records more in a RUN against 8 MOVE requests more: 7 cycles
+/// more a record (36 when each record was read after the one before).
+#[test]
+fn a_stored_record_costs_its_command_and_seven_cycles() {
+    use npu_spec::protocol::{Counters, Move, Place};
+    let mut c = config(4);
+    c.memory.mover = true;
+    c.memory.program_bytes = 1024;
+    let Some(mut sim) = npu(&c) else { return };
+    let m = Move { zeros: true, ..Move::run(Bank::B, Place::new(0, 0), Bank::B, Place::new(3, 1), 6) };
+    let program: Vec<u8> = (0..10).flat_map(|_| Request::Move(m).record()).collect();
+    expect(&mut sim, &Request::Program { at: 0, data: program }, Status::Ok);
+    let mut busy = |requests: &[Request]| {
+        expect(&mut sim, &Request::ClearCounters, Status::Ok);
+        for r in requests {
+            expect(&mut sim, r, Status::Ok);
+        }
+        Counters::decode(&expect(&mut sim, &Request::Counters, Status::Ok)).unwrap().busy
+    };
+    let direct = busy(&vec![Request::Move(m); 10]) - busy(&vec![Request::Move(m); 2]);
+    let stored = busy(&[Request::Run { at: 0, records: 10 }]) - busy(&[Request::Run { at: 0, records: 2 }]);
+    let more = (stored as f64 - direct as f64) / 8.0;
+    assert!(more <= 8.0, "a record costs {more} cycles more than its request ({stored} against {direct} for 8)");
+}

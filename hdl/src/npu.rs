@@ -436,6 +436,8 @@ impl Logic for Npu {
         self.executor.reply_done.next = self.sender.done.val();
         self.slots.program_shift.next = false;
         self.slots.program_byte.next = 0.into();
+        self.slots.program_load.next = false;
+        self.slots.program_head.next = 0.into();
         self.executor.note_error.next = false;
         self.executor.noted_status.next = 0.into();
         // With a program store, it stands between: the slots' request and a
@@ -452,6 +454,8 @@ impl Logic for Npu {
             self.slots.answered.next = self.program_store[u].slot_answered.val();
             self.slots.program_shift.next = self.program_store[u].head_shift.val();
             self.slots.program_byte.next = self.program_store[u].head_byte.val();
+            self.slots.program_load.next = self.program_store[u].head_load.val();
+            self.slots.program_head.next = self.program_store[u].next_head.val();
             self.executor.request_ready.next = self.program_store[u].request_ready.val();
             self.executor.request_status.next = self.program_store[u].request_status.val();
             self.executor.length.next = self.program_store[u].request_length.val();

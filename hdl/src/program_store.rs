@@ -16,6 +16,11 @@
 //!   this block takes it as the sender would (a record's answer has no
 //!   data) and goes on to the next record, or stops at the first that is
 //!   not OK. Then RUN's one answer: the status and the records run OK.
+//!   While a record other than a WRITE runs, the next one's length and
+//!   header are read ahead, and the header register takes them whole when
+//!   the record is answered: 2 cycles from one record to the next rather
+//!   than the 31 of reading it then (a WRITE's data comes from the
+//!   program memory, so the record after a WRITE is read after it).
 //!
 //! The executor never sees PROGRAM or RUN, and needs no change to run a
 //! record: a record is a request whose header came from here.
@@ -52,6 +57,24 @@ pub enum ProgramState {
     Done,
 }
 
+/// RUN's read of the next record while the executor runs one (not a WRITE,
+/// whose data the executor reads from the program memory): its length
+/// byte, then its header bytes into `next_reg`, which the slots' header
+/// register takes whole when the record before is answered.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
+pub enum PrefetchState {
+    /// The length byte addressed.
+    Idle,
+    /// The length byte registered.
+    Length,
+    /// The header's bytes addressed, each shifted in a cycle later.
+    Load,
+    /// The last byte shifts in.
+    Last,
+    /// The header is whole in `next_reg`.
+    Ready,
+}
+
 #[derive(LogicBlock)]
 pub struct ProgramStore {
     pub clock: Signal<In, Clock>,
@@ -71,6 +94,10 @@ pub struct ProgramStore {
     /// top (a record's byte, or a zero past its end).
     pub head_shift: Signal<Out, Bit>,
     pub head_byte: Signal<Out, Bits<8>>,
+    /// One cycle: the slots' header register takes `next_head` whole (the
+    /// next record, read ahead).
+    pub head_load: Signal<Out, Bit>,
+    pub next_head: Signal<Out, Bits<208>>,
     // ---- The executor's side: a request (the slots' or a record) in,
     // its answer out.
     pub request_ready: Signal<Out, Bit>,
@@ -129,6 +156,8 @@ pub struct ProgramStore {
     st_unknown: Constant<Bits<8>>,
     program_bytes: Constant<Bits<17>>,
     header_last: Constant<Bits<5>>,
+    /// Where a byte enters the header: its last byte's place.
+    header_top: Constant<Bits<16>>,
     // State.
     state: DFF<ProgramState>,
     /// The request taken is RUN (else PROGRAM).
@@ -160,6 +189,24 @@ pub struct ProgramStore {
     tx_high: DFF<Bit>,
     tx_data: DFF<Bits<8>>,
     tx_valid: DFF<Bit>,
+    /// RUN's read ahead (see PrefetchState): the program memory's byte
+    /// addressed, the next record's payload start and length, its bytes
+    /// still to read and the header byte read now, last cycle's read
+    /// shifting in now, that the record is one to run (not empty, within
+    /// the memory: else the record is read again, and refused, as it
+    /// always was), and its header.
+    pf_state: DFF<PrefetchState>,
+    pf_at: DFF<Bits<16>>,
+    pf_base: DFF<Bits<16>>,
+    pf_len: DFF<Bits<8>>,
+    pf_left: DFF<Bits<8>>,
+    pf_index: DFF<Bits<5>>,
+    pf_shift: DFF<Bit>,
+    pf_shift_byte: DFF<Bit>,
+    pf_ok: DFF<Bit>,
+    next_reg: DFF<Bits<208>>,
+    /// Settle takes the header read ahead (rather than a last shift).
+    taking: DFF<Bit>,
     // Combinational helpers.
     /// The presented request is a checked PROGRAM or RUN.
     intercept: Signal<Local, Bit>,
@@ -173,6 +220,12 @@ pub struct ProgramStore {
     at_plus: Signal<Local, Bits<17>>,
     past_end: Signal<Local, Bit>,
     opcode: Signal<Local, Bits<8>>,
+    /// The program memory's read port is the read ahead's: a record other
+    /// than a WRITE runs, and another follows it.
+    prefetching: Signal<Local, Bit>,
+    /// The byte the read ahead takes: the memory's, or a zero past the
+    /// record's end.
+    pf_byte: Signal<Local, Bits<8>>,
 }
 
 impl ProgramStore {
@@ -193,6 +246,8 @@ impl ProgramStore {
             slot_answered: Default::default(),
             head_shift: Default::default(),
             head_byte: Default::default(),
+            head_load: Default::default(),
+            next_head: Default::default(),
             request_ready: Default::default(),
             request_status: Default::default(),
             request_length: Default::default(),
@@ -234,6 +289,7 @@ impl ProgramStore {
             st_unknown: k(Status::UnknownCommand as u64),
             program_bytes: k(bytes as u64),
             header_last: k(header_bytes as u64 - 1),
+            header_top: k(8 * (header_bytes as u64 - 1)),
             state: Default::default(),
             is_run: Default::default(),
             length_ok: Default::default(),
@@ -251,21 +307,37 @@ impl ProgramStore {
             tx_high: Default::default(),
             tx_data: Default::default(),
             tx_valid: Default::default(),
+            pf_state: Default::default(),
+            pf_at: Default::default(),
+            pf_base: Default::default(),
+            pf_len: Default::default(),
+            pf_left: Default::default(),
+            pf_index: Default::default(),
+            pf_shift: Default::default(),
+            pf_shift_byte: Default::default(),
+            pf_ok: Default::default(),
+            next_reg: Default::default(),
+            taking: Default::default(),
             intercept: Default::default(),
             offset: Default::default(),
             at_plus: Default::default(),
             past_end: Default::default(),
             opcode: Default::default(),
+            prefetching: Default::default(),
+            pf_byte: Default::default(),
         }
     }
 }
 
 impl Logic for ProgramStore {
+    // (hdl_gen takes no match guards.)
+    #[allow(clippy::collapsible_match)]
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, is_run, length_ok, status, at, left, done, src, record_len, load_index, load_left,
-            shift, shift_byte, exec_done, tx_high, tx_data, tx_valid
+            shift, shift_byte, exec_done, tx_high, tx_data, tx_valid, pf_state, pf_at, pf_base, pf_len, pf_left, pf_index,
+            pf_shift, pf_shift_byte, pf_ok, next_reg, taking
         );
         self.program_ram.clock.next = self.clock.val();
         self.opcode.next = self.slot_head.val().get_bits::<8>(0);
@@ -356,6 +428,58 @@ impl Logic for ProgramStore {
         self.exec_done.d.next = false;
         self.tx_valid.d.next = false;
 
+        // ---- RUN's read ahead of the next record (see PrefetchState).
+        self.prefetching.next = (self.state.q.val() == ProgramState::Present) & (self.opcode.val() != self.op_write.val()) & (self.left.q.val() != 1);
+        if self.prefetching.val() {
+            self.program_ram.read_address.next = self.pf_at.q.val();
+        }
+        self.next_head.next = self.next_reg.q.val();
+        self.head_load.next = (self.state.q.val() == ProgramState::Settle) & self.taking.q.val();
+        self.pf_shift.d.next = false;
+        self.pf_byte.next = 0.into();
+        if self.pf_shift_byte.q.val() {
+            self.pf_byte.next = self.program_ram.read_data.val();
+        }
+        if self.pf_shift.q.val() {
+            self.next_reg.d.next = (self.next_reg.q.val() >> 8) | (bit_cast::<208, 8>(self.pf_byte.val()) << self.header_top.val());
+        }
+        match self.pf_state.q.val() {
+            PrefetchState::Idle => {
+                if self.prefetching.val() {
+                    // (The length byte is read at this edge.)
+                    self.pf_at.d.next = self.pf_at.q.val() + 1;
+                    self.pf_base.d.next = self.pf_at.q.val() + 1;
+                    self.pf_state.d.next = PrefetchState::Length;
+                }
+            }
+            PrefetchState::Length => {
+                self.pf_len.d.next = self.program_ram.read_data.val();
+                self.pf_left.d.next = self.program_ram.read_data.val();
+                self.pf_index.d.next = 0.into();
+                self.pf_state.d.next = PrefetchState::Load;
+            }
+            PrefetchState::Load => {
+                self.pf_ok.d.next = (self.pf_len.q.val() != 0) & ((bit_cast::<17, 16>(self.pf_base.q.val()) + bit_cast::<17, 8>(self.pf_len.q.val())) <= self.program_bytes.val());
+                self.pf_shift.d.next = true;
+                self.pf_shift_byte.d.next = self.pf_left.q.val() != 0;
+                if self.pf_left.q.val() != 0 {
+                    self.pf_left.d.next = self.pf_left.q.val() - 1;
+                }
+                self.pf_at.d.next = self.pf_at.q.val() + 1;
+                self.pf_index.d.next = self.pf_index.q.val() + 1;
+                if self.pf_index.q.val() == self.header_last.val() {
+                    self.pf_state.d.next = PrefetchState::Last;
+                }
+            }
+            PrefetchState::Last => {
+                self.pf_state.d.next = PrefetchState::Ready;
+            }
+            _ => {}
+        }
+        if !self.prefetching.val() {
+            self.pf_state.d.next = PrefetchState::Idle;
+        }
+
         match self.state.q.val() {
             ProgramState::Idle => {
                 // (Registered every cycle; taken with the request.)
@@ -438,11 +562,15 @@ impl Logic for ProgramStore {
                 }
             }
             ProgramState::Settle => {
-                // The last byte shifts in.
+                // The last byte shifts in (or the header read ahead is
+                // taken whole).
                 self.state.d.next = ProgramState::SettleCheck;
             }
             ProgramState::SettleCheck => {
                 // The executor's decodes of the header are registered now.
+                // The next record's length byte follows this one's payload.
+                self.taking.d.next = false;
+                self.pf_at.d.next = self.at.q.val() + bit_cast::<16, 8>(self.record_len.q.val());
                 self.state.d.next = ProgramState::Present;
                 if !((self.opcode.val() == self.op_write.val()) | (self.opcode.val() == self.op_gemm.val()) | (self.opcode.val() == self.op_requant.val()) | (self.opcode.val() == self.op_move.val()) | (self.opcode.val() == self.op_add.val())) {
                     self.status.d.next = self.st_unknown.val();
@@ -464,6 +592,13 @@ impl Logic for ProgramStore {
                         self.at.d.next = self.at_plus.val().get_bits::<16>(0);
                         if self.left.q.val() != 1 {
                             self.state.d.next = ProgramState::Fetch;
+                            if (self.pf_state.q.val() == PrefetchState::Ready) & self.pf_ok.q.val() {
+                                // Read ahead: its header is taken in Settle.
+                                self.at.d.next = self.pf_base.q.val();
+                                self.record_len.d.next = self.pf_len.q.val();
+                                self.taking.d.next = true;
+                                self.state.d.next = ProgramState::Settle;
+                            }
                         }
                     }
                 }

@@ -78,6 +78,10 @@ pub struct RequestSlots {
     /// while its RUN is presented; tied low without one).
     pub program_shift: Signal<In, Bit>,
     pub program_byte: Signal<In, Bits<8>>,
+    /// One cycle: the header register takes `program_head` whole (the
+    /// program store's next record, read while the one before ran).
+    pub program_load: Signal<In, Bit>,
+    pub program_head: Signal<In, Bits<208>>,
     /// The payloads: slot s at offsets s * MAX_REQUEST_PAYLOAD...
     frame: Ram<Bits<8>>,
     header_last: Constant<Bits<5>>,
@@ -138,6 +142,8 @@ impl RequestSlots {
             answered: Default::default(),
             program_shift: Default::default(),
             program_byte: Default::default(),
+            program_load: Default::default(),
+            program_head: Default::default(),
             frame: Ram::without_collisions(2 * MAX_REQUEST_PAYLOAD),
             header_last: k(header_bytes as u64 - 1),
             header_top: k(8 * (header_bytes as u64 - 1)),
@@ -230,6 +236,9 @@ impl Logic for RequestSlots {
         }
         if self.program_shift.val() {
             self.head_reg.d.next = (self.head_reg.q.val() >> 8) | (bit_cast::<208, 8>(self.program_byte.val()) << self.header_top.val());
+        }
+        if self.program_load.val() {
+            self.head_reg.d.next = self.program_head.val();
         }
         if self.settling.q.val() != 0 {
             self.settling.d.next = self.settling.q.val() - 1;

@@ -25,8 +25,10 @@ use std::ops::Range;
 /// bytes of framing and answers, about what PROGRAM and RUN add.
 const MIN_STRETCH: usize = 3;
 
-/// Device cycles a record costs besides its command's work: its length
-/// byte and header read from the program memory, and its answer taken.
+/// Device cycles a record costs besides its command's work, at most: its
+/// length byte and header read from the program memory (36 cycles after a
+/// WRITE; 7 after any other record, read while that one ran), and its
+/// answer taken.
 const CYCLES_PER_RECORD: u64 = 48;
 
 /// What the driver knows of the device's program memory.
