@@ -9,8 +9,11 @@
 //!   (below each bank's lanes) and that `count` and `runs` are not 0;
 //! - **walk** to the last byte of the last run (strides are unsigned, so it
 //!   is the farthest of each side): `runs - 1` run strides, then `count - 1`
-//!   steps, a cycle each, with the same adders that serve the bytes (no
-//!   multiplier), and test it against the bank's depth;
+//!   steps, by their binary digits, a cycle a digit: the stride doubled
+//!   each cycle (its lane wrapping once into the entry), added where the
+//!   digit is 1 by the same adders that serve the bytes (no multiplier),
+//!   and test it against the bank's depth. About 2 log2 of the bytes
+//!   cycles, where a cycle a stride took `count + runs`;
 //! - **serve**: `checked` with OK, then the first byte's places; each
 //!   `advance` shows the next, `last` says the byte shown is the last.
 //!
@@ -112,6 +115,17 @@ pub struct Mover {
     runs_left: DFF<Bits<16>>,
     /// The walk's end lies past its bank, on either side.
     past: DFF<Bit>,
+    /// The walk: the digits of `runs - 1`, then of `count - 1`, not yet
+    /// taken (shifted down a cycle); each side's stride times the digit's
+    /// place (run stride, then step), and that a doubling overflowed 16
+    /// entry bits with digits left (the end is then past any bank).
+    walk_digits: DFF<Bits<16>>,
+    from_pow_entry: DFF<Bits<16>>,
+    from_pow_lane: DFF<Bits<6>>,
+    to_pow_entry: DFF<Bits<16>>,
+    to_pow_lane: DFF<Bits<6>>,
+    from_walk_past: DFF<Bit>,
+    to_walk_past: DFF<Bit>,
     checked_reg: DFF<Bit>,
     error_reg: DFF<Bits<8>>,
     last_reg: DFF<Bit>,
@@ -126,6 +140,14 @@ pub struct Mover {
     next_run: Signal<Local, Bit>,
     from_past: Signal<Local, Bit>,
     to_past: Signal<Local, Bit>,
+    /// Each side's walk stride doubled: the lanes' sum, once wrapped, and
+    /// the entries' with its carry (17 bits: the top one an overflow).
+    from_double_lane: Signal<Local, Bits<6>>,
+    from_double_entry: Signal<Local, Bits<17>>,
+    to_double_lane: Signal<Local, Bits<6>>,
+    to_double_entry: Signal<Local, Bits<17>>,
+    /// The walk is under way (the walkers add its strides).
+    walking: Signal<Local, Bit>,
     /// The destination walker's next entry, which nothing reads (the
     /// source's feeds B's address copies): named for Verilator's lint.
     unused_to_entry_next: Signal<Local, Bits<16>>,
@@ -188,6 +210,13 @@ impl Mover {
             steps_left: Default::default(),
             runs_left: Default::default(),
             past: Default::default(),
+            walk_digits: Default::default(),
+            from_pow_entry: Default::default(),
+            from_pow_lane: Default::default(),
+            to_pow_entry: Default::default(),
+            to_pow_lane: Default::default(),
+            from_walk_past: Default::default(),
+            to_walk_past: Default::default(),
             checked_reg: Default::default(),
             error_reg: Default::default(),
             last_reg: Default::default(),
@@ -196,6 +225,11 @@ impl Mover {
             next_run: Default::default(),
             from_past: Default::default(),
             to_past: Default::default(),
+            from_double_lane: Default::default(),
+            from_double_entry: Default::default(),
+            to_double_lane: Default::default(),
+            to_double_entry: Default::default(),
+            walking: Default::default(),
             unused_to_entry_next: Default::default(),
             from_lanes: Default::default(),
             to_lanes: Default::default(),
@@ -213,7 +247,8 @@ impl Logic for Mover {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, from_a, from_b, from_out, to_a, to_b, from_lanes_ok, to_lanes_ok, empty, steps_left, runs_left,
-            past, checked_reg, error_reg, last_reg
+            past, walk_digits, from_pow_entry, from_pow_lane, to_pow_entry, to_pow_lane, from_walk_past, to_walk_past,
+            checked_reg, error_reg, last_reg
         );
         self.from.clock.next = self.clock.val();
         self.to.clock.next = self.clock.val();
@@ -240,6 +275,31 @@ impl Logic for Mover {
         self.to.step_lane.next = self.dst_step_lane.val().get_bits::<6>(0);
         self.to.run_entry.next = self.dst_run_entry.val();
         self.to.run_lane.next = self.dst_run_lane.val().get_bits::<6>(0);
+        // While walking, both strides of each walker are the walk's.
+        self.walking.next = (self.state.q.val() == MoverState::WalkRuns) | (self.state.q.val() == MoverState::WalkSteps);
+        if self.walking.val() {
+            self.from.step_entry.next = self.from_pow_entry.q.val();
+            self.from.step_lane.next = self.from_pow_lane.q.val();
+            self.from.run_entry.next = self.from_pow_entry.q.val();
+            self.from.run_lane.next = self.from_pow_lane.q.val();
+            self.to.step_entry.next = self.to_pow_entry.q.val();
+            self.to.step_lane.next = self.to_pow_lane.q.val();
+            self.to.run_entry.next = self.to_pow_entry.q.val();
+            self.to.run_lane.next = self.to_pow_lane.q.val();
+        }
+        // The walk strides doubled (lanes below `lanes`, so one wrap).
+        self.from_double_lane.next = self.from_pow_lane.q.val() + self.from_pow_lane.q.val();
+        self.from_double_entry.next = bit_cast::<17, 16>(self.from_pow_entry.q.val()) + bit_cast::<17, 16>(self.from_pow_entry.q.val());
+        if self.from_double_lane.val() >= self.from_lanes.val().get_bits::<6>(0) {
+            self.from_double_lane.next = self.from_pow_lane.q.val() + self.from_pow_lane.q.val() - self.from_lanes.val().get_bits::<6>(0);
+            self.from_double_entry.next = bit_cast::<17, 16>(self.from_pow_entry.q.val()) + bit_cast::<17, 16>(self.from_pow_entry.q.val()) + 1;
+        }
+        self.to_double_lane.next = self.to_pow_lane.q.val() + self.to_pow_lane.q.val();
+        self.to_double_entry.next = bit_cast::<17, 16>(self.to_pow_entry.q.val()) + bit_cast::<17, 16>(self.to_pow_entry.q.val());
+        if self.to_double_lane.val() >= self.to_lanes.val().get_bits::<6>(0) {
+            self.to_double_lane.next = self.to_pow_lane.q.val() + self.to_pow_lane.q.val() - self.to_lanes.val().get_bits::<6>(0);
+            self.to_double_entry.next = bit_cast::<17, 16>(self.to_pow_entry.q.val()) + bit_cast::<17, 16>(self.to_pow_entry.q.val()) + 1;
+        }
         self.restart.next = false;
         self.step.next = false;
         self.next_run.next = false;
@@ -310,25 +370,38 @@ impl Logic for Mover {
                     self.error_reg.d.next = self.st_ok.val();
                     self.state.d.next = MoverState::WalkRuns;
                 }
+                // The run strides, for `runs - 1` of them.
+                self.walk_digits.d.next = self.runs.val() - 1;
+                self.from_pow_entry.d.next = self.src_run_entry.val();
+                self.from_pow_lane.d.next = self.src_run_lane.val().get_bits::<6>(0);
+                self.to_pow_entry.d.next = self.dst_run_entry.val();
+                self.to_pow_lane.d.next = self.dst_run_lane.val().get_bits::<6>(0);
+                self.from_walk_past.d.next = false;
+                self.to_walk_past.d.next = false;
             }
             MoverState::WalkRuns => {
-                if self.runs_left.q.val() != 1 {
-                    self.next_run.next = true;
-                    self.runs_left.d.next = self.runs_left.q.val() - 1;
-                } else {
+                // A digit a cycle: a run stride times its place where it
+                // is 1; then the step strides, for `count - 1` of them.
+                if self.walk_digits.q.val() == 0 {
+                    self.walk_digits.d.next = self.count.val() - 1;
+                    self.from_pow_entry.d.next = self.src_step_entry.val();
+                    self.from_pow_lane.d.next = self.src_step_lane.val().get_bits::<6>(0);
+                    self.to_pow_entry.d.next = self.dst_step_entry.val();
+                    self.to_pow_lane.d.next = self.dst_step_lane.val().get_bits::<6>(0);
                     self.state.d.next = MoverState::WalkSteps;
+                } else {
+                    self.next_run.next = self.walk_digits.q.val().get_bit(0);
                 }
             }
             MoverState::WalkSteps => {
-                if self.steps_left.q.val() != 1 {
-                    self.step.next = true;
-                    self.steps_left.d.next = self.steps_left.q.val() - 1;
-                } else {
+                if self.walk_digits.q.val() == 0 {
                     self.state.d.next = MoverState::Past;
+                } else {
+                    self.step.next = self.walk_digits.q.val().get_bit(0);
                 }
             }
             MoverState::Past => {
-                self.past.d.next = self.to_past.val() | (!self.zeros.val() & self.from_past.val());
+                self.past.d.next = self.to_past.val() | self.to_walk_past.q.val() | (!self.zeros.val() & (self.from_past.val() | self.from_walk_past.q.val()));
                 self.state.d.next = MoverState::Verdict;
             }
             MoverState::Verdict => {
@@ -363,6 +436,24 @@ impl Logic for Mover {
             }
             _ => {
                 self.state.d.next = MoverState::Idle;
+            }
+        }
+        // Each walk cycle with digits left: the next digit, the strides
+        // doubled (an overflow with digits still left puts the end past
+        // any bank).
+        if self.walking.val() & (self.walk_digits.q.val() != 0) {
+            self.walk_digits.d.next = self.walk_digits.q.val() >> 1;
+            self.from_pow_entry.d.next = self.from_double_entry.val().get_bits::<16>(0);
+            self.from_pow_lane.d.next = self.from_double_lane.val();
+            self.to_pow_entry.d.next = self.to_double_entry.val().get_bits::<16>(0);
+            self.to_pow_lane.d.next = self.to_double_lane.val();
+            if (self.walk_digits.q.val() >> 1) != 0 {
+                if self.from_double_entry.val().get_bit(16) {
+                    self.from_walk_past.d.next = true;
+                }
+                if self.to_double_entry.val().get_bit(16) {
+                    self.to_walk_past.d.next = true;
+                }
             }
         }
         self.from.restart.next = self.restart.val();

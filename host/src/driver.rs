@@ -472,8 +472,9 @@ impl Npu {
             let shadow = if bank == Bank::A { &mut self.a } else { &mut self.b };
             shadow.forget_range(first, last + 1 - first);
         }
-        // 8 cycles a byte at most, and the range check's walk.
-        let work_cycles = 8 * bytes as u64 + u64::from(m.count) + u64::from(m.runs) + 16;
+        // 8 cycles a byte at most, and the range check's walk (a cycle a
+        // binary digit of count and runs: 34 at most).
+        let work_cycles = 8 * bytes as u64 + 34 + 16;
         Command::new(Request::Move(*m), 0, work_cycles)
     }
 

@@ -117,8 +117,10 @@ impl TapMap {
                 let end = (first..self.phase_rows).find(|&yq| !inside(yq)).unwrap_or(self.phase_rows);
                 for rows in [0..first, end..self.phase_rows].into_iter().filter(|r| !r.is_empty()) {
                     // Whole entries, one after another: as runs of about
-                    // the square root of them, since the device walks
-                    // `count + runs` cycles to check a MOVE's range.
+                    // the square root of them (when the device walked
+                    // `count + runs` cycles to check a MOVE's range, a
+                    // whole region as one run cost a cycle a byte more;
+                    // now it walks their binary digits).
                     let at = self.entry(dx, s * rows.start + py, 0) * lanes;
                     let entries = rows.len() * self.row_entries();
                     let per_run = (1..=entries).filter(|&d| entries.is_multiple_of(d) && d * d <= entries).max().unwrap_or(1);
