@@ -1,6 +1,6 @@
 //! A convolution by shift and accumulate on chip: its input in a tap map
-//! in A (see [`crate::tap_map`]), a GEMM command a kernel tap, the taps
-//! summed in the accumulators, then the requantization and the placements
+//! in A (see [`crate::tap_map`]), a GEMM command a kernel row (its taps'
+//! copies of the map side by side), the rows summed in the accumulators, then the requantization and the placements
 //! of any GEMM. Nothing is staged: the map is the operand.
 
 use crate::driver::{AOperand, DriverError, Npu, Requant, Sink};

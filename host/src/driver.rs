@@ -828,7 +828,7 @@ pub(crate) enum AOperand<'a> {
     Host(&'a Matrix<i8>),
     /// Already in A, built there by MOVEs: M block `mb` at entry `mb * k`.
     OnChip,
-    /// A tap map in A (see [`crate::tap_map`]): a GEMM a tap, M block `mb`
+    /// A tap map in A (see [`crate::tap_map`]): a GEMM a kernel row, M block `mb`
     /// the map's tile `mb`.
     Taps(TapRead),
 }

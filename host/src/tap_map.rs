@@ -1,17 +1,19 @@
 //! A convolution by shift and accumulate: its input map laid out in A so
-//! that each kernel tap is one GEMM command over consecutive A entries, the
-//! taps summed in the accumulators (GEMM's accumulate flag), in place of an
+//! that each kernel row is one GEMM command over consecutive A entries, the
+//! rows summed in the accumulators (GEMM's accumulate flag), in place of an
 //! im2col operand.
 //!
 //! A GEMM tile reads an A entry a step, its lanes the tile's output pixels.
 //! So the map lies transposed, its lanes along x, in copies shifted by each
-//! kernel column: entry (copy `dx`, phase `py`, row `yq`, tile `xt`, channel
-//! `c`), lane i, holds the padded map's value at row `s * yq + py`, column
-//! `s * (xt * tile + i) + dx` (s the stride). Tap (ky, kx) of output tile
-//! t = (oy, xt) then reads copy kx, phase ky % s, row oy + ky / s: entries
-//! `base(ky, kx) + t * C + c`, one step C from each tile to the next, for
-//! every tile of the layer. A convolution is then `kh * kw` GEMM commands
-//! (K = C each) an N block and group of tiles.
+//! kernel column: entry (phase `py`, row `yq`, tile `xt`, copy `dx`,
+//! channel `c`), lane i, holds the padded map's value at row `s * yq + py`,
+//! column `s * (xt * tile + i) + dx` (s the stride). Kernel row ky of
+//! output tile t = (oy, xt) then reads phase ky % s, row oy + ky / s, every
+//! copy: entries `base(ky) + t * kw * C + (kx, c)`, K = kw * C consecutive
+//! entries (the copies side by side, as the filter's taps (kx, c) are), one
+//! step `kw * C` from each tile to the next, for every tile of the layer. A
+//! convolution is then `kh` GEMM commands (K = kw * C each) an N block and
+//! group of tiles.
 //!
 //! The map holds `kw / s` copies of the input where the im2col operand holds
 //! `kh * kw / s²`: a layer's output is placed that many times, a byte a
@@ -65,7 +67,7 @@ impl TapMap {
 
     /// A entries the map takes.
     pub fn entries(&self) -> usize {
-        self.copies * self.stride * self.phase_rows * self.row_entries()
+        self.stride * self.phase_rows * self.row_entries()
     }
 
     /// Output pixels.
@@ -73,15 +75,20 @@ impl TapMap {
         self.out_h * self.tiles_x * self.tile
     }
 
-    /// Entries a padded row of one copy and phase.
+    /// Entries a tile of a padded row takes: its copies' channels.
+    fn tile_entries(&self) -> usize {
+        self.copies * self.channels
+    }
+
+    /// Entries a padded row of a phase takes (every tile and copy).
     fn row_entries(&self) -> usize {
-        self.tiles_x * self.channels
+        self.tiles_x * self.tile_entries()
     }
 
     /// The entry of copy `dx`, padded row `y`, tile `xt`, channel 0.
     fn entry(&self, dx: usize, y: usize, xt: usize) -> usize {
         let s = self.stride;
-        self.first_entry + ((dx * s + y % s) * self.phase_rows + y / s) * self.row_entries() + xt * self.channels
+        self.first_entry + ((y % s) * self.phase_rows + y / s) * self.row_entries() + xt * self.tile_entries() + dx * self.channels
     }
 
     /// The padded column lane `i` of tile `xt` in copy `dx` holds.
@@ -109,26 +116,24 @@ impl TapMap {
             Ok(Move { src_bank: bank as u8, dst_bank: Bank::A as u8, src: zp, dst: place(dst, lanes)?, count: u16_of(count, "bytes")?, runs: u16_of(runs, "runs")?, src_step: Place::default(), src_run: Place::default(), dst_step: place(step, lanes)?, dst_run: place(run, lanes)?, zeros: false })
         };
         let mut moves = vec![];
-        for dx in 0..self.copies {
-            for py in 0..s {
-                // The phase's rows inside the input: one stretch.
-                let inside = |yq: usize| (s * yq + py).checked_sub(self.pad_top).is_some_and(|y| y < self.height);
-                let first = (0..self.phase_rows).find(|&yq| inside(yq)).unwrap_or(self.phase_rows);
-                let end = (first..self.phase_rows).find(|&yq| !inside(yq)).unwrap_or(self.phase_rows);
-                for rows in [0..first, end..self.phase_rows].into_iter().filter(|r| !r.is_empty()) {
-                    // Whole entries, one after another: as runs of about
-                    // the square root of them (when the device walked
-                    // `count + runs` cycles to check a MOVE's range, a
-                    // whole region as one run cost a cycle a byte more;
-                    // now it walks their binary digits).
-                    let at = self.entry(dx, s * rows.start + py, 0) * lanes;
-                    let entries = rows.len() * self.row_entries();
-                    let per_run = (1..=entries).filter(|&d| entries.is_multiple_of(d) && d * d <= entries).max().unwrap_or(1);
-                    moves.push(fill(at, per_run * lanes, 1, entries / per_run, per_run * lanes)?);
-                }
-                if first == end {
-                    continue;
-                }
+        for py in 0..s {
+            // The phase's rows inside the input: one stretch.
+            let inside = |yq: usize| (s * yq + py).checked_sub(self.pad_top).is_some_and(|y| y < self.height);
+            let first = (0..self.phase_rows).find(|&yq| inside(yq)).unwrap_or(self.phase_rows);
+            let end = (first..self.phase_rows).find(|&yq| !inside(yq)).unwrap_or(self.phase_rows);
+            for rows in [0..first, end..self.phase_rows].into_iter().filter(|r| !r.is_empty()) {
+                // Whole entries, one after another (every copy): as runs
+                // of about the square root of them (a MOVE's count and
+                // runs each take 16 bits).
+                let at = self.entry(0, s * rows.start + py, 0) * lanes;
+                let entries = rows.len() * self.row_entries();
+                let per_run = (1..=entries).filter(|&d| entries.is_multiple_of(d) && d * d <= entries).max().unwrap_or(1);
+                moves.push(fill(at, per_run * lanes, 1, entries / per_run, per_run * lanes)?);
+            }
+            if first == end {
+                continue;
+            }
+            for dx in 0..self.copies {
                 for xt in 0..self.tiles_x {
                     let kept = self.lanes_in(dx, xt, &(0..self.width));
                     for i in (0..self.tile).filter(|i| !kept.contains(i)) {
@@ -240,29 +245,26 @@ impl TapRead {
     /// pixels each, in row-major order) for the N block whose B panel (the
     /// filter's K = (ky, kx, c) steps) starts at `b_entry` and has `n`
     /// columns, its sums in the accumulators from `acc_entry` on, a pixel an
-    /// entry: a command a tap, each but the first adding to the sums.
+    /// entry: a command a kernel row (K = kw * C: its taps' copies lie side
+    /// by side), each but the first adding to the sums.
     pub fn gemms(&self, tiles: Range<usize>, b_entry: usize, acc_entry: usize, n: usize) -> Vec<GemmTile> {
         let (m, c) = (self.map, self.map.channels);
-        let mut out = vec![];
-        for ky in 0..self.kernel_h {
-            for kx in 0..self.kernel_w {
-                let tap = ky * self.kernel_w + kx;
-                out.push(GemmTile {
-                    a_entry: (m.entry(self.dx + kx, self.dy + ky, 0) + tiles.start * c) as u16,
-                    b_entry: (b_entry + tap * c) as u16,
-                    acc_entry: acc_entry as u16,
-                    m: m.tile as u8,
-                    n: n as u8,
-                    k: c as u16,
-                    accumulate: tap > 0,
-                    tiles: tiles.len() as u16,
-                    a_step: c as u16,
-                    b_step: 0,
-                    acc_step: m.tile as u16,
-                });
-            }
-        }
-        out
+        let k = self.kernel_w * c;
+        (0..self.kernel_h)
+            .map(|ky| GemmTile {
+                a_entry: (m.entry(self.dx, self.dy + ky, 0) + tiles.start * m.tile_entries()) as u16,
+                b_entry: (b_entry + ky * k) as u16,
+                acc_entry: acc_entry as u16,
+                m: m.tile as u8,
+                n: n as u8,
+                k: k as u16,
+                accumulate: ky > 0,
+                tiles: tiles.len() as u16,
+                a_step: m.tile_entries() as u16,
+                b_step: 0,
+                acc_step: m.tile as u16,
+            })
+            .collect()
     }
 }
 
@@ -377,7 +379,7 @@ mod tests {
     }
 
     #[test]
-    fn a_3x3_same_convolution_is_nine_accumulated_gemms() {
+    fn a_3x3_same_convolution_is_three_accumulated_gemms() {
         // 8 x 8 x 3 on 4 lanes: two tiles a row.
         check(4, (8, 8, 3), window(3, 1, 1, 8, 8), &[window(3, 1, 1, 8, 8)], 3);
         // A row narrower than the lanes: a tile is the row.
@@ -405,7 +407,7 @@ mod tests {
         assert!(TapRead::new(&map, &window(3, 2, 1, 4, 4)).is_none(), "more padding than the map");
         assert!(TapRead::new(&map, &window(5, 2, 0, 4, 4)).is_none(), "a wider kernel");
         // Three copies of the 8 x 8 x 6 map's 9 padded rows (5 a phase, 2
-        // phases), one tile a row: 3 * 2 * 5 * 6 entries.
+        // phases), one tile a row: 2 * 5 * 3 * 6 entries.
         assert_eq!(map.entries(), 180);
     }
 }

@@ -21,7 +21,7 @@ pub enum Place {
     /// On the NPU, chained: its input came from the layer before, or its
     /// output went to the layer after, on chip (see `tflite::chain`).
     NpuChained,
-    /// Chained, a convolution by taps: a GEMM a kernel tap over its input
+    /// Chained, a convolution by taps: a GEMM a kernel row over its input
     /// map laid out in A (see `tap_map`), no im2col operand.
     NpuByTaps,
     /// GEMM on the NPU, its INT32 sums requantized on the host (a scale

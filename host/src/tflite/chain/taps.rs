@@ -64,7 +64,7 @@ pub(super) fn item_cost(info: &Info, steps: &[Step]) -> ItemCost {
         };
         let Some(plan) = room.weights.clone().and_then(|w| GemmPlan::taps(g, t.read.map.pixels(), p.weights.rows(), c.out_channels, t.read.map.tile, w)) else { continue };
         let groups = plan.groups();
-        let mut records = groups.len() * (t.read.kernel_h * t.read.kernel_w * record(Opcode::Gemm) + scales + record(Opcode::Requant) + residual.map_or(0, |_| scales + record(Opcode::Add) + record(Opcode::Requant)));
+        let mut records = groups.len() * (t.read.kernel_h * record(Opcode::Gemm) + scales + record(Opcode::Requant) + residual.map_or(0, |_| scales + record(Opcode::Add) + record(Opcode::Requant)));
         let mut all = vec![];
         for placed in places {
             let lanes = if placed.bank == Bank::A { g.rows } else { g.cols };
