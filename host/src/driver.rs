@@ -303,12 +303,18 @@ impl Npu {
         let marks = std::mem::take(&mut self.held_marks);
         let mut sent = vec![];
         let mut compiled = vec![];
-        for commands in calls {
+        // The end of the last RUN sent, while it is the last command: a
+        // call's first RUN whose records follow its joins it (one RUN, one
+        // answer), unless a mark lies between the calls.
+        let mut run_end = None;
+        for (c, commands) in calls.iter().enumerate() {
             match &mut self.programs {
                 Some(programs) => {
-                    let (these, what) = programs.compile(commands, self.info.max_request);
-                    compiled.push((these.len(), Some(what)));
-                    sent.extend(these);
+                    let (these, mut what) = programs.compile(commands, self.info.max_request);
+                    let joinable = if c > 0 && !marks.contains(&c) { run_end } else { None };
+                    let (n, end) = crate::program::append_joined(programs, &mut sent, joinable, these, &mut what);
+                    run_end = end;
+                    compiled.push((n, Some(what)));
                 }
                 None => {
                     compiled.push((commands.len(), None));

@@ -43,6 +43,8 @@ pub struct ProgramCache {
     seen: HashSet<u64>,
     /// Bytes of stretches that did not fit since a stored one last ran.
     missed: usize,
+    /// Each stored stretch's bytes, by where it starts.
+    lengths: HashMap<u16, usize>,
 }
 
 /// What each command as sent stands for, in order.
@@ -59,7 +61,7 @@ pub enum Sent {
 impl ProgramCache {
     /// A program memory of `capacity` bytes whose contents are unknown.
     pub fn new(capacity: usize) -> Self {
-        Self { capacity, top: 0, stored: HashMap::new(), seen: HashSet::new(), missed: 0 }
+        Self { capacity, top: 0, stored: HashMap::new(), seen: HashSet::new(), missed: 0, lengths: HashMap::new() }
     }
 
     /// The device's program memory is no longer known (another client
@@ -67,6 +69,7 @@ impl ProgramCache {
     pub fn forget(&mut self) {
         self.top = 0;
         self.stored.clear();
+        self.lengths.clear();
         self.missed = 0;
     }
 
@@ -136,6 +139,7 @@ impl ProgramCache {
                         what.push(Sent::Program);
                     }
                     self.top += bytes.len();
+                    self.lengths.insert(at as u16, bytes.len());
                     self.stored.insert(bytes, at as u16);
                     at as u16
                 }
@@ -151,6 +155,49 @@ impl ProgramCache {
         }
         (sent, what)
     }
+}
+
+impl ProgramCache {
+    /// The byte after the stored stretch that starts at `at`.
+    pub fn stretch_end(&self, at: u16) -> Option<usize> {
+        self.lengths.get(&at).map(|len| usize::from(at) + len)
+    }
+}
+
+/// Appends `these` (one call's commands, compiled, and what each stands
+/// for) to `sent`, whose last command's RUN (if it is one) ends at
+/// `run_end`: a first RUN of `these` whose records follow that one's in
+/// the program memory joins it, one RUN and one answer rather than two.
+/// Returns the commands appended and the end of the last RUN sent.
+pub fn append_joined(cache: &ProgramCache, sent: &mut Vec<Command>, run_end: Option<usize>, mut these: Vec<Command>, what: &mut Vec<Sent>) -> (usize, Option<usize>) {
+    let mut end = run_end;
+    if let (Some(e), Some(Command { req: Request::Run { at, records }, work_cycles, shares, .. })) = (run_end, these.first()) {
+        let stretch = cache.stretch_end(*at);
+        if let (Some(Command { req: Request::Run { records: before, .. }, work_cycles: before_cycles, shares: before_shares, .. }), Some(stretch)) = (sent.last_mut(), stretch) {
+            if usize::from(*at) == e && u32::from(*before) + u32::from(*records) <= u32::from(u16::MAX) {
+                *before += *records;
+                *before_cycles += *work_cycles;
+                if let (Some(b), Some(s)) = (before_shares.as_mut(), shares) {
+                    b.gemm += s.gemm;
+                    b.requant += s.requant;
+                    b.moves += s.moves;
+                    b.other += s.other;
+                }
+                end = Some(stretch);
+                these.remove(0);
+                what.remove(0);
+            }
+        }
+    }
+    let n = these.len();
+    if let Some(last) = these.last() {
+        end = match last.req {
+            Request::Run { at, .. } => cache.stretch_end(at),
+            _ => None,
+        };
+    }
+    sent.extend(these);
+    (n, end)
 }
 
 fn hash(bytes: &[u8]) -> u64 {
@@ -270,6 +317,45 @@ mod tests {
         assert_eq!(what, [Sent::Run(0..4), Sent::Command(4)]);
         assert!(line_bytes(&again) < line_bytes(&commands) / 2, "{} vs {}", line_bytes(&again), line_bytes(&commands));
         run(&mut on_device, &again);
+    }
+
+    #[test]
+    fn two_calls_stretches_stored_one_after_the_other_run_as_one_run() {
+        let c = config();
+        let mut cache = ProgramCache::new(c.memory.program_bytes);
+        let (first, second) = (layer(4)[..4].to_vec(), layer(8)[..4].to_vec());
+        // Sent as they are, then stored one after the other.
+        for _ in 0..2 {
+            cache.compile(&first, 1024);
+            cache.compile(&second, 1024);
+        }
+        let mut sent = vec![];
+        let (these, mut what) = cache.compile(&first, 1024);
+        let (n, end) = append_joined(&cache, &mut sent, None, these, &mut what);
+        assert_eq!((n, what.len()), (1, 1));
+        let (these, mut what) = cache.compile(&second, 1024);
+        let (n, _) = append_joined(&cache, &mut sent, end, these, &mut what);
+        assert_eq!((n, what.len(), sent.len()), (0, 0, 1), "the second RUN joins the first");
+        assert!(matches!(sent[0].req, Request::Run { at: 0, records: 8 }), "{:?}", sent[0].req);
+        // The same effect as the commands one by one.
+        let mut on_device = DeviceModel::new(&c);
+        on_device.b[0] = vec![1, 2, 3, 4];
+        on_device.b[1] = vec![5, 6, 7, 8];
+        let mut direct = on_device.clone();
+        // Store them on the model as the cache did, then run the joined RUN.
+        let bytes: Vec<u8> = first.iter().chain(&second).flat_map(|c| c.req.record()).collect();
+        assert_eq!(on_device.program(0, &bytes), Status::Ok);
+        run(&mut on_device, &sent);
+        for cmd in first.iter().chain(&second) {
+            let status = match &cmd.req {
+                Request::Move(m) => direct.move_bytes(m),
+                Request::Gemm(t) => direct.gemm(t),
+                Request::Write { bank, entry, data } => direct.write(*bank as u8, *entry, data),
+                _ => unreachable!(),
+            };
+            assert_eq!(status, Status::Ok);
+        }
+        assert_eq!(on_device, DeviceModel { program: on_device.program.clone(), ..direct });
     }
 
     #[test]

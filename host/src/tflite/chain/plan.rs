@@ -136,8 +136,11 @@ pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: b
     if let Some(bottom) = tap_maps.iter().map(|m| m.map.first_entry).min() {
         a_end = bottom;
     }
+    // Each map's zero point in an entry of its own: one entry for all was
+    // written again wherever the next map's zero point differed, a WRITE
+    // on the line every item.
     let zero_point_entry = if taps {
-        b_end = b_end.checked_sub(1)?;
+        b_end = b_end.checked_sub(tap_maps.len().max(1))?;
         b_end
     } else {
         0
@@ -196,8 +199,8 @@ pub(super) fn plan<'a>(info: &Info, model: &'a Model, chain: &Chain, resident: b
                 if places.len() > 2 || (places.len() == 2 && back != Back::No) {
                     return None;
                 }
-                let tap_step = match tap_maps.iter().find(|m| m.tensor == layer.inputs[0]) {
-                    Some(m) => Some(TapStep { read: TapRead::new(&m.map, &p.window)?, staging: (l == chain.first).then_some(0), fill: (m.reader == l).then_some(m.shared), zero_point_entry }),
+                let tap_step = match tap_maps.iter().enumerate().find(|(_, m)| m.tensor == layer.inputs[0]) {
+                    Some((i, m)) => Some(TapStep { read: TapRead::new(&m.map, &p.window)?, staging: (l == chain.first).then_some(0), fill: (m.reader == l).then_some(m.shared), zero_point_entry: zero_point_entry + i }),
                     None if taps => return None,
                     None => None,
                 };
