@@ -13,10 +13,11 @@
 //!   and that no range runs past its bank (OUT_OF_RANGE), and say so with
 //!   `done` and `error` when one fails;
 //! - **sum**: an entry's OUT and B bytes are read at once, all lanes; then
-//!   a lane a cycle, pipelined: its two lookups at once (the TABLE bank is
-//!   kept twice, one copy read for each input), their words a cycle later,
-//!   the sum written to its ACC lane the cycle after. A cycle an element,
-//!   and one more an entry while its bytes are read.
+//!   two lanes a cycle (an even lane and the odd one beside it), pipelined:
+//!   each lane's two lookups at once (the TABLE bank is kept four times,
+//!   one copy for each input of each lane), their words a cycle later, the
+//!   sums written to their ACC lanes the cycle after. Half a cycle an
+//!   element, and one more an entry while its bytes are read.
 //!
 //! The request's fields must hold from `start` until `done` (the NPU wires
 //! them to its request register). While `busy`, the adder owns OUT's and
@@ -76,20 +77,36 @@ pub struct Adder {
     pub lane: Signal<Out, Bits<8>>,
     pub x1: Signal<In, Bits<8>>,
     pub x2: Signal<In, Bits<8>>,
+    /// The odd lane beside it, and its bytes (0 past the last lane).
+    pub lane_odd: Signal<Out, Bits<8>>,
+    pub x1_odd: Signal<In, Bits<8>>,
+    pub x2_odd: Signal<In, Bits<8>>,
     /// The table bank's read addresses, one a copy (`table1`'s word, then
     /// `table2`'s), and their words after the next edge.
     pub table_address: Signal<Out, Bits<16>>,
     pub table_data: Signal<In, Bits<32>>,
     pub table_address2: Signal<Out, Bits<16>>,
     pub table_data2: Signal<In, Bits<32>>,
+    /// The odd lane's: `table1`'s word and `table2`'s, from two more copies.
+    pub table_address3: Signal<Out, Bits<16>>,
+    pub table_data3: Signal<In, Bits<32>>,
+    pub table_address4: Signal<Out, Bits<16>>,
+    pub table_data4: Signal<In, Bits<32>>,
     /// ACC's write port: the entry, the word, the lane, and the write
     /// (one cycle), all from flip-flops.
     pub acc_address: Signal<Out, Bits<16>>,
     pub acc_data: Signal<Out, Bits<32>>,
     pub acc_lane: Signal<Out, Bits<8>>,
     pub acc_write: Signal<Out, Bit>,
+    /// The odd lane's word, lane and write, at the same entry.
+    pub acc_data_odd: Signal<Out, Bits<32>>,
+    pub acc_lane_odd: Signal<Out, Bits<8>>,
+    pub acc_write_odd: Signal<Out, Bit>,
     // ---- Limits from the config and the protocol.
     cols_less_one: Constant<Bits<8>>,
+    /// `cols - 2` (255 for one lane: never a lane): the last pair's even
+    /// lane, with `cols - 1` for an odd number of lanes.
+    cols_less_two: Constant<Bits<8>>,
     b_depth: Constant<Bits<17>>,
     acc_depth: Constant<Bits<17>>,
     b_depth_log: Constant<Bits<17>>,
@@ -125,11 +142,18 @@ pub struct Adder {
     valid2: DFF<Bit>,
     entry2: DFF<Bits<16>>,
     lane2: DFF<Bits<8>>,
+    /// The odd lane's lookups, and that it is a lane, at each stage.
+    lookup3: DFF<Bits<16>>,
+    lookup4: DFF<Bits<16>>,
+    odd1: DFF<Bit>,
+    odd2: DFF<Bit>,
     /// ACC's write: entry, word, lane and enable.
     write_entry: DFF<Bits<16>>,
     write_word: DFF<Bits<32>>,
     write_lane: DFF<Bits<8>>,
     write_enable: DFF<Bit>,
+    write_word_odd: DFF<Bits<32>>,
+    write_enable_odd: DFF<Bit>,
     done_reg: DFF<Bit>,
     error_reg: DFF<Bits<8>>,
 }
@@ -158,15 +182,26 @@ impl Adder {
             lane: Default::default(),
             x1: Default::default(),
             x2: Default::default(),
+            lane_odd: Default::default(),
+            x1_odd: Default::default(),
+            x2_odd: Default::default(),
             table_address: Default::default(),
             table_data: Default::default(),
             table_address2: Default::default(),
             table_data2: Default::default(),
+            table_address3: Default::default(),
+            table_data3: Default::default(),
+            table_address4: Default::default(),
+            table_data4: Default::default(),
             acc_address: Default::default(),
             acc_data: Default::default(),
             acc_lane: Default::default(),
             acc_write: Default::default(),
+            acc_data_odd: Default::default(),
+            acc_lane_odd: Default::default(),
+            acc_write_odd: Default::default(),
             cols_less_one: k(cols as u64 - 1),
+            cols_less_two: k(if cols >= 2 { cols as u64 - 2 } else { 255 }),
             b_depth: k(m.b_depth as u64),
             acc_depth: k(m.acc_depth as u64),
             b_depth_log: k(m.b_depth.trailing_zeros() as u64),
@@ -194,10 +229,16 @@ impl Adder {
             valid2: Default::default(),
             entry2: Default::default(),
             lane2: Default::default(),
+            lookup3: Default::default(),
+            lookup4: Default::default(),
+            odd1: Default::default(),
+            odd2: Default::default(),
             write_entry: Default::default(),
             write_word: Default::default(),
             write_lane: Default::default(),
             write_enable: Default::default(),
+            write_word_odd: Default::default(),
+            write_enable_odd: Default::default(),
             done_reg: Default::default(),
             error_reg: Default::default(),
         }
@@ -209,7 +250,8 @@ impl Logic for Adder {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, end1, end2, end_dst, bad_table, empty, out_entry, b_entry, dst_entry, left, lane_reg, lookup1, lookup2, valid1,
-            entry1, lane1, valid2, entry2, lane2, write_entry, write_word, write_lane, write_enable, done_reg, error_reg
+            entry1, lane1, valid2, entry2, lane2, lookup3, lookup4, odd1, odd2, write_entry, write_word, write_lane, write_enable,
+            write_word_odd, write_enable_odd, done_reg, error_reg
         );
         // ---- Outputs, each a flip-flop.
         self.done.next = self.done_reg.q.val();
@@ -224,7 +266,13 @@ impl Logic for Adder {
         self.acc_data.next = self.write_word.q.val();
         self.acc_lane.next = self.write_lane.q.val();
         self.acc_write.next = self.write_enable.q.val();
+        self.acc_data_odd.next = self.write_word_odd.q.val();
+        self.acc_lane_odd.next = self.write_lane.q.val() + 1;
+        self.acc_write_odd.next = self.write_enable_odd.q.val();
+        self.table_address3.next = self.lookup3.q.val();
+        self.table_address4.next = self.lookup4.q.val();
         self.lane.next = self.lane_reg.q.val();
+        self.lane_odd.next = self.lane_reg.q.val() + 1;
         // ---- The pipeline behind the lookups: stage 1 (addresses taken),
         // stage 2 (words read), the sum into the write registers.
         self.valid1.d.next = false;
@@ -235,6 +283,10 @@ impl Logic for Adder {
         self.write_entry.d.next = self.entry2.q.val();
         self.write_lane.d.next = self.lane2.q.val();
         self.write_enable.d.next = self.valid2.q.val();
+        self.odd1.d.next = false;
+        self.odd2.d.next = self.odd1.q.val();
+        self.write_word_odd.d.next = self.table_data3.val() + self.table_data4.val();
+        self.write_enable_odd.d.next = self.odd2.q.val();
 
         match self.state.q.val() {
             AdderState::Idle => {
@@ -283,14 +335,17 @@ impl Logic for Adder {
                 self.state.d.next = AdderState::Stream;
             }
             AdderState::Stream => {
-                // This lane's two lookups; the sum is written two cycles on.
+                // The pair's four lookups; the sums are written two cycles on.
                 self.lookup1.d.next = (bit_cast::<16, 8>(self.table1.val()) << 8) | bit_cast::<16, 8>(self.x1.val());
                 self.lookup2.d.next = (bit_cast::<16, 8>(self.table2.val()) << 8) | bit_cast::<16, 8>(self.x2.val());
+                self.lookup3.d.next = (bit_cast::<16, 8>(self.table1.val()) << 8) | bit_cast::<16, 8>(self.x1_odd.val());
+                self.lookup4.d.next = (bit_cast::<16, 8>(self.table2.val()) << 8) | bit_cast::<16, 8>(self.x2_odd.val());
                 self.valid1.d.next = true;
+                self.odd1.d.next = self.lane_reg.q.val() != self.cols_less_one.val();
                 self.entry1.d.next = self.dst_entry.q.val();
                 self.lane1.d.next = self.lane_reg.q.val();
-                self.lane_reg.d.next = self.lane_reg.q.val() + 1;
-                if self.lane_reg.q.val() == self.cols_less_one.val() {
+                self.lane_reg.d.next = self.lane_reg.q.val() + 2;
+                if (self.lane_reg.q.val() == self.cols_less_one.val()) | (self.lane_reg.q.val() == self.cols_less_two.val()) {
                     self.lane_reg.d.next = 0.into();
                     self.out_entry.d.next = self.out_entry.q.val() + 1;
                     self.b_entry.d.next = self.b_entry.q.val() + 1;

@@ -80,12 +80,14 @@ pub struct Npu {
     program_store: Vec<ProgramStore>,
     /// With `memory.add_tables` (else empty): ADD's table adder, and the
     /// TABLE bank it reads (entry e at word e), written and read by the
-    /// cursor like the bias bank; kept twice, so that the adder looks up
-    /// both of an element's inputs in one cycle (the copy is written with
-    /// the bank and read only by the adder).
+    /// cursor like the bias bank; kept four times, so that the adder looks
+    /// up both inputs of two elements in one cycle (the copies are written
+    /// with the bank and read only by the adder).
     adder: Vec<Adder>,
     table_mem: Vec<WordRam>,
     table_copy: Vec<WordRam>,
+    table_copy3: Vec<WordRam>,
+    table_copy4: Vec<WordRam>,
     /// The COUNTERS record's counters, in its order, as counters 0..=7 (each
     /// 40 bits or more: over 6 hours of cycles at 48 MHz; the record's bytes
     /// above read 0), and the STATUS record's frame counts as 14 and 15.
@@ -260,6 +262,8 @@ impl Npu {
             // Written only while nothing reads it.
             table_mem: (0..usize::from(m.add_tables > 0)).map(|_| WordRam::new(TABLE_ENTRIES * m.add_tables)).collect(),
             table_copy: (0..usize::from(m.add_tables > 0)).map(|_| WordRam::new(TABLE_ENTRIES * m.add_tables)).collect(),
+            table_copy3: (0..usize::from(m.add_tables > 0)).map(|_| WordRam::new(TABLE_ENTRIES * m.add_tables)).collect(),
+            table_copy4: (0..usize::from(m.add_tables > 0)).map(|_| WordRam::new(TABLE_ENTRIES * m.add_tables)).collect(),
             counters: CounterBank::new(rows * cols, m.read_data_register),
             row_mask: k(rows.next_power_of_two() as u64 - 1),
             col_mask: k(cols.next_power_of_two() as u64 - 1),
@@ -377,6 +381,8 @@ impl Npu {
             Bank::Table => {
                 self.table_mem[0].poke(entry, u64::from(value).into());
                 self.table_copy[0].poke(entry, u64::from(value).into());
+                self.table_copy3[0].poke(entry, u64::from(value).into());
+                self.table_copy4[0].poke(entry, u64::from(value).into());
             }
         }
     }
@@ -672,16 +678,26 @@ impl Logic for Npu {
                 if self.adder[u].acc_write.val() & (self.adder[u].acc_lane.val().index() == j) {
                     self.acc_mem[j].write_bytes.next = 0xF.into();
                 }
+                if self.adder[u].acc_write_odd.val() & (self.adder[u].acc_lane_odd.val().index() == j) {
+                    self.acc_mem[j].write_data.next = self.adder[u].acc_data_odd.val();
+                    self.acc_mem[j].write_bytes.next = 0xF.into();
+                }
             }
         }
         // ADD's inputs: the lane in hand of OUT's entry and of B's.
         for u in 0..self.adder.len() {
             self.adder[u].x1.next = 0.into();
             self.adder[u].x2.next = 0.into();
+            self.adder[u].x1_odd.next = 0.into();
+            self.adder[u].x2_odd.next = 0.into();
             for j in 0..self.cols() {
                 if self.adder[u].lane.val().index() == j {
                     self.adder[u].x1.next = self.out_mem[j].read_data.val();
                     self.adder[u].x2.next = self.b_mem.read_data[j].val();
+                }
+                if self.adder[u].lane_odd.val().index() == j {
+                    self.adder[u].x1_odd.next = self.out_mem[j].read_data.val();
+                    self.adder[u].x2_odd.next = self.b_mem.read_data[j].val();
                 }
             }
         }
@@ -864,6 +880,18 @@ impl Logic for Npu {
             self.table_copy[u].write_bytes.next = self.executor.write_table.val();
             self.table_copy[u].read_address.next = self.adder[u].table_address2.val();
             self.adder[u].table_data2.next = self.table_copy[u].read_data.val();
+            self.table_copy3[u].clock.next = self.clock.val();
+            self.table_copy3[u].write_address.next = self.executor.cursor_entry.val();
+            self.table_copy3[u].write_data.next = self.frame_word.val();
+            self.table_copy3[u].write_bytes.next = self.executor.write_table.val();
+            self.table_copy3[u].read_address.next = self.adder[u].table_address3.val();
+            self.adder[u].table_data3.next = self.table_copy3[u].read_data.val();
+            self.table_copy4[u].clock.next = self.clock.val();
+            self.table_copy4[u].write_address.next = self.executor.cursor_entry.val();
+            self.table_copy4[u].write_data.next = self.frame_word.val();
+            self.table_copy4[u].write_bytes.next = self.executor.write_table.val();
+            self.table_copy4[u].read_address.next = self.adder[u].table_address4.val();
+            self.adder[u].table_data4.next = self.table_copy4[u].read_data.val();
         }
         self.executor.lane_u8.next = self.lane_u8.val();
         self.executor.lane_u32.next = self.lane_u32.val();
