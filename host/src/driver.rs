@@ -118,8 +118,8 @@ impl Utilization {
 const MAX_READ_BYTES: usize = 1024;
 /// Cycles the requantizer spends per INT32 element (with margin).
 const REQUANT_CYCLES_PER_ELEMENT: u64 = npu_hdl::requantizer::MAX_CYCLES_PER_ELEMENT;
-/// An ADD's cycles per element at most, for time-outs (the adder takes 1,
-/// and 1 more an entry).
+/// An ADD's cycles per element at most, for time-outs (the adder takes a
+/// half, two lanes a cycle, and 1 more an entry).
 const ADD_CYCLES_PER_ELEMENT: u64 = 4;
 
 /// One NPU.
@@ -297,7 +297,9 @@ impl Npu {
     }
 
     /// Several calls' commands in one pipeline, each call's compiled on its
-    /// own; each call's answers.
+    /// own (a call's first RUN joining the one before when its records
+    /// follow, see [`crate::program::append_joined`]); each call's answers,
+    /// and the link's stats at each mark among them.
     fn send(&mut self, calls: &[Vec<Command>]) -> Result<Vec<Vec<Vec<u8>>>, LinkError> {
         let before = self.link.stats;
         let marks = std::mem::take(&mut self.held_marks);
