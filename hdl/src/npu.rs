@@ -85,9 +85,9 @@ pub struct Npu {
     /// with the bank and read only by the adder).
     adder: Vec<Adder>,
     table_mem: Vec<WordRam>,
-    table_copy: Vec<WordRam>,
-    table_copy3: Vec<WordRam>,
-    table_copy4: Vec<WordRam>,
+    /// The copies: `table2`'s for the even lane, `table1`'s and `table2`'s
+    /// for the odd lane.
+    table_copies: Vec<WordRam>,
     /// The COUNTERS record's counters, in its order, as counters 0..=7 (each
     /// 40 bits or more: over 6 hours of cycles at 48 MHz; the record's bytes
     /// above read 0), and the STATUS record's frame counts as 14 and 15.
@@ -261,9 +261,7 @@ impl Npu {
             adder: (0..usize::from(m.add_tables > 0)).map(|_| Adder::new(config)).collect(),
             // Written only while nothing reads it.
             table_mem: (0..usize::from(m.add_tables > 0)).map(|_| WordRam::new(TABLE_ENTRIES * m.add_tables)).collect(),
-            table_copy: (0..usize::from(m.add_tables > 0)).map(|_| WordRam::new(TABLE_ENTRIES * m.add_tables)).collect(),
-            table_copy3: (0..usize::from(m.add_tables > 0)).map(|_| WordRam::new(TABLE_ENTRIES * m.add_tables)).collect(),
-            table_copy4: (0..usize::from(m.add_tables > 0)).map(|_| WordRam::new(TABLE_ENTRIES * m.add_tables)).collect(),
+            table_copies: (0..3 * usize::from(m.add_tables > 0)).map(|_| WordRam::new(TABLE_ENTRIES * m.add_tables)).collect(),
             counters: CounterBank::new(rows * cols, m.read_data_register),
             row_mask: k(rows.next_power_of_two() as u64 - 1),
             col_mask: k(cols.next_power_of_two() as u64 - 1),
@@ -380,9 +378,9 @@ impl Npu {
             Bank::Out => self.out_mem[lane].poke(entry, u64::from(value as u8).into()),
             Bank::Table => {
                 self.table_mem[0].poke(entry, u64::from(value).into());
-                self.table_copy[0].poke(entry, u64::from(value).into());
-                self.table_copy3[0].poke(entry, u64::from(value).into());
-                self.table_copy4[0].poke(entry, u64::from(value).into());
+                for copy in &mut self.table_copies {
+                    copy.poke(entry, u64::from(value).into());
+                }
             }
         }
     }
@@ -874,24 +872,20 @@ impl Logic for Npu {
             if self.executor.bank_table.val() {
                 self.lane_u32.next = self.table_mem[u].read_data.val();
             }
-            self.table_copy[u].clock.next = self.clock.val();
-            self.table_copy[u].write_address.next = self.executor.cursor_entry.val();
-            self.table_copy[u].write_data.next = self.frame_word.val();
-            self.table_copy[u].write_bytes.next = self.executor.write_table.val();
-            self.table_copy[u].read_address.next = self.adder[u].table_address2.val();
-            self.adder[u].table_data2.next = self.table_copy[u].read_data.val();
-            self.table_copy3[u].clock.next = self.clock.val();
-            self.table_copy3[u].write_address.next = self.executor.cursor_entry.val();
-            self.table_copy3[u].write_data.next = self.frame_word.val();
-            self.table_copy3[u].write_bytes.next = self.executor.write_table.val();
-            self.table_copy3[u].read_address.next = self.adder[u].table_address3.val();
-            self.adder[u].table_data3.next = self.table_copy3[u].read_data.val();
-            self.table_copy4[u].clock.next = self.clock.val();
-            self.table_copy4[u].write_address.next = self.executor.cursor_entry.val();
-            self.table_copy4[u].write_data.next = self.frame_word.val();
-            self.table_copy4[u].write_bytes.next = self.executor.write_table.val();
-            self.table_copy4[u].read_address.next = self.adder[u].table_address4.val();
-            self.adder[u].table_data4.next = self.table_copy4[u].read_data.val();
+            // (The copies exist with the adder: three of them.)
+            self.table_copies[0].read_address.next = self.adder[u].table_address2.val();
+            self.adder[u].table_data2.next = self.table_copies[0].read_data.val();
+            self.table_copies[1].read_address.next = self.adder[u].table_address3.val();
+            self.adder[u].table_data3.next = self.table_copies[1].read_data.val();
+            self.table_copies[2].read_address.next = self.adder[u].table_address4.val();
+            self.adder[u].table_data4.next = self.table_copies[2].read_data.val();
+        }
+        // Each copy is written with the bank.
+        for c in 0..self.table_copies.len() {
+            self.table_copies[c].clock.next = self.clock.val();
+            self.table_copies[c].write_address.next = self.executor.cursor_entry.val();
+            self.table_copies[c].write_data.next = self.frame_word.val();
+            self.table_copies[c].write_bytes.next = self.executor.write_table.val();
         }
         self.executor.lane_u8.next = self.lane_u8.val();
         self.executor.lane_u32.next = self.lane_u32.val();

@@ -155,9 +155,7 @@ impl ProgramCache {
         }
         (sent, what)
     }
-}
 
-impl ProgramCache {
     /// The byte after the stored stretch that starts at `at`.
     pub fn stretch_end(&self, at: u16) -> Option<usize> {
         self.lengths.get(&at).map(|len| usize::from(at) + len)
