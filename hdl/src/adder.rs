@@ -17,7 +17,8 @@
 //!   each lane's two lookups at once (the TABLE bank is kept four times,
 //!   one copy for each input of each lane), their words a cycle later, the
 //!   sums written to their ACC lanes the cycle after. Half a cycle an
-//!   element, and one more an entry while its bytes are read.
+//!   element, and one more an entry while its bytes are read (two with
+//!   `memory.read_data_register`, whose lane registers the bytes pass).
 //!
 //! The request's fields must hold from `start` until `done` (the NPU wires
 //! them to its request register). While `busy`, the adder owns OUT's and
@@ -44,6 +45,9 @@ pub enum AdderState {
     Drain2,
     /// The last sum is being written.
     Finish,
+    /// With the read data registered: the entry's bytes reach the lane
+    /// registers (a cycle between Entry and Stream).
+    EntryWait,
 }
 
 #[derive(LogicBlock)]
@@ -92,21 +96,26 @@ pub struct Adder {
     pub table_data3: Signal<In, Bits<32>>,
     pub table_address4: Signal<Out, Bits<16>>,
     pub table_data4: Signal<In, Bits<32>>,
-    /// ACC's write port: the entry, the word, the lane, and the write
-    /// (one cycle), all from flip-flops.
+    /// ACC's write port: the entry and the word (flip-flops), and the
+    /// write's lane and flags a cycle ahead (`acc_lane_ahead`,
+    /// `acc_write_ahead`; the odd lane is the next one, written with
+    /// `acc_data_odd` when `acc_write_odd_ahead`): the user registers the
+    /// flags, one copy beside each lane's memory, so that the write lands
+    /// with the entry and the word.
     pub acc_address: Signal<Out, Bits<16>>,
     pub acc_data: Signal<Out, Bits<32>>,
-    pub acc_lane: Signal<Out, Bits<8>>,
-    pub acc_write: Signal<Out, Bit>,
-    /// The odd lane's word, lane and write, at the same entry.
     pub acc_data_odd: Signal<Out, Bits<32>>,
-    pub acc_lane_odd: Signal<Out, Bits<8>>,
-    pub acc_write_odd: Signal<Out, Bit>,
+    pub acc_lane_ahead: Signal<Out, Bits<8>>,
+    pub acc_write_ahead: Signal<Out, Bit>,
+    pub acc_write_odd_ahead: Signal<Out, Bit>,
     // ---- Limits from the config and the protocol.
     cols_less_one: Constant<Bits<8>>,
     /// `cols - 2` (255 for one lane: never a lane): the last pair's even
     /// lane, with `cols - 1` for an odd number of lanes.
     cols_less_two: Constant<Bits<8>>,
+    /// `memory.read_data_register`: the user registers OUT's and B's lanes
+    /// on their way to `x1`, `x2` (a cycle more an entry: EntryWait).
+    read_data_registered: Constant<Bit>,
     b_depth: Constant<Bits<17>>,
     acc_depth: Constant<Bits<17>>,
     b_depth_log: Constant<Bits<17>>,
@@ -147,13 +156,11 @@ pub struct Adder {
     lookup4: DFF<Bits<16>>,
     odd1: DFF<Bit>,
     odd2: DFF<Bit>,
-    /// ACC's write: entry, word, lane and enable.
+    /// ACC's write: entry and words (its lane and flags are the user's
+    /// registers, see `acc_lane_ahead`).
     write_entry: DFF<Bits<16>>,
     write_word: DFF<Bits<32>>,
-    write_lane: DFF<Bits<8>>,
-    write_enable: DFF<Bit>,
     write_word_odd: DFF<Bits<32>>,
-    write_enable_odd: DFF<Bit>,
     done_reg: DFF<Bit>,
     error_reg: DFF<Bits<8>>,
 }
@@ -195,13 +202,13 @@ impl Adder {
             table_data4: Default::default(),
             acc_address: Default::default(),
             acc_data: Default::default(),
-            acc_lane: Default::default(),
-            acc_write: Default::default(),
             acc_data_odd: Default::default(),
-            acc_lane_odd: Default::default(),
-            acc_write_odd: Default::default(),
+            acc_lane_ahead: Default::default(),
+            acc_write_ahead: Default::default(),
+            acc_write_odd_ahead: Default::default(),
             cols_less_one: k(cols as u64 - 1),
             cols_less_two: k(if cols >= 2 { cols as u64 - 2 } else { 255 }),
+            read_data_registered: Constant::new(m.read_data_register),
             b_depth: k(m.b_depth as u64),
             acc_depth: k(m.acc_depth as u64),
             b_depth_log: k(m.b_depth.trailing_zeros() as u64),
@@ -235,10 +242,7 @@ impl Adder {
             odd2: Default::default(),
             write_entry: Default::default(),
             write_word: Default::default(),
-            write_lane: Default::default(),
-            write_enable: Default::default(),
             write_word_odd: Default::default(),
-            write_enable_odd: Default::default(),
             done_reg: Default::default(),
             error_reg: Default::default(),
         }
@@ -250,8 +254,8 @@ impl Logic for Adder {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, end1, end2, end_dst, bad_table, empty, out_entry, b_entry, dst_entry, left, lane_reg, lookup1, lookup2, valid1,
-            entry1, lane1, valid2, entry2, lane2, lookup3, lookup4, odd1, odd2, write_entry, write_word, write_lane, write_enable,
-            write_word_odd, write_enable_odd, done_reg, error_reg
+            entry1, lane1, valid2, entry2, lane2, lookup3, lookup4, odd1, odd2, write_entry, write_word,
+            write_word_odd, done_reg, error_reg
         );
         // ---- Outputs, each a flip-flop.
         self.done.next = self.done_reg.q.val();
@@ -264,11 +268,7 @@ impl Logic for Adder {
         self.table_address2.next = self.lookup2.q.val();
         self.acc_address.next = self.write_entry.q.val();
         self.acc_data.next = self.write_word.q.val();
-        self.acc_lane.next = self.write_lane.q.val();
-        self.acc_write.next = self.write_enable.q.val();
         self.acc_data_odd.next = self.write_word_odd.q.val();
-        self.acc_lane_odd.next = self.write_lane.q.val() + 1;
-        self.acc_write_odd.next = self.write_enable_odd.q.val();
         self.table_address3.next = self.lookup3.q.val();
         self.table_address4.next = self.lookup4.q.val();
         self.lane.next = self.lane_reg.q.val();
@@ -281,12 +281,12 @@ impl Logic for Adder {
         self.lane2.d.next = self.lane1.q.val();
         self.write_word.d.next = self.table_data.val() + self.table_data2.val();
         self.write_entry.d.next = self.entry2.q.val();
-        self.write_lane.d.next = self.lane2.q.val();
-        self.write_enable.d.next = self.valid2.q.val();
+        self.acc_lane_ahead.next = self.lane2.q.val();
+        self.acc_write_ahead.next = self.valid2.q.val();
+        self.acc_write_odd_ahead.next = self.odd2.q.val();
         self.odd1.d.next = false;
         self.odd2.d.next = self.odd1.q.val();
         self.write_word_odd.d.next = self.table_data3.val() + self.table_data4.val();
-        self.write_enable_odd.d.next = self.odd2.q.val();
 
         match self.state.q.val() {
             AdderState::Idle => {
@@ -331,7 +331,14 @@ impl Logic for Adder {
             }
             AdderState::Entry => {
                 // The memories take the entry's address at this edge; its
-                // bytes are there in Stream.
+                // bytes are there in Stream (or in their registers a cycle
+                // later).
+                self.state.d.next = AdderState::Stream;
+                if self.read_data_registered.val() {
+                    self.state.d.next = AdderState::EntryWait;
+                }
+            }
+            AdderState::EntryWait => {
                 self.state.d.next = AdderState::Stream;
             }
             AdderState::Stream => {

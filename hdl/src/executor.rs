@@ -130,6 +130,9 @@ pub struct Executor {
     /// cycle later and the NPU registers it on its way to the memories'
     /// write data: it is there two cycles after the address).
     pub frame_address: Signal<Out, Bits<11>>,
+    /// Next cycle's `frame_address` (for the program store's read address,
+    /// registered beside its memory).
+    pub frame_address_next: Signal<Out, Bits<11>>,
     /// One cycle: the answer is out, the receiver may take the next frame.
     pub answered: Signal<Out, Bit>,
     // ---- The response sender's side.
@@ -480,6 +483,7 @@ impl Executor {
             head: Default::default(),
             length: Default::default(),
             frame_address: Default::default(),
+            frame_address_next: Default::default(),
             answered: Default::default(),
             reply_start: Default::default(),
             reply_status: Default::default(),
@@ -1362,5 +1366,6 @@ impl Logic for Executor {
         self.cursor_lane_next.next = self.lane.d.val();
         self.write_a_next.next = self.write_a_reg.d.val();
         self.write_b_next.next = self.write_b_reg.d.val();
+        self.frame_address_next.next = self.copy_index.d.val();
     }
 }

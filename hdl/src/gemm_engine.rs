@@ -26,6 +26,7 @@
 //! them into flip-flops every cycle, so that `start` finds the verdict ready.
 
 use crate::accumulator_adder::AccumulatorAdder;
+use crate::kept_register::KeptRegister;
 use crate::systolic_array::SystolicArray;
 use npu_spec::protocol::Status;
 use npu_spec::NpuConfig;
@@ -162,6 +163,13 @@ pub struct GemmEngine {
     checking: DFF<Bit>,
     verdict: DFF<Bit>,
     streaming: DFF<Bit>,
+    /// With `memory.read_data_register` (else empty): `verdict` again,
+    /// kept apart for the scratchpad pointers alone. The flag has over a
+    /// hundred loads, and on the ECP5 16x16 its wire to the pointers'
+    /// multiplexers (on the way to the scratchpads' address copies across
+    /// the die) took 8 ns. `pointers_at_verdict` is the one they read.
+    pointers_verdict: Vec<KeptRegister<Bit>>,
+    pointers_at_verdict: Signal<Local, Bit>,
     /// Stream: the step taken this cycle is the tile's final one; a step is
     /// taken (from flip-flops: `at_final`, `gap_busy`, `streaming`).
     final_go: Signal<Local, Bit>,
@@ -342,6 +350,8 @@ impl GemmEngine {
             checking: Default::default(),
             verdict: Default::default(),
             streaming: Default::default(),
+            pointers_verdict: (0..usize::from(staged)).map(|_| KeptRegister::default()).collect(),
+            pointers_at_verdict: Default::default(),
             final_go: Default::default(),
             hold_final: Default::default(),
             step_go: Default::default(),
@@ -519,7 +529,12 @@ impl Logic for GemmEngine {
         }
         // The scratchpad pointers: the first tile's entries, one entry per
         // step, the next tile's at a final step.
-        if self.verdict.q.val() {
+        // (By the kept copy of `verdict`, where there is one.)
+        self.pointers_at_verdict.next = self.verdict.q.val();
+        for e in 0..self.pointers_verdict.len() {
+            self.pointers_at_verdict.next = self.pointers_verdict[e].q.val();
+        }
+        if self.pointers_at_verdict.val() {
             self.a_ptr.d.next = self.a_entry.val();
             self.b_ptr.d.next = self.b_entry.val();
         } else if self.final_go.val() {
@@ -633,6 +648,10 @@ impl Logic for GemmEngine {
         self.running.d.next = self.next_state.val() != GemmState::Idle;
         self.checking.d.next = self.next_state.val() == GemmState::Check;
         self.verdict.d.next = self.next_state.val() == GemmState::Verdict;
+        for e in 0..self.pointers_verdict.len() {
+            self.pointers_verdict[e].clock.next = self.clock.val();
+            self.pointers_verdict[e].d.next = self.next_state.val() == GemmState::Verdict;
+        }
         self.streaming.d.next = self.next_state.val() == GemmState::Stream;
 
         // Drains. Slot 0 drains once its wait is over, one row per cycle from

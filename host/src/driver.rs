@@ -119,7 +119,8 @@ const MAX_READ_BYTES: usize = 1024;
 /// Cycles the requantizer spends per INT32 element (with margin).
 const REQUANT_CYCLES_PER_ELEMENT: u64 = npu_hdl::requantizer::MAX_CYCLES_PER_ELEMENT;
 /// An ADD's cycles per element at most, for time-outs (the adder takes a
-/// half, two lanes a cycle, and 1 more an entry).
+/// half, two lanes a cycle, and 1 more an entry, 2 with the read data
+/// registered: at most 3 for an entry of one lane).
 const ADD_CYCLES_PER_ELEMENT: u64 = 4;
 
 /// One NPU.
