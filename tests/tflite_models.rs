@@ -304,8 +304,8 @@ fn resnet8_by_taps_on_the_16x16_equals_tflite() {
     if require(&VERILATOR).is_none() {
         return;
     }
-    let mut c = NpuConfig::load(&repo("configs/ulx3s-16x16.toml")).unwrap();
-    c.memory.add_tables = 8;
+    let c = NpuConfig::load(&repo("configs/ulx3s-16x16.toml")).unwrap();
+    assert_eq!(c.memory.add_tables, 8, "the shipped 16x16 holds ResNet-8's six ADD tables");
     let mut cluster = cluster_of(&c);
     let (model, x, want, count) = case("resnet8_cifar10", 2);
     let (got, report) = Runtime::new(&mut cluster).run(&model, x, count).unwrap();

@@ -329,7 +329,7 @@ mod tests {
         // The ULX3S 16x16's memories with 8 tables hold it all.
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/ulx3s-16x16.toml");
         let mut c = NpuConfig::load(&path).unwrap();
-        c.memory.add_tables = 8;
+        assert_eq!(c.memory.add_tables, 8, "the shipped 16x16 holds ResNet-8's six ADD tables");
         let steps = plan(&Info::of(&c), &m, &whole, true, false).expect("fits the 16x16");
         // Block 1's ADD (done with layer 2) goes into block 2's map, which
         // its first convolution pads and its shortcut shares.

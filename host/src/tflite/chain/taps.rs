@@ -154,8 +154,8 @@ mod tests {
         let m = model("resnet8_cifar10.tflite");
         let whole = joined(&m, &chains(&m, true))[0].clone();
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/ulx3s-16x16.toml");
-        let mut c = NpuConfig::load(&path).unwrap();
-        c.memory.add_tables = 8;
+        let c = NpuConfig::load(&path).unwrap();
+        assert_eq!(c.memory.add_tables, 8, "the shipped 16x16 holds ResNet-8's six ADD tables");
         let i = Info::of(&c);
         let steps = plan(&i, &m, &whole, true, true).expect("ResNet-8 by taps fits the 16x16");
         // Each convolution reads a map and places its output in another,
