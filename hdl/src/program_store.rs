@@ -215,6 +215,11 @@ pub struct ProgramStore {
     /// through the offset's multiplexer, the adder and the read ahead's
     /// choice to them missed by 6.9 ns.
     read_address: DFF<Bits<16>>,
+    /// The program memory's read port is the read ahead's: a record other
+    /// than a WRITE runs, and another follows it. Registered from the
+    /// flip-flops' inputs with `read_address`, which it chooses (the
+    /// opcode holds from SettleCheck through Present).
+    prefetching: DFF<Bit>,
     // Combinational helpers.
     /// The presented request is a checked PROGRAM or RUN.
     intercept: Signal<Local, Bit>,
@@ -228,16 +233,11 @@ pub struct ProgramStore {
     at_plus: Signal<Local, Bits<17>>,
     past_end: Signal<Local, Bit>,
     opcode: Signal<Local, Bits<8>>,
-    /// The program memory's read port is the read ahead's: a record other
-    /// than a WRITE runs, and another follows it.
-    prefetching: Signal<Local, Bit>,
     /// The byte the read ahead takes: the memory's, or a zero past the
     /// record's end.
     pf_byte: Signal<Local, Bits<8>>,
-    /// Next cycle's `offset` where the memory is read (Load, Present),
-    /// and whether the read ahead has the port.
+    /// Next cycle's `offset` where the memory is read (Load, Present).
     read_offset_next: Signal<Local, Bits<16>>,
-    prefetching_next: Signal<Local, Bit>,
 }
 
 impl ProgramStore {
@@ -336,11 +336,10 @@ impl ProgramStore {
             at_plus: Default::default(),
             past_end: Default::default(),
             opcode: Default::default(),
-            prefetching: Default::default(),
             pf_byte: Default::default(),
             read_address: Default::default(),
             read_offset_next: Default::default(),
-            prefetching_next: Default::default(),
+            prefetching: Default::default(),
         }
     }
 }
@@ -353,7 +352,7 @@ impl Logic for ProgramStore {
         dff_setup!(
             self, clock, state, is_run, length_ok, status, at, left, done, src, record_len, load_index, load_left,
             shift, shift_byte, exec_done, tx_high, tx_data, tx_valid, pf_state, pf_at, pf_base, pf_len, pf_left, pf_index,
-            pf_shift, pf_shift_byte, pf_ok, next_reg, taking, read_address
+            pf_shift, pf_shift_byte, pf_ok, next_reg, taking, read_address, prefetching
         );
         self.program_ram.clock.next = self.clock.val();
         self.opcode.next = self.slot_head.val().get_bits::<8>(0);
@@ -446,7 +445,6 @@ impl Logic for ProgramStore {
         self.tx_valid.d.next = false;
 
         // ---- RUN's read ahead of the next record (see PrefetchState).
-        self.prefetching.next = (self.state.q.val() == ProgramState::Present) & (self.opcode.val() != self.op_write.val()) & (self.left.q.val() != 1);
         self.next_head.next = self.next_reg.q.val();
         self.head_load.next = (self.state.q.val() == ProgramState::Settle) & self.taking.q.val();
         self.pf_shift.d.next = false;
@@ -459,7 +457,7 @@ impl Logic for ProgramStore {
         }
         match self.pf_state.q.val() {
             PrefetchState::Idle => {
-                if self.prefetching.val() {
+                if self.prefetching.q.val() {
                     // (The length byte is read at this edge.)
                     self.pf_at.d.next = self.pf_at.q.val() + 1;
                     self.pf_base.d.next = self.pf_at.q.val() + 1;
@@ -490,7 +488,7 @@ impl Logic for ProgramStore {
             }
             _ => {}
         }
-        if !self.prefetching.val() {
+        if !self.prefetching.q.val() {
             self.pf_state.d.next = PrefetchState::Idle;
         }
 
@@ -647,8 +645,7 @@ impl Logic for ProgramStore {
         // above): `at` plus the header byte's index (Load) or the
         // executor's payload offset (Present), or the read ahead's place
         // while it has the port. (Where `offset` differs, in Check,
-        // Verdict and an answered Present, nothing reads the byte.) The
-        // opcode holds from SettleCheck through Present.
+        // Verdict and an answered Present, nothing reads the byte.)
         self.read_offset_next.next = 0.into();
         if self.state.d.val() == ProgramState::Load {
             self.read_offset_next.next = bit_cast::<16, 5>(self.load_index.d.val());
@@ -657,8 +654,8 @@ impl Logic for ProgramStore {
             self.read_offset_next.next = bit_cast::<16, 11>(self.frame_address_next.val());
         }
         self.read_address.d.next = self.at.d.val() + self.read_offset_next.val();
-        self.prefetching_next.next = (self.state.d.val() == ProgramState::Present) & (self.opcode.val() != self.op_write.val()) & (self.left.d.val() != 1);
-        if self.prefetching_next.val() {
+        self.prefetching.d.next = (self.state.d.val() == ProgramState::Present) & (self.opcode.val() != self.op_write.val()) & (self.left.d.val() != 1);
+        if self.prefetching.d.val() {
             self.read_address.d.next = self.pf_at.d.val();
         }
     }
