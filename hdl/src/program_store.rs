@@ -106,6 +106,8 @@ pub struct ProgramStore {
     /// The request's payload byte at `frame_address` (a WRITE's data), a
     /// cycle later: the slot's, or a WRITE record's from the program memory.
     pub frame_address: Signal<In, Bits<11>>,
+    /// Next cycle's `frame_address` (the executor's flip-flop's input).
+    pub frame_address_next: Signal<In, Bits<11>>,
     pub read_data: Signal<Out, Bits<8>>,
     pub exec_answered: Signal<In, Bit>,
     pub exec_reply_start: Signal<In, Bit>,
@@ -262,6 +264,7 @@ impl ProgramStore {
             request_status: Default::default(),
             request_length: Default::default(),
             frame_address: Default::default(),
+            frame_address_next: Default::default(),
             read_data: Default::default(),
             exec_answered: Default::default(),
             exec_reply_start: Default::default(),
@@ -640,16 +643,15 @@ impl Logic for ProgramStore {
         // ---- The memory's read address for next cycle, from the inputs
         // of the flip-flops it depends on (every assignment to them is
         // above): `at` plus the header byte's index (Load) or the
-        // executor's payload offset (Present: this cycle's, which holds
-        // into every cycle that reads it), or the read ahead's place while
-        // it has the port. (Where `offset` differs, in Check, Verdict and an
-        // answered Present, nothing reads the byte.)
+        // executor's payload offset (Present), or the read ahead's place
+        // while it has the port. (Where `offset` differs, in Check,
+        // Verdict and an answered Present, nothing reads the byte.)
         self.read_offset_next.next = 0.into();
         if self.state.d.val() == ProgramState::Load {
             self.read_offset_next.next = bit_cast::<16, 5>(self.load_index.d.val());
         }
         if self.state.d.val() == ProgramState::Present {
-            self.read_offset_next.next = bit_cast::<16, 11>(self.frame_address.val());
+            self.read_offset_next.next = bit_cast::<16, 11>(self.frame_address_next.val());
         }
         self.read_address.d.next = self.at.d.val() + self.read_offset_next.val();
         self.prefetching.d.next = (self.state.d.val() == ProgramState::Present) & (self.opcode.val() != self.op_write.val()) & (self.left.d.val() != 1);
