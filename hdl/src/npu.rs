@@ -245,6 +245,8 @@ impl Npu {
         let m = &config.memory;
         let requant_pairs = crate::requant_unit::odd_lane_paths(config);
         let cpb = config.clocks_per_bit();
+        // ACC lane memories whose writes the adder takes (all, with ADD).
+        let adder_lanes = if m.add_tables > 0 { cols } else { 0 };
         Self {
             clock: Default::default(),
             uart_rx: Default::default(),
@@ -272,9 +274,9 @@ impl Npu {
             // Written only while nothing reads it.
             table_mem: (0..usize::from(m.add_tables > 0)).map(|_| WordRam::new(TABLE_ENTRIES * m.add_tables)).collect(),
             table_copies: (0..3 * usize::from(m.add_tables > 0)).map(|_| WordRam::new(TABLE_ENTRIES * m.add_tables)).collect(),
-            adder_owns_acc: (0..cols * usize::from(m.add_tables > 0)).map(|_| KeptRegister::default()).collect(),
-            adder_writes_even: dffs(cols * usize::from(m.add_tables > 0)),
-            adder_writes_odd: dffs(cols * usize::from(m.add_tables > 0)),
+            adder_owns_acc: (0..adder_lanes).map(|_| KeptRegister::default()).collect(),
+            adder_writes_even: dffs(adder_lanes),
+            adder_writes_odd: dffs(adder_lanes),
             counters: CounterBank::new(rows * cols, m.read_data_register),
             row_mask: k(rows.next_power_of_two() as u64 - 1),
             col_mask: k(cols.next_power_of_two() as u64 - 1),
