@@ -129,10 +129,10 @@ pub struct Executor {
     /// The frame buffer's byte to read (WRITE's data; the byte arrives a
     /// cycle later and the NPU registers it on its way to the memories'
     /// write data: it is there two cycles after the address).
+    /// It holds for a cycle before each cycle that reads it (Copy, entered
+    /// from Range or CopyData, neither of which moves it), so that the
+    /// program store may register its read address from it.
     pub frame_address: Signal<Out, Bits<11>>,
-    /// Next cycle's `frame_address` (for the program store's read address,
-    /// registered beside its memory).
-    pub frame_address_next: Signal<Out, Bits<11>>,
     /// One cycle: the answer is out, the receiver may take the next frame.
     pub answered: Signal<Out, Bit>,
     // ---- The response sender's side.
@@ -483,7 +483,6 @@ impl Executor {
             head: Default::default(),
             length: Default::default(),
             frame_address: Default::default(),
-            frame_address_next: Default::default(),
             answered: Default::default(),
             reply_start: Default::default(),
             reply_status: Default::default(),
@@ -1109,8 +1108,10 @@ impl Logic for Executor {
                 // Which memory the registered byte goes to is decided now,
                 // into flip-flops (every byte is written as it comes: a
                 // byte-wide bank's lane, or one byte of the bias word; Decode
-                // let WRITE name A, B and BIAS only).
+                // let WRITE name A, B and BIAS only). The byte is read: the
+                // frame address moves on to the next.
                 self.state.d.next = ExecState::CopyData;
+                self.copy_index.d.next = self.copy_index.q.val() + 1;
                 match self.bank.q.val().index() {
                     0 => {
                         self.write_a_reg.d.next = true;
@@ -1137,7 +1138,6 @@ impl Logic for Executor {
                 if self.copy_left.q.val() == 0 {
                     self.state.d.next = ExecState::Reply;
                 }
-                self.copy_index.d.next = self.copy_index.q.val() + 1;
                 self.copy_left.d.next = self.copy_left.q.val() - 1;
                 self.cursor_byte.d.next = self.cursor_byte.q.val() + 1;
                 if self.byte_last.q.val() {
@@ -1366,6 +1366,5 @@ impl Logic for Executor {
         self.cursor_lane_next.next = self.lane.d.val();
         self.write_a_next.next = self.write_a_reg.d.val();
         self.write_b_next.next = self.write_b_reg.d.val();
-        self.frame_address_next.next = self.copy_index.d.val();
     }
 }

@@ -479,7 +479,6 @@ impl Logic for Npu {
             self.executor.request_status.next = self.program_store[u].request_status.val();
             self.executor.length.next = self.program_store[u].request_length.val();
             self.program_store[u].frame_address.next = self.executor.frame_address.val();
-            self.program_store[u].frame_address_next.next = self.executor.frame_address_next.val();
             self.program_store[u].exec_answered.next = self.executor.answered.val();
             self.program_store[u].exec_reply_start.next = self.executor.reply_start.val();
             self.program_store[u].exec_reply_status.next = self.executor.reply_status.val();
@@ -637,7 +636,7 @@ impl Logic for Npu {
             ^ bit_cast::<16, 8>(self.executor.cursor_lane_next.val()) ^ (bit_cast::<16, 1>(self.executor.write_a_next.val().into()) << 8) ^ (bit_cast::<16, 1>(self.executor.write_b_next.val().into()) << 9)
             ^ (bit_cast::<16, 1>(self.executor.start_mover.val().into()) << 10) ^ (bit_cast::<16, 1>(self.executor.move_advance.val().into()) << 11)
             ^ bit_cast::<16, 4>(self.executor.write_table.val()) ^ (bit_cast::<16, 1>(self.executor.bank_table.val().into()) << 4) ^ (bit_cast::<16, 1>(self.executor.start_adder.val().into()) << 5)
-            ^ self.adder_unused.val() ^ bit_cast::<16, 11>(self.executor.frame_address_next.val());
+            ^ self.adder_unused.val();
         for e in 0..self.a_mem.address_next.len() {
             self.a_mem.address_next[e].next = self.executor.cursor_entry_next.val();
             self.b_mem.address_next[e].next = self.executor.b_entry_next.val();

@@ -105,9 +105,9 @@ pub struct ProgramStore {
     pub request_length: Signal<Out, Bits<16>>,
     /// The request's payload byte at `frame_address` (a WRITE's data), a
     /// cycle later: the slot's, or a WRITE record's from the program memory.
+    /// The executor holds it for a cycle before each cycle that reads it, so
+    /// that the program memory's address is registered from it.
     pub frame_address: Signal<In, Bits<11>>,
-    /// Next cycle's `frame_address` (the executor's flip-flop's input).
-    pub frame_address_next: Signal<In, Bits<11>>,
     pub read_data: Signal<Out, Bits<8>>,
     pub exec_answered: Signal<In, Bit>,
     pub exec_reply_start: Signal<In, Bit>,
@@ -209,26 +209,29 @@ pub struct ProgramStore {
     next_reg: DFF<Bits<208>>,
     /// Settle takes the header read ahead (rather than a last shift).
     taking: DFF<Bit>,
-    /// The program memory's read address, worked out a cycle ahead from
-    /// the flip-flops' inputs: the memory's 16 block RAMs lie across the
-    /// die, and on the ECP5 16x16 at 100 MHz the address from the state
-    /// through the offset's multiplexer, the adder and the read ahead's
-    /// choice to them missed by 6.9 ns.
+    /// The program memory's read address (but the read ahead's, which is
+    /// `pf_at`), registered from flip-flops alone: the memory's block RAMs
+    /// lie across the die. Worked out from this cycle's state for the next:
+    /// `at` (Check, Fetch, Verdict: the length byte, then the payload's
+    /// first byte), counting up (Load: the header's bytes), `at` plus the
+    /// executor's payload offset (Present: a WRITE record's data), and the
+    /// next record's length byte (`record_end`, once answered). From the
+    /// flip-flops' inputs (the executor's next state, the adder) the 8x8 at
+    /// 60 MHz missed by 1.3 ns.
     read_address: DFF<Bits<16>>,
+    /// `at` plus the record's length: its end, the next record's length
+    /// byte (registered every cycle: both hold from Settle through Present).
+    record_end: DFF<Bits<16>>,
     /// The program memory's read port is the read ahead's: a record other
-    /// than a WRITE runs, and another follows it. Registered from the
-    /// flip-flops' inputs with `read_address`, which it chooses (the
-    /// opcode holds from SettleCheck through Present).
+    /// than a WRITE runs, and another follows it (the opcode holds from
+    /// SettleCheck through Present).
     prefetching: DFF<Bit>,
     // Combinational helpers.
     /// The presented request is a checked PROGRAM or RUN.
     intercept: Signal<Local, Bit>,
-    /// One adder for every place past `at`: `at` plus `offset`, which is
-    /// PROGRAM's length (Check: its range's end), or the record's length
-    /// (Verdict: its end; Present, once answered: the next record), or the
-    /// header byte read (Load), or the executor's payload offset (Present:
-    /// a WRITE record's data); else 0 (Fetch: the length byte). `past_end`:
-    /// that sum is beyond the program memory.
+    /// The range checks' adder: `at` plus `offset`, which is PROGRAM's
+    /// length (Check: its range's end) or the record's length (Verdict: its
+    /// end). `past_end`: that sum is beyond the program memory.
     offset: Signal<Local, Bits<16>>,
     at_plus: Signal<Local, Bits<17>>,
     past_end: Signal<Local, Bit>,
@@ -236,8 +239,6 @@ pub struct ProgramStore {
     /// The byte the read ahead takes: the memory's, or a zero past the
     /// record's end.
     pf_byte: Signal<Local, Bits<8>>,
-    /// Next cycle's `offset` where the memory is read (Load, Present).
-    read_offset_next: Signal<Local, Bits<16>>,
 }
 
 impl ProgramStore {
@@ -264,7 +265,6 @@ impl ProgramStore {
             request_status: Default::default(),
             request_length: Default::default(),
             frame_address: Default::default(),
-            frame_address_next: Default::default(),
             read_data: Default::default(),
             exec_answered: Default::default(),
             exec_reply_start: Default::default(),
@@ -338,7 +338,7 @@ impl ProgramStore {
             opcode: Default::default(),
             pf_byte: Default::default(),
             read_address: Default::default(),
-            read_offset_next: Default::default(),
+            record_end: Default::default(),
             prefetching: Default::default(),
         }
     }
@@ -352,7 +352,7 @@ impl Logic for ProgramStore {
         dff_setup!(
             self, clock, state, is_run, length_ok, status, at, left, done, src, record_len, load_index, load_left,
             shift, shift_byte, exec_done, tx_high, tx_data, tx_valid, pf_state, pf_at, pf_base, pf_len, pf_left, pf_index,
-            pf_shift, pf_shift_byte, pf_ok, next_reg, taking, read_address, prefetching
+            pf_shift, pf_shift_byte, pf_ok, next_reg, taking, read_address, record_end, prefetching
         );
         self.program_ram.clock.next = self.clock.val();
         self.opcode.next = self.slot_head.val().get_bits::<8>(0);
@@ -419,21 +419,29 @@ impl Logic for ProgramStore {
         if self.state.q.val() == ProgramState::Check {
             self.offset.next = self.left.q.val();
         }
-        if (self.state.q.val() == ProgramState::Verdict) | ((self.state.q.val() == ProgramState::Present) & self.exec_answered.val()) {
+        if self.state.q.val() == ProgramState::Verdict {
             self.offset.next = bit_cast::<16, 8>(self.record_len.q.val());
-        }
-        if self.state.q.val() == ProgramState::Load {
-            self.offset.next = bit_cast::<16, 5>(self.load_index.q.val());
-        }
-        if (self.state.q.val() == ProgramState::Present) & !self.exec_answered.val() {
-            self.offset.next = bit_cast::<16, 11>(self.frame_address.val());
         }
         self.at_plus.next = bit_cast::<17, 16>(self.at.q.val()) + bit_cast::<17, 16>(self.offset.val());
         self.past_end.next = self.at_plus.val() > self.program_bytes.val();
         // The record's length byte, then its payload: the header's bytes,
-        // and a WRITE record's data as the executor asks for it (at the
-        // end of `update`, a cycle ahead).
+        // and a WRITE record's data as the executor asks for it; or the
+        // read ahead's bytes.
         self.program_ram.read_address.next = self.read_address.q.val();
+        if self.prefetching.q.val() {
+            self.program_ram.read_address.next = self.pf_at.q.val();
+        }
+        self.record_end.d.next = self.at.q.val() + bit_cast::<16, 8>(self.record_len.q.val());
+        self.read_address.d.next = self.at.q.val();
+        if self.state.q.val() == ProgramState::Load {
+            self.read_address.d.next = self.read_address.q.val() + 1;
+        }
+        if self.state.q.val() == ProgramState::Present {
+            self.read_address.d.next = self.at.q.val() + bit_cast::<16, 11>(self.frame_address.val());
+            if self.exec_answered.val() {
+                self.read_address.d.next = self.record_end.q.val();
+            }
+        }
         // A header byte read last cycle shifts in now.
         self.head_shift.next = self.shift.q.val();
         self.head_byte.next = 0.into();
@@ -582,7 +590,7 @@ impl Logic for ProgramStore {
                 // The executor's decodes of the header are registered now.
                 // The next record's length byte follows this one's payload.
                 self.taking.d.next = false;
-                self.pf_at.d.next = self.at.q.val() + bit_cast::<16, 8>(self.record_len.q.val());
+                self.pf_at.d.next = self.record_end.q.val();
                 self.state.d.next = ProgramState::Present;
                 if !((self.opcode.val() == self.op_write.val()) | (self.opcode.val() == self.op_gemm.val()) | (self.opcode.val() == self.op_requant.val()) | (self.opcode.val() == self.op_move.val()) | (self.opcode.val() == self.op_add.val())) {
                     self.status.d.next = self.st_unknown.val();
@@ -601,7 +609,7 @@ impl Logic for ProgramStore {
                     if self.status.q.val() == self.st_ok.val() {
                         self.done.d.next = self.done.q.val() + 1;
                         self.left.d.next = self.left.q.val() - 1;
-                        self.at.d.next = self.at_plus.val().get_bits::<16>(0);
+                        self.at.d.next = self.record_end.q.val();
                         if self.left.q.val() != 1 {
                             self.state.d.next = ProgramState::Fetch;
                             if (self.pf_state.q.val() == PrefetchState::Ready) & self.pf_ok.q.val() {
@@ -640,23 +648,7 @@ impl Logic for ProgramStore {
                 self.state.d.next = ProgramState::Idle;
             }
         }
-        // ---- The memory's read address for next cycle, from the inputs
-        // of the flip-flops it depends on (every assignment to them is
-        // above): `at` plus the header byte's index (Load) or the
-        // executor's payload offset (Present), or the read ahead's place
-        // while it has the port. (Where `offset` differs, in Check,
-        // Verdict and an answered Present, nothing reads the byte.)
-        self.read_offset_next.next = 0.into();
-        if self.state.d.val() == ProgramState::Load {
-            self.read_offset_next.next = bit_cast::<16, 5>(self.load_index.d.val());
-        }
-        if self.state.d.val() == ProgramState::Present {
-            self.read_offset_next.next = bit_cast::<16, 11>(self.frame_address_next.val());
-        }
-        self.read_address.d.next = self.at.d.val() + self.read_offset_next.val();
+        // ---- Whether the read ahead has the memory's port next cycle.
         self.prefetching.d.next = (self.state.d.val() == ProgramState::Present) & (self.opcode.val() != self.op_write.val()) & (self.left.d.val() != 1);
-        if self.prefetching.d.val() {
-            self.read_address.d.next = self.pf_at.d.val();
-        }
     }
 }
