@@ -379,6 +379,15 @@ pub struct Executor {
     /// streams (and so do zeros).
     move_from_out: DFF<Bit>,
     move_reads_b: DFF<Bit>,
+    /// `move_advance`, a flip-flop: the state is MoveStream or MoveTo
+    /// (registered from the next state, so the mover's walkers take their
+    /// step from a register, not from the state's decoding).
+    move_advance_reg: DFF<Bit>,
+    /// B's next address is the mover's: a MOVE that reads B is in MoveCheck,
+    /// MoveStream or MoveDrain (registered from the next state). Only B's
+    /// address copies read it, and the states it covers beyond the stream's
+    /// (MoveCheck, and Reply's first cycle after it) read nothing from B.
+    b_follows_mover: DFF<Bit>,
     /// With `memory.mover` (else empty): a streamed MOVE's places, delayed
     /// to its reads and writes.
     pipe: Vec<MovePipe>,
@@ -636,6 +645,8 @@ impl Executor {
             move_to_b: Default::default(),
             move_from_out: Default::default(),
             move_reads_b: Default::default(),
+            move_advance_reg: Default::default(),
+            b_follows_mover: Default::default(),
             pipe: if m.mover { vec![MovePipe::new(1 + usize::from(m.read_data_register), 2 + 2 * usize::from(m.read_data_register))] } else { vec![] },
             move_byte: Default::default(),
             past_a: Default::default(),
@@ -689,7 +700,7 @@ impl Logic for Executor {
         dff_setup!(
             self, clock, state, start_engine_reg, start_requant_reg, start_mover_reg, start_adder_reg, clear_counters_reg, status, length_ok, len_one, len_write, len_read, len_gemm, len_requant, len_move, len_add,
             is_bank_table, past_table, write_table_reg,
-            is_move, move_to_b, move_from_out, move_reads_b, move_byte,
+            is_move, move_to_b, move_from_out, move_reads_b, move_advance_reg, b_follows_mover, move_byte,
             frame_ok, op_index, bank_ok, count_zero, refused, refusal, opcode, data_len, bank, last_lane, last_byte, entry_bytes, entry, lane, cursor_byte,
             size_bytes, size_entries, end_entry, too_long, size_eq, size_gt, size_long, size_count, is_write, is_info, is_status, is_counters,
             is_bank_a, is_bank_b, is_bank_acc, is_bank_bias, past_a, past_b, past_acc, past_bias, past_end, write_a_reg, write_b_reg, write_bias_reg,
@@ -738,7 +749,7 @@ impl Logic for Executor {
         self.start_mover_reg.d.next = false;
         self.start_adder.next = self.start_adder_reg.q.val();
         self.start_adder_reg.d.next = false;
-        self.move_advance.next = false;
+        self.move_advance.next = self.move_advance_reg.q.val();
         self.moving.next = self.is_move.q.val() & self.has_mover.val();
         self.move_data.next = self.move_byte.q.val();
         // CLEAR_COUNTERS, a cycle after Dispatch (from a flip-flop: the clear
@@ -1180,8 +1191,7 @@ impl Logic for Executor {
             }
             ExecState::MoveStream => {
                 // A byte a cycle into the pipe (see the streaming below),
-                // up to the last.
-                self.move_advance.next = true;
+                // up to the last (`move_advance` is high in this state).
                 if self.move_showing_last.val() {
                     self.state.d.next = ExecState::MoveDrain;
                 }
@@ -1227,7 +1237,7 @@ impl Logic for Executor {
                 self.lane.d.next = self.move_to_lane.val();
                 self.write_a_reg.d.next = !self.move_to_b.q.val();
                 self.write_b_reg.d.next = self.move_to_b.q.val();
-                self.move_advance.next = true;
+                // (`move_advance` is high in this state.)
                 self.state.d.next = ExecState::MoveWrite;
             }
             ExecState::MoveWrite => {
@@ -1355,14 +1365,15 @@ impl Logic for Executor {
         self.cursor_entry_next.next = self.entry.d.val();
         self.b_entry.next = self.entry.q.val();
         self.b_entry_next.next = self.entry.d.val();
-        if self.move_reads_b.q.val() {
-            if (self.state.q.val() == ExecState::MoveStream) | (self.state.q.val() == ExecState::MoveDrain) {
-                self.b_entry.next = self.move_from_entry.val();
-            }
-            if (self.state.d.val() == ExecState::MoveStream) | (self.state.d.val() == ExecState::MoveDrain) {
-                self.b_entry_next.next = self.move_from_entry_next.val();
-            }
+        if self.move_reads_b.q.val() & ((self.state.q.val() == ExecState::MoveStream) | (self.state.q.val() == ExecState::MoveDrain)) {
+            self.b_entry.next = self.move_from_entry.val();
         }
+        if self.b_follows_mover.q.val() {
+            self.b_entry_next.next = self.move_from_entry_next.val();
+        }
+        self.move_advance_reg.d.next = (self.state.d.val() == ExecState::MoveStream) | (self.state.d.val() == ExecState::MoveTo);
+        self.b_follows_mover.d.next = self.move_reads_b.d.val()
+            & ((self.state.d.val() == ExecState::MoveCheck) | (self.state.d.val() == ExecState::MoveStream) | (self.state.d.val() == ExecState::MoveDrain));
         self.cursor_lane_next.next = self.lane.d.val();
         self.write_a_next.next = self.write_a_reg.d.val();
         self.write_b_next.next = self.write_b_reg.d.val();

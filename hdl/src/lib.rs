@@ -14,7 +14,8 @@
 //!   receiver's frames kept in [`RequestSlots`](request_slots::RequestSlots)
 //!   (the request in hand and the next);
 //! - [`Mover`](mover::Mover) and its two [`PlaceWalker`](place_walker::PlaceWalker)s: MOVE's checks
-//!   and the places of each byte it copies on chip (with `memory.mover`);
+//!   and the places of each byte it copies on chip (with `memory.mover`), each sum of a place
+//!   and a stride a [`PlaceAdder`](place_adder::PlaceAdder);
 //! - [`ProgramStore`](program_store::ProgramStore): the program memory, PROGRAM and RUN, which
 //!   runs a stored command list's records through the executor (with `memory.program_bytes`);
 //! - [`KeptRegister`](kept_register::KeptRegister): a register that synthesis does not merge with its copies;
@@ -38,6 +39,7 @@ pub mod mover;
 pub mod npu;
 pub mod pe;
 pub mod program_store;
+pub mod place_adder;
 pub mod place_walker;
 pub mod ram;
 pub mod request_slots;

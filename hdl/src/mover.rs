@@ -19,6 +19,7 @@
 //!
 //! With `zeros` the source side is neither checked nor read.
 
+use crate::place_adder::PlaceAdder;
 use crate::place_walker::PlaceWalker;
 use crate::vecs::k;
 use npu_spec::protocol::{Bank, Status};
@@ -86,6 +87,10 @@ pub struct Mover {
     // ---- The two sides.
     from: PlaceWalker,
     to: PlaceWalker,
+    /// Each side's walk stride doubled (the entries' sum 17 bits: the top
+    /// one an overflow).
+    from_double: PlaceAdder,
+    to_double: PlaceAdder,
     // ---- Limits from the config and the protocol.
     rows: Constant<Bits<8>>,
     cols: Constant<Bits<8>>,
@@ -113,6 +118,11 @@ pub struct Mover {
     /// (from `count` and `runs` down to 1: no subtractor on the reload).
     steps_left: DFF<Bits<16>>,
     runs_left: DFF<Bits<16>>,
+    /// `steps_left == 1` and `runs_left == 1`, registered with them, so
+    /// that an advance decides the walkers' controls from flip-flops.
+    steps_one: DFF<Bit>,
+    runs_one: DFF<Bit>,
+    walking_reg: DFF<Bit>,
     /// The walk's end lies past its bank, on either side.
     past: DFF<Bit>,
     /// The walk: the digits of `runs - 1`, then of `count - 1`, not yet
@@ -140,13 +150,9 @@ pub struct Mover {
     next_run: Signal<Local, Bit>,
     from_past: Signal<Local, Bit>,
     to_past: Signal<Local, Bit>,
-    /// Each side's walk stride doubled: the lanes' sum, once wrapped, and
-    /// the entries' with its carry (17 bits: the top one an overflow).
-    from_double_lane: Signal<Local, Bits<6>>,
-    from_double_entry: Signal<Local, Bits<17>>,
-    to_double_lane: Signal<Local, Bits<6>>,
-    to_double_entry: Signal<Local, Bits<17>>,
-    /// The walk is under way (the walkers add its strides).
+    /// The walk is under way (the walkers add its strides): the state is
+    /// WalkRuns or WalkSteps, registered from the next state so that the
+    /// walkers' stride multiplexers are not behind the state's decoding.
     walking: Signal<Local, Bit>,
     /// The destination walker's next entry, which nothing reads (the
     /// source's feeds B's address copies): named for Verilator's lint.
@@ -189,6 +195,8 @@ impl Mover {
             advance: Default::default(),
             from: Default::default(),
             to: Default::default(),
+            from_double: Default::default(),
+            to_double: Default::default(),
             rows: k(config.array.rows as u64),
             cols: k(config.array.cols as u64),
             a_depth_log: k(m.a_depth.trailing_zeros() as u64),
@@ -209,6 +217,9 @@ impl Mover {
             empty: Default::default(),
             steps_left: Default::default(),
             runs_left: Default::default(),
+            steps_one: Default::default(),
+            runs_one: Default::default(),
+            walking_reg: Default::default(),
             past: Default::default(),
             walk_digits: Default::default(),
             from_pow_entry: Default::default(),
@@ -225,10 +236,6 @@ impl Mover {
             next_run: Default::default(),
             from_past: Default::default(),
             to_past: Default::default(),
-            from_double_lane: Default::default(),
-            from_double_entry: Default::default(),
-            to_double_lane: Default::default(),
-            to_double_entry: Default::default(),
             walking: Default::default(),
             unused_to_entry_next: Default::default(),
             from_lanes: Default::default(),
@@ -246,7 +253,7 @@ impl Logic for Mover {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, from_a, from_b, from_out, to_a, to_b, from_lanes_ok, to_lanes_ok, empty, steps_left, runs_left,
+            self, clock, state, from_a, from_b, from_out, to_a, to_b, from_lanes_ok, to_lanes_ok, empty, steps_left, runs_left, steps_one, runs_one, walking_reg,
             past, walk_digits, from_pow_entry, from_pow_lane, to_pow_entry, to_pow_lane, from_walk_past, to_walk_past,
             checked_reg, error_reg, last_reg
         );
@@ -276,7 +283,7 @@ impl Logic for Mover {
         self.to.run_entry.next = self.dst_run_entry.val();
         self.to.run_lane.next = self.dst_run_lane.val().get_bits::<6>(0);
         // While walking, both strides of each walker are the walk's.
-        self.walking.next = (self.state.q.val() == MoverState::WalkRuns) | (self.state.q.val() == MoverState::WalkSteps);
+        self.walking.next = self.walking_reg.q.val();
         if self.walking.val() {
             self.from.step_entry.next = self.from_pow_entry.q.val();
             self.from.step_lane.next = self.from_pow_lane.q.val();
@@ -287,19 +294,17 @@ impl Logic for Mover {
             self.to.run_entry.next = self.to_pow_entry.q.val();
             self.to.run_lane.next = self.to_pow_lane.q.val();
         }
-        // The walk strides doubled (lanes below `lanes`, so one wrap).
-        self.from_double_lane.next = self.from_pow_lane.q.val() + self.from_pow_lane.q.val();
-        self.from_double_entry.next = bit_cast::<17, 16>(self.from_pow_entry.q.val()) + bit_cast::<17, 16>(self.from_pow_entry.q.val());
-        if self.from_double_lane.val() >= self.from_lanes.val().get_bits::<6>(0) {
-            self.from_double_lane.next = self.from_pow_lane.q.val() + self.from_pow_lane.q.val() - self.from_lanes.val().get_bits::<6>(0);
-            self.from_double_entry.next = bit_cast::<17, 16>(self.from_pow_entry.q.val()) + bit_cast::<17, 16>(self.from_pow_entry.q.val()) + 1;
-        }
-        self.to_double_lane.next = self.to_pow_lane.q.val() + self.to_pow_lane.q.val();
-        self.to_double_entry.next = bit_cast::<17, 16>(self.to_pow_entry.q.val()) + bit_cast::<17, 16>(self.to_pow_entry.q.val());
-        if self.to_double_lane.val() >= self.to_lanes.val().get_bits::<6>(0) {
-            self.to_double_lane.next = self.to_pow_lane.q.val() + self.to_pow_lane.q.val() - self.to_lanes.val().get_bits::<6>(0);
-            self.to_double_entry.next = bit_cast::<17, 16>(self.to_pow_entry.q.val()) + bit_cast::<17, 16>(self.to_pow_entry.q.val()) + 1;
-        }
+        // The walk strides doubled: each added to itself.
+        self.from_double.lanes.next = self.from_lanes.val().get_bits::<6>(0);
+        self.from_double.entry.next = self.from_pow_entry.q.val();
+        self.from_double.lane.next = self.from_pow_lane.q.val();
+        self.from_double.stride_entry.next = self.from_pow_entry.q.val();
+        self.from_double.stride_lane.next = self.from_pow_lane.q.val();
+        self.to_double.lanes.next = self.to_lanes.val().get_bits::<6>(0);
+        self.to_double.entry.next = self.to_pow_entry.q.val();
+        self.to_double.lane.next = self.to_pow_lane.q.val();
+        self.to_double.stride_entry.next = self.to_pow_entry.q.val();
+        self.to_double.stride_lane.next = self.to_pow_lane.q.val();
         self.restart.next = false;
         self.step.next = false;
         self.next_run.next = false;
@@ -314,8 +319,8 @@ impl Logic for Mover {
         self.to_entry.next = self.to.entry.val();
         self.to_lane.next = bit_cast::<8, 6>(self.to.lane.val());
         self.last.next = self.last_reg.q.val();
-        self.showing_last.next = (self.steps_left.q.val() == 1) & (self.runs_left.q.val() == 1);
-        self.last_reg.d.next = (self.steps_left.q.val() == 1) & (self.runs_left.q.val() == 1);
+        self.showing_last.next = self.steps_one.q.val() & self.runs_one.q.val();
+        self.last_reg.d.next = self.steps_one.q.val() & self.runs_one.q.val();
         // Each side's end past its bank (a depth is a power of two): the
         // entry's bits from the depth's up are not all 0, or it overflowed.
         self.from_past.next = self.from.overflow.val()
@@ -422,10 +427,10 @@ impl Logic for Mover {
             }
             MoverState::Serve => {
                 if self.advance.val() {
-                    if self.steps_left.q.val() != 1 {
+                    if !self.steps_one.q.val() {
                         self.step.next = true;
                         self.steps_left.d.next = self.steps_left.q.val() - 1;
-                    } else if self.runs_left.q.val() != 1 {
+                    } else if !self.runs_one.q.val() {
                         self.next_run.next = true;
                         self.steps_left.d.next = self.count.val();
                         self.runs_left.d.next = self.runs_left.q.val() - 1;
@@ -443,19 +448,26 @@ impl Logic for Mover {
         // any bank).
         if self.walking.val() & (self.walk_digits.q.val() != 0) {
             self.walk_digits.d.next = self.walk_digits.q.val() >> 1;
-            self.from_pow_entry.d.next = self.from_double_entry.val().get_bits::<16>(0);
-            self.from_pow_lane.d.next = self.from_double_lane.val();
-            self.to_pow_entry.d.next = self.to_double_entry.val().get_bits::<16>(0);
-            self.to_pow_lane.d.next = self.to_double_lane.val();
+            self.from_pow_entry.d.next = self.from_double.sum_entry.val().get_bits::<16>(0);
+            self.from_pow_lane.d.next = self.from_double.sum_lane.val();
+            self.to_pow_entry.d.next = self.to_double.sum_entry.val().get_bits::<16>(0);
+            self.to_pow_lane.d.next = self.to_double.sum_lane.val();
             if (self.walk_digits.q.val() >> 1) != 0 {
-                if self.from_double_entry.val().get_bit(16) {
+                if self.from_double.sum_entry.val().get_bit(16) {
                     self.from_walk_past.d.next = true;
                 }
-                if self.to_double_entry.val().get_bit(16) {
+                if self.to_double.sum_entry.val().get_bit(16) {
                     self.to_walk_past.d.next = true;
                 }
             }
         }
+        self.walking_reg.d.next = (self.state.d.val() == MoverState::WalkRuns) | (self.state.d.val() == MoverState::WalkSteps);
+        self.steps_one.d.next = self.steps_left.d.val() == 1;
+        self.runs_one.d.next = self.runs_left.d.val() == 1;
+        // Serving, the strides are the request's and have held since the
+        // walk ended: the walkers take their registered sums.
+        self.from.settled.next = self.state.q.val() == MoverState::Serve;
+        self.to.settled.next = self.state.q.val() == MoverState::Serve;
         self.from.restart.next = self.restart.val();
         self.from.step.next = self.step.val();
         self.from.next_run.next = self.next_run.val();
