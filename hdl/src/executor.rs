@@ -129,9 +129,10 @@ pub struct Executor {
     /// The frame buffer's byte to read (WRITE's data; the byte arrives a
     /// cycle later and the NPU registers it on its way to the memories'
     /// write data: it is there two cycles after the address).
-    /// It holds for a cycle before each cycle that reads it (Copy, entered
-    /// from Range or CopyData, neither of which moves it), so that the
-    /// program store may register its read address from it.
+    /// It holds for two cycles before each cycle that reads it (Copy: it
+    /// moves on at Copy's end, and is set in Decode, well before the first),
+    /// so that the program store may register its read address from it and
+    /// its memory's byte after the read.
     pub frame_address: Signal<Out, Bits<11>>,
     /// One cycle: the answer is out, the receiver may take the next frame.
     pub answered: Signal<Out, Bit>,
@@ -1112,17 +1113,17 @@ impl Logic for Executor {
                 // frame_address shows copy_index; its byte arrives next
                 // cycle, and the NPU registers it (so that the frame buffer's
                 // block RAM is a flip-flop away from the banks' write data,
-                // which on a big part lie across the die).
+                // which on a big part lie across the die). The byte is read:
+                // the frame address moves on to the next.
                 self.state.d.next = ExecState::CopyWait;
+                self.copy_index.d.next = self.copy_index.q.val() + 1;
             }
             ExecState::CopyWait => {
                 // Which memory the registered byte goes to is decided now,
                 // into flip-flops (every byte is written as it comes: a
                 // byte-wide bank's lane, or one byte of the bias word; Decode
-                // let WRITE name A, B and BIAS only). The byte is read: the
-                // frame address moves on to the next.
+                // let WRITE name A, B and BIAS only).
                 self.state.d.next = ExecState::CopyData;
-                self.copy_index.d.next = self.copy_index.q.val() + 1;
                 match self.bank.q.val().index() {
                     0 => {
                         self.write_a_reg.d.next = true;

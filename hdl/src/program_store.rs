@@ -105,8 +105,9 @@ pub struct ProgramStore {
     pub request_length: Signal<Out, Bits<16>>,
     /// The request's payload byte at `frame_address` (a WRITE's data), a
     /// cycle later: the slot's, or a WRITE record's from the program memory.
-    /// The executor holds it for a cycle before each cycle that reads it, so
-    /// that the program memory's address is registered from it.
+    /// The executor holds it for two cycles before each cycle that reads
+    /// it: the program memory's address is registered from it, and the
+    /// memory read a cycle early, its byte registered (`write_data`).
     pub frame_address: Signal<In, Bits<11>>,
     pub read_data: Signal<Out, Bits<8>>,
     pub exec_answered: Signal<In, Bit>,
@@ -214,11 +215,17 @@ pub struct ProgramStore {
     /// lie across the die. Worked out from this cycle's state for the next:
     /// `at` (Check, Fetch, Verdict: the length byte, then the payload's
     /// first byte), counting up (Load: the header's bytes), `at` plus the
-    /// executor's payload offset (Present: a WRITE record's data), and the
+    /// executor's payload offset (Present: a WRITE record's data, read the
+    /// cycle before the executor's Copy, into `write_data` in Copy), and the
     /// next record's length byte (`record_end`, once answered). From the
     /// flip-flops' inputs (the executor's next state, the adder) the 8x8 at
     /// 60 MHz missed by 1.3 ns.
     read_address: DFF<Bits<16>>,
+    /// A WRITE record's byte, registered from the program memory: its block
+    /// RAMs lie across the die from the scratchpads' write-data copies,
+    /// which the byte reaches through two multiplexers (on the ECP5 16x16
+    /// that path was the slowest, 9 ns short of 100 MHz).
+    write_data: DFF<Bits<8>>,
     /// `at` plus the record's length: its end, the next record's length
     /// byte (registered every cycle: both hold from Settle through Present).
     record_end: DFF<Bits<16>>,
@@ -339,6 +346,7 @@ impl ProgramStore {
             pf_byte: Default::default(),
             read_address: Default::default(),
             record_end: Default::default(),
+            write_data: Default::default(),
             prefetching: Default::default(),
         }
     }
@@ -352,7 +360,7 @@ impl Logic for ProgramStore {
         dff_setup!(
             self, clock, state, is_run, length_ok, status, at, left, done, src, record_len, load_index, load_left,
             shift, shift_byte, exec_done, tx_high, tx_data, tx_valid, pf_state, pf_at, pf_base, pf_len, pf_left, pf_index,
-            pf_shift, pf_shift_byte, pf_ok, next_reg, taking, read_address, record_end, prefetching
+            pf_shift, pf_shift_byte, pf_ok, next_reg, taking, read_address, record_end, write_data, prefetching
         );
         self.program_ram.clock.next = self.clock.val();
         self.opcode.next = self.slot_head.val().get_bits::<8>(0);
@@ -371,8 +379,9 @@ impl Logic for ProgramStore {
         self.request_length.next = self.slot_length.val();
         self.slot_read_address.next = self.frame_address.val();
         self.read_data.next = self.slot_read_data.val();
+        self.write_data.d.next = self.program_ram.read_data.val();
         if self.state.q.val() == ProgramState::Present {
-            self.read_data.next = self.program_ram.read_data.val();
+            self.read_data.next = self.write_data.q.val();
         }
         self.slot_answered.next = self.exec_answered.val() & (self.state.q.val() == ProgramState::Idle);
         self.reply_start.next = self.exec_reply_start.val();
