@@ -19,7 +19,7 @@
 //!   While a record other than a WRITE runs, the next one's length and
 //!   header are read ahead, and the header register takes them whole when
 //!   the record is answered: 2 cycles from one record to the next rather
-//!   than the 31 of reading it then (a WRITE's data comes from the
+//!   than the 32 of reading it then (a WRITE's data comes from the
 //!   program memory, so the record after a WRITE is read after it).
 //!
 //! The executor never sees PROGRAM or RUN, and needs no change to run a
@@ -45,8 +45,11 @@ pub enum ProgramState {
     Verdict,
     /// RUN: the record's first bytes read and shifted into the header.
     Load,
-    /// The last byte shifted, the executor's decodes registered, the opcode checked.
+    /// The last byte read comes out of the memory, shifts in, then the
+    /// executor's decodes are registered and the opcode checked. (A header
+    /// read ahead is taken whole in Settle, and SettleWait is skipped.)
     Settle,
+    SettleWait,
     SettleCheck,
     /// The executor runs the record.
     Present,
@@ -69,8 +72,9 @@ pub enum PrefetchState {
     Length,
     /// The header's bytes addressed, each shifted in a cycle later.
     Load,
-    /// The last byte shifts in.
+    /// The last byte comes out of the memory, then shifts in.
     Last,
+    Shifted,
     /// The header is whole in `next_reg`.
     Ready,
 }
@@ -206,6 +210,13 @@ pub struct ProgramStore {
     pf_index: DFF<Bits<5>>,
     pf_shift: DFF<Bit>,
     pf_shift_byte: DFF<Bit>,
+    /// The header bytes' shifts a cycle later, from `write_data`: the
+    /// memory's output is a register away from the slots' header and
+    /// `next_reg` (for the ECP5 16x16's clock: 8 ns of wire lay between).
+    shift_late: DFF<Bit>,
+    shift_byte_late: DFF<Bit>,
+    pf_shift_late: DFF<Bit>,
+    pf_shift_byte_late: DFF<Bit>,
     pf_ok: DFF<Bit>,
     next_reg: DFF<Bits<208>>,
     /// Settle takes the header read ahead (rather than a last shift).
@@ -335,6 +346,10 @@ impl ProgramStore {
             pf_index: Default::default(),
             pf_shift: Default::default(),
             pf_shift_byte: Default::default(),
+            shift_late: Default::default(),
+            shift_byte_late: Default::default(),
+            pf_shift_late: Default::default(),
+            pf_shift_byte_late: Default::default(),
             pf_ok: Default::default(),
             next_reg: Default::default(),
             taking: Default::default(),
@@ -360,7 +375,7 @@ impl Logic for ProgramStore {
         dff_setup!(
             self, clock, state, is_run, length_ok, status, at, left, done, src, record_len, load_index, load_left,
             shift, shift_byte, exec_done, tx_high, tx_data, tx_valid, pf_state, pf_at, pf_base, pf_len, pf_left, pf_index,
-            pf_shift, pf_shift_byte, pf_ok, next_reg, taking, read_address, record_end, write_data, prefetching
+            pf_shift, pf_shift_byte, shift_late, shift_byte_late, pf_shift_late, pf_shift_byte_late, pf_ok, next_reg, taking, read_address, record_end, write_data, prefetching
         );
         self.program_ram.clock.next = self.clock.val();
         self.opcode.next = self.slot_head.val().get_bits::<8>(0);
@@ -452,10 +467,12 @@ impl Logic for ProgramStore {
             }
         }
         // A header byte read last cycle shifts in now.
-        self.head_shift.next = self.shift.q.val();
+        self.shift_late.d.next = self.shift.q.val();
+        self.shift_byte_late.d.next = self.shift_byte.q.val();
+        self.head_shift.next = self.shift_late.q.val();
         self.head_byte.next = 0.into();
-        if self.shift_byte.q.val() {
-            self.head_byte.next = self.program_ram.read_data.val();
+        if self.shift_byte_late.q.val() {
+            self.head_byte.next = self.write_data.q.val();
         }
         self.shift.d.next = false;
         self.exec_done.d.next = false;
@@ -465,11 +482,13 @@ impl Logic for ProgramStore {
         self.next_head.next = self.next_reg.q.val();
         self.head_load.next = (self.state.q.val() == ProgramState::Settle) & self.taking.q.val();
         self.pf_shift.d.next = false;
+        self.pf_shift_late.d.next = self.pf_shift.q.val();
+        self.pf_shift_byte_late.d.next = self.pf_shift_byte.q.val();
         self.pf_byte.next = 0.into();
-        if self.pf_shift_byte.q.val() {
-            self.pf_byte.next = self.program_ram.read_data.val();
+        if self.pf_shift_byte_late.q.val() {
+            self.pf_byte.next = self.write_data.q.val();
         }
-        if self.pf_shift.q.val() {
+        if self.pf_shift_late.q.val() {
             self.next_reg.d.next = (self.next_reg.q.val() >> 8) | (bit_cast::<208, 8>(self.pf_byte.val()) << self.header_top.val());
         }
         match self.pf_state.q.val() {
@@ -501,6 +520,9 @@ impl Logic for ProgramStore {
                 }
             }
             PrefetchState::Last => {
+                self.pf_state.d.next = PrefetchState::Shifted;
+            }
+            PrefetchState::Shifted => {
                 self.pf_state.d.next = PrefetchState::Ready;
             }
             _ => {}
@@ -591,8 +613,15 @@ impl Logic for ProgramStore {
                 }
             }
             ProgramState::Settle => {
-                // The last byte shifts in (or the header read ahead is
-                // taken whole).
+                // The last byte comes out of the memory (or the header read
+                // ahead is taken whole).
+                self.state.d.next = ProgramState::SettleWait;
+                if self.taking.q.val() {
+                    self.state.d.next = ProgramState::SettleCheck;
+                }
+            }
+            ProgramState::SettleWait => {
+                // The last byte shifts in.
                 self.state.d.next = ProgramState::SettleCheck;
             }
             ProgramState::SettleCheck => {
