@@ -129,10 +129,10 @@ pub struct Executor {
     /// The frame buffer's byte to read (WRITE's data; the byte arrives a
     /// cycle later and the NPU registers it on its way to the memories'
     /// write data: it is there two cycles after the address).
-    /// It holds for two cycles before each cycle that reads it (Copy: it
-    /// moves on at Copy's end, and is set in Decode, well before the first),
-    /// so that the program store may register its read address from it and
-    /// its memory's byte after the read.
+    /// With a program store it holds for two cycles before each cycle that
+    /// reads it (Copy: it moves on at Copy's end, and is set in Decode, well
+    /// before the first), so that the program store may register its read
+    /// address from it and its memory's byte after the read.
     pub frame_address: Signal<Out, Bits<11>>,
     /// One cycle: the answer is out, the receiver may take the next frame.
     pub answered: Signal<Out, Bit>,
@@ -298,6 +298,11 @@ pub struct Executor {
     table_depth_log: Constant<Bits<17>>,
     /// MOVE is built (`memory.mover`; else its opcode is unknown).
     has_mover: Constant<Bit>,
+    /// `memory.program_bytes` > 0: the program store reads WRITE records'
+    /// bytes at `frame_address`, which then moves on at Copy's end (see
+    /// the port). Without it, it moves on in CopyData, as it long did: the
+    /// iCEBreaker's netlist, and its placements, stay as they were.
+    has_program: Constant<Bit>,
     op_move: Constant<Bits<8>>,
     /// Bit offsets of WRITE's and READ's fields in `head`.
     at_entry: Constant<Bits<16>>,
@@ -577,6 +582,7 @@ impl Executor {
             op_status: k(Opcode::Status as u64),
             known_opcodes: k(known_opcodes(config)),
             has_mover: Constant::new(config.memory.mover),
+            has_program: Constant::new(config.memory.program_bytes > 0),
             has_adder: Constant::new(m.add_tables > 0),
             table_depth: k((TABLE_ENTRIES * m.add_tables).max(1) as u64),
             table_depth_log: k((TABLE_ENTRIES * m.add_tables).max(1).trailing_zeros() as u64),
@@ -1116,7 +1122,9 @@ impl Logic for Executor {
                 // which on a big part lie across the die). The byte is read:
                 // the frame address moves on to the next.
                 self.state.d.next = ExecState::CopyWait;
-                self.copy_index.d.next = self.copy_index.q.val() + 1;
+                if self.has_program.val() {
+                    self.copy_index.d.next = self.copy_index.q.val() + 1;
+                }
             }
             ExecState::CopyWait => {
                 // Which memory the registered byte goes to is decided now,
@@ -1149,6 +1157,9 @@ impl Logic for Executor {
                 self.state.d.next = ExecState::Copy;
                 if self.copy_left.q.val() == 0 {
                     self.state.d.next = ExecState::Reply;
+                }
+                if !self.has_program.val() {
+                    self.copy_index.d.next = self.copy_index.q.val() + 1;
                 }
                 self.copy_left.d.next = self.copy_left.q.val() - 1;
                 self.cursor_byte.d.next = self.cursor_byte.q.val() + 1;
