@@ -83,10 +83,16 @@ fn ulx3s_small_bitstream_fits_meets_timing_and_its_netlist_computes() {
     // refuses a site the device lacks).
     let pairs = npu_fpga::flow::ecp5_dsp_pairs(&board, &config) as usize;
     let sites = npu_fpga::floorplan::dsp_sites(board.dsp_sites.as_ref().unwrap(), config.array.cols, pairs).unwrap();
-    let json = std::fs::read_to_string(out.path().join("npu.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("npu.json")).unwrap()).unwrap();
+    let cells: Vec<&serde_json::Value> = json["modules"].as_object().unwrap().values().flat_map(|m| m["cells"].as_object().unwrap().values()).collect();
     for site in sites.iter().flatten() {
-        assert_eq!(json.matches(&format!("\"BEL\": \"{site}\"")).count(), 1, "{site} in npu.json");
+        assert_eq!(cells.iter().filter(|c| c["attributes"]["BEL"] == site.as_str()).count(), 1, "{site} in npu.json");
     }
+    // The registers after the scratchpads' reads are in their block RAMs'
+    // output registers (npu_fpga::bram_output_register), so the netlist
+    // check below runs the DP16KD model's OUTREG form.
+    let outreg = cells.iter().filter(|c| c["type"] == "DP16KD" && (c["parameters"]["REGMODE_A"] == "OUTREG" || c["parameters"]["REGMODE_B"] == "OUTREG")).count();
+    assert!(outreg >= 2, "{outreg} DP16KD with an output register");
     netlist_computes(Family::Ecp5, &board, &config, out.path());
 }
 
@@ -104,10 +110,13 @@ fn netlist_computes(family: Family, board: &Board, config: &NpuConfig, out: &std
     let (rows, cols) = (config.array.rows, config.array.cols);
     let mut model = DeviceModel::new(config);
     let mut next = xorshift(2026);
-    // Random A and B entries, two tiles back to back with accumulate, then
-    // every ACC entry used compared.
-    let k = 24.min(config.memory.a_depth / 2);
-    for e in 0..2 * k {
+    // Random A and B entries, two GEMMs of two tiles back to back, the
+    // second accumulating, then every ACC entry used compared. Each tile
+    // reads entries of its own: with tiles over the same entries, an
+    // operand stream a cycle early or late still summed the same products
+    // (the OUTREG model's register left out passed so).
+    let k = 12.min(config.memory.a_depth / 4);
+    for e in 0..4 * k {
         let a: Vec<u8> = (0..rows).map(|_| next() as u8).collect();
         let b: Vec<u8> = (0..cols).map(|_| next() as u8).collect();
         expect(&mut npu, &Request::Write { bank: Bank::A, entry: e as u16, data: a.clone() }, Status::Ok);
@@ -115,8 +124,8 @@ fn netlist_computes(family: Family, board: &Board, config: &NpuConfig, out: &std
         model.a[e] = a.iter().map(|&v| v as i8).collect();
         model.b[e] = b.iter().map(|&v| v as i8).collect();
     }
-    for (accumulate, a_entry) in [(false, 0u16), (true, k as u16)] {
-        let t = GemmTile { a_entry, b_entry: a_entry, acc_entry: 3, m: rows as u8, n: cols as u8, k: k as u16, accumulate, tiles: 2, a_step: 0, b_step: 0, acc_step: rows as u16 };
+    for (accumulate, a_entry) in [(false, 0u16), (true, 2 * k as u16)] {
+        let t = GemmTile { a_entry, b_entry: a_entry, acc_entry: 3, m: rows as u8, n: cols as u8, k: k as u16, accumulate, tiles: 2, a_step: k as u16, b_step: k as u16, acc_step: rows as u16 };
         assert_eq!(model.gemm(&t), Status::Ok);
         expect(&mut npu, &Request::Gemm(t), Status::Ok);
     }

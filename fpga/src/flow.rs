@@ -232,6 +232,29 @@ fn placement_result(fmax_mhz: f64) -> String {
     }
 }
 
+/// The registers after block RAM reads, folded into the block RAMs in
+/// `npu.json` (see crate::bram_output_register); the netlist the check
+/// simulates and the statistics are then written again from the folded
+/// netlist, so that they are of exactly what nextpnr places.
+fn fold_bram_output_registers(yosys: &Path, out: &Path) -> Result<(), FlowError> {
+    let path = out.join("npu.json");
+    let unreadable = |detail: String| FlowError::Setup(format!("could not read yosys's netlist {}: {detail}", path.display()));
+    let text = std::fs::read_to_string(&path).map_err(|e| unreadable(e.to_string()))?;
+    let mut netlist: serde_json::Value = serde_json::from_str(&text).map_err(|e| unreadable(e.to_string()))?;
+    drop(text);
+    let folded = crate::bram_output_register::fold(&mut netlist);
+    if folded.ports == 0 {
+        return Ok(());
+    }
+    // Written beside, then renamed: never a half-written netlist.
+    let partial = out.join("npu.json.partial");
+    write(&partial, &serde_json::to_string(&netlist).expect("plain data"))?;
+    std::fs::rename(&partial, &path).map_err(|error| FlowError::Write { path: path.clone(), error })?;
+    let script = "read_json npu.json; tee -q -o synth_stat.json stat -json; write_verilog -noattr netlist.v";
+    run_program(yosys, "yosys", &["-q", "-l", "yosys-folded.log", "-p", script], out, &out.join("yosys-folded.stdout"))?;
+    Ok(())
+}
+
 fn write(path: &Path, text: &str) -> Result<(), FlowError> {
     std::fs::write(path, text).map_err(|error| FlowError::Write { path: path.to_owned(), error })
 }
@@ -340,6 +363,9 @@ pub fn build(board: &Board, config: &NpuConfig, out: &Path, progress: &mut dyn F
     if board.family == Family::Ice40 {
         let log_text = std::fs::read_to_string(out.join("yosys.log")).unwrap_or_default();
         ice40_state_machines(&log_text, config).map_err(|detail| FlowError::StateMachine { detail, log: out.join("yosys.log") })?;
+    }
+    if board.family == Family::Ecp5 {
+        fold_bram_output_registers(&tools.yosys, out)?;
     }
     seconds.insert("synth".to_string(), started.elapsed().as_secs_f64());
 

@@ -90,7 +90,7 @@ pub enum ExecState {
     /// MOVE: the mover's verdict, the cursor at the first byte's source
     /// (MoveFrom), then each byte: the lane read (MoveFetch, MoveSettle),
     /// the cursor at its destination (MoveTo) and the write, with the cursor
-    /// at the next byte's source (MoveWrite): 4 cycles, 6 with the read data
+    /// at the next byte's source (MoveWrite): 4 cycles, 7 with the read data
     /// registered. A MOVE from OUT, or of zeros, into A or B streams
     /// instead (MoveStream: a byte's places each cycle, through the move
     /// pipe; MoveDrain: the last bytes' writes).
@@ -449,12 +449,13 @@ pub struct Executor {
     /// flip-flops.
     entry_step: DFF<Bit>,
     /// With `memory.read_data_register` (else empty): TxSettle and
-    /// MoveSettle last three cycles (counted here), for the NPU's registers on the bias bank's
-    /// read data and on the lanes it shows the executor. (Needed if the
+    /// MoveSettle last four cycles (counted here), for the NPU's registers on the bias bank's
+    /// read data, its late lane registers and its register on the lane it
+    /// shows the executor. (Needed if the
     /// sender asked for the next byte the cycle after TxPick; today's
     /// sender asks once a UART byte, long after the cursor moved, so no
     /// test can tell: the link tests pass with no extra cycle at all, tried;
-    /// it costs two cycles a byte of 10 bit times.)
+    /// it costs three cycles a byte of 10 bit times.)
     settle_more: Vec<DFF<Bits<2>>>,
     // Combinational helpers.
     field_entry: Signal<Local, Bits<16>>,
@@ -654,7 +655,10 @@ impl Executor {
             move_reads_b: Default::default(),
             move_advance_reg: Default::default(),
             b_follows_mover: Default::default(),
-            pipe: if m.mover { vec![MovePipe::new(1 + usize::from(m.read_data_register), 2 + 2 * usize::from(m.read_data_register))] } else { vec![] },
+            // (With `read_data_register` a byte passes three registers more
+            // on its way: the memory's read register, the NPU's late lane
+            // register and its register after the lane multiplexer.)
+            pipe: if m.mover { vec![MovePipe::new(1 + 2 * usize::from(m.read_data_register), 2 + 3 * usize::from(m.read_data_register))] } else { vec![] },
             move_byte: Default::default(),
             past_a: Default::default(),
             past_b: Default::default(),
@@ -714,13 +718,13 @@ impl Logic for Executor {
             copy_index, copy_left, tx_index, tx_word, tx_byte_lane, record_byte, is_record, tx_data, tx_data_valid, start_reply, last_error,
             byte_last, cursor_last, entry_step
         );
-        // The settle states (TxSettle, MoveSettle) wait two cycles more
+        // The settle states (TxSettle, MoveSettle) wait three cycles more
         // with the read data registered, counted here for both.
         self.settle_wait.next = false;
         for e in 0..self.settle_more.len() {
             self.settle_more[e].clock.next = self.clock.val();
             self.settle_more[e].d.next = 0.into();
-            if ((self.state.q.val() == ExecState::TxSettle) | (self.state.q.val() == ExecState::MoveSettle)) & (self.settle_more[e].q.val() != 2) {
+            if ((self.state.q.val() == ExecState::TxSettle) | (self.state.q.val() == ExecState::MoveSettle)) & (self.settle_more[e].q.val() != 3) {
                 self.settle_more[e].d.next = self.settle_more[e].q.val() + 1;
                 self.settle_wait.next = true;
             }

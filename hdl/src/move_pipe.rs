@@ -4,7 +4,7 @@
 //! When MOVE reads OUT (or writes zeros) into A or B, the source and the
 //! destination are different memories with their own addresses, so the
 //! executor takes a byte's places from the mover every cycle instead of one
-//! byte every four or six. A byte's source entry addresses OUT in the cycle
+//! byte every four or seven. A byte's source entry addresses OUT in the cycle
 //! it is taken (`issue`); its lane must select the memories' data when that
 //! data reaches the lane multiplexer (`read_lane`, `select_delay` cycles
 //! later); its destination must reach the executor's cursor a cycle after

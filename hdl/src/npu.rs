@@ -185,6 +185,17 @@ pub struct Npu {
     out_read_data: Vec<DFF<Bits<8>>>,
     a_read_data: Vec<DFF<Bits<8>>>,
     b_read_data: Vec<DFF<Bits<8>>>,
+    /// With `memory.read_data_register` (else empty): those registers
+    /// again, for the lane multiplexers alone. On an ECP5 the registers
+    /// above are the block RAMs' own output registers (the flow folds
+    /// them, see npu_fpga::bram_output_register), all over the die; these
+    /// lie between them and the multiplexers, which then start at a
+    /// flip-flop placed on the way (on the 16x16, 10.6 ns of wire from a B
+    /// block RAM to the multiplexers ended its slowest path). A cycle more
+    /// for the executor (its `settle_more`, its move pipe).
+    out_lane_late: Vec<DFF<Bits<8>>>,
+    a_lane_late: Vec<DFF<Bits<8>>>,
+    b_lane_late: Vec<DFF<Bits<8>>>,
     /// With `memory.read_data_register` (else empty): the bias bank's read
     /// data, registered, for READ and the requantizer; the bank's address
     /// then skips its registers (`lane_select`, `param_entry`), so the
@@ -333,6 +344,9 @@ impl Npu {
             out_read_data: dffs(if m.read_data_register { cols } else { 0 }),
             a_read_data: dffs(if m.read_data_register { rows } else { 0 }),
             b_read_data: dffs(if m.read_data_register { cols } else { 0 }),
+            out_lane_late: dffs(if m.read_data_register { cols } else { 0 }),
+            a_lane_late: dffs(if m.read_data_register { rows } else { 0 }),
+            b_lane_late: dffs(if m.read_data_register { cols } else { 0 }),
             bias_read_data: dffs(usize::from(m.read_data_register)),
             lane_select: Default::default(),
             param_entry: Default::default(),
@@ -857,11 +871,15 @@ impl Logic for Npu {
             self.out_read_data[j].d.next = self.out_mem[j].read_data.val();
             self.b_read_data[j].clock.next = self.clock.val();
             self.b_read_data[j].d.next = self.b_mem.read_data[j].val();
+            self.out_lane_late[j].clock.next = self.clock.val();
+            self.out_lane_late[j].d.next = self.out_read_data[j].q.val();
+            self.b_lane_late[j].clock.next = self.clock.val();
+            self.b_lane_late[j].d.next = self.b_read_data[j].q.val();
             if (self.executor.source_lane.val() & self.col_mask.val()).index() == j {
                 if self.executor.bank_b.val() {
-                    self.lane_u8.next = self.b_read_data[j].q.val();
+                    self.lane_u8.next = self.b_lane_late[j].q.val();
                 } else {
-                    self.lane_u8.next = self.out_read_data[j].q.val();
+                    self.lane_u8.next = self.out_lane_late[j].q.val();
                 }
             }
         }
@@ -872,15 +890,17 @@ impl Logic for Npu {
                     self.lane_u8.next = self.a_mem.read_data[i].val();
                 }
             }
-            for i in 0..self.a_read_data.len() {
+            for i in 0..self.a_lane_late.len() {
                 if (self.executor.source_lane.val() & self.row_mask.val()).index() == i {
-                    self.lane_u8.next = self.a_read_data[i].q.val();
+                    self.lane_u8.next = self.a_lane_late[i].q.val();
                 }
             }
         }
         for i in 0..self.a_read_data.len() {
             self.a_read_data[i].clock.next = self.clock.val();
             self.a_read_data[i].d.next = self.a_mem.read_data[i].val();
+            self.a_lane_late[i].clock.next = self.clock.val();
+            self.a_lane_late[i].d.next = self.a_read_data[i].q.val();
         }
         self.lane_u32.next = self.bias_mem.read_data.val();
         for e in 0..self.bias_read_data.len() {

@@ -201,7 +201,20 @@ fn verilog_body(lanes: usize, depth: usize, copies: bool) -> String {
     }
     for pair in 0..lanes.div_ceil(2) {
         let width = 8 * (lanes - 2 * pair).min(2);
-        out += &format!("reg [{}:0] mem_{pair} [0:{}];\nreg [{}:0] word_{pair};\n", width - 1, depth - 1, width - 1);
+        // With copies (the ECP5 builds), `no_rw_check`: a memory never reads
+        // in a cycle that writes it, which yosys cannot prove, so without
+        // it yosys keeps the read word in flip-flops of its own behind a
+        // LUT multiplexer (a read in a write's cycle must show the old
+        // word). With it the read enable becomes the block RAM's clock
+        // enable (in NORMAL mode a write leaves the output as it was), and
+        // the word goes from the block RAM straight into the user's
+        // register, which the flow folds into the block RAM's output
+        // register (see npu_fpga::bram_output_register). And block RAM
+        // even for a small memory (which would become LUT RAM once the
+        // collision logic is gone): CI's small ECP5 build then checks
+        // that form.
+        let attribute = if copies { "(* no_rw_check, ram_style = \"block\" *) " } else { "" };
+        out += &format!("{attribute}reg [{}:0] mem_{pair} [0:{}];\nreg [{}:0] word_{pair};\n", width - 1, depth - 1, width - 1);
     }
     out += "always @(posedge clock) begin\n";
     for pair in 0..lanes.div_ceil(2) {

@@ -12,9 +12,13 @@
 //! the ninth bits. A read is registered (REGMODE NOREG: the word appears
 //! after the clock edge); on a write the port's output keeps its value
 //! (NORMAL), shows the new word (WRITETHROUGH) or the old one
-//! (READBEFOREWRITE). Both ports read before either writes. The model
-//! stops the simulation on any form it does not model (output registers,
-//! chip-select decoding, a width other than these).
+//! (READBEFOREWRITE). Both ports read before either writes. With REGMODE
+//! OUTREG a port's word passes its output register, a cycle later: the
+//! register takes it at each edge where OCE is high, and clears where RST
+//! is (npu_fpga::bram_output_register folds a register after a read into
+//! it). The model stops the simulation on any form it does not model
+//! (the 36-bit form with an output register, chip-select decoding, a width
+//! other than these).
 
 /// The DP16KD model.
 pub fn dp16kd_model() -> String {
@@ -56,8 +60,11 @@ module DP16KD(
     wire [17:0] dib = {{{dib}}};
     reg [17:0] doa = 18'h0;
     reg [17:0] dob = 18'h0;
-    assign {{{doa}}} = doa;
-    assign {{{dob}}} = dob;
+    // The output registers (REGMODE OUTREG).
+    reg [17:0] doa_reg = 18'h0;
+    reg [17:0] dob_reg = 18'h0;
+    assign {{{doa}}} = REGMODE_A == "OUTREG" ? doa_reg : doa;
+    assign {{{dob}}} = REGMODE_B == "OUTREG" ? dob_reg : dob;
 
     task load(input [319:0] v, input integer idx);
         integer i;
@@ -73,7 +80,8 @@ module DP16KD(
 
     integer u;
     initial begin
-        if (!ok_width(DATA_WIDTH_A, 1) || !ok_width(DATA_WIDTH_B, 1) || REGMODE_A != "NOREG" || REGMODE_B != "NOREG"
+        if (!ok_width(DATA_WIDTH_A, 1) || !ok_width(DATA_WIDTH_B, 1) || (REGMODE_A != "NOREG" && REGMODE_A != "OUTREG")
+            || (REGMODE_B != "NOREG" && REGMODE_B != "OUTREG") || ((DATA_WIDTH_A == 36 || DATA_WIDTH_B == 36) && (REGMODE_A != "NOREG" || REGMODE_B != "NOREG"))
             || CSDECODE_A != "0b000" || CSDECODE_B != "0b000" || CLKAMUX != "CLKA" || CLKBMUX != "CLKB")
             $fatal(1, "DP16KD model: a form it does not model");
         for (u = 0; u < 2048; u = u + 1) mem[u] = 9'h0;
@@ -112,6 +120,11 @@ module DP16KD(
     reg [17:0] old_b;
     reg [35:0] old_wide;
     always @(posedge clock) begin
+        // The output registers take the words read at the edge before.
+        if (RSTA) doa_reg <= 18'h0;
+        else if (OCEA) doa_reg <= doa;
+        if (RSTB) dob_reg <= 18'h0;
+        else if (OCEB) dob_reg <= dob;
         old_a = read_word(DATA_WIDTH_A == 36 ? 18 : DATA_WIDTH_A, ada);
         old_b = read_word(DATA_WIDTH_B == 36 ? 18 : DATA_WIDTH_B, adb);
         old_wide = {{mem[{{adb[13:5], 2'd3}}], mem[{{adb[13:5], 2'd2}}], mem[{{adb[13:5], 2'd1}}], mem[{{adb[13:5], 2'd0}}]}};
@@ -144,7 +157,6 @@ module DP16KD(
             end
         end
     end
-    wire unused = &{{1'b0, OCEA, OCEB}};
 endmodule
 "#,
         dia = pins("DIA", 18),

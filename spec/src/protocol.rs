@@ -507,7 +507,7 @@ impl Move {
     /// The device streams it, a byte a cycle: it reads OUT, or B into A,
     /// or nothing (zeros), so that it reads one memory and writes another,
     /// each at its own address. Other MOVEs (inside a scratchpad, or from
-    /// A into B) take 4 cycles a byte, 6 with the read data registered.
+    /// A into B) take 4 cycles a byte, 7 with the read data registered.
     /// (Timing only: every MOVE does what the device model does.)
     pub fn streams(&self) -> bool {
         self.zeros || self.src_bank == Bank::Out as u8 || (self.src_bank == Bank::B as u8 && self.dst_bank == Bank::A as u8)
