@@ -39,9 +39,12 @@ pub enum ProgramState {
     /// PROGRAM: the slot's byte addressed, then written.
     CopyRead,
     CopyWrite,
-    /// RUN: the record's length byte addressed, then registered, then checked.
+    /// RUN: the record's length byte addressed, then out of the memory,
+    /// then taken from `write_data` (the memory's byte a register later:
+    /// its block RAMs lie across the die), then checked.
     Fetch,
     Length,
+    LengthTake,
     Verdict,
     /// RUN: the record's first bytes read and shifted into the header.
     Load,
@@ -68,8 +71,9 @@ pub enum ProgramState {
 pub enum PrefetchState {
     /// The length byte addressed.
     Idle,
-    /// The length byte registered.
+    /// The length byte out of the memory, then taken from `write_data`.
     Length,
+    LengthTake,
     /// The header's bytes addressed, each shifted in a cycle later.
     Load,
     /// The last byte comes out of the memory, then shifts in.
@@ -501,8 +505,11 @@ impl Logic for ProgramStore {
                 }
             }
             PrefetchState::Length => {
-                self.pf_len.d.next = self.program_ram.read_data.val();
-                self.pf_left.d.next = self.program_ram.read_data.val();
+                self.pf_state.d.next = PrefetchState::LengthTake;
+            }
+            PrefetchState::LengthTake => {
+                self.pf_len.d.next = self.write_data.q.val();
+                self.pf_left.d.next = self.write_data.q.val();
                 self.pf_index.d.next = 0.into();
                 self.pf_state.d.next = PrefetchState::Load;
             }
@@ -585,8 +592,11 @@ impl Logic for ProgramStore {
                 self.state.d.next = ProgramState::Length;
             }
             ProgramState::Length => {
-                self.record_len.d.next = self.program_ram.read_data.val();
                 self.at.d.next = self.at.q.val() + 1;
+                self.state.d.next = ProgramState::LengthTake;
+            }
+            ProgramState::LengthTake => {
+                self.record_len.d.next = self.write_data.q.val();
                 self.state.d.next = ProgramState::Verdict;
             }
             ProgramState::Verdict => {
