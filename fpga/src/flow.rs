@@ -232,6 +232,10 @@ fn placement_result(fmax_mhz: f64) -> String {
     }
 }
 
+/// The yosys commands that write a build's statistics and the netlist the
+/// check simulates, after synthesis and again after the fold.
+const WRITE_STATS_AND_NETLIST: &str = "tee -q -o synth_stat.json stat -json; write_verilog -noattr netlist.v";
+
 /// The registers after block RAM reads, folded into the block RAMs in
 /// `npu.json` (see crate::bram_output_register); the netlist the check
 /// simulates and the statistics are then written again from the folded
@@ -250,8 +254,8 @@ fn fold_bram_output_registers(yosys: &Path, out: &Path) -> Result<(), FlowError>
     let partial = out.join("npu.json.partial");
     write(&partial, &serde_json::to_string(&netlist).expect("plain data"))?;
     std::fs::rename(&partial, &path).map_err(|error| FlowError::Write { path: path.clone(), error })?;
-    let script = "read_json npu.json; tee -q -o synth_stat.json stat -json; write_verilog -noattr netlist.v";
-    run_program(yosys, "yosys", &["-q", "-l", "yosys-folded.log", "-p", script], out, &out.join("yosys-folded.stdout"))?;
+    let script = format!("read_json npu.json; {WRITE_STATS_AND_NETLIST}");
+    run_program(yosys, "yosys", &["-q", "-l", "yosys-folded.log", "-p", &script], out, &out.join("yosys-folded.stdout"))?;
     Ok(())
 }
 
@@ -358,7 +362,7 @@ pub fn build(board: &Board, config: &NpuConfig, out: &Path, progress: &mut dyn F
         }
         None => "",
     };
-    let script = format!("read_verilog {define}-sv {floorplan_file}npu_core.v npu_top.v; {synth}; tee -q -o synth_stat.json stat -json; write_verilog -noattr netlist.v");
+    let script = format!("read_verilog {define}-sv {floorplan_file}npu_core.v npu_top.v; {synth}; {WRITE_STATS_AND_NETLIST}");
     run_program(&tools.yosys, "yosys", &["-q", "-l", "yosys.log", "-p", &script], out, &out.join("yosys.stdout"))?;
     if board.family == Family::Ice40 {
         let log_text = std::fs::read_to_string(out.join("yosys.log")).unwrap_or_default();

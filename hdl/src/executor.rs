@@ -74,6 +74,16 @@ fn known_opcodes(config: &NpuConfig) -> u64 {
     ops.iter().fold(0, |mask, &o| mask | 1 << (o as u8))
 }
 
+/// With `memory.read_data_register`, the registers a byte read from a bank
+/// passes on its way to the executor: the memory's read register and the
+/// NPU's late lane register before the lane multiplexer, and the NPU's
+/// register after it. The move pipe's delays follow from them, and so do
+/// the settle states' extra cycles (`settle_more` counts to
+/// `LANE_REGISTERS`).
+pub const LANE_REGISTERS_BEFORE_MULTIPLEXER: usize = 2;
+/// All of them, the one after the multiplexer with.
+pub const LANE_REGISTERS: usize = LANE_REGISTERS_BEFORE_MULTIPLEXER + 1;
+
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 pub enum ExecState {
     Idle,
@@ -655,10 +665,14 @@ impl Executor {
             move_reads_b: Default::default(),
             move_advance_reg: Default::default(),
             b_follows_mover: Default::default(),
-            // (With `read_data_register` a byte passes three registers more
-            // on its way: the memory's read register, the NPU's late lane
-            // register and its register after the lane multiplexer.)
-            pipe: if m.mover { vec![MovePipe::new(1 + 2 * usize::from(m.read_data_register), 2 + 3 * usize::from(m.read_data_register))] } else { vec![] },
+            // (A byte's lane is selected once it has passed the registers
+            // before the multiplexer; its write waits for all of them.)
+            pipe: if m.mover {
+                let registered = usize::from(m.read_data_register);
+                vec![MovePipe::new(1 + registered * LANE_REGISTERS_BEFORE_MULTIPLEXER, 2 + registered * LANE_REGISTERS)]
+            } else {
+                vec![]
+            },
             move_byte: Default::default(),
             past_a: Default::default(),
             past_b: Default::default(),
@@ -719,7 +733,8 @@ impl Logic for Executor {
             byte_last, cursor_last, entry_step
         );
         // The settle states (TxSettle, MoveSettle) wait three cycles more
-        // with the read data registered, counted here for both.
+        // with the read data registered (LANE_REGISTERS, written out: an
+        // hdl_gen comparison takes a literal), counted here for both.
         self.settle_wait.next = false;
         for e in 0..self.settle_more.len() {
             self.settle_more[e].clock.next = self.clock.val();
